@@ -1,0 +1,3 @@
+from lvcd.cli import main
+
+raise SystemExit(main())

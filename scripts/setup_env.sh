@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Install lvcd and its dependencies into the current Python. torch is installed first as the CPU wheel
+# (torch==2.13.0) unless a torch is already present, so that the `torch>=2.1` range in setup.py does not pull a
+# multi-GB CUDA build on machines without a GPU. Users with a GPU install their CUDA torch first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+  "$PY" -m pip install -q "torch==2.13.0"
+fi
+"$PY" -m pip install -q -e ".[test]"

@@ -1,0 +1,45 @@
+"""lvcd: long lineart video colorization (LVCD on diffusers) plus a weight-free paint-bucket backend."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+version = {}
+exec((here / "lvcd" / "version.py").read_text(), version)  # single source of truth, no import of the package
+
+setup(
+    name="lvcd",
+    version=version["__version__"],
+    description="Colorize long lineart animation from reference keyframes (LVCD, SIGGRAPH Asia 2024) on diffusers",
+    long_description=(here / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["lvcd", "lvcd.*"]),
+    include_package_data=True,
+    package_data={"lvcd": ["data/*", "data/**/*"]},
+    install_requires=[
+        # torch is a range on purpose: users bring their own CUDA build; CI installs the CPU wheel first.
+        "torch>=2.1",
+        "diffusers>=0.30",
+        "transformers>=4.40",
+        "safetensors>=0.4",
+        "accelerate>=0.30",
+        "numpy>=1.24",
+        "Pillow>=10",
+        "av>=12",
+        "imageio-ffmpeg>=0.5",
+        "scenedetect>=0.6.4",
+        "opencv-python>=4.8",
+        "scipy>=1.10",
+        "tqdm>=4.66",
+        "PyYAML>=6",
+        "opentimelineio>=0.16",
+        "psutil>=5.9",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "scikit-image>=0.22"],
+        "cuda": ["xformers"],
+        "decord": ["decord"],
+    },
+    entry_points={"console_scripts": ["lvcd=lvcd.cli:main"]},
+)
