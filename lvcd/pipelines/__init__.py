@@ -1,0 +1,4 @@
+"""Diffusers pipelines: `LVCDPipeline` (the only place where models, sampling and images meet)."""
+from .pipeline_lvcd import LVCDConditioning, LVCDPipeline, LVCDPipelineOutput, SegmentCarry, SegmentResult
+
+__all__ = ["LVCDConditioning", "LVCDPipeline", "LVCDPipelineOutput", "SegmentCarry", "SegmentResult"]
