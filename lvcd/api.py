@@ -1,0 +1,542 @@
+"""The Python API: colorize a lineart video or image sequence from a coloured reference keyframe.
+
+`colorize_video(input, reference, output, **options)` reads frames as a stream, colours them with a backend (the
+diffusion pipeline when a converted model is found, otherwise the weight-free paint-bucket colorizer) and writes
+them as they are produced to a temporary file renamed at the end. `colorize_frames(...)` is the same streaming core
+over an iterable of frames. The CLI only parses arguments and calls these.
+
+Memory stays constant in the video's length: only the current window, its overlap and one decode chunk are held.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .version import __version__
+
+logger = logging.getLogger("lvcd")
+
+MODEL_ENV = "LVCD_MODEL"
+DEFAULT_MODEL_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "lvcd" / "lvcd-svd"
+MODEL_AREA = 576 * 320  # the resolution LVCD was trained and released at
+SIZE_MULTIPLE = 64  # latent side must be divisible by 8 (three 2x downsamplings of the /8 latent)
+
+
+class LVCDError(ValueError):
+    """A user-facing error: the message names the input and the fix."""
+
+
+@dataclass
+class ColorizeOptions:
+    """Every knob of a render. Written to the JSON sidecar; the manifest's defaults and the CLI fill these by name."""
+
+    backend: str = "auto"  # "auto": diffusion if a converted model is found, else the weight-free "bucket"
+    model: str | None = None  # folder from `lvcd convert`; else $LVCD_MODEL; else the default location
+    steps: int = 25  # Euler steps per window, as released
+    overlap: int = 4  # frames shared by consecutive windows, as released
+    seed: int = 1234  # the official notebook's seed: same seed, same noise as the official code
+    size: tuple[int, int] | None = None  # model resolution (W, H); None = from the source aspect, ~576x320 area
+    device: str | None = None  # None = cuda if available, else cpu
+    dtype: str | None = None  # None = bf16 on CUDA, fp32 on CPU
+    offload: str = "none"  # "none" | "model" | "sequential" (lower VRAM, slower)
+    decode_chunk: int = 10  # latents per temporal-decoder call, as released
+    attention: str = "sdpa"  # "sdpa" | "xformers" (CUDA only)
+    polarity: str = "auto"  # lineart polarity: "auto" | "black-on-white" | "white-on-black" | "alpha"
+    keep_lines: bool = False  # composite the original lines over the colours
+    snap: bool = False  # snap flat regions to the reference's palette (any backend)
+    crf: int = 18  # x264 quality for mp4/mkv output (visually lossless)
+    fmt: str | None = None  # output container; None = from the output extension
+    overwrite: bool = False
+    quiet: bool = False
+    reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
+
+    def __post_init__(self):
+        if self.backend not in ("auto", "diffusion", "bucket"):
+            raise LVCDError(f"`backend` must be auto, diffusion or bucket (got {self.backend!r}).")
+        if self.offload not in ("none", "model", "sequential"):
+            raise LVCDError(f"`offload` must be none, model or sequential (got {self.offload!r}).")
+        if self.attention not in ("sdpa", "xformers"):
+            raise LVCDError(f"`attention` must be sdpa or xformers (got {self.attention!r}).")
+        if self.steps < 1:
+            raise LVCDError(f"`steps` must be >= 1 (got {self.steps}); the released model uses 25.")
+        if self.size is not None:
+            w, h = self.size
+            if w % SIZE_MULTIPLE or h % SIZE_MULTIPLE or w <= 0 or h <= 0:
+                raise LVCDError(f"`size` {w}x{h} must be positive multiples of {SIZE_MULTIPLE} (e.g. 576x320).")
+
+
+# ---------------------------------------------------------------------------------------------------- model lookup
+def find_model(model: str | os.PathLike | None = None) -> Path | None:
+    """The converted pipeline folder to use: `model`, else $LVCD_MODEL, else the default location; None if none."""
+    for cand in (model, os.environ.get(MODEL_ENV), DEFAULT_MODEL_DIR):
+        if cand and (Path(cand) / "model_index.json").is_file():
+            return Path(cand)
+        if cand and cand == model:
+            raise LVCDError(no_model_message(Path(cand)))
+    return None
+
+
+def no_model_message(where: Path | None = None) -> str:
+    head = f"no converted LVCD model at {where}" if where else "no converted LVCD model found"
+    return (
+        f"{head} (looked at --model, ${MODEL_ENV} and {DEFAULT_MODEL_DIR}).\n"
+        "  To use the diffusion backend, convert the official weights once:\n"
+        f"    lvcd convert --svd svd.safetensors --lvcd lvcd.ckpt --out {DEFAULT_MODEL_DIR}\n"
+        "  (svd.safetensors: stabilityai/stable-video-diffusion-img2vid; lvcd.ckpt: luckyhzt/lvcd_pretrained_models).\n"
+        "  Or run the weight-free paint-bucket backend: add `--backend bucket`."
+    )
+
+
+def model_size_for(width: int, height: int, area: int = MODEL_AREA, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    """Model resolution (W, H) for a source of this aspect: multiples of 64 with about `area` pixels."""
+    aspect = width / height
+    h = max(multiple, round(math.sqrt(area / aspect) / multiple) * multiple)
+    w = max(multiple, round(h * aspect / multiple) * multiple)
+    return w, h
+
+
+# ---------------------------------------------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class Letterbox:
+    """Fit a source frame into the model size keeping its aspect (pad the rest), and undo it exactly."""
+
+    src: tuple[int, int]  # (W, H) of the source
+    dst: tuple[int, int]  # (W, H) of the model
+
+    @property
+    def inner(self) -> tuple[int, int, int, int]:
+        sw, sh = self.src
+        dw, dh = self.dst
+        scale = min(dw / sw, dh / sh)
+        w, h = max(1, round(sw * scale)), max(1, round(sh * scale))
+        x, y = (dw - w) // 2, (dh - h) // 2
+        return x, y, w, h
+
+    def fit(self, frame: np.ndarray, fill: int | tuple = 0) -> np.ndarray:
+        import cv2
+
+        x, y, w, h = self.inner
+        interp = cv2.INTER_AREA if w < frame.shape[1] else cv2.INTER_CUBIC
+        inner = cv2.resize(frame, (w, h), interpolation=interp) if (w, h) != frame.shape[1::-1] else frame
+        out = np.empty((self.dst[1], self.dst[0], *frame.shape[2:]), dtype=frame.dtype)
+        out[...] = fill
+        out[y : y + h, x : x + w] = inner
+        return out
+
+    def unfit(self, frame: np.ndarray) -> np.ndarray:
+        import cv2
+
+        x, y, w, h = self.inner
+        crop = frame[y : y + h, x : x + w]
+        if (w, h) == tuple(self.src):
+            return np.ascontiguousarray(crop)
+        return cv2.resize(crop, self.src, interpolation=cv2.INTER_CUBIC)
+
+
+# ---------------------------------------------------------------------------------------------------- reference
+def load_reference(path: str | os.PathLike, size: tuple[int, int], fit: str = "error") -> np.ndarray:
+    """Read the coloured keyframe as uint8 RGB at `size` (W, H) of the lineart, with errors that teach."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"reference image {p} does not exist; pass the coloured version of the first frame.")
+    try:
+        with Image.open(p) as im:
+            im.load()
+            mode = im.mode
+            arr = np.asarray(im.convert("RGBA"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise LVCDError(f"reference {p} is not a readable image ({e}); export it as PNG or JPEG.") from None
+    if "A" in mode or mode == "P" and arr[..., 3].min() < 255:
+        if arr[..., 3].min() < 255:
+            raise LVCDError(
+                f"reference {p} has transparent pixels; a colour keyframe must be opaque. Flatten it onto the"
+                " background colour in your paint program (or export without alpha)."
+            )
+    rgb = np.ascontiguousarray(arr[..., :3])
+    if mode in ("L", "LA", "1", "I", "I;16", "F") or (np.ptp(rgb.astype(np.int16), axis=-1).max() <= 2):
+        raise LVCDError(
+            f"reference {p} is grayscale; it must be the *coloured* version of the first lineart frame (did you pass"
+            " the lineart itself?)."
+        )
+    w, h = size
+    rh, rw = rgb.shape[:2]
+    if (rw, rh) != (w, h):
+        if abs(rw / rh - w / h) > 0.01 * (w / h) and fit == "error":
+            raise LVCDError(
+                f"reference {p} is {rw}x{rh} but the lineart is {w}x{h} (another aspect ratio). Crop it to the frame,"
+                " or choose how to fit it with --reference-fit stretch|crop|pad."
+            )
+        rgb = _fit_image(rgb, (w, h), "stretch" if fit == "error" else fit)
+    return rgb
+
+
+def _fit_image(img: np.ndarray, size: tuple[int, int], how: str) -> np.ndarray:
+    import cv2
+
+    w, h = size
+    if how == "stretch":
+        return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    ih, iw = img.shape[:2]
+    scale = max(w / iw, h / ih) if how == "crop" else min(w / iw, h / ih)
+    nw, nh = max(1, round(iw * scale)), max(1, round(ih * scale))
+    r = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    if how == "crop":
+        x, y = (nw - w) // 2, (nh - h) // 2
+        return np.ascontiguousarray(r[y : y + h, x : x + w])
+    out = np.full((h, w, 3), 255, np.uint8)
+    x, y = (w - nw) // 2, (h - nh) // 2
+    out[y : y + nh, x : x + nw] = r
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- backends
+def _torch_device_dtype(opts: ColorizeOptions):
+    import torch
+
+    device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LVCDError("--device cuda was requested but this torch has no CUDA; install a CUDA build or use --device cpu.")
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+             "fp32": torch.float32, "float32": torch.float32}
+    if opts.dtype is None:
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    elif opts.dtype in names:
+        dtype = names[opts.dtype]
+    else:
+        raise LVCDError(f"`dtype` must be bf16, fp16 or fp32 (got {opts.dtype!r}).")
+    return device, dtype
+
+
+def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions):
+    """Load a converted pipeline folder onto the chosen device, dtype, offload tier and attention backend."""
+    import torch
+
+    from .pipelines import LVCDPipeline
+
+    device, dtype = _torch_device_dtype(opts)
+    pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
+    if opts.attention == "xformers":
+        if not torch.cuda.is_available():
+            raise LVCDError("--attention xformers needs CUDA; use --attention sdpa (the default) on this machine.")
+        pipe.enable_xformers_memory_efficient_attention()
+    if opts.offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    elif opts.offload == "sequential":
+        pipe.enable_sequential_cpu_offload(device=device)
+    else:
+        pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.conditioning.decode_chunk = opts.decode_chunk
+    return pipe
+
+
+class DiffusionBackend:
+    """LVCD diffusion over a frame stream: letterbox to the model size, sample window by window, decode chunk by
+    chunk, and undo the letterbox, yielding one uint8 RGB frame per input frame."""
+
+    name = "diffusion"
+
+    def __init__(self, pipe, opts: ColorizeOptions):
+        self.pipe, self.opts = pipe, opts
+
+    def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
+                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
+        """Yield one coloured frame per lineart frame. With `checkpoint_dir`, every finished window's latents and
+        carry are saved there (atomically) and a later call with the same inputs resumes after the last one,
+        producing exactly the same frames."""
+        import torch
+
+        from .lineart import line_strength
+
+        pipe, opts = self.pipe, self.opts
+        src = (reference_rgb.shape[1], reference_rgb.shape[0])
+        size = opts.size or model_size_for(*src)
+        lb = Letterbox(src, size)
+        ref = lb.fit(reference_rgb, fill=255)
+        ref_t = torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 127.5 - 1.0  # [H, W, 3] -> [1, 3, H, W]
+        device = pipe._execution_device
+        sketches: dict[int, torch.Tensor] = {}
+        frames = iter(lineart_frames)
+        read = 0
+        paper = 0 if polarity == "white-on-black" else 255  # letterbox padding: blank paper, no lines
+
+        def sketch_fn(indices: list[int]) -> torch.Tensor:
+            nonlocal read
+            lowest = min([i for i in indices if i > 0], default=0)
+            for k in [k for k in sketches if 0 < k < lowest]:
+                del sketches[k]
+            while read <= max(indices):
+                frame = next(frames, None)
+                if frame is None:
+                    raise LVCDError(f"the lineart stream ended after {read} frames but {num_frames} were announced.")
+                if read == 0 or read >= lowest:  # frames a resumed render skips are read but not kept
+                    s = line_strength(lb.fit(frame, fill=paper), polarity)
+                    sketches[read] = torch.from_numpy(s)[None].expand(3, -1, -1)  # [H, W] -> [3, H, W], lines = 1
+                read += 1
+            return torch.stack([sketches[i] for i in indices])
+
+        gen = torch.Generator("cpu").manual_seed(opts.seed)
+        f = pipe.vae_scale_factor
+        noise = pipe.prepare_noise(None, size[1] // f, size[0] // f, gen, opts.overlap)
+        cond = pipe.prepare_conditions(ref_t.to(device), None, gen)
+        store = SegmentStore(checkpoint_dir) if checkpoint_dir is not None else None
+
+        def latents():
+            if num_frames == 1:
+                sketch_fn([0])
+                yield cond.first_cond * pipe.vae.config.scaling_factor
+                return
+            done, carry = store.load() if store is not None else ([], None)
+            yield from done
+            if done and carry is None:
+                return  # every window was already finished
+            for res in pipe.iter_segments(sketch_fn, num_frames, cond, noise, opts.steps, opts.overlap,
+                                          resume=carry, progress=False):
+                if store is not None:
+                    store.save(res)
+                yield res.latents
+
+        with torch.no_grad():
+            for block in pipe.decode_latents_stream(latents(), num_frames):
+                arr = (block.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8)  # [n,3,H,W] -> [n,H,W,3]
+                for a in arr:
+                    yield lb.unfit(a)
+
+
+class SegmentStore:
+    """Per-window checkpoints of a diffusion render: `seg_00000.safetensors` holds that window's emitted latents and
+    the carry the next window needs. Written atomically (temp file + rename); read back in order on resume."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def save(self, res) -> None:
+        from safetensors.torch import save_file
+
+        tensors = {"latents": res.latents.detach().cpu().contiguous()}
+        if res.carry is not None:
+            tensors.update({f"carry.{k}": v.contiguous() for k, v in res.carry.state_dict().items()})
+        path = self.folder / f"seg_{res.segment:05d}.safetensors"
+        tmp = path.with_suffix(".partial")
+        save_file(tensors, str(tmp))
+        os.replace(tmp, path)
+
+    def load(self):
+        """-> (latent blocks of the finished windows in order, carry of the last one or None if it was the last)."""
+        from safetensors.torch import load_file
+
+        from .pipelines import SegmentCarry
+
+        blocks, carry, k = [], None, 0
+        while (self.folder / f"seg_{k:05d}.safetensors").is_file():
+            sd = load_file(str(self.folder / f"seg_{k:05d}.safetensors"))
+            blocks.append(sd["latents"])
+            c = {key[len("carry."):]: v for key, v in sd.items() if key.startswith("carry.")}
+            carry = SegmentCarry.from_state_dict(c) if c else None
+            k += 1
+        return blocks, carry
+
+
+class BucketBackend:
+    """The weight-free paint-bucket colorizer (flat palette colours by region matching)."""
+
+    name = "bucket"
+
+    def __init__(self, opts: ColorizeOptions):
+        from .backends.bucket import BucketColorizer
+
+        self.opts = opts
+        self.colorizer = BucketColorizer()
+
+    def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
+                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
+        frames = iter(lineart_frames)
+        first = next(frames)
+
+        def chain():
+            yield first
+            yield from frames
+
+        return self.colorizer.colorize(reference_rgb, first, chain())
+
+
+def make_backend(opts: ColorizeOptions):
+    """The backend the options ask for; "auto" uses diffusion when a converted model is found, else the bucket."""
+    if opts.backend == "bucket":
+        return BucketBackend(opts), None
+    model_dir = find_model(opts.model)
+    if model_dir is None:
+        if opts.backend == "diffusion":
+            raise LVCDError(no_model_message())
+        logger.info("no converted LVCD model found: using the weight-free paint-bucket backend")
+        return BucketBackend(opts), None
+    return DiffusionBackend(load_pipeline(model_dir, opts), opts), model_dir
+
+
+# ---------------------------------------------------------------------------------------------------- streaming core
+class _Tee:
+    """Pass frames through to a backend while keeping the ones not yet answered, so each output can be paired with
+    its lineart (for --keep-lines / --snap). Holds at most the backend's look-ahead (one window + one decode chunk)."""
+
+    def __init__(self, frames: Iterable[np.ndarray]):
+        from collections import deque
+
+        self.pending = deque()
+        self._it = iter(frames)
+
+    def __iter__(self):
+        for f in self._it:
+            self.pending.append(f)
+            yield f
+
+
+def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str):
+    """Per-frame finishing steps (palette snap, original lines on top) shared by every backend."""
+    steps = []
+    if opts.snap:
+        from .lineart.palette import PaletteSnapper
+
+        snapper = PaletteSnapper.from_reference(reference_rgb)
+        steps.append(lambda out, line: snapper.snap(out, line))
+    if opts.keep_lines:
+        from .lineart import composite_lines
+
+        steps.append(lambda out, line: composite_lines(out, line, polarity=polarity))
+
+    def run(out: np.ndarray, line: np.ndarray) -> np.ndarray:
+        for step in steps:
+            out = step(out, line)
+        return out
+
+    return run
+
+
+def colorize_frames(
+    frames: Iterable[np.ndarray],
+    reference: np.ndarray | str | os.PathLike,
+    *,
+    num_frames: int | None = None,
+    backend=None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    **options,
+) -> Iterator[np.ndarray]:
+    """Streaming API: colour an iterable of lineart frames (uint8 HxWx3, frame 0 is the one `reference` colours) and
+    yield exactly one coloured uint8 RGB frame per input frame, in order, as soon as each is ready.
+
+    `num_frames` is needed by the diffusion backend when `frames` has no len() (its window plan pads the tail).
+    `backend` reuses an already loaded backend (see `make_backend`); `checkpoint_dir` makes a diffusion render
+    resumable window by window.
+    """
+    opts = ColorizeOptions(**options)
+    if num_frames is None and hasattr(frames, "__len__"):
+        num_frames = len(frames)
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise LVCDError("the lineart stream is empty; it needs at least one frame.")
+    h, w = first.shape[:2]
+    ref = load_reference(reference, (w, h), opts.reference_fit) if not isinstance(reference, np.ndarray) else reference
+    if ref.shape[:2] != (h, w):
+        raise LVCDError(f"`reference` is {ref.shape[1]}x{ref.shape[0]} but the frames are {w}x{h}.")
+    if backend is None:
+        backend, _ = make_backend(opts)
+    if backend.name == "diffusion" and num_frames is None:
+        raise LVCDError("the diffusion backend needs `num_frames` for a frame iterator without len().")
+    from .lineart import detect_polarity
+
+    polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
+    finish = _postprocess(opts, ref, polarity)
+
+    def chained():
+        yield first
+        yield from it
+
+    tee = _Tee(chained())
+    for out in backend.colorize(ref, tee, num_frames if num_frames is not None else -1, polarity=polarity,
+                                checkpoint_dir=checkpoint_dir):
+        line = tee.pending.popleft()
+        yield finish(out, line)
+
+
+@dataclass
+class RenderResult:
+    output: Path
+    frames: int
+    seconds: float
+    backend: str
+    sidecar: Path | None = None
+
+
+def _model_fingerprint(model_dir: Path | None) -> dict:
+    """Cheap, stable identity of a converted model: sha256 of every weight file's safetensors header + size."""
+    if model_dir is None:
+        return {}
+    out = {}
+    for f in sorted(model_dir.glob("*/*.safetensors")):
+        with open(f, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            header = fh.read(min(n, 1 << 26))
+        out[str(f.relative_to(model_dir))] = {"bytes": f.stat().st_size,
+                                               "header_sha256": hashlib.sha256(header).hexdigest()}
+    return out
+
+
+def colorize_video(input, reference, output, **options) -> RenderResult:
+    """Colorize a lineart video file or image sequence and write the result (same frame count, fps, size and audio).
+
+    See `ColorizeOptions` for the options. The output is written as frames are produced to a temporary file renamed
+    at the end; a failed or interrupted run leaves no output behind.
+    """
+    from tqdm.auto import tqdm
+
+    from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
+
+    opts = ColorizeOptions(**options)
+    t0 = time.perf_counter()
+    info = probe(input)
+    check_output_path(output, overwrite=opts.overwrite)
+    ref = load_reference(reference, (info.width, info.height), opts.reference_fit)
+    backend, model_dir = make_backend(opts)
+    n = info.frame_count
+    written = 0
+    with open_reader(input) as reader, open_writer(
+        output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
+        overwrite=opts.overwrite, fmt=opts.fmt,
+    ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
+        for frame in colorize_frames(reader, ref, num_frames=n, backend=backend,
+                                     **{k: v for k, v in asdict(opts).items()}):
+            writer.write(frame)
+            written += 1
+            bar.update()
+        if written != n:
+            raise LVCDError(f"{input}: expected {n} frames but colorized {written}; the output was not kept.")
+    seconds = time.perf_counter() - t0
+    side = {
+        "lvcd_version": __version__,
+        "input": str(input),
+        "reference": str(reference),
+        "output": str(output),
+        "frames": written,
+        "fps": str(info.fps),
+        "size": [info.width, info.height],
+        "backend": backend.name,
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
+        "model": str(model_dir) if model_dir else None,
+        "model_files": _model_fingerprint(model_dir),
+        "seconds": round(seconds, 3),
+    }
+    sidecar = write_sidecar(output, side)
+    return RenderResult(Path(output), written, seconds, backend.name, sidecar)

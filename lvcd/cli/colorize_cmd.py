@@ -1,0 +1,76 @@
+"""`lvcd colorize INPUT --reference REF -o OUTPUT`: parse options and call `lvcd.api.colorize_video`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--size must look like 576x320 (got {text!r})") from None
+    return w, h
+
+
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """Render options shared by `colorize` and `batch` (they override the manifest's defaults by name)."""
+    g = p.add_argument_group("model")
+    g.add_argument("--backend", choices=["auto", "diffusion", "bucket"], default=None,
+                   help="auto (default): diffusion when a converted model is found, else the weight-free bucket")
+    g.add_argument("--model", help="pipeline folder from `lvcd convert` (default: $LVCD_MODEL, then the data dir)")
+    g.add_argument("--steps", type=int, help="Euler steps per window (default 25, as released)")
+    g.add_argument("--overlap", type=int, help="frames shared by consecutive windows (default 4, as released)")
+    g.add_argument("--seed", type=int, help="noise seed (default 1234, the official notebook's)")
+    g.add_argument("--size", type=parse_size, help="model resolution WxH, multiples of 64 (default: ~576x320 area)")
+    g.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda if available)")
+    g.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="default bf16 on CUDA, fp32 on CPU")
+    g.add_argument("--offload", choices=["none", "model", "sequential"], help="CPU offload tier (lower VRAM, slower)")
+    g.add_argument("--decode-chunk", type=int, help="latents per VAE decoder call (default 10)")
+    g.add_argument("--attention", choices=["sdpa", "xformers"], help="attention kernel (xformers: CUDA only)")
+    g = p.add_argument_group("look")
+    g.add_argument("--polarity", choices=["auto", "black-on-white", "white-on-black", "alpha"],
+                   help="lineart polarity (default: detected)")
+    g.add_argument("--keep-lines", action="store_true", default=None, help="draw the original lines over the colours")
+    g.add_argument("--snap", action="store_true", default=None, help="snap flat regions to the reference's palette")
+    g = p.add_argument_group("output")
+    g.add_argument("--crf", type=int, help="x264 quality for mp4/mkv (default 18)")
+    g.add_argument("--format", dest="fmt", choices=["mp4", "mkv", "mov", "png"], help="default: from the extension")
+    g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing output")
+    g.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+
+
+def options_from_args(args) -> dict:
+    """Only the options the user actually gave (None = keep the default / the manifest's value)."""
+    keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
+            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet"]
+    opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "reference_fit", None):
+        opts["reference_fit"] = args.reference_fit
+    return opts
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="lineart video (mp4/mov/mkv/webm/avi/gif), image folder, or pattern frame_%%04d.png")
+    p.add_argument("--reference", "-r", required=True, help="the coloured version of the first frame")
+    p.add_argument("--output", "-o", required=True, help="output video (.mp4/.mkv/.mov) or folder/pattern for PNGs")
+    p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
+                   help="what to do with a reference of another aspect ratio (default: error)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
+    add_common_options(p)
+
+
+def run(args) -> int:
+    from .. import api
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
+    opts = options_from_args(args)
+    if args.dry_run:
+        plan = api.plan_render(args.input, **opts)
+        print(api.format_plan(plan))
+        return 0
+    res = api.colorize_video(args.input, args.reference, args.output, **opts)
+    if not args.quiet:
+        print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
+    return 0
