@@ -1,0 +1,107 @@
+"""Fréchet distance between Gaussians fitted to network features: FID (Heusel et al., 2017, Inception-v3 pool features)
+and FVD (Unterthiner et al., 2018, I3D Kinetics-400 logits), both reported by LVCD §6.1.
+
+    d^2 = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))
+
+The matrix square root follows pytorch-fid's `calculate_frechet_distance` (scipy `sqrtm`, a small diagonal offset when
+the product is singular, the imaginary round-off dropped). Feature statistics are accumulated in a streaming way
+(`RunningGaussian`) so no feature matrix is kept. `FeatureExtractor` is the protocol the network wrappers
+(`lvcd.eval.inception`, `lvcd.eval.i3d`) implement; the networks themselves need weights from a user-given path.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from scipy import linalg
+
+
+class WeightsUnavailableError(ValueError):
+    """Weights given for a metric cannot be used (missing file, wrong format, wrong keys); the message says which file
+    is expected. Metrics whose weights are simply not given are reported unavailable instead of raising this."""
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """Maps a batch of inputs to feature vectors.
+
+    `lvcd.eval` calls image extractors (FID) with float32 [B, H, W, 3] RGB batches in [0, 1] and video extractors (FVD)
+    with float32 [B, T, H, W, 3] clips in [0, 1]; each returns a float [B, dim] array.
+    """
+
+    name: str
+    dim: int
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
+        raise ValueError(
+            f"mean and covariance shapes do not match: mu1 {mu1.shape}, mu2 {mu2.shape}, sigma1 {sigma1.shape}, "
+            f"sigma2 {sigma2.shape}; both Gaussians need the same feature dimension."
+        )
+    diff = mu1 - mu2
+    covmean, _ = linalg.sqrtm(sigma1.dot(sigma2), disp=False)
+    if not np.isfinite(covmean).all():
+        # Product might be almost singular (fewer samples than feature dimensions): offset the diagonals.
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            warnings.warn(
+                f"Fréchet distance: sqrtm has an imaginary component {np.max(np.abs(covmean.imag)):.3g}; the "
+                "covariances are badly conditioned (too few samples?). Keeping the real part.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+class RunningGaussian:
+    """Streaming mean and (unbiased) covariance of feature vectors, in float64."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        self.n = 0
+        self._sum: np.ndarray | None = None if dim is None else np.zeros(dim)
+        self._outer: np.ndarray | None = None if dim is None else np.zeros((dim, dim))
+
+    def update(self, features: np.ndarray) -> None:
+        feats = np.asarray(features, np.float64)
+        if feats.ndim == 1:
+            feats = feats[None]
+        if feats.ndim != 2:
+            raise ValueError(f"features must be [N, dim]; got shape {feats.shape}.")
+        if self._sum is None:
+            self._sum, self._outer = np.zeros(feats.shape[1]), np.zeros((feats.shape[1],) * 2)
+        if feats.shape[1] != self._sum.shape[0]:
+            raise ValueError(f"feature dimension changed from {self._sum.shape[0]} to {feats.shape[1]}.")
+        self.n += feats.shape[0]
+        self._sum += feats.sum(0)
+        self._outer += feats.T @ feats
+
+    @property
+    def mean(self) -> np.ndarray:
+        if self.n == 0:
+            raise ValueError("no features were added; the Gaussian is undefined.")
+        return self._sum / self.n
+
+    @property
+    def cov(self) -> np.ndarray:
+        if self.n < 2:
+            raise ValueError(f"a covariance needs at least 2 feature vectors; got {self.n}.")
+        mu = self.mean
+        return (self._outer - self.n * np.outer(mu, mu)) / (self.n - 1)
+
+
+def frechet_distance_from_features(feats1: np.ndarray, feats2: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two [N, dim] feature sets (np.cov, unbiased)."""
+    g1, g2 = RunningGaussian(), RunningGaussian()
+    g1.update(feats1)
+    g2.update(feats2)
+    return frechet_distance(g1.mean, g1.cov, g2.mean, g2.cov)
