@@ -4,6 +4,7 @@
 Networks (LPIPS, Inception for FID, I3D for FVD, RAFT for TC) load only from user-given paths; without them those
 metrics are reported unavailable and TC uses OpenCV flow (labelled in the report).
 """
+
 from .edmd import binarize_lineart, distance_map, edmd, extract_lineart
 from .evaluate import WEIGHT_KEYS, evaluate, evaluate_paths
 from .frechet import (
@@ -19,13 +20,13 @@ from .segments import SegmentScores, label_regions, segment_metrics
 from .temporal import TC_DEFINITION, opencv_dis_flow, temporal_consistency, warp_error
 
 __all__ = [
-    "EvalReport",
-    "FeatureExtractor",
     "METRIC_INFO",
-    "RunningGaussian",
-    "SegmentScores",
     "TC_DEFINITION",
     "WEIGHT_KEYS",
+    "EvalReport",
+    "FeatureExtractor",
+    "RunningGaussian",
+    "SegmentScores",
     "WeightsUnavailableError",
     "binarize_lineart",
     "distance_map",

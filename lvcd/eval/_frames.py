@@ -5,6 +5,7 @@ Inputs are HxWx3 RGB frames, either `uint8` (0..255) or floating point already i
 are accepted where noted. Nothing here knows torch. This module also holds the private frame-source helper that the CLI
 uses until `lvcd.video.open_reader` exists (image folders in natural order, single images, and videos through OpenCV).
 """
+
 from __future__ import annotations
 
 import re
@@ -103,7 +104,9 @@ def _natural_key(path: Path) -> list:
 
 
 def _image_folder(folder: Path) -> list[Path]:
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural_key)
+    files = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=_natural_key
+    )
     if not files:
         raise FileNotFoundError(
             f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); pass a folder of frames or a video file."
@@ -121,7 +124,9 @@ def _read_image(path: Path) -> np.ndarray:
 def _read_video_cv2(path: Path) -> Iterator[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise FileNotFoundError(f"cannot open {path} as a video (OpenCV could not decode it); pass a folder of frames.")
+        raise FileNotFoundError(
+            f"cannot open {path} as a video (OpenCV could not decode it); pass a folder of frames."
+        )
     try:
         while True:
             ok, bgr = cap.read()

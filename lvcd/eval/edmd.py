@@ -8,11 +8,12 @@ lvcd divides by the image diagonal so that EDMD is scale-free (a value in [0, 1]
 paper's absolute pixel numbers at 256x256 are EDMD * 362.04). A frame without any line pixel has a distance map equal
 to the diagonal everywhere.
 
-The lineart extractor is XDoG (Winnemöller et al., 2012). `extract_lineart` uses `lvcd.lineart`'s XDoG when that
-module provides one and otherwise the small private fallback below; the evaluation compares the output's extracted
+The lineart extractor is XDoG (Winnemöller et al., 2012). `extract_lineart` uses `lvcd.lineart.xdog.extract_lineart`
+when that module is importable and otherwise the small private fallback below; the evaluation compares the output's extracted
 lineart with the given lineart, or, when none is given, with the lineart extracted from the ground truth by the same
 extractor (so EDMD is exactly 0 when the output equals the ground truth).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -40,25 +41,23 @@ def _xdog_fallback(frame: np.ndarray) -> np.ndarray:
 
 
 def _lvcd_lineart_xdog():
-    """`lvcd.lineart`'s XDoG callable when that module provides one (swap point), else None."""
+    """`lvcd.lineart.xdog.extract_lineart` when the lineart module provides it (returns a `Lineart` with a bool
+    `.mask`), else None; any import failure falls back to the private XDoG."""
     try:
-        import lvcd.lineart as la
-    except ImportError:  # pragma: no cover
+        from lvcd.lineart.xdog import extract_lineart as fn
+    except Exception:  # noqa: BLE001 - a missing or broken optional module means "use the fallback"
         return None
-    for name in ("xdog",):
-        fn = getattr(la, name, None)
-        if callable(fn):
-            return fn
-    return None
+    return fn if callable(fn) else None
 
 
 def extract_lineart(frame: np.ndarray) -> np.ndarray:
-    """Boolean line mask (True on line pixels) of a colour frame, with XDoG."""
+    """Boolean line mask (True on line pixels) of a colour frame (uint8 or float [0, 1]), with XDoG."""
     fn = _lvcd_lineart_xdog()
     if fn is None:
         return _xdog_fallback(frame)
-    out = np.asarray(fn(frame))
-    return binarize_lineart(out)
+    out = fn(to_float01(np.asarray(frame)).astype(np.float32))
+    mask = np.asarray(getattr(out, "mask", out))
+    return mask if mask.dtype == bool else np.asarray(mask) >= 0.5
 
 
 def binarize_lineart(lineart: np.ndarray, polarity: str = "auto") -> np.ndarray:

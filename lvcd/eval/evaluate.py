@@ -8,6 +8,7 @@ previous frame, one feature batch and one FVD clip are held in memory.
 Metrics whose networks were not given are listed in `EvalReport.unavailable`, never estimated; weights that were given
 but cannot be loaded raise `WeightsUnavailableError` before any frame is read.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -244,7 +245,7 @@ def evaluate(
         else:
             report.dataset["fvd"] = fvd.distance()
 
-    lineart_impl = "lvcd.lineart.xdog" if _lvcd_lineart_xdog() is not None else "XDoG (lvcd.eval fallback)"
+    lineart_impl = "XDoG (lvcd.lineart.xdog)" if _lvcd_lineart_xdog() is not None else "XDoG (lvcd.eval fallback)"
     report.meta = {
         "num_frames": n,
         "protocol": f"LVCD §6.1: frames resized to {size}x{size}, values in [0, 1]",
@@ -254,7 +255,9 @@ def evaluate(
             else "OpenCV DIS optical flow on the ground truth (fallback: no RAFT weights given)"
         ),
         "tc_definition": TC_DEFINITION,
-        "edmd_reference": "the given lineart" if has_lineart else f"lineart extracted from the ground truth ({lineart_impl})",
+        "edmd_reference": "the given lineart"
+        if has_lineart
+        else f"lineart extracted from the ground truth ({lineart_impl})",
         "edmd_output_lineart": lineart_impl,
         "edmd_normalisation": f"RMSE of distance maps divided by the image diagonal ({np.hypot(size, size):.2f} px)",
     }
@@ -268,8 +271,8 @@ def evaluate(
     return report
 
 
-def evaluate_paths(
-    pred: str | Path, gt: str | Path, lineart: str | Path | None = None, **kwargs
-) -> EvalReport:
+def evaluate_paths(pred: str | Path, gt: str | Path, lineart: str | Path | None = None, **kwargs) -> EvalReport:
     """`evaluate` on videos or image folders (natural filename order); keyword arguments go to `evaluate`."""
-    return evaluate(iter_frames(pred), iter_frames(gt), iter_frames(lineart) if lineart is not None else None, **kwargs)
+    return evaluate(
+        iter_frames(pred), iter_frames(gt), iter_frames(lineart) if lineart is not None else None, **kwargs
+    )

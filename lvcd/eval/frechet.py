@@ -8,6 +8,7 @@ the product is singular, the imaginary round-off dropped). Feature statistics ar
 (`RunningGaussian`) so no feature matrix is kept. `FeatureExtractor` is the protocol the network wrappers
 (`lvcd.eval.inception`, `lvcd.eval.i3d`) implement; the networks themselves need weights from a user-given path.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -20,6 +21,16 @@ from scipy import linalg
 class WeightsUnavailableError(ValueError):
     """Weights given for a metric cannot be used (missing file, wrong format, wrong keys); the message says which file
     is expected. Metrics whose weights are simply not given are reported unavailable instead of raising this."""
+
+
+def is_torchscript_archive(path) -> bool:
+    """True when `path` is a TorchScript zip archive (has `constants.pkl`), as opposed to a pickled state dict."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(name.endswith("constants.pkl") for name in zf.namelist())
 
 
 @runtime_checkable
@@ -36,7 +47,9 @@ class FeatureExtractor(Protocol):
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))

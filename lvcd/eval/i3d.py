@@ -7,16 +7,16 @@ user-given path and calls it as they do: `detector(videos, rescale=False, resize
 frames resized to 224x224 (bilinear). A plain state dict (e.g. piergiovanni/pytorch-i3d's `rgb_imagenet.pt`) is refused
 with a message saying so, since the architecture is not bundled.
 """
+
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frechet import WeightsUnavailableError
+from .frechet import WeightsUnavailableError, is_torchscript_archive
 
 I3D_INPUT_SIZE = 224
 FVD_CLIP_LENGTH = 16  # frames per clip, as the reference FVD
@@ -56,11 +56,7 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> TorchScrip
             f"I3D weights {path} not found; FVD needs the TorchScript I3D `i3d_torchscript.pt` (the detector used by "
             "StyleGAN-V's FVD); download it yourself and pass its path."
         )
-    is_script = False
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            is_script = any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
-    if not is_script:
+    if not is_torchscript_archive(path):
         raise WeightsUnavailableError(
             f"{path} is not a TorchScript archive. lvcd computes FVD only with the TorchScript I3D "
             "(`i3d_torchscript.pt`, called as detector(x, rescale=False, resize=False, return_features=True)); "
@@ -68,6 +64,6 @@ def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> TorchScrip
         )
     try:
         module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise WeightsUnavailableError(f"cannot load TorchScript I3D from {path} ({type(e).__name__}: {e}).") from e
     return TorchScriptI3D(module, device=device)

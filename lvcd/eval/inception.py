@@ -6,6 +6,7 @@ aux_logits=False)` with pytorch-fid's patched blocks (average pools that exclude
 Input: [B, 3, H, W] in [0, 1] -> bilinear resize to 299x299 (align_corners=False) -> [-1, 1] -> 2048-d pool features,
 as `pytorch_fid.InceptionV3([3])`. Weights load only from a user-given path; nothing is downloaded.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .frechet import WeightsUnavailableError
+from .frechet import WeightsUnavailableError, is_torchscript_archive
 
 FID_INPUT_SIZE = 299
 FID_FEATURE_DIM = 2048
@@ -183,7 +184,7 @@ class FIDInceptionV3(nn.Module):
             x = block(x)  # ... -> [B, 2048, 8, 8]
         return torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)  # [B, 2048]
 
-    def __call__(self, batch):  # noqa: D102 - FeatureExtractor: numpy [B, H, W, 3] in [0, 1] -> [B, 2048]
+    def __call__(self, batch):
         if isinstance(batch, np.ndarray):
             device = self.fc.weight.device
             t = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).permute(0, 3, 1, 2).to(device)
@@ -199,15 +200,20 @@ def load_inception(path: str | Path, device: str | torch.device = "cpu") -> FIDI
             f"Inception weights {path} not found; FID needs pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
             "(download it yourself and pass its path)."
         )
+    if is_torchscript_archive(path):
+        raise WeightsUnavailableError(
+            f"{path} is a TorchScript archive; FID needs pytorch-fid's state dict pt_inception-2015-12-05-6726825d.pth "
+            "(StyleGAN's TorchScript Inception is not supported)."
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise WeightsUnavailableError(f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}).") from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise WeightsUnavailableError(f"{path} holds a {type(state).__name__}, not a state dict.")
-    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+    state = {k.removeprefix("module."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}  # torchvision's checkpoint has them
     model = FIDInceptionV3()
     own = model.state_dict()

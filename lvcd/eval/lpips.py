@@ -10,6 +10,7 @@ code: the `lpips` package's `weights/v0.1/alex.pth` (keys `lin{0..4}.model.1.wei
 checkpoint (`alexnet-owt-7be5be79.pth`, keys `features.{0,3,6,8,10}.weight/bias`), given as one file holding both,
 two files, or a folder holding both; a whole `lpips.LPIPS` state dict (`net.slice*.N.*` keys) also loads.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .frechet import WeightsUnavailableError
+from .frechet import WeightsUnavailableError, is_torchscript_archive
 
 # AlexNet / VGG16 `features` layouts as in torchvision (same module indices, hence the same state-dict keys).
 _ALEX_CFG = [  # (index, kind, args)
@@ -120,7 +121,7 @@ class LPIPS(nn.Module):
         """Load keys in the reference formats (see the module docstring); raise naming what is missing."""
         mapped: dict[str, torch.Tensor] = {}
         for key, value in state.items():
-            k = key[len("module.") :] if key.startswith("module.") else key
+            k = key.removeprefix("module.")
             parts = k.split(".")
             if len(parts) == 4 and parts[0].startswith("lin") and parts[1] == "model" and parts[0][3:].isdigit():
                 mapped[f"lins.{int(parts[0][3:])}.weight"] = value  # lin{k}.model.1.weight (lpips)
@@ -136,7 +137,9 @@ class LPIPS(nn.Module):
             feat_missing = [m for m in missing if m.startswith("features.")]
             hints = []
             if lin_missing:
-                hints.append(f"the LPIPS linear heads (`lin0..lin4.model.1.weight`, the lpips package's {self.net_type}.pth)")
+                hints.append(
+                    f"the LPIPS linear heads (`lin0..lin4.model.1.weight`, the lpips package's {self.net_type}.pth)"
+                )
             if feat_missing:
                 hints.append(
                     "the backbone (`features.N.weight/bias`, torchvision's "
@@ -158,9 +161,13 @@ class LPIPS(nn.Module):
 
 
 def _torch_load(path: Path) -> dict[str, torch.Tensor]:
+    if is_torchscript_archive(path):
+        raise WeightsUnavailableError(
+            f"{path} is a TorchScript archive; LPIPS needs the state dicts (.pth) named above."
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a state dict we can read"
+    except Exception as e:
         raise WeightsUnavailableError(f"cannot read {path} as a torch state dict ({type(e).__name__}: {e}).") from e
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]

@@ -5,6 +5,7 @@ Written in numpy/scipy so the evaluation needs neither scikit-image nor torchmet
 data_range=1.0)` (Wang et al. 2004 with scikit-image's defaults: 7x7 uniform window, K1=0.01, K2=0.03, sample covariance,
 borders cropped, mean over channels) to 1e-6 by `tests/eval/test_eval_pixel.py`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,4 +62,6 @@ def ssim(pred: np.ndarray, gt: np.ndarray, data_range: float = 1.0, win_size: in
         raise ValueError(f"SSIM needs frames of at least {win_size}x{win_size} pixels; got {pred.shape[:2]}.")
     if pred.ndim == 2:
         return _ssim_channel(pred, gt, data_range, win_size)
-    return float(np.mean([_ssim_channel(pred[..., c], gt[..., c], data_range, win_size) for c in range(pred.shape[-1])]))
+    return float(
+        np.mean([_ssim_channel(pred[..., c], gt[..., c], data_range, win_size) for c in range(pred.shape[-1])])
+    )

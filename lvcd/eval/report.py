@@ -5,6 +5,7 @@ metrics; metrics that could not be computed are listed under `unavailable` with 
 The plot draws each per-frame metric against the frame index (so drift over a long shot shows) with matplotlib when it
 is importable, else with Pillow.
 """
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,12 @@ class EvalReport:
                 continue
             with np.errstate(invalid="ignore"):
                 mean = float(np.mean(finite))
-            out[name] = {"mean": mean, "min": float(finite.min()), "max": float(finite.max()), "count": int(finite.size)}
+            out[name] = {
+                "mean": mean,
+                "min": float(finite.min()),
+                "max": float(finite.max()),
+                "count": int(finite.size),
+            }
         for name, value in self.dataset.items():
             out[name] = {"value": float(value)}
         return out
@@ -115,7 +121,9 @@ class EvalReport:
             if "value" in s:
                 lines.append(f"| {label} | {_fmt(s['value'])} | | | {arrow} | {note} |")
             else:
-                lines.append(f"| {label} | {_fmt(s['mean'])} | {_fmt(s['min'])} | {_fmt(s['max'])} | {arrow} | {note} |")
+                lines.append(
+                    f"| {label} | {_fmt(s['mean'])} | {_fmt(s['min'])} | {_fmt(s['max'])} | {arrow} | {note} |"
+                )
         if self.unavailable:
             lines += ["", "**Unavailable:**", ""]
             for name, reason in self.unavailable.items():

@@ -15,9 +15,11 @@ output is flat, so this is its one colour; for a diffusion output it is the domi
 BasicPBC marks the background as transparent ([255, 255, 255, 0]); frames here are RGB, so the background is the
 regions whose colour equals `background_rgb` (default white, how transparent renders in BasicPBC's PNGs); pass None when
 frames have no background colour and Pix-F-Acc / Pix-B-MIoU are reported as NaN. `tolerance` (max per-channel
-difference) defaults to 0, BasicPBC's exact match. Regions come from `lvcd.lineart.regions` when that module provides a
-labelling function, else from scipy's connected-component labelling.
+difference) defaults to 0, BasicPBC's exact match. Regions come from `lvcd.lineart.regions.segment_regions` (gap
+closing off) when that module is importable, else from scipy's connected-component labelling; both give the same
+4-connected components.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,25 +35,29 @@ BACKGROUND_RGB = (255, 255, 255)
 
 
 def _regions_fn():
-    """`lvcd.lineart.regions`' labelling function when present (swap point), else None."""
+    """`lvcd.lineart.regions.segment_regions` when importable (swap point), else None."""
     try:
-        from lvcd.lineart import regions as mod  # type: ignore[attr-defined]
-    except ImportError:
+        from lvcd.lineart.regions import RegionConfig, segment_regions
+    except Exception:  # noqa: BLE001 - a missing or broken optional module means "use scipy"
         return None
-    for name in ("label_regions", "regions"):
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    return None
+
+    def fn(lines: np.ndarray) -> np.ndarray:
+        # plain connected components, as BasicPBC: no gap closing, every component (even 1 px) is a region
+        regions = segment_regions(lines, RegionConfig(gap_radius=0, speck_area=1))
+        return np.where(regions.interior, regions.labels, 0)
+
+    return fn
 
 
 def label_regions(lines: np.ndarray) -> tuple[np.ndarray, int]:
     """Label the connected non-line regions of a boolean line mask: (labels HxW int32 with 0 on lines, count)."""
     fn = _regions_fn()
     if fn is not None:
-        out = fn(lines)
-        labels = np.asarray(out[0] if isinstance(out, tuple) else out, np.int32)
-        return labels, int(labels.max())
+        labels = np.asarray(fn(lines), np.int32)
+        uniq = np.unique(labels[labels > 0])
+        lut = np.zeros(int(labels.max()) + 1, np.int32)
+        lut[uniq] = np.arange(1, uniq.size + 1, dtype=np.int32)  # ids 1..n, no gaps
+        return lut[labels], int(uniq.size)
     labels, n = ndimage.label(~lines)  # default structure = 4-connectivity, so thin diagonal lines still separate
     return labels.astype(np.int32), int(n)
 

@@ -22,17 +22,17 @@ Flow: RAFT when a TorchScript RAFT is given (torchvision's `raft_large` exported
 `model(img1, img2)` on [-1, 1] inputs, last flow of the returned list), else OpenCV's DIS optical flow (medium preset),
 and the report says which.
 """
+
 from __future__ import annotations
 
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
 from ._frames import to_gray
-from .frechet import WeightsUnavailableError
+from .frechet import WeightsUnavailableError, is_torchscript_archive
 
 TC_DEFINITION = (
     "TC_t = (1 - WE(pred_t->t+1)) / (1 - WE(gt_t->t+1)); WE = mean L1 (over RGB) between frame t warped to t+1 with the "
@@ -84,8 +84,7 @@ def load_raft(path: str | Path, device: str = "cpu") -> TorchScriptRAFT:
     path = Path(path)
     if not path.is_file():
         raise WeightsUnavailableError(f"RAFT weights {path} not found.")
-    is_script = zipfile.is_zipfile(path) and any(n.endswith("constants.pkl") for n in zipfile.ZipFile(path).namelist())
-    if not is_script:
+    if not is_torchscript_archive(path):
         raise WeightsUnavailableError(
             f"{path} is not a TorchScript archive. lvcd runs RAFT only as TorchScript, e.g. "
             "`torch.jit.script(torchvision.models.optical_flow.raft_large(weights='C_T_SKHT_V2')).save(path)`; "
@@ -93,7 +92,7 @@ def load_raft(path: str | Path, device: str = "cpu") -> TorchScriptRAFT:
         )
     try:
         module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise WeightsUnavailableError(f"cannot load TorchScript RAFT from {path} ({type(e).__name__}: {e}).") from e
     return TorchScriptRAFT(module, device=device)
 
