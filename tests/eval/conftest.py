@@ -18,7 +18,7 @@ def draw_frame(t: int, h: int = 96, w: int = 128, *, line_offset: int = 0) -> tu
     s = h / 96
     cx, cy, r = int((40 + 2 * t) * s), int(48 * s), int(22 * s)
     x0, y0, x1, y1 = int(78 * s), int(20 * s), int(118 * s), int(76 * s)
-    lw = max(1, int(round(2 * s)))
+    lw = max(1, round(2 * s))
     img = np.full((h, w, 3), 255, np.uint8)
     cv2.rectangle(img, (x0, y0), (x1, y1), RECT_RGB, -1)
     cv2.circle(img, (cx, cy), r, CIRCLE_RGB, -1)
@@ -34,3 +34,9 @@ def clip():
     """8 frames of 96x128: (colour frames, lineart frames)."""
     frames = [draw_frame(t) for t in range(8)]
     return [f for f, _ in frames], [la for _, la in frames]
+
+
+@pytest.fixture
+def make_frame():
+    """`draw_frame(t, h, w, *, line_offset)` for tests that need other sizes or displaced lines."""
+    return draw_frame

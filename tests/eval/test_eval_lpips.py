@@ -78,7 +78,7 @@ def test_two_files_load_and_match_reference_formula(tmp_path, frames):
 
 def test_folder_single_file_and_whole_lpips_state_dict(tmp_path, frames):
     lins, backbone = _alex_files(tmp_path)
-    base, rng = frames
+    base, _ = frames
     pred = np.clip(base + 0.1, 0, 1)
     d_folder = load_lpips(tmp_path).distance(pred, base)
     merged = tmp_path / "merged" / "lpips_alex_full.pth"
