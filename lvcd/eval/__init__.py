@@ -5,7 +5,6 @@ Networks (LPIPS, Inception for FID, I3D for FVD, RAFT for TC) load only from use
 metrics are reported unavailable and TC uses OpenCV flow (labelled in the report).
 """
 
-from .edmd import binarize_lineart, distance_map, edmd, extract_lineart
 from .evaluate import WEIGHT_KEYS, evaluate, evaluate_paths
 from .frechet import (
     FeatureExtractor,
@@ -14,6 +13,7 @@ from .frechet import (
     frechet_distance,
     frechet_distance_from_features,
 )
+from .lineart_metrics import binarize_lineart, distance_map, edmd, extract_lineart
 from .pixel import psnr, ssim
 from .report import METRIC_INFO, EvalReport
 from .segments import SegmentScores, label_regions, segment_metrics

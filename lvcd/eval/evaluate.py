@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import lineart_metrics
 from ._frames import EVAL_SIZE, check_rgb, iter_frames, protocol_frame, resize, to_float01
-from .edmd import _lvcd_lineart_xdog, binarize_lineart, edmd, extract_lineart
 from .frechet import FeatureExtractor, RunningGaussian, frechet_distance
 from .i3d import FVD_CLIP_LENGTH
+from .lineart_metrics import binarize_lineart, edmd, extract_lineart
 from .pixel import psnr, ssim
 from .report import EvalReport
 from .segments import AREA_THRESHOLD, BACKGROUND_RGB, SEGMENT_METRICS, segment_metrics
@@ -245,7 +246,9 @@ def evaluate(
         else:
             report.dataset["fvd"] = fvd.distance()
 
-    lineart_impl = "XDoG (lvcd.lineart.xdog)" if _lvcd_lineart_xdog() is not None else "XDoG (lvcd.eval fallback)"
+    lineart_impl = (
+        "XDoG (lvcd.lineart.xdog)" if lineart_metrics._lvcd_lineart_xdog() is not None else "XDoG (lvcd.eval fallback)"
+    )
     report.meta = {
         "num_frames": n,
         "protocol": f"LVCD §6.1: frames resized to {size}x{size}, values in [0, 1]",

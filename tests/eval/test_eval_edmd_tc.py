@@ -13,7 +13,7 @@ from lvcd.eval import (
     temporal_consistency,
     warp_error,
 )
-from lvcd.eval.edmd import _xdog_fallback
+from lvcd.eval.lineart_metrics import _xdog_fallback
 from lvcd.eval.temporal import _sample, warp_with_mask
 
 
