@@ -19,8 +19,7 @@ import numpy as np
 
 from . import lineart_metrics
 from ._frames import EVAL_SIZE, check_rgb, iter_frames, protocol_frame, resize, to_float01
-from .frechet import FeatureExtractor, RunningGaussian, frechet_distance
-from .i3d import FVD_CLIP_LENGTH
+from .frechet import FVD_CLIP_LENGTH, FeatureExtractor, RunningGaussian, frechet_distance
 from .lineart_metrics import binarize_lineart, edmd, extract_lineart
 from .pixel import psnr, ssim
 from .report import EvalReport

@@ -17,6 +17,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+FVD_CLIP_LENGTH = 16  # frames per clip in the reference FVD (Unterthiner et al., 2018)
+
 
 class WeightsUnavailableError(ValueError):
     """Weights given for a metric cannot be used (missing file, wrong format, wrong keys); the message says which file

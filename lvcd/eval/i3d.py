@@ -16,10 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frechet import WeightsUnavailableError, is_torchscript_archive
+from .frechet import FVD_CLIP_LENGTH, WeightsUnavailableError, is_torchscript_archive  # noqa: F401 - re-export
 
 I3D_INPUT_SIZE = 224
-FVD_CLIP_LENGTH = 16  # frames per clip, as the reference FVD
 
 
 class TorchScriptI3D:
