@@ -18,6 +18,9 @@ Provenance: the exact text of LVCD's eq. 9 could not be retrieved while writing 
 the properties the paper states (flow from the ground truth, warp errors, 1.0 for a perfect prediction) and is labelled
 `TC_DEFINITION` in every report. The prediction's own warp error `WE(pred)` is reported alongside (lower is better).
 
+Every consecutive pair is scored, a shot cut included (its warp error spikes in the plot): evaluate shots separately
+for numbers comparable with the paper's single-shot clips.
+
 Flow: RAFT when a TorchScript RAFT is given (torchvision's `raft_large` exported with `torch.jit.script`, called as
 `model(img1, img2)` on [-1, 1] inputs, last flow of the returned list), else OpenCV's DIS optical flow (medium preset),
 and the report says which.
