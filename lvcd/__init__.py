@@ -15,6 +15,10 @@ _LAZY = {
     "render_shots": "lvcd.api",
 }
 
+# diffusers' loader looks up the base classes it knows on the component's library module (here `lvcd`) to find how
+# to load a component declared as ["lvcd", "LVCDUNetModel"]; expose those bases under the same names.
+_DIFFUSERS_BASES = ("ModelMixin", "DiffusionPipeline", "SchedulerMixin")
+
 __all__ = ["__version__", *_LAZY]
 
 
@@ -24,4 +28,8 @@ def __getattr__(name: str):
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _DIFFUSERS_BASES:
+        import diffusers
+
+        return getattr(diffusers, name)
     raise AttributeError(f"module 'lvcd' has no attribute {name!r}")
