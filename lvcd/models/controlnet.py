@@ -164,9 +164,9 @@ class LVCDControlNetModel(ModelMixin, AttentionMixin, ConfigMixin):
     def from_unet(
         cls,
         unet: nn.Module,
-        conditioning_channels: int = 3,
         conditioning_embedding_out_channels: tuple[int, ...] = (16, 32, 96, 256),
         load_weights_from_unet: bool = True,
+        conditioning_channels: int = 3,
     ) -> LVCDControlNetModel:
         """A ControlNet with `unet`'s encoder configuration; with `load_weights_from_unet` its encoder weights
         (conv_in, time / added-time embeddings, down and mid blocks) are copied, as the official training init does.
