@@ -1,0 +1,61 @@
+"""`lvcd batch shots.yaml`: render every shot of a manifest (resumable) and assemble the final video; calls
+`lvcd.shots.render.render_shots`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .colorize_cmd import add_common_options, options_from_args
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("manifest", help="shot manifest (.yaml) from `lvcd shots` with every `reference:` filled in")
+    p.add_argument("--work", help="work folder for per-shot renders and checkpoints (default: <manifest>.work/)")
+    p.add_argument("--only", action="append", metavar="NAMES",
+                   help="render only these shots (comma-separated, repeatable); nothing is assembled")
+    p.add_argument("--output", "-o", help="the assembled video (default: the manifest's `output:`)")
+    p.add_argument("--no-assemble", action="store_true", help="render the shots but do not assemble the video")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate, print each shot's plan, seed and status (done/partial/todo); render nothing")
+    p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
+                   help="what to do with a reference of another aspect ratio (default: error)")
+    add_common_options(p)
+
+
+def _only(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def format_plans(plans) -> str:
+    rows = [("shot", "frames", "reference", "passes", "seed", "backend", "status")]
+    for p in plans:
+        s = p.shot
+        ref = "external" if s.external else str(s.reference_frame)
+        rows.append((s.name, f"{s.start}-{s.end - 1} ({s.frames})", ref, "+".join(q.name for q in p.passes),
+                     str(p.seed), p.backend, p.status))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def run(args) -> int:
+    from ..shots.render import plan_shots, render_shots
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
+    opts = options_from_args(args)
+    only = _only(args.only)
+    if args.dry_run:
+        _, work, plans = plan_shots(args.manifest, work=args.work, only=only, **opts)
+        print(format_plans(plans))
+        print(f"work folder: {work}")
+        return 0
+    res = render_shots(args.manifest, work=args.work, only=only, output=args.output, assemble=not args.no_assemble,
+                       **opts)
+    if not args.quiet:
+        done = {s: sum(r.status == s for r in res.shots) for s in ("rendered", "resumed", "up to date")}
+        msg = ", ".join(f"{n} {s}" for s, n in done.items() if n)
+        where = f"; wrote {res.output}" if res.output else f"; shots in {res.work / 'shots'}"
+        print(f"{len(res.shots)} shots ({msg}) in {res.seconds:.1f} s{where}", file=sys.stderr)
+    return 0

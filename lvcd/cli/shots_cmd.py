@@ -1,0 +1,83 @@
+"""`lvcd shots INPUT -o shots.yaml`: detect the cuts of a lineart video (or import a CSV / OpenTimelineIO shot list)
+and write a shot manifest with one entry per shot and an empty `reference:` slot to fill in."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", nargs="+",
+                   help="lineart video(s), image folder(s) or frame_%%04d.png pattern(s); several = one episode")
+    p.add_argument("--output", "-o", required=True, help="the manifest to write (.yaml)")
+    p.add_argument("--video-output", help="the manifest's `output:` (default: <input>_color.mp4 beside the input)")
+    g = p.add_argument_group("detection")
+    g.add_argument("--detector", choices=["lines", "hash", "content", "adaptive"], default="lines",
+                   help="lines (default): line-map changes, made for lineart; the others are PySceneDetect's")
+    g.add_argument("--threshold", type=float,
+                   help="cut threshold (lines: fraction of unexplained lines, default 0.3; hash 0.35; content 10;"
+                        " adaptive 3)")
+    g.add_argument("--min-shot-len", type=int, default=6, help="shortest shot in frames (default 6)")
+    g = p.add_argument_group("import instead of detecting").add_mutually_exclusive_group()
+    g.add_argument("--from-otio", metavar="FILE", help="shots = the clips of an OpenTimelineIO edit (.otio)")
+    g.add_argument("--from-csv", metavar="FILE", help="shots from CSV rows name,start,end,reference[,reference_frame]")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _default_video_output(first_input: str) -> str:
+    p = Path(first_input)
+    stem = p.parent.name if "%" in p.name else (p.name if p.is_dir() else p.stem)
+    return str((p.parent.parent if "%" in p.name else p.parent) / f"{stem}_color.mp4")
+
+
+def run(args) -> int:
+    from ..shots.detect import DetectConfig, detect_shots
+    from ..shots.manifest import load_manifest, manifest_text, relative_to, shots_from_csv, shots_from_otio
+    from ..video import probe
+    from . import UserError
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
+    out = Path(args.output)
+    if out.suffix.lower() not in (".yaml", ".yml"):
+        raise UserError(f"--output {out} should be a .yaml file (the shot manifest); e.g. -o shots.yaml")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists (it may hold references you filled in); pass --overwrite to replace it.")
+    base = out.resolve().parent
+    inputs_rel = [relative_to(p, base) for p in args.input]
+    video_out = args.video_output or _default_video_output(args.input[0])
+    header = ""
+    if args.from_otio or args.from_csv:
+        if args.from_otio:
+            entries = shots_from_otio(args.from_otio, probe(args.input[0]).fps)
+            header = f"Shots imported from {args.from_otio}."
+        else:
+            entries = shots_from_csv(args.from_csv)
+            header = f"Shots imported from {args.from_csv}."
+            for e in entries:
+                if e.get("reference"):
+                    e["reference"] = relative_to(e["reference"], base)
+        fps = probe(args.input[0]).fps
+    else:
+        cfg = DetectConfig(method=args.detector, threshold=args.threshold, min_shot_len=args.min_shot_len)
+        found = detect_shots(args.input, cfg, progress=not args.quiet)
+        fps = found.fps
+        entries = [{"name": f"shot_{i + 1:03d}", "start": a, "end": b, "reference": None}
+                   for i, (a, b) in enumerate(found.ranges)]
+        header = (f"Cuts detected by `lvcd shots` (detector {cfg.method}, threshold {cfg.effective_threshold:g}, "
+                  f"min shot {cfg.min_shot_len} frames).")
+    raw = {"version": 1, "input": inputs_rel if len(inputs_rel) > 1 else inputs_rel[0],
+           "output": relative_to(video_out, base), "shots": entries}
+    load_manifest(raw, base_dir=base)  # validate before writing: a bad import never leaves a manifest behind
+    text = manifest_text(inputs_rel, entries, output=relative_to(video_out, base), fps=fps, header=header)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    if not args.quiet:
+        print(f"wrote {out}: {len(entries)} shots. Fill in each `reference:` (the coloured keyframe of the shot), then"
+              f" run: lvcd batch {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,685 @@
+"""Resumable batch rendering of a shot manifest: every shot an independent task, then one assembled video.
+
+`render_shots(manifest_or_path, **overrides)` (CLI: `lvcd batch shots.yaml`) renders each shot of a manifest into
+the work folder and assembles the final video in frame order with the input's audio. A shot is a pure function of
+its manifest entry, the model and the inputs, so shots can be rendered in any order, in separate runs (`only=`), or
+on separate machines sharing the work folder.
+
+Work folder layout (default: `<manifest>.work/` beside the manifest, or the manifest's `work:`)::
+
+    shots/<name>/000123.png    the finished shot's frames, named by *global* frame number: lossless RGB PNG, so
+                               assembly never re-encodes a lossy intermediate (PNG encoding is deterministic)
+    shots/<name>.json          the done stamp: the hash of everything the shot depends on, written last
+    shots/<name>.state/        while a shot renders: its hash, one `<pass>.done` per finished pass, and
+                               `ckpt/<pass>/` per-window latent checkpoints of the diffusion backend
+    cache/inputs.json          content hashes of the inputs, keyed by path, size and mtime (so they are hashed once)
+
+Resume rules: a shot whose stamp matches its current hash and whose frames are all present is skipped; a shot with a
+state folder of the same hash continues (finished passes are skipped, an unfinished diffusion pass restarts after its
+last checkpointed window, the bucket backend re-runs the pass, which is cheap and deterministic); anything else is
+discarded and re-rendered. Every file is written to a temporary name and renamed, so a kill at any instant leaves
+either the old file or the new one. The hash covers: the shot's name, frames and reference frame; the sha256 of the
+reference image (and its lineart image); the sha256 of the inputs it reads; every option that changes pixels (not
+quiet/overwrite/crf/fmt); the shot seed; the resolved backend; the model's weight-file fingerprint; the lvcd version.
+
+Seeds: a shot's seed is `shot_seed(seed, name)` (manifest.py: sha256 of "<seed>/<name>", 32 bits) from the manifest's
+(or the override's) `seed`, so a shot renders the same whatever else is in the manifest; a shot's own
+`options: {seed: N}` is used as is (handy to reproduce an `lvcd colorize --seed N` render exactly).
+
+Reference anywhere in the shot (`reference_frame` k): the *forward* pass colours k..end-1; when k > start a
+*backward* pass colours k, k-1, ..., start (frames read in chunks from the end, never the whole shot) and drops its
+first output, so frame k is produced once, by the forward pass. An *external* reference (design sheet, another shot's
+frame) gets a lineart (`reference_lineart`: an image or a global frame number; default: XDoG lines of the reference,
+drawn in the shot's polarity), which is prepended as frame 0 of one pass and its output dropped.
+
+Deliberately not here: cut detection (detect.py), manifest parsing (manifest.py), locking between machines that
+render the same shot at the same time (split the work with `only=`).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..version import __version__
+from .manifest import Manifest, ManifestError, Shot, load_manifest, option_names, shot_seed
+
+logger = logging.getLogger("lvcd")
+
+NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt")  # options that never change a shot's pixels
+REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
+PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
+
+
+# ---------------------------------------------------------------------------------------------------- passes
+@dataclass(frozen=True)
+class Pass:
+    """One call of the colorizer: which global frames it reads, in which order, and which outputs it keeps."""
+
+    name: str  # "forward" | "backward" | "external"
+    start: int  # first global frame read
+    stop: int  # range end (exclusive in the direction of `step`)
+    step: int  # 1 forward, -1 backward
+    prepend_reference: bool = False  # external reference: its lineart is frame 0 of the pass
+    drop_first: bool = False  # the first output is not kept (the shared reference frame, or the prepended one)
+
+    @property
+    def frames(self) -> range:
+        return range(self.start, self.stop, self.step)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frames) + int(self.prepend_reference)
+
+    def outputs(self) -> list[int | None]:
+        """Global frame number of each output in order (None = dropped)."""
+        out: list[int | None] = ([None] if self.prepend_reference else []) + list(self.frames)
+        if self.drop_first and not self.prepend_reference:
+            out[0] = None
+        return out
+
+
+def plan_passes(shot: Shot) -> list[Pass]:
+    """The passes that colour `shot` (see the module docstring); every frame of the shot is output exactly once."""
+    if shot.external:
+        return [Pass("external", shot.start, shot.end, 1, prepend_reference=True, drop_first=True)]
+    k = shot.reference_frame
+    passes = [Pass("forward", k, shot.end, 1)]
+    if k > shot.start:
+        passes.append(Pass("backward", k, shot.start - 1, -1, drop_first=True))
+    return passes
+
+
+# ---------------------------------------------------------------------------------------------------- frames
+class EpisodeSource:
+    """The manifest's inputs as one frame axis: read any [start, stop) range lazily, or backwards in chunks."""
+
+    def __init__(self, manifest: Manifest):
+        self.inputs = manifest.inputs
+        self.frame_count = manifest.frame_count
+
+    def read(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """Frames start..stop-1 in order, streamed (one decoder open per input touched)."""
+        from ..video import read_frames
+
+        if not 0 <= start <= stop <= self.frame_count:
+            raise ValueError(f"frames {start}-{stop} are outside the input (0-{self.frame_count})")
+        for inp in self.inputs:
+            a, b = max(start, inp.offset), min(stop, inp.offset + inp.frame_count)
+            if a >= b:
+                continue
+            n = 0
+            for frame in read_frames(inp.path, a - inp.offset, b - inp.offset):
+                yield frame
+                n += 1
+            if n != b - a:
+                raise ValueError(f"{inp.path}: expected frames {a - inp.offset}-{b - inp.offset - 1} but read {n};"
+                                 " the input is shorter than probed (damaged file?)")
+
+    def read_reversed(self, start: int, stop: int, chunk: int | None = None) -> Iterator[np.ndarray]:
+        """Frames stop-1 down to start: chunks read forwards from the end and reversed (at most `chunk` held)."""
+        hi = stop
+        while hi > start:
+            if chunk is None:
+                first = next(self.read(hi - 1, hi))
+                chunk = max(1, REVERSE_CHUNK_BYTES // max(first.nbytes, 1))
+            lo = max(start, hi - chunk)
+            buf = list(self.read(lo, hi))
+            while buf:
+                yield buf.pop()
+            hi = lo
+
+    def frames(self, p: Pass) -> Iterator[np.ndarray]:
+        if p.step == 1:
+            return self.read(p.start, p.stop)
+        return self.read_reversed(p.stop + 1, p.start + 1)
+
+    def frame(self, i: int) -> np.ndarray:
+        return next(self.read(i, i + 1))
+
+
+# ---------------------------------------------------------------------------------------------------- atomic files
+def _atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        if fsync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj) -> None:
+    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n").encode(), fsync=True)
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    """Lossless, deterministic PNG of a uint8 RGB frame, written atomically."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"could not encode {path.name} as PNG")
+    _atomic_write_bytes(path, buf.tobytes())
+
+
+def read_png(path: Path) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f"shot frame {path} is missing or unreadable; delete its shot's .json to re-render"
+                                " it.")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _InputHashes:
+    """Content hashes of input files / sequences, cached in the work folder by (path, size, mtime)."""
+
+    def __init__(self, cache_file: Path):
+        self.file = cache_file
+        try:
+            self.cache = json.loads(cache_file.read_text())
+        except (OSError, ValueError):
+            self.cache = {}
+        self.dirty = False
+
+    def _files(self, path: str) -> list[Path]:
+        p = Path(path)
+        if p.is_file():
+            return [p]
+        if p.is_dir():
+            return sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
+        import glob
+        import re
+
+        pattern = re.sub(r"%0?\d*d", "*", str(p))  # frame_%04d.png -> frame_*.png
+        return sorted(Path(q) for q in glob.glob(pattern) if Path(q).is_file())
+
+    def __call__(self, path: str) -> str:
+        files = self._files(path)
+        stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+        sig = hashlib.sha256(json.dumps(stats).encode()).hexdigest()
+        hit = self.cache.get(str(Path(path).resolve()))
+        if hit and hit.get("sig") == sig:
+            return hit["sha256"]
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f.name.encode() + b"\0" + bytes.fromhex(_sha256_file(f)))
+        digest = h.hexdigest()
+        self.cache[str(Path(path).resolve())] = {"sig": sig, "sha256": digest}
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        if self.dirty:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            _write_json(self.file, self.cache)
+            self.dirty = False
+
+
+# ---------------------------------------------------------------------------------------------------- planning
+@dataclass
+class ShotPlan:
+    """Everything needed to render one shot, and the hash that identifies its result."""
+
+    shot: Shot
+    options: dict  # effective ColorizeOptions kwargs (seed = the shot seed)
+    seed: int
+    backend: str  # resolved: "diffusion" | "bucket"
+    model_dir: Path | None
+    passes: list[Pass]
+    key: str  # sha256 of `params`
+    params: dict  # what the key covers (also written to the stamp, for humans)
+    folder: Path  # work/shots/<name>/
+    status: str = "todo"  # "done" | "partial" | "todo"
+
+    @property
+    def stamp(self) -> Path:
+        return self.folder.with_name(self.folder.name + ".json")
+
+    @property
+    def state(self) -> Path:
+        return self.folder.with_name(self.folder.name + ".state")
+
+    def expected(self) -> list[Path]:
+        return [self.folder / PNG_NAME.format(i) for i in range(self.shot.start, self.shot.end)]
+
+
+def default_work_dir(manifest: Manifest) -> Path:
+    """The manifest's `work:`, else `<manifest stem>.work` beside the manifest (`lvcd-work` in its folder for a
+    manifest given as a mapping)."""
+    if manifest.work is not None:
+        return manifest.work
+    if manifest.path is not None:
+        return manifest.path.resolve().with_name(manifest.path.stem + ".work")
+    return manifest.base_dir / "lvcd-work"
+
+
+def effective_options(manifest: Manifest, shot: Shot, overrides: Mapping) -> tuple[dict, int]:
+    """ColorizeOptions kwargs for `shot` (defaults < manifest defaults < shot options < overrides) and its seed."""
+    from ..api import ColorizeOptions
+
+    base_seed = overrides.get("seed", manifest.defaults.get("seed", ColorizeOptions.seed))
+    opts = {**manifest.defaults, **shot.options, **overrides}
+    if "seed" in shot.options and "seed" not in overrides:
+        seed = int(shot.options["seed"])  # an explicit per-shot seed is used as is
+    else:
+        seed = shot_seed(int(base_seed), shot.name)
+    opts["seed"] = seed
+    return opts, seed
+
+
+def _resolve_backend(opts: Mapping) -> tuple[str, Path | None]:
+    """Which backend `opts` will use, without loading it (mirrors lvcd.api.make_backend)."""
+    from .. import api
+
+    backend = opts.get("backend", "auto")
+    if backend == "bucket":
+        return "bucket", None
+    model_dir = api.find_model(opts.get("model"))
+    if model_dir is None:
+        if backend == "diffusion":
+            raise api.LVCDError(api.no_model_message())
+        return "bucket", None
+    return "diffusion", Path(model_dir).resolve()
+
+
+def _model_fingerprint(model_dir: Path | None, cache: dict) -> dict:
+    if model_dir is None:
+        return {}
+    if str(model_dir) not in cache:
+        from .. import api
+
+        cache[str(model_dir)] = api._model_fingerprint(model_dir)
+    return cache[str(model_dir)]
+
+
+def plan_shot(manifest: Manifest, shot: Shot, work: Path, overrides: Mapping, hashes: _InputHashes,
+              model_cache: dict | None = None) -> ShotPlan:
+    """Resolve options, seed, backend and passes of `shot`, hash its dependencies and look at the work folder."""
+    model_cache = {} if model_cache is None else model_cache
+    opts, seed = effective_options(manifest, shot, overrides)
+    backend, model_dir = _resolve_backend(opts)
+    passes = plan_passes(shot)
+    touched = set()
+    for inp_i, inp in enumerate(manifest.inputs):
+        if inp.offset < shot.end and shot.start < inp.offset + inp.frame_count:
+            touched.add(inp_i)
+        rl = shot.reference_lineart
+        if isinstance(rl, int) and inp.offset <= rl < inp.offset + inp.frame_count:
+            touched.add(inp_i)
+    rl = shot.reference_lineart
+    params = {
+        "lvcd_version": __version__,
+        "shot": {"name": shot.name, "start": shot.start, "end": shot.end, "reference_frame": shot.reference_frame},
+        "reference_sha256": _sha256_file(shot.reference) if shot.reference is not None else None,
+        "reference_lineart": (None if rl is None else {"frame": rl} if isinstance(rl, int)
+                              else {"sha256": _sha256_file(rl)}),
+        "inputs": [{"index": i, "offset": manifest.inputs[i].offset, "frames": manifest.inputs[i].frame_count,
+                    "sha256": hashes(manifest.inputs[i].path)} for i in sorted(touched)],
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(opts.items())
+                    if k not in NON_RENDER_OPTIONS},
+        "seed": seed,
+        "backend": backend,
+        "model": _model_fingerprint(model_dir, model_cache),
+        "passes": [asdict(p) for p in passes],
+    }
+    key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+    plan = ShotPlan(shot, opts, seed, backend, model_dir, passes, key, params, work / "shots" / shot.name)
+    plan.status = _status(plan)
+    return plan
+
+
+def _status(plan: ShotPlan) -> str:
+    try:
+        stamp = json.loads(plan.stamp.read_text())
+    except (OSError, ValueError):
+        stamp = None
+    if stamp and stamp.get("key") == plan.key and all(p.is_file() for p in plan.expected()):
+        return "done"
+    try:
+        if (plan.state / "key").read_text().strip() == plan.key:
+            return "partial"
+    except OSError:
+        pass
+    return "todo"
+
+
+# ---------------------------------------------------------------------------------------------------- rendering
+class _Backends:
+    """Backends loaded once per distinct (backend, model, device, dtype, offload, attention, decode chunk)."""
+
+    LOAD_KEYS = ("backend", "model", "device", "dtype", "offload", "attention", "decode_chunk")
+
+    def __init__(self):
+        self.loaded: dict[tuple, object] = {}
+
+    def get(self, plan: ShotPlan):
+        from .. import api
+
+        opts = {**plan.options, "backend": plan.backend, "model": str(plan.model_dir) if plan.model_dir else None}
+        k = tuple(str(opts.get(n)) for n in self.LOAD_KEYS)
+        if k not in self.loaded:
+            self.loaded[k], _ = api.make_backend(api.ColorizeOptions(**opts))
+        backend = self.loaded[k]
+        if hasattr(backend, "opts"):
+            # The diffusion backend reads seed/steps/overlap/size from the options it was made with; give this shot
+            # its own (shallow copy: the loaded pipeline is shared). See the api request in the shots README.
+            backend = copy.copy(backend)
+            backend.opts = api.ColorizeOptions(**opts)
+        return backend
+
+
+def _reference_rgb(plan: ShotPlan, size: tuple[int, int]) -> np.ndarray:
+    from .. import api
+
+    return api.load_reference(plan.shot.reference, size, plan.options.get("reference_fit", "error"))
+
+
+def _shot_polarity(plan: ShotPlan, source: EpisodeSource) -> str:
+    pol = plan.options.get("polarity", "auto")
+    if pol != "auto":
+        return pol
+    from ..lineart.normalize import detect_polarity
+
+    return detect_polarity(source.frame(plan.shot.start))
+
+
+def reference_lineart_frame(plan: ShotPlan, ref_rgb: np.ndarray, source: EpisodeSource, polarity: str) -> np.ndarray:
+    """The lineart frame that stands for an external reference: the given frame of the input, the given lineart
+    image, or XDoG lines of the reference, as a uint8 RGB frame in the shot's polarity and size."""
+    import cv2
+
+    from ..lineart.normalize import normalize_lineart
+
+    h, w = ref_rgb.shape[:2]
+    rl = plan.shot.reference_lineart
+    if isinstance(rl, int):
+        return source.frame(rl)
+    if rl is not None:
+        from PIL import Image
+
+        with Image.open(rl) as im:
+            arr = np.asarray(im.convert("RGBA") if "A" in im.mode or im.mode == "P" else im.convert("RGB"))
+        if arr.shape[:2] != (h, w):
+            arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA)
+        strength = normalize_lineart(arr).strength
+    else:
+        from ..lineart.xdog import extract_lineart
+
+        strength = extract_lineart(ref_rgb).strength
+    ink = strength if polarity == "white-on-black" else 1.0 - strength
+    g = np.clip(np.round(ink * 255.0), 0, 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
+
+
+def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: EpisodeSource, polarity: str | None,
+              on_frame) -> None:
+    from .. import api
+
+    frames = source.frames(p)
+    if p.prepend_reference:
+        first = reference_lineart_frame(plan, ref_rgb, source, polarity)
+
+        def chained(rest=frames):
+            yield first
+            yield from rest
+
+        frames = chained()
+    opts = {k: v for k, v in plan.options.items() if k != "backend"}  # `backend=` below is the loaded object
+    if p.prepend_reference and opts.get("polarity", "auto") == "auto":
+        opts["polarity"] = polarity  # the prepended frame must not decide the shot's polarity
+    outputs = p.outputs()
+    ckpt = plan.state / "ckpt" / p.name
+    n = 0
+    for j, frame in enumerate(api.colorize_frames(frames, ref_rgb, num_frames=p.num_frames, backend=backend,
+                                                  checkpoint_dir=ckpt if plan.backend == "diffusion" else None,
+                                                  **opts)):
+        if j >= len(outputs):
+            raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced more frames than it was given")
+        g = outputs[j]
+        n += 1
+        if g is None:
+            continue
+        target = plan.folder / PNG_NAME.format(g)
+        if not target.is_file():  # written atomically earlier by this same key: identical bytes
+            write_png(target, frame)
+        on_frame()
+    if n != len(outputs):
+        raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced {n} frames for {len(outputs)} inputs;"
+                           " the shot was not finished")
+
+
+def _reset(plan: ShotPlan) -> None:
+    """Discard a stale stamp, stale frames and stale state, then start a state folder for the current key."""
+    plan.stamp.unlink(missing_ok=True)  # first: a kill from here on leaves no stamp that could claim "done"
+    shutil.rmtree(plan.folder, ignore_errors=True)
+    shutil.rmtree(plan.state, ignore_errors=True)
+    plan.folder.mkdir(parents=True, exist_ok=True)
+    plan.state.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(plan.state / "key", plan.key.encode())
+
+
+def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int],
+                on_frame=lambda: None) -> str:
+    """Render one planned shot into its folder (resuming where a previous run stopped). Returns what happened:
+    "up to date" | "resumed" | "rendered"."""
+    if plan.status == "done":
+        return "up to date"
+    resumed = plan.status == "partial"
+    if not resumed:
+        _reset(plan)
+    for tmp in plan.folder.glob(".*.tmp"):  # a frame being written when the last run was killed
+        tmp.unlink(missing_ok=True)
+    ref_rgb = _reference_rgb(plan, size)
+    polarity = _shot_polarity(plan, source) if plan.shot.external else None
+    backend = None
+    for p in plan.passes:
+        marker = plan.state / f"{p.name}.done"
+        kept = [plan.folder / PNG_NAME.format(g) for g in p.outputs() if g is not None]
+        if marker.is_file() and all(q.is_file() for q in kept):
+            for _ in kept:
+                on_frame()
+            continue
+        backend = backend or backends.get(plan)
+        _run_pass(plan, p, backend, ref_rgb, source, polarity, on_frame)
+        _atomic_write_bytes(marker, b"")
+    missing = [q.name for q in plan.expected() if not q.is_file()]
+    if missing:
+        raise RuntimeError(f"shot {plan.shot.name!r}: frames {missing[:5]} were not produced; the shot is not done")
+    _write_json(plan.stamp, {"key": plan.key, "frames": plan.shot.frames, "seed": plan.seed, "params": plan.params})
+    shutil.rmtree(plan.state, ignore_errors=True)
+    return "resumed" if resumed else "rendered"
+
+
+# ---------------------------------------------------------------------------------------------------- assembly
+def _audio_source(manifest: Manifest) -> str | None:
+    ins = manifest.inputs
+    if len(ins) == 1:
+        return ins[0].path if ins[0].has_audio else None
+    if any(i.has_audio for i in ins):
+        logger.warning("the manifest has %d inputs; their audio is not concatenated yet, so the assembled video has no"
+                       " sound (mux the episode's audio track afterwards, e.g. with ffmpeg -map)", len(ins))
+    return None
+
+
+def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
+             crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+    """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
+    lineart itself), the input's audio passed through (single input), atomically."""
+    from tqdm.auto import tqdm
+
+    from ..video import open_writer
+
+    missing = [p.shot.name for p in plans if _status(p) != "done"]
+    if missing:
+        raise RuntimeError(f"cannot assemble: shots {missing} are not rendered")
+    timeline: list[tuple[int, int, ShotPlan | None]] = []
+    pos = 0
+    for p in sorted(plans, key=lambda p: p.shot.start):
+        if p.shot.start > pos:
+            timeline.append((pos, p.shot.start, None))
+        timeline.append((p.shot.start, p.shot.end, p))
+        pos = p.shot.end
+    if pos < manifest.frame_count:
+        timeline.append((pos, manifest.frame_count, None))
+    audio = _audio_source(manifest)
+    with open_writer(output, manifest.fps, manifest.size, audio_from=audio, crf=crf, overwrite=overwrite,
+                     fmt=fmt) as writer, tqdm(total=manifest.frame_count, unit="frame", desc="assemble",
+                                              disable=not progress) as bar:
+        for a, b, p in timeline:
+            frames = source.read(a, b) if p is None else (read_png(p.folder / PNG_NAME.format(i)) for i in range(a, b))
+            for f in frames:
+                writer.write(f)
+                bar.update()
+    return Path(output)
+
+
+# ---------------------------------------------------------------------------------------------------- API
+@dataclass
+class ShotResult:
+    name: str
+    start: int
+    end: int
+    seed: int
+    status: str  # "rendered" | "resumed" | "up to date"
+    folder: Path  # PNG frames named by global frame number
+    seconds: float
+    key: str
+
+
+@dataclass
+class BatchResult:
+    """What `render_shots` did: per-shot results, and the assembled video when it was written."""
+
+    work: Path
+    shots: list[ShotResult] = field(default_factory=list)
+    output: Path | None = None  # None when not assembled (`only=`, `assemble=False`, or no output given)
+    sidecar: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        return sum(s.end - s.start for s in self.shots)
+
+
+def _split_overrides(overrides: Mapping) -> dict:
+    names = option_names()
+    bad = [k for k in overrides if k not in names]
+    if bad:
+        import difflib
+
+        hints = [f"`{k}`" + (f" (did you mean `{m[0]}`?)" if (m := difflib.get_close_matches(k, names, 1)) else "")
+                 for k in bad]
+        raise TypeError(f"render_shots got unknown option(s) {', '.join(hints)}; options are lvcd.api.ColorizeOptions"
+                        f" fields: {', '.join(names)}.")
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
+               only: Sequence[str] | None = None, **overrides) -> tuple[Manifest, Path, list[ShotPlan]]:
+    """Validate the manifest and plan the selected shots (options, seeds, passes, hashes, status); loads no model."""
+    try:
+        m = load_manifest(manifest)
+        selected = m.select(only)
+        m.require_references(selected)
+    except ManifestError as e:
+        raise ManifestError(e.problems, e.source, note="Nothing was rendered.") from None
+    overrides = _split_overrides(overrides)
+    work_dir = Path(work) if work is not None else default_work_dir(m)
+    hashes = _InputHashes(work_dir / "cache" / "inputs.json")
+    model_cache: dict = {}
+    plans = [plan_shot(m, s, work_dir, overrides, hashes, model_cache) for s in selected]
+    work_dir.mkdir(parents=True, exist_ok=True)
+    hashes.save()
+    return m, work_dir, plans
+
+
+def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
+                 only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
+                 progress: bool | None = None, **overrides) -> BatchResult:
+    """Render every shot of a manifest (or the shots named in `only`) into the work folder, then assemble the final
+    video (`output`, else the manifest's `output`) with the input's audio. Resumable: see the module docstring.
+
+    `overrides` are lvcd.api.ColorizeOptions fields; they win over the manifest's defaults and every shot's options
+    (`seed` is then the base seed shots derive theirs from). Nothing renders unless the whole manifest is valid and
+    every selected shot has a reference. With `only`, nothing is assembled.
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    m, work_dir, plans = plan_shots(manifest_or_path, work=work, only=only, **overrides)
+    opts = {**m.defaults, **_split_overrides(overrides)}
+    show = not opts.get("quiet", False) if progress is None else progress
+    out_path = Path(output) if output is not None else m.output
+    do_assemble = assemble and not only and out_path is not None
+    if do_assemble:
+        from ..video import check_output_path
+
+        check_output_path(out_path, overwrite=bool(opts.get("overwrite", False)))  # fail now, not after hours
+    elif assemble and not only and out_path is None:
+        logger.warning("no `output` in the manifest and none given: rendering the shots only (nothing assembled)")
+    source = EpisodeSource(m)
+    backends = _Backends()
+    result = BatchResult(work_dir)
+    todo = sum(p.shot.frames for p in plans if p.status != "done")
+    logger.info("%d shots: %d up to date, %d to resume, %d to render (%d frames); work folder %s", len(plans),
+                sum(p.status == "done" for p in plans), sum(p.status == "partial" for p in plans),
+                sum(p.status == "todo" for p in plans), todo, work_dir)
+    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show, position=0) as overall:
+        for p in plans:
+            ts = time.perf_counter()
+            if p.status == "done":
+                status = "up to date"
+            else:
+                with tqdm(total=p.shot.frames, unit="frame", desc=f"shot {p.shot.name}", disable=not show, position=1,
+                          leave=False) as bar:
+
+                    def tick(bar=bar):
+                        bar.update()
+                        overall.update()
+
+                    status = render_shot(p, source, backends, m.size, tick)
+            result.shots.append(ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, status, p.folder,
+                                           time.perf_counter() - ts, p.key))
+            logger.info("shot %s: %s (%d frames, seed %d)", p.shot.name, status, p.shot.frames, p.seed)
+    if do_assemble:
+        if len(plans) != len(m.shots):  # pragma: no cover - `only` is excluded above
+            raise ManifestError(["internal: not every shot was planned"], m.path)
+        result.output = assemble_video(m, plans, out_path, source=source, crf=int(opts.get("crf", 18)),
+                                       fmt=opts.get("fmt"), overwrite=bool(opts.get("overwrite", False)),
+                                       progress=show)
+        from ..video import write_sidecar
+
+        result.sidecar = write_sidecar(out_path, {
+            "lvcd_version": __version__,
+            "manifest": str(m.path) if m.path else None,
+            "inputs": [i.path for i in m.inputs],
+            "output": str(out_path),
+            "frames": m.frame_count,
+            "fps": str(m.fps),
+            "size": list(m.size),
+            "gaps": [list(g) for g in m.gaps()],
+            "shots": [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end, "seed": p.seed,
+                       "backend": p.backend, "key": p.key} for p in plans],
+        })
+    result.seconds = time.perf_counter() - t0
+    return result
