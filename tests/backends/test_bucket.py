@@ -1,0 +1,159 @@
+"""The paint-bucket colorizer on generated cels: exact keyframe, moving / rotating shapes, frame count and streaming,
+RGBA inputs, large frames, references without lineart, and errors that teach."""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from lvcd.backends import BucketColorizer, BucketConfig
+
+PAINT = np.array(
+    [[255, 255, 255], [235, 225, 200], [200, 60, 60], [60, 120, 220], [250, 215, 180], [110, 170, 90], [30, 30, 80]],
+    np.uint8,
+)  # 0 unused (white paper)
+
+
+def rect(cx, cy, w, h, angle=0.0):
+    c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    pts = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
+    return np.stack([cx + c * pts[:, 0] - s * pts[:, 1], cy + s * pts[:, 0] + c * pts[:, 1]], 1)
+
+
+def ellipse(cx, cy, rx, ry):
+    a = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+    return np.stack([cx + rx * np.cos(a), cy + ry * np.sin(a)], 1)
+
+
+def render(shapes, size=(160, 120)):
+    """[(paint index, polygon)] in z-order over a background of paint 1 -> (lineart uint8 RGB, colour RGB, ids)."""
+    w, h = size
+    ids = np.ones((h, w), np.uint8)
+    for k, pts in shapes:
+        cv2.fillPoly(ids, [np.round(pts * 16).astype(np.int32)], int(k), cv2.LINE_8, shift=4)
+    line = np.zeros((h, w), bool)
+    line[:, :-1] |= ids[:, :-1] != ids[:, 1:]
+    line[:-1] |= ids[:-1] != ids[1:]
+    gt = PAINT[ids]
+    gt[line] = 0
+    lineart = np.repeat(np.where(line, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    return lineart, gt, np.where(line, 0, ids)
+
+
+def scene(t, size=(160, 120)):
+    """A character-ish shape translating right and a two-tone card rotating 8 degrees per frame."""
+    w, h = size
+    sx, sy = w / 160, h / 120
+    x = (40 + 3 * t) * sx
+    card = rect(115 * sx, 60 * sy, 40 * sx, 26 * sy, 8 * t)
+    return render(
+        [
+            (2, rect(x, 70 * sy, 30 * sx, 40 * sy)),  # body
+            (4, ellipse(x, 38 * sy, 14 * sx, 14 * sy)),  # head
+            (6, ellipse(x + 5 * sx, 36 * sy, 3 * sx, 3 * sy)),  # eye (small region)
+            (3, card),  # a card ...
+            (5, card[[0, 1, 2]]),  # ... whose diagonal half has another paint
+        ],
+        size,
+    )
+
+
+def region_accuracy(pred, gt, ids):
+    ok = n = 0
+    for k in np.unique(ids[ids > 0]):
+        cnt, lab = cv2.connectedComponents((ids == k).astype(np.uint8), connectivity=4)
+        for r in range(1, cnt):
+            m = lab == r
+            cols, counts = np.unique(pred[m], axis=0, return_counts=True)
+            ok += bool((cols[counts.argmax()] == gt[m][0]).all())
+            n += 1
+    return ok / n
+
+
+def test_reproduces_the_reference_on_the_reference_frame_exactly():
+    lineart, gt, _ = scene(0)
+    out = next(BucketColorizer(BucketConfig(keep_lines=True)).colorize(gt, lineart, [lineart]))
+    np.testing.assert_array_equal(out, gt)
+    flat = next(BucketColorizer().colorize(gt, lineart, [lineart]))
+    lines = lineart[..., 0] == 0
+    np.testing.assert_array_equal(flat[~lines], gt[~lines])
+    assert {tuple(c) for c in flat.reshape(-1, 3)} <= {tuple(c) for c in PAINT[1:]}  # lines painted too
+
+
+def test_follows_translated_and_rotated_shapes():
+    frames = [scene(t) for t in range(10)]
+    ref = frames[0][1]
+    outs = list(BucketColorizer().colorize(ref, frames[0][0], [f[0] for f in frames]))
+    for (lineart, gt, ids), out in zip(frames, outs):
+        assert region_accuracy(out, gt, ids) == 1.0
+        inside = ids > 0
+        assert (out[inside] == gt[inside]).all(axis=1).mean() > 0.995
+
+
+def test_reference_at_the_end_of_the_shot_colours_backwards():
+    frames = [scene(t) for t in range(6)]
+    ref_line, ref = frames[-1][0], frames[-1][1]
+    outs = list(BucketColorizer().colorize(ref, ref_line, [f[0] for f in frames[::-1]]))[::-1]
+    for (_, gt, ids), out in zip(frames, outs):
+        assert region_accuracy(out, gt, ids) == 1.0
+
+
+def test_one_output_per_input_streaming():
+    pulled = []
+
+    def source(n):
+        for t in range(n):
+            pulled.append(t)
+            yield scene(t % 3)[0]
+
+    lineart, gt, _ = scene(0)
+    colorizer = BucketColorizer()
+    it = colorizer.colorize(gt, lineart, source(7))
+    first = next(it)
+    assert first.shape == gt.shape and first.dtype == np.uint8
+    assert pulled == [0]  # streaming: one frame in, one frame out
+    assert 1 + sum(1 for _ in it) == 7
+    assert len(list(colorizer.colorize(gt, lineart, []))) == 0
+
+
+def test_rgba_lineart_and_reference():
+    lineart, gt, ids = scene(2)
+    rgba_line = np.zeros(lineart.shape[:2] + (4,), np.uint8)
+    rgba_line[..., :3] = 255
+    rgba_line[lineart[..., 0] == 0] = (0, 0, 0, 255)  # lines on a transparent layer (BasicPBC)
+    rgba_ref = np.dstack([gt, np.full(gt.shape[:2], 255, np.uint8)])
+    rgba_ref[ids == 1] = (255, 255, 255, 0)  # transparent background in the keyframe -> white paper
+    out = list(BucketColorizer(BucketConfig(keep_lines=True)).colorize(rgba_ref, rgba_line, [rgba_line] * 2))
+    expected = gt.copy()
+    expected[ids == 1] = 255
+    for o in out:
+        np.testing.assert_array_equal(o, expected)
+
+
+def test_reference_without_lineart_uses_xdog():
+    frames = [scene(t) for t in range(3)]
+    ref = frames[0][1]
+    outs = list(BucketColorizer().colorize(ref, None, [f[0] for f in frames]))
+    for (_, gt, ids), out in zip(frames, outs):
+        assert region_accuracy(out, gt, ids) >= 0.8
+
+
+def test_large_frame_does_not_crash():
+    size = (1600, 1600)
+    frames = [scene(t, size)[0] for t in (0, 1)]
+    ref = scene(0, size)[1]
+    outs = list(BucketColorizer().colorize(ref, frames[0], frames))
+    assert len(outs) == 2 and outs[1].shape == (1600, 1600, 3)
+
+
+def test_errors_teach():
+    lineart, gt, _ = scene(0)
+    with pytest.raises(ValueError, match="same size|same frame"):
+        BucketColorizer().colorize(gt, lineart[:50], [lineart])
+    with pytest.raises(ValueError, match="uint8"):
+        BucketColorizer().colorize(gt.astype(np.float32), lineart, [lineart])
+    with pytest.raises(ValueError, match="frame 1 is 160x50"):
+        list(BucketColorizer().colorize(gt, lineart, [lineart, lineart[:50]]))
+    with pytest.raises(ValueError, match="flow_preset"):
+        BucketConfig(flow_preset="slow")

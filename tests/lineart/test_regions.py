@@ -1,0 +1,100 @@
+"""Paint-bucket regions: enclosed areas, gap closing that keeps small regions, specks, line pixels assigned,
+adjacency. Generated drawings only."""
+
+import cv2
+import numpy as np
+import pytest
+
+from lvcd.lineart import RegionConfig, extract_lineart, segment_regions
+
+
+def shapes(h=120, w=160, gap=0, thickness=1):
+    """Lines of a circle (with an eye inside) and a rectangle; `gap` px opened in the rectangle's left side."""
+    m = np.zeros((h, w), np.uint8)
+    cv2.circle(m, (45, 60), 30, 1, thickness)
+    cv2.circle(m, (45, 60), 4, 1, 1)  # a small closed region: 4-px-radius eye
+    cv2.rectangle(m, (90, 20), (150, 100), 1, thickness)
+    if gap:
+        m[60 : 60 + gap, 88:93] = 0
+    return m.astype(bool)
+
+
+def region_at(reg, x, y):
+    return int(reg.labels[y, x])
+
+
+def test_regions_of_a_drawn_shape():
+    lines = shapes()
+    reg = segment_regions(lines)
+    outside, circle, eye, rect = (
+        region_at(reg, 2, 2),
+        region_at(reg, 30, 60),
+        region_at(reg, 45, 60),
+        region_at(reg, 120, 60),
+    )
+    assert len({outside, circle, eye, rect}) == 4
+    assert len(np.unique(reg.labels)) == 4
+    assert 0 < reg.area[eye] < 60 and reg.area[circle] > 2000 and reg.area[rect] == 59 * 79
+    # every pixel has a region; interior excludes exactly the lines
+    assert reg.labels.min() >= 1
+    np.testing.assert_array_equal(reg.interior, ~lines)
+    # line pixels take a neighbouring region
+    ys, xs = np.nonzero(lines)
+    for y, x in zip(ys[::25], xs[::25]):
+        nb = reg.inner[max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3]
+        assert reg.labels[y, x] in nb[nb > 0]
+    np.testing.assert_allclose(reg.centroid[rect], (120, 60), atol=0.5)
+    assert tuple(reg.bbox[rect]) == (91, 21, 150, 100)
+    adj = reg.adjacency()
+    assert outside in adj[circle] and circle in adj[eye] and eye not in adj[outside]
+
+
+@pytest.mark.parametrize("gap", [2, 3, 4])
+def test_gaps_are_closed_without_losing_small_regions(gap):
+    lines = shapes(gap=gap)
+    leaky = segment_regions(lines, RegionConfig(gap_radius=0))
+    assert region_at(leaky, 120, 60) == region_at(leaky, 2, 2)  # without gap closing the paint leaks
+    reg = segment_regions(lines, RegionConfig(gap_radius=2))
+    assert region_at(reg, 120, 60) != region_at(reg, 2, 2)
+    inside = reg.labels[25:96, 95:146]
+    assert (inside == region_at(reg, 120, 60)).all()  # the rectangle is one region ...
+    assert (reg.labels[5:15, 5:150] == region_at(reg, 2, 2)).all()  # ... and so is the outside
+    assert region_at(reg, 45, 60) not in (region_at(reg, 30, 60), region_at(reg, 2, 2))  # the eye survives
+
+
+def test_thin_strips_and_specks():
+    lines = shapes(thickness=3)
+    lines[10:13, 10:13] = True
+    lines[11, 11] = False  # a 1-px hole inside a blob of ink: a speck, not a region
+    lines[110:119, 5:150] = True
+    lines[112:117, 8:147] = False  # a 3-px-high strip region, narrower than a closing ball
+    lines[112:117, 8] = True
+    reg = segment_regions(lines, RegionConfig(gap_radius=2, speck_area=3))
+    assert not reg.interior[11, 11] and reg.labels[11, 11] == reg.labels[5, 5]
+    assert reg.labels[114, 60] != reg.labels[105, 60]  # the strip is its own region
+
+
+def test_all_line_and_blank_frames():
+    reg = segment_regions(np.ones((10, 12), bool))
+    assert reg.n == 1 and (reg.labels == 1).all() and not reg.interior.any()
+    reg = segment_regions(np.zeros((10, 12), bool))
+    assert (reg.labels == 1).all() and reg.interior.all() and reg.area[1] == 120
+
+
+def test_raw_lineart_input_and_xdog_regions_of_flat_colours():
+    img = np.full((80, 100, 3), 255, np.uint8)
+    cv2.rectangle(img, (10, 10), (50, 60), (200, 40, 40), -1)
+    cv2.circle(img, (75, 40), 15, (40, 90, 220), -1)
+    la = extract_lineart(img)
+    reg = segment_regions(la)
+    assert len({reg.labels[35, 30], reg.labels[40, 75], reg.labels[2, 2]}) == 3
+    # raw lineart (black on white) goes through the normaliser
+    raw = np.where(la.mask, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(segment_regions(raw).labels, reg.labels)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="gap_radius"):
+        RegionConfig(gap_radius=-1)
+    with pytest.raises(ValueError, match="connectivity"):
+        RegionConfig(line_connectivity=6)
