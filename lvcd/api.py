@@ -270,7 +270,6 @@ class DiffusionBackend:
         sketches: dict[int, torch.Tensor] = {}
         frames = iter(lineart_frames)
         read = 0
-        paper = 0 if polarity == "white-on-black" else 255  # letterbox padding: blank paper, no lines
 
         def sketch_fn(indices: list[int]) -> torch.Tensor:
             nonlocal read
@@ -282,7 +281,8 @@ class DiffusionBackend:
                 if frame is None:
                     raise LVCDError(f"the lineart stream ended after {read} frames but {num_frames} were announced.")
                 if read == 0 or read >= lowest:  # frames a resumed render skips are read but not kept
-                    s = line_strength(lb.fit(frame, fill=paper), polarity)
+                    # polarity-free line strength at the source size first, then letterbox (padding = no lines)
+                    s = lb.fit(line_strength(frame, polarity).astype(np.float32), fill=0.0)
                     sketches[read] = torch.from_numpy(s)[None].expand(3, -1, -1)  # [H, W] -> [3, H, W], lines = 1
                 read += 1
             return torch.stack([sketches[i] for i in indices])
@@ -326,9 +326,9 @@ class SegmentStore:
     def save(self, res) -> None:
         from safetensors.torch import save_file
 
-        tensors = {"latents": res.latents.detach().cpu().contiguous()}
-        if res.carry is not None:
-            tensors.update({f"carry.{k}": v.contiguous() for k, v in res.carry.state_dict().items()})
+        tensors = {"latents": res.latents.detach().cpu().clone()}
+        if res.carry is not None:  # clones: views of one window's latents may not share storage in safetensors
+            tensors.update({f"carry.{k}": v.detach().cpu().clone() for k, v in res.carry.state_dict().items()})
         path = self.folder / f"seg_{res.segment:05d}.safetensors"
         tmp = path.with_suffix(".partial")
         save_file(tensors, str(tmp))
@@ -440,6 +440,8 @@ def colorize_frames(
     `backend` reuses an already loaded backend (see `make_backend`); `checkpoint_dir` makes a diffusion render
     resumable window by window.
     """
+    if isinstance(backend, str):  # a backend name, as in ColorizeOptions.backend
+        options["backend"], backend = backend, None
     opts = ColorizeOptions(**options)
     if num_frames is None and hasattr(frames, "__len__"):
         num_frames = len(frames)

@@ -1,0 +1,139 @@
+"""lvcd.api without files: geometry, reference checks, the streaming core on both backends, resume."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from lvcd import api
+from lvcd.api import ColorizeOptions, DiffusionBackend, Letterbox, LVCDError, load_reference, model_size_for
+
+
+def lineart_clip(n, h=48, w=80, seed=0, polarity="black-on-white"):
+    """A moving circle and a box, drawn as 2-px lines."""
+    import cv2
+
+    frames = []
+    for i in range(n):
+        f = np.full((h, w, 3), 255, np.uint8)
+        cv2.circle(f, (10 + i % 50, h // 2), 9, (0, 0, 0), 2)
+        cv2.rectangle(f, (w - 30, 5), (w - 8, 20 + i % 10), (0, 0, 0), 2)
+        frames.append(f if polarity == "black-on-white" else 255 - f)
+    return frames
+
+
+def colour_of(frame):
+    out = frame.copy()
+    out[(frame == 255).all(-1)] = (200, 120, 40)
+    return out
+
+
+@pytest.mark.parametrize("src", [(576, 320), (641, 359), (1920, 1080), (1000, 1000), (320, 576)])
+def test_model_size_is_multiple_of_64_near_the_trained_area(src):
+    w, h = model_size_for(*src)
+    assert w % 64 == 0 and h % 64 == 0
+    assert 0.6 < (w * h) / (576 * 320) < 1.5
+    assert abs(w / h - src[0] / src[1]) / (src[0] / src[1]) < 0.2
+
+
+def test_letterbox_round_trip_restores_exact_size():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (359, 641, 3), dtype=np.uint8)
+    lb = Letterbox((641, 359), model_size_for(641, 359))
+    fitted = lb.fit(frame)
+    assert fitted.shape == (model_size_for(641, 359)[1], model_size_for(641, 359)[0], 3)
+    back = lb.unfit(fitted)
+    assert back.shape == frame.shape
+    assert np.abs(back.astype(int) - frame.astype(int)).mean() < 40  # resampled twice, same picture
+
+
+def test_reference_errors_teach(tmp_path):
+    with pytest.raises(FileNotFoundError, match="reference image"):
+        load_reference(tmp_path / "nope.png", (64, 64))
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(LVCDError, match="not a readable image"):
+        load_reference(tmp_path / "bad.png", (64, 64))
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(tmp_path / "gray.png")
+    with pytest.raises(LVCDError, match="grayscale"):
+        load_reference(tmp_path / "gray.png", (64, 64))
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 0] = 200
+    Image.fromarray(rgba).save(tmp_path / "clear.png")
+    with pytest.raises(LVCDError, match="transparent"):
+        load_reference(tmp_path / "clear.png", (64, 64))
+    col = np.zeros((64, 128, 3), np.uint8)
+    col[..., 0] = 200
+    Image.fromarray(col).save(tmp_path / "wide.png")
+    with pytest.raises(LVCDError, match="reference-fit"):
+        load_reference(tmp_path / "wide.png", (64, 64))
+    assert load_reference(tmp_path / "wide.png", (64, 64), fit="crop").shape == (64, 64, 3)
+    rgba[..., 3] = 255
+    Image.fromarray(rgba).save(tmp_path / "opaque.png")
+    assert load_reference(tmp_path / "opaque.png", (64, 64)).shape == (64, 64, 3)
+
+
+def test_options_validate():
+    with pytest.raises(LVCDError, match="size"):
+        ColorizeOptions(size=(100, 64))
+    with pytest.raises(LVCDError, match="backend"):
+        ColorizeOptions(backend="magic")
+
+
+def test_no_model_message_says_how_to_convert_and_how_to_run_without(monkeypatch, tmp_path):
+    monkeypatch.setenv("LVCD_MODEL", str(tmp_path / "none"))
+    monkeypatch.setattr(api, "DEFAULT_MODEL_DIR", tmp_path / "none2")
+    with pytest.raises(LVCDError) as e:
+        api.make_backend(ColorizeOptions(backend="diffusion"))
+    assert "lvcd convert" in str(e.value) and "--backend bucket" in str(e.value)
+    backend, model = api.make_backend(ColorizeOptions(backend="auto"))
+    assert backend.name == "bucket" and model is None
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_bucket_streaming_gives_one_frame_per_input(n):
+    frames = lineart_clip(n)
+    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend="bucket"))
+    assert len(out) == n and all(o.shape == frames[0].shape and o.dtype == np.uint8 for o in out)
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tiny_pipe):
+    return DiffusionBackend(tiny_pipe, ColorizeOptions(steps=1, size=(64, 64)))
+
+
+@pytest.mark.parametrize("n", [1, 2, 14, 15, 16])
+def test_diffusion_streaming_gives_exactly_n_frames_at_source_size(tiny_backend, n):
+    frames = lineart_clip(n)
+    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend))
+    assert len(out) == n
+    assert all(o.shape == (48, 80, 3) and o.dtype == np.uint8 for o in out)
+
+
+def test_both_polarities_give_the_same_model_input():
+    from lvcd.lineart import line_strength
+
+    bow, wob = lineart_clip(1)[0], lineart_clip(1, polarity="white-on-black")[0]
+    np.testing.assert_array_equal(line_strength(bow, "auto"), line_strength(wob, "auto"))
+
+
+def test_polarity_does_not_change_the_diffusion_output(tiny_backend):
+    a = lineart_clip(3)
+    b = lineart_clip(3, polarity="white-on-black")
+    ref = colour_of(a[0])
+    out_a = list(api.colorize_frames(a, ref, backend=tiny_backend))
+    out_b = list(api.colorize_frames(b, ref, backend=tiny_backend))
+    for x, y in zip(out_a, out_b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_diffusion_resume_from_window_checkpoints_is_identical(tiny_backend, tmp_path):
+    frames = lineart_clip(30)
+    ref = colour_of(frames[0])
+    full = list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path / "a"))
+    ckpts = sorted((tmp_path / "a").glob("seg_*.safetensors"))
+    assert len(ckpts) == 3
+    # simulate a crash after the first window: keep only its checkpoint, render again
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / ckpts[0].name).write_bytes(ckpts[0].read_bytes())
+    resumed = list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path / "b"))
+    assert len(resumed) == 30
+    for x, y in zip(full, resumed):
+        np.testing.assert_array_equal(x, y)
