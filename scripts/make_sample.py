@@ -14,6 +14,7 @@ Output folder (default: lvcd/data/sample):
     reference.png        = gt of the first frame of shot 1
     reference_shot2.png  = gt of the first frame of shot 2
     shots.json           frame count, size, cut frames, per-shot frame ranges and reference files, palette
+    shots.yaml           the same shots as an `lvcd batch` manifest
 
 Deterministic for a given --seed and --size. `--size 1920x1080` makes the benchmark clip (lines scale with size).
 Not a renderer of anything but flat polygons: no shading, no anti-aliasing, no colour-trace lines.
@@ -240,6 +241,18 @@ def make(out: Path, size: tuple[int, int] = (BASE_W, BASE_H), seed: int = 0, fra
         "generator": "scripts/make_sample.py",
     }
     (out / "shots.json").write_text(json.dumps(meta, indent=1) + "\n")
+    # the same shots as an `lvcd batch` manifest (configs/manifest.schema.md): each shot from its own keyframe
+    lines = [
+        "# Bundled synthetic sample (scripts/make_sample.py): two shots, each coloured from its first frame.",
+        "# lvcd batch shots.yaml -o colored.mp4",
+        "version: 1",
+        "input: line/%04d.png",
+        "defaults: {backend: bucket}",
+        "shots:",
+    ]
+    for s, r in enumerate(ranges):
+        lines.append(f"  - {{name: shot{s + 1}, start: {r['start']}, end: {r['end']}, reference: {r['reference']}}}")
+    (out / "shots.yaml").write_text("\n".join(lines) + "\n")
     return meta
 
 

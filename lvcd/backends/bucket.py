@@ -36,6 +36,7 @@ from ..lineart.palette import codes_rgb, rgb_codes
 from ..lineart.regions import RegionConfig, Regions, segment_regions
 from ..lineart.xdog import XDoGConfig, extract_lineart
 
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 NO_VOTE = np.uint16(65535)  # palette index meaning "this pixel has no colour to give" (lines, outside the frame)
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -172,7 +173,40 @@ class BucketColorizer:
         color = np.concatenate([[0], color]).astype(np.int32)
         self._shape = la.shape
         self._grid = None
+        # colour-trace lines are painted over with the paint on one of their sides: learn which from the keyframe
+        self._rank = np.argsort(np.argsort(self.palette.astype(np.float32) @ _LUMA, kind="stable"), kind="stable")
+        self._trace_rule: dict[int, bool] = {}  # ink code -> True: the darker side's paint, False: the lighter one
+        if la.colored is not None:
+            dark, light = self._trace_sides(regions, color, la.colored)
+            ink, truth = rgb_codes(la.ink[la.colored]), codes[la.colored]
+            for code in np.unique(ink):
+                sel = ink == code
+                d = np.count_nonzero(rgb_codes(dark)[sel] == truth[sel])
+                li = np.count_nonzero(rgb_codes(light)[sel] == truth[sel])
+                self._trace_rule[int(code)] = d >= li
         return self._make_frame(la, regions, color)
+
+    def _trace_sides(self, regions: Regions, color: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Paints of the darkest and lightest region touching each `where` pixel (3x3): [m, 3] uint8 each."""
+        rank = self._rank[color].astype(np.uint16)  # [n + 1] luminance rank of each region's paint
+        k = np.ones((3, 3), np.uint8)
+        lo = np.where(regions.interior, np.take(rank, regions.labels), np.uint16(65535)).astype(np.uint16)
+        hi = np.where(regions.interior, np.take(rank, regions.labels), np.uint16(0)).astype(np.uint16)
+        lo, hi = cv2.erode(lo, k)[where], cv2.dilate(hi, k)[where]
+        by_rank = np.argsort(self._rank)  # rank -> palette index
+        lo = np.where(lo == 65535, hi, lo)  # no paint nearby on one side: use the other
+        return self.palette[by_rank[np.minimum(lo, len(by_rank) - 1)]], self.palette[by_rank[hi]]
+
+    def _paint_trace_lines(self, out: np.ndarray, la: Lineart, regions: Regions, color: np.ndarray) -> None:
+        """Paint colour-trace line pixels with the side the keyframe taught (in place)."""
+        if la.colored is None:
+            return
+        dark, light = self._trace_sides(regions, color, la.colored)
+        default = sum(self._trace_rule.values()) * 2 >= len(self._trace_rule)  # unseen inks: majority rule
+        ink = rgb_codes(la.ink[la.colored])
+        use_dark = np.array([self._trace_rule.get(int(c), default) for c in np.unique(ink)])
+        use_dark = use_dark[np.searchsorted(np.unique(ink), ink)]
+        out[la.colored] = np.where(use_dark[:, None], dark, light)
 
     # ------------------------------------------------------------------------------------------------ internals
     def _run(self, key: _Frame, lineart_frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
@@ -194,6 +228,8 @@ class BucketColorizer:
             else:
                 color = self._match(la, regions, key, prev)
             out = self._paint(regions, color)
+            if not cfg.keep_colored_lines:
+                self._paint_trace_lines(out, la, regions, color)
             if cfg.keep_lines:
                 out = composite_lines(out, la, keep_colored=cfg.keep_colored_lines)
             prev = self._make_frame(la, regions, color)

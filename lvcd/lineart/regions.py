@@ -32,7 +32,7 @@ class RegionConfig:
 
     gap_radius: int = 2  # closes gaps in outlines up to ~4 px; 0 disables (lineart known to be closed)
     min_ball_area: int = 24  # a ball smaller than this (px) is not evidence of a separate region behind a gap
-    speck_area: int = 3  # components smaller than this (px) are holes in strokes, not regions
+    speck_area: int = 1  # components smaller than this (px) are treated as line; 1 keeps all (BasicPBC)
     line_connectivity: int = 4  # 4: regions are 4-connected, so 8-connected 1-px lines close them (BasicPBC)
 
     def __post_init__(self):

@@ -10,9 +10,18 @@ import pytest
 from lvcd.backends import BucketColorizer, BucketConfig
 
 PAINT = np.array(
-    [[255, 255, 255], [235, 225, 200], [200, 60, 60], [60, 120, 220], [250, 215, 180], [110, 170, 90], [30, 30, 80]],
+    [
+        [255, 255, 255],
+        [235, 225, 200],
+        [200, 60, 60],
+        [60, 120, 220],
+        [250, 215, 180],
+        [110, 170, 90],
+        [30, 30, 80],
+        [150, 40, 50],
+    ],
     np.uint8,
-)  # 0 unused (white paper)
+)  # 0 unused (white paper); 7 is the shadow of 2
 
 
 def rect(cx, cy, w, h, angle=0.0):
@@ -59,12 +68,16 @@ def scene(t, size=(160, 120)):
     )
 
 
-def region_accuracy(pred, gt, ids):
+def region_accuracy(pred, gt, ids, min_area=4):
+    """Share of ground-truth regions (of at least `min_area` px: single pixels at junctions are not tracked) whose
+    majority predicted colour is exactly right."""
     ok = n = 0
     for k in np.unique(ids[ids > 0]):
         cnt, lab = cv2.connectedComponents((ids == k).astype(np.uint8), connectivity=4)
         for r in range(1, cnt):
             m = lab == r
+            if m.sum() < min_area:
+                continue
             cols, counts = np.unique(pred[m], axis=0, return_counts=True)
             ok += bool((cols[counts.argmax()] == gt[m][0]).all())
             n += 1
@@ -157,3 +170,25 @@ def test_errors_teach():
         list(BucketColorizer().colorize(gt, lineart, [lineart, lineart[:50]]))
     with pytest.raises(ValueError, match="flow_preset"):
         BucketConfig(flow_preset="slow")
+
+
+@pytest.mark.parametrize("dark_side", [True, False])
+def test_colour_trace_lines_take_the_side_the_keyframe_shows(dark_side):
+    """BasicPBC-style cels: a red line bounds a shadow inside a shape and is painted over with one side's paint."""
+
+    def cel(dx):
+        lineart, gt, ids = render([(2, rect(60 + dx, 60, 60, 50)), (7, rect(75 + dx, 60, 30, 50))])
+        xb = np.flatnonzero(ids[60] == 7)[0] - 1  # the drawn boundary between base (left) and shadow (right)
+        trace = np.zeros(ids.shape, bool)
+        trace[:, xb] = (ids[:, xb - 1] == 2) & (ids[:, xb + 1] == 7)  # ... becomes a red trace line
+        lineart[trace] = (255, 0, 0)
+        gt[trace] = PAINT[7] if dark_side else PAINT[2]  # shadow is the darker paint
+        return lineart, gt, trace
+
+    frames = [cel(2 * t) for t in range(4)]
+    outs = list(
+        BucketColorizer(BucketConfig(keep_lines=True)).colorize(frames[0][1], frames[0][0], [f[0] for f in frames])
+    )
+    np.testing.assert_array_equal(outs[0], frames[0][1])  # keyframe reproduced exactly, trace line included
+    for (_, gt, trace), out in zip(frames, outs):
+        assert (out[trace] == gt[trace]).all(axis=1).mean() > 0.95
