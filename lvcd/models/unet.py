@@ -65,7 +65,7 @@ class LVCDUNetModel(UNetSpatioTemporalConditionModel):
         cross_attention_dim: int | tuple[int] = 1024,
         transformer_layers_per_block: int | tuple[int, tuple[tuple]] = 1,
         num_attention_heads: int | tuple[int, ...] = (5, 10, 20, 20),
-        num_frames: int = 25,
+        num_frames: int = 14,  # LVCD is built on SVD img2vid (14 frames), not SVD-XT (diffusers' default 25)
         sgm_groupnorm_eps: bool = True,
     ):
         super().__init__(
