@@ -40,7 +40,7 @@ SHOT_LEN = 24  # frames per shot; 2 shots -> 48 frames, under 1 MB as PNG at 256
 class Shape:
     sid: int  # ground-truth id (also indexes the palette)
     pts: np.ndarray  # [N, 2] polygon in BASE units
-    gap: tuple[float, float] | None = None  # (position along the outline in [0, 1), length in BASE px)
+    gap: tuple[float, float] | None = None  # (position along the outline in [0, 1), length in pen widths)
 
 
 PALETTE = {
@@ -151,9 +151,15 @@ def shot2(t: int, rng_off: np.ndarray) -> list[Shape]:
     ]
 
 
+def line_width(size: tuple[int, int]) -> int:
+    """Pen width of shot 1 (shot 2 draws 1 px thicker): 1 px at 192 and 320 lines, 3 px at 1080 lines."""
+    return max(1, round(size[1] / 400))
+
+
 def render(shapes: list[Shape], size: tuple[int, int], line_px: int) -> tuple[np.ndarray, np.ndarray]:
     """Rasterise shapes in z-order -> (ids [H, W] uint8 with 0 on lines, line mask [H, W] bool)."""
     w, h = size
+    base_px = line_width(size)
     sx, sy = w / BASE_W, h / BASE_H
     ids = np.zeros((h, w), np.uint8)
     shift = 4  # sub-pixel polygon vertices
@@ -177,7 +183,7 @@ def render(shapes: list[Shape], size: tuple[int, int], line_px: int) -> tuple[np
         d = pos * cum[-1]
         i = int(np.searchsorted(cum, d, side="right") - 1)
         gx, gy = sh.pts[i] + seg[i] * (d - cum[i]) / max(np.hypot(*seg[i]), 1e-9)
-        side = max(1, round(length * (sx + sy) / 2))  # gap width in output px
+        side = max(1, round(length * base_px))  # gap width in output px: a few pen widths, as drawn
         x0, y0 = round(gx * sx - side / 2), round(gy * sy - side / 2)
         line[max(y0, 0) : max(y0 + side, 0), max(x0, 0) : max(x0 + side, 0)] = False
     # slivers: a few pixels of a shape squeezed between two lines are ink, not a paintable region
@@ -203,7 +209,7 @@ def make(out: Path, size: tuple[int, int] = (BASE_W, BASE_H), seed: int = 0, fra
     palette = np.zeros((256, 3), np.uint8)
     for k, c in PALETTE.items():
         palette[k] = c
-    base_px = max(1, round(size[1] / 400))  # 1 px at 192 lines, 3 px at 1080 lines
+    base_px = line_width(size)
     shots = [(shot1, base_px), (shot2, base_px + 1)]
     index = 0
     ranges = []

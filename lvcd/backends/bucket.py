@@ -1,26 +1,34 @@
 """The paint-bucket colorizer: weight-free, CPU-only colouring of lineart from one coloured keyframe.
 
 Cel animation is painted region by region with flat colours, so colouring a shot is a matching problem: which region
-of the keyframe does each region of this frame continue? (BasicPBC, Dai et al. 2024, learn this matching; this file
-does it with classical tools.) Per frame:
+of the keyframe does each region of this frame continue? (BasicPBC, Dai et al., CVPR 2024, learn this matching; this
+file does it with classical tools.) Per frame:
 
-1. Normalise the lineart (`lvcd.lineart.normalize_lineart`) and segment it into regions (`segment_regions`).
-2. Dense optical flow (OpenCV DIS) from this frame to the previous frame and to the keyframe, computed on softened
-   line-strength maps at a reduced resolution; a forward-backward check drops pixels the flow cannot explain
-   (occlusions, appearing regions).
-3. Each source's per-pixel palette index (colours of its regions, nothing on lines) is warped into this frame and
-   counted per region: a majority vote. Votes from the keyframe are weighted by how well the flow aligns its lines,
-   so they anchor the colours when the pose is close and errors do not accumulate over a long shot.
-4. Regions the votes cannot decide (too few votes, or no clear majority) are matched on the region graph: area,
-   position after flow, bounding-box shape and the colours of decided neighbours, against the regions of the
-   previous frame and the keyframe.
-5. Output: flat palette colours (line pixels take the colour of their region); `keep_lines` draws the original lines
-   on top.
+1. Normalise the lineart (`lvcd.lineart.normalize_lineart`; "auto" polarity is settled on the first frame) and
+   segment it into regions (`segment_regions`: enclosed areas, small gaps closed, line pixels given to a region).
+2. Dense optical flow (OpenCV DIS) from this frame to the previous frame and to the keyframe, computed at a reduced
+   resolution on distance-to-line images (blank areas between strokes get a gradient DIS can follow).
+3. Each source's per-pixel palette index (its regions' paints; nothing on lines) is warped into this frame and
+   counted per region: a majority vote. A source's votes for a region are weighted by the square of how well the
+   affine motion fitted to the flow along the region's outline lays that outline onto the source's lines, so the
+   keyframe anchors the colours where the pose still matches it (errors do not accumulate over a long shot) and
+   fades out where it does not.
+4. Regions with weak votes (outline badly aligned, votes sparse or split) are re-matched region to region: the
+   source region of similar area nearby with the best overlap (IoU) under a rigid shift gives its paint. This
+   catches small shapes moving fast over static lines, whose blank interior the dense flow drags along with the
+   background.
+5. Regions still undecided (no clear majority) are matched on the region graph -- area, position, bounding-box
+   shape and the paints of decided neighbours -- against the keyframe's and the previous frame's regions.
+6. Output: flat palette colours, line pixels included (a line pixel takes its nearest region's paint; colour-trace
+   lines take the darker or lighter side's paint, whichever the keyframe shows); `keep_lines` draws the original
+   black lines on top.
 
 Memory is constant in the shot length: the keyframe's state and the previous frame's state are all that is kept.
-Deliberately not here: shot splitting and frame ordering (the caller passes the frames starting next to the keyframe,
-reversed if the keyframe is the last frame), more than one keyframe per shot, shading or gradients (colours are the
-reference's flat paints), and any learned model. No torch.
+A `BucketColorizer` colours one shot at a time. Deliberately not here: shot splitting and frame ordering (the caller
+passes the frames starting next to the keyframe, reversed if the keyframe is the last frame), more than one keyframe
+per shot, shading or gradients (colours are the reference's flat paints), colours for regions that appear in no
+source frame (they get the best graph match, which can be wrong: a mouth opening for the first time), and any
+learned model. No torch.
 """
 
 from __future__ import annotations
@@ -52,8 +60,8 @@ class BucketConfig:
     lineart: LineartConfig = field(default_factory=LineartConfig)
     regions: RegionConfig = field(default_factory=RegionConfig)
     xdog: XDoGConfig = field(default_factory=XDoGConfig)  # only for a reference given without its lineart
-    flow_side: int = 512  # flow runs on a copy this long (px): lineart motion is smooth; DIS at 1080p ~40 ms/flow
-    flow_preset: str = "medium"  # DIS preset; "medium" follows fast limbs better, "ultrafast" saves ~5 ms/flow
+    flow_side: int = 512  # flow runs on a copy this long (px): lineart motion is smooth; full-HD DIS costs ~10x
+    flow_preset: str = "medium"  # DIS preset: "medium" follows fast limbs; "ultrafast" is ~3x cheaper, less exact
     flow_slope: float = 4.0  # grey levels per px of distance to the nearest line in the flow image (64 px reach)
     align_tolerance: int = 1  # px (chessboard): an outline pixel landing this close to a source line is aligned
     align_points: int = 96  # outline pixels sampled per region to score a motion
@@ -130,7 +138,7 @@ class BucketColorizer:
         return self._run(key, lineart_frames)
 
     def prepare_reference(self, reference_rgb: np.ndarray, reference_lineart) -> _Frame:
-        """The keyframe's regions and colours (exposed for tests and for reuse across runs of one shot)."""
+        """The keyframe's regions and paints; sets this colorizer's palette for the shot (`colorize` calls it)."""
         ref = np.asarray(reference_rgb)
         if ref.ndim != 3 or ref.shape[2] not in (3, 4) or ref.dtype != np.uint8:
             raise ValueError(
@@ -148,7 +156,8 @@ class BucketColorizer:
                 f"`reference_lineart` is {la.shape[1]}x{la.shape[0]} but `reference_rgb` is {ref.shape[1]}x"
                 f"{ref.shape[0]}; they must show the same frame at the same size (or pass None to extract lines)."
             )
-        regions = segment_regions(la, self.config.regions)
+        self._regions_cfg = self.config.regions.resolved(la.mask)  # e.g. gap radius from the line width, per shot
+        regions = segment_regions(la, self._regions_cfg)
         # each region's colour = the most common reference colour over its interior pixels (exact paint values)
         codes = rgb_codes(ref)
         lab = regions.labels[regions.interior].astype(np.int64)
@@ -222,7 +231,7 @@ class BucketColorizer:
                 )
             if line_cfg.polarity == "auto":
                 line_cfg = replace(line_cfg, polarity=la.polarity)
-            regions = segment_regions(la, cfg.regions)
+            regions = segment_regions(la, self._regions_cfg)
             if np.array_equal(la.mask, key.lineart.mask):
                 color = key.color.copy()  # the keyframe itself: same segmentation, exact colours
             else:

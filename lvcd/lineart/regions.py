@@ -3,7 +3,9 @@
 1. Regions are the 4-connected components of non-line pixels (4-connectivity, so a 1-px 8-connected line -- the
    BasicPBC convention -- separates the areas on its two sides).
 2. Gap closing in the trapped-ball spirit (Zhang et al., "Trapped-ball segmentation", 2009): the line mask is dilated
-   by a disk of radius `gap_radius`, which closes gaps up to ~2 * radius px; a region of the raw segmentation that
+   by a disk of radius `gap_radius`, which closes gaps up to ~2 * radius px (by default the radius follows the line
+   width: 2 px for 1-px lines, 6 px for 3-px full-HD lines, since gaps scale with the pen); a region of the raw
+   segmentation that
    holds two or more "balls" (components of the dilated segmentation) leaked through a gap and is split between
    them, each pixel going to its nearest ball. Regions holding one ball or none (thin strips, eye highlights) are
    left exactly as drawn, so gap closing never erases small regions the way a plain morphological closing does.
@@ -18,7 +20,7 @@ extraction (see `normalize.py`, `xdog.py`). No torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -26,23 +28,52 @@ import numpy as np
 from .normalize import Lineart, LineartConfig, normalize_lineart
 
 
+MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills; the auto gap radius stops growing there (16 px)
+
+
 @dataclass
 class RegionConfig:
     """How a line mask becomes regions."""
 
-    gap_radius: int = 2  # closes gaps in outlines up to ~4 px; 0 disables (lineart known to be closed)
-    min_ball_area: int = 24  # a ball smaller than this (px) is not evidence of a separate region behind a gap
+    gap_radius: int | None = None  # None: `gap_per_width` x the line width, >= 2 px; 0 disables (closed lineart)
+    gap_per_width: float = 2.0  # auto radius per px of line width: closes gaps of up to ~4 line widths
+    min_ball_area: int | None = None  # a ball smaller than this (px) is no evidence of a region behind a gap;
+    #                                   None: 6 * radius^2 (24 px for the 2-px radius)
     speck_area: int = 1  # components smaller than this (px) are treated as line; 1 keeps all (BasicPBC)
     line_connectivity: int = 4  # 4: regions are 4-connected, so 8-connected 1-px lines close them (BasicPBC)
 
     def __post_init__(self):
-        if self.gap_radius < 0 or self.speck_area < 0 or self.min_ball_area < 1:
+        if (self.gap_radius is not None and self.gap_radius < 0) or self.speck_area < 0:
             raise ValueError(
-                f"`gap_radius` and `speck_area` must be >= 0 and `min_ball_area` >= 1 (got {self.gap_radius}, "
-                f"{self.speck_area}, {self.min_ball_area})."
+                f"`gap_radius` and `speck_area` must be >= 0 (got {self.gap_radius}, {self.speck_area}); "
+                "gap_radius=None picks it from the line width."
             )
+        if self.min_ball_area is not None and self.min_ball_area < 1:
+            raise ValueError(f"`min_ball_area` must be >= 1 or None (got {self.min_ball_area}).")
         if self.line_connectivity not in (4, 8):
             raise ValueError(f"`line_connectivity` must be 4 or 8 (got {self.line_connectivity}).")
+
+    def resolved(self, mask: np.ndarray) -> RegionConfig:
+        """This config with `gap_radius` / `min_ball_area` filled in for lineart like `mask` (a bool line mask).
+        Resolve once per shot so every frame is segmented alike."""
+        r = self.gap_radius
+        if r is None:
+            r = max(2, int(round(self.gap_per_width * estimate_line_width(mask))))
+        a = self.min_ball_area if self.min_ball_area is not None else max(1, 6 * r * r)
+        return replace(self, gap_radius=r, min_ball_area=a)
+
+
+def estimate_line_width(mask: np.ndarray) -> float:
+    """Typical stroke width (px) of a bool line mask: twice the median ridge height of the distance transform inside
+    the strokes, minus one (1 for 1-px lines, 3 for 3-px lines; 2-px lines read as 1). 1 for an empty mask, at most
+    `MAX_LINE_WIDTH`."""
+    m = np.ascontiguousarray(mask, dtype=bool)
+    if not m.any() or m.all():
+        return 1.0
+    d = cv2.distanceTransform(m.view(np.uint8), cv2.DIST_L2, 3)
+    ridge = m & (d >= cv2.dilate(d, np.ones((3, 3), np.uint8)))
+    # ink blobs (filled black hair, a solid frame border) are not strokes: cap what they can do to the estimate
+    return float(np.clip(2.0 * float(np.median(d[ridge])) - 1.0, 1.0, MAX_LINE_WIDTH))
 
 
 @dataclass
@@ -105,10 +136,10 @@ def segment_regions(
     Region ids are the connected-component ids (plus appended ids for split regions); ids of specks stay unused
     (area 0, on no pixel), which saves relabelling the frame.
     """
-    cfg = config or RegionConfig()
     mask = np.ascontiguousarray(_line_mask(lineart, lineart_config), dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"a line mask must be [H, W] (got shape {mask.shape}).")
+    cfg = (config or RegionConfig()).resolved(mask)
     h, w = mask.shape
     # 1. raw regions: 4-connected components of non-line pixels (label 0 = line)
     n0, labels, stats, cents = cv2.connectedComponentsWithStats(
@@ -161,20 +192,26 @@ def segment_regions(
                     (~seed).view(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
                 )
                 seed_ball = balls[seed]  # raster order == DIST_LABEL_PIXEL numbering
-                owner = seed_ball[near[reg] - 1]
-                ids = np.unique(owner)
-                ys, xs = np.nonzero(reg)
-                new_ids = np.empty(ids.max() + 1, np.int32)
-                new_ids[ids[0]] = s
-                new_ids[ids[1:]] = np.arange(n + 1, n + len(ids), dtype=np.int32)
-                part = new_ids[owner]
-                labels[by0:by1, bx0:bx1][reg] = part
-                for pid in ids:
-                    k = new_ids[pid]
-                    sel = part == k
-                    px, py = xs[sel] + bx0, ys[sel] + by0
-                    st = (int(sel.sum()), (px.mean(), py.mean()), (px.min(), py.min(), px.max() + 1, py.max() + 1))
-                    if k == s:
+                owner = seed_ball[near - 1]  # [h, w] owning ball of every crop pixel (only `reg` matters)
+                # compact the owning balls to parts 0..k-1 (part 0 keeps the region's id, the others get new ids)
+                present = np.bincount(owner[reg], minlength=nb) > 0
+                ids = np.flatnonzero(present)
+                part = (np.cumsum(present) - 1)[owner]
+                new_ids = np.concatenate([[s], np.arange(n + 1, n + len(ids))]).astype(np.int32)
+                labels[by0:by1, bx0:bx1][reg] = new_ids[part[reg]]
+                # per-part statistics from row / column projections of the part's mask (no coordinate lists)
+                hh, ww = reg.shape
+                for q in range(len(ids)):
+                    m = reg & (part == q)
+                    cols, rows = m.sum(axis=0), m.sum(axis=1)
+                    cnt = int(cols.sum())
+                    xs, ys = np.flatnonzero(cols), np.flatnonzero(rows)
+                    st = (
+                        cnt,
+                        (float(cols @ np.arange(ww)) / cnt + bx0, float(rows @ np.arange(hh)) / cnt + by0),
+                        (xs[0] + bx0, ys[0] + by0, xs[-1] + bx0 + 1, ys[-1] + by0 + 1),
+                    )
+                    if q == 0:
                         area[s], centroid[s], bbox[s] = st
                     else:
                         extra_area.append(st[0])
