@@ -27,7 +27,6 @@ import numpy as np
 
 from .normalize import Lineart, LineartConfig, normalize_lineart
 
-
 MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills; the auto gap radius stops growing there (16 px)
 
 
@@ -58,7 +57,7 @@ class RegionConfig:
         Resolve once per shot so every frame is segmented alike."""
         r = self.gap_radius
         if r is None:
-            r = max(2, int(round(self.gap_per_width * estimate_line_width(mask))))
+            r = max(2, round(self.gap_per_width * estimate_line_width(mask)))
         a = self.min_ball_area if self.min_ball_area is not None else max(1, 6 * r * r)
         return replace(self, gap_radius=r, min_ball_area=a)
 
