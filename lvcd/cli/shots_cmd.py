@@ -21,6 +21,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="cut threshold (lines: fraction of unexplained lines, default 0.3; hash 0.35; content 10;"
                         " adaptive 3)")
     g.add_argument("--min-shot-len", type=int, default=6, help="shortest shot in frames (default 6)")
+    g.add_argument("--stats", metavar="CSV", help="also write every frame's change score (frame,score) for tuning")
     g = p.add_argument_group("import instead of detecting").add_mutually_exclusive_group()
     g.add_argument("--from-otio", metavar="FILE", help="shots = the clips of an OpenTimelineIO edit (.otio)")
     g.add_argument("--from-csv", metavar="FILE", help="shots from CSV rows name,start,end,reference[,reference_frame]")
@@ -65,6 +66,10 @@ def run(args) -> int:
         cfg = DetectConfig(method=args.detector, threshold=args.threshold, min_shot_len=args.min_shot_len)
         found = detect_shots(args.input, cfg, progress=not args.quiet)
         fps = found.fps
+        if args.stats:
+            cuts = set(found.cuts)
+            Path(args.stats).write_text("frame,score,cut\n" + "".join(
+                f"{i},{s:.4f},{int(i in cuts)}\n" for i, s in enumerate(found.scores)))
         entries = [{"name": f"shot_{i + 1:03d}", "start": a, "end": b, "reference": None}
                    for i, (a, b) in enumerate(found.ranges)]
         header = (f"Cuts detected by `lvcd shots` (detector {cfg.method}, threshold {cfg.effective_threshold:g}, "

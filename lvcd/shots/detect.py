@@ -113,6 +113,8 @@ def _unexplained(a: np.ndarray, b_dilated: np.ndarray, n_a: int) -> float:
 
 def line_change(prev: np.ndarray, cur: np.ndarray, dilate: int = 2, max_shift: float = 0.06) -> float:
     """Score in [0, 1]: how much of the lines of `cur` and `prev` the other frame does not explain (see module doc)."""
+    if prev.shape != cur.shape:
+        return 1.0  # another frame size: another source (an episode in parts of different sizes)
     n_p, n_c = int(np.count_nonzero(prev)), int(np.count_nonzero(cur))
     if n_p == 0 or n_c == 0:
         return 0.0 if n_p == n_c else 1.0  # two blank frames are one shot; blank <-> drawing is a cut
@@ -219,11 +221,12 @@ def _small(frame: np.ndarray, width: int) -> np.ndarray:
 
 
 def detect_cuts(frames: Iterable[np.ndarray], config: DetectConfig | None = None, *, fps: float | Fraction = 24.0,
-                on_frame: Callable[[int], None] | None = None) -> list[int]:
+                on_frame: Callable[[int], None] | None = None, scores: list[float] | None = None) -> list[int]:
     """Frame numbers (0-based, within `frames`) where a new shot starts; frame 0 is never listed.
 
     `frames` are uint8 RGB (or grey) lineart frames in order; they are looked at one by one and not kept.
-    `on_frame(i)` is called after each frame (progress bars).
+    `on_frame(i)` is called after each frame (progress bars). With method "lines", `scores` (a list) receives every
+    frame's change score (for tuning `threshold`).
     """
     cfg = config or DetectConfig()
     fps = Fraction(fps).limit_denominator(1001 * 1000) if not isinstance(fps, Fraction) else fps
@@ -240,6 +243,8 @@ def detect_cuts(frames: Iterable[np.ndarray], config: DetectConfig | None = None
             on_frame(i)
     if last is not None:
         cuts += det.post_process(last)
+    if scores is not None and isinstance(det, LineartDetector):
+        scores.extend(det.scores)
     return sorted({int(c.frame_num) for c in cuts if 0 < int(c.frame_num)})
 
 
@@ -258,6 +263,7 @@ class DetectedShots:
     fps: Fraction
     inputs: list[str]
     config: DetectConfig = field(default_factory=DetectConfig)
+    scores: list[float] = field(default_factory=list)  # per-frame change score (method "lines"; empty otherwise)
 
     @property
     def cuts(self) -> list[int]:
@@ -284,6 +290,8 @@ def detect_shots(inputs: str | os.PathLike | Sequence[str | os.PathLike], config
             with open_reader(p) as reader:
                 yield from reader
 
+    scores: list[float] = []
     with tqdm(total=total, unit="frame", desc=f"detect shots ({cfg.method})", disable=not progress) as bar:
-        cuts = detect_cuts(frames(), cfg, fps=infos[0].fps, on_frame=lambda i: bar.update())
-    return DetectedShots(cuts_to_ranges(cuts, total), total, Fraction(infos[0].fps), [str(p) for p in paths], cfg)
+        cuts = detect_cuts(frames(), cfg, fps=infos[0].fps, on_frame=lambda i: bar.update(), scores=scores)
+    return DetectedShots(cuts_to_ranges(cuts, total), total, Fraction(infos[0].fps), [str(p) for p in paths], cfg,
+                         scores)

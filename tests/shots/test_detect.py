@@ -84,3 +84,21 @@ def test_config_errors_teach():
         DetectConfig(method="histogram")
     with pytest.raises(ValueError, match="min_shot_len"):
         DetectConfig(min_shot_len=0)
+
+
+def test_detect_shots_on_an_encoded_video(tmp_path):
+    """Through lvcd.video: an H.264 file (compression noise on the lines), frame numbers exact."""
+    from fractions import Fraction
+
+    from lvcd.shots.detect import detect_shots
+    from lvcd.video import open_writer
+
+    frames, truth = make_clip(size=(320, 180))
+    path = tmp_path / "clip.mp4"
+    with open_writer(path, Fraction(24), (320, 180)) as w:
+        for f in frames:
+            w.write(f)
+    found = detect_shots(path, progress=False)
+    assert found.cuts == truth and found.frame_count == len(frames) and found.fps == 24
+    assert found.ranges[0] == (0, truth[0]) and found.ranges[-1][1] == len(frames)
+    assert len(found.scores) == len(frames)
