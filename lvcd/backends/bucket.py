@@ -46,6 +46,7 @@ from ..lineart.xdog import XDoGConfig, extract_lineart
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 NO_VOTE = np.uint16(65535)  # palette index meaning "this pixel has no colour to give" (lines, outside the frame)
+MAX_PALETTE = 1024  # distinct paints in a keyframe; cels use tens, and votes cost regions x paints memory
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -69,6 +70,7 @@ class BucketConfig:
     rescue_iou: float = 0.7  # overlap with one source region needed for a shift to replace the flow's votes
     area_ratio: float = 2.0  # source regions more than this factor larger or smaller are not candidates
     refine: int = 2  # px searched around the centroid-aligning shift (rotation and deformation move centroids)
+    rescue_distance_cost: float = 0.5  # IoU traded per `search_radius` of distance from the flow's own guess
     search_radius: float = 0.15  # of the longer side: how far a region's match may have moved (38 px at 256 px)
     keyframe_weight: float = 1.0  # keyframe votes relative to previous-frame votes (before alignment weighting)
     min_share: float = 0.5  # a region is decided by votes when its top colour holds this share of its vote mass
@@ -168,15 +170,14 @@ class BucketColorizer:
         first[1:] = reg[order][1:] != reg[order][:-1]
         region_code = np.full(regions.n + 1, -1, np.int64)
         region_code[reg[order][first]] = col[order][first]
-        missing = region_code < 0  # regions with no interior pixel (cannot happen after speck removal; be safe)
-        if missing[1:].any():
-            region_code[missing] = codes[regions.labels == 1].max() if regions.n else 0xFFFFFF
+        used = region_code >= 0  # ids that lie on no pixel (specks, blank frames) get any used paint
+        region_code[~used] = region_code[used][0] if used.any() else 0xFFFFFF
         palette_codes, color = np.unique(region_code[1:], return_inverse=True)
-        if len(palette_codes) >= int(NO_VOTE):
+        if len(palette_codes) > MAX_PALETTE:
             raise ValueError(
-                f"the reference has {len(palette_codes)} distinct region colours; the paint-bucket backend expects "
-                "flat cel colours (a few hundred at most). Snap the reference to a palette first "
-                "(lvcd.lineart.palette)."
+                f"the reference has {len(palette_codes)} distinct region colours (more than {MAX_PALETTE}); the "
+                "paint-bucket backend expects flat cel paints. Check that `reference_rgb` is the coloured version of "
+                "`reference_lineart`, or snap a shaded reference to a palette first (lvcd.lineart.PaletteSnapper)."
             )
         self.palette = codes_rgb(palette_codes)  # uint8 [K, 3]
         color = np.concatenate([[0], color]).astype(np.int32)
@@ -315,7 +316,8 @@ class BucketColorizer:
         k = len(self.palette)
         # column k collects "no vote", row 0 the current frame's line pixels: both dropped after one bincount
         np.minimum(votes, k, out=votes)
-        keys = regions.inner * (k + 1) + votes
+        big = (regions.n + 1) * (k + 1) >= 2**31
+        keys = (regions.inner.astype(np.int64) if big else regions.inner) * (k + 1) + votes
         counts = np.bincount(keys.ravel(), minlength=(regions.n + 1) * (k + 1)).reshape(regions.n + 1, k + 1)
         counts = counts[:, :k].astype(np.float32)
         counts[0] = 0.0
@@ -438,7 +440,10 @@ class BucketColorizer:
             got = np.where(inside, src.regions.inner[np.clip(ty, 0, H - 1), np.clip(tx, 0, W - 1)], 0)
             inter = (got == target[:, None]).mean(axis=1) * a_r  # estimated overlap (px)
             iou = inter / (a_r + src.regions.area[target] - inter)
-            j = int(np.argmax(iou))
+            # prefer matches near where the flow says the region went: tiny regions overlap any tiny region fully
+            cy, cx = min(int(c_r[1]), H - 1), min(int(c_r[0]), W - 1)
+            off = np.linalg.norm(t - flow[cy, cx], axis=1)
+            j = int(np.argmax(iou - cfg.rescue_distance_cost * off / radius))
             if iou[j] < cfg.rescue_iou:
                 continue
             counts[r] = 0.0
