@@ -23,7 +23,7 @@ from .normalize import (
     to_sketch,
 )
 from .palette import PaletteConfig, PaletteSnapper, extract_palette
-from .regions import RegionConfig, Regions, segment_regions
+from .regions import RegionConfig, Regions, estimate_line_width, segment_regions
 from .xdog import XDoGConfig, extract_lineart, xdog
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "XDoGConfig",
     "composite_lines",
     "detect_polarity",
+    "estimate_line_width",
     "extract_lineart",
     "extract_palette",
     "hysteresis_mask",
