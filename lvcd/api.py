@@ -519,7 +519,7 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
         overwrite=opts.overwrite, fmt=opts.fmt,
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
         for frame in colorize_frames(reader, ref, num_frames=n, backend=backend,
-                                     **{k: v for k, v in asdict(opts).items()}):
+                                     **{k: v for k, v in asdict(opts).items() if k != "backend"}):
             writer.write(frame)
             written += 1
             bar.update()
