@@ -51,7 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lvcd: interrupted", file=sys.stderr)
         return 130
-    except (UserError, FileNotFoundError, FileExistsError, PermissionError, ValueError) as e:
-        # Errors that teach: the message names the input and the fix; no traceback for user mistakes.
+    except (UserError, OSError, ValueError) as e:
+        # Errors that teach: the message names the input and the fix; no traceback for user mistakes (bad paths,
+        # unreadable or truncated inputs, bad options). Programming errors still show their traceback.
         print(f"lvcd {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        from ..video import VideoWriteError
+
+        if not isinstance(e, VideoWriteError):
+            raise
+        print(f"lvcd {args.command}: error: {e}", file=sys.stderr)
+        return 1
