@@ -622,3 +622,39 @@ def format_plan(plan: dict) -> str:
         if plan["windows"] > len(plan["windows_detail"]):
             lines.append(f"          ... {plan['windows'] - len(plan['windows_detail'])} more windows")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------- lineart
+def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, binary: bool = False, crf: int = 18,
+                          overwrite: bool = False, quiet: bool = False) -> int:
+    """Write the lineart of a colour video / sequence (black lines on white, same frame count, fps and size)."""
+    from tqdm.auto import tqdm
+
+    from .lineart import XDoGConfig, hysteresis_mask, xdog
+    from .video import check_output_path, open_reader, open_writer, probe
+
+    info = probe(input)
+    check_output_path(output, overwrite=overwrite)
+    if method == "informative-drawings":
+        if not weights:
+            raise LVCDError("--method informative-drawings needs --weights (the generator's sk_model.pth); or use "
+                            "--method xdog, which needs none.")
+        from .lineart.informative_drawings import InformativeDrawingsExtractor
+
+        extract = InformativeDrawingsExtractor(weights)
+    elif method == "xdog":
+        cfg = XDoGConfig()
+        extract = lambda frame: xdog(frame, cfg)  # noqa: E731
+    else:
+        raise LVCDError(f"unknown lineart method {method!r}; choose xdog or informative-drawings.")
+    n = 0
+    with open_reader(input) as reader, open_writer(output, info.fps, (info.width, info.height), crf=crf,
+                                                   overwrite=overwrite) as writer:
+        for frame in tqdm(iter(reader), total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
+            strength = extract(frame)  # float [H, W], 1 = line
+            if binary:
+                strength = hysteresis_mask(strength, 0.3, 0.6).astype(np.float32)
+            gray = (255.0 * (1.0 - np.clip(strength, 0, 1))).round().astype(np.uint8)
+            writer.write(np.repeat(gray[..., None], 3, axis=-1))
+            n += 1
+    return n
