@@ -12,7 +12,7 @@ _LAZY = {
     "LVCDControlNetModel": "lvcd.models",
     "colorize_video": "lvcd.api",
     "colorize_frames": "lvcd.api",
-    "render_shots": "lvcd.api",
+    "render_shots": "lvcd.shots.render",
 }
 
 # diffusers' loader looks up the base classes it knows on the component's library module (here `lvcd`) to find how
