@@ -377,8 +377,9 @@ class _Backends:
             self.loaded[k], _ = api.make_backend(api.ColorizeOptions(**opts))
         backend = self.loaded[k]
         if hasattr(backend, "opts"):
-            # The diffusion backend reads seed/steps/overlap/size from the options it was made with; give this shot
-            # its own (shallow copy: the loaded pipeline is shared). See the api request in the shots README.
+            # The diffusion backend reads seed/steps/overlap/size from the options it was made with, not from the
+            # options colorize_frames gets; give this shot its own (a shallow copy shares the loaded pipeline).
+            # To go when lvcd.api passes the render options to backend.colorize per call.
             backend = copy.copy(backend)
             backend.opts = api.ColorizeOptions(**opts)
         return backend
@@ -589,6 +590,28 @@ def _split_overrides(overrides: Mapping) -> dict:
     return {k: v for k, v in overrides.items() if v is not None}
 
 
+def _check_references(m: Manifest, shots: Sequence[Shot], overrides: Mapping) -> None:
+    """Load every selected reference (and reference lineart image) once before anything renders, so a grey, transparent
+    or wrongly shaped keyframe of the last shot fails now, not hours into the batch."""
+    from .. import api
+    from ..video import read_image
+
+    problems = []
+    for shot in shots:
+        opts, _ = effective_options(m, shot, overrides)
+        try:
+            api.load_reference(shot.reference, m.size, opts.get("reference_fit", "error"))
+        except (OSError, ValueError) as e:
+            problems.append(f"shot {shot.name!r}: `reference`: {e}")
+        if isinstance(shot.reference_lineart, Path):
+            try:
+                read_image(shot.reference_lineart)
+            except (OSError, ValueError) as e:
+                problems.append(f"shot {shot.name!r}: `reference_lineart`: {e}")
+    if problems:
+        raise ManifestError(problems, m.path, note="Nothing was rendered.")
+
+
 def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
                only: Sequence[str] | None = None, **overrides) -> tuple[Manifest, Path, list[ShotPlan]]:
     """Validate the manifest and plan the selected shots (options, seeds, passes, hashes, status); loads no model."""
@@ -600,6 +623,7 @@ def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | 
         raise ManifestError(e.problems, e.source, note="Nothing was rendered.") from None
     overrides = _split_overrides(overrides)
     work_dir = Path(work) if work is not None else default_work_dir(m)
+    _check_references(m, selected, overrides)
     hashes = _InputHashes(work_dir / "cache" / "inputs.json")
     model_cache: dict = {}
     plans = [plan_shot(m, s, work_dir, overrides, hashes, model_cache) for s in selected]

@@ -151,3 +151,21 @@ def test_kill_and_resume_is_byte_identical_diffusion(tmp_path):
     write_sequence(make_clip(SPEC, size=(128, 64))[0][:34], tmp_path / "line34")
     manifest.write_text(yaml.safe_dump(data, sort_keys=False))
     _kill_test(tmp_path, manifest, [("a", "windows", 1), ("b", "windows", 1)], 34)
+
+
+def test_shots_then_batch_workflow(tmp_path):
+    """`lvcd shots` writes the manifest, the user fills in the references, `lvcd batch` renders and assembles."""
+    frames, cuts = make_clip(SPEC, size=(128, 72))
+    write_sequence(frames, tmp_path / "line")
+    manifest = tmp_path / "shots.yaml"
+    assert main(["shots", str(tmp_path / "line"), "-o", str(manifest), "--quiet"]) == 0
+    assert main(["batch", str(manifest), "--quiet"]) == 2  # empty reference slots: nothing renders
+    text = manifest.read_text()
+    for start in [0, *cuts]:
+        key = cv2.cvtColor(colour_reference(frames[start]), cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(tmp_path / f"key{start}.png"), key)
+        text = text.replace("    reference:\n", f"    reference: key{start}.png\n", 1)
+    manifest.write_text(text)
+    assert main(["batch", str(manifest), "--backend", "bucket", "--format", "png", "-o", str(tmp_path / "out"),
+                 "--quiet"]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == len(frames)

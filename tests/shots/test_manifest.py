@@ -109,7 +109,8 @@ def test_every_problem_reported_at_once(episode):
     assert len(e.value.problems) == 3 and "3 problems" in str(e.value)
 
 
-@pytest.mark.parametrize("case", ["overlap", "range", "missing_ref", "unknown_key", "ref_frame", "empty_ref"])
+@pytest.mark.parametrize("case", ["overlap", "range", "missing_ref", "unknown_key", "ref_frame", "empty_ref",
+                                  "grey_ref"])
 def test_errors_render_nothing(episode, case):
     shots = episode.default_shots()
     if case == "overlap":
@@ -122,8 +123,10 @@ def test_errors_render_nothing(episode, case):
         shots[2]["strat"] = 3
     elif case == "ref_frame":
         shots[2]["reference_frame"] = 3
-    else:
+    elif case == "empty_ref":
         shots[2]["reference"] = None
+    else:  # the lineart itself given as the keyframe: refused before the first shot renders
+        shots[2]["reference"] = "line/0022.png"
     path = episode.manifest(shots)
     with pytest.raises(ManifestError) as e:
         render_shots(path)
@@ -247,3 +250,23 @@ def test_otio_import(tmp_path):
     rows = shots_from_otio(path, Fraction(24))
     assert [(r["name"], r["start"], r["end"]) for r in rows] == [("Sc_01_A", 0, 10), ("Sc_01_A_2", 12, 30)]
     assert format_timecode(30, 24) == "00:00:01:06"
+
+
+def test_example_manifests_use_known_keys():
+    """configs/*.example.yaml stay in step with the schema (their input files do not exist, so only keys/options)."""
+    from pathlib import Path
+
+    from lvcd.shots.manifest import SHOT_KEYS, TOP_KEYS, normalize_options, read_yaml
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "configs").glob("shots*.example.yaml"))
+    assert examples
+    for path in examples:
+        raw = read_yaml(path)
+        problems: list[str] = []
+        assert set(raw) <= set(TOP_KEYS), path
+        normalize_options(raw.get("defaults") or {}, "defaults", problems)
+        for s in raw["shots"]:
+            assert set(s) <= set(SHOT_KEYS), (path, s)
+            normalize_options(s.get("options") or {}, s["name"], problems, allow_output=False)
+            assert parse_time(s["start"], Fraction(24)) < parse_time(s["end"], Fraction(24))
+        assert not problems, (path, problems)

@@ -134,9 +134,6 @@ def test_gaps_are_assembled_as_lineart(episode):
     assert np.array_equal(_rgb(out[3]), _shot_frames(res.work, "a")[3])
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "lvcd.api.colorize_video passes `backend=` twice to colorize_frames (the loaded backend and asdict(opts)'s "
-    "`backend`): TypeError. Remove this marker when api.py is fixed."))
 def test_manifest_render_equals_colorize_one_by_one(episode, tmp_path):
     """Each shot rendered by `lvcd batch` equals the same shot cut out and coloured by `lvcd colorize`."""
     from lvcd.cli import main
