@@ -166,10 +166,13 @@ def load_reference(path: str | os.PathLike, size: tuple[int, int], fit: str = "e
             )
     rgb = np.ascontiguousarray(arr[..., :3])
     if mode in ("L", "LA", "1", "I", "I;16", "F") or (np.ptp(rgb.astype(np.int16), axis=-1).max() <= 2):
-        raise LVCDError(
-            f"reference {p} is grayscale; it must be the *coloured* version of the first lineart frame (did you pass"
-            " the lineart itself?)."
-        )
+        ink_or_paper = ((rgb.min(-1) > 235) | (rgb.max(-1) < 20)).mean()
+        if ink_or_paper > 0.9:  # black lines on white (or the reverse): the lineart, not a painted keyframe
+            raise LVCDError(
+                f"reference {p} is grayscale lineart; it must be the *coloured* version of the first lineart frame"
+                " (did you pass the lineart itself?)."
+            )
+        logger.warning("reference %s has no colour (grey paints only); the output will be grey too", p)
     w, h = size
     rh, rw = rgb.shape[:2]
     if (rw, rh) != (w, h):
@@ -252,15 +255,17 @@ class DiffusionBackend:
         self.pipe, self.opts = pipe, opts
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
-                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
-        """Yield one coloured frame per lineart frame. With `checkpoint_dir`, every finished window's latents and
+                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
+                 options: ColorizeOptions | None = None) -> Iterator[np.ndarray]:
+        """Yield one coloured frame per lineart frame (`options` of this call: seed, steps, overlap, size; the
+        loaded pipeline's device/dtype/offload stay as built). With `checkpoint_dir`, every finished window's latents and
         carry are saved there (atomically) and a later call with the same inputs resumes after the last one,
         producing exactly the same frames."""
         import torch
 
         from .lineart import line_strength
 
-        pipe, opts = self.pipe, self.opts
+        pipe, opts = self.pipe, options or self.opts
         src = (reference_rgb.shape[1], reference_rgb.shape[0])
         size = opts.size or model_size_for(*src)
         lb = Letterbox(src, size)
@@ -362,7 +367,8 @@ class BucketBackend:
         self.colorizer = BucketColorizer()
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
-                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None) -> Iterator[np.ndarray]:
+                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
+                 options: ColorizeOptions | None = None) -> Iterator[np.ndarray]:
         frames = iter(lineart_frames)
         first = next(frames)
 
@@ -388,19 +394,46 @@ def make_backend(opts: ColorizeOptions):
 
 # ---------------------------------------------------------------------------------------------------- streaming core
 class _Tee:
-    """Pass frames through to a backend while keeping the ones not yet answered, so each output can be paired with
-    its lineart (for --keep-lines / --snap). Holds at most the backend's look-ahead (one window + one decode chunk)."""
+    """One pass over the lineart frames shared by two readers: the backend (iterating) and the output pairing
+    (`next_line()`, for --keep-lines / --snap). Whichever is ahead reads from the source; a frame is dropped once both
+    have passed it, so at most the backend's look-ahead (one window + one decode chunk) is held. A resumed diffusion
+    render emits its checkpointed frames before the backend reads any input: pairing then reads ahead for it."""
 
     def __init__(self, frames: Iterable[np.ndarray]):
         from collections import deque
 
-        self.pending = deque()
         self._it = iter(frames)
+        self._buf = deque()
+        self._base = 0  # source index of self._buf[0]
+        self._backend = 0  # next index the backend will read
+        self._pair = 0  # next index the pairing will read
+
+    def _get(self, index: int) -> np.ndarray | None:
+        while self._base + len(self._buf) <= index:
+            frame = next(self._it, None)
+            if frame is None:
+                return None
+            self._buf.append(frame)
+        return self._buf[index - self._base]
+
+    def _trim(self) -> None:
+        while self._buf and self._base < min(self._backend, self._pair):
+            self._buf.popleft()
+            self._base += 1
 
     def __iter__(self):
-        for f in self._it:
-            self.pending.append(f)
-            yield f
+        while (frame := self._get(self._backend)) is not None:
+            self._backend += 1
+            self._trim()
+            yield frame
+
+    def next_line(self) -> np.ndarray:
+        frame = self._get(self._pair)
+        if frame is None:
+            raise LVCDError(f"the backend produced more frames than the {self._pair} lineart frames given.")
+        self._pair += 1
+        self._trim()
+        return frame
 
 
 def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str):
@@ -466,11 +499,13 @@ def colorize_frames(
         yield first
         yield from it
 
+    n = num_frames if num_frames is not None else -1
+    if not (opts.keep_lines or opts.snap):  # nothing to pair outputs with: no buffering at all
+        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
+        return
     tee = _Tee(chained())
-    for out in backend.colorize(ref, tee, num_frames if num_frames is not None else -1, polarity=polarity,
-                                checkpoint_dir=checkpoint_dir):
-        line = tee.pending.popleft()
-        yield finish(out, line)
+    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts):
+        yield finish(out, tee.next_line())
 
 
 @dataclass
@@ -482,7 +517,7 @@ class RenderResult:
     sidecar: Path | None = None
 
 
-def _model_fingerprint(model_dir: Path | None) -> dict:
+def model_fingerprint(model_dir: Path | None) -> dict:
     """Cheap, stable identity of a converted model: sha256 of every weight file's safetensors header + size."""
     if model_dir is None:
         return {}
@@ -537,7 +572,7 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
         "backend": backend.name,
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
         "model": str(model_dir) if model_dir else None,
-        "model_files": _model_fingerprint(model_dir),
+        "model_files": model_fingerprint(model_dir),
         "seconds": round(seconds, 3),
     }
     sidecar = write_sidecar(output, side)

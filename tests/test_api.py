@@ -51,7 +51,9 @@ def test_reference_errors_teach(tmp_path):
     (tmp_path / "bad.png").write_text("not an image")
     with pytest.raises(LVCDError, match="not a readable image"):
         load_reference(tmp_path / "bad.png", (64, 64))
-    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(tmp_path / "gray.png")
+    gray = np.full((64, 64), 255, np.uint8)
+    gray[::8] = 0
+    Image.fromarray(gray).save(tmp_path / "gray.png")
     with pytest.raises(LVCDError, match="grayscale"):
         load_reference(tmp_path / "gray.png", (64, 64))
     rgba = np.zeros((64, 64, 4), np.uint8)
@@ -137,3 +139,39 @@ def test_diffusion_resume_from_window_checkpoints_is_identical(tiny_backend, tmp
     assert len(resumed) == 30
     for x, y in zip(full, resumed):
         np.testing.assert_array_equal(x, y)
+
+
+def test_colorize_frames_passes_this_calls_options_to_the_backend():
+    seen = []
+
+    class Recorder:
+        name = "bucket"
+
+        def colorize(self, ref, frames, n, polarity="auto", checkpoint_dir=None, options=None):
+            seen.append(options)
+            for f in frames:
+                yield f
+
+    frames = lineart_clip(3)
+    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend=Recorder(), seed=7, steps=3))
+    assert len(out) == 3 and seen[0].seed == 7 and seen[0].steps == 3
+
+
+def test_keep_lines_pairs_every_output_with_its_lineart():
+    frames = lineart_clip(5)
+    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend="bucket", keep_lines=True))
+    assert len(out) == 5
+    for o, f in zip(out, frames):
+        assert (o[(f == 0).all(-1)] < 60).all()  # the original black lines are on top
+
+
+def test_flat_grey_keyframe_is_accepted_lineart_is_refused(tmp_path):
+    grey = np.full((64, 64, 3), 128, np.uint8)
+    grey[:32] = 90
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert load_reference(tmp_path / "grey.png", (64, 64)).shape == (64, 64, 3)
+    line = np.full((64, 64), 255, np.uint8)
+    line[30:33] = 0
+    Image.fromarray(line).save(tmp_path / "line.png")
+    with pytest.raises(LVCDError, match="lineart"):
+        load_reference(tmp_path / "line.png", (64, 64))

@@ -37,7 +37,6 @@ render the same shot at the same time (split the work with `only=`).
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -304,7 +303,7 @@ def _model_fingerprint(model_dir: Path | None, cache: dict) -> dict:
     if str(model_dir) not in cache:
         from .. import api
 
-        cache[str(model_dir)] = api._model_fingerprint(model_dir)
+        cache[str(model_dir)] = api.model_fingerprint(model_dir)
     return cache[str(model_dir)]
 
 
@@ -375,14 +374,7 @@ class _Backends:
         k = tuple(str(opts.get(n)) for n in self.LOAD_KEYS)
         if k not in self.loaded:
             self.loaded[k], _ = api.make_backend(api.ColorizeOptions(**opts))
-        backend = self.loaded[k]
-        if hasattr(backend, "opts"):
-            # The diffusion backend reads seed/steps/overlap/size from the options it was made with, not from the
-            # options colorize_frames gets; give this shot its own (a shallow copy shares the loaded pipeline).
-            # To go when lvcd.api passes the render options to backend.colorize per call.
-            backend = copy.copy(backend)
-            backend.opts = api.ColorizeOptions(**opts)
-        return backend
+        return self.loaded[k]  # colorize_frames passes this shot's own options (seed, steps, ...) per call
 
 
 def _reference_rgb(plan: ShotPlan, size: tuple[int, int]) -> np.ndarray:

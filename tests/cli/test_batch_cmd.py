@@ -131,10 +131,6 @@ def test_kill_and_resume_is_byte_identical_bucket(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "lvcd.api.colorize_frames: a resumed diffusion render yields its checkpointed windows before reading any frame, so"
-    " `_Tee.pending.popleft()` raises IndexError and the resumed batch dies. Passes with the _Tee fix requested in "
-    "the shots report; remove this marker then."))
 def test_kill_and_resume_is_byte_identical_diffusion(tmp_path):
     model = REPO / "pipelines" / "tiny-random"
     if not (model / "model_index.json").is_file():

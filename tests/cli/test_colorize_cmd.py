@@ -174,8 +174,8 @@ def test_bad_reference(tmp_path, capsys, clip, kind, needle):
         ref.write_text("x")
     elif kind == "rgba":
         Image.fromarray(np.zeros((64, 96, 4), np.uint8)).save(ref)
-    elif kind == "gray":
-        Image.fromarray(np.full((64, 96), 100, np.uint8)).save(ref)
+    elif kind == "gray":  # the lineart passed as the reference
+        Image.fromarray(lineart_frames(1)[0]).save(ref)
     elif kind == "aspect":
         Image.fromarray(np.dstack([np.full((64, 200), c, np.uint8) for c in (10, 200, 30)])).save(ref)
     out = tmp_path / "o.mp4"

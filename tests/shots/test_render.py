@@ -217,8 +217,8 @@ def test_video_input_keeps_its_audio_and_reads_backwards_exactly(tmp_path):
     assert all(np.array_equal(got[27 - i], f) for i, f in enumerate(bwd) if i)
 
 
-def test_each_shot_gets_a_backend_with_its_own_options(episode):
-    """One loaded backend, per-shot seed/steps (the diffusion backend reads them from its options)."""
+def test_shots_share_one_loaded_backend(episode):
+    """One loaded backend for every shot with the same load options (per-shot seed/steps go per call)."""
     from lvcd.shots.render import _Backends
 
     shots = episode.default_shots()
@@ -226,5 +226,4 @@ def test_each_shot_gets_a_backend_with_its_own_options(episode):
     plans = plan_shots(episode.manifest(shots))[2]
     backends = _Backends()
     got = [backends.get(p) for p in plans]
-    assert len(backends.loaded) == 1
-    assert [b.opts.seed for b in got] == [p.seed for p in plans] and [b.opts.steps for b in got] == [25, 3, 25]
+    assert len(backends.loaded) == 1 and got[0] is got[1] is got[2]
