@@ -10,14 +10,12 @@ Memory stays constant in the video's length: only the current window, its overla
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
-from fractions import Fraction
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np

@@ -312,7 +312,7 @@ class LVCDPipeline(DiffusionPipeline):
                 with self.reference_attention.use(mode, overlap=ov):
                     return self._denoise(x, sigma, concat, hint, cond)
 
-            def blend(i, d, seg=seg, prev_d=prev_d):
+            def blend(i, d, seg=seg, prev_d=prev_d, history=history):
                 history.append(d[d.shape[0] - ov :].clone())
                 if seg.index == 0 or ov == 0 or (steps_blend is not None and i >= steps_blend):
                     return d

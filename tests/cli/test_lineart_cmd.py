@@ -2,7 +2,6 @@
 from fractions import Fraction
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from lvcd.cli import main
