@@ -96,15 +96,18 @@ def test_bucket_streaming_gives_one_frame_per_input(n):
     assert len(out) == n and all(o.shape == frames[0].shape and o.dtype == np.uint8 for o in out)
 
 
+TINY = dict(steps=1, size=(64, 64))  # options of each call (colorize_frames passes them to the backend)
+
+
 @pytest.fixture(scope="module")
 def tiny_backend(tiny_pipe):
-    return DiffusionBackend(tiny_pipe, ColorizeOptions(steps=1, size=(64, 64)))
+    return DiffusionBackend(tiny_pipe, ColorizeOptions(**TINY))
 
 
 @pytest.mark.parametrize("n", [1, 2, 14, 15, 16])
 def test_diffusion_streaming_gives_exactly_n_frames_at_source_size(tiny_backend, n):
     frames = lineart_clip(n)
-    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend))
+    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend, **TINY))
     assert len(out) == n
     assert all(o.shape == (48, 80, 3) and o.dtype == np.uint8 for o in out)
 
@@ -120,8 +123,8 @@ def test_polarity_does_not_change_the_diffusion_output(tiny_backend):
     a = lineart_clip(3)
     b = lineart_clip(3, polarity="white-on-black")
     ref = colour_of(a[0])
-    out_a = list(api.colorize_frames(a, ref, backend=tiny_backend))
-    out_b = list(api.colorize_frames(b, ref, backend=tiny_backend))
+    out_a = list(api.colorize_frames(a, ref, backend=tiny_backend, **TINY))
+    out_b = list(api.colorize_frames(b, ref, backend=tiny_backend, **TINY))
     for x, y in zip(out_a, out_b):
         np.testing.assert_array_equal(x, y)
 
