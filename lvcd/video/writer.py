@@ -88,6 +88,13 @@ def _resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
     raise ValueError(f"output {path}: unknown extension {suffix!r}; supported: {SUPPORTED_OUTPUTS}.")
 
 
+def _usual_mode(path, directory: bool = False) -> None:
+    """Temporary files are created private (0600); give the final output the permissions a plain `open()` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
 def _writable_dir(folder: Path) -> Path:
     """Nearest existing ancestor of `folder`, checked for write access (PermissionError naming it)."""
     probe_dir = folder
@@ -150,6 +157,7 @@ def write_sidecar(path: str | os.PathLike, data: dict) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2, default=_json_default) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", suffix=".json", dir=target.parent)
+    _usual_mode(tmp)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -295,10 +303,12 @@ class FrameWriter:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=self.path.suffix or ".tmp",
                                        dir=self.path.parent)
             os.close(fd)
+            _usual_mode(tmp)
             self._temps.append(Path(tmp))
             return Path(tmp)
         parent = self.path.parent
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name.replace('%', '')}.partial-", dir=parent))
+        _usual_mode(tmp, directory=True)
         self._temps.append(tmp)
         return tmp
 
@@ -419,6 +429,7 @@ class FrameWriter:
         """Second pass: video stream-copied, audio copied (AAC if it cannot go in the container), cut to length."""
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=self.path.suffix, dir=self.path.parent)
         os.close(fd)
+        _usual_mode(tmp)
         muxed = Path(tmp)
         self._temps.append(muxed)
         seconds = math.ceil(Fraction(self.frames_written) / self.fps * 1_000_000) / 1_000_000  # whole frames, >= video
