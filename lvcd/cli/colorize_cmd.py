@@ -52,8 +52,10 @@ def options_from_args(args) -> dict:
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="lineart video (mp4/mov/mkv/webm/avi/gif), image folder, or pattern frame_%%04d.png")
-    p.add_argument("--reference", "-r", required=True, help="the coloured version of the first frame")
+    p.add_argument("input", help="lineart video (mp4/mov/mkv/webm/avi/gif), image folder, pattern frame_%%04d.png, "
+                   "or a shot manifest (.yaml: every shot from its own keyframe, as `lvcd batch`)")
+    p.add_argument("--reference", "-r", help="the coloured version of the first frame (not needed with a manifest)")
+    p.add_argument("--work", help="with a manifest: the work folder (default: beside the manifest)")
     p.add_argument("--output", "-o", required=True, help="output video (.mp4/.mkv/.mov) or folder/pattern for PNGs")
     p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
                    help="what to do with a reference of another aspect ratio (default: error)")
@@ -66,6 +68,26 @@ def run(args) -> int:
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
     opts = options_from_args(args)
+    if str(args.input).lower().endswith((".yaml", ".yml")):  # a shot manifest: one keyframe per shot
+        from ..shots.render import render_shots
+
+        if args.reference:
+            raise ValueError(f"{args.input} is a shot manifest: its shots name their own references; drop --reference "
+                             "(or pass the lineart video instead of the manifest).")
+        if args.dry_run:
+            from ..shots.render import plan_shots
+            from .batch_cmd import format_plans
+
+            _, work, plans = plan_shots(args.input, work=args.work, **opts)
+            print(format_plans(plans))
+            print(f"work folder: {work}")
+            return 0
+        res = render_shots(args.input, work=args.work, output=args.output, **opts)
+        if not args.quiet:
+            print(f"wrote {res.output} ({len(res.shots)} shots, {res.seconds:.1f} s)", file=sys.stderr)
+        return 0
+    if not args.reference:
+        raise ValueError("--reference is required: the coloured version of the first lineart frame.")
     if args.dry_run:
         plan = api.plan_render(args.input, **opts)
         print(api.format_plan(plan))

@@ -250,3 +250,21 @@ def test_subprocess_exit_status_and_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lvcd", "colorize", str(tmp_path / "missing.mp4"), "-r", "r.png",
                         "-o", str(tmp_path / "o.mp4")], capture_output=True, text=True)
     assert r.returncode == 2 and "missing.mp4" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_colorize_a_shot_manifest_renders_every_shot_from_its_keyframe(tmp_path, capsys):
+    """The README's main job: the bundled two-shot sample through `lvcd colorize shots.yaml`."""
+    from lvcd.api import __file__ as api_file
+
+    manifest = Path(api_file).parent / "data" / "sample" / "shots.yaml"
+    out = tmp_path / "sample"
+    assert main(["colorize", str(manifest), "--work", str(tmp_path / "work"), "-o", str(out), "--format", "png",
+                 "--quiet"]) == 0
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 48
+    gt = Path(api_file).parent / "data" / "sample" / "gt"
+    for k in (10, 35):  # one frame of each shot: painted from that shot's own keyframe
+        a, b = np.asarray(Image.open(pngs[k]).convert("RGB")), np.asarray(Image.open(sorted(gt.glob("*.png"))[k]))
+        assert (a == b[..., :3]).all(-1).mean() > 0.9
+    assert main(["colorize", str(manifest), "-r", "x.png", "-o", str(tmp_path / "o.mp4")]) == 2
+    assert "drop --reference" in capsys.readouterr().err
