@@ -152,6 +152,25 @@ def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.reshape(b * tg, length, heads, c // heads).transpose(1, 2)
 
 
+def _check_plain_self_attention(proc, attn: Attention, hidden_states, encoder_hidden_states, attention_mask,
+                                where: str, layout: str) -> None:
+    """The LVCD processors only serve unmasked self-attention on 3-D tokens (the layers they are installed on)."""
+    name = type(proc).__name__
+    if encoder_hidden_states is not None or attention_mask is not None:
+        raise ValueError(f"{name} is for self-attention without a mask (a {where}).")
+    if hidden_states.ndim != 3 or attn.spatial_norm is not None or attn.group_norm is not None:
+        raise ValueError(f"{name} expects {layout} input and no spatial/group norm.")
+
+
+def _project_out(attn: Attention, out: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """The tail every diffusers processor shares: output projection, dropout, residual, rescale."""
+    out = attn.to_out[0](out)
+    out = attn.to_out[1](out)
+    if attn.residual_connection:
+        out = out + residual
+    return out / attn.rescale_output_factor
+
+
 class ReferenceAttnProcessor:
     """Reference Attention for a spatial self-attention `attn1`, input `[B*T, N, C]` (B videos of T frames).
 
@@ -175,10 +194,8 @@ class ReferenceAttnProcessor:
         *args,
         **kwargs,
     ) -> torch.Tensor:
-        if encoder_hidden_states is not None or attention_mask is not None:
-            raise ValueError("ReferenceAttnProcessor is for self-attention without a mask (a spatial attn1).")
-        if hidden_states.ndim != 3 or attn.spatial_norm is not None or attn.group_norm is not None:
-            raise ValueError("ReferenceAttnProcessor expects [B*T, N, C] input and no spatial/group norm.")
+        _check_plain_self_attention(self, attn, hidden_states, encoder_hidden_states, attention_mask, "spatial attn1",
+                                    "[B*T, N, C]")
         residual = hidden_states
         num_frames = self.frames.num_frames
         num_ref = self.frames.num_reference_frames
@@ -235,12 +252,7 @@ class ReferenceAttnProcessor:
             out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
             out = out.reshape(batch_frames, seq_len, heads * head_dim)  # [B, T, N, C] -> [B*T, N, C]
 
-        out = out.to(query.dtype)
-        out = attn.to_out[0](out)
-        out = attn.to_out[1](out)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return _project_out(attn, out.to(query.dtype), residual)
 
 
 class MaskedTemporalAttnProcessor:
@@ -264,10 +276,8 @@ class MaskedTemporalAttnProcessor:
         *args,
         **kwargs,
     ) -> torch.Tensor:
-        if encoder_hidden_states is not None or attention_mask is not None:
-            raise ValueError("MaskedTemporalAttnProcessor is for self-attention without a mask (a temporal attn1).")
-        if hidden_states.ndim != 3 or attn.spatial_norm is not None or attn.group_norm is not None:
-            raise ValueError("MaskedTemporalAttnProcessor expects [B*N, T, C] input and no spatial/group norm.")
+        _check_plain_self_attention(self, attn, hidden_states, encoder_hidden_states, attention_mask,
+                                    "temporal attn1", "[B*N, T, C]")
         residual = hidden_states
         batch, num_frames, _ = hidden_states.shape
         num_ref = max(num_frames - self.num_video_frames, 0)
@@ -289,12 +299,7 @@ class MaskedTemporalAttnProcessor:
         if num_ref:
             out = torch.cat([value[:, :num_ref].to(out.dtype), out], dim=1)  # reference path: own value -> [B*N, T, C]
 
-        out = out.to(query.dtype)
-        out = attn.to_out[0](out)
-        out = attn.to_out[1](out)
-        if attn.residual_connection:
-            out = out + residual
-        return out / attn.rescale_output_factor
+        return _project_out(attn, out.to(query.dtype), residual)
 
 
 def install_lvcd_processors(
