@@ -13,6 +13,7 @@ the FVD reference use), which stays fast and real for the singular covariances o
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -33,6 +34,22 @@ def is_torchscript_archive(path) -> bool:
         return False
     with zipfile.ZipFile(path) as zf:
         return any(name.endswith("constants.pkl") for name in zf.namelist())
+
+
+def load_torchscript(path, what: str, missing_hint: str, not_torchscript_hint: str):
+    """Load a user-given TorchScript network (`what`, e.g. "I3D") on the CPU, with errors that name the file and say
+    what is expected: `missing_hint` when the file does not exist, `not_torchscript_hint` when it is not TorchScript."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"{what} weights {path} not found{missing_hint}")
+    if not is_torchscript_archive(path):
+        raise WeightsUnavailableError(f"{path} is not a TorchScript archive. {not_torchscript_hint}")
+    try:
+        return torch.jit.load(str(path), map_location="cpu")
+    except Exception as e:
+        raise WeightsUnavailableError(f"cannot load TorchScript {what} from {path} ({type(e).__name__}: {e}).") from e
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frechet import FVD_CLIP_LENGTH, WeightsUnavailableError, is_torchscript_archive  # noqa: F401 - re-export
+from .frechet import FVD_CLIP_LENGTH, WeightsUnavailableError, is_torchscript_archive, load_torchscript  # noqa: F401 - re-export
 
 I3D_INPUT_SIZE = 224
 
@@ -49,20 +49,12 @@ class TorchScriptI3D:
 
 def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> TorchScriptI3D:
     """Load a TorchScript I3D (StyleGAN-V's `i3d_torchscript.pt`) from `path`."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsUnavailableError(
-            f"I3D weights {path} not found; FVD needs the TorchScript I3D `i3d_torchscript.pt` (the detector used by "
-            "StyleGAN-V's FVD); download it yourself and pass its path."
-        )
-    if not is_torchscript_archive(path):
-        raise WeightsUnavailableError(
-            f"{path} is not a TorchScript archive. lvcd computes FVD only with the TorchScript I3D "
-            "(`i3d_torchscript.pt`, called as detector(x, rescale=False, resize=False, return_features=True)); "
-            "state dicts such as pytorch-i3d's rgb_imagenet.pt need an I3D architecture that lvcd does not bundle."
-        )
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:
-        raise WeightsUnavailableError(f"cannot load TorchScript I3D from {path} ({type(e).__name__}: {e}).") from e
+    module = load_torchscript(
+        path, "I3D",
+        "; FVD needs the TorchScript I3D `i3d_torchscript.pt` (the detector used by StyleGAN-V's FVD); download it "
+        "yourself and pass its path.",
+        "lvcd computes FVD only with the TorchScript I3D (`i3d_torchscript.pt`, called as detector(x, rescale=False, "
+        "resize=False, return_features=True)); state dicts such as pytorch-i3d's rgb_imagenet.pt need an I3D "
+        "architecture that lvcd does not bundle.",
+    )
     return TorchScriptI3D(module, device=device)

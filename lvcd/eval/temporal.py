@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from ._frames import to_gray
-from .frechet import WeightsUnavailableError, is_torchscript_archive
+from .frechet import load_torchscript
 
 TC_DEFINITION = (
     "TC_t = (1 - WE(pred_t->t+1)) / (1 - WE(gt_t->t+1)); WE = mean L1 (over RGB) between frame t warped to t+1 with the "
@@ -82,21 +82,12 @@ class TorchScriptRAFT:
 
 def load_raft(path: str | Path, device: str = "cpu") -> TorchScriptRAFT:
     """Load a TorchScript RAFT from `path` (see the module docstring for the calling convention)."""
-    import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsUnavailableError(f"RAFT weights {path} not found.")
-    if not is_torchscript_archive(path):
-        raise WeightsUnavailableError(
-            f"{path} is not a TorchScript archive. lvcd runs RAFT only as TorchScript, e.g. "
-            "`torch.jit.script(torchvision.models.optical_flow.raft_large(weights='C_T_SKHT_V2')).save(path)`; "
-            "the RAFT architecture is not bundled, so a bare state dict cannot be used."
-        )
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as e:
-        raise WeightsUnavailableError(f"cannot load TorchScript RAFT from {path} ({type(e).__name__}: {e}).") from e
+    module = load_torchscript(
+        path, "RAFT", ".",
+        "lvcd runs RAFT only as TorchScript, e.g. `torch.jit.script(torchvision.models.optical_flow.raft_large("
+        "weights='C_T_SKHT_V2')).save(path)`; the RAFT architecture is not bundled, so a bare state dict cannot be used.",
+    )
     return TorchScriptRAFT(module, device=device)
 
 
