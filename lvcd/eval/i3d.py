@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frechet import FVD_CLIP_LENGTH, WeightsUnavailableError, is_torchscript_archive, load_torchscript  # noqa: F401 - re-export
+from .frechet import FVD_CLIP_LENGTH, WeightsUnavailableError, is_torchscript_archive  # noqa: F401 - re-export
+from .frechet import load_torchscript
 
 I3D_INPUT_SIZE = 224
 
