@@ -38,7 +38,7 @@ def is_torchscript_archive(path) -> bool:
 
 def load_torchscript(path, what: str, missing_hint: str, not_torchscript_hint: str):
     """Load a user-given TorchScript network (`what`, e.g. "I3D") on the CPU, with errors that name the file and say
-    what is expected: `missing_hint` when the file does not exist, `not_torchscript_hint` when it is not TorchScript."""
+    what is expected: `missing_hint` when the file is missing, `not_torchscript_hint` when it is not TorchScript."""
     import torch
 
     path = Path(path)

@@ -16,8 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frechet import FVD_CLIP_LENGTH, WeightsUnavailableError, is_torchscript_archive  # noqa: F401 - re-export
-from .frechet import load_torchscript
+from .frechet import (  # noqa: F401 - FVD_CLIP_LENGTH and is_torchscript_archive are re-exported
+    FVD_CLIP_LENGTH,
+    WeightsUnavailableError,
+    is_torchscript_archive,
+    load_torchscript,
+)
 
 I3D_INPUT_SIZE = 224
 

@@ -86,7 +86,8 @@ def load_raft(path: str | Path, device: str = "cpu") -> TorchScriptRAFT:
     module = load_torchscript(
         path, "RAFT", ".",
         "lvcd runs RAFT only as TorchScript, e.g. `torch.jit.script(torchvision.models.optical_flow.raft_large("
-        "weights='C_T_SKHT_V2')).save(path)`; the RAFT architecture is not bundled, so a bare state dict cannot be used.",
+        "weights='C_T_SKHT_V2')).save(path)`; the RAFT architecture is not bundled, so a bare state dict cannot be "
+        "used.",
     )
     return TorchScriptRAFT(module, device=device)
 
