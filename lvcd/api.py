@@ -297,10 +297,6 @@ class DiffusionBackend:
         store = SegmentStore(checkpoint_dir) if checkpoint_dir is not None else None
 
         def latents():
-            if num_frames == 1:
-                sketch_fn([0])
-                yield cond.first_cond * pipe.vae.config.scaling_factor
-                return
             done, carry = store.load() if store is not None else ([], None)
             yield from done
             if done and carry is None:

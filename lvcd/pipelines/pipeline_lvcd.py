@@ -294,6 +294,9 @@ class LVCDPipeline(DiffusionPipeline):
         prev_tail = resume.prev_tail.to(device) if resume is not None else None
         prev_d = resume.prev_denoised.to(device) if resume is not None else None
         sf = self.vae.config.scaling_factor
+        if not segments:  # a single frame is the reference itself: its encoded latent, no window to sample
+            yield SegmentResult(0, 0, cond.first_cond * sf, None)
+            return
         todo = segments[first:]
         bar = self.progress_bar(total=len(todo) * num_inference_steps) if progress else None
         for seg in todo:
@@ -462,8 +465,6 @@ class LVCDPipeline(DiffusionPipeline):
 
         # 5.-7. Segment loop (denoising with blending and prev-reference attention)
         parts = []
-        if n == 1:
-            parts.append(cond.first_cond * self.vae.config.scaling_factor)
         for res in self.iter_segments(
             lambda idx: sk[idx], n, cond, noise, num_inference_steps, overlap,
             callback_on_step_end=callback_on_step_end,
