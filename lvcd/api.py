@@ -90,7 +90,8 @@ def no_model_message(where: Path | None = None) -> str:
         f"{head} (looked at --model, ${MODEL_ENV} and {DEFAULT_MODEL_DIR}).\n"
         "  To use the diffusion backend, convert the official weights once:\n"
         f"    lvcd convert --svd svd.safetensors --lvcd lvcd.ckpt --out {DEFAULT_MODEL_DIR}\n"
-        "  (svd.safetensors: stabilityai/stable-video-diffusion-img2vid; lvcd.ckpt: luckyhzt/lvcd_pretrained_models).\n"
+        "  (svd.safetensors: stabilityai/stable-video-diffusion-img2vid;\n"
+        "   lvcd.ckpt: luckyhzt/lvcd_pretrained_models).\n"
         "  Or run the weight-free paint-bucket backend: add `--backend bucket`."
     )
 
@@ -208,7 +209,9 @@ def _torch_device_dtype(opts: ColorizeOptions):
 
     device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise LVCDError("--device cuda was requested but this torch has no CUDA; install a CUDA build or use --device cpu.")
+        raise LVCDError(
+            "--device cuda was requested but this torch has no CUDA; install a CUDA build or use --device cpu."
+        )
     names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
              "fp32": torch.float32, "float32": torch.float32}
     if opts.dtype is None:
@@ -256,8 +259,8 @@ class DiffusionBackend:
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
                  options: ColorizeOptions | None = None) -> Iterator[np.ndarray]:
         """Yield one coloured frame per lineart frame (`options` of this call: seed, steps, overlap, size; the
-        loaded pipeline's device/dtype/offload stay as built). With `checkpoint_dir`, every finished window's latents and
-        carry are saved there (atomically) and a later call with the same inputs resumes after the last one,
+        loaded pipeline's device/dtype/offload stay as built). With `checkpoint_dir`, every finished window's latents
+        and carry are saved there (atomically) and a later call with the same inputs resumes after the last one,
         producing exactly the same frames."""
         import torch
 
@@ -592,8 +595,9 @@ def plan_render(input, **options) -> dict:
             backend = "diffusion"
     size = opts.size or model_size_for(info.width, info.height)
     plan = {
-        "input": str(input), "frames": info.frame_count, "fps": str(info.fps), "source_size": [info.width, info.height],
-        "audio": info.has_audio, "backend": backend, "model": str(model_dir) if model_dir else None,
+        "input": str(input), "frames": info.frame_count, "fps": str(info.fps),
+        "source_size": [info.width, info.height], "audio": info.has_audio, "backend": backend,
+        "model": str(model_dir) if model_dir else None,
     }
     if backend == "diffusion" or opts.backend == "diffusion":
         from . import preflight

@@ -100,8 +100,8 @@ def main():
     rows += [f"| {r['dtype']} | {r['none_gib']} | {r['model_gib']} | {r['sequential_gib']} |"
              for r in results["vram_gib_predicted"]]
     fc = flops.get("flop_counter", {})
-    rows += ["", f"FLOPs per denoiser call (19 frames, 576x320): {fc.get('denoiser_call_tflop', 0):.2f} TFLOP; per output "
-             f"frame: {fc.get('per_output_frame_tflop', 0):.1f} TFLOP; SVD UNet alone, 14 frames: "
+    rows += ["", f"FLOPs per denoiser call (19 frames, 576x320): {fc.get('denoiser_call_tflop', 0):.2f} TFLOP; "
+             f"per output frame: {fc.get('per_output_frame_tflop', 0):.1f} TFLOP; SVD UNet alone, 14 frames: "
              f"{fc.get('svd_unet_14_frames_per_frame_tflop', 0):.3f} TFLOP/frame (reference 0.805)."]
     (OUT / "results.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))

@@ -24,7 +24,9 @@ class UserError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lvcd", description="Colorize long lineart animation from reference keyframes.")
+    parser = argparse.ArgumentParser(
+        prog="lvcd", description="Colorize long lineart animation from reference keyframes."
+    )
     parser.add_argument("--version", action="version", version=f"lvcd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():

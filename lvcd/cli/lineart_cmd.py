@@ -11,7 +11,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", required=True, help="output video or folder/pattern for PNGs")
     p.add_argument("--method", choices=["xdog", "informative-drawings"], default="xdog",
                    help="xdog (classical, no weights; default) or the learned extractor LVCD used (needs --weights)")
-    p.add_argument("--weights", help="informative-drawings generator weights (sk_model.pth) for --method informative-drawings")
+    p.add_argument("--weights",
+                   help="informative-drawings generator weights (sk_model.pth) for --method informative-drawings")
     p.add_argument("--binary", action="store_true", help="write a clean binary line mask instead of soft lines")
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--overwrite", action="store_true")

@@ -153,7 +153,9 @@ class LVCDPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------------------------------------ 1. inputs
     def check_inputs(self, sketches, reference, image_embeddings, num_inference_steps: int, overlap: int):
         if sketches is None or (hasattr(sketches, "__len__") and len(sketches) == 0):
-            raise ValueError("`sketches` is empty: pass at least one lineart frame (frame 0 is the one `reference` colours).")
+            raise ValueError(
+                "`sketches` is empty: pass at least one lineart frame (frame 0 is the one `reference` colours)."
+            )
         if reference is None:
             raise ValueError("`reference` is required: the coloured version of the first sketch frame.")
         if image_embeddings is None and self.image_encoder is None:
@@ -233,7 +235,8 @@ class LVCDPipeline(DiffusionPipeline):
         concat_first = DiagonalGaussianDistribution(vae.quant_conv(h)).mode()
         posterior = DiagonalGaussianDistribution(h)
         if generator is not None:
-            eps = randn_tensor(posterior.mean.shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
+            eps = randn_tensor(posterior.mean.shape, generator=generator, device=torch.device("cpu"),
+                               dtype=torch.float32)
             first_cond = posterior.mean + posterior.std * eps.to(posterior.mean.device, posterior.mean.dtype)
         else:
             first_cond = posterior.mean
@@ -406,7 +409,9 @@ class LVCDPipeline(DiffusionPipeline):
             return randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
         latents = latents[0] if latents.dim() == 5 else latents
         if tuple(latents.shape) != shape:
-            raise ValueError(f"`latents` must be the first window's noise of shape {shape} (got {tuple(latents.shape)}).")
+            raise ValueError(
+                f"`latents` must be the first window's noise of shape {shape} (got {tuple(latents.shape)})."
+            )
         return latents.float()
 
     # ------------------------------------------------------------------------------------------------ __call__

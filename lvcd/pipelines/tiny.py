@@ -46,7 +46,8 @@ def make_tiny_pipeline(seed: int = 0, with_image_encoder: bool = True):
     g = torch.Generator().manual_seed(seed + 2)
     with torch.no_grad():
         for name, p in controlnet.named_parameters():
-            if name.startswith(("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")):
+            zero_init = ("controlnet_down_blocks", "controlnet_mid_block", "controlnet_cond_embedding.conv_out")
+            if name.startswith(zero_init):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
     torch.manual_seed(seed + 3)
     vae = AutoencoderKLTemporalDecoder(**TINY_VAE)
