@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .prefetch import background
 from .version import __version__
 
 logger = logging.getLogger("lvcd")
@@ -242,7 +243,6 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions):
     else:
         pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    pipe.conditioning.decode_chunk = opts.decode_chunk
     return pipe
 
 
@@ -273,8 +273,15 @@ class DiffusionBackend:
         ref = lb.fit(reference_rgb, fill=255)
         ref_t = torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 127.5 - 1.0  # [H, W, 3] -> [1, 3, H, W]
         device = pipe._execution_device
+
+        def prepare(frame: np.ndarray) -> torch.Tensor:
+            # polarity-free line strength at the source size first, then letterbox (padding = no lines)
+            s = lb.fit(line_strength(frame, polarity).astype(np.float32), fill=0.0)
+            return torch.from_numpy(s)[None].expand(3, -1, -1)  # [H, W] -> [3, H, W], lines = 1
+
+        # Stage 1 (a thread): read + sketch prep, up to one window ahead of the model.
+        prepared = background(map(prepare, lineart_frames), maxsize=16, name="lvcd-sketches")
         sketches: dict[int, torch.Tensor] = {}
-        frames = iter(lineart_frames)
         read = 0
 
         def sketch_fn(indices: list[int]) -> torch.Tensor:
@@ -283,13 +290,11 @@ class DiffusionBackend:
             for k in [k for k in sketches if 0 < k < lowest]:
                 del sketches[k]
             while read <= max(indices):
-                frame = next(frames, None)
-                if frame is None:
+                s = next(prepared, None)
+                if s is None:
                     raise LVCDError(f"the lineart stream ended after {read} frames but {num_frames} were announced.")
                 if read == 0 or read >= lowest:  # frames a resumed render skips are read but not kept
-                    # polarity-free line strength at the source size first, then letterbox (padding = no lines)
-                    s = lb.fit(line_strength(frame, polarity).astype(np.float32), fill=0.0)
-                    sketches[read] = torch.from_numpy(s)[None].expand(3, -1, -1)  # [H, W] -> [3, H, W], lines = 1
+                    sketches[read] = s
                 read += 1
             return torch.stack([sketches[i] for i in indices])
 
@@ -310,11 +315,16 @@ class DiffusionBackend:
                     store.save(res)
                 yield res.latents
 
-        with torch.no_grad():
-            for block in pipe.decode_latents_stream(latents(), num_frames):
-                arr = (block.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8)  # [n,3,H,W] -> [n,H,W,3]
-                for a in arr:
-                    yield lb.unfit(a)
+        def model_frames() -> Iterator[np.ndarray]:
+            with torch.no_grad():  # grad mode is per thread: set here, in the thread that runs the model
+                for block in pipe.decode_latents_stream(latents(), num_frames, chunk=opts.decode_chunk,
+                                                        as_uint8=True):
+                    yield from block.numpy()  # [m, H, W, 3] uint8 at the model size
+
+        # Stage 2 (a thread): the model loop, never waiting on the restore/encode below; stage 3 is the caller.
+        with prepared, background(model_frames(), maxsize=2 * opts.decode_chunk, name="lvcd-model") as out:
+            for a in out:
+                yield lb.unfit(a)
 
 
 class SegmentStore:
@@ -397,8 +407,10 @@ class _Tee:
     render emits its checkpointed frames before the backend reads any input: pairing then reads ahead for it."""
 
     def __init__(self, frames: Iterable[np.ndarray]):
+        import threading
         from collections import deque
 
+        self._lock = threading.Lock()  # the backend may read from its prefetch thread while the caller pairs
         self._it = iter(frames)
         self._buf = deque()
         self._base = 0  # source index of self._buf[0]
@@ -419,17 +431,22 @@ class _Tee:
             self._base += 1
 
     def __iter__(self):
-        while (frame := self._get(self._backend)) is not None:
-            self._backend += 1
-            self._trim()
+        while True:
+            with self._lock:
+                frame = self._get(self._backend)
+                if frame is None:
+                    return
+                self._backend += 1
+                self._trim()
             yield frame
 
     def next_line(self) -> np.ndarray:
-        frame = self._get(self._pair)
-        if frame is None:
-            raise LVCDError(f"the backend produced more frames than the {self._pair} lineart frames given.")
-        self._pair += 1
-        self._trim()
+        with self._lock:
+            frame = self._get(self._pair)
+            if frame is None:
+                raise LVCDError(f"the backend produced more frames than the {self._pair} lineart frames given.")
+            self._pair += 1
+            self._trim()
         return frame
 
 
@@ -546,11 +563,11 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
     backend, model_dir = make_backend(opts)
     n = info.frame_count
     written = 0
-    with open_reader(input) as reader, open_writer(
+    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
         output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
         overwrite=opts.overwrite, fmt=opts.fmt,
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
-        for frame in colorize_frames(reader, ref, num_frames=n, backend=backend,
+        for frame in colorize_frames(frames, ref, num_frames=n, backend=backend,
                                      **{k: v for k, v in asdict(opts).items() if k != "backend"}):
             writer.write(frame)
             written += 1
@@ -681,9 +698,9 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
     else:
         raise LVCDError(f"unknown lineart method {method!r}; choose xdog or informative-drawings.")
     n = 0
-    with open_reader(input) as reader, open_writer(output, info.fps, (info.width, info.height), crf=crf,
-                                                   overwrite=overwrite) as writer:
-        for frame in tqdm(iter(reader), total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
+    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, \
+            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite) as writer:
+        for frame in tqdm(frames, total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
             strength = extract(frame)  # float [H, W], 1 = line
             if binary:
                 strength = hysteresis_mask(strength, 0.3, 0.6).astype(np.float32)

@@ -163,3 +163,22 @@ def test_bad_arguments_teach(tiny_pipe, kw, match):
 def test_bad_size_teaches(tiny_pipe):
     with pytest.raises(ValueError, match="multiple of 64"):
         tiny_pipe(sketches=torch.rand(2, 3, 72, 64), reference=torch.rand(1, 3, 72, 64), num_inference_steps=1)
+
+
+def test_uint8_decode_equals_rounding_the_float_decode(tiny_pipe):
+    lat = tiny_pipe(**inputs(16), generator=torch.Generator().manual_seed(0), output_type="latent").latents
+    floats = torch.cat(list(tiny_pipe.decode_latents_stream([lat], 16)))  # [16, 3, H, W] in [0, 1]
+    u8 = torch.cat(list(tiny_pipe.decode_latents_stream([lat], 16, as_uint8=True)))  # [16, H, W, 3]
+    assert u8.dtype == torch.uint8 and u8.shape == (16, *floats.shape[2:], 3)
+    expected = (floats.permute(0, 2, 3, 1).numpy() * 255.0).round().astype(np.uint8)
+    np.testing.assert_array_equal(u8.numpy(), expected)
+
+
+def test_decode_chunk_per_call(tiny_pipe):
+    lat = tiny_pipe(**inputs(16), generator=torch.Generator().manual_seed(0), output_type="latent").latents
+    default = torch.cat(list(tiny_pipe.decode_latents_stream([lat], 16)))
+    blocks = list(tiny_pipe.decode_latents_stream([lat], 16, chunk=6, overlap=1))
+    assert sum(b.shape[0] for b in blocks) == 16 and len(blocks) > 3  # 6-latent calls: more, smaller blocks
+    same = torch.cat(list(tiny_pipe.decode_latents_stream([lat], 16, chunk=10, overlap=3)))
+    torch.testing.assert_close(same, default, rtol=0, atol=0)
+    assert tiny_pipe.conditioning.decode_chunk == 10  # the per-call value does not stick
