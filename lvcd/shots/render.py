@@ -1,9 +1,10 @@
 """Resumable batch rendering of a shot manifest: every shot an independent task, then one assembled video.
 
 `render_shots(manifest_or_path, **overrides)` (CLI: `lvcd batch shots.yaml`) renders each shot of a manifest into
-the work folder and assembles the final video in frame order with the input's audio. A shot is a pure function of
-its manifest entry, the model and the inputs, so shots can be rendered in any order, in separate runs (`only=`), or
-on separate machines sharing the work folder.
+the work folder and assembles the final video in frame order with the inputs' audio (one input: copied as is;
+several: each one's sound over its frames, joined in order and re-encoded to AAC, see `assemble_video`). A shot is a
+pure function of its manifest entry, the model and the inputs, so shots can be rendered in any order, in separate
+runs (`only=`), or on separate machines sharing the work folder.
 
 Work folder layout (default: `<manifest>.work/` beside the manifest, or the manifest's `work:`)::
 
@@ -37,6 +38,7 @@ render the same shot at the same time (split the work with `only=`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -45,6 +47,7 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +60,7 @@ logger = logging.getLogger("lvcd")
 NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt")  # options that never change a shot's pixels
 REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
 PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
+AudioPieceSpec = tuple[str | None, Fraction, Fraction]  # (input path or None = silence, start s, duration s)
 
 
 # ---------------------------------------------------------------------------------------------------- passes
@@ -500,19 +504,53 @@ def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size
 
 # ---------------------------------------------------------------------------------------------------- assembly
 def _audio_source(manifest: Manifest) -> str | None:
+    """One input: its path when it has sound (the writer stream-copies that audio, no re-encode), else None. Several
+    inputs: None here; their audio is rebuilt from pieces by `audio_pieces` (see `assemble_video`)."""
     ins = manifest.inputs
     if len(ins) == 1:
         return ins[0].path if ins[0].has_audio else None
-    if any(i.has_audio for i in ins):
-        logger.warning("the manifest has %d inputs; their audio is not concatenated yet, so the assembled video has no"
-                       " sound (mux the episode's audio track afterwards, e.g. with ffmpeg -map)", len(ins))
     return None
 
 
+def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]) -> list[AudioPieceSpec]:
+    """The sound of an assembled video made of several inputs, as pieces for `lvcd.video.audio.build_audio_track`:
+    for every stretch [a, b) of global frames in output order (a shot, or frames in no shot) and every input it
+    overlaps, (that input's path, or None when it has no audio, start, duration) in seconds at the input's own rate
+    (its frame / fps), so the sound lines up with the frames it belonged to."""
+    pieces: list[AudioPieceSpec] = []
+    for a, b, _ in timeline:
+        for inp in manifest.inputs:
+            lo, hi = max(a, inp.offset), min(b, inp.offset + inp.frame_count)
+            if lo >= hi:
+                continue
+            fps = Fraction(inp.fps)
+            pieces.append((inp.path if inp.has_audio else None, (lo - inp.offset) / fps, (hi - lo) / fps))
+    return pieces
+
+
+def _output_holds_audio(output: str | os.PathLike, fmt: str | None) -> bool:
+    """False for PNG frame outputs (no sound), as the writer decides from `fmt` or the extension."""
+    from ..video.writer import VIDEO_EXTENSIONS
+
+    if fmt is not None:
+        return fmt.lower().lstrip(".") != "png"
+    return Path(output).suffix.lower() in VIDEO_EXTENSIONS
+
+
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
-             crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True) -> Path:
+                   crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
+                   work: str | os.PathLike | None = None) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
-    lineart itself), the input's audio passed through (single input), atomically."""
+    lineart itself) with the inputs' sound, atomically.
+
+    Sound: one input is stream-copied (no re-encode; the writer's `audio_from`). Several inputs: for every stretch of
+    the output, the audio of the input its frames come from over the same frames ([start, end) / fps seconds of that
+    input), concatenated in output order; an input without sound gives silence of the same length, so what follows
+    stays in sync; no input with sound gives no audio stream. That track is re-encoded once, to AAC 192 kb/s
+    (`lvcd.video.audio`), in MP4, MOV and MKV alike (what MP4/MOV players expect; MKV holds it too), built in a
+    temporary file in `work` (default: the system's temporary folder) that the writer then copies in and that is
+    deleted afterwards, whether the assembly succeeds or not. PNG frame outputs carry no sound.
+    """
     from tqdm.auto import tqdm
 
     from ..video import open_writer
@@ -530,9 +568,19 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     if pos < manifest.frame_count:
         timeline.append((pos, manifest.frame_count, None))
     audio = _audio_source(manifest)
-    with open_writer(output, manifest.fps, manifest.size, audio_from=audio, crf=crf, overwrite=overwrite,
-                     fmt=fmt) as writer, tqdm(total=manifest.frame_count, unit="frame", desc="assemble",
-                                              disable=not progress) as bar:
+    with contextlib.ExitStack() as stack:
+        if len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
+            if _output_holds_audio(output, fmt):
+                from ..video.audio import temporary_audio_track
+
+                logger.info("joining the audio of %d inputs for %s", len(manifest.inputs), output)
+                audio = stack.enter_context(temporary_audio_track(audio_pieces(manifest, timeline), folder=work))
+            else:
+                logger.info("%s: PNG frames carry no audio; the inputs' sound is not written.", output)
+        writer = stack.enter_context(open_writer(output, manifest.fps, manifest.size, audio_from=audio, crf=crf,
+                                                 overwrite=overwrite, fmt=fmt))
+        bar = stack.enter_context(tqdm(total=manifest.frame_count, unit="frame", desc="assemble",
+                                       disable=not progress))
         for a, b, p in timeline:
             frames = source.read(a, b) if p is None else (read_png(p.folder / PNG_NAME.format(i)) for i in range(a, b))
             for f in frames:
@@ -628,7 +676,8 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
                  only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
                  progress: bool | None = None, **overrides) -> BatchResult:
     """Render every shot of a manifest (or the shots named in `only`) into the work folder, then assemble the final
-    video (`output`, else the manifest's `output`) with the input's audio. Resumable: see the module docstring.
+    video (`output`, else the manifest's `output`) with the inputs' audio (see `assemble_video`). Resumable: see
+    the module docstring.
 
     `overrides` are lvcd.api.ColorizeOptions fields; they win over the manifest's defaults and every shot's options
     (`seed` is then the base seed shots derive theirs from). Nothing renders unless the whole manifest is valid and
@@ -677,7 +726,7 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
             raise ManifestError(["internal: not every shot was planned"], m.path)
         result.output = assemble_video(m, plans, out_path, source=source, crf=int(opts.get("crf", 18)),
                                        fmt=opts.get("fmt"), overwrite=bool(opts.get("overwrite", False)),
-                                       progress=show)
+                                       progress=show, work=work_dir)
         from ..video import write_sidecar
 
         result.sidecar = write_sidecar(out_path, {

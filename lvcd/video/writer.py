@@ -18,9 +18,10 @@ either way, x264-medium dominates; the writer runs at ~1x ffmpeg's own speed). H
 width or height (its crop unit is 2 pixels), so an odd size is written as 4:4:4 (High 4:4:4 profile, exact size;
 some browsers and QuickTime cannot play it; a warning says so): the requested WxH always comes back exactly.
 
-The rate is exact (`-framerate 24000/1001`). Audio: when `audio_from` has an audio stream it is copied (no
-re-encode) into the finished video, cut to the video's duration; a codec the container cannot hold (Vorbis in MP4)
-(or PCM in MP4, which players refuse) is re-encoded to AAC with a warning. Image sequences carry no audio.
+The rate is exact (`-framerate 24000/1001`). Audio: when `audio_from` (a video, or an audio-only file such as a
+track built by `lvcd.video.audio`) has an audio stream it is copied (no re-encode) into the finished video, cut to
+the video's duration; a codec the container cannot hold (Vorbis in MP4) (or PCM in MP4, which players refuse) is
+re-encoded to AAC with a warning. Image sequences carry no audio.
 
 Atomic: everything goes to hidden temporary names in the destination folder (`.out.mp4.partial-XXXX.mp4`, or a
 `.out.partial-XXXX` folder) and is renamed into place by `close()`; an exception or Ctrl-C inside the `with` block,
@@ -281,11 +282,16 @@ class FrameWriter:
         try:
             info = probe(audio_from)
         except (OSError, VideoReadError) as e:
+            only = _audio_only(audio_from)  # an audio file (e.g. a track lvcd.video.audio built) is fine too
+            if only is not None:
+                self._audio_codec = only.codec
+                return Path(audio_from)
             raise ValueError(f"`audio_from` {audio_from} cannot be read ({e}); pass the input video or None.") \
                 from None
         if info.kind != "video" or not info.has_audio:
             logger.info("%s has no audio stream; %s is written without sound.", audio_from, self.path)
             return None
+        self._audio_codec = info.audio_codec
         return Path(info.path)
 
     def _make_parent(self) -> None:
@@ -437,7 +443,7 @@ class FrameWriter:
                 "-c:v", "copy"]
         tail = (["-movflags", "+faststart"] if self.format in ("mp4", "mov") else []) + ["-f", MUXER[self.format],
                                                                                           str(muxed)]
-        codec = probe(self._audio).audio_codec or ""
+        codec = getattr(self, "_audio_codec", None) or ""
         reason = None
         if codec.startswith(REENCODE_AUDIO.get(self.format, ())):
             reason = f"{codec} in {self.format.upper()} does not play in common players"
@@ -476,6 +482,17 @@ class FrameWriter:
         for f in sorted(tmp.iterdir()):
             os.replace(f, dest / f.name)
         tmp.rmdir()
+
+
+def _audio_only(path):
+    """The audio stream of a file that has audio and no video stream (an audio track), else None."""
+    from .audio import audio_stream_info
+
+    try:
+        info = audio_stream_info(path)
+    except (OSError, VideoReadError):
+        return None
+    return info if info is not None and not info.has_video else None
 
 
 def _check_size(size) -> tuple[int, int]:
