@@ -132,25 +132,128 @@ def _clip_params(cfg: dict) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
+GIB = 1024**3
+OFFLOAD_TIERS = ("none", "model", "sequential")  # fastest (most memory) first
+CUDA_CONTEXT_BYTES = 1 * GIB  # CUDA context + cuBLAS/cuDNN workspace, part of every peak estimate below
+SEQUENTIAL_BLOCK_BYTES = GIB // 4  # sequential offload: the weights of the block on the GPU at a time (~)
+# Head room `check_memory` keeps free beyond the estimated peak. The estimate already carries the CUDA context
+# (CUDA_CONTEXT_BYTES; `torch.cuda.mem_get_info` is read after this process's context exists, so that term even
+# over-counts by a few hundred MiB). What it does not carry: the caching allocator's fragmentation (reserved but
+# unusable block tails, typically a few hundred MiB over a run), the VAE decode's and attention kernels' transient
+# workspaces, and memory other processes take while the models load. 0.5 GiB is about 6 % of the bf16 `none` peak at
+# 576x320 and a fifth of the `sequential` one: enough to avoid an OOM minutes into a render, small enough not to
+# push a 6 GiB card off a tier that works.
+SAFETY_MARGIN_BYTES = GIB // 2
+
+
+def peak_bytes(cost: ModelCost, dtype: torch.dtype) -> dict[str, float]:
+    """Predicted peak GPU memory in bytes per offload tier (see `vram_table`) for one dtype."""
+    b = BYTES[dtype]
+    weights = (cost.unet_params + cost.controlnet_params + cost.vae_params + cost.image_encoder_params) * b
+    act = cost.peak_activation_elems * b
+    largest = max(cost.unet_params, cost.controlnet_params) * b
+    return {
+        "none": float(weights + act + CUDA_CONTEXT_BYTES),
+        "model": float(largest + act + CUDA_CONTEXT_BYTES),
+        "sequential": float(act + SEQUENTIAL_BLOCK_BYTES + CUDA_CONTEXT_BYTES),
+    }
+
+
 def vram_table(cost: ModelCost, dtypes=(torch.bfloat16, torch.float16, torch.float32)) -> list[dict]:
     """Predicted peak GPU memory (GiB) per dtype and offload tier. `none`: every network resident; `model`: the
     largest network plus the running activations (networks move to the GPU one at a time); `sequential`: one layer
     at a time (weights ~ the largest block), activations only. Includes ~1 GiB of CUDA context and workspace."""
-    gib = 1024**3
     rows = []
     for dt in dtypes:
-        b = BYTES[dt]
-        weights = (cost.unet_params + cost.controlnet_params + cost.vae_params + cost.image_encoder_params) * b
-        act = cost.peak_activation_elems * b
-        largest = max(cost.unet_params, cost.controlnet_params) * b
-        ctx = 1.0 * gib
-        rows.append({
-            "dtype": str(dt).replace("torch.", ""),
-            "none_gib": round((weights + act + ctx) / gib, 2),
-            "model_gib": round((largest + act + ctx) / gib, 2),
-            "sequential_gib": round((act + 0.25 * gib + ctx) / gib, 2),
-        })
+        peak = peak_bytes(cost, dt)
+        rows.append({"dtype": str(dt).replace("torch.", ""),
+                     **{f"{tier}_gib": round(peak[tier] / GIB, 2) for tier in OFFLOAD_TIERS}})
     return rows
+
+
+@dataclass
+class MemoryVerdict:
+    """Outcome of `check_memory`. `needed_gib`: estimated peak of the chosen offload tier; `free_gib`: free device
+    memory; `suggestion`: CLI flags that would fit ("--offload model", "--offload sequential"; when no tier fits,
+    "--dtype bf16 [--offload TIER]" for an fp32 render, else "--offload sequential --size WxH"), None when the choice
+    fits or nothing would; `message`: one line for the user, with the numbers."""
+
+    fits: bool
+    needed_gib: float
+    free_gib: float
+    suggestion: str | None
+    message: str
+
+
+_DTYPE_NAMES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+                "fp32": torch.float32, "float32": torch.float32}
+
+
+def _smaller_size(cost: ModelCost, dtype: torch.dtype, budget: float) -> tuple[int, int] | None:
+    """Largest (W, H) of the current aspect, multiples of 64, whose `sequential` peak fits in `budget` bytes,
+    assuming activations scale with the pixel count (they do to within a few % between 448x256 and 576x320)."""
+    act = cost.peak_activation_elems * BYTES[dtype]
+    room = budget - SEQUENTIAL_BLOCK_BYTES - CUDA_CONTEXT_BYTES
+    if room <= 0 or act <= 0:
+        return None
+    scale = min(1.0, (room / act) ** 0.5)
+    w, h = int(cost.width * scale) // 64 * 64, int(cost.height * scale) // 64 * 64
+    if w < 64 or h < 64 or (w, h) == (cost.width, cost.height):
+        return None
+    return w, h
+
+
+def check_memory(cost: ModelCost, dtype: torch.dtype | str, offload: str, free_bytes: int,
+                 total_bytes: int) -> MemoryVerdict:
+    """Does a render with `cost` (from `model_cost` at the render size), `dtype` and `offload` fit in `free_bytes`
+    of device memory, keeping SAFETY_MARGIN_BYTES spare? If not, name the fastest slower offload tier that fits, or,
+    when none does, say so with the numbers and suggest bf16 (for fp32) or a smaller --size. Pure: pass
+    `cuda_free_memory(device)`'s figures. `dtype`: a torch dtype or "bf16" / "fp16" / "fp32"."""
+    dtype = _DTYPE_NAMES[dtype] if isinstance(dtype, str) else dtype
+    if offload not in OFFLOAD_TIERS:
+        raise ValueError(f"`offload` must be one of {OFFLOAD_TIERS} (got {offload!r}).")
+    peak = peak_bytes(cost, dtype)
+    budget = free_bytes - SAFETY_MARGIN_BYTES
+    needed, free = peak[offload] / GIB, free_bytes / GIB
+    dt = str(dtype).replace("torch.", "")
+    where = (f"{dt} at {cost.width}x{cost.height} with --offload {offload} needs ~{needed:.2f} GiB; {free:.2f} GiB of"
+             f" {total_bytes / GIB:.2f} GiB is free ({SAFETY_MARGIN_BYTES / GIB:.1f} GiB kept spare)")
+    if peak[offload] <= budget:
+        return MemoryVerdict(True, needed, free, None, f"memory ok: {where}.")
+    others = total_bytes - free_bytes
+    busy = f"; other processes hold {others / GIB:.2f} GiB" if others > 2 * CUDA_CONTEXT_BYTES else ""
+    for tier in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload) + 1:]:
+        if peak[tier] <= budget:
+            flag = f"--offload {tier}"
+            return MemoryVerdict(False, needed, free, flag,
+                                 f"not enough GPU memory: {where}{busy}. Use {flag} (~{peak[tier] / GIB:.2f} GiB,"
+                                 " slower).")
+    tiers = ", ".join(f"{t} ~{peak[t] / GIB:.2f}" for t in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload):])
+    half = peak_bytes(cost, torch.bfloat16) if dtype == torch.float32 else {}
+    tier16 = next((t for t in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload):] if half and half[t] <= budget), None)
+    size = _smaller_size(cost, dtype, budget)
+    if tier16 is not None:  # fp32 chosen: bf16 halves weights and activations, better than a lower resolution
+        flag = "--dtype bf16" + (f" --offload {tier16}" if tier16 != offload else "")
+        tail = f" Use {flag} (~{half[tier16] / GIB:.2f} GiB)."
+    elif size is not None:
+        flag = f"--offload sequential --size {size[0]}x{size[1]}"
+        tail = f" Use a smaller --size, e.g. {flag} (estimate; lower resolution, lower quality)."
+    else:
+        flag = None
+        tail = " A smaller --size will not help enough either; free GPU memory or use a larger GPU."
+    return MemoryVerdict(False, needed, free, flag,
+                         f"not enough GPU memory for any offload tier: {where}{busy}; estimated GiB per tier:"
+                         f" {tiers}.{tail}")
+
+
+def cuda_free_memory(device: str | torch.device = "cuda") -> tuple[int, int] | None:
+    """(free, total) bytes of a CUDA device from `torch.cuda.mem_get_info` (creates the CUDA context if there is none
+    yet); None when CUDA is unavailable or `device` is not a CUDA device."""
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    free, total = torch.cuda.mem_get_info(device if device.index is not None else None)
+    return int(free), int(total)
 
 
 def estimate_seconds(cost: ModelCost, num_frames: int, steps: int, device_class: str) -> float:

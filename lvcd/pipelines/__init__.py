@@ -1,4 +1,18 @@
 """Diffusers pipelines: `LVCDPipeline` (the only place where models, sampling and images meet)."""
-from .pipeline_lvcd import LVCDConditioning, LVCDPipeline, LVCDPipelineOutput, SegmentCarry, SegmentResult
+from .pipeline_lvcd import (
+    LVCDConditioning,
+    LVCDPipeline,
+    LVCDPipelineOutput,
+    NonFiniteLatentsError,
+    SegmentCarry,
+    SegmentResult,
+)
 
-__all__ = ["LVCDConditioning", "LVCDPipeline", "LVCDPipelineOutput", "SegmentCarry", "SegmentResult"]
+__all__ = [
+    "LVCDConditioning",
+    "LVCDPipeline",
+    "LVCDPipelineOutput",
+    "NonFiniteLatentsError",
+    "SegmentCarry",
+    "SegmentResult",
+]

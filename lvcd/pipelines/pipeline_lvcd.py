@@ -93,6 +93,10 @@ class SegmentResult:
     carry: SegmentCarry | None  # None after the last segment
 
 
+class NonFiniteLatentsError(FloatingPointError):
+    """A window's final latents contain NaN or inf (typically float16 overflow inside the UNet)."""
+
+
 @dataclass
 class _Conditions:
     image_embeddings: torch.Tensor  # [1, 1, C]
@@ -340,6 +344,10 @@ class LVCDPipeline(DiffusionPipeline):
 
             x = x_t * noise_scale(sigmas)
             x0 = sample_euler(denoiser, x, sigmas, blend=blend, callback=on_step, disable=True)
+            if not bool(torch.isfinite(x0).all()):  # one device sync per window, not per step
+                if bar is not None:
+                    bar.close()
+                raise NonFiniteLatentsError(self._non_finite_message(seg, num_frames))
             if seg.index == 0:
                 new = torch.cat([cond.first_cond * sf, x0[r:]], dim=0)  # frame 0 = the encoded reference
                 first_frame = 0
@@ -357,6 +365,17 @@ class LVCDPipeline(DiffusionPipeline):
             yield SegmentResult(seg.index, first_frame, new, carry)
         if bar is not None:
             bar.close()
+
+    def _non_finite_message(self, seg, num_frames: int) -> str:
+        dtype = self.unet.dtype
+        first, last = seg.video[0], min(seg.video[-1], num_frames - 1)
+        msg = (
+            f"window {seg.index} (source frames {first}-{last} of {num_frames}) produced non-finite latents"
+            f" (NaN/inf) with the UNet in {str(dtype).replace('torch.', '')}. "
+        )
+        if dtype != torch.float16:
+            msg += "The UNet is not in float16, so check the weights and inputs; note that "
+        return msg + "float16 overflows in this model; use --dtype bf16 (the CUDA default) or fp32."
 
     # ------------------------------------------------------------------------------------------------ 6. decoding
     @torch.no_grad()
