@@ -224,21 +224,47 @@ def _torch_device_dtype(opts: ColorizeOptions):
     return device, dtype
 
 
-def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions):
-    """Load a converted pipeline folder onto the chosen device, dtype, offload tier and attention backend."""
+MEMORY_CHECK_ENV = "LVCD_SKIP_MEMORY_CHECK"  # set to 1 to load even when the pre-flight estimate says it won't fit
+
+
+def memory_plan(model_dir, device: str, dtype, offload: str, size: tuple[int, int]) -> str:
+    """The offload tier to load with on a CUDA device: `offload` when the pre-flight estimate fits in the free
+    memory; the cheapest slower tier that fits (with a warning) when only the tier has to change; an LVCDError with
+    the numbers and the fix when nothing fits. No check off CUDA or with LVCD_SKIP_MEMORY_CHECK=1."""
+    from . import preflight
+
+    mem = preflight.cuda_free_memory(device)
+    if mem is None or os.environ.get(MEMORY_CHECK_ENV, "") not in ("", "0"):
+        return offload
+    cost = preflight.model_cost(size[1], size[0], model_dir, dtype=dtype)
+    verdict = preflight.check_memory(cost, dtype, offload, *mem)
+    if verdict.fits:
+        return offload
+    if verdict.suggestion in ("--offload model", "--offload sequential"):  # only the tier has to change
+        tier = verdict.suggestion.split()[-1]
+        logger.warning("%s Loading with --offload %s.", verdict.message, tier)
+        return tier
+    raise LVCDError(f"{verdict.message} (The check is an estimate; set {MEMORY_CHECK_ENV}=1 to try anyway.)")
+
+
+def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tuple[int, int] | None = None):
+    """Load a converted pipeline folder onto the chosen device, dtype, offload tier and attention backend. On CUDA
+    the pre-flight memory estimate for the render `size` (W, H; default the options' or 576x320) is checked first
+    (see `memory_plan`)."""
     import torch
 
     from .pipelines import LVCDPipeline
 
     device, dtype = _torch_device_dtype(opts)
+    offload = memory_plan(model_dir, device, dtype, opts.offload, size or opts.size or (576, 320))
     pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
     if opts.attention == "xformers":
         if not torch.cuda.is_available():
             raise LVCDError("--attention xformers needs CUDA; use --attention sdpa (the default) on this machine.")
         pipe.enable_xformers_memory_efficient_attention()
-    if opts.offload == "model":
+    if offload == "model":
         pipe.enable_model_cpu_offload(device=device)
-    elif opts.offload == "sequential":
+    elif offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         pipe.to(device)
@@ -277,7 +303,7 @@ class DiffusionBackend:
         def prepare(frame: np.ndarray) -> torch.Tensor:
             # polarity-free line strength at the source size first, then letterbox (padding = no lines)
             s = lb.fit(line_strength(frame, polarity).astype(np.float32), fill=0.0)
-            return torch.from_numpy(s)[None].expand(3, -1, -1)  # [H, W] -> [3, H, W], lines = 1
+            return torch.from_numpy(s)[None]  # [H, W] -> [1, H, W], lines = 1 (the pipeline repeats it to 3)
 
         # Stage 1 (a thread): read + sketch prep, up to one window ahead of the model.
         prepared = background(map(prepare, lineart_frames), maxsize=16, name="lvcd-sketches")
@@ -386,8 +412,9 @@ class BucketBackend:
         return self.colorizer.colorize(reference_rgb, first, chain())
 
 
-def make_backend(opts: ColorizeOptions):
-    """The backend the options ask for; "auto" uses diffusion when a converted model is found, else the bucket."""
+def make_backend(opts: ColorizeOptions, size: tuple[int, int] | None = None):
+    """The backend the options ask for; "auto" uses diffusion when a converted model is found, else the bucket.
+    `size`: the model resolution (W, H) the render will use, for the pre-flight memory check."""
     if opts.backend == "bucket":
         return BucketBackend(opts), None
     model_dir = find_model(opts.model)
@@ -396,7 +423,7 @@ def make_backend(opts: ColorizeOptions):
             raise LVCDError(no_model_message())
         logger.info("no converted LVCD model found: using the weight-free paint-bucket backend")
         return BucketBackend(opts), None
-    return DiffusionBackend(load_pipeline(model_dir, opts), opts), model_dir
+    return DiffusionBackend(load_pipeline(model_dir, opts, size), opts), model_dir
 
 
 # ---------------------------------------------------------------------------------------------------- streaming core
@@ -560,7 +587,7 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
     info = probe(input)
     check_output_path(output, overwrite=opts.overwrite)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit)
-    backend, model_dir = make_backend(opts)
+    backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
     n = info.frame_count
     written = 0
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(

@@ -284,8 +284,9 @@ class LVCDPipeline(DiffusionPipeline):
     ) -> Iterator[SegmentResult]:
         """Sample the windows of a `num_frames`-frame clip one by one, yielding each window's new final latents.
 
-        `sketch_fn(indices)` returns the sketches of those source frames as [len, 3, H, W] in the model convention, so
-        a caller can stream frames from disk; `noise` is the first window's unit noise [T, 4, h, w]. Only one window,
+        `sketch_fn(indices)` returns the sketches of those source frames as [len, 3, H, W] in the model convention (or
+        [len, 1, H, W], repeated to 3 channels on the device: a third of the copying), so a caller can stream frames
+        from disk; `noise` is the first window's unit noise [T, 4, h, w]. Only one window,
         its overlap and the per-step denoised estimates of the overlap frames are held.
         """
         cfg = self.segment_config(overlap)
@@ -308,7 +309,8 @@ class LVCDPipeline(DiffusionPipeline):
         todo = segments[first:]
         bar = self.progress_bar(total=len(todo) * num_inference_steps) if progress else None
         for seg in todo:
-            hint = sketch_fn(seg.hint_indices).to(device=device, dtype=self.unet.dtype)[None]  # [1, T, 3, H, W]
+            hint = sketch_fn(seg.hint_indices).to(device=device, dtype=self.unet.dtype)  # [T, 1 or 3, H, W]
+            hint = hint.expand(-1, 3, -1, -1).contiguous()[None]  # one channel repeated on the device: [1, T, 3, H, W]
             if seg.index == 0:
                 concat = cond.concat_first.expand(cfg.window, -1, -1, -1)
             else:  # [ref, prev-ref final latents (unscaled), ref x video frames]
