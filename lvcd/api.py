@@ -58,6 +58,7 @@ class ColorizeOptions:
     overwrite: bool = False
     quiet: bool = False
     reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
+    drift: bool = True  # measure colour drift from the reference's palette per window (~3 ms a 1080p frame)
 
     def __post_init__(self):
         if self.backend not in ("auto", "diffusion", "bucket"):
@@ -556,6 +557,7 @@ class RenderResult:
     seconds: float
     backend: str
     sidecar: Path | None = None
+    drift: dict | None = None  # lvcd.eval.drift summary: per-window colour distance to the reference palette
 
 
 def model_fingerprint(model_dir: Path | None) -> dict:
@@ -590,6 +592,11 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
     n = info.frame_count
     written = 0
+    monitor = None
+    if opts.drift:
+        from .eval.drift import DriftMonitor
+
+        monitor = DriftMonitor(ref)
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
         output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
         overwrite=opts.overwrite, fmt=opts.fmt,
@@ -597,6 +604,8 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
         for frame in colorize_frames(frames, ref, num_frames=n, backend=backend,
                                      **{k: v for k, v in asdict(opts).items() if k != "backend"}):
             writer.write(frame)
+            if monitor is not None:
+                monitor.update(frame, written)
             written += 1
             bar.update()
         if written != n:
@@ -616,8 +625,15 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
         "model_files": model_fingerprint(model_dir),
         "seconds": round(seconds, 3),
     }
+    drift = None
+    if monitor is not None:
+        from .eval.drift import format_drift
+
+        drift = side["colour_drift"] = monitor.summary()
+        if drift["over_threshold"]:
+            logger.warning("%s: %s", output, format_drift(drift))
     sidecar = write_sidecar(output, side)
-    return RenderResult(Path(output), written, seconds, backend.name, sidecar)
+    return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
 
 
 # ---------------------------------------------------------------------------------------------------- dry run

@@ -39,12 +39,14 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--format", dest="fmt", choices=["mp4", "mkv", "mov", "png"], help="default: from the extension")
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing output")
     g.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
+    g.add_argument("--no-drift", dest="drift", action="store_false", default=None,
+                   help="skip the per-window colour-drift measurement (sidecar `colour_drift`)")
 
 
 def options_from_args(args) -> dict:
     """Only the options the user actually gave (None = keep the default / the manifest's value)."""
     keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
-            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet"]
+            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet", "drift"]
     opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reference_fit", None):
         opts["reference_fit"] = args.reference_fit
@@ -95,4 +97,8 @@ def run(args) -> int:
     res = api.colorize_video(args.input, args.reference, args.output, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
+        if res.drift is not None:
+            from ..eval.drift import format_drift
+
+            print(format_drift(res.drift), file=sys.stderr)
     return 0

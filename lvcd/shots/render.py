@@ -57,7 +57,7 @@ from .manifest import Manifest, ManifestError, Shot, load_manifest, option_names
 
 logger = logging.getLogger("lvcd")
 
-NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt")  # options that never change a shot's pixels
+NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift")  # options that never change a shot's pixels
 REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
 PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
 AudioPieceSpec = tuple[str | None, Fraction, Fraction]  # (input path or None = silence, start s, duration s)
@@ -497,9 +497,31 @@ def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size
     missing = [q.name for q in plan.expected() if not q.is_file()]
     if missing:
         raise RuntimeError(f"shot {plan.shot.name!r}: frames {missing[:5]} were not produced; the shot is not done")
-    _write_json(plan.stamp, {"key": plan.key, "frames": plan.shot.frames, "seed": plan.seed, "params": plan.params})
+    stamp = {"key": plan.key, "frames": plan.shot.frames, "seed": plan.seed, "params": plan.params}
+    if plan.options.get("drift", True):
+        stamp["colour_drift"] = shot_drift(plan, ref_rgb)
+    _write_json(plan.stamp, stamp)
     shutil.rmtree(plan.state, ignore_errors=True)
     return "resumed" if resumed else "rendered"
+
+
+def shot_drift(plan: ShotPlan, ref_rgb: np.ndarray) -> dict:
+    """Colour drift of a finished shot's frames from its reference's palette, per window of global frame numbers
+    (lvcd.eval.drift), read back from the shot's PNGs so a resumed shot is measured whole."""
+    from ..eval.drift import DriftMonitor
+
+    monitor = DriftMonitor(ref_rgb)
+    for g, path in zip(range(plan.shot.start, plan.shot.end), plan.expected()):
+        monitor.update(read_png(path), g)
+    return monitor.summary()
+
+
+def stamped_drift(plan: ShotPlan) -> dict | None:
+    """The drift summary recorded in a done shot's stamp (None if it was rendered with drift off)."""
+    try:
+        return json.loads(plan.stamp.read_text()).get("colour_drift")
+    except (OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------- assembly
@@ -721,6 +743,11 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
             result.shots.append(ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, status, p.folder,
                                            time.perf_counter() - ts, p.key))
             logger.info("shot %s: %s (%d frames, seed %d)", p.shot.name, status, p.shot.frames, p.seed)
+            drift = stamped_drift(p)
+            if drift and drift.get("over_threshold"):
+                from ..eval.drift import format_drift
+
+                logger.warning("shot %s: %s", p.shot.name, format_drift(drift))
     if do_assemble:
         if len(plans) != len(m.shots):  # pragma: no cover - `only` is excluded above
             raise ManifestError(["internal: not every shot was planned"], m.path)
@@ -739,7 +766,7 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
             "size": list(m.size),
             "gaps": [list(g) for g in m.gaps()],
             "shots": [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end, "seed": p.seed,
-                       "backend": p.backend, "key": p.key} for p in plans],
+                       "backend": p.backend, "key": p.key, "colour_drift": stamped_drift(p)} for p in plans],
         })
     result.seconds = time.perf_counter() - t0
     return result
