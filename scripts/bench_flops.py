@@ -62,6 +62,22 @@ def analytic(model, run):
 
 
 @torch.no_grad()
+def count_ops(fn) -> int:
+    """ATen operators dispatched by `fn` (after autograd, as a CUDA run would launch them, views included)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return Count.n
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--height", type=int, default=320)
@@ -98,6 +114,7 @@ def main():
     with state.use("prevref", overlap=4):
         ana_u, parts_u = analytic(unet, lambda: call(19))
         ana_c, parts_c = analytic(cnet, lambda: call(19))
+        ops = count_ops(lambda: call(19))
     steps, new_per_window = 25, 10
     res = {
         "resolution": [a.width, a.height],
@@ -118,6 +135,13 @@ def main():
             "unet_parts_tflop": {k: v / 1e12 for k, v in parts_u.items()},
         },
         "ratio_flopcounter_over_analytic": cost.flops_per_call / (ana_u + ana_c),
+        "dispatch": {
+            "aten_ops_per_denoiser_call": ops,
+            "gpu_ms_per_call_at_330_tflops": 1e3 * cost.flops_per_call / 330e12,
+            "note": "eager PyTorch dispatches each op from the CPU; at ~5-10 us per op (launch + Python module "
+                    "overhead) this is the CPU time per call that must stay under the GPU time, or the denoiser "
+                    "is launch-bound (then CUDA graphs / torch.compile are the remedy). Measure on the GPU.",
+        },
         "reference_svd_unet_per_frame_tflop": 0.805,
         "seconds": round(time.time() - t0, 1),
     }
