@@ -145,7 +145,8 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
     wall = end - spent["first_call"]  # the steady part, from the first denoiser call to the finished file
     other = wall - spent["denoise"] - spent["decode"]
     return {
-        "mode": mode, "decode_chunk": chunk, "frames": res.frames, "startup_s": round(startup, 3), "wall_s": round(wall, 3),
+        "mode": mode, "decode_chunk": chunk, "frames": res.frames, "startup_s": round(startup, 3),
+        "wall_s": round(wall, 3),
         "denoiser_s": round(spent["denoise"], 3),
         "vae_decode_s": round(spent["decode"], 3), "denoiser_calls": spent["calls"], "decode_calls": spent["decodes"],
         "outside_denoiser_share": round(1 - spent["denoise"] / wall, 4),

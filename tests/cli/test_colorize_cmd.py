@@ -126,7 +126,8 @@ def assert_fails(capsys, args, *needles, out=None):
     if out is not None:
         parent = Path(out).parent
         assert not Path(out).exists()
-        assert not [p for p in parent.iterdir() if "partial" in p.name or p.name.startswith(".")], list(parent.iterdir())
+        left = [p for p in parent.iterdir() if "partial" in p.name or p.name.startswith(".")]
+        assert not left, list(parent.iterdir())
     return err
 
 
