@@ -19,13 +19,21 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="F", help="write the full report (per-frame values, summary) as JSON")
     p.add_argument("--markdown", metavar="F", help="write the summary table as markdown")
     p.add_argument("--plot", metavar="F", help="write a PNG of every per-frame metric over the frame index")
-    p.add_argument("--lpips-weights", metavar="P", nargs="+",
-                   help="LPIPS weights: lpips' alex.pth plus torchvision's AlexNet checkpoint (files or a folder)")  # fmt: skip
+    p.add_argument(
+        "--lpips-weights",
+        metavar="P",
+        nargs="+",
+        help="LPIPS weights: lpips' alex.pth plus torchvision's AlexNet checkpoint (files or a folder)",
+    )
     p.add_argument("--inception-weights", metavar="P", help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (FID)")
     p.add_argument("--i3d-weights", metavar="P", help="TorchScript I3D i3d_torchscript.pt (FVD)")
     p.add_argument("--raft-weights", metavar="P", help="TorchScript RAFT for TC's flow (default: OpenCV DIS flow)")
-    p.add_argument("--background", default="255,255,255", metavar="R,G,B|none",
-                   help="background colour for Pix-F-Acc / Pix-B-MIoU (default white; 'none' disables them)")  # fmt: skip
+    p.add_argument(
+        "--background",
+        default="255,255,255",
+        metavar="R,G,B|none",
+        help="background colour for Pix-F-Acc / Pix-B-MIoU (default white; 'none' disables them)",
+    )
     p.add_argument("--device", default="cpu", help="torch device for the networks (default cpu)")
 
 

@@ -1,5 +1,6 @@
 """Evaluation of colorized animation: LVCD §6.1 metrics (PSNR, SSIM, LPIPS, FID, FVD, EDMD, TC on 256x256 frames in
-[0, 1]) and BasicPBC's segment metrics, streamed over frames; `evaluate` returns an `EvalReport` (JSON, markdown, plot).
+[0, 1]) and BasicPBC's segment metrics, streamed over frames; `evaluate` returns an `EvalReport` (JSON, markdown,
+plot).
 
 Networks (LPIPS, Inception for FID, I3D for FVD, RAFT for TC) load only from user-given paths; without them those
 metrics are reported unavailable and TC uses OpenCV flow (labelled in the report).

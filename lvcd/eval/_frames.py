@@ -1,9 +1,10 @@
 """Frame conversion for the evaluation protocol of LVCD (Huang et al., 2024, §6.1): frames are resized to 256x256 and
 compared as float values in [0, 1].
 
-Inputs are HxWx3 RGB frames, either `uint8` (0..255) or floating point already in [0, 1]; HxW greyscale frames (lineart)
-are accepted where noted. Nothing here knows torch. This module also holds the private frame-source helper that the CLI
-uses until `lvcd.video.open_reader` exists (image folders in natural order, single images, and videos through OpenCV).
+Inputs are HxWx3 RGB frames, either `uint8` (0..255) or floating point already in [0, 1]; HxW greyscale frames
+(lineart) are accepted where noted. Nothing here knows torch. This module also holds the private frame-source helper
+that the CLI uses until `lvcd.video.open_reader` exists (image folders in natural order, single images, and videos
+through OpenCV).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def to_float01(frame: np.ndarray, *, name: str = "frame") -> np.ndarray:
         if frame.size and (np.nanmin(frame) < -1e-6 or np.nanmax(frame) > 1 + 1e-6):
             raise ValueError(
                 f"`{name}` is floating point with values in [{float(np.nanmin(frame)):.3g}, "
-                f"{float(np.nanmax(frame)):.3g}]; float frames must be in [0, 1]. Pass uint8 frames (0..255) or divide "
-                "by 255 first."
+                f"{float(np.nanmax(frame)):.3g}]; float frames must be in [0, 1]. Pass uint8 frames (0..255) or "
+                "divide by 255 first."
             )
         return frame.astype(np.float64)
     if frame.dtype == bool:
@@ -95,7 +96,7 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return frame[..., 0] * 0.299 + frame[..., 1] * 0.587 + frame[..., 2] * 0.114
 
 
-# ----------------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------------
 # Frame sources for the CLI (private). Switches to `lvcd.video.open_reader` as soon as that module provides it.
 
 

@@ -156,7 +156,8 @@ def evaluate(
         if pred_raw is _MISSING or gt_raw is _MISSING:
             short, long_ = ("pred", "gt") if pred_raw is _MISSING else ("gt", "pred")
             raise ValueError(
-                f"`{short}` has {n} frames but `{long_}` has more; evaluate clips of equal length (trim the longer one)."
+                f"`{short}` has {n} frames but `{long_}` has more; evaluate clips of equal length "
+                "(trim the longer one)."
             )
         lineart_raw = next(lineart_iter, _MISSING) if has_lineart else None
         if lineart_raw is _MISSING:

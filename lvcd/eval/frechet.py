@@ -5,9 +5,10 @@ and FVD (Unterthiner et al., 2018, I3D Kinetics-400 logits), both reported by LV
 
 The trace of the matrix square root is computed from the eigenvalues of the symmetric S1^(1/2) S2 S1^(1/2) (the same
 quantity pytorch-fid's `calculate_frechet_distance` gets from scipy's `sqrtm(S1 S2)`, and the form torch-fidelity and
-the FVD reference use), which stays fast and real for the singular covariances of short clips. Feature statistics are accumulated in a streaming way
-(`RunningGaussian`) so no feature matrix is kept. `FeatureExtractor` is the protocol the network wrappers
-(`lvcd.eval.inception`, `lvcd.eval.i3d`) implement; the networks themselves need weights from a user-given path.
+the FVD reference use), which stays fast and real for the singular covariances of short clips. Feature statistics are
+accumulated in a streaming way (`RunningGaussian`) so no feature matrix is kept. `FeatureExtractor` is the protocol the
+network wrappers (`lvcd.eval.inception`, `lvcd.eval.i3d`) implement; the networks themselves need weights from a
+user-given path.
 """
 
 from __future__ import annotations

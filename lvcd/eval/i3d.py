@@ -1,11 +1,11 @@
 """I3D Kinetics-400 clip features for FVD (Unterthiner et al., 2018), reported by LVCD §6.1.
 
-lvcd does not re-implement I3D: it loads the TorchScript export that the PyTorch FVD implementations share (StyleGAN-V's
-`i3d_torchscript.pt`, a reproduction of the TF-Hub `i3d-kinetics-400` network the reference FVD code uses) from a
-user-given path and calls it as they do: `detector(videos, rescale=False, resize=False, return_features=True)` with
-[B, 3, T, 224, 224] clips in [-1, 1], returning the 400-d pre-softmax features. Clips here are the 256x256 protocol
-frames resized to 224x224 (bilinear). A plain state dict (e.g. piergiovanni/pytorch-i3d's `rgb_imagenet.pt`) is refused
-with a message saying so, since the architecture is not bundled.
+lvcd does not re-implement I3D: it loads the TorchScript export that the PyTorch FVD implementations share
+(StyleGAN-V's `i3d_torchscript.pt`, a reproduction of the TF-Hub `i3d-kinetics-400` network the reference FVD code
+uses) from a user-given path and calls it as they do: `detector(videos, rescale=False, resize=False,
+return_features=True)` with [B, 3, T, 224, 224] clips in [-1, 1], returning the 400-d pre-softmax features. Clips here
+are the 256x256 protocol frames resized to 224x224 (bilinear). A plain state dict (e.g. piergiovanni/pytorch-i3d's
+`rgb_imagenet.pt`) is refused with a message saying so, since the architecture is not bundled.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Inception-v3 pool features for FID (Heusel et al., 2017), as computed by pytorch-fid (`FIDInceptionV3` on the
-TensorFlow `inception-2015-12-05` weights ported to `pt_inception-2015-12-05-6726825d.pth`), re-implemented here without
-torchvision: the same module names (so the same state-dict keys) as `torchvision.models.Inception3(num_classes=1008,
-aux_logits=False)` with pytorch-fid's patched blocks (average pools that exclude padding, max pool in the last block).
+TensorFlow `inception-2015-12-05` weights ported to `pt_inception-2015-12-05-6726825d.pth`), re-implemented here
+without torchvision: the same module names (so the same state-dict keys) as
+`torchvision.models.Inception3(num_classes=1008, aux_logits=False)` with pytorch-fid's patched blocks (average pools
+that exclude padding, max pool in the last block).
 
 Input: [B, 3, H, W] in [0, 1] -> bilinear resize to 299x299 (align_corners=False) -> [-1, 1] -> 2048-d pool features,
 as `pytorch_fid.InceptionV3([3])`. Weights load only from a user-given path; nothing is downloaded.
@@ -202,8 +203,8 @@ def load_inception(path: str | Path, device: str | torch.device = "cpu") -> FIDI
         )
     if is_torchscript_archive(path):
         raise WeightsUnavailableError(
-            f"{path} is a TorchScript archive; FID needs pytorch-fid's state dict pt_inception-2015-12-05-6726825d.pth "
-            "(StyleGAN's TorchScript Inception is not supported)."
+            f"{path} is a TorchScript archive; FID needs pytorch-fid's state dict "
+            "pt_inception-2015-12-05-6726825d.pth (StyleGAN's TorchScript Inception is not supported)."
         )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -227,7 +228,8 @@ def load_inception(path: str | Path, device: str | torch.device = "cpu") -> FIDI
             f"{path} is not pytorch-fid's FID Inception checkpoint: {len(missing)} missing keys "
             f"({', '.join(missing[:3])}), {len(unexpected)} unexpected ({', '.join(unexpected[:3])}), "
             f"{len(bad_shapes)} with other shapes ({', '.join(sorted(bad_shapes)[:3])}). Use "
-            "pt_inception-2015-12-05-6726825d.pth; torchvision's ImageNet Inception gives FIDs that are not comparable."
+            "pt_inception-2015-12-05-6726825d.pth; torchvision's ImageNet Inception gives FIDs that are not "
+            "comparable."
         )
     model.load_state_dict(state, strict=True)
     return model.eval().to(device)

@@ -9,9 +9,9 @@ paper's absolute pixel numbers at 256x256 are EDMD * 362.04). A frame without an
 to the diagonal everywhere.
 
 The lineart extractor is XDoG (Winnemöller et al., 2012). `extract_lineart` uses `lvcd.lineart.xdog.extract_lineart`
-when that module is importable and otherwise the small private fallback below; the evaluation compares the output's extracted
-lineart with the given lineart, or, when none is given, with the lineart extracted from the ground truth by the same
-extractor (so EDMD is exactly 0 when the output equals the ground truth).
+when that module is importable and otherwise the small private fallback below; the evaluation compares the output's
+extracted lineart with the given lineart, or, when none is given, with the lineart extracted from the ground truth by
+the same extractor (so EDMD is exactly 0 when the output equals the ground truth).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """LPIPS (Zhang et al., 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric"), v0.1, the
 perceptual metric of LVCD §6.1, re-implemented in torch without torchvision.
 
-Network: AlexNet (or VGG16) `features` tapped after each ReLU block, channel-normalised, squared difference, the learned
-1x1 "lin" heads, spatial mean, summed over the five taps. Input frames in [0, 1] are mapped to [-1, 1] and through
-LPIPS' scaling layer, exactly as `lpips.LPIPS(net=..., version='0.1')(in0, in1, normalize=True)`.
+Network: AlexNet (or VGG16) `features` tapped after each ReLU block, channel-normalised, squared difference, the
+learned 1x1 "lin" heads, spatial mean, summed over the five taps. Input frames in [0, 1] are mapped to [-1, 1] and
+through LPIPS' scaling layer, exactly as `lpips.LPIPS(net=..., version='0.1')(in0, in1, normalize=True)`.
 
 Weights are never downloaded. `load_lpips(path)` reads them from a user-given path in the formats of the reference
 code: the `lpips` package's `weights/v0.1/alex.pth` (keys `lin{0..4}.model.1.weight`) plus torchvision's AlexNet
@@ -147,15 +147,16 @@ class LPIPS(nn.Module):
                     + ")"
                 )
             raise WeightsUnavailableError(
-                f"LPIPS-{self.net_type} weights are incomplete: missing {len(missing)} tensors ({', '.join(missing[:4])}"
-                f"{', ...' if len(missing) > 4 else ''}). Provide {' and '.join(hints)}: one file holding both, or a "
-                "folder holding the two .pth files."
+                f"LPIPS-{self.net_type} weights are incomplete: missing {len(missing)} tensors "
+                f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}). Provide {' and '.join(hints)}: one "
+                "file holding both, or a folder holding the two .pth files."
             )
         for k, v in own.items():
             if mapped[k].shape != v.shape:
                 raise WeightsUnavailableError(
-                    f"LPIPS-{self.net_type} tensor `{k}` has shape {tuple(mapped[k].shape)} in the file but the network "
-                    f"needs {tuple(v.shape)}; is this the {'AlexNet' if self.net_type == 'alex' else 'VGG16'} checkpoint?"
+                    f"LPIPS-{self.net_type} tensor `{k}` has shape {tuple(mapped[k].shape)} in the file but the "
+                    f"network needs {tuple(v.shape)}; is this the {'AlexNet' if self.net_type == 'alex' else 'VGG16'} "
+                    "checkpoint?"
                 )
         self.load_state_dict({k: mapped[k] for k in wanted}, strict=True)
 

@@ -2,8 +2,8 @@
 
 Written in numpy/scipy so the evaluation needs neither scikit-image nor torchmetrics, yet pinned to scikit-image's
 `peak_signal_noise_ratio(gt, pred, data_range=1.0)` and `structural_similarity(gt, pred, channel_axis=-1,
-data_range=1.0)` (Wang et al. 2004 with scikit-image's defaults: 7x7 uniform window, K1=0.01, K2=0.03, sample covariance,
-borders cropped, mean over channels) to 1e-6 by `tests/eval/test_eval_pixel.py`.
+data_range=1.0)` (Wang et al. 2004 with scikit-image's defaults: 7x7 uniform window, K1=0.01, K2=0.03, sample
+covariance, borders cropped, mean over channels) to 1e-6 by `tests/eval/test_eval_pixel.py`.
 """
 
 from __future__ import annotations

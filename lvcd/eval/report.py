@@ -137,7 +137,10 @@ class EvalReport:
         return text
 
     def plot(self, path: str | Path, *, backend: str = "auto") -> Path:
-        """PNG with one panel per per-frame metric over the frame index. `backend`: 'auto', 'matplotlib' or 'pillow'."""
+        """PNG with one panel per per-frame metric over the frame index.
+
+        `backend`: 'auto', 'matplotlib' or 'pillow'.
+        """
         path = Path(path)
         series = {k: np.asarray(v, np.float64) for k, v in self.per_frame.items() if len(v)}
         if backend not in ("auto", "matplotlib", "pillow"):

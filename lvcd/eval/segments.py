@@ -13,8 +13,8 @@ output is flat, so this is its one colour; for a diffusion output it is the domi
                  neither ever is background)
 
 BasicPBC marks the background as transparent ([255, 255, 255, 0]); frames here are RGB, so the background is the
-regions whose colour equals `background_rgb` (default white, how transparent renders in BasicPBC's PNGs); pass None when
-frames have no background colour and Pix-F-Acc / Pix-B-MIoU are reported as NaN. `tolerance` (max per-channel
+regions whose colour equals `background_rgb` (default white, how transparent renders in BasicPBC's PNGs); pass None
+when frames have no background colour and Pix-F-Acc / Pix-B-MIoU are reported as NaN. `tolerance` (max per-channel
 difference) defaults to 0, BasicPBC's exact match. Regions come from `lvcd.lineart.regions.segment_regions` (gap
 closing off) when that module is importable, else from scipy's connected-component labelling; both give the same
 4-connected components.

@@ -3,10 +3,10 @@ with the optical flow estimated on the ground truth.
 
 What lvcd computes, per consecutive pair (t, t+1) of 256x256 frames in [0, 1]:
 
-    F_b, F_f   = flow(gt[t+1] -> gt[t]), flow(gt[t] -> gt[t+1])                      (estimated on the ground truth)
-    W(x)       = x[t] sampled at p + F_b(p)                                          (frame t warped onto t+1)
-    M          = forward-backward consistent pixels that stay inside the frame        (occlusion-valid mask)
-    WE(x)      = sum_p M(p) |W(x)(p) - x[t+1](p)|_1,mean over RGB / sum_p M(p)       (warp error, Lai et al. 2018 with L1)
+    F_b, F_f   = flow(gt[t+1] -> gt[t]), flow(gt[t] -> gt[t+1])                   (estimated on the ground truth)
+    W(x)       = x[t] sampled at p + F_b(p)                                       (frame t warped onto t+1)
+    M          = forward-backward consistent pixels that stay inside the frame     (occlusion-valid mask)
+    WE(x)      = sum_p M(p) |W(x)(p) - x[t+1](p)|_1,mean over RGB / sum_p M(p)    (warp error, Lai et al. 2018 with L1)
     TC_t       = (1 - WE(pred)) / (1 - WE(gt))
 
 so a prediction identical to the ground truth scores exactly 1.0, flicker lowers it, and the ground truth's own warp
@@ -38,8 +38,9 @@ from ._frames import to_gray
 from .frechet import load_torchscript
 
 TC_DEFINITION = (
-    "TC_t = (1 - WE(pred_t->t+1)) / (1 - WE(gt_t->t+1)); WE = mean L1 (over RGB) between frame t warped to t+1 with the "
-    "ground-truth flow and frame t+1, over forward-backward consistent pixels; 1.0 = as consistent as the ground truth"
+    "TC_t = (1 - WE(pred_t->t+1)) / (1 - WE(gt_t->t+1)); WE = mean L1 (over RGB) between frame t warped to t+1 with "
+    "the ground-truth flow and frame t+1, over forward-backward consistent pixels; 1.0 = as consistent as the ground "
+    "truth"
 )
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (src HxWx3 [0,1], dst) -> HxWx2 flow src->dst (dx, dy)
@@ -54,7 +55,10 @@ def opencv_dis_flow(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 class TorchScriptRAFT:
-    """Flow with a TorchScript RAFT (torchvision convention: inputs [1, 3, H, W] in [-1, 1], H and W multiples of 8)."""
+    """Flow with a TorchScript RAFT.
+
+    Torchvision convention: inputs [1, 3, H, W] in [-1, 1], H and W multiples of 8.
+    """
 
     name = "raft"
 

@@ -98,7 +98,7 @@ def test_follows_translated_and_rotated_shapes():
     frames = [scene(t) for t in range(10)]
     ref = frames[0][1]
     outs = list(BucketColorizer().colorize(ref, frames[0][0], [f[0] for f in frames]))
-    for (lineart, gt, ids), out in zip(frames, outs):
+    for (_lineart, gt, ids), out in zip(frames, outs):
         assert region_accuracy(out, gt, ids) == 1.0
         inside = ids > 0
         assert (out[inside] == gt[inside]).all(axis=1).mean() > 0.995

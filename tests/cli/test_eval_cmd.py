@@ -31,8 +31,9 @@ def test_eval_cli_writes_table_json_markdown_plot(tmp_path, capsys):
     pred, gt, lineart = _write_clip(tmp_path, brightness=10)
     out = tmp_path / "out"
     out.mkdir()
-    code = main(["eval", "--pred", str(pred), "--gt", str(gt), "--lineart", str(lineart), "--json", str(out / "r.json"),
-                 "--markdown", str(out / "r.md"), "--plot", str(out / "r.png")])  # fmt: skip
+    code = main(["eval", "--pred", str(pred), "--gt", str(gt), "--lineart", str(lineart),
+                 "--json", str(out / "r.json"), "--markdown", str(out / "r.md"),
+                 "--plot", str(out / "r.png")])  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
     assert "| PSNR (dB) |" in printed and "| EDMD |" in printed and "| Acc |" in printed

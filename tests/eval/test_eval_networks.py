@@ -12,7 +12,10 @@ from lvcd.eval.temporal import load_raft
 
 
 class FakeI3D(torch.nn.Module):
-    """Stands in for i3d_torchscript.pt: records what it is fed as 6 'features' (min, max, C, T, H, W) + colour mean."""
+    """Stands in for i3d_torchscript.pt.
+
+    Records what it is fed as 6 'features' (min, max, C, T, H, W) + colour mean.
+    """
 
     def forward(self, x: torch.Tensor, rescale: bool = False, resize: bool = False, return_features: bool = True):
         b = x.shape[0]
@@ -33,8 +36,8 @@ def test_inception_keys_follow_pytorch_fid_checkpoint():
     keys = FIDInceptionV3().state_dict()
     # names of torchvision's Inception3(num_classes=1008, aux_logits=False), as in pt_inception-2015-12-05-6726825d.pth
     for k in ("Conv2d_1a_3x3.conv.weight", "Conv2d_4a_3x3.bn.running_var", "Mixed_5b.branch5x5_2.conv.weight",
-              "Mixed_6a.branch3x3dbl_3.bn.bias", "Mixed_6e.branch7x7dbl_5.conv.weight", "Mixed_7a.branch7x7x3_4.bn.weight",
-              "Mixed_7c.branch3x3dbl_3b.bn.running_mean", "fc.bias"):  # fmt: skip
+              "Mixed_6a.branch3x3dbl_3.bn.bias", "Mixed_6e.branch7x7dbl_5.conv.weight",
+              "Mixed_7a.branch7x7x3_4.bn.weight", "Mixed_7c.branch3x3dbl_3b.bn.running_mean", "fc.bias"):  # fmt: skip
         assert k in keys, k
     assert tuple(keys["fc.weight"].shape) == (1008, 2048)
     assert tuple(keys["Mixed_5b.branch_pool.conv.weight"].shape) == (32, 192, 1, 1)
