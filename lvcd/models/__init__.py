@@ -6,6 +6,7 @@ from .attention import (
     ReferenceAttentionState,
     ReferenceAttnProcessor,
     install_lvcd_processors,
+    missing_lvcd_processors,
     reference_index_tables,
 )
 from .controlnet import LVCDControlNetModel, LVCDControlNetOutput
@@ -24,5 +25,6 @@ __all__ = [
     "ReferenceAttnProcessor",
     "apply_reference_path_layers",
     "install_lvcd_processors",
+    "missing_lvcd_processors",
     "reference_index_tables",
 ]

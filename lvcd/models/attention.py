@@ -329,3 +329,14 @@ def install_lvcd_processors(
             processors[name] = ReferenceAttnProcessor(state, frames, apply_bias=apply_bias)
     model.set_attn_processor(dict(processors))
     return processors
+
+
+def missing_lvcd_processors(model: torch.nn.Module) -> list[str]:
+    """Names of the `attn1` layers of an LVCD model that do not carry their LVCD processor (empty when intact)."""
+    out = []
+    for name, proc in model.attn_processors.items():
+        if _TEMPORAL_ATTN1.search(name) and not isinstance(proc, MaskedTemporalAttnProcessor):
+            out.append(name)
+        elif _SPATIAL_ATTN1.search(name) and not isinstance(proc, ReferenceAttnProcessor):
+            out.append(name)
+    return out

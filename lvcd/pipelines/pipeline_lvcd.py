@@ -23,7 +23,13 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from ..models import LVCDControlNetModel, LVCDUNetModel, ReferenceAttentionState, install_lvcd_processors
+from ..models import (
+    LVCDControlNetModel,
+    LVCDUNetModel,
+    ReferenceAttentionState,
+    install_lvcd_processors,
+    missing_lvcd_processors,
+)
 from ..sampling import (
     SegmentConfig,
     edm_sigmas,
@@ -141,9 +147,36 @@ class LVCDPipeline(DiffusionPipeline):
         # One state object shared by every reference-attention processor of both networks; the segment loop switches
         # its mode. The +ln(10) prev-reference bias is off in the UNet's highest-resolution decoder level only.
         self.reference_attention = ReferenceAttentionState()
+        self.install_lvcd_processors()
+        self.conditioning = LVCDConditioning()
+
+    # ------------------------------------------------------------------------------------------------ attention
+    def install_lvcd_processors(self) -> None:
+        """(Re)install LVCD's attention processors on the spatial and temporal `attn1` layers of both networks, all
+        sharing `self.reference_attention`; other layers keep theirs."""
         install_lvcd_processors(self.unet, self.reference_attention, bias_excluded=("up_blocks.3.",))
         install_lvcd_processors(self.controlnet, self.reference_attention, bias_excluded=())
-        self.conditioning = LVCDConditioning()
+
+    def enable_xformers_memory_efficient_attention(self, attention_op=None) -> None:
+        """xformers for the attention layers LVCD leaves as in SVD (cross-attention, the VAE's). LVCD's own `attn1`
+        processors stay: they call SDPA, which picks the flash / memory-efficient kernels on CUDA by itself.
+        (diffusers' version would put xformers processors on every layer and silently drop Reference Attention.)"""
+        super().enable_xformers_memory_efficient_attention(attention_op)
+        self.install_lvcd_processors()
+
+    def disable_xformers_memory_efficient_attention(self) -> None:
+        super().disable_xformers_memory_efficient_attention()
+        self.install_lvcd_processors()
+
+    def _check_processors(self) -> None:
+        missing = missing_lvcd_processors(self.unet) + missing_lvcd_processors(self.controlnet)
+        if missing:
+            raise RuntimeError(
+                f"{len(missing)} attention layers lost their LVCD processors (e.g. {missing[0]}), so Reference "
+                "Attention would be silently off: something replaced them (set_attn_processor, "
+                "set_default_attn_processor, diffusers' xformers switch on a model). Call "
+                "pipe.install_lvcd_processors() to put them back."
+            )
 
     # ------------------------------------------------------------------------------------------------ properties
     def segment_config(self, overlap: int = 4) -> SegmentConfig:
@@ -289,6 +322,7 @@ class LVCDPipeline(DiffusionPipeline):
         from disk; `noise` is the first window's unit noise [T, 4, h, w]. Only one window,
         its overlap and the per-step denoised estimates of the overlap frames are held.
         """
+        self._check_processors()
         cfg = self.segment_config(overlap)
         segments = plan_segments(num_frames, cfg)
         device = self._execution_device
