@@ -12,7 +12,8 @@ from lvcd.pipelines.tiny import make_tiny_pipeline
 def run(pipe):
     g = torch.Generator().manual_seed(0)
     sketches, reference = torch.rand(16, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
-    return pipe(sketches=sketches, reference=reference, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="latent").latents
+    return pipe(sketches=sketches, reference=reference, num_inference_steps=2,
+                generator=torch.Generator().manual_seed(0), output_type="latent").latents
 
 
 def test_a_global_processor_swap_is_refused_then_repaired():
