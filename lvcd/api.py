@@ -28,6 +28,8 @@ logger = logging.getLogger("lvcd")
 MODEL_ENV = "LVCD_MODEL"
 DEFAULT_MODEL_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "lvcd" / "lvcd-svd"
 MODEL_AREA = 576 * 320  # the resolution LVCD was trained and released at
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+COMPILE_BACKEND = "inductor"  # torch.compile backend for --compile (tests use "aot_eager": no C++ build)
 SIZE_MULTIPLE = 64  # latent side must be divisible by 8 (three 2x downsamplings of the /8 latent)
 
 
@@ -59,12 +61,16 @@ class ColorizeOptions:
     quiet: bool = False
     reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
     drift: bool = True  # measure colour drift from the reference's palette per window (~3 ms a 1080p frame)
+    compile: str = "off"  # torch.compile the UNet and ControlNet: off | default | reduce-overhead | max-autotune
+    # (fewer, fused kernel launches: the eager denoiser dispatches ~11.8k ops a call; the first windows compile)
 
     def __post_init__(self):
         if self.backend not in ("auto", "diffusion", "bucket"):
             raise LVCDError(f"`backend` must be auto, diffusion or bucket (got {self.backend!r}).")
         if self.offload not in ("none", "model", "sequential"):
             raise LVCDError(f"`offload` must be none, model or sequential (got {self.offload!r}).")
+        if self.compile not in COMPILE_MODES:
+            raise LVCDError(f"`compile` must be one of {', '.join(COMPILE_MODES)} (got {self.compile!r}).")
         if self.attention not in ("sdpa", "xformers"):
             raise LVCDError(f"`attention` must be sdpa or xformers (got {self.attention!r}).")
         if self.steps < 1:
@@ -258,6 +264,9 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tup
 
     device, dtype = _torch_device_dtype(opts)
     offload = memory_plan(model_dir, device, dtype, opts.offload, size or opts.size or (576, 320))
+    if opts.compile != "off" and offload != "none":
+        raise LVCDError(f"--compile {opts.compile} needs the networks resident on the device, but the render uses "
+                        f"--offload {offload}; drop --compile, or free memory for --offload none.")
     pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
     if opts.attention == "xformers":
         if not torch.cuda.is_available():
@@ -269,6 +278,10 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tup
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         pipe.to(device)
+    if opts.compile != "off":
+        kw = {"mode": opts.compile} if COMPILE_BACKEND == "inductor" else {}
+        for net in (pipe.unet, pipe.controlnet):  # in place: same module objects, same state-dict keys
+            net.compile(backend=COMPILE_BACKEND, dynamic=False, **kw)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -29,6 +29,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offload", choices=["none", "model", "sequential"], help="CPU offload tier (lower VRAM, slower)")
     g.add_argument("--decode-chunk", type=int, help="latents per VAE decoder call (default 10)")
     g.add_argument("--attention", choices=["sdpa", "xformers"], help="attention kernel (xformers: CUDA only)")
+    g.add_argument("--compile", choices=["off", "default", "reduce-overhead", "max-autotune"],
+                   help="torch.compile the UNet and ControlNet (fewer kernel launches; the first windows compile)")
     g = p.add_argument_group("look")
     g.add_argument("--polarity", choices=["auto", "black-on-white", "white-on-black", "alpha"],
                    help="lineart polarity (default: detected)")
@@ -46,7 +48,7 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> dict:
     """Only the options the user actually gave (None = keep the default / the manifest's value)."""
     keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
-            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet", "drift"]
+            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet", "drift", "compile"]
     opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reference_fit", None):
         opts["reference_fit"] = args.reference_fit

@@ -364,9 +364,10 @@ def _status(plan: ShotPlan) -> str:
 
 # ---------------------------------------------------------------------------------------------------- rendering
 class _Backends:
-    """Backends loaded once per distinct (backend, model, device, dtype, offload, attention, decode chunk)."""
+    """Backends loaded once per distinct (backend, model, device, dtype, offload, attention, compile); the decode
+    chunk is a per-call option."""
 
-    LOAD_KEYS = ("backend", "model", "device", "dtype", "offload", "attention", "decode_chunk")
+    LOAD_KEYS = ("backend", "model", "device", "dtype", "offload", "attention", "compile")
 
     def __init__(self):
         self.loaded: dict[tuple, object] = {}
