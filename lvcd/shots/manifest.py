@@ -13,6 +13,17 @@ The schema is documented in configs/manifest.schema.md (with examples beside it)
         reference: refs/s001.png               # relative to this file; empty = not filled in yet
         reference_frame: 12                    # global frame the reference colours (default: `start`), or external
         options: {steps: 30}                   # per-shot overrides
+      - name: s002
+        start: 48
+        end: 120
+        references:                            # several keyframes instead of `reference` (any order)
+          - {frame: 60, image: refs/s002_a.png}  # 48..59 backward and 60..89 forward from this one
+          - {frame: 90, image: refs/s002_b.png}  # 90..119 forward from this one
+
+A shot with several `references` is split at parse time into ordinary shots, one per keyframe (`expand_keyframes`):
+the model takes one reference per run, so each keyframe colours the frames from it up to the next keyframe, and the
+first one also colours the frames before it, backwards. Each sub-shot is named `<name>.f<keyframe frame>`
+(`subshot_name`) and has its own seed, work folder and hash key; everything downstream (render.py) sees plain shots.
 
 `load_manifest` parses, resolves and validates everything *before* anything renders: every problem is reported at
 once, each line naming the shot and the field (`ManifestError`); gaps between shots are warnings. Also here: CSV and
@@ -43,7 +54,8 @@ logger = logging.getLogger("lvcd")
 
 MANIFEST_VERSION = 1
 TOP_KEYS = ("version", "input", "output", "work", "defaults", "shots")
-SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "options")
+SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options")
+KEYFRAME_KEYS = ("frame", "image")  # one entry of a shot's `references` list
 # ColorizeOptions fields that only concern the assembled video, so they belong in `defaults`, not in a shot:
 OUTPUT_ONLY_OPTIONS = ("crf", "fmt", "overwrite", "quiet")
 EXTERNAL = "external"  # `reference_frame: external`: the reference is not a frame of this shot
@@ -175,6 +187,7 @@ class Shot:
     reference_lineart: Path | int | None = None  # external only: its lineart (image, or a global frame); None = XDoG
     options: dict = field(default_factory=dict)  # per-shot ColorizeOptions overrides, as written
     index: int = 0  # position in the manifest's `shots` list (0-based), for messages
+    parent: str | None = None  # set on the sub-shots of a shot with several `references`: that shot's name
 
     @property
     def frames(self) -> int:
@@ -183,6 +196,11 @@ class Shot:
     @property
     def external(self) -> bool:
         return self.reference_frame is None
+
+    @property
+    def label(self) -> str:
+        """The name for messages: `'s002.f90' (keyframe of shot 's002')` for a sub-shot, else `'s002'`."""
+        return repr(self.name) if self.parent is None else f"{self.name!r} (keyframe of shot {self.parent!r})"
 
 
 @dataclass
@@ -217,15 +235,16 @@ class Manifest:
         raise KeyError(name)
 
     def select(self, names: Sequence[str] | None) -> list[Shot]:
-        """The shots called `names` (all shots for None), in frame order; unknown names raise ManifestError."""
+        """The shots called `names` (all shots for None), in frame order; unknown names raise ManifestError. The name
+        of a shot with several `references` selects all its sub-shots."""
         if not names:
             return list(self.shots)
-        known = {s.name for s in self.shots}
+        known = {s.name for s in self.shots} | {s.parent for s in self.shots if s.parent is not None}
         bad = [n for n in names if n not in known]
         if bad:
             raise ManifestError([f"--only: no shot named {n!r}{_suggest(n, known)}" for n in bad], self.path)
         wanted = set(names)
-        return [s for s in self.shots if s.name in wanted]
+        return [s for s in self.shots if s.name in wanted or s.parent in wanted]
 
     def require_references(self, shots: Sequence[Shot] | None = None) -> None:
         """Raise ManifestError naming every shot whose `reference` slot is empty (nothing can be rendered)."""
@@ -248,6 +267,34 @@ class Manifest:
         if pos < self.frame_count:
             out.append((pos, self.frame_count))
         return out
+
+
+def subshot_name(name: str, frame: int) -> str:
+    """The name of the sub-shot coloured from the keyframe at global frame `frame` of shot `name` (several
+    `references`): `<name>.f<frame>`. Keyed by the keyframe's frame, not its position in the list, so adding, moving
+    or removing one keyframe renames (and so re-seeds and re-renders) only the sub-shots whose frames change."""
+    return f"{name}.f{frame}"
+
+
+def expand_keyframes(name: str, start: int, end: int, keyframes: Sequence[tuple[int, Any]],
+                     ) -> list[tuple[str, int, int, int, Any]]:
+    """Split shot [start, end) at its keyframes: (sub-shot name, start, end, reference frame, image) per keyframe.
+
+    `keyframes` are (global frame, image) pairs inside [start, end) with distinct frames, in any order. Sorted by
+    frame f_0 < f_1 < ... < f_n, sub-shot k covers [f_k, f_k+1) (the last one up to `end`) and is coloured forward
+    from keyframe k; the first also covers [start, f_0), coloured backward from keyframe 0 (the mid-shot reference
+    rule). So the sub-shots tile the shot exactly. One keyframe gives the shot itself, under its own name, exactly as
+    `reference` + `reference_frame` would; several give sub-shots named `subshot_name(name, f_k)`.
+    """
+    kfs = sorted(keyframes, key=lambda kf: kf[0])
+    if len(kfs) == 1:
+        return [(name, start, end, kfs[0][0], kfs[0][1])]
+    out = []
+    for k, (frame, image) in enumerate(kfs):
+        a = start if k == 0 else frame
+        b = kfs[k + 1][0] if k + 1 < len(kfs) else end
+        out.append((subshot_name(name, frame), a, b, frame, image))
+    return out
 
 
 def shot_seed(seed: int, name: str) -> int:
@@ -441,68 +488,173 @@ def _load_shots(value, base: Path, total: int, fps: Fraction, defaults: dict, ch
             if end <= start:
                 problems.append(f"{where}: `end` {end} must be after `start` {start} (`end` is exclusive: one past "
                                 "the last frame)")
-        # reference
-        ref_raw = entry.get("reference")
-        reference = None
-        if ref_raw not in (None, ""):
-            if not isinstance(ref_raw, str):
-                problems.append(f"{where}: `reference` must be an image path (got {ref_raw!r})")
-            else:
-                reference = _resolve(base, ref_raw)
-                if check_files and not reference.is_file():
-                    problems.append(f"{where}: `reference` file {str(reference)!r} does not exist (paths are relative "
-                                    "to the manifest's folder)")
-        # reference frame
-        rf_raw = entry.get("reference_frame")
-        reference_frame: int | None = start
-        if isinstance(rf_raw, bool):
-            problems.append(f"{where}: `reference_frame` is {rf_raw!r} (YAML reads yes/no/on/off as booleans); write "
-                            f"a frame number, a timecode or `{EXTERNAL}`")
-        elif isinstance(rf_raw, str) and rf_raw.strip().lower() == EXTERNAL:
-            reference_frame = None
-        elif rf_raw is not None:
-            try:
-                reference_frame = parse_time(rf_raw, fps)
-            except ValueError as e:
-                problems.append(f"{where}: `reference_frame`: {e}")
-            else:
-                if start is not None and end is not None and not start <= reference_frame < end:
-                    problems.append(
-                        f"{where}: `reference_frame` {reference_frame} is outside the shot (frames {start}-{end - 1});"
-                        f" for a design sheet or another shot's frame write `reference_frame: {EXTERNAL}` (and"
-                        " optionally `reference_lineart`)"
-                    )
-        # reference lineart (external references only)
-        rl_raw = entry.get("reference_lineart")
-        reference_lineart: Path | int | None = None
-        if rl_raw not in (None, ""):
-            if rf_raw is None or not (isinstance(rf_raw, str) and rf_raw.strip().lower() == EXTERNAL):
-                problems.append(f"{where}: `reference_lineart` is only used with `reference_frame: {EXTERNAL}` (an "
-                                "in-shot reference's lineart is the shot's own frame); remove it or mark the reference"
-                                " external")
-            elif isinstance(rl_raw, bool):
-                problems.append(f"{where}: `reference_lineart` must be an image path or a frame number")
-            elif isinstance(rl_raw, int) or (isinstance(rl_raw, str) and _looks_like_time(rl_raw)):
-                try:
-                    reference_lineart = parse_time(rl_raw, fps)
-                except ValueError as e:
-                    problems.append(f"{where}: `reference_lineart`: {e}")
-                else:
-                    if not 0 <= reference_lineart < total:
-                        problems.append(f"{where}: `reference_lineart` frame {reference_lineart} is outside the input "
-                                        f"(0-{total - 1})")
-            elif isinstance(rl_raw, str):
-                reference_lineart = _resolve(base, rl_raw)
-                if check_files and not reference_lineart.is_file():
-                    problems.append(f"{where}: `reference_lineart` file {str(reference_lineart)!r} does not exist")
-            else:
-                problems.append(f"{where}: `reference_lineart` must be an image path or a frame number")
+        if "references" in entry:  # several keyframes: expanded into sub-shots below
+            keyframes = _load_keyframes(entry, base, start, end, fps, check_files, where, problems)
+        else:
+            keyframes = None
+            reference, reference_frame, reference_lineart = _load_reference(entry, base, start, end, total, fps,
+                                                                             check_files, where, problems)
         opts = normalize_options(entry.get("options") or {}, f"{where}: `options`", problems, allow_output=False)
         if start is None or end is None:
             continue
-        shots.append(Shot(name, start, end, reference, reference_frame, reference_lineart, opts, idx))
+        if "references" not in entry:
+            shots.append(Shot(name, start, end, reference, reference_frame, reference_lineart, opts, idx))
+        elif keyframes is None:  # its problems are reported; keep the shot's range for the overlap checks
+            shots.append(Shot(name, start, end, None, start, None, opts, idx))
+        else:
+            parent = name if len(keyframes) > 1 else None  # one keyframe: the shot itself, as `reference` gives
+            for sub, a, b, frame, image in expand_keyframes(name, start, end, keyframes):
+                shots.append(Shot(sub, a, b, image, frame, None, dict(opts), idx, parent))
+    problems += _check_subshot_names(shots, seen)
     shots.sort(key=lambda s: (s.start, s.index))
     return shots
+
+
+def _load_reference(entry: Mapping, base: Path, start: int | None, end: int | None, total: int, fps: Fraction,
+                    check_files: bool, where: str, problems: list[str],
+                    ) -> tuple[Path | None, int | None, Path | int | None]:
+    """`reference`, `reference_frame` and `reference_lineart` of a shot without `references`, checked."""
+    ref_raw = entry.get("reference")
+    reference = None
+    if ref_raw not in (None, ""):
+        if not isinstance(ref_raw, str):
+            problems.append(f"{where}: `reference` must be an image path (got {ref_raw!r})")
+        else:
+            reference = _resolve(base, ref_raw)
+            if check_files and not reference.is_file():
+                problems.append(f"{where}: `reference` file {str(reference)!r} does not exist (paths are relative "
+                                "to the manifest's folder)")
+    # reference frame
+    rf_raw = entry.get("reference_frame")
+    reference_frame: int | None = start
+    if isinstance(rf_raw, bool):
+        problems.append(f"{where}: `reference_frame` is {rf_raw!r} (YAML reads yes/no/on/off as booleans); write "
+                        f"a frame number, a timecode or `{EXTERNAL}`")
+    elif isinstance(rf_raw, str) and rf_raw.strip().lower() == EXTERNAL:
+        reference_frame = None
+    elif rf_raw is not None:
+        try:
+            reference_frame = parse_time(rf_raw, fps)
+        except ValueError as e:
+            problems.append(f"{where}: `reference_frame`: {e}")
+        else:
+            if start is not None and end is not None and not start <= reference_frame < end:
+                problems.append(
+                    f"{where}: `reference_frame` {reference_frame} is outside the shot (frames {start}-{end - 1});"
+                    f" for a design sheet or another shot's frame write `reference_frame: {EXTERNAL}` (and"
+                    " optionally `reference_lineart`)"
+                )
+    # reference lineart (external references only)
+    rl_raw = entry.get("reference_lineart")
+    reference_lineart: Path | int | None = None
+    if rl_raw not in (None, ""):
+        if rf_raw is None or not (isinstance(rf_raw, str) and rf_raw.strip().lower() == EXTERNAL):
+            problems.append(f"{where}: `reference_lineart` is only used with `reference_frame: {EXTERNAL}` (an "
+                            "in-shot reference's lineart is the shot's own frame); remove it or mark the reference"
+                            " external")
+        elif isinstance(rl_raw, bool):
+            problems.append(f"{where}: `reference_lineart` must be an image path or a frame number")
+        elif isinstance(rl_raw, int) or (isinstance(rl_raw, str) and _looks_like_time(rl_raw)):
+            try:
+                reference_lineart = parse_time(rl_raw, fps)
+            except ValueError as e:
+                problems.append(f"{where}: `reference_lineart`: {e}")
+            else:
+                if not 0 <= reference_lineart < total:
+                    problems.append(f"{where}: `reference_lineart` frame {reference_lineart} is outside the input "
+                                    f"(0-{total - 1})")
+        elif isinstance(rl_raw, str):
+            reference_lineart = _resolve(base, rl_raw)
+            if check_files and not reference_lineart.is_file():
+                problems.append(f"{where}: `reference_lineart` file {str(reference_lineart)!r} does not exist")
+        else:
+            problems.append(f"{where}: `reference_lineart` must be an image path or a frame number")
+    return reference, reference_frame, reference_lineart
+
+
+def _load_keyframes(entry: Mapping, base: Path, start: int | None, end: int | None, fps: Fraction,
+                    check_files: bool, where: str, problems: list[str]) -> list[tuple[int, Path]] | None:
+    """A shot's `references` list as (global frame, image path) pairs, in the order written; None when anything is
+    wrong (every problem goes to `problems`, naming the shot and the entry). An empty `reference:` or
+    `reference_frame:` slot (what `lvcd shots` writes) may stay beside `references`; a filled one may not."""
+    n_before = len(problems)
+    ref = entry.get("reference")
+    if ref not in (None, ""):
+        problems.append(f"{where}: `reference` and `references` are both given; a shot has one `reference` or a "
+                        f"`references` list: move it into the list as `{{frame: <the frame it colours>, image: "
+                        f"{ref}}}` and delete `reference`, or delete `references`")
+    if entry.get("reference_frame") not in (None, ""):
+        problems.append(f"{where}: `reference_frame` does not go with `references` (each keyframe gives its own "
+                        "`frame`); delete it")
+    if entry.get("reference_lineart") not in (None, ""):
+        problems.append(f"{where}: `reference_lineart` is only for `reference_frame: {EXTERNAL}`, which `references` "
+                        f"does not offer; delete it, or use `reference` + `reference_frame: {EXTERNAL}`")
+    raw = entry.get("references")
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"{where}: `references` must be a non-empty list of {{frame: <time>, image: <path>}} "
+                        f"(got {raw!r})")
+        return None
+    keyframes: list[tuple[int, Path]] = []
+    first_at: dict[int, int] = {}  # frame -> index of the entry that keys it
+    for i, item in enumerate(raw):
+        at = f"{where}: `references[{i}]`"
+        if not isinstance(item, Mapping):
+            problems.append(f"{at} must be a mapping {{frame: <time>, image: <path>}} (got {item!r})")
+            continue
+        problems += _unknown(item.keys(), KEYFRAME_KEYS, at)
+        frame_raw, frame = item.get("frame"), None
+        if frame_raw in (None, ""):
+            problems.append(f"{at}: `frame` is missing; give the frame its image colours (a frame number, a timecode "
+                            "or seconds, like `start`)")
+        elif isinstance(frame_raw, str) and frame_raw.strip().lower() == EXTERNAL:
+            problems.append(f"{at}: `frame: {EXTERNAL}` is not possible in `references` (every keyframe is a frame of "
+                            f"the shot); for a design sheet use `reference` + `reference_frame: {EXTERNAL}`")
+        else:
+            try:
+                frame = parse_time(frame_raw, fps)
+            except ValueError as e:
+                problems.append(f"{at}: `frame`: {e}")
+            else:
+                if start is not None and end is not None and not start <= frame < end:
+                    problems.append(f"{at}: `frame` {frame} is outside the shot (frames {start}-{end - 1}); every "
+                                    "keyframe must be a frame of its shot (`end` is exclusive)")
+                elif frame in first_at:
+                    problems.append(f"{at}: `frame` {frame} is also the frame of `references[{first_at[frame]}]`; "
+                                    "one keyframe per frame: delete one of them")
+                first_at.setdefault(frame, i)
+        image_raw, image = item.get("image"), None
+        if image_raw in (None, ""):
+            problems.append(f"{at}: `image` is missing; give the coloured keyframe image (a path relative to the "
+                            "manifest), or leave this keyframe out until you have it")
+        elif not isinstance(image_raw, str):
+            problems.append(f"{at}: `image` must be an image path (got {image_raw!r})")
+        else:
+            image = _resolve(base, image_raw)
+            if check_files and not image.is_file():
+                problems.append(f"{at}: `image` file {str(image)!r} does not exist (paths are relative to the "
+                                "manifest's folder)")
+        if frame is not None and image is not None:
+            keyframes.append((frame, image))
+    return None if len(problems) > n_before else keyframes
+
+
+def _check_subshot_names(shots: list[Shot], names: Mapping[str, int]) -> list[str]:
+    """The generated sub-shot names must be file-safe and must not clash with a shot's own name (`names`: the
+    manifest's shot names -> their index)."""
+    problems: list[str] = []
+    too_long: set[str] = set()
+    for s in shots:
+        if s.parent is None or not NAME_RE.match(s.parent):  # a bad parent name is reported already
+            continue
+        if not NAME_RE.match(s.name):
+            if s.parent not in too_long:
+                too_long.add(s.parent)
+                problems.append(f"shot {s.parent!r}: `name` is too long for its keyframe sub-shots (named "
+                                f"`<name>.f<frame>`, e.g. {s.name!r}, at most 128 characters); shorten it")
+        elif s.name in names:
+            problems.append(f"shot {s.parent!r}: its keyframe at frame {s.reference_frame} makes a sub-shot named "
+                            f"{s.name!r}, which is the name of shots[{names[s.name]}] too; rename one of the two")
+    return problems
 
 
 def _time_field(entry: Mapping, key: str, fps: Fraction, where: str, problems: list[str]) -> int | None:
@@ -525,22 +677,22 @@ def _check_layout(shots: list[Shot], total: int, problems: list[str]) -> list[st
     """Overlaps are errors; gaps (frames no shot covers) are warnings."""
     warnings, prev = [], None
     if shots and shots[0].start > 0:
-        warnings.append(f"frames 0-{shots[0].start - 1} are in no shot (before shot {shots[0].name!r}); they will be "
+        warnings.append(f"frames 0-{shots[0].start - 1} are in no shot (before shot {shots[0].label}); they will be "
                         "left uncoloured (the lineart itself) in the assembled video")
     for s in shots:
         if prev is not None:
             if s.start < prev.end:
-                problems.append(f"shot {s.name!r}: `start` {s.start} overlaps shot {prev.name!r} (frames {prev.start}-"
+                problems.append(f"shot {s.label}: `start` {s.start} overlaps shot {prev.label} (frames {prev.start}-"
                                 f"{prev.end - 1}); `end` is exclusive, so {s.name!r} may start at {prev.end} at the "
                                 "earliest")
             elif s.start > prev.end:
-                warnings.append(f"frames {prev.end}-{s.start - 1} are in no shot (between {prev.name!r} and "
-                                f"{s.name!r}); they will be left uncoloured (the lineart itself) in the assembled "
+                warnings.append(f"frames {prev.end}-{s.start - 1} are in no shot (between {prev.label} and "
+                                f"{s.label}); they will be left uncoloured (the lineart itself) in the assembled "
                                 "video")
         if prev is None or s.end > prev.end:
             prev = s
     if prev is not None and prev.end < total:
-        warnings.append(f"frames {prev.end}-{total - 1} are in no shot (after {prev.name!r}); they will be left "
+        warnings.append(f"frames {prev.end}-{total - 1} are in no shot (after {prev.label}); they will be left "
                         "uncoloured (the lineart itself) in the assembled video")
     return warnings
 
@@ -633,12 +785,15 @@ def _scalar(v: Any) -> str:
 def manifest_text(inputs: Sequence[str], shots: Sequence[Mapping], *, output: str | None = None,
                   defaults: Mapping | None = None, fps: Fraction | float | None = None, header: str = "") -> str:
     """The YAML text of a manifest, with comments (what `lvcd shots` writes). `shots` are raw entries (name, start,
-    end, reference, reference_frame, ...); an empty reference is written as an empty slot to fill in."""
+    end, reference, reference_frame, ...); an empty reference is written as an empty slot to fill in. An entry with
+    `references` (a list of {frame, image}) is written as given, unexpanded: this writes manifest entries, not the
+    sub-shots `load_manifest` makes of them, so reading the text back expands it the same way again."""
     lines = [
         "# lvcd shot manifest (schema: configs/manifest.schema.md in the lvcd repository).",
         "# Frames are 0-based and global over the inputs; `start` is a shot's first frame, `end` one past its last.",
         "# Fill each `reference:` with the coloured keyframe of its shot (an image path relative to this file);",
-        "# it colours frame `reference_frame` (default: the shot's first frame). Then run: lvcd batch THIS_FILE",
+        "# it colours frame `reference_frame` (default: the shot's first frame). Several keyframes in one shot:",
+        "# replace it with `references:`, a list of {frame, image}. Then run: lvcd batch THIS_FILE",
     ]
     if header:
         lines += [f"# {h}" if h else "#" for h in header.splitlines()]
@@ -664,9 +819,15 @@ def manifest_text(inputs: Sequence[str], shots: Sequence[Mapping], *, output: st
         lines.append(f"  - name: {_scalar(s['name'])}{tc}")
         lines.append(f"    start: {_scalar(a)}")
         lines.append(f"    end: {_scalar(b)}")
+        refs = s.get("references")
         for k in ("reference", "reference_frame", "reference_lineart"):
-            if k == "reference" or s.get(k) is not None:
+            if (k == "reference" and not refs) or s.get(k) is not None:
                 lines.append(f"    {k}: {_scalar(s.get(k))}".rstrip())
+        if refs:
+            lines.append("    references:")
+            for kf in refs:
+                lines.append(f"      - frame: {_scalar(kf.get('frame'))}".rstrip())
+                lines.append(f"        image: {_scalar(kf.get('image'))}".rstrip())
         if s.get("options"):
             lines.append("    options: " + json.dumps(s["options"]))
     return "\n".join(lines) + "\n"
