@@ -510,6 +510,17 @@ def _load_shots(value, base: Path, total: int, fps: Fraction, defaults: dict, ch
     return shots
 
 
+def _image_path(raw, base: Path, check_files: bool, what: str, problems: list[str]) -> Path | None:
+    """An image path field (`what` names it in messages), resolved against the manifest's folder; None if invalid."""
+    if not isinstance(raw, str):
+        problems.append(f"{what} must be an image path (got {raw!r})")
+        return None
+    path = _resolve(base, raw)
+    if check_files and not path.is_file():
+        problems.append(f"{what} file {str(path)!r} does not exist (paths are relative to the manifest's folder)")
+    return path
+
+
 def _load_reference(entry: Mapping, base: Path, start: int | None, end: int | None, total: int, fps: Fraction,
                     check_files: bool, where: str, problems: list[str],
                     ) -> tuple[Path | None, int | None, Path | int | None]:
@@ -517,13 +528,7 @@ def _load_reference(entry: Mapping, base: Path, start: int | None, end: int | No
     ref_raw = entry.get("reference")
     reference = None
     if ref_raw not in (None, ""):
-        if not isinstance(ref_raw, str):
-            problems.append(f"{where}: `reference` must be an image path (got {ref_raw!r})")
-        else:
-            reference = _resolve(base, ref_raw)
-            if check_files and not reference.is_file():
-                problems.append(f"{where}: `reference` file {str(reference)!r} does not exist (paths are relative "
-                                "to the manifest's folder)")
+        reference = _image_path(ref_raw, base, check_files, f"{where}: `reference`", problems)
     # reference frame
     rf_raw = entry.get("reference_frame")
     reference_frame: int | None = start
@@ -626,13 +631,8 @@ def _load_keyframes(entry: Mapping, base: Path, start: int | None, end: int | No
         if image_raw in (None, ""):
             problems.append(f"{at}: `image` is missing; give the coloured keyframe image (a path relative to the "
                             "manifest), or leave this keyframe out until you have it")
-        elif not isinstance(image_raw, str):
-            problems.append(f"{at}: `image` must be an image path (got {image_raw!r})")
         else:
-            image = _resolve(base, image_raw)
-            if check_files and not image.is_file():
-                problems.append(f"{at}: `image` file {str(image)!r} does not exist (paths are relative to the "
-                                "manifest's folder)")
+            image = _image_path(image_raw, base, check_files, f"{at}: `image`", problems)
         if frame is not None and image is not None:
             keyframes.append((frame, image))
     return None if len(problems) > n_before else keyframes
