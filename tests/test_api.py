@@ -178,3 +178,32 @@ def test_flat_grey_keyframe_is_accepted_lineart_is_refused(tmp_path):
     Image.fromarray(line).save(tmp_path / "line.png")
     with pytest.raises(LVCDError, match="lineart"):
         load_reference(tmp_path / "line.png", (64, 64))
+
+
+def _stage_threads():
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name in ("lvcd-model", "lvcd-sketches", "lvcd-read")]
+
+
+def test_leaving_a_diffusion_stream_early_stops_its_threads(tiny_backend):
+    frames = lineart_clip(30)
+    gen = api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend, **TINY)
+    assert next(gen).shape == (48, 80, 3)
+    assert _stage_threads()  # the stages are running ahead
+    gen.close()
+    assert not _stage_threads()
+    # the shared pipeline is free again: a full render on the same backend still gives every frame
+    assert len(list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend, **TINY))) == 30
+
+
+def test_an_input_error_mid_stream_reaches_the_caller_and_stops_the_threads(tiny_backend):
+    frames = lineart_clip(30)
+
+    def failing():
+        yield from frames[:20]
+        raise OSError("disk went away at frame 20")
+
+    with pytest.raises(OSError, match="frame 20"):
+        list(api.colorize_frames(failing(), colour_of(frames[0]), num_frames=30, backend=tiny_backend, **TINY))
+    assert not _stage_threads()
