@@ -110,7 +110,8 @@ def main():
     fc = flops.get("flop_counter", {})
     rows += ["", f"FLOPs per denoiser call (19 frames, 576x320): {fc.get('denoiser_call_tflop', 0):.2f} TFLOP; "
              f"per output frame: {fc.get('per_output_frame_tflop', 0):.1f} TFLOP; SVD UNet alone, 14 frames: "
-             f"{fc.get('svd_unet_14_frames_per_frame_tflop', 0):.3f} TFLOP/frame (reference 0.805)."]
+             f"{fc.get('svd_unet_14_frames_per_frame_tflop', 0):.3f} TFLOP/frame (reference 0.805); "
+             f"{flops.get('dispatch', {}).get('aten_ops_per_denoiser_call', 0):,} ATen ops dispatched per call."]
     (OUT / "results.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
     chart(ratios, OUT / "results.png")
