@@ -10,6 +10,7 @@ Memory stays constant in the video's length: only the current window, its overla
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -587,11 +588,32 @@ def model_fingerprint(model_dir: Path | None) -> dict:
     return out
 
 
-def colorize_video(input, reference, output, **options) -> RenderResult:
+def _resume_key(input, ref: np.ndarray, frames: int, opts: ColorizeOptions, backend, model_dir, work: Path) -> str:
+    """Everything a diffusion render's latents depend on, hashed: the input's content, the reference pixels, the
+    frame count, the sampling options, the device class and dtype, and the model's weights."""
+    from .shots.render import _InputHashes
+
+    hashes = _InputHashes(work / "cache" / "inputs.json")
+    pipe = backend.pipe
+    params = {
+        "lvcd_version": __version__, "input_sha256": hashes(str(input)), "frames": frames,
+        "reference_sha256": hashlib.sha256(repr(ref.shape).encode() + ref.tobytes()).hexdigest(),
+        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()
+                    if k in ("steps", "overlap", "seed", "size", "polarity")},
+        "device": pipe._execution_device.type, "dtype": str(pipe.unet.dtype), "model": model_fingerprint(model_dir),
+    }
+    hashes.save()
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None, **options) -> RenderResult:
     """Colorize a lineart video file or image sequence and write the result (same frame count, fps, size and audio).
 
     See `ColorizeOptions` for the options. The output is written as frames are produced to a temporary file renamed
-    at the end; a failed or interrupted run leaves no output behind.
+    at the end; a failed or interrupted run leaves no output behind. With `work` (a folder), a diffusion render keeps
+    every finished window's latents there: running the same command again after an interruption re-decodes those
+    and samples only the windows that were not finished, giving the same frames; the checkpoints are removed once
+    the output is written.
     """
     from tqdm.auto import tqdm
 
@@ -603,6 +625,15 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
     check_output_path(output, overwrite=opts.overwrite)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
+    ckpt = None
+    if work is not None and backend.name == "diffusion":
+        key = _resume_key(input, ref, info.frame_count, opts, backend, model_dir, Path(work))
+        ckpt = Path(work) / "colorize" / key[:24]
+        done = len(list(ckpt.glob("seg_*.safetensors"))) if ckpt.is_dir() else 0
+        if done:
+            logger.warning("resuming from %s: %d finished windows are re-decoded, not sampled again", ckpt, done)
+    elif work is not None:
+        logger.info("--work keeps diffusion checkpoints; the %s backend renders from the start", backend.name)
     n = info.frame_count
     written = 0
     monitor = None
@@ -614,7 +645,7 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
         output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
         overwrite=opts.overwrite, fmt=opts.fmt,
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
-        for frame in colorize_frames(frames, ref, num_frames=n, backend=backend,
+        for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt,
                                      **{k: v for k, v in asdict(opts).items() if k != "backend"}):
             writer.write(frame)
             if monitor is not None:
@@ -646,6 +677,10 @@ def colorize_video(input, reference, output, **options) -> RenderResult:
         if drift["over_threshold"]:
             logger.warning("%s: %s", output, format_drift(drift))
     sidecar = write_sidecar(output, side)
+    if ckpt is not None:
+        import shutil
+
+        shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
     return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
 
 

@@ -42,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _resume_hint(args) -> str:
+    """What an interrupted render left behind and how to go on."""
+    manifest = str(getattr(args, "input", "")).lower().endswith((".yaml", ".yml"))
+    if args.command == "batch" or (args.command == "colorize" and manifest):
+        return "; finished shots are kept: run the same command again to render the rest"
+    if args.command == "colorize":
+        if getattr(args, "work", None):
+            return f"; run the same command again to resume from the window checkpoints in {args.work}"
+        return "; no output was written (add --work DIR to make a long diffusion render resumable)"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -51,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        print("lvcd: interrupted", file=sys.stderr)
+        print(f"lvcd: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
     except (UserError, OSError, ValueError) as e:
         # Errors that teach: the message names the input and the fix; no traceback for user mistakes (bad paths,

@@ -59,7 +59,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="lineart video (mp4/mov/mkv/webm/avi/gif), image folder, pattern frame_%%04d.png, "
                    "or a shot manifest (.yaml: every shot from its own keyframe, as `lvcd batch`)")
     p.add_argument("--reference", "-r", help="the coloured version of the first frame (not needed with a manifest)")
-    p.add_argument("--work", help="with a manifest: the work folder (default: beside the manifest)")
+    p.add_argument("--work", help="work folder: with a manifest, the per-shot frames (default: beside the manifest); "
+                   "with a video and the diffusion backend, per-window checkpoints, so re-running the same command "
+                   "after an interruption resumes (default: none)")
     p.add_argument("--output", "-o", required=True, help="output video (.mp4/.mkv/.mov) or folder/pattern for PNGs")
     p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
                    help="what to do with a reference of another aspect ratio (default: error)")
@@ -96,7 +98,7 @@ def run(args) -> int:
         plan = api.plan_render(args.input, **opts)
         print(api.format_plan(plan))
         return 0
-    res = api.colorize_video(args.input, args.reference, args.output, **opts)
+    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
         if res.drift is not None:

@@ -1,0 +1,91 @@
+"""`lvcd colorize VIDEO --work DIR`: a diffusion render interrupted mid-video resumes from its window checkpoints
+and writes the same video as an uninterrupted run; finished checkpoints are removed."""
+import pytest
+from test_colorize_cmd import lineart_frames, reference_for, tiny_args, write_clip  # noqa: F401 (fixture)
+
+from lvcd import api
+from lvcd.cli import main
+from lvcd.pipelines import LVCDPipeline
+from lvcd.video import open_reader
+
+
+def count_calls(monkeypatch, fail_at=None):
+    calls = {"n": 0}
+    orig = LVCDPipeline._denoise
+
+    def denoise(self, *a, **k):
+        calls["n"] += 1
+        if fail_at is not None and calls["n"] == fail_at:
+            raise RuntimeError("power cut")
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(LVCDPipeline, "_denoise", denoise)
+    return calls
+
+
+def frames_of(path):
+    with open_reader(path) as r:
+        return [f.copy() for f in r]
+
+
+def test_interrupted_render_resumes_to_the_same_video(tmp_path, tiny_args, monkeypatch):
+    frames = lineart_frames(30)  # windows: frames 1-14, 15-24, 25-29 (+ padding): 3 windows
+    src = write_clip(tmp_path / "in.mp4", frames)
+    ref = reference_for(frames, tmp_path / "r.png")
+    opts = dict(backend="diffusion", model=tiny_args[3], steps=1, size=(64, 64), quiet=True)
+
+    calls = count_calls(monkeypatch)
+    api.colorize_video(src, ref, tmp_path / "straight.mp4", **opts)
+    assert calls["n"] == 3
+
+    work = tmp_path / "work"
+    monkeypatch.undo()
+    count_calls(monkeypatch, fail_at=3)
+    with pytest.raises(RuntimeError, match="power cut"):
+        api.colorize_video(src, ref, tmp_path / "out.mp4", work=work, **opts)
+    assert not (tmp_path / "out.mp4").exists()
+    assert len(list((work / "colorize").glob("*/seg_*.safetensors"))) == 2  # two windows were finished
+
+    monkeypatch.undo()
+    calls = count_calls(monkeypatch)
+    assert main(["colorize", str(src), "-r", str(ref), "-o", str(tmp_path / "out.mp4"), "--work", str(work),
+                 *tiny_args, "--quiet"]) == 0
+    assert calls["n"] == 1  # only the unfinished window was sampled
+    resumed, straight = frames_of(tmp_path / "out.mp4"), frames_of(tmp_path / "straight.mp4")
+    assert len(resumed) == len(straight) == 30
+    assert all((a == b).all() for a, b in zip(resumed, straight))
+    assert not list((work / "colorize").iterdir())  # checkpoints removed once the output is written
+
+
+def test_changed_options_do_not_reuse_checkpoints(tmp_path, tiny_args, monkeypatch):
+    frames = lineart_frames(30)
+    src = write_clip(tmp_path / "in.mp4", frames)
+    ref = reference_for(frames, tmp_path / "r.png")
+    opts = dict(backend="diffusion", model=tiny_args[3], steps=1, size=(64, 64), quiet=True)
+    work = tmp_path / "work"
+    count_calls(monkeypatch, fail_at=3)
+    with pytest.raises(RuntimeError):
+        api.colorize_video(src, ref, tmp_path / "out.mp4", work=work, **opts)
+    monkeypatch.undo()
+    calls = count_calls(monkeypatch)
+    api.colorize_video(src, ref, tmp_path / "out.mp4", work=work, **{**opts, "seed": 7})
+    assert calls["n"] == 3  # another seed: nothing reused
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["colorize", "in.mp4", "-r", "r.png", "-o", "o.mp4", "--work", "w"], "resume from the window checkpoints in w"),
+    (["colorize", "in.mp4", "-r", "r.png", "-o", "o.mp4"], "add --work DIR"),
+    (["colorize", "shots.yaml", "-o", "o.mp4"], "finished shots are kept"),
+    (["batch", "shots.yaml"], "finished shots are kept"),
+])
+def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys, argv, needle):
+    import lvcd.cli.batch_cmd as batch_cmd
+    import lvcd.cli.colorize_cmd as colorize_cmd
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(colorize_cmd, "run", interrupted)
+    monkeypatch.setattr(batch_cmd, "run", interrupted)
+    assert main(argv) == 130
+    assert needle in capsys.readouterr().err
