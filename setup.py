@@ -39,7 +39,6 @@ setup(
     extras_require={
         "test": ["pytest>=7", "scikit-image>=0.22"],
         "cuda": ["xformers"],
-        "decord": ["decord"],
     },
     entry_points={"console_scripts": ["lvcd=lvcd.cli:main"]},
 )
