@@ -21,6 +21,7 @@ setup(
         # torch is a range on purpose: users bring their own CUDA build; CI installs the CPU wheel first.
         "torch>=2.1",
         "diffusers>=0.30",
+        "huggingface_hub>=0.23",  # lvcd convert --download (also a dependency of diffusers / transformers)
         "transformers>=4.40",
         "safetensors>=0.4",
         "accelerate>=0.30",

@@ -97,7 +97,10 @@ def no_model_message(where: Path | None = None) -> str:
     head = f"no converted LVCD model at {where}" if where else "no converted LVCD model found"
     return (
         f"{head} (looked at --model, ${MODEL_ENV} and {DEFAULT_MODEL_DIR}).\n"
-        "  To use the diffusion backend, convert the official weights once:\n"
+        "  To use the diffusion backend, fetch and convert the official weights once (the SVD repository is gated:\n"
+        "  accept its licence on the Hub and log in first):\n"
+        "    lvcd convert --download\n"
+        "  or, from files you already have:\n"
         f"    lvcd convert --svd svd.safetensors --lvcd lvcd.ckpt --out {DEFAULT_MODEL_DIR}\n"
         "  (svd.safetensors: stabilityai/stable-video-diffusion-img2vid;\n"
         "   lvcd.ckpt: luckyhzt/lvcd_pretrained_models).\n"
