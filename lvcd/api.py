@@ -61,6 +61,7 @@ class ColorizeOptions:
     overwrite: bool = False
     quiet: bool = False
     reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
+    reference_background: str | None = None  # flatten a transparent reference onto this colour (white, #rrggbb)
     drift: bool = True  # measure colour drift from the reference's palette per window (~3 ms a 1080p frame)
     compile: str = "off"  # torch.compile the UNet and ControlNet: off | default | reduce-overhead | max-autotune
     # (fewer, fused kernel launches: the eager denoiser dispatches ~11.8k ops a call; the first windows compile)
@@ -155,8 +156,27 @@ class Letterbox:
 
 
 # ---------------------------------------------------------------------------------------------------- reference
-def load_reference(path: str | os.PathLike, size: tuple[int, int], fit: str = "error") -> np.ndarray:
-    """Read the coloured keyframe as uint8 RGB at `size` (W, H) of the lineart, with errors that teach."""
+def parse_colour(value: str) -> tuple[int, int, int]:
+    """"white", "black", "#rrggbb" or "r,g,b" -> an RGB triple."""
+    named = {"white": (255, 255, 255), "black": (0, 0, 0)}
+    v = value.strip().lower()
+    if v in named:
+        return named[v]
+    try:
+        if v.startswith("#") and len(v) == 7:
+            return tuple(int(v[i : i + 2], 16) for i in (1, 3, 5))
+        rgb = tuple(int(x) for x in v.split(","))
+        if len(rgb) == 3 and all(0 <= c <= 255 for c in rgb):
+            return rgb
+    except ValueError:
+        pass
+    raise LVCDError(f"colour {value!r} is not white, black, #rrggbb or r,g,b (0-255).")
+
+
+def load_reference(path: str | os.PathLike, size: tuple[int, int], fit: str = "error",
+                   background: str | None = None) -> np.ndarray:
+    """Read the coloured keyframe as uint8 RGB at `size` (W, H) of the lineart, with errors that teach. A reference
+    with transparent pixels is refused unless `background` names a colour to flatten it onto."""
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
@@ -169,12 +189,16 @@ def load_reference(path: str | os.PathLike, size: tuple[int, int], fit: str = "e
             arr = np.asarray(im.convert("RGBA"))
     except (UnidentifiedImageError, OSError) as e:
         raise LVCDError(f"reference {p} is not a readable image ({e}); export it as PNG or JPEG.") from None
-    if "A" in mode or mode == "P" and arr[..., 3].min() < 255:
-        if arr[..., 3].min() < 255:
+    if arr[..., 3].min() < 255:
+        if background is None:
             raise LVCDError(
                 f"reference {p} has transparent pixels; a colour keyframe must be opaque. Flatten it onto the"
-                " background colour in your paint program (or export without alpha)."
+                " background colour in your paint program (or export without alpha), or pass"
+                " --reference-background white (or #rrggbb) to flatten it here."
             )
+        alpha = arr[..., 3:].astype(np.float32) / 255.0
+        bg = np.array(parse_colour(background), np.float32)
+        arr = np.concatenate([(arr[..., :3] * alpha + bg * (1 - alpha)).round().astype(np.uint8), arr[..., 3:]], -1)
     rgb = np.ascontiguousarray(arr[..., :3])
     if mode in ("L", "LA", "1", "I", "I;16", "F") or (np.ptp(rgb.astype(np.int16), axis=-1).max() <= 2):
         ink_or_paper = ((rgb.min(-1) > 235) | (rgb.max(-1) < 20)).mean()
@@ -542,7 +566,9 @@ def colorize_frames(
     if first is None:
         raise LVCDError("the lineart stream is empty; it needs at least one frame.")
     h, w = first.shape[:2]
-    ref = load_reference(reference, (w, h), opts.reference_fit) if not isinstance(reference, np.ndarray) else reference
+    if not isinstance(reference, np.ndarray):
+        reference = load_reference(reference, (w, h), opts.reference_fit, opts.reference_background)
+    ref = reference
     if ref.shape[:2] != (h, w):
         raise LVCDError(f"`reference` is {ref.shape[1]}x{ref.shape[0]} but the frames are {w}x{h}.")
     if backend is None:
@@ -626,7 +652,7 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     t0 = time.perf_counter()
     info = probe(input)
     check_output_path(output, overwrite=opts.overwrite)
-    ref = load_reference(reference, (info.width, info.height), opts.reference_fit)
+    ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
     ckpt = None
     if work is not None and backend.name == "diffusion":

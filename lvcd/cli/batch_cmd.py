@@ -20,6 +20,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="validate, print each shot's plan, seed and status (done/partial/todo); render nothing")
     p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
                    help="what to do with a reference of another aspect ratio (default: error)")
+    p.add_argument("--reference-background", metavar="COLOUR",
+                   help="flatten a reference with transparent pixels onto this colour (white, black, #rrggbb)")
     add_common_options(p)
 
 

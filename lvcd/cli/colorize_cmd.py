@@ -52,6 +52,8 @@ def options_from_args(args) -> dict:
     opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reference_fit", None):
         opts["reference_fit"] = args.reference_fit
+    if getattr(args, "reference_background", None):
+        opts["reference_background"] = args.reference_background
     return opts
 
 
@@ -65,6 +67,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", required=True, help="output video (.mp4/.mkv/.mov) or folder/pattern for PNGs")
     p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
                    help="what to do with a reference of another aspect ratio (default: error)")
+    p.add_argument("--reference-background", metavar="COLOUR",
+                   help="flatten a reference with transparent pixels onto this colour (white, black, #rrggbb)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
     add_common_options(p)
 

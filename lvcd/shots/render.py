@@ -385,7 +385,8 @@ class _Backends:
 def _reference_rgb(plan: ShotPlan, size: tuple[int, int]) -> np.ndarray:
     from .. import api
 
-    return api.load_reference(plan.shot.reference, size, plan.options.get("reference_fit", "error"))
+    return api.load_reference(plan.shot.reference, size, plan.options.get("reference_fit", "error"),
+                              plan.options.get("reference_background"))
 
 
 def _shot_polarity(plan: ShotPlan, source: EpisodeSource) -> str:
@@ -663,7 +664,8 @@ def _check_references(m: Manifest, shots: Sequence[Shot], overrides: Mapping) ->
     for shot in shots:
         opts, _ = effective_options(m, shot, overrides)
         try:
-            api.load_reference(shot.reference, m.size, opts.get("reference_fit", "error"))
+            api.load_reference(shot.reference, m.size, opts.get("reference_fit", "error"),
+                               opts.get("reference_background"))
         except (OSError, ValueError) as e:
             problems.append(f"shot {shot.name!r}: `reference`: {e}")
         if isinstance(shot.reference_lineart, Path):

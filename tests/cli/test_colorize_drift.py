@@ -46,3 +46,4 @@ def test_batch_records_drift_per_shot(tmp_path):
         d = s["colour_drift"]
         assert d["frames"] == s["end"] - s["start"]
         assert d["windows"][0]["start"] == s["start"]  # windows count global frame numbers
+
