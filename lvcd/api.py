@@ -29,7 +29,10 @@ logger = logging.getLogger("lvcd")
 MODEL_ENV = "LVCD_MODEL"
 DEFAULT_MODEL_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "lvcd" / "lvcd-svd"
 MODEL_AREA = 576 * 320  # the resolution LVCD was trained and released at
-COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+# No CUDA-graph modes ("reduce-overhead", "max-autotune"): the model loop runs in its own thread, where
+# cudagraph trees assert (pytorch#123177), and the ControlNet's outputs feed the UNet, a chain of two graphed
+# functions that cudagraph trees refuse (pytorch#160281).
+COMPILE_MODES = ("off", "default", "max-autotune-no-cudagraphs")
 COMPILE_BACKEND = "inductor"  # torch.compile backend for --compile (tests use "aot_eager": no C++ build)
 SIZE_MULTIPLE = 64  # latent side must be divisible by 8 (three 2x downsamplings of the /8 latent)
 
@@ -63,7 +66,7 @@ class ColorizeOptions:
     reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
     reference_background: str | None = None  # flatten a transparent reference onto this colour (white, #rrggbb)
     drift: bool = True  # measure colour drift from the reference's palette per window (~3 ms a 1080p frame)
-    compile: str = "off"  # torch.compile the UNet and ControlNet: off | default | reduce-overhead | max-autotune
+    compile: str = "off"  # torch.compile the UNet and ControlNet: off | default | max-autotune-no-cudagraphs
     # (fewer, fused kernel launches: the eager denoiser dispatches ~11.8k ops a call; the first windows compile)
 
     def __post_init__(self):

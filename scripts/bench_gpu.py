@@ -169,7 +169,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=None, help="default 120 (16 with --tiny)")
     ap.add_argument("--steps", type=int, default=None, help="default 25 (1 with --tiny)")
     ap.add_argument("--offload", nargs="+", default=["none"], choices=["none", "model", "sequential"])
-    ap.add_argument("--compile", default="off", choices=["off", "default", "reduce-overhead", "max-autotune"])
+    ap.add_argument("--compile", default="off", choices=["off", "default", "max-autotune-no-cudagraphs"])
     ap.add_argument("--dtype", default=None, choices=list(DTYPES), help="default bf16 on CUDA, fp32 elsewhere")
     ap.add_argument("--device", default=None)
     ap.add_argument("--tiny", action="store_true", help="tiny random pipeline (a smoke run of this script)")

@@ -37,7 +37,7 @@ def test_compiled_networks_give_the_eager_output(tiny_pipeline_dir, monkeypatch)
 
 
 def test_compile_options_teach(tiny_pipeline_dir):
-    with pytest.raises(api.LVCDError, match="reduce-overhead"):
+    with pytest.raises(api.LVCDError, match="max-autotune-no-cudagraphs"):
         api.ColorizeOptions(compile="fast")
     with pytest.raises(api.LVCDError, match="--offload none"):
         api.load_pipeline(tiny_pipeline_dir, api.ColorizeOptions(compile="default", offload="model"))

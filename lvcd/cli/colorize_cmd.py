@@ -29,7 +29,7 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--offload", choices=["none", "model", "sequential"], help="CPU offload tier (lower VRAM, slower)")
     g.add_argument("--decode-chunk", type=int, help="latents per VAE decoder call (default 10)")
     g.add_argument("--attention", choices=["sdpa", "xformers"], help="attention kernel (xformers: CUDA only)")
-    g.add_argument("--compile", choices=["off", "default", "reduce-overhead", "max-autotune"],
+    g.add_argument("--compile", choices=["off", "default", "max-autotune-no-cudagraphs"],
                    help="torch.compile the UNet and ControlNet (fewer kernel launches; the first windows compile)")
     g = p.add_argument_group("look")
     g.add_argument("--polarity", choices=["auto", "black-on-white", "white-on-black", "alpha"],
