@@ -289,8 +289,6 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tup
     """Load a converted pipeline folder onto the chosen device, dtype, offload tier and attention backend. On CUDA
     the pre-flight memory estimate for the render `size` (W, H; default the options' or 576x320) is checked first
     (see `memory_plan`)."""
-    import torch
-
     from .pipelines import LVCDPipeline
 
     device, dtype = _torch_device_dtype(opts)
@@ -299,7 +297,15 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tup
         raise LVCDError(f"--compile {opts.compile} needs the networks resident on the device, but the render uses "
                         f"--offload {offload}; drop --compile, or free memory for --offload none.")
     pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
-    if opts.attention == "xformers":
+    return place_pipeline(pipe, device, offload, opts.attention, opts.compile)
+
+
+def place_pipeline(pipe, device: str, offload: str = "none", attention: str = "sdpa", compile: str = "off"):
+    """Put a built pipeline on `device` with an offload tier, an attention backend and (optionally) torch.compile of
+    its two networks; progress bars off (the caller shows its own)."""
+    import torch
+
+    if attention == "xformers":
         if not torch.cuda.is_available():
             raise LVCDError("--attention xformers needs CUDA; use --attention sdpa (the default) on this machine.")
         pipe.enable_xformers_memory_efficient_attention()
@@ -309,8 +315,8 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tup
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         pipe.to(device)
-    if opts.compile != "off":
-        kw = {"mode": opts.compile} if COMPILE_BACKEND == "inductor" else {}
+    if compile != "off":
+        kw = {"mode": compile} if COMPILE_BACKEND == "inductor" else {}
         for net in (pipe.unet, pipe.controlnet):  # in place: same module objects, same state-dict keys
             net.compile(backend=COMPILE_BACKEND, dynamic=False, **kw)
     pipe.set_progress_bar_config(disable=True)

@@ -38,8 +38,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, offload: str):
-    """The real architecture with random weights (or the tiny pipeline), placed for `offload`."""
+def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, offload: str, compile: str = "off"):
+    """The real architecture with random weights (or the tiny pipeline), placed as `lvcd colorize` places it."""
+    from lvcd.api import place_pipeline
     from lvcd.pipelines.tiny import make_tiny_pipeline
 
     if tiny:
@@ -65,14 +66,7 @@ def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, offload: str):
                             image_encoder=image_encoder,
                             feature_extractor=CLIPImageProcessor.from_pretrained(folder / "feature_extractor"))
         pipe = pipe.to(dtype)
-    if offload == "model":
-        pipe.enable_model_cpu_offload(device=device)
-    elif offload == "sequential":
-        pipe.enable_sequential_cpu_offload(device=device)
-    else:
-        pipe.to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return place_pipeline(pipe, device, offload, compile=compile)
 
 
 class Timers:
@@ -116,14 +110,11 @@ def run_tier(a, offload: str, clip: Path, ref: Path, out: Path) -> dict:
     cuda = device.startswith("cuda")
     dtype = DTYPES[a.dtype]
     t = time.perf_counter()
-    pipe = build_pipeline(a.tiny, device, dtype, offload)
+    pipe = build_pipeline(a.tiny, device, dtype, offload, a.compile)
     build_s = time.perf_counter() - t
     size = (64, 64) if a.tiny else (576, 320)
     opts = api.ColorizeOptions(backend="diffusion", steps=a.steps, size=size, device=device, dtype=a.dtype,
                                offload=offload, compile=a.compile, quiet=True, overwrite=True, drift=False)
-    if a.compile != "off":
-        for net in (pipe.unet, pipe.controlnet):
-            net.compile(mode=a.compile, dynamic=False)
     backend = api.DiffusionBackend(pipe, opts)
     timers = Timers(cuda)
     saved = LVCDPipeline._denoise, LVCDPipeline._decode, api.make_backend
