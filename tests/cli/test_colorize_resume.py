@@ -89,3 +89,28 @@ def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys, argv, needle):
     monkeypatch.setattr(batch_cmd, "run", interrupted)
     assert main(argv) == 130
     assert needle in capsys.readouterr().err
+
+
+def test_a_writer_failure_mid_render_leaves_nothing_and_stops_the_threads(tmp_path, tiny_args, monkeypatch):
+    import threading
+
+    from lvcd.video import writer as writer_mod
+
+    frames = lineart_frames(30)
+    src = write_clip(tmp_path / "in.mp4", frames)
+    ref = reference_for(frames, tmp_path / "r.png")
+    calls = {"n": 0}
+    orig = writer_mod.FrameWriter.write
+
+    def write(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("No space left on device")
+        return orig(self, frame)
+
+    monkeypatch.setattr(writer_mod.FrameWriter, "write", write)
+    with pytest.raises(OSError, match="No space left"):
+        api.colorize_video(src, ref, tmp_path / "out.mp4", backend="diffusion", model=tiny_args[3], steps=1,
+                           size=(64, 64), quiet=True)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out", ".partial"))]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("lvcd-")]
