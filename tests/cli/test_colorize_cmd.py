@@ -50,11 +50,6 @@ def run(*args):
     return main(["colorize", *map(str, args), "--quiet"])
 
 
-@pytest.fixture(scope="module")
-def tiny_args(tiny_pipeline_dir):
-    return ["--backend", "diffusion", "--model", str(tiny_pipeline_dir), "--steps", "1", "--size", "64x64"]
-
-
 @pytest.mark.parametrize("n", [1, 2, 13, 14, 15, 16, 24, 25, 26, 100])
 def test_diffusion_any_length_gives_exactly_n_frames(tmp_path, tiny_args, n):
     frames = lineart_frames(n)

@@ -1,7 +1,7 @@
 """`lvcd colorize VIDEO --work DIR`: a diffusion render interrupted mid-video resumes from its window checkpoints
 and writes the same video as an uninterrupted run; finished checkpoints are removed."""
 import pytest
-from test_colorize_cmd import lineart_frames, reference_for, tiny_args, write_clip  # noqa: F401 (fixture)
+from test_colorize_cmd import lineart_frames, reference_for, write_clip
 
 from lvcd import api
 from lvcd.cli import main
