@@ -25,17 +25,36 @@ STATUSES = ("ok", "warn", "fail", "info")
 GIB = 1024**3
 CHECK_SIZE = (576, 320)  # (W, H): the resolution LVCD was trained and released at
 FFMPEG_TIMEOUT_S = 20
-# distribution -> (module to import, minimum version as in setup.py's install_requires, None = optional)
+# shown name -> module to import; the minimum versions come from setup.py's install_requires (via the installed
+# lvcd's metadata, `declared_minimums`), so there is one list of them
 PACKAGES = {
-    "torch": ("torch", "2.1"),
-    "diffusers": ("diffusers", "0.30"),
-    "transformers": ("transformers", "4.40"),
-    "accelerate": ("accelerate", "0.30"),
-    "av": ("av", "12"),
-    "opencv": ("cv2", "4.8"),
-    "scenedetect": ("scenedetect", "0.6.4"),
+    "torch": "torch",
+    "diffusers": "diffusers",
+    "transformers": "transformers",
+    "accelerate": "accelerate",
+    "av": "av",
+    "opencv": "cv2",
+    "scenedetect": "scenedetect",
 }
 PIP_NAMES = {"opencv": "opencv-python", "av": "av"}
+
+
+def declared_minimums() -> dict[str, str]:
+    """Lower bounds of lvcd's install_requires (`name>=version`, lower-cased names) from the installed package's
+    metadata; empty when lvcd runs from a source tree that was never installed."""
+    import importlib.metadata
+    import re
+
+    try:
+        requirements = importlib.metadata.requires("lvcd") or []
+    except importlib.metadata.PackageNotFoundError:
+        return {}
+    out = {}
+    for req in requirements:
+        m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][^,;\s]*)\s*$", req)  # no extras / markers
+        if m:
+            out[m.group(1).lower()] = m.group(2)
+    return out
 # encoder -> (what needs it, status when missing)
 FFMPEG_ENCODERS = {
     "libx264": (".mp4 / .mkv output, H.264, the default", "fail"),
@@ -117,26 +136,28 @@ def _lvcd_check() -> Check:
 
 def _package_check(name: str) -> tuple[Check, object | None]:
     """Import the package (a broken install fails here, not minutes into a render) and compare with the minimum."""
-    module, minimum = PACKAGES[name]
+    module = PACKAGES[name]
     pip = PIP_NAMES.get(name, name)
+    minimum = declared_minimums().get(pip.lower(), "0")
+    spec = f"{pip}>={minimum}" if minimum != "0" else pip
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mod = importlib.import_module(module)
     except ImportError as e:
         if isinstance(e, ModuleNotFoundError) and e.name == module:
-            return Check(name, "fail", "not installed", f"pip install '{pip}>={minimum}'"), None
-        fix = f"Reinstall it: pip install --force-reinstall '{pip}>={minimum}'"
+            return Check(name, "fail", "not installed", f"pip install '{spec}'"), None
+        fix = f"Reinstall it: pip install --force-reinstall '{spec}'"
         if name == "opencv" and "libGL" in str(e):
             fix = ("OpenCV needs libGL: apt-get install libgl1 (Debian/Ubuntu), or use the headless wheel: "
                    "pip uninstall opencv-python && pip install opencv-python-headless")
         return Check(name, "fail", f"installed but does not import ({_first_line(e)})", fix), None
     except Exception as e:  # noqa: BLE001 - a package whose import crashes is exactly what the report is for
         return Check(name, "fail", f"import failed ({_first_line(e)})",
-                     f"Reinstall it: pip install --force-reinstall '{pip}>={minimum}'"), None
+                     f"Reinstall it: pip install --force-reinstall '{spec}'"), None
     version = str(getattr(mod, "__version__", "") or "unknown")
     if version != "unknown" and _older(version, minimum):
-        return Check(name, "fail", f"{version} (lvcd needs >= {minimum})", f"pip install -U '{pip}>={minimum}'"), mod
+        return Check(name, "fail", f"{version} (lvcd needs >= {minimum})", f"pip install -U '{spec}'"), mod
     return Check(name, "info", version), mod
 
 
