@@ -192,3 +192,30 @@ def test_colour_trace_lines_take_the_side_the_keyframe_shows(dark_side):
     np.testing.assert_array_equal(outs[0], frames[0][1])  # keyframe reproduced exactly, trace line included
     for (_, gt, trace), out in zip(frames, outs):
         assert (out[trace] == gt[trace]).all(axis=1).mean() > 0.95
+
+
+def test_keyframe_wins_ties_against_a_wrong_previous_frame(monkeypatch):
+    """A small region that the keyframe and the previous frame both see perfectly aligned and fully covered gets
+    the keyframe's paint, not the previous frame's (which may carry an earlier mistake): the exact tie used to go
+    to whichever paint had the lower palette index."""
+    from lvcd.backends import bucket
+    from lvcd.lineart.normalize import normalize_lineart
+    from lvcd.lineart.regions import segment_regions
+
+    lineart, gt, _ = render([(2, rect(60, 60, 50, 60)), (4, ellipse(60, 50, 6, 5))])  # body with a small patch
+    moved = lineart.copy()
+    moved[8:11, 140:152] = 0  # a stroke far away: not the keyframe's lines, so the frame is really matched
+    colorizer = BucketColorizer()
+    key = colorizer.prepare_reference(gt, lineart)
+    patch, body = int(key.regions.labels[50, 60]), int(key.regions.labels[80, 60])
+    assert (colorizer.palette[key.color[patch]] == PAINT[4]).all()
+    assert key.color[body] < key.color[patch]  # the wrong paint has the lower palette index
+    wrong = key.color.copy()
+    wrong[patch] = key.color[body]  # the previous frame painted the patch like the body around it
+    prev = colorizer._make_frame(key.lineart, key.regions, wrong)
+    la = normalize_lineart(moved, colorizer.config.lineart)
+    regions = segment_regions(la, colorizer._regions_cfg)
+    target = int(regions.labels[50, 60])
+    assert colorizer._match(la, regions, key, prev)[target] == key.color[patch]
+    monkeypatch.setattr(bucket, "KEY_TIE_BREAK", 0.0)  # without the tie-break the previous frame's mistake stays
+    assert colorizer._match(la, regions, key, prev)[target] == key.color[body]
