@@ -342,6 +342,7 @@ class DiffusionBackend:
         import torch
 
         from .lineart import line_strength
+        from .sampling import plan_segments
 
         pipe, opts = self.pipe, options or self.opts
         src = (reference_rgb.shape[1], reference_rgb.shape[0])
@@ -351,15 +352,27 @@ class DiffusionBackend:
         ref_t = torch.from_numpy(ref).permute(2, 0, 1)[None].float() / 127.5 - 1.0  # [H, W, 3] -> [1, 3, H, W]
         device = pipe._execution_device
 
-        def prepare(frame: np.ndarray) -> torch.Tensor:
+        store = SegmentStore(checkpoint_dir) if checkpoint_dir is not None else None
+        # A resumed render re-decodes its finished windows: frames before the next window's sketches are read (the
+        # stream is sequential) but not prepared.
+        segments = plan_segments(num_frames, pipe.segment_config(opts.overlap))
+        finished = store.finished() if store is not None else 0
+        first_needed = (min([i for i in segments[finished].hint_indices if i > 0], default=0)
+                        if finished < len(segments) else num_frames)
+
+        def prepare(item: tuple[int, np.ndarray]) -> torch.Tensor | None:
+            index, frame = item
+            if 0 < index < first_needed:
+                return None
             # polarity-free line strength at the source size first, then letterbox (padding = no lines)
             s = lb.fit(line_strength(frame, polarity).astype(np.float32), fill=0.0)
             return torch.from_numpy(s)[None]  # [H, W] -> [1, H, W], lines = 1 (the pipeline repeats it to 3)
 
         # Stage 1 (a thread): read + sketch prep, up to one window ahead of the model.
-        prepared = background(map(prepare, lineart_frames), maxsize=16, name="lvcd-sketches")
+        prepared = background(map(prepare, enumerate(lineart_frames)), maxsize=16, name="lvcd-sketches")
         sketches: dict[int, torch.Tensor] = {}
         read = 0
+        end = object()
 
         def sketch_fn(indices: list[int]) -> torch.Tensor:
             nonlocal read
@@ -367,10 +380,10 @@ class DiffusionBackend:
             for k in [k for k in sketches if 0 < k < lowest]:
                 del sketches[k]
             while read <= max(indices):
-                s = next(prepared, None)
-                if s is None:
+                s = next(prepared, end)
+                if s is end:
                     raise LVCDError(f"the lineart stream ended after {read} frames but {num_frames} were announced.")
-                if read == 0 or read >= lowest:  # frames a resumed render skips are read but not kept
+                if read == 0 or read >= lowest:
                     sketches[read] = s
                 read += 1
             return torch.stack([sketches[i] for i in indices])
@@ -379,7 +392,6 @@ class DiffusionBackend:
         f = pipe.vae_scale_factor
         noise = pipe.prepare_noise(None, size[1] // f, size[0] // f, gen, opts.overlap)
         cond = pipe.prepare_conditions(ref_t.to(device), None, gen)
-        store = SegmentStore(checkpoint_dir) if checkpoint_dir is not None else None
 
         def latents():
             done, carry = store.load() if store is not None else ([], None)
@@ -422,6 +434,13 @@ class SegmentStore:
         tmp = path.with_suffix(".partial")
         save_file(tensors, str(tmp))
         os.replace(tmp, path)
+
+    def finished(self) -> int:
+        """How many windows are checkpointed (consecutive from window 0, as `load` reads them)."""
+        k = 0
+        while (self.folder / f"seg_{k:05d}.safetensors").is_file():
+            k += 1
+        return k
 
     def load(self):
         """-> (latent blocks of the finished windows in order, carry of the last one or None if it was the last)."""

@@ -144,6 +144,24 @@ def test_diffusion_resume_from_window_checkpoints_is_identical(tiny_backend, tmp
         np.testing.assert_array_equal(x, y)
 
 
+def test_a_resumed_render_prepares_only_the_sketches_its_unfinished_windows_need(tiny_backend, tmp_path,
+                                                                                  monkeypatch):
+    import lvcd.lineart
+    from lvcd.sampling import plan_segments
+
+    frames = lineart_clip(30)
+    ref = colour_of(frames[0])
+    list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path))
+    (tmp_path / "seg_00002.safetensors").unlink()  # the last window did not finish
+    prepared = []
+    orig = lvcd.lineart.line_strength
+    monkeypatch.setattr(lvcd.lineart, "line_strength", lambda f, p="auto": prepared.append(1) or orig(f, p))
+    assert len(list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path))) == 30
+    last = plan_segments(30, tiny_backend.pipe.segment_config(4))[2]
+    first_needed = min(i for i in last.hint_indices if i > 0)
+    assert 0 < first_needed and len(prepared) == 1 + (30 - first_needed)  # frame 0 and the last window's frames
+
+
 def test_colorize_frames_passes_this_calls_options_to_the_backend():
     seen = []
 
