@@ -430,7 +430,7 @@ class SegmentStore:
         tensors = {"latents": res.latents.detach().cpu().clone()}
         if res.carry is not None:  # clones: views of one window's latents may not share storage in safetensors
             tensors.update({f"carry.{k}": v.detach().cpu().clone() for k, v in res.carry.state_dict().items()})
-        path = self.folder / f"seg_{res.segment:05d}.safetensors"
+        path = self._path(res.segment)
         tmp = path.with_suffix(".partial")
         save_file(tensors, str(tmp))
         os.replace(tmp, path)
@@ -438,7 +438,7 @@ class SegmentStore:
     def finished(self) -> int:
         """How many windows are checkpointed (consecutive from window 0, as `load` reads them)."""
         k = 0
-        while (self.folder / f"seg_{k:05d}.safetensors").is_file():
+        while self._path(k).is_file():
             k += 1
         return k
 
@@ -448,14 +448,16 @@ class SegmentStore:
 
         from .pipelines import SegmentCarry
 
-        blocks, carry, k = [], None, 0
-        while (self.folder / f"seg_{k:05d}.safetensors").is_file():
-            sd = load_file(str(self.folder / f"seg_{k:05d}.safetensors"))
+        blocks, carry = [], None
+        for k in range(self.finished()):
+            sd = load_file(str(self._path(k)))
             blocks.append(sd["latents"])
             c = {key[len("carry."):]: v for key, v in sd.items() if key.startswith("carry.")}
             carry = SegmentCarry.from_state_dict(c) if c else None
-            k += 1
         return blocks, carry
+
+    def _path(self, segment: int) -> Path:
+        return self.folder / f"seg_{segment:05d}.safetensors"
 
 
 class BucketBackend:
