@@ -26,52 +26,40 @@ from .report import EvalReport
 from .segments import AREA_THRESHOLD, BACKGROUND_RGB, SEGMENT_METRICS, segment_metrics
 from .temporal import TC_DEFINITION, opencv_dis_flow, temporal_consistency
 
-WEIGHT_KEYS = ("lpips", "inception", "i3d", "raft")
+# weight key -> (metric lost without it (None: optional), why it is unavailable, loader module, loader, path types)
+_NETWORKS = {
+    "lpips": ("lpips", "no LPIPS weights given (lpips alex.pth + torchvision AlexNet; --lpips-weights)",
+              "lpips", "load_lpips", (str, Path, list, tuple)),  # lpips: its file and the AlexNet file, or a folder
+    "inception": ("fid", "no Inception weights given (pytorch-fid pt_inception-2015-12-05; --inception-weights)",
+                  "inception", "load_inception", (str, Path)),
+    "i3d": ("fvd", "no I3D weights given (TorchScript i3d_torchscript.pt; --i3d-weights)", "i3d", "load_i3d",
+            (str, Path)),
+    "raft": (None, None, "temporal", "load_raft", (str, Path)),  # optional: TC falls back to OpenCV DIS flow
+}
+WEIGHT_KEYS = tuple(_NETWORKS)
 _MISSING = object()
 
 
 def _load_networks(weights: dict | None, device: str) -> tuple[dict[str, object], dict[str, str]]:
     """Build the networks named in `weights` (paths or ready objects); returns (networks, unavailable reasons)."""
+    import importlib
+
     weights = dict(weights or {})
     unknown = sorted(set(weights) - set(WEIGHT_KEYS))
     if unknown:
         raise ValueError(f"unknown `weights` keys {unknown}; use any of {list(WEIGHT_KEYS)} mapped to a path.")
     nets: dict[str, object] = {}
     unavailable: dict[str, str] = {}
-    spec = weights.get("lpips")
-    if spec is None:
-        unavailable["lpips"] = "no LPIPS weights given (lpips alex.pth + torchvision AlexNet; --lpips-weights)"
-    elif isinstance(spec, str | Path | list | tuple):
-        from .lpips import load_lpips
-
-        nets["lpips"] = load_lpips(list(spec) if isinstance(spec, list | tuple) else spec, device=device)
-    else:
-        nets["lpips"] = spec
-    spec = weights.get("inception")
-    if spec is None:
-        unavailable["fid"] = "no Inception weights given (pytorch-fid pt_inception-2015-12-05; --inception-weights)"
-    elif isinstance(spec, str | Path):
-        from .inception import load_inception
-
-        nets["inception"] = load_inception(spec, device=device)
-    else:
-        nets["inception"] = spec
-    spec = weights.get("i3d")
-    if spec is None:
-        unavailable["fvd"] = "no I3D weights given (TorchScript i3d_torchscript.pt; --i3d-weights)"
-    elif isinstance(spec, str | Path):
-        from .i3d import load_i3d
-
-        nets["i3d"] = load_i3d(spec, device=device)
-    else:
-        nets["i3d"] = spec
-    spec = weights.get("raft")
-    if isinstance(spec, str | Path):
-        from .temporal import load_raft
-
-        nets["raft"] = load_raft(spec, device=device)
-    elif spec is not None:
-        nets["raft"] = spec
+    for key, (metric, reason, module, loader, path_types) in _NETWORKS.items():
+        spec = weights.get(key)
+        if spec is None:
+            if metric is not None:
+                unavailable[metric] = reason
+        elif isinstance(spec, path_types):  # paths: load here (the module is imported only when needed)
+            load = getattr(importlib.import_module(f".{module}", __package__), loader)
+            nets[key] = load(list(spec) if isinstance(spec, list | tuple) else spec, device=device)
+        else:  # a ready network object
+            nets[key] = spec
     return nets, unavailable
 
 
