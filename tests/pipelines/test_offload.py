@@ -5,29 +5,23 @@ enable_sequential_cpu_offload turns a CPU device into "cpu:0", which accelerate 
 `torch.nn.Conv2d` fails the same way), so that wrapper itself is only usable on an accelerator."""
 import torch
 from accelerate import cpu_offload
+from test_pipeline_lvcd import run
 
 from lvcd.pipelines.tiny import make_tiny_pipeline
 
 
-def run(pipe):
-    g = torch.Generator().manual_seed(0)
-    sketches, reference = torch.rand(16, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
-    return pipe(sketches=sketches, reference=reference, num_inference_steps=2,
-                generator=torch.Generator().manual_seed(0), output_type="pt").frames
-
-
 def test_model_offload_gives_the_resident_output():
-    expected = run(make_tiny_pipeline(seed=0))
+    expected = run(make_tiny_pipeline(seed=0), 16).frames
     pipe = make_tiny_pipeline(seed=0)
     pipe.enable_model_cpu_offload(device="cpu")
-    torch.testing.assert_close(run(pipe), expected, rtol=0, atol=0)
+    torch.testing.assert_close(run(pipe, 16).frames, expected, rtol=0, atol=0)
 
 
 def test_layer_by_layer_offload_gives_the_resident_output():
-    expected = run(make_tiny_pipeline(seed=0))
+    expected = run(make_tiny_pipeline(seed=0), 16).frames
     pipe = make_tiny_pipeline(seed=0)
     for model in pipe.components.values():
         if isinstance(model, torch.nn.Module):
             cpu_offload(model, torch.device("cpu"), offload_buffers=len(model._parameters) > 0)
     assert next(pipe.unet.parameters()).device.type == "meta"  # weights really are offloaded
-    torch.testing.assert_close(run(pipe), expected, rtol=0, atol=0)
+    torch.testing.assert_close(run(pipe, 16).frames, expected, rtol=0, atol=0)

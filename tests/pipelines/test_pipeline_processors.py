@@ -4,28 +4,22 @@ import pytest
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.models.attention_processor import AttnProcessor
+from test_pipeline_lvcd import run
 
 from lvcd.models import missing_lvcd_processors
 from lvcd.pipelines.tiny import make_tiny_pipeline
 
 
-def run(pipe):
-    g = torch.Generator().manual_seed(0)
-    sketches, reference = torch.rand(16, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g) * 2 - 1
-    return pipe(sketches=sketches, reference=reference, num_inference_steps=2,
-                generator=torch.Generator().manual_seed(0), output_type="latent").latents
-
-
 def test_a_global_processor_swap_is_refused_then_repaired():
     pipe = make_tiny_pipeline()
-    expected = run(pipe)
+    expected = run(pipe, 16).latents
     pipe.unet.set_attn_processor(AttnProcessor())  # what any "set every layer" helper does
     assert missing_lvcd_processors(pipe.unet)
     with pytest.raises(RuntimeError, match="install_lvcd_processors"):
-        run(pipe)
+        run(pipe, 16)
     pipe.install_lvcd_processors()
     assert not missing_lvcd_processors(pipe.unet) and not missing_lvcd_processors(pipe.controlnet)
-    torch.testing.assert_close(run(pipe), expected, rtol=0, atol=0)
+    torch.testing.assert_close(run(pipe, 16).latents, expected, rtol=0, atol=0)
 
 
 def test_xformers_switch_keeps_reference_attention(monkeypatch):
