@@ -596,9 +596,8 @@ def colorize_frames(
     if first is None:
         raise LVCDError("the lineart stream is empty; it needs at least one frame.")
     h, w = first.shape[:2]
-    if not isinstance(reference, np.ndarray):
-        reference = load_reference(reference, (w, h), opts.reference_fit, opts.reference_background)
-    ref = reference
+    ref = reference if isinstance(reference, np.ndarray) else load_reference(
+        reference, (w, h), opts.reference_fit, opts.reference_background)
     if ref.shape[:2] != (h, w):
         raise LVCDError(f"`reference` is {ref.shape[1]}x{ref.shape[0]} but the frames are {w}x{h}.")
     if backend is None:
@@ -647,7 +646,8 @@ def model_fingerprint(model_dir: Path | None) -> dict:
     return out
 
 
-def _resume_key(input, ref: np.ndarray, frames: int, opts: ColorizeOptions, backend, model_dir, work: Path) -> str:
+def _resume_key(input, ref: np.ndarray, frames: int, opts: ColorizeOptions, backend, fingerprint: dict,
+                work: Path) -> str:
     """Everything a diffusion render's latents depend on, hashed: the input's content, the reference pixels, the
     frame count, the sampling options, the device class and dtype, and the model's weights."""
     from .shots.render import _InputHashes
@@ -659,7 +659,7 @@ def _resume_key(input, ref: np.ndarray, frames: int, opts: ColorizeOptions, back
         "reference_sha256": hashlib.sha256(repr(ref.shape).encode() + ref.tobytes()).hexdigest(),
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()
                     if k in ("steps", "overlap", "seed", "size", "polarity")},
-        "device": pipe._execution_device.type, "dtype": str(pipe.unet.dtype), "model": model_fingerprint(model_dir),
+        "device": pipe._execution_device.type, "dtype": str(pipe.unet.dtype), "model": fingerprint,
     }
     hashes.save()
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
@@ -684,11 +684,12 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     check_output_path(output, overwrite=opts.overwrite)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
+    fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":
-        key = _resume_key(input, ref, info.frame_count, opts, backend, model_dir, Path(work))
+        key = _resume_key(input, ref, info.frame_count, opts, backend, fingerprint, Path(work))
         ckpt = Path(work) / "colorize" / key[:24]
-        done = len(list(ckpt.glob("seg_*.safetensors"))) if ckpt.is_dir() else 0
+        done = SegmentStore(ckpt).finished()
         if done:
             logger.warning("resuming from %s: %d finished windows are re-decoded, not sampled again", ckpt, done)
     elif work is not None:
@@ -725,7 +726,7 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         "backend": backend.name,
         "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(opts).items()},
         "model": str(model_dir) if model_dir else None,
-        "model_files": model_fingerprint(model_dir),
+        "model_files": fingerprint,
         "seconds": round(seconds, 3),
     }
     drift = None
