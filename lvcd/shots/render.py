@@ -552,15 +552,6 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
     return pieces
 
 
-def _output_holds_audio(output: str | os.PathLike, fmt: str | None) -> bool:
-    """False for PNG frame outputs (no sound), as the writer decides from `fmt` or the extension."""
-    from ..video.writer import VIDEO_EXTENSIONS
-
-    if fmt is not None:
-        return fmt.lower().lstrip(".") != "png"
-    return Path(output).suffix.lower() in VIDEO_EXTENSIONS
-
-
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
                    crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
                    work: str | os.PathLike | None = None) -> Path:
@@ -578,6 +569,7 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     from tqdm.auto import tqdm
 
     from ..video import open_writer
+    from ..video.writer import output_format
 
     missing = [p.shot.name for p in plans if _status(p) != "done"]
     if missing:
@@ -594,7 +586,7 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     audio = _audio_source(manifest)
     with contextlib.ExitStack() as stack:
         if len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
-            if _output_holds_audio(output, fmt):
+            if output_format(output, fmt) != "png":  # PNG frame outputs hold no sound
                 from ..video.audio import temporary_audio_track
 
                 logger.info("joining the audio of %d inputs for %s", len(manifest.inputs), output)

@@ -89,6 +89,11 @@ def _resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
     raise ValueError(f"output {path}: unknown extension {suffix!r}; supported: {SUPPORTED_OUTPUTS}.")
 
 
+def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """The format an output will be written in ("mp4" | "mkv" | "mov" | "png"), as `open_writer` decides it."""
+    return _resolve_format(Path(path), fmt)[0]
+
+
 def _usual_mode(path, directory: bool = False) -> None:
     """Temporary files are created private (0600); give the final output the permissions a plain `open()` would."""
     umask = os.umask(0)
