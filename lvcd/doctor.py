@@ -21,9 +21,13 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import model_dir as models
+from .errors import LVCDError
+from .model_dir import MODEL_SIZE as CHECK_SIZE
+from .model_dir import SOURCES_FILE
+
 STATUSES = ("ok", "warn", "fail", "info")
 GIB = 1024**3
-CHECK_SIZE = (576, 320)  # (W, H): the resolution LVCD was trained and released at
 FFMPEG_TIMEOUT_S = 20
 # shown name -> module to import; the minimum versions come from setup.py's install_requires (via the installed
 # lvcd's metadata, `declared_minimums`), so there is one list of them
@@ -62,7 +66,6 @@ FFMPEG_ENCODERS = {
     "aac": ("re-encoding a source audio track that cannot be copied", "warn"),
 }
 TORCH_CUDA_HELP = "https://pytorch.org/get-started/locally/"
-SOURCES_FILE = "lvcd_sources.json"  # lvcd.hub.SOURCES_FILE (not imported: lvcd.hub imports huggingface_hub)
 
 
 @dataclass
@@ -516,21 +519,21 @@ def _safetensors_problem(path: Path) -> str | None:
 
 
 def _model_checks(model: str | None) -> tuple[list[Check], Path | None]:
-    from . import api
 
     reconvert = ("Convert again: lvcd convert --download --overwrite (or lvcd convert --svd svd.safetensors --lvcd "
                  "lvcd.ckpt --out DIR --overwrite).")
     try:
-        found = api.find_model(model)
-    except api.LVCDError as e:
+        found = models.find_model(model)
+    except LVCDError as e:
         return [Check("model", "warn", f"no converted LVCD model at {model}: the diffusion backend is unavailable, "
                       "--backend auto uses the paint-bucket backend", str(e))], None
     if found is None:
-        looked = f"--model, ${api.MODEL_ENV} ({os.environ.get(api.MODEL_ENV) or 'unset'}), {api.DEFAULT_MODEL_DIR}"
+        env = os.environ.get(models.MODEL_ENV) or "unset"
+        looked = f"--model, ${models.MODEL_ENV} ({env}), {models.DEFAULT_MODEL_DIR}"
         return [Check("model", "warn", f"no converted LVCD model found (looked at {looked}): the diffusion backend is "
-                      "unavailable, --backend auto uses the paint-bucket backend", api.no_model_message())], None
-    source = "--model" if model else (f"${api.MODEL_ENV}" if os.environ.get(api.MODEL_ENV) and
-                                      Path(os.environ[api.MODEL_ENV]) == found else "default location")
+                      "unavailable, --backend auto uses the paint-bucket backend", models.no_model_message())], None
+    source = "--model" if model else (f"${models.MODEL_ENV}" if os.environ.get(models.MODEL_ENV) and
+                                      Path(os.environ[models.MODEL_ENV]) == found else "default location")
     checks = []
     try:
         index = json.loads((found / "model_index.json").read_text())
@@ -590,7 +593,7 @@ def _model_checks(model: str | None) -> tuple[list[Check], Path | None]:
         checks.append(Check("model sources", "info", "no lvcd_sources.json (converted from local files, not with "
                             "lvcd convert --download)"))
     try:
-        fp = api.model_fingerprint(found)
+        fp = models.model_fingerprint(found)
         total = sum(v["bytes"] for v in fp.values())
         files = ", ".join(f"{k} {_size(v['bytes'])}" for k, v in fp.items())
         checks.append(Check("model weights", "info", f"{_size(total)} in {len(fp)} safetensors files"

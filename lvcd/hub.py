@@ -42,6 +42,8 @@ except ImportError:  # pragma: no cover - older huggingface_hub
         RevisionNotFoundError,
     )
 
+from .model_dir import SOURCES_FILE
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 # Where the official files live: the repos the LVCD authors' README (github.com/luckyhzt/LVCD, "checkpoints/") points
-# to, also named in lvcd.api's no-model message. The SVD base is the 14-frame img2vid model, in a gated repo (its
+# to, also named in lvcd.model_dir's no-model message. The SVD base is the 14-frame img2vid model, in a gated repo (its
 # licence has to be accepted on SVD_URL by the logged-in user).
 SVD_REPO_ID = "stabilityai/stable-video-diffusion-img2vid"
 SVD_FILENAME = "svd.safetensors"
@@ -62,8 +64,8 @@ LVCD_REPO_ID = "luckyhzt/lvcd_pretrained_models"
 LVCD_MIRROR_REPO_IDS = ("vdo/lvcd",)
 LVCD_FILENAME = "lvcd.ckpt"
 
-# Written beside model_index.json by `convert_official`: repo, revision and sha256 of each source file.
-SOURCES_FILE = "lvcd_sources.json"
+# SOURCES_FILE (lvcd.model_dir): written beside model_index.json by `convert_official`: repo, revision and sha256
+# of each source file.
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -351,7 +353,7 @@ def convert_official(
     sources in `OUT/lvcd_sources.json`.
 
     Args:
-        out: folder to write; default `lvcd.api.DEFAULT_MODEL_DIR`, where `lvcd colorize` looks.
+        out: folder to write; default `lvcd.model_dir.DEFAULT_MODEL_DIR`, where `lvcd colorize` looks.
         cache_dir, token: as `download_official`.
         config, dtype, overwrite: as `lvcd.convert.convert_checkpoints`.
 
@@ -361,7 +363,7 @@ def convert_official(
     from .convert import convert_checkpoints
 
     if out is None:
-        from .api import DEFAULT_MODEL_DIR
+        from .model_dir import DEFAULT_MODEL_DIR
 
         out = DEFAULT_MODEL_DIR
     out = Path(out)

@@ -3,8 +3,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lvcd import api
-from lvcd.api import ColorizeOptions, DiffusionBackend, Letterbox, LVCDError, load_reference, model_size_for
+from lvcd import api, model_dir
+from lvcd.api import ColorizeOptions, LVCDError, load_reference
+from lvcd.backends.diffusion import DiffusionBackend
+from lvcd.frames import Letterbox
+from lvcd.model_dir import model_size_for
 
 
 def lineart_clip(n, h=48, w=80, seed=0, polarity="black-on-white"):
@@ -81,7 +84,7 @@ def test_options_validate():
 
 def test_no_model_message_says_how_to_convert_and_how_to_run_without(monkeypatch, tmp_path):
     monkeypatch.setenv("LVCD_MODEL", str(tmp_path / "none"))
-    monkeypatch.setattr(api, "DEFAULT_MODEL_DIR", tmp_path / "none2")
+    monkeypatch.setattr(model_dir, "DEFAULT_MODEL_DIR", tmp_path / "none2")
     with pytest.raises(LVCDError) as e:
         api.make_backend(ColorizeOptions(backend="diffusion"))
     assert "lvcd convert" in str(e.value) and "--backend bucket" in str(e.value)
@@ -102,6 +105,35 @@ TINY = dict(steps=1, size=(64, 64))  # options of each call (colorize_frames pas
 @pytest.fixture(scope="module")
 def tiny_backend(tiny_pipe):
     return DiffusionBackend(tiny_pipe, ColorizeOptions(**TINY))
+
+
+@pytest.mark.parametrize("polarity", ["black-on-white", "white-on-black"])
+def test_pipeline_call_and_colorize_frames_feed_the_model_the_same_inputs(tiny_backend, monkeypatch, polarity):
+    """`pipe(sketches=uint8 frames)` and `lvcd.colorize_frames` prepare sketches and reference one way: every
+    denoiser call (noisy latents, sigma, concat latents, sketch hint, CLIP embedding, time ids) is identical."""
+    import torch
+
+    from lvcd.pipelines import LVCDPipeline
+
+    calls = {}
+    orig = LVCDPipeline._denoise
+
+    def record(self, x, sigma, concat, hint, cond):
+        calls.setdefault(key, []).append([t.detach().clone() for t in (x, sigma, concat, hint,
+                                                                       cond.image_embeddings, cond.added_time_ids)])
+        return orig(self, x, sigma, concat, hint, cond)
+
+    monkeypatch.setattr(LVCDPipeline, "_denoise", record)
+    frames = [np.ascontiguousarray(f[:, 8:72]) for f in lineart_clip(16, h=64, polarity=polarity)]  # model size
+    ref = colour_of(frames[0])
+    key = "api"
+    list(api.colorize_frames(frames, ref, backend=tiny_backend, seed=7, steps=1, size=(64, 64)))
+    key = "pipe"
+    tiny_backend.pipe(sketches=frames, reference=ref, generator=torch.Generator("cpu").manual_seed(7),
+                      num_inference_steps=1, output_type="latent")
+    assert len(calls["api"]) == len(calls["pipe"]) == 2  # two windows of one step
+    for a, b in zip(calls["api"], calls["pipe"], strict=True):
+        assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("n", [1, 2, 14, 15, 16])
@@ -146,7 +178,7 @@ def test_diffusion_resume_from_window_checkpoints_is_identical(tiny_backend, tmp
 
 def test_a_resumed_render_prepares_only_the_sketches_its_unfinished_windows_need(tiny_backend, tmp_path,
                                                                                   monkeypatch):
-    import lvcd.lineart
+    from lvcd.pipelines import pipeline_lvcd
     from lvcd.sampling import plan_segments
 
     frames = lineart_clip(30)
@@ -154,8 +186,8 @@ def test_a_resumed_render_prepares_only_the_sketches_its_unfinished_windows_need
     list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path))
     (tmp_path / "seg_00002.safetensors").unlink()  # the last window did not finish
     prepared = []
-    orig = lvcd.lineart.line_strength
-    monkeypatch.setattr(lvcd.lineart, "line_strength", lambda f, p="auto": prepared.append(1) or orig(f, p))
+    orig = pipeline_lvcd.line_strength  # where LVCDPipeline.sketch_tensor reads it
+    monkeypatch.setattr(pipeline_lvcd, "line_strength", lambda f, p="auto": prepared.append(1) or orig(f, p))
     assert len(list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path))) == 30
     last = plan_segments(30, tiny_backend.pipe.segment_config(4))[2]
     first_needed = min(i for i in last.hint_indices if i > 0)

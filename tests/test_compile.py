@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from lvcd import api
+from lvcd.backends import diffusion
 
 
 def lineart(n=16, h=48, w=80):
@@ -19,7 +20,7 @@ def lineart(n=16, h=48, w=80):
 
 def render(model_dir, **opts):
     o = api.ColorizeOptions(backend="diffusion", model=str(model_dir), steps=2, size=(64, 64), **opts)
-    backend = api.DiffusionBackend(api.load_pipeline(model_dir, o), o)
+    backend = diffusion.DiffusionBackend(diffusion.load_pipeline(model_dir, o), o)
     frames = lineart()
     ref = frames[0].copy()
     ref[(ref == 255).all(-1)] = (200, 120, 60)
@@ -29,7 +30,7 @@ def render(model_dir, **opts):
 
 def test_compiled_networks_give_the_eager_output(tiny_pipeline_dir, monkeypatch):
     _, eager = render(tiny_pipeline_dir)
-    monkeypatch.setattr(api, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setattr(diffusion, "COMPILE_BACKEND", "aot_eager")
     backend, compiled = render(tiny_pipeline_dir, compile="default")
     assert backend.pipe.unet._compiled_call_impl is not None
     assert backend.pipe.controlnet._compiled_call_impl is not None
@@ -40,4 +41,4 @@ def test_compile_options_teach(tiny_pipeline_dir):
     with pytest.raises(api.LVCDError, match="max-autotune-no-cudagraphs"):
         api.ColorizeOptions(compile="fast")
     with pytest.raises(api.LVCDError, match="--offload none"):
-        api.load_pipeline(tiny_pipeline_dir, api.ColorizeOptions(compile="default", offload="model"))
+        diffusion.load_pipeline(tiny_pipeline_dir, api.ColorizeOptions(compile="default", offload="model"))

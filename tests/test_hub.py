@@ -188,11 +188,11 @@ def test_convert_official_refuses_an_existing_out_before_downloading(small_files
 def test_convert_official_defaults_to_the_model_location_colorize_uses(small_files, fake_hub, tmp_path, monkeypatch):
     import json
 
-    import lvcd.api
+    import lvcd.model_dir
     import lvcd.convert
 
-    monkeypatch.setattr(lvcd.api, "DEFAULT_MODEL_DIR", tmp_path / "data" / "lvcd" / "lvcd-svd")
-    monkeypatch.delenv(lvcd.api.MODEL_ENV, raising=False)
+    monkeypatch.setattr(lvcd.model_dir, "DEFAULT_MODEL_DIR", tmp_path / "data" / "lvcd" / "lvcd-svd")
+    monkeypatch.delenv(lvcd.model_dir.MODEL_ENV, raising=False)
     seen = {}
 
     def fake_convert(svd, lvcd_, out, config=None, dtype="fp32", overwrite=False):
@@ -203,7 +203,7 @@ def test_convert_official_defaults_to_the_model_location_colorize_uses(small_fil
 
     monkeypatch.setattr(lvcd.convert, "convert_checkpoints", fake_convert)
     out = hub.convert_official(cache_dir=tmp_path / "c")
-    assert out == tmp_path / "data" / "lvcd" / "lvcd-svd" and lvcd.api.find_model() == out
+    assert out == tmp_path / "data" / "lvcd" / "lvcd-svd" and lvcd.model_dir.find_model() == out
     assert seen["svd"].read_bytes() == small_files.svd.read_bytes() and seen["lvcd"].name == "lvcd.ckpt"
     sources = json.loads((out / hub.SOURCES_FILE).read_text())
     assert sources["svd"]["sha256"] == _sha(small_files.svd) and sources["lvcd"]["repo_id"] == hub.LVCD_REPO_ID

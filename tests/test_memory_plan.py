@@ -1,11 +1,12 @@
-"""lvcd.api.memory_plan: the pre-flight memory check that runs before weights are moved to a CUDA device, driven
+"""lvcd.backends.diffusion.memory_plan: the pre-flight memory check that runs before weights are moved to a CUDA device, driven
 here with fake free-memory figures (the estimate itself is tested in tests/test_preflight_memory.py)."""
 import logging
 
 import pytest
 import torch
 
-from lvcd import api, preflight
+from lvcd import preflight
+from lvcd.backends import diffusion as api
 
 GIB = 1024**3
 

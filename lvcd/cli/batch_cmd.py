@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from .colorize_cmd import add_common_options, options_from_args
+from .options import add_render_options, options_from_args
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -18,11 +18,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-assemble", action="store_true", help="render the shots but do not assemble the video")
     p.add_argument("--dry-run", action="store_true",
                    help="validate, print each shot's plan, seed and status (done/partial/todo); render nothing")
-    p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
-                   help="what to do with a reference of another aspect ratio (default: error)")
-    p.add_argument("--reference-background", metavar="COLOUR",
-                   help="flatten a reference with transparent pixels onto this colour (white, black, #rrggbb)")
-    add_common_options(p)
+    add_render_options(p)
 
 
 def _only(values: list[str] | None) -> list[str] | None:
@@ -31,22 +27,14 @@ def _only(values: list[str] | None) -> list[str] | None:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
-def format_plans(plans) -> str:
-    rows = [("shot", "frames", "reference", "passes", "seed", "backend", "status")]
-    for p in plans:
-        s = p.shot
-        ref = "external" if s.external else str(s.reference_frame)
-        rows.append((s.name, f"{s.start}-{s.end - 1} ({s.frames})", ref, "+".join(q.name for q in p.passes),
-                     str(p.seed), p.backend, p.status))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
 def run(args) -> int:
-    from ..shots.render import plan_shots, render_shots
+    from ..options import RenderOptions
+    from ..shots.plan import format_plans, plan_shots
+    from ..shots.render import render_shots
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
     opts = options_from_args(args)
+    RenderOptions.of(**opts)  # every given flag checked now, before the manifest is read
     only = _only(args.only)
     if args.dry_run:
         _, work, plans = plan_shots(args.manifest, work=args.work, only=only, **opts)

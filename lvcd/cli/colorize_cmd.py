@@ -5,56 +5,7 @@ import argparse
 import logging
 import sys
 
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size must look like 576x320 (got {text!r})") from None
-    return w, h
-
-
-def add_common_options(p: argparse.ArgumentParser) -> None:
-    """Render options shared by `colorize` and `batch` (they override the manifest's defaults by name)."""
-    g = p.add_argument_group("model")
-    g.add_argument("--backend", choices=["auto", "diffusion", "bucket"], default=None,
-                   help="auto (default): diffusion when a converted model is found, else the weight-free bucket")
-    g.add_argument("--model", help="pipeline folder from `lvcd convert` (default: $LVCD_MODEL, then the data dir)")
-    g.add_argument("--steps", type=int, help="Euler steps per window (default 25, as released)")
-    g.add_argument("--overlap", type=int, help="frames shared by consecutive windows (default 4, as released)")
-    g.add_argument("--seed", type=int, help="noise seed (default 1234, the official notebook's)")
-    g.add_argument("--size", type=parse_size, help="model resolution WxH, multiples of 64 (default: ~576x320 area)")
-    g.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda if available)")
-    g.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="default bf16 on CUDA, fp32 on CPU")
-    g.add_argument("--offload", choices=["none", "model", "sequential"], help="CPU offload tier (lower VRAM, slower)")
-    g.add_argument("--decode-chunk", type=int, help="latents per VAE decoder call (default 10)")
-    g.add_argument("--attention", choices=["sdpa", "xformers"], help="attention kernel (xformers: CUDA only)")
-    g.add_argument("--compile", choices=["off", "default", "max-autotune-no-cudagraphs"],
-                   help="torch.compile the UNet and ControlNet (fewer kernel launches; the first windows compile)")
-    g = p.add_argument_group("look")
-    g.add_argument("--polarity", choices=["auto", "black-on-white", "white-on-black", "alpha"],
-                   help="lineart polarity (default: detected)")
-    g.add_argument("--keep-lines", action="store_true", default=None, help="draw the original lines over the colours")
-    g.add_argument("--snap", action="store_true", default=None, help="snap flat regions to the reference's palette")
-    g = p.add_argument_group("output")
-    g.add_argument("--crf", type=int, help="x264 quality for mp4/mkv (default 18)")
-    g.add_argument("--format", dest="fmt", choices=["mp4", "mkv", "mov", "png"], help="default: from the extension")
-    g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing output")
-    g.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
-    g.add_argument("--no-drift", dest="drift", action="store_false", default=None,
-                   help="skip the per-window colour-drift measurement (sidecar `colour_drift`)")
-
-
-def options_from_args(args) -> dict:
-    """Only the options the user actually gave (None = keep the default / the manifest's value)."""
-    keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
-            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet", "drift", "compile"]
-    opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    if getattr(args, "reference_fit", None):
-        opts["reference_fit"] = args.reference_fit
-    if getattr(args, "reference_background", None):
-        opts["reference_background"] = args.reference_background
-    return opts
+from .options import add_render_options, options_from_args
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -65,19 +16,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    "with a video and the diffusion backend, per-window checkpoints, so re-running the same command "
                    "after an interruption resumes (default: none)")
     p.add_argument("--output", "-o", required=True, help="output video (.mp4/.mkv/.mov) or folder/pattern for PNGs")
-    p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
-                   help="what to do with a reference of another aspect ratio (default: error)")
-    p.add_argument("--reference-background", metavar="COLOUR",
-                   help="flatten a reference with transparent pixels onto this colour (white, black, #rrggbb)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
-    add_common_options(p)
+    add_render_options(p)
 
 
 def run(args) -> int:
     from .. import api
+    from ..options import RenderOptions
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
     opts = options_from_args(args)
+    RenderOptions.of(**opts)  # every given flag checked now, before any input is read or weights load
     if str(args.input).lower().endswith((".yaml", ".yml")):  # a shot manifest: one keyframe per shot
         from ..shots.render import render_shots
 
@@ -85,8 +34,7 @@ def run(args) -> int:
             raise ValueError(f"{args.input} is a shot manifest: its shots name their own references; drop --reference "
                              "(or pass the lineart video instead of the manifest).")
         if args.dry_run:
-            from ..shots.render import plan_shots
-            from .batch_cmd import format_plans
+            from ..shots.plan import format_plans, plan_shots
 
             _, work, plans = plan_shots(args.input, work=args.work, **opts)
             print(format_plans(plans))

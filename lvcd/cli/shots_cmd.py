@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -36,33 +35,19 @@ def _default_video_output(first_input: str) -> str:
 
 
 def run(args) -> int:
-    from ..shots.detect import DetectConfig, detect_shots
-    from ..shots.manifest import load_manifest, manifest_text, relative_to, shots_from_csv, shots_from_otio
-    from ..video import probe
-    from . import UserError
+    from ..shots.interchange import check_manifest_path, imported_shots, write_manifest
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
-    out = Path(args.output)
-    if out.suffix.lower() not in (".yaml", ".yml"):
-        raise UserError(f"--output {out} should be a .yaml file (the shot manifest); e.g. -o shots.yaml")
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists (it may hold references you filled in); pass --overwrite to replace it.")
-    base = out.resolve().parent
-    inputs_rel = [relative_to(p, base) for p in args.input]
-    video_out = args.video_output or _default_video_output(args.input[0])
-    header = ""
+    out = check_manifest_path(args.output, args.overwrite)
     if args.from_otio or args.from_csv:
-        if args.from_otio:
-            entries = shots_from_otio(args.from_otio, probe(args.input[0]).fps)
-            header = f"Shots imported from {args.from_otio}."
-        else:
-            entries = shots_from_csv(args.from_csv)
-            header = f"Shots imported from {args.from_csv}."
-            for e in entries:
-                if e.get("reference"):
-                    e["reference"] = relative_to(e["reference"], base)
+        from ..video import probe
+
         fps = probe(args.input[0]).fps
+        entries, header = imported_shots(from_otio=args.from_otio, from_csv=args.from_csv, fps=fps,
+                                         base=out.resolve().parent)
     else:
+        from ..shots.detect import DetectConfig, detect_shots
+
         cfg = DetectConfig(method=args.detector, threshold=args.threshold, min_shot_len=args.min_shot_len)
         found = detect_shots(args.input, cfg, progress=not args.quiet)
         fps = found.fps
@@ -74,14 +59,8 @@ def run(args) -> int:
                    for i, (a, b) in enumerate(found.ranges)]
         header = (f"Cuts detected by `lvcd shots` (detector {cfg.method}, threshold {cfg.effective_threshold:g}, "
                   f"min shot {cfg.min_shot_len} frames).")
-    raw = {"version": 1, "input": inputs_rel if len(inputs_rel) > 1 else inputs_rel[0],
-           "output": relative_to(video_out, base), "shots": entries}
-    load_manifest(raw, base_dir=base)  # validate before writing: a bad import never leaves a manifest behind
-    text = manifest_text(inputs_rel, entries, output=relative_to(video_out, base), fps=fps, header=header)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    write_manifest(out, args.input, entries, output=args.video_output or _default_video_output(args.input[0]),
+                   fps=fps, header=header)
     if not args.quiet:
         print(f"wrote {out}: {len(entries)} shots. Fill in each `reference:` (the coloured keyframe of the shot), then"
               f" run: lvcd batch {out}", file=sys.stderr)

@@ -11,6 +11,7 @@ Deliberately not here: file IO, lineart extraction, resizing to the model resolu
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +23,10 @@ from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
+from einops import rearrange, repeat
 
+from ..errors import LVCDError
+from ..lineart import detect_polarity, line_strength
 from ..models import (
     LVCDControlNetModel,
     LVCDUNetModel,
@@ -30,6 +34,7 @@ from ..models import (
     install_lvcd_processors,
     missing_lvcd_processors,
 )
+from ..prefetch import background
 from ..sampling import (
     SegmentConfig,
     edm_sigmas,
@@ -110,6 +115,33 @@ class _Conditions:
     concat_first: torch.Tensor  # [1, 4, h, w] segment-0 concat latent (posterior mode after quant_conv), unscaled
     first_cond: torch.Tensor  # [1, 4, h, w] later segments' reference latent (first-stage posterior), unscaled
     extra: dict = field(default_factory=dict)
+
+
+class _SketchWindow:
+    """`sketch_fn(indices)` over a one-pass stream of prepared sketches: keeps frame 0 and the frames from the lowest
+    index asked for on (windows move forward), so at most one window of sketches is held."""
+
+    def __init__(self, prepared: Iterator, num_frames: int):
+        self.prepared, self.num_frames = prepared, num_frames
+        self.held: dict[int, torch.Tensor] = {}
+        self.read = 0
+
+    def __call__(self, indices: list[int]) -> torch.Tensor:
+        lowest = min([i for i in indices if i > 0], default=0)
+        for k in [k for k in self.held if 0 < k < lowest]:
+            del self.held[k]
+        while self.read <= max(indices):
+            s = next(self.prepared, _END)
+            if s is _END:
+                raise LVCDError(f"the lineart stream ended after {self.read} frames but {self.num_frames} were "
+                                 "announced.")
+            if self.read == 0 or self.read >= lowest:
+                self.held[self.read] = s
+            self.read += 1
+        return torch.stack([self.held[i] for i in indices])
+
+
+_END = object()
 
 
 class LVCDPipeline(DiffusionPipeline):
@@ -205,30 +237,41 @@ class LVCDPipeline(DiffusionPipeline):
         self.segment_config(overlap)  # validates overlap
 
     # ------------------------------------------------------------------------------------------------ 2. images
-    def preprocess_sketches(self, sketches, device, dtype) -> torch.Tensor:
+    def preprocess_sketches(self, sketches, device, dtype, polarity: str = "auto") -> torch.Tensor:
         """-> [N, 3, H, W] white lines on black in [0, 1]. Tensors are taken as already in that convention; PIL images
-        and uint8 arrays are taken as dark lines on a light background (the usual lineart file) and inverted."""
+        and arrays go through `sketch_tensor` (line strength in the given or detected polarity), exactly as
+        `lvcd.colorize_frames` prepares them."""
         if isinstance(sketches, torch.Tensor):
             x = sketches
             if x.dim() == 5:  # [1, N, 3, H, W] -> [N, 3, H, W]
-                x = x[0]
+                x = rearrange(x, "1 n c h w -> n c h w")
             if x.dim() != 4:
                 raise ValueError(f"`sketches` tensor must be [N, 3, H, W] (got shape {tuple(x.shape)}).")
-            if x.shape[1] == 1:
-                x = x.expand(-1, 3, -1, -1)
+            x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
         else:
-            frames = [self._to_float_rgb(s, "sketches") for s in sketches]
-            x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # [N, H, W, 3] -> [N, 3, H, W]
-            x = 1.0 - x
+            frames = [self._as_array(s, "sketches") for s in sketches]
+            if polarity == "auto":
+                polarity = detect_polarity(frames[0])
+            x = torch.stack([self.sketch_tensor(f, polarity) for f in frames]).expand(-1, 3, -1, -1)
         return x.to(device=device, dtype=dtype)
+
+    @staticmethod
+    def sketch_tensor(frame: np.ndarray, polarity: str, fit: Callable[[np.ndarray], np.ndarray] | None = None
+                      ) -> torch.Tensor:
+        """One lineart frame (any polarity) -> [1, H, W] float32 line strength, lines = 1: the model convention with
+        one channel (the segment loop repeats it to 3 on the device). `fit` maps the [h, w] strength at the source
+        size to the model size (lvcd's letterbox); without it the frame must already be at the model size."""
+        strength = line_strength(frame, polarity).astype(np.float32)
+        return rearrange(torch.from_numpy(fit(strength) if fit is not None else strength), "h w -> 1 h w")
 
     def preprocess_reference(self, reference, size: tuple[int, int], device, dtype) -> torch.Tensor:
         """-> [1, 3, H, W] in [-1, 1]. Tensors are taken as already in [-1, 1]."""
         if isinstance(reference, torch.Tensor):
-            x = reference if reference.dim() == 4 else reference[None]
+            x = reference if reference.dim() == 4 else rearrange(reference, "c h w -> 1 c h w")
         else:
-            arr = self._to_float_rgb(reference, "reference")
-            x = torch.from_numpy(arr).permute(2, 0, 1)[None] * 2.0 - 1.0  # [H, W, 3] -> [1, 3, H, W]
+            arr = self._as_array(reference, "reference")[..., :3]
+            x = rearrange(torch.from_numpy(np.ascontiguousarray(arr)), "h w c -> 1 c h w").float()
+            x = x / 127.5 - 1.0 if arr.dtype == np.uint8 else x * 2.0 - 1.0
         if tuple(x.shape[-2:]) != tuple(size):
             raise ValueError(
                 f"`reference` is {tuple(x.shape[-2:])} (H, W) but the sketches are {tuple(size)}; resize the reference"
@@ -237,18 +280,15 @@ class LVCDPipeline(DiffusionPipeline):
         return x.to(device=device, dtype=dtype)
 
     @staticmethod
-    def _to_float_rgb(image, name: str) -> np.ndarray:
+    def _as_array(image, name: str) -> np.ndarray:
         if isinstance(image, PIL.Image.Image):
             image = np.asarray(image.convert("RGB"))
         arr = np.asarray(image)
         if arr.ndim == 2:
-            arr = np.repeat(arr[..., None], 3, axis=-1)
+            arr = repeat(arr, "h w -> h w 3")
         if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
             raise ValueError(f"`{name}` images must be HxW, HxWx3 or HxWx4 (got shape {arr.shape}).")
-        arr = arr[..., :3]
-        if arr.dtype == np.uint8:
-            return arr.astype(np.float32) / 255.0
-        return arr.astype(np.float32)
+        return arr
 
     # ------------------------------------------------------------------------------------------------ 3. conditions
     def encode_image(self, reference: torch.Tensor, device) -> torch.Tensor:
@@ -260,7 +300,7 @@ class LVCDPipeline(DiffusionPipeline):
         mean = torch.tensor(getattr(fe, "image_mean", None) or _CLIP_MEAN, device=image.device).view(1, 3, 1, 1)
         std = torch.tensor(getattr(fe, "image_std", None) or _CLIP_STD, device=image.device).view(1, 3, 1, 1)
         image = ((image - mean) / std).to(device=device, dtype=dtype)
-        return self.image_encoder(image).image_embeds.unsqueeze(1)  # [1, C] -> [1, 1, C]
+        return rearrange(self.image_encoder(image).image_embeds, "b c -> b 1 c")
 
     def encode_reference(self, reference: torch.Tensor, generator: torch.Generator | None):
         """Reference latents, unscaled. Segment 0 uses the conditioner's path (encoder + quant_conv, posterior mode);
@@ -289,7 +329,7 @@ class LVCDPipeline(DiffusionPipeline):
         """D(x; sigma) for one 19-frame window: [T, 4, h, w] fp32 -> [T, 4, h, w] fp32."""
         dtype = self.unet.dtype
         c_skip, c_out, c_in, c_noise = get_scalings(sigma)
-        x_in = torch.cat([x * c_in, concat], dim=1)[None].to(dtype)  # [T, 8, h, w] -> [1, T, 8, h, w]
+        x_in = rearrange(torch.cat([x * c_in, concat], dim=1), "t c h w -> 1 t c h w").to(dtype)
         t = c_noise.reshape(1).to(x.device)
         ehs = cond.image_embeddings.to(dtype)
         ids = cond.added_time_ids.to(dtype)
@@ -298,7 +338,7 @@ class LVCDPipeline(DiffusionPipeline):
             x_in, t, ehs, ids, down_block_additional_residuals=down, mid_block_additional_residual=mid,
             return_dict=False,
         )[0]
-        return out[0].float() * c_out + x * c_skip
+        return rearrange(out, "1 t c h w -> t c h w").float() * c_out + x * c_skip
 
     # ------------------------------------------------------------------------------------------------ 5. segments
     @torch.no_grad()
@@ -314,17 +354,19 @@ class LVCDPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         progress: bool = True,
+        segments: Sequence | None = None,
     ) -> Iterator[SegmentResult]:
         """Sample the windows of a `num_frames`-frame clip one by one, yielding each window's new final latents.
 
         `sketch_fn(indices)` returns the sketches of those source frames as [len, 3, H, W] in the model convention (or
         [len, 1, H, W], repeated to 3 channels on the device: a third of the copying), so a caller can stream frames
         from disk; `noise` is the first window's unit noise [T, 4, h, w]. Only one window,
-        its overlap and the per-step denoised estimates of the overlap frames are held.
+        its overlap and the per-step denoised estimates of the overlap frames are held. `segments`: the window plan
+        when the caller already made it (`stream`), else planned here.
         """
         self._check_processors()
         cfg = self.segment_config(overlap)
-        segments = plan_segments(num_frames, cfg)
+        segments = plan_segments(num_frames, cfg) if segments is None else segments
         device = self._execution_device
         sigma_min = float(getattr(self.scheduler.config, "sigma_min", 0.002) or 0.002)
         sigma_max = float(getattr(self.scheduler.config, "sigma_max", 700.0) or 700.0)
@@ -344,7 +386,9 @@ class LVCDPipeline(DiffusionPipeline):
         bar = self.progress_bar(total=len(todo) * num_inference_steps) if progress else None
         for seg in todo:
             hint = sketch_fn(seg.hint_indices).to(device=device, dtype=self.unet.dtype)  # [T, 1 or 3, H, W]
-            hint = hint.expand(-1, 3, -1, -1).contiguous()[None]  # one channel repeated on the device: [1, T, 3, H, W]
+            # one channel repeated on the device (a third of the copying): [T, 1 or 3, H, W] -> [1, T, 3, H, W]
+            pattern = "t 1 h w -> 1 t 3 h w" if hint.shape[1] == 1 else "t c h w -> 1 t c h w"
+            hint = repeat(hint, pattern).contiguous()
             if seg.index == 0:
                 concat = cond.concat_first.expand(cfg.window, -1, -1, -1)
             else:  # [ref, prev-ref final latents (unscaled), ref x video frames]
@@ -437,7 +481,7 @@ class LVCDPipeline(DiffusionPipeline):
             lat = torch.stack([buf[i] for i in ch.latent_indices])  # [len, 4, h, w]
             frames = self._decode(lat)[ch.keep_from :]  # [m, 3, H, W] in [0, 1], on the execution device
             if as_uint8:
-                frames = (frames * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1)  # [m, 3, H, W] -> [m, H, W, 3]
+                frames = rearrange((frames * 255.0).round().to(torch.uint8), "m c h w -> m h w c")
             yield frames.cpu()
             keep_from = min(chunks[k + 1].latent_indices[1:]) if k + 1 < len(chunks) else have
             for i in [i for i in buf if 0 < i < keep_from]:
@@ -464,7 +508,7 @@ class LVCDPipeline(DiffusionPipeline):
             image_embeddings = self.encode_image(reference, device)
         image_embeddings = image_embeddings.to(device)
         if image_embeddings.dim() == 2:
-            image_embeddings = image_embeddings[:, None]  # [1, C] -> [1, 1, C]
+            image_embeddings = rearrange(image_embeddings, "b c -> b 1 c")
         concat_first, first_cond = self.encode_reference(reference, generator)
         return _Conditions(image_embeddings, self._added_time_ids(device), concat_first, first_cond)
 
@@ -479,6 +523,82 @@ class LVCDPipeline(DiffusionPipeline):
                 f"`latents` must be the first window's noise of shape {shape} (got {tuple(latents.shape)})."
             )
         return latents.float()
+
+    # ------------------------------------------------------------------------------------------------ streaming
+    @torch.no_grad()
+    def stream(
+        self,
+        sketches: Iterable,
+        reference: torch.Tensor,
+        num_frames: int,
+        *,
+        prepare: Callable[[object], torch.Tensor] | None = None,
+        image_embeddings: torch.Tensor | None = None,
+        latents: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        num_inference_steps: int = 25,
+        overlap: int = 4,
+        decode_chunk: int | None = None,
+        output_type: str = "uint8",
+        store=None,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        progress: bool = False,
+        prefetch: int = 16,
+    ) -> Iterator[torch.Tensor]:
+        """The window choreography over a stream of `num_frames` sketches: plan the windows once, draw the noise,
+        build the conditions, sample window by window and decode chunk by chunk, holding one window, its overlap and
+        one decode chunk whatever the length.
+
+        `sketches` yields the frames in order; `prepare(frame)` turns one into its [1 or 3, H, W] model-convention
+        tensor (default: tensors as they are), read `prefetch` frames ahead in a thread (0: inline). `reference` is
+        [1, 3, H, W] in [-1, 1] on the device. `store` (a `lvcd.resume.SegmentStore`) checkpoints every window and
+        resumes after the last checkpointed one: its frames are re-decoded, and the sketches before the next window
+        are read but not prepared. Yields, in frame order: "uint8" blocks [m, H, W, 3] (rounded on the device),
+        "pt" blocks [m, 3, H, W] float in [0, 1], or "latent" blocks [n, 4, h, w] (no decoding)."""
+        if output_type not in ("uint8", "pt", "latent"):
+            raise ValueError(f"`output_type` must be 'uint8', 'pt' or 'latent' (got {output_type!r}).")
+        segments = plan_segments(num_frames, self.segment_config(overlap))  # the one window plan of this render
+        done, carry = store.load() if store is not None else ([], None)
+        resume = SegmentCarry.from_state_dict(carry) if carry else None
+        finished = len(done)
+        first_needed = (min([i for i in segments[finished].hint_indices if i > 0], default=0)
+                        if finished < len(segments) else num_frames)
+        prepare = prepare or (lambda frame: frame)
+
+        def prepared_items():
+            for index, frame in enumerate(sketches):
+                yield None if 0 < index < first_needed else prepare(frame)
+
+        items = background(prepared_items(), maxsize=prefetch, name="lvcd-sketches") if prefetch else \
+            contextlib.nullcontext(prepared_items())
+        with items as prepared:
+            sketch_fn = _SketchWindow(prepared, num_frames)
+            H, W = reference.shape[-2:]
+            f = self.vae_scale_factor
+            # noise first, then the conditions: the official RNG order (x_T, then the reference posterior sample)
+            noise = self.prepare_noise(latents, H // f, W // f, generator, overlap)
+            cond = self.prepare_conditions(reference, image_embeddings, generator)
+
+            def final_latents():
+                yield from done
+                if done and resume is None:
+                    return  # every window was already finished
+                for res in self.iter_segments(
+                    sketch_fn, num_frames, cond, noise, num_inference_steps, overlap, resume=resume,
+                    callback_on_step_end=callback_on_step_end,
+                    callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+                    progress=progress, segments=segments,
+                ):
+                    if store is not None:
+                        store.save(res)
+                    yield res.latents
+
+            if output_type == "latent":
+                yield from final_latents()
+            else:
+                yield from self.decode_latents_stream(final_latents(), num_frames, chunk=decode_chunk,
+                                                      as_uint8=output_type == "uint8")
 
     # ------------------------------------------------------------------------------------------------ __call__
     @torch.no_grad()
@@ -513,11 +633,10 @@ class LVCDPipeline(DiffusionPipeline):
         """
         # 1. Check inputs
         self.check_inputs(sketches, reference, image_embeddings, num_inference_steps, overlap)
-        device = self._execution_device
         if output_type not in ("pil", "np", "pt", "latent"):
             raise ValueError(f"`output_type` must be 'pil', 'np', 'pt' or 'latent' (got {output_type!r}).")
 
-        # 2. Preprocess images
+        # 2. Preprocess images (the same preparation as lvcd.colorize_frames for PIL images and uint8 arrays)
         sk = self.preprocess_sketches(sketches, torch.device("cpu"), torch.float32)
         n, _, H, W = sk.shape
         f = self.vae_scale_factor
@@ -526,23 +645,15 @@ class LVCDPipeline(DiffusionPipeline):
                 f"sketch size {W}x{H} must be a multiple of {8 * f} pixels in both directions (the UNet halves the"
                 f" {f}x smaller latent three times); resize or pad first (lvcd.colorize_video does this for you)."
             )
-        ref = self.preprocess_reference(reference, (H, W), device, torch.float32)
+        ref = self.preprocess_reference(reference, (H, W), self._execution_device, torch.float32)
 
-        # 3. Noise first (the official RNG order: x_T, then the reference posterior sample)
-        noise = self.prepare_noise(latents, H // f, W // f, generator, overlap)
-
-        # 4. Conditioning: CLIP embedding, added time ids, reference latents
-        cond = self.prepare_conditions(ref, image_embeddings, generator)
-
-        # 5.-7. Segment loop (denoising with blending and prev-reference attention)
-        parts = []
-        for res in self.iter_segments(
-            lambda idx: sk[idx], n, cond, noise, num_inference_steps, overlap,
+        # 3.-7. Noise, conditioning and the window loop, collected
+        all_latents = torch.cat(list(self.stream(
+            sk, ref, n, image_embeddings=image_embeddings, latents=latents, generator=generator,
+            num_inference_steps=num_inference_steps, overlap=overlap, output_type="latent", prefetch=0, progress=True,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-        ):
-            parts.append(res.latents)
-        all_latents = torch.cat(parts, dim=0).float()
+        )), dim=0).float()
 
         # 8. Decode
         if output_type == "latent":
@@ -550,9 +661,9 @@ class LVCDPipeline(DiffusionPipeline):
         else:
             frames = torch.cat(list(self.decode_latents_stream([all_latents], n)), dim=0)
             if output_type == "np":
-                frames = frames.permute(0, 2, 3, 1).numpy()
+                frames = rearrange(frames, "n c h w -> n h w c").numpy()
             elif output_type == "pil":
-                arr = (frames.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+                arr = (rearrange(frames, "n c h w -> n h w c").numpy() * 255).round().astype(np.uint8)
                 frames = [PIL.Image.fromarray(a) for a in arr]
 
         self.maybe_free_model_hooks()

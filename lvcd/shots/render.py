@@ -38,359 +38,55 @@ render the same shot at the same time (split the work with `only=`).
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from fractions import Fraction
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..frames import load_reference
+from ..options import RenderOptions
+from ..resume import atomic_write_bytes, write_json
 from ..version import __version__
-from .manifest import Manifest, ManifestError, Shot, load_manifest, option_names, shot_seed
+from .assemble import assemble_video
+from .plan import PNG_NAME, Pass, ShotPlan, plan_passes, plan_shots, split_overrides
+from .shot import Manifest, ManifestError
+from .source import EpisodeSource, read_png, write_png
 
 logger = logging.getLogger("lvcd")
 
-NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift")  # options that never change a shot's pixels
-REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
-PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
-AudioPieceSpec = tuple[str | None, Fraction, Fraction]  # (input path or None = silence, start s, duration s)
-
-
-# ---------------------------------------------------------------------------------------------------- passes
-@dataclass(frozen=True)
-class Pass:
-    """One call of the colorizer: which global frames it reads, in which order, and which outputs it keeps."""
-
-    name: str  # "forward" | "backward" | "external"
-    start: int  # first global frame read
-    stop: int  # range end (exclusive in the direction of `step`)
-    step: int  # 1 forward, -1 backward
-    prepend_reference: bool = False  # external reference: its lineart is frame 0 of the pass
-    drop_first: bool = False  # the first output is not kept (the shared reference frame, or the prepended one)
-
-    @property
-    def frames(self) -> range:
-        return range(self.start, self.stop, self.step)
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.frames) + int(self.prepend_reference)
-
-    def outputs(self) -> list[int | None]:
-        """Global frame number of each output in order (None = dropped)."""
-        out: list[int | None] = ([None] if self.prepend_reference else []) + list(self.frames)
-        if self.drop_first and not self.prepend_reference:
-            out[0] = None
-        return out
-
-
-def plan_passes(shot: Shot) -> list[Pass]:
-    """The passes that colour `shot` (see the module docstring); every frame of the shot is output exactly once."""
-    if shot.external:
-        return [Pass("external", shot.start, shot.end, 1, prepend_reference=True, drop_first=True)]
-    k = shot.reference_frame
-    passes = [Pass("forward", k, shot.end, 1)]
-    if k > shot.start:
-        passes.append(Pass("backward", k, shot.start - 1, -1, drop_first=True))
-    return passes
-
-
-# ---------------------------------------------------------------------------------------------------- frames
-class EpisodeSource:
-    """The manifest's inputs as one frame axis: read any [start, stop) range lazily, or backwards in chunks."""
-
-    def __init__(self, manifest: Manifest):
-        self.inputs = manifest.inputs
-        self.frame_count = manifest.frame_count
-
-    def read(self, start: int, stop: int) -> Iterator[np.ndarray]:
-        """Frames start..stop-1 in order, streamed (one decoder open per input touched)."""
-        from ..video import read_frames
-
-        if not 0 <= start <= stop <= self.frame_count:
-            raise ValueError(f"frames {start}-{stop} are outside the input (0-{self.frame_count})")
-        for inp in self.inputs:
-            a, b = max(start, inp.offset), min(stop, inp.offset + inp.frame_count)
-            if a >= b:
-                continue
-            n = 0
-            for frame in read_frames(inp.path, a - inp.offset, b - inp.offset):
-                yield frame
-                n += 1
-            if n != b - a:
-                raise ValueError(f"{inp.path}: expected frames {a - inp.offset}-{b - inp.offset - 1} but read {n};"
-                                 " the input is shorter than probed (damaged file?)")
-
-    def read_reversed(self, start: int, stop: int, chunk: int | None = None) -> Iterator[np.ndarray]:
-        """Frames stop-1 down to start: chunks read forwards from the end and reversed (at most `chunk` held)."""
-        hi = stop
-        while hi > start:
-            if chunk is None:
-                first = next(self.read(hi - 1, hi))
-                chunk = max(1, REVERSE_CHUNK_BYTES // max(first.nbytes, 1))
-            lo = max(start, hi - chunk)
-            buf = list(self.read(lo, hi))
-            while buf:
-                yield buf.pop()
-            hi = lo
-
-    def frames(self, p: Pass) -> Iterator[np.ndarray]:
-        if p.step == 1:
-            return self.read(p.start, p.stop)
-        return self.read_reversed(p.stop + 1, p.start + 1)
-
-    def frame(self, i: int) -> np.ndarray:
-        return next(self.read(i, i + 1))
-
-
-# ---------------------------------------------------------------------------------------------------- atomic files
-def _atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, obj) -> None:
-    _atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True, default=str) + "\n").encode(), fsync=True)
-
-
-def write_png(path: Path, rgb: np.ndarray) -> None:
-    """Lossless, deterministic PNG of a uint8 RGB frame, written atomically."""
-    import cv2
-
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"could not encode {path.name} as PNG")
-    _atomic_write_bytes(path, buf.tobytes())
-
-
-def read_png(path: Path) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise FileNotFoundError(f"shot frame {path} is missing or unreadable; delete its shot's .json to re-render"
-                                " it.")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-class _InputHashes:
-    """Content hashes of input files / sequences, cached in the work folder by (path, size, mtime)."""
-
-    def __init__(self, cache_file: Path):
-        self.file = cache_file
-        try:
-            self.cache = json.loads(cache_file.read_text())
-        except (OSError, ValueError):
-            self.cache = {}
-        self.dirty = False
-
-    def _files(self, path: str) -> list[Path]:
-        p = Path(path)
-        if p.is_file():
-            return [p]
-        from ..video import list_sequence
-
-        return list_sequence(p)  # a folder or a frame pattern: the frames lvcd.video reads, in its order
-
-    def __call__(self, path: str) -> str:
-        files = self._files(path)
-        stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-        sig = hashlib.sha256(json.dumps(stats).encode()).hexdigest()
-        hit = self.cache.get(str(Path(path).resolve()))
-        if hit and hit.get("sig") == sig:
-            return hit["sha256"]
-        h = hashlib.sha256()
-        for f in files:
-            h.update(f.name.encode() + b"\0" + bytes.fromhex(_sha256_file(f)))
-        digest = h.hexdigest()
-        self.cache[str(Path(path).resolve())] = {"sig": sig, "sha256": digest}
-        self.dirty = True
-        return digest
-
-    def save(self) -> None:
-        if self.dirty:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            _write_json(self.file, self.cache)
-            self.dirty = False
-
-
-# ---------------------------------------------------------------------------------------------------- planning
-@dataclass
-class ShotPlan:
-    """Everything needed to render one shot, and the hash that identifies its result."""
-
-    shot: Shot
-    options: dict  # effective ColorizeOptions kwargs (seed = the shot seed)
-    seed: int
-    backend: str  # resolved: "diffusion" | "bucket"
-    model_dir: Path | None
-    passes: list[Pass]
-    key: str  # sha256 of `params`
-    params: dict  # what the key covers (also written to the stamp, for humans)
-    folder: Path  # work/shots/<name>/
-    status: str = "todo"  # "done" | "partial" | "todo"
-
-    @property
-    def stamp(self) -> Path:
-        return self.folder.with_name(self.folder.name + ".json")
-
-    @property
-    def state(self) -> Path:
-        return self.folder.with_name(self.folder.name + ".state")
-
-    def expected(self) -> list[Path]:
-        return [self.folder / PNG_NAME.format(i) for i in range(self.shot.start, self.shot.end)]
-
-
-def default_work_dir(manifest: Manifest) -> Path:
-    """The manifest's `work:`, else `<manifest stem>.work` beside the manifest (`lvcd-work` in its folder for a
-    manifest given as a mapping)."""
-    if manifest.work is not None:
-        return manifest.work
-    if manifest.path is not None:
-        return manifest.path.resolve().with_name(manifest.path.stem + ".work")
-    return manifest.base_dir / "lvcd-work"
-
-
-def effective_options(manifest: Manifest, shot: Shot, overrides: Mapping) -> tuple[dict, int]:
-    """ColorizeOptions kwargs for `shot` (defaults < manifest defaults < shot options < overrides) and its seed."""
-    from ..api import ColorizeOptions
-
-    base_seed = overrides.get("seed", manifest.defaults.get("seed", ColorizeOptions.seed))
-    opts = {**manifest.defaults, **shot.options, **overrides}
-    if "seed" in shot.options and "seed" not in overrides:
-        seed = int(shot.options["seed"])  # an explicit per-shot seed is used as is
-    else:
-        seed = shot_seed(int(base_seed), shot.name)
-    opts["seed"] = seed
-    return opts, seed
-
-
-def _resolve_backend(opts: Mapping) -> tuple[str, Path | None]:
-    """Which backend `opts` will use, without loading it (mirrors lvcd.api.make_backend)."""
-    from .. import api
-
-    backend = opts.get("backend", "auto")
-    if backend == "bucket":
-        return "bucket", None
-    model_dir = api.find_model(opts.get("model"))
-    if model_dir is None:
-        if backend == "diffusion":
-            raise api.LVCDError(api.no_model_message())
-        return "bucket", None
-    return "diffusion", Path(model_dir).resolve()
-
-
-def _model_fingerprint(model_dir: Path | None, cache: dict) -> dict:
-    if model_dir is None:
-        return {}
-    if str(model_dir) not in cache:
-        from .. import api
-
-        cache[str(model_dir)] = api.model_fingerprint(model_dir)
-    return cache[str(model_dir)]
-
-
-def plan_shot(manifest: Manifest, shot: Shot, work: Path, overrides: Mapping, hashes: _InputHashes,
-              model_cache: dict | None = None) -> ShotPlan:
-    """Resolve options, seed, backend and passes of `shot`, hash its dependencies and look at the work folder."""
-    model_cache = {} if model_cache is None else model_cache
-    opts, seed = effective_options(manifest, shot, overrides)
-    backend, model_dir = _resolve_backend(opts)
-    passes = plan_passes(shot)
-    touched = set()
-    for inp_i, inp in enumerate(manifest.inputs):
-        if inp.offset < shot.end and shot.start < inp.offset + inp.frame_count:
-            touched.add(inp_i)
-        rl = shot.reference_lineart
-        if isinstance(rl, int) and inp.offset <= rl < inp.offset + inp.frame_count:
-            touched.add(inp_i)
-    rl = shot.reference_lineart
-    params = {
-        "lvcd_version": __version__,
-        "shot": {"name": shot.name, "start": shot.start, "end": shot.end, "reference_frame": shot.reference_frame},
-        "reference_sha256": _sha256_file(shot.reference) if shot.reference is not None else None,
-        "reference_lineart": (None if rl is None else {"frame": rl} if isinstance(rl, int)
-                              else {"sha256": _sha256_file(rl)}),
-        "inputs": [{"index": i, "offset": manifest.inputs[i].offset, "frames": manifest.inputs[i].frame_count,
-                    "sha256": hashes(manifest.inputs[i].path)} for i in sorted(touched)],
-        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(opts.items())
-                    if k not in NON_RENDER_OPTIONS},
-        "seed": seed,
-        "backend": backend,
-        "model": _model_fingerprint(model_dir, model_cache),
-        "passes": [asdict(p) for p in passes],
-    }
-    key = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
-    plan = ShotPlan(shot, opts, seed, backend, model_dir, passes, key, params, work / "shots" / shot.name)
-    plan.status = _status(plan)
-    return plan
-
-
-def _status(plan: ShotPlan) -> str:
-    try:
-        stamp = json.loads(plan.stamp.read_text())
-    except (OSError, ValueError):
-        stamp = None
-    if stamp and stamp.get("key") == plan.key and all(p.is_file() for p in plan.expected()):
-        return "done"
-    try:
-        if (plan.state / "key").read_text().strip() == plan.key:
-            return "partial"
-    except OSError:
-        pass
-    return "todo"
+__all__ = ["BatchResult", "EpisodeSource", "Pass", "ShotResult", "plan_passes", "plan_shots", "read_png",
+           "render_shot", "render_shots"]
 
 
 # ---------------------------------------------------------------------------------------------------- rendering
 class _Backends:
-    """Backends loaded once per distinct (backend, model, device, dtype, offload, attention, compile); the decode
-    chunk is a per-call option."""
-
-    LOAD_KEYS = ("backend", "model", "device", "dtype", "offload", "attention", "compile")
+    """Backends loaded once per distinct `RuntimeOptions` (backend, model, device, dtype, offload, attention,
+    compile); the sampling options (seed, steps, decode chunk, ...) go per call."""
 
     def __init__(self):
-        self.loaded: dict[tuple, object] = {}
+        self.loaded: dict = {}
 
     def get(self, plan: ShotPlan):
-        from .. import api
+        from ..backends import make_backend
 
-        opts = {**plan.options, "backend": plan.backend, "model": str(plan.model_dir) if plan.model_dir else None}
-        k = tuple(str(opts.get(n)) for n in self.LOAD_KEYS)
-        if k not in self.loaded:
-            self.loaded[k], _ = api.make_backend(api.ColorizeOptions(**opts))
-        return self.loaded[k]  # colorize_frames passes this shot's own options (seed, steps, ...) per call
+        opts = plan.options.replace(backend=plan.backend, model=str(plan.model_dir) if plan.model_dir else None)
+        if opts.runtime not in self.loaded:
+            self.loaded[opts.runtime], _ = make_backend(opts)
+        return self.loaded[opts.runtime]
 
 
 def _reference_rgb(plan: ShotPlan, size: tuple[int, int]) -> np.ndarray:
-    from .. import api
-
-    return api.load_reference(plan.shot.reference, size, plan.options.get("reference_fit", "error"),
-                              plan.options.get("reference_background"))
+    return load_reference(plan.shot.reference, size, plan.options.reference_fit, plan.options.reference_background)
 
 
 def _shot_polarity(plan: ShotPlan, source: EpisodeSource) -> str:
-    pol = plan.options.get("polarity", "auto")
+    pol = plan.options.polarity
     if pol != "auto":
         return pol
     from ..lineart.normalize import detect_polarity
@@ -427,7 +123,7 @@ def reference_lineart_frame(plan: ShotPlan, ref_rgb: np.ndarray, source: Episode
 
 def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: EpisodeSource, polarity: str | None,
               on_frame) -> None:
-    from .. import api
+    from ..api import colorize_frames  # the streaming core (imports the backends; planning does not need it)
 
     frames = source.frames(p)
     if p.prepend_reference:
@@ -438,15 +134,15 @@ def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: Epi
             yield from rest
 
         frames = chained()
-    opts = {k: v for k, v in plan.options.items() if k != "backend"}  # `backend=` below is the loaded object
-    if p.prepend_reference and opts.get("polarity", "auto") == "auto":
-        opts["polarity"] = polarity  # the prepended frame must not decide the shot's polarity
+    opts = plan.options
+    if p.prepend_reference and opts.polarity == "auto":
+        opts = opts.replace(polarity=polarity)  # the prepended frame must not decide the shot's polarity
     outputs = p.outputs()
     ckpt = plan.state / "ckpt" / p.name
     n = 0
-    for j, frame in enumerate(api.colorize_frames(frames, ref_rgb, num_frames=p.num_frames, backend=backend,
-                                                  checkpoint_dir=ckpt if plan.backend == "diffusion" else None,
-                                                  **opts)):
+    for j, frame in enumerate(colorize_frames(frames, ref_rgb, num_frames=p.num_frames, backend=backend,
+                                              checkpoint_dir=ckpt if plan.backend == "diffusion" else None,
+                                              options=opts)):
         if j >= len(outputs):
             raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced more frames than it was given")
         g = outputs[j]
@@ -469,7 +165,7 @@ def _reset(plan: ShotPlan) -> None:
     shutil.rmtree(plan.state, ignore_errors=True)
     plan.folder.mkdir(parents=True, exist_ok=True)
     plan.state.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(plan.state / "key", plan.key.encode())
+    atomic_write_bytes(plan.state / "key", plan.key.encode())
 
 
 def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int],
@@ -495,14 +191,14 @@ def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size
             continue
         backend = backend or backends.get(plan)
         _run_pass(plan, p, backend, ref_rgb, source, polarity, on_frame)
-        _atomic_write_bytes(marker, b"")
+        atomic_write_bytes(marker, b"")
     missing = [q.name for q in plan.expected() if not q.is_file()]
     if missing:
         raise RuntimeError(f"shot {plan.shot.name!r}: frames {missing[:5]} were not produced; the shot is not done")
     stamp = {"key": plan.key, "frames": plan.shot.frames, "seed": plan.seed, "params": plan.params}
-    if plan.options.get("drift", True):
+    if plan.options.drift:
         stamp["colour_drift"] = shot_drift(plan, ref_rgb)
-    _write_json(plan.stamp, stamp)
+    write_json(plan.stamp, stamp)
     shutil.rmtree(plan.state, ignore_errors=True)
     return "resumed" if resumed else "rendered"
 
@@ -524,85 +220,6 @@ def stamped_drift(plan: ShotPlan) -> dict | None:
         return json.loads(plan.stamp.read_text()).get("colour_drift")
     except (OSError, ValueError):
         return None
-
-
-# ---------------------------------------------------------------------------------------------------- assembly
-def _audio_source(manifest: Manifest) -> str | None:
-    """One input: its path when it has sound (the writer stream-copies that audio, no re-encode), else None. Several
-    inputs: None here; their audio is rebuilt from pieces by `audio_pieces` (see `assemble_video`)."""
-    ins = manifest.inputs
-    if len(ins) == 1:
-        return ins[0].path if ins[0].has_audio else None
-    return None
-
-
-def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]) -> list[AudioPieceSpec]:
-    """The sound of an assembled video made of several inputs, as pieces for `lvcd.video.audio.build_audio_track`:
-    for every stretch [a, b) of global frames in output order (a shot, or frames in no shot) and every input it
-    overlaps, (that input's path, or None when it has no audio, start, duration) in seconds at the input's own rate
-    (its frame / fps), so the sound lines up with the frames it belonged to."""
-    pieces: list[AudioPieceSpec] = []
-    for a, b, _ in timeline:
-        for inp in manifest.inputs:
-            lo, hi = max(a, inp.offset), min(b, inp.offset + inp.frame_count)
-            if lo >= hi:
-                continue
-            fps = Fraction(inp.fps)
-            pieces.append((inp.path if inp.has_audio else None, (lo - inp.offset) / fps, (hi - lo) / fps))
-    return pieces
-
-
-def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
-                   crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None) -> Path:
-    """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
-    lineart itself) with the inputs' sound, atomically.
-
-    Sound: one input is stream-copied (no re-encode; the writer's `audio_from`). Several inputs: for every stretch of
-    the output, the audio of the input its frames come from over the same frames ([start, end) / fps seconds of that
-    input), concatenated in output order; an input without sound gives silence of the same length, so what follows
-    stays in sync; no input with sound gives no audio stream. That track is re-encoded once, to AAC 192 kb/s
-    (`lvcd.video.audio`), in MP4, MOV and MKV alike (what MP4/MOV players expect; MKV holds it too), built in a
-    temporary file in `work` (default: the system's temporary folder) that the writer then copies in and that is
-    deleted afterwards, whether the assembly succeeds or not. PNG frame outputs carry no sound.
-    """
-    from tqdm.auto import tqdm
-
-    from ..video import open_writer
-    from ..video.writer import output_format
-
-    missing = [p.shot.name for p in plans if _status(p) != "done"]
-    if missing:
-        raise RuntimeError(f"cannot assemble: shots {missing} are not rendered")
-    timeline: list[tuple[int, int, ShotPlan | None]] = []
-    pos = 0
-    for p in sorted(plans, key=lambda p: p.shot.start):
-        if p.shot.start > pos:
-            timeline.append((pos, p.shot.start, None))
-        timeline.append((p.shot.start, p.shot.end, p))
-        pos = p.shot.end
-    if pos < manifest.frame_count:
-        timeline.append((pos, manifest.frame_count, None))
-    audio = _audio_source(manifest)
-    with contextlib.ExitStack() as stack:
-        if len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
-            if output_format(output, fmt) != "png":  # PNG frame outputs hold no sound
-                from ..video.audio import temporary_audio_track
-
-                logger.info("joining the audio of %d inputs for %s", len(manifest.inputs), output)
-                audio = stack.enter_context(temporary_audio_track(audio_pieces(manifest, timeline), folder=work))
-            else:
-                logger.info("%s: PNG frames carry no audio; the inputs' sound is not written.", output)
-        writer = stack.enter_context(open_writer(output, manifest.fps, manifest.size, audio_from=audio, crf=crf,
-                                                 overwrite=overwrite, fmt=fmt))
-        bar = stack.enter_context(tqdm(total=manifest.frame_count, unit="frame", desc="assemble",
-                                       disable=not progress))
-        for a, b, p in timeline:
-            frames = source.read(a, b) if p is None else (read_png(p.folder / PNG_NAME.format(i)) for i in range(a, b))
-            for f in frames:
-                writer.write(f)
-                bar.update()
-    return Path(output)
 
 
 # ---------------------------------------------------------------------------------------------------- API
@@ -633,62 +250,6 @@ class BatchResult:
         return sum(s.end - s.start for s in self.shots)
 
 
-def _split_overrides(overrides: Mapping) -> dict:
-    names = option_names()
-    bad = [k for k in overrides if k not in names]
-    if bad:
-        import difflib
-
-        hints = [f"`{k}`" + (f" (did you mean `{m[0]}`?)" if (m := difflib.get_close_matches(k, names, 1)) else "")
-                 for k in bad]
-        raise TypeError(f"render_shots got unknown option(s) {', '.join(hints)}; options are lvcd.api.ColorizeOptions"
-                        f" fields: {', '.join(names)}.")
-    return {k: v for k, v in overrides.items() if v is not None}
-
-
-def _check_references(m: Manifest, shots: Sequence[Shot], overrides: Mapping) -> None:
-    """Load every selected reference (and reference lineart image) once before anything renders, so a grey, transparent
-    or wrongly shaped keyframe of the last shot fails now, not hours into the batch."""
-    from .. import api
-    from ..video import read_image
-
-    problems = []
-    for shot in shots:
-        opts, _ = effective_options(m, shot, overrides)
-        try:
-            api.load_reference(shot.reference, m.size, opts.get("reference_fit", "error"),
-                               opts.get("reference_background"))
-        except (OSError, ValueError) as e:
-            problems.append(f"shot {shot.name!r}: `reference`: {e}")
-        if isinstance(shot.reference_lineart, Path):
-            try:
-                read_image(shot.reference_lineart)
-            except (OSError, ValueError) as e:
-                problems.append(f"shot {shot.name!r}: `reference_lineart`: {e}")
-    if problems:
-        raise ManifestError(problems, m.path, note="Nothing was rendered.")
-
-
-def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
-               only: Sequence[str] | None = None, **overrides) -> tuple[Manifest, Path, list[ShotPlan]]:
-    """Validate the manifest and plan the selected shots (options, seeds, passes, hashes, status); loads no model."""
-    try:
-        m = load_manifest(manifest)
-        selected = m.select(only)
-        m.require_references(selected)
-    except ManifestError as e:
-        raise ManifestError(e.problems, e.source, note="Nothing was rendered.") from None
-    overrides = _split_overrides(overrides)
-    work_dir = Path(work) if work is not None else default_work_dir(m)
-    _check_references(m, selected, overrides)
-    hashes = _InputHashes(work_dir / "cache" / "inputs.json")
-    model_cache: dict = {}
-    plans = [plan_shot(m, s, work_dir, overrides, hashes, model_cache) for s in selected]
-    work_dir.mkdir(parents=True, exist_ok=True)
-    hashes.save()
-    return m, work_dir, plans
-
-
 def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
                  only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
                  progress: bool | None = None, **overrides) -> BatchResult:
@@ -696,7 +257,7 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
     video (`output`, else the manifest's `output`) with the inputs' audio (see `assemble_video`). Resumable: see
     the module docstring.
 
-    `overrides` are lvcd.api.ColorizeOptions fields; they win over the manifest's defaults and every shot's options
+    `overrides` are lvcd.options.RenderOptions fields; they win over the manifest's defaults and every shot's options
     (`seed` is then the base seed shots derive theirs from). Nothing renders unless the whole manifest is valid and
     every selected shot has a reference. With `only`, nothing is assembled.
     """
@@ -704,14 +265,14 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
 
     t0 = time.perf_counter()
     m, work_dir, plans = plan_shots(manifest_or_path, work=work, only=only, **overrides)
-    opts = {**m.defaults, **_split_overrides(overrides)}
-    show = not opts.get("quiet", False) if progress is None else progress
+    opts = RenderOptions.of({**m.defaults, **split_overrides(overrides)})
+    show = not opts.quiet if progress is None else progress
     out_path = Path(output) if output is not None else m.output
     do_assemble = assemble and not only and out_path is not None
     if do_assemble:
         from ..video import check_output_path
 
-        check_output_path(out_path, overwrite=bool(opts.get("overwrite", False)), fmt=opts.get("fmt"))  # fail now
+        check_output_path(out_path, overwrite=opts.overwrite, fmt=opts.fmt)  # fail now
     elif assemble and not only and out_path is None:
         logger.warning("no `output` in the manifest and none given: rendering the shots only (nothing assembled)")
     source = EpisodeSource(m)
@@ -746,8 +307,8 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
     if do_assemble:
         if len(plans) != len(m.shots):  # pragma: no cover - `only` is excluded above
             raise ManifestError(["internal: not every shot was planned"], m.path)
-        result.output = assemble_video(m, plans, out_path, source=source, crf=int(opts.get("crf", 18)),
-                                       fmt=opts.get("fmt"), overwrite=bool(opts.get("overwrite", False)),
+        result.output = assemble_video(m, plans, out_path, source=source, crf=opts.crf,
+                                       fmt=opts.fmt, overwrite=opts.overwrite,
                                        progress=show, work=work_dir)
         from ..video import write_sidecar
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from lvcd import api, doctor, preflight
+from lvcd import doctor, model_dir, preflight
 from lvcd.cli import main
 from lvcd.video import _ffmpeg
 
@@ -21,8 +21,8 @@ EXPECTED = ["python", "lvcd", "torch", "diffusers", "transformers", "accelerate"
 @pytest.fixture
 def no_default_model(tmp_path, monkeypatch):
     """No $LVCD_MODEL and an empty default location: the report does not depend on this machine's models."""
-    monkeypatch.delenv(api.MODEL_ENV, raising=False)
-    monkeypatch.setattr(api, "DEFAULT_MODEL_DIR", tmp_path / "no-default-model")
+    monkeypatch.delenv(model_dir.MODEL_ENV, raising=False)
+    monkeypatch.setattr(model_dir, "DEFAULT_MODEL_DIR", tmp_path / "no-default-model")
 
 
 def by_name(checks) -> dict:
@@ -72,7 +72,7 @@ def test_model_found_is_ok_with_sizes(capsys, tiny_pipeline_dir, no_default_mode
     assert checks["model"]["status"] == "ok", checks["model"]
     assert str(tiny_pipeline_dir) in checks["model"]["detail"] and "unet" in checks["model"]["detail"]
     weights = checks["model weights"]["detail"]
-    for name, info in api.model_fingerprint(tiny_pipeline_dir).items():
+    for name, info in model_dir.model_fingerprint(tiny_pipeline_dir).items():
         assert f"{name} {doctor._size(info['bytes'])}" in weights
     assert checks["model sources"]["status"] == "info" and "no lvcd_sources.json" in checks["model sources"]["detail"]
     assert "diffusion" in checks["backend"]["detail"]

@@ -1,0 +1,55 @@
+"""The render options as CLI flags, generated from `lvcd.options` (names, help, choices and defaults stated there
+once). Every flag defaults to None, "not given", so a shot manifest's own values stay unless a flag overrides them."""
+from __future__ import annotations
+
+import argparse
+
+from ..options import FIELDS, GROUPS, parse_size
+
+_GROUP_TITLES = {"runtime": "model and device", "sampling": "sampling (diffusion)", "look": "look",
+                 "output": "output"}
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _help(f) -> str:
+    m = f.metadata
+    if m["negate"]:
+        return m["help"]
+    default = m["default_text"] or ("on" if f.default is True else "off" if f.default is False else f.default)
+    return f"{m['help']} (default: {default})"
+
+
+def add_render_options(p: argparse.ArgumentParser) -> None:
+    """One argument group per concern, one flag per `RenderOptions` field."""
+    for group, cls in GROUPS.items():
+        g = p.add_argument_group(_GROUP_TITLES[group])
+        for name in cls.__dataclass_fields__:
+            f = FIELDS[name]
+            m = f.metadata
+            flag = m["flag"] or "--" + name.replace("_", "-")
+            kw = {"dest": name, "default": None, "help": _help(f)}
+            if m["negate"]:
+                kw["action"] = "store_false"
+            elif isinstance(f.default, bool):
+                kw["action"] = "store_true"
+            else:
+                if m["choices"]:
+                    kw["choices"] = list(m["choices"])
+                if name == "size":
+                    kw["type"] = _size
+                elif isinstance(f.default, int):
+                    kw["type"] = int
+                if m["metavar"]:
+                    kw["metavar"] = m["metavar"]
+            g.add_argument(flag, **kw)
+
+
+def options_from_args(args) -> dict:
+    """Only the options the user actually gave (None = keep the default / the manifest's value)."""
+    return {k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None}
