@@ -56,6 +56,18 @@ def option(default: Any, help: str, *, flag: str | None = None, choices: tuple |
     return field(default=default, metadata=meta)
 
 
+class OptionError(LVCDError):
+    """A bad option value; the message names the CLI flag (`option`: the field name, for other spellings)."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(message)
+        self.option = option
+
+    def naming_field(self) -> str:
+        """The message with the flag replaced by the field name, as a manifest writes it (`size` for --size)."""
+        return str(self).replace(flag_of(self.option), f"`{self.option}`", 1)
+
+
 def flag_of(name: str) -> str:
     """The CLI flag of an option field (as errors name it)."""
     return FIELDS[name].metadata["flag"] or "--" + name.replace("_", "-")
@@ -63,27 +75,27 @@ def flag_of(name: str) -> str:
 
 def _check_choice(name: str, value, choices: tuple) -> None:
     if value not in choices:
-        raise LVCDError(f"{flag_of(name)} must be one of {', '.join(map(str, choices))} (got {value!r}).")
+        raise OptionError(name, f"{flag_of(name)} must be one of {', '.join(map(str, choices))} (got {value!r}).")
 
 
 def _check_int(name: str, value, lo: int | None = None, hi: int | None = None, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise LVCDError(f"{flag_of(name)} must be a whole number (got {value!r}).")
+        raise OptionError(name, f"{flag_of(name)} must be a whole number (got {value!r}).")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         rng = f"between {lo} and {hi}" if lo is not None and hi is not None else f">= {lo}" if lo is not None \
             else f"<= {hi}"
-        raise LVCDError(f"{flag_of(name)} must be {rng} (got {value}){why}.")
+        raise OptionError(name, f"{flag_of(name)} must be {rng} (got {value}){why}.")
 
 
 def _check_bool(name: str, value) -> None:
     if not isinstance(value, bool):
-        raise LVCDError(f"{flag_of(name)} is a switch: true or false (got {value!r}).")
+        raise OptionError(name, f"{flag_of(name)} is a switch: true or false (got {value!r}).")
 
 
 def _check_text(name: str, value, optional: bool = True) -> None:
     if (value is None and optional) or (isinstance(value, str) and value.strip()):
         return
-    raise LVCDError(f"{flag_of(name)} must be a non-empty text (got {value!r}).")
+    raise OptionError(name, f"{flag_of(name)} must be a non-empty text (got {value!r}).")
 
 
 @dataclass(frozen=True)
@@ -161,7 +173,7 @@ class LookOptions:
             try:
                 parse_colour(self.reference_background)
             except LVCDError as e:
-                raise LVCDError(f"{flag_of('reference_background')}: {e}") from None
+                raise OptionError("reference_background", f"{flag_of('reference_background')}: {e}") from None
 
 
 @dataclass(frozen=True)
@@ -254,10 +266,9 @@ def parse_size(value) -> tuple[int, int]:
     try:
         w, h = (int(x) for x in (value.lower().split("x") if isinstance(value, str) else value))
     except (TypeError, ValueError, AttributeError):
-        raise LVCDError(f"--size must look like 576x320 (got {value!r}).") from None
+        raise OptionError("size", f"--size must look like 576x320 (got {value!r}).") from None
     if w % SIZE_MULTIPLE or h % SIZE_MULTIPLE or w <= 0 or h <= 0:
-        raise LVCDError(f"--size {w}x{h}: width and height must be positive multiples of {SIZE_MULTIPLE} "
-                        "(e.g. 576x320).")
+        raise OptionError("size", f"--size {w}x{h} must be positive multiples of {SIZE_MULTIPLE} (e.g. 576x320).")
     return w, h
 
 

@@ -40,7 +40,7 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, offload: str, compile: str = "off"):
     """The real architecture with random weights (or the tiny pipeline), placed as `lvcd colorize` places it."""
-    from lvcd.api import place_pipeline
+    from lvcd.backends.diffusion import place_pipeline
     from lvcd.pipelines.tiny import make_tiny_pipeline
 
     if tiny:
@@ -104,6 +104,7 @@ class Timers:
 def run_tier(a, offload: str, clip: Path, ref: Path, out: Path) -> dict:
     import lvcd.api as api
     from lvcd import preflight
+    from lvcd.backends.diffusion import DiffusionBackend
     from lvcd.pipelines import LVCDPipeline
 
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -115,7 +116,7 @@ def run_tier(a, offload: str, clip: Path, ref: Path, out: Path) -> dict:
     size = (64, 64) if a.tiny else (576, 320)
     opts = api.ColorizeOptions(backend="diffusion", steps=a.steps, size=size, device=device, dtype=a.dtype,
                                offload=offload, compile=a.compile, quiet=True, overwrite=True, drift=False)
-    backend = api.DiffusionBackend(pipe, opts)
+    backend = DiffusionBackend(pipe, opts)
     timers = Timers(cuda)
     saved = LVCDPipeline._denoise, LVCDPipeline._decode, api.make_backend
     LVCDPipeline._denoise = timers.wrap("denoise", saved[0])
@@ -126,7 +127,7 @@ def run_tier(a, offload: str, clip: Path, ref: Path, out: Path) -> dict:
         torch.cuda.reset_peak_memory_stats()
     try:
         t = time.perf_counter()
-        res = api.colorize_video(clip, ref, out, **{k: v for k, v in vars(opts).items()})
+        res = api.colorize_video(clip, ref, out, options=opts)
         wall = time.perf_counter() - t
     finally:
         LVCDPipeline._denoise, LVCDPipeline._decode, api.make_backend = saved

@@ -130,17 +130,24 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
         spent["decodes"] += 1
         return frames
 
-    saved = LVCDPipeline._denoise, LVCDPipeline._decode, api.background
+    from lvcd.backends import diffusion
+    from lvcd.pipelines import pipeline_lvcd
+
+    stages = (api, diffusion, pipeline_lvcd)  # the reader, the model loop and the sketch prefetch threads
+    saved = LVCDPipeline._denoise, LVCDPipeline._decode, [m.background for m in stages]
     LVCDPipeline._denoise, LVCDPipeline._decode = denoise, decode
     if mode == "serial":
-        api.background = Serial
+        for m in stages:
+            m.background = Serial
     try:
         t = time.perf_counter()
         res = api.colorize_video(clip, ref, out, backend="diffusion", model=str(model), steps=a.steps,
                                  decode_chunk=chunk, quiet=True, overwrite=True, device="cpu", dtype="fp32")
         end = time.perf_counter()
     finally:
-        LVCDPipeline._denoise, LVCDPipeline._decode, api.background = saved
+        LVCDPipeline._denoise, LVCDPipeline._decode, backgrounds = saved
+        for m, b in zip(stages, backgrounds, strict=True):
+            m.background = b
     startup = spent["first_call"] - t  # probe, reader/writer start, pipeline load, reference encode: once per render
     wall = end - spent["first_call"]  # the steady part, from the first denoiser call to the finished file
     other = wall - spent["denoise"] - spent["decode"]
@@ -174,7 +181,7 @@ def main() -> None:
     from PIL import Image
 
     from lvcd import preflight
-    from lvcd.api import model_size_for
+    from lvcd.model_dir import model_size_for
     from lvcd.pipelines.tiny import make_tiny_pipeline
 
     w, h = (int(v) for v in a.source.lower().split("x"))

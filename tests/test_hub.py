@@ -188,8 +188,8 @@ def test_convert_official_refuses_an_existing_out_before_downloading(small_files
 def test_convert_official_defaults_to_the_model_location_colorize_uses(small_files, fake_hub, tmp_path, monkeypatch):
     import json
 
-    import lvcd.model_dir
     import lvcd.convert
+    import lvcd.model_dir
 
     monkeypatch.setattr(lvcd.model_dir, "DEFAULT_MODEL_DIR", tmp_path / "data" / "lvcd" / "lvcd-svd")
     monkeypatch.delenv(lvcd.model_dir.MODEL_ENV, raising=False)

@@ -7,7 +7,7 @@ that produced the released weights; see docs/lvcd-reference.md in the shared doc
 prev-reference concat latents, no classifier-free guidance, fps_id 6 / motion bucket 160 / cond_aug 0 passed raw,
 chunked temporal VAE decoding with the reference latent prepended.
 
-Deliberately not here: file IO, lineart extraction, resizing to the model resolution (see `lvcd.api`).
+Deliberately not here: file IO, lineart extraction, resizing to the model resolution (see `lvcd.backends.diffusion`).
 """
 from __future__ import annotations
 

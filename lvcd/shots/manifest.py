@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from ..options import EPISODE_FIELDS, OPTION_NAMES, RenderOptions
+from ..options import EPISODE_FIELDS, OPTION_NAMES, OptionError, RenderOptions
 from .keyframes import check_subshot_names, load_keyframes, load_reference
 from .shot import (
     MANIFEST_VERSION,
@@ -128,6 +128,8 @@ def normalize_options(raw: Mapping, where: str, problems: list[str], *, allow_ou
         out[k] = v
     try:
         RenderOptions.of(**out)
+    except OptionError as e:
+        problems.append(f"{where}: {e.naming_field()}")
     except (ValueError, TypeError) as e:
         problems.append(f"{where}: {e}")
     return out

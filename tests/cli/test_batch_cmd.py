@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shots"))  # the sh
 from shots_synth import colour_reference, make_clip, write_sequence  # noqa: E402
 
 from lvcd.cli import main  # noqa: E402
-from lvcd.shots.manifest import shot_seed  # noqa: E402
+from lvcd.shots.shot import shot_seed  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = [dict(kind="shapes", n=16, seed=1), dict(kind="pan", n=24, seed=2, speed=1.0), dict(kind="twos", n=16, seed=4)]

@@ -146,8 +146,8 @@ def test_existing_out_is_refused_before_downloading(small_hub, tmp_path, capsys)
 
 
 def test_download_without_out_uses_the_default_model_dir(small_hub, tmp_path, monkeypatch):
-    import lvcd.model_dir
     import lvcd.convert
+    import lvcd.model_dir
 
     monkeypatch.setattr(lvcd.model_dir, "DEFAULT_MODEL_DIR", tmp_path / "share" / "lvcd" / "lvcd-svd")
     seen = {}

@@ -11,6 +11,8 @@ import torch
 
 from lvcd import doctor, model_dir, preflight
 from lvcd.cli import main
+from lvcd.doctor import base as doctor_base
+from lvcd.doctor import gpu as doctor_gpu
 from lvcd.video import _ffmpeg
 
 EXPECTED = ["python", "lvcd", "torch", "diffusers", "transformers", "accelerate", "av", "opencv", "scenedetect",
@@ -73,7 +75,7 @@ def test_model_found_is_ok_with_sizes(capsys, tiny_pipeline_dir, no_default_mode
     assert str(tiny_pipeline_dir) in checks["model"]["detail"] and "unet" in checks["model"]["detail"]
     weights = checks["model weights"]["detail"]
     for name, info in model_dir.model_fingerprint(tiny_pipeline_dir).items():
-        assert f"{name} {doctor._size(info['bytes'])}" in weights
+        assert f"{name} {doctor_base._size(info['bytes'])}" in weights
     assert checks["model sources"]["status"] == "info" and "no lvcd_sources.json" in checks["model sources"]["detail"]
     assert "diffusion" in checks["backend"]["detail"]
 
@@ -128,12 +130,12 @@ def fake_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (8, 6))
     monkeypatch.setattr(torch.cuda, "get_arch_list", lambda: ["sm_80", "sm_86", "sm_90"])
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    monkeypatch.setattr(doctor, "_sdpa_kernels", lambda device: ["flash", "mem-efficient"])
+    monkeypatch.setattr(doctor_gpu, "_sdpa_kernels", lambda device: ["flash", "mem-efficient"])
 
     def no_xformers(device):
         raise ModuleNotFoundError("No module named 'xformers'", name="xformers")
 
-    monkeypatch.setattr(doctor, "_xformers_probe", no_xformers)
+    monkeypatch.setattr(doctor_gpu, "_xformers_probe", no_xformers)
     total = 8 * preflight.GIB
 
     def set_free(free: float):
@@ -144,7 +146,7 @@ def fake_cuda(monkeypatch):
 
 
 def real_peaks() -> dict[str, float]:
-    return doctor._peak_estimate(None)  # the real architecture (pipelines/lvcd-svd), 576x320 bf16, on meta tensors
+    return doctor_gpu._peak_estimate(None)  # the real architecture (pipelines/lvcd-svd), 576x320 bf16, on meta tensors
 
 
 @pytest.mark.parametrize("tier", ["none", "model", "sequential", None])

@@ -8,17 +8,11 @@ from fractions import Fraction
 import pytest
 import yaml
 
-from lvcd.shots.manifest import (
-    ManifestError,
-    format_timecode,
-    load_manifest,
-    manifest_text,
-    parse_time,
-    shot_seed,
-    shots_from_csv,
-    shots_from_otio,
-)
+from lvcd.shots.interchange import manifest_text, shots_from_csv, shots_from_otio
+from lvcd.shots.manifest import load_manifest
 from lvcd.shots.render import render_shots
+from lvcd.shots.shot import ManifestError, shot_seed
+from lvcd.shots.timecode import format_timecode, parse_time
 
 
 def test_valid_manifest_resolves_frames_and_paths(episode):

@@ -10,16 +10,10 @@ import yaml
 from shots_synth import make_clip, write_sequence
 
 from lvcd.api import ColorizeOptions, colorize_frames, make_backend
-from lvcd.shots.manifest import (
-    ManifestError,
-    Shot,
-    expand_keyframes,
-    load_manifest,
-    manifest_text,
-    shot_seed,
-    subshot_name,
-)
+from lvcd.shots.interchange import manifest_text
+from lvcd.shots.manifest import load_manifest
 from lvcd.shots.render import plan_shots, read_png, render_shots
+from lvcd.shots.shot import ManifestError, Shot, expand_keyframes, shot_seed, subshot_name
 
 RED, BLUE = (220, 40, 40), (40, 70, 220)
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from lvcd.api import ColorizeOptions, colorize_frames, make_backend
-from lvcd.shots.manifest import Shot, load_manifest, shot_seed
+from lvcd.shots.manifest import load_manifest
 from lvcd.shots.render import EpisodeSource, plan_passes, plan_shots, read_png, render_shots
+from lvcd.shots.shot import Shot, shot_seed
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -174,7 +175,7 @@ def test_seeds_derive_from_manifest_seed_and_name(episode):
     assert [p.seed for p in plans] == [shot_seed(7, "a"), shot_seed(7, "b"), 99]
     _, _, plans = plan_shots(path, seed=8)  # an override re-derives every shot, the explicit one too
     assert [p.seed for p in plans] == [shot_seed(8, "a"), shot_seed(8, "b"), shot_seed(8, "c")]
-    assert list(itertools.chain.from_iterable([p.options["seed"]] for p in plans)) == [p.seed for p in plans]
+    assert list(itertools.chain.from_iterable([p.options.seed] for p in plans)) == [p.seed for p in plans]
 
 
 def test_video_input_keeps_its_audio_and_reads_backwards_exactly(tmp_path):
