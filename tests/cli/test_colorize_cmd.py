@@ -109,6 +109,30 @@ def test_dry_run_prints_the_plan_without_weights(tmp_path, capsys, tiny_pipeline
     text = capsys.readouterr().out
     assert "windows of 19 frames" in text and "TFLOP" in text and "GiB" in text
     assert not (tmp_path / "o.mp4").exists()
+    assert main(["colorize", str(src), "-r", "x.png", "-o", str(tmp_path / "o.mp4"), "--dry-run", "--overlap", "2",
+                 "--backend", "diffusion", "--model", str(tiny_pipeline_dir)]) == 0
+    assert "windows of 17 frames (overlap 2" in capsys.readouterr().out  # the real window: 1 + 2 + 14
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--overlap", "20", "--overlap must be between 0 and 13 (got 20)"),
+    ("--decode-chunk", "2", "--decode-chunk must be >= 5 (got 2)"),
+    ("--crf", "60", "--crf must be between 0 and 51 (got 60)"),
+    ("--steps", "0", "--steps must be >= 1 (got 0)"),
+])
+def test_bad_option_values_exit_2_before_anything_is_read_or_loaded(tmp_path, capsys, monkeypatch, flag, value,
+                                                                    needle):
+    from lvcd.backends import diffusion
+
+    def no_loading(*a, **k):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr(diffusion, "load_pipeline", no_loading)
+    for cmd in (["colorize", str(tmp_path / "in.mp4"), "--reference", "k.png", "-o", str(tmp_path / "o.mp4")],
+                ["batch", str(tmp_path / "shots.yaml")]):
+        assert main([*cmd, flag, value]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "does not exist" not in err  # the option, before the missing input
 
 
 # ------------------------------------------------------------------------------------------------ bad inputs
