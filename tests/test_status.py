@@ -38,8 +38,9 @@ def test_reporter_progress_and_failure(tmp_path):
 
 
 def test_batch_writes_done_status(tmp_path):
-    from lvcd.shots.render import render_shots
     from pathlib import Path
+
+    from lvcd.shots.render import render_shots
 
     sample = Path(__file__).resolve().parents[1] / "lvcd" / "data" / "sample" / "shots.yaml"
     res = render_shots(sample, work=tmp_path / "w", output=tmp_path / "o.mp4", progress=False)
