@@ -1,12 +1,6 @@
 """Diffusers pipelines: `LVCDPipeline` (the only place where models, sampling and images meet)."""
-from .pipeline_lvcd import (
-    LVCDConditioning,
-    LVCDPipeline,
-    LVCDPipelineOutput,
-    NonFiniteLatentsError,
-    SegmentCarry,
-    SegmentResult,
-)
+from .pipeline_lvcd import LVCDPipeline
+from .state import LVCDConditioning, LVCDPipelineOutput, NonFiniteLatentsError, SegmentCarry, SegmentResult
 
 __all__ = [
     "LVCDConditioning",

@@ -19,11 +19,12 @@ Resume rules: a shot whose stamp matches its current hash and whose frames are a
 state folder of the same hash continues (finished passes are skipped, an unfinished diffusion pass restarts after its
 last checkpointed window, the bucket backend re-runs the pass, which is cheap and deterministic); anything else is
 discarded and re-rendered. Every file is written to a temporary name and renamed, so a kill at any instant leaves
-either the old file or the new one. The hash covers: the shot's name, frames and reference frame; the sha256 of the
-reference image (and its lineart image); the sha256 of the inputs it reads; every option that changes pixels (not
-quiet/overwrite/crf/fmt); the shot seed; the resolved backend; the model's weight-file fingerprint; the lvcd version.
+either the old file or the new one. The hash is `lvcd.resume.render_key` (the same key `colorize --work` uses)
+over: the shot's name, frames and reference frame; the sha256 of the reference image (and its lineart image); the
+sha256 of the inputs it reads; the options that change pixels (`lvcd.options.PIXEL_FIELDS`, seed = the shot seed,
+the resolved backend); the model's weight-file fingerprint; the passes; the lvcd version.
 
-Seeds: a shot's seed is `shot_seed(seed, name)` (manifest.py: sha256 of "<seed>/<name>", 32 bits) from the manifest's
+Seeds: a shot's seed is `shot_seed(seed, name)` (shot.py: sha256 of "<seed>/<name>", 32 bits) from the manifest's
 (or the override's) `seed`, so a shot renders the same whatever else is in the manifest; a shot's own
 `options: {seed: N}` is used as is (handy to reproduce an `lvcd colorize --seed N` render exactly).
 
@@ -33,8 +34,8 @@ first output, so frame k is produced once, by the forward pass. An *external* re
 frame) gets a lineart (`reference_lineart`: an image or a global frame number; default: XDoG lines of the reference,
 drawn in the shot's polarity), which is prepended as frame 0 of one pass and its output dropped.
 
-Deliberately not here: cut detection (detect.py), manifest parsing (manifest.py), locking between machines that
-render the same shot at the same time (split the work with `only=`).
+Deliberately not here: cut detection (detect.py), manifest parsing (manifest.py), planning (plan.py), assembly
+(assemble.py), locking between machines that render the same shot at the same time (split the work with `only=`).
 """
 from __future__ import annotations
 
