@@ -60,7 +60,9 @@ class ColorizeOptions:
     keep_lines: bool = False  # composite the original lines over the colours
     snap: bool = False  # snap flat regions to the reference's palette (any backend)
     crf: int = 18  # x264 quality for mp4/mkv output (visually lossless)
-    fmt: str | None = None  # output container; None = from the output extension
+    fmt: str | None = None  # output container; None = from the output extension; "indexed": palette PNGs
+    layers: bool = False  # with fmt "indexed": per-palette-entry alpha-mask PNG sequences + a lines layer
+    palette: dict | None = None  # named colours {name: "#rrggbb"}: flat output snaps to them; names indexed entries
     overwrite: bool = False
     quiet: bool = False
     reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
@@ -80,6 +82,10 @@ class ColorizeOptions:
             raise LVCDError(f"`attention` must be sdpa or xformers (got {self.attention!r}).")
         if self.steps < 1:
             raise LVCDError(f"`steps` must be >= 1 (got {self.steps}); the released model uses 25.")
+        if self.palette is not None:
+            from .deliver.paints import parse_named_palette
+
+            parse_named_palette(self.palette)
         if self.size is not None:
             w, h = self.size
             if w % SIZE_MULTIPLE or h % SIZE_MULTIPLE or w <= 0 or h <= 0:
@@ -549,14 +555,20 @@ class _Tee:
         return frame
 
 
-def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str):
-    """Per-frame finishing steps (palette snap, original lines on top) shared by every backend."""
+def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str, backend=None):
+    """Per-frame finishing steps (palette snap, named palette, original lines on top) shared by every backend."""
     steps = []
     if opts.snap:
         from .lineart.palette import PaletteSnapper
 
         snapper = PaletteSnapper.from_reference(reference_rgb)
         steps.append(lambda out, line: snapper.snap(out, line))
+    if opts.palette:
+        from .deliver.shots import named_snap_step
+
+        named = named_snap_step(opts.palette, backend, reference_rgb, opts.snap)
+        if named is not None:
+            steps.append(lambda out, line: named(out))
     if opts.keep_lines:
         from .lineart import composite_lines
 
@@ -607,14 +619,14 @@ def colorize_frames(
     from .lineart import detect_polarity
 
     polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
-    finish = _postprocess(opts, ref, polarity)
+    finish = _postprocess(opts, ref, polarity, backend)
 
     def chained():
         yield first
         yield from it
 
     n = num_frames if num_frames is not None else -1
-    if not (opts.keep_lines or opts.snap):  # nothing to pair outputs with: no buffering at all
+    if not (opts.keep_lines or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
         yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
         return
     tee = _Tee(chained())
@@ -677,13 +689,19 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
+    from .video.writer import output_format
 
     opts = ColorizeOptions(**options)
     t0 = time.perf_counter()
     info = probe(input)
-    check_output_path(output, overwrite=opts.overwrite)
+    check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
+    indexed = output_format(output, opts.fmt) == "indexed"
+    if indexed:
+        from .deliver.shots import check_indexed
+
+        check_indexed(backend.name, opts.snap)
     fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":
@@ -701,10 +719,18 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         from .eval.drift import DriftMonitor
 
         monitor = DriftMonitor(ref)
-    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
-        output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
-        overwrite=opts.overwrite, fmt=opts.fmt,
-    ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
+
+    def open_output():
+        if indexed:  # palette PNGs + palette files (lvcd.deliver)
+            from .deliver.shots import open_indexed_writer
+
+            return open_indexed_writer(output, info.fps, (info.width, info.height), backend=backend,
+                                       reference_rgb=ref, options=opts)
+        return open_writer(output, info.fps, (info.width, info.height), crf=opts.crf, fmt=opts.fmt,
+                           audio_from=input if info.has_audio else None, overwrite=opts.overwrite)
+
+    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_output() \
+            as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
         for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt,
                                      **{k: v for k, v in asdict(opts).items() if k != "backend"}):
             writer.write(frame)
