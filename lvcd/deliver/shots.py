@@ -62,17 +62,21 @@ def shot_paints(backend, reference_rgb: np.ndarray, snap: bool, first_lineart: n
     return np.asarray(probe.palette, np.uint8)
 
 
-def named_snap_step(named_option: Mapping | None, paints_fn):
-    """The per-frame step for the manifest's `palette:` (None when there is none): keyframe paints near a named
-    colour become that colour. `paints_fn()` gives the shot's paints; called at the first frame."""
+def named_snap_step(named_option: Mapping | None, backend, reference_rgb: np.ndarray, snap: bool):
+    """The per-frame step for the `palette:` option (None when there is none, or when the output is not flat: the
+    diffusion backend without --snap, with a warning): keyframe paints near a named colour become that colour."""
     named = parse_named_palette(named_option)
     if not named:
+        return None
+    if getattr(backend, "name", backend) == "diffusion" and not snap:
+        logger.warning("`palette`: the diffusion backend's colours are not flat, so the named palette is not applied;"
+                       " add --snap to snap them to the keyframe's palette and then to the named colours")
         return None
     state: dict = {}
 
     def step(frame: np.ndarray) -> np.ndarray:
-        if "snap" not in state:
-            state["snap"] = NamedSnap(paints_fn(), named)
+        if "snap" not in state:  # the bucket backend knows its paints once it has read the keyframe
+            state["snap"] = NamedSnap(shot_paints(backend, reference_rgb, snap), named)
         return state["snap"](frame)
 
     return step
