@@ -49,14 +49,16 @@ def recolour(indexed: str | os.PathLike, palette: str | os.PathLike, output: str
     if len(new) != len(old):
         raise PaletteError(f"{palette} has {len(new)} entries but the render in {folder} has {len(old)}; edit the "
                            f"colours of {folder / 'palette.gpl'} in place (same entries, same order).")
-    renamed = [i for i, (a, b) in enumerate(zip(old_names, new_names, strict=True)) if a and b and a != b]
+    renamed = [i for i, (a, b) in enumerate(zip(old_names, new_names, strict=True))
+               if a and b and a != b and not a.startswith("#")]  # "#rrggbb" names are placeholders to rename
     if renamed:
         logger.warning("%s: entries %s are named differently from the render's palette (%s); entries are applied by "
                        "position, so check the file was not reordered", palette, renamed,
                        ", ".join(f"{i}: {old_names[i]!r} -> {new_names[i]!r}" for i in renamed[:5]))
     changed = [i for i in range(len(old)) if tuple(old[i]) != tuple(new[i])]
     for i in changed:
-        logger.info("entry %d %s: %s -> %s", i, old_names[i] or "", to_hex(old[i]), to_hex(new[i]))
+        label = "" if old_names[i].startswith("#") else f" ({old_names[i]})"
+        logger.info("entry %d%s: %s -> %s", i, label, to_hex(old[i]), to_hex(new[i]))
     if fps is None:
         if "fps" not in meta:
             raise ValueError(f"{folder} has no palette.json with the frame rate; pass --fps (e.g. 24 or 24000/1001).")
