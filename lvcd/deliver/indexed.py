@@ -62,7 +62,7 @@ def encode_indexed_png(indices: np.ndarray, palette: Palette) -> bytes:
     im = Image.frombytes("P", (w, h), np.ascontiguousarray(indices, np.uint8).tobytes())
     im.putpalette(palette.colours.tobytes(), rawmode="RGB")
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    im.save(buf, format="PNG")  # PLTE = exactly the palette; <= 16 entries are packed 4 bits a pixel (valid PNG)
     return buf.getvalue()
 
 
