@@ -101,6 +101,26 @@ def test_palette_is_the_keyframe_paints_and_the_line_colour(flat):
         assert [tuple(c) for c in plte.tolist()] == cols
 
 
+def test_recolour_round_trip_on_the_sample(flat, tmp_path):
+    """The README's round trip: render indexed, edit one entry of palette.gpl, recolour."""
+    from lvcd.cli import main
+
+    _, idx = flat
+    lines = (idx / "palette.gpl").read_text().splitlines()
+    k = next(i for i, e in enumerate(json.loads((idx / "palette.json").read_text())["entries"])
+             if e["hex"] == "#aad2f0")  # the sky
+    row = lines.index(next(r for r in lines if r.endswith("#aad2f0")))
+    lines[row] = "255 128   0\tsky"
+    (tmp_path / "edited.gpl").write_text("\n".join(lines) + "\n")
+    assert main(["recolour", str(idx), "--palette", str(tmp_path / "edited.gpl"), "-o", str(tmp_path / "re"),
+                 "--quiet"]) == 0
+    for f, g in zip(sorted(idx.glob("frame_*.png")), sorted((tmp_path / "re").glob("frame_*.png")), strict=True):
+        i = np.asarray(Image.open(f))
+        before, after = np.asarray(Image.open(f).convert("RGB")), np.asarray(Image.open(g).convert("RGB"))
+        np.testing.assert_array_equal((before != after).any(-1), i == k)
+        assert (after[i == k] == (255, 128, 0)).all() and (i == k).any()
+
+
 def test_keep_lines_decodes_exactly_and_layers_composite_back(lined):
     rgb, idx = lined
     want = rgb_frames(rgb)
