@@ -182,3 +182,17 @@ def test_indexed_refuses_unflat_output_before_rendering(clip, tmp_path):
         from lvcd.video import open_writer
 
         open_writer(tmp_path / "x", 24, (8, 8), fmt="indexed")
+
+
+@pytest.mark.slow
+def test_diffusion_with_snap_renders_indexed(clip, tmp_path, tiny_pipeline_dir):
+    tiny = {"backend": "diffusion", "model": str(tiny_pipeline_dir), "steps": 1, "size": (64, 64)}
+    ref = SAMPLE / "reference.png"
+    with pytest.raises(ValueError, match="--snap"):
+        api.colorize_video(clip, ref, tmp_path / "no", fmt="indexed", quiet=True, **tiny)
+    assert not (tmp_path / "no").exists()
+    for fmt in ("png", "indexed"):
+        api.colorize_video(clip, ref, tmp_path / fmt, fmt=fmt, snap=True, keep_lines=True, quiet=True, drift=False,
+                           **tiny)
+    for f, w in zip(sorted((tmp_path / "indexed").glob("frame_*.png")), rgb_frames(tmp_path / "png"), strict=True):
+        np.testing.assert_array_equal(np.asarray(Image.open(f).convert("RGB")), w)
