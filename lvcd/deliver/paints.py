@@ -38,6 +38,7 @@ LINE_NAME = "line"
 PAPER_NAME = "paper"
 NAMED_SNAP_DISTANCE = 24.0  # RGB distance under which a keyframe paint is taken to be a named manifest colour
 MAX_INDEXED = 256  # PNG palette images hold at most 256 entries
+DECOMPOSE_CHUNK = 1 << 15  # non-palette pixels decomposed at once (x K entries x 3 floats of scratch)
 FOREIGN_RESIDUAL = 4.0  # RGB distance from every paint..ink segment above which a pixel is not the palette's colour
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -113,8 +114,8 @@ class Palette:
             self.kinds = ["keyframe"] * len(self.colours)
         if len(self.colours) > MAX_INDEXED:
             raise PaletteError(f"the palette has {len(self.colours)} entries but an indexed PNG holds at most "
-                               f"{MAX_INDEXED}; render the shots to separate outputs (`lvcd batch --only`), or use "
-                               "fewer paints.")
+                               f"{MAX_INDEXED}; name the paints shots share in the manifest's `palette:` (so they "
+                               "share entries), or deliver shots separately (`lvcd colorize` per shot).")
 
     def __len__(self) -> int:
         return len(self.colours)
@@ -210,14 +211,14 @@ def decompose(frame: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarr
     alpha = np.zeros(h * w, np.float32)
     alpha[under == li] = 1.0  # the line colour is ink (a keyframe paint of the same colour shares the entry)
     foreign = 0
-    rest = np.flatnonzero(~exact)
-    if len(rest):
-        c = frame.reshape(-1, 3)[rest].astype(np.float32)  # [M, 3]
-        p = pal.astype(np.float32)  # [K, 3]
-        ink = p[li]
-        d = ink[None] - p  # [K, 3] paint -> ink
-        dd = (d * d).sum(axis=1)  # [K]
-        rel = c[:, None, :] - p[None]  # [M, K, 3]
+    p = pal.astype(np.float32)  # [K, 3]
+    d = p[li][None] - p  # [K, 3] paint -> ink
+    dd = (d * d).sum(axis=1)  # [K]
+    flat = frame.reshape(-1, 3)
+    rest_all = np.flatnonzero(~exact)
+    for s in range(0, len(rest_all), DECOMPOSE_CHUNK):  # bounded memory: chunk x K x 3 floats
+        rest = rest_all[s:s + DECOMPOSE_CHUNK]
+        rel = flat[rest].astype(np.float32)[:, None, :] - p[None]  # [M, K, 3]
         a = np.where(dd > 0, (rel * d[None]).sum(axis=2) / np.maximum(dd, 1e-9), 0.0)
         a = np.clip(a, 0.0, 1.0)  # [M, K]
         resid = np.linalg.norm(rel - a[..., None] * d[None], axis=2)  # [M, K]
@@ -225,7 +226,7 @@ def decompose(frame: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarr
             resid[:, li] = np.inf  # ink over ink is no blend: the line entry is never the paint beneath
         k = resid.argmin(axis=1)
         m = np.arange(len(rest))
-        foreign = int(np.count_nonzero(resid[m, k] > FOREIGN_RESIDUAL))
+        foreign += int(np.count_nonzero(resid[m, k] > FOREIGN_RESIDUAL))
         under[rest] = k
         alpha[rest] = a[m, k]
     under = under.reshape(h, w)

@@ -120,3 +120,17 @@ def test_options_validate_palette():
 def test_palette_needs_names_per_colour():
     with pytest.raises(ValueError, match="one name per colour"):
         Palette(np.zeros((2, 3), np.uint8), ["x"])
+
+
+def test_decompose_in_chunks_gives_the_same_result(monkeypatch):
+    import lvcd.deliver.paints as paints
+
+    flat, line, _ = cel()
+    out = composite_lines(flat, line, polarity="black-on-white")
+    pal = build_palette(PAINTS)
+    whole = decompose(out, pal)
+    monkeypatch.setattr(paints, "DECOMPOSE_CHUNK", 7)
+    parts = decompose(out, pal)
+    np.testing.assert_array_equal(whole[0], parts[0])
+    np.testing.assert_array_equal(whole[1], parts[1])
+    assert whole[2] == parts[2]
