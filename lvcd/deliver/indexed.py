@@ -13,10 +13,12 @@ Output folder layout::
                                 composite back to the --keep-lines output within 1 level per channel)
 
 Why PNG sequences and not one layered file per frame: every compositor and paint program reads PNG sequences with
-alpha (Krita's "Import animation frames", GIMP, After Effects, Nuke, Harmony, OpenToonz); a layered TIFF keeps its
-layers only in Photoshop's private tag (GIMP opens plain TIFF pages as layers, Krita opens one page), and a multi-part
-OpenEXR needs an OpenEXR library and holds float channels, 4-8x the bytes of a flat-colour PNG. Neither program could
-be run here to measure; this choice needs no measurement to be readable everywhere.
+alpha (Krita's "Import animation frames", GIMP, After Effects, Nuke, Harmony, OpenToonz). The layered formats each
+reach only part of that list: a Photoshop-layered TIFF keeps its layers in Photoshop's private tag (reported opened
+with layers by Photoshop and Krita, flattened by GIMP and others), a multi-page TIFF's pages open as layers in GIMP
+but as pages or a single image elsewhere, and a multi-part OpenEXR needs an OpenEXR library here and holds float
+channels, several times the bytes of a flat-colour PNG. Neither Krita nor GIMP could be run on this machine to
+measure them, so the format every one of them reads is the one written.
 
 Written atomically like lvcd.video's writers: everything goes to a hidden temporary folder beside the output,
 renamed into place by `close()`; an exception or `abort()` removes it. No torch.
