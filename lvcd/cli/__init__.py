@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "convert": "Convert the official svd.safetensors + lvcd.ckpt into a diffusers-format pipeline folder.",
     "eval": "Evaluate a colorized video against ground truth (PSNR, SSIM, EDMD, TC, segment accuracy, ...).",
     "lineart": "Extract or normalise lineart from a colour video or image sequence.",
+    "ui": "A browser page over a shot manifest: drop keyframes per shot, preview, render, download.",
     "doctor": "Report what will and will not work in this environment (torch/CUDA, ffmpeg, model), with fixes.",
 }
 
