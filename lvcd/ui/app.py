@@ -79,14 +79,15 @@ def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike
         try:
             form = await request.form()
         except Exception as e:  # malformed multipart
-            raise UIError(400, f"could not read the upload ({e}); send multipart/form-data with a `file` field")
+            raise UIError(400, f"could not read the upload ({e}); send multipart/form-data with a `file` "
+                               "field") from None
         file = form.get("file")
         if file is None or isinstance(file, str):
             raise UIError(400, "the upload has no `file` field; send the coloured keyframe image as `file`")
         data = await file.read(project.max_upload + 1)
         if len(data) > project.max_upload:
-            raise UIError(413, f"{file.filename!r} is over the {project.max_upload / 2**20:.0f} MB limit (export the "
-                               "keyframe as PNG at the frame size)")
+            raise UIError(413, f"{file.filename!r} is too large: the limit is {project.max_upload / 2**20:.0f} MB "
+                               "(export the keyframe as PNG at the frame size)")
         frame = form.get("frame") or None
         mode = str(form.get("mode") or "replace")
         return await run_in_threadpool(project.set_keyframe, shot, data, file.filename,

@@ -28,8 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from ..status import read_statuses
-from ._shots import (PNG_NAME, Manifest, ManifestError, default_work_dir, format_timecode, load_manifest,
-                     manifest_text, read_yaml, relative_to)
+from ._shots import (
+    PNG_NAME,
+    Manifest,
+    ManifestError,
+    default_work_dir,
+    format_timecode,
+    load_manifest,
+    manifest_text,
+    read_yaml,
+    relative_to,
+)
 
 MAX_UPLOAD_BYTES = 20 << 20
 IMAGE_TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
@@ -70,6 +79,7 @@ class Project:
         self._cache: tuple[str, Manifest, dict] | None = None
         self._thumbs: OrderedDict[tuple, bytes] = OrderedDict()
         self._thumb_lock = threading.Lock()
+        self._hashes: dict[tuple, str] = {}
         self.load()  # fail now (with the manifest's own errors) rather than on the first request
 
     # ------------------------------------------------------------------------------------------------ reading
@@ -155,9 +165,31 @@ class Project:
         stamp = folder.with_name(shot.name + ".json")
         return stamp.is_file() and all((folder / PNG_NAME.format(i)).is_file() for i in (shot.start, shot.end - 1))
 
-    @staticmethod
-    def _shot_status(subs, statuses: dict) -> dict:
-        """One manifest shot's progress from its (sub-)shots' status files."""
+    def _sha256(self, path: Path) -> str | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        key = ("sha", str(path), st.st_mtime_ns, st.st_size)
+        if key not in self._hashes:
+            self._hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self._hashes[key]
+
+    def _outdated(self, shot) -> bool:
+        """The shot's finished render was made from another range or keyframe than the manifest now gives (a quick
+        look for the page; `lvcd batch` decides from the full render key, options and model included)."""
+        try:
+            params = json.loads((self.work / "shots" / f"{shot.name}.json").read_text())["params"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        now = {"name": shot.name, "start": shot.start, "end": shot.end, "reference_frame": shot.reference_frame}
+        if params.get("shot") != now:
+            return True
+        return shot.reference is not None and params.get("reference_sha256") != self._sha256(Path(shot.reference))
+
+    def _shot_status(self, subs, statuses: dict) -> dict:
+        """One manifest shot's progress from its (sub-)shots' status files. A finished shot whose keyframe or range
+        changed since is `outdated` (rendering it again is needed)."""
         recs = [statuses.get(s.name) for s in subs]
         total = sum(s.frames for s in subs)
         done = sum(min(int(r.get("frames_done", 0)), s.frames) for r, s in zip(recs, subs) if r)
@@ -167,7 +199,7 @@ class Project:
         elif "running" in states:
             state = "running"
         elif all(s == "done" for s in states):
-            state = "done"
+            state = "outdated" if any(self._outdated(s) for s in subs) else "done"
         elif any(s == "done" for s in states):
             state = "running" if any(r and time.time() - r.get("updated", 0) < 30 for r in recs) else "partial"
         else:

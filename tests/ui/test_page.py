@@ -57,7 +57,8 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
         page.wait_for_selector(f"#shot-{name}")
         for k in range(3):
             page.wait_for_function(
-                "id => { const i = document.querySelector(`#${id} img`); return i && i.complete && i.naturalWidth > 0 }",
+                "id => { const i = document.querySelector(`#${id} img`); "
+                "return i && i.complete && i.naturalWidth > 0 }",
                 arg=f"thumb-{name}-{k}")
     assert page.locator("#shots > .shot").count() == 2
     assert page.inner_text("#shot-shot2 .range").startswith("24–47")

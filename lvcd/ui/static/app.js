@@ -205,6 +205,8 @@ function updateStatus(name, st, finished) {
   if (st.state === "pending" && shot && shot.keyframes.length === 0) label = "no keyframe";
   else if (st.state === "pending") label = "not rendered";
   else if (st.state === "running") label = `rendering ${st.percent.toFixed(0)}%`;
+  else if (st.state === "outdated") label = "changed · render again";
+  else if (st.state === "partial") label = "partly rendered";
   chip.textContent = label;
   chip.className = "status chip " + (label === "no keyframe" ? "nokey" : st.state);
   const bar = $(`progress-${name}`);
@@ -360,7 +362,10 @@ function updateJob(job) {
   else if (job.state === "done") text.textContent = `100% · ${what} done in ${job.elapsed_s} s`;
   else text.textContent = `failed: ${job.error}`;
   $("render-all").disabled = job.state === "running";
-  document.querySelectorAll(".render-btn").forEach((b) => { if (job.state === "running") b.disabled = true; });
+  for (const shot of state.data ? state.data.shots : []) {
+    const b = $(`render-${shot.name}`);
+    if (b) b.disabled = job.state === "running" || shot.keyframes.length === 0;
+  }
   if (prev && prev.id === job.id && prev.state === "running" && job.state !== "running") {
     toast(job.state === "done" ? `render finished: ${what}` : `render failed: ${job.error}\n${(job.problems || []).join("\n")}`,
       job.state !== "done");
