@@ -43,7 +43,7 @@ from ._shots import (
 MAX_UPLOAD_BYTES = 20 << 20
 IMAGE_TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
                ".tiff": "TIFF"}  # extension -> the Pillow format its content must have
-PREVIEW_FRAMES = 14  # one diffusion window (the model's 14 output frames)
+PREVIEW_FRAMES = 15  # the first diffusion window: the keyframe plus the 14 frames it generates (lvcd.sampling)
 KEYFRAME_DIR = "keyframes"
 UI_DIR = "ui"  # under the work folder: previews
 OUTPUT_ONLY = ("crf", "fmt", "overwrite", "quiet", "drift")  # options that do not change a preview's pixels

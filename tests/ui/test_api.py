@@ -163,7 +163,7 @@ def test_options_are_validated_like_the_cli(served, sample):
 def test_preview_colours_the_first_window(served, sample):
     status, info = call(served, "POST", "/api/shots/shot2/preview")
     assert status == 200, info
-    assert info["backend"] == "bucket" and info["frames"] == list(range(24, 38))
+    assert info["backend"] == "bucket" and info["frames"] == list(range(24, 39))
     status, data = call(served, "GET", "/api/frames/30.png?kind=color&width=0")
     rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
     assert status == 200 and rgb.shape == (192, 256, 3)

@@ -86,7 +86,7 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
     assert s2.reference_frame == 30 and s2.reference.parent.name == "keyframes" and s2.reference.is_file()
     assert m.shot("shot1").reference.name == "reference.png"  # the other shot is untouched
     page.wait_for_function("() => { const i = document.querySelector('#drop-shot2 img'); "
-                           "return i && i.complete && i.naturalWidth > 0 }")
+                           "return i && i.src.includes('shot2_f000030_') && i.complete && i.naturalWidth > 0 }")
     _shot(page, tmp_path / "ui-2-keyframe.png", shots)
 
     # 3. preview shot 2 -> a coloured frame appears beside the lineart

@@ -240,9 +240,10 @@ function render(data) {
     const sig = JSON.stringify([i, rest]);
     let node = state.cards[shot.name];
     if (!node || state.signatures[shot.name] !== sig) {
-      if (node && node.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
+      const active = node && node.contains(document.activeElement) ? document.activeElement.id : null;
       const fresh = buildCard(shot, i);
       if (node) node.replaceWith(fresh); else main.appendChild(fresh);
+      if (active && $(active)) $(active).focus();  // keep the artist's place in the card that was redrawn
       node = fresh;
       state.cards[shot.name] = node;
       state.signatures[shot.name] = sig;
