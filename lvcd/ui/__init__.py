@@ -34,5 +34,5 @@ def serve(manifest: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 7
 
     from .app import create_app
 
-    app = create_app(manifest, work=work)
+    app = create_app(manifest, work=work, local_only=is_loopback(host))
     uvicorn.run(app, host=host, port=port, log_level=log_level)

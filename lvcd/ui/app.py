@@ -32,11 +32,31 @@ STATIC = Path(__file__).parent / "static"
 FORM_OVERHEAD = 64 << 10  # multipart headers and the small fields around the file
 
 
-def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike | None = None) -> FastAPI:
+CSRF_HEADER = "x-lvcd"  # every change must carry it: a form on another web site cannot send it (CORS preflight)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike | None = None,
+               local_only: bool = True) -> FastAPI:
+    """The app for one manifest. `local_only`: answer only requests addressed to this machine by a loopback name
+    (a web page cannot reach the API through DNS rebinding)."""
     project = manifest if isinstance(manifest, Project) else Project(manifest, work=work)
     renderer = Renderer(project)
     app = FastAPI(title="lvcd", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
     app.state.project, app.state.renderer = project, renderer
+
+    @app.middleware("http")
+    async def _guard(request: Request, call_next):
+        host = request.headers.get("host", "")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if local_only and name not in LOCAL_HOSTS:
+            return JSONResponse({"error": f"this lvcd ui serves 127.0.0.1 only, not {host!r}; open "
+                                          "http://localhost:PORT/ (or start it with --host)", "problems": []},
+                                status_code=421)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.headers.get(CSRF_HEADER) != "1":
+            return JSONResponse({"error": f"changes need the `{CSRF_HEADER}: 1` header (the page sends it; a form on "
+                                          "another site cannot)", "problems": []}, status_code=403)
+        return await call_next(request)
 
     @app.exception_handler(UIError)
     async def _ui_error(request: Request, e: UIError):

@@ -150,6 +150,7 @@ class Project:
                 "status": self._shot_status(subs, statuses),
                 "finished": all(self._finished(s) for s in subs),
                 "preview": self._preview_info(name),
+                "preview_mtime": self._preview_mtime(name),
             })
         out = self.output_path(m)
         return {
@@ -226,7 +227,8 @@ class Project:
             subs = self._subshots(m, i)
             if subs:
                 name = e.get("name", f"shot_{i + 1:03d}")
-                shots[name] = {**self._shot_status(subs, statuses), "finished": all(self._finished(s) for s in subs)}
+                shots[name] = {**self._shot_status(subs, statuses), "finished": all(self._finished(s) for s in subs),
+                               "preview_mtime": self._preview_mtime(name)}
         return {"version": self.version(), "shots": shots}
 
     # ------------------------------------------------------------------------------------------------ frames
@@ -479,6 +481,12 @@ class Project:
         try:
             return json.loads((self.work / UI_DIR / "preview" / name / "preview.json").read_text())
         except (OSError, ValueError):
+            return None
+
+    def _preview_mtime(self, name: str) -> int | None:
+        try:
+            return (self.work / UI_DIR / "preview" / name / "preview.json").stat().st_mtime_ns
+        except OSError:
             return None
 
     @staticmethod

@@ -64,8 +64,11 @@ def served(sample):
 
 
 def find_chromium() -> str | None:
-    for cand in (os.environ.get("LVCD_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
-        if cand and (path := shutil.which(cand)):
+    """$LVCD_CHROMIUM when set (and only it), else Debian's chromium (or another Chromium on PATH)."""
+    if os.environ.get("LVCD_CHROMIUM"):
+        return shutil.which(os.environ["LVCD_CHROMIUM"])
+    for cand in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(cand):
             return path
     return None
 
@@ -76,7 +79,8 @@ def browser():
     exe = find_chromium()
     missing = None
     if exe is None:
-        missing = "no chromium found (install Debian's package: apt-get install chromium; or set LVCD_CHROMIUM)"
+        missing = ("no chromium found (install Debian's package: apt-get install chromium; or point LVCD_CHROMIUM at "
+                   "a Chromium)")
     else:
         try:
             from playwright.sync_api import sync_playwright

@@ -18,7 +18,8 @@ from lvcd.status import write_status
 
 
 def call(served, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-    req = urllib.request.Request(served.url + path, data=body, method=method, headers=headers or {})
+    headers = {**({"X-LVCD": "1"} if method != "GET" else {}), **(headers or {})}
+    req = urllib.request.Request(served.url + path, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             data, status, ctype = r.read(), r.status, r.headers.get("content-type", "")
@@ -95,6 +96,18 @@ def test_bad_uploads_are_refused_and_change_nothing(served, sample, keyframe, ca
     assert sample.read_bytes() == before
     assert not any((sample.parent / "keyframes").glob("*")) if (sample.parent / "keyframes").exists() else True
     assert not (sample.parent.parent / "outside.png").exists()
+
+
+def test_changes_need_the_page_header_and_a_loopback_host(served, sample, keyframe):
+    """A form on another web site (CSRF) or a rebound DNS name cannot change the manifest."""
+    before = sample.read_bytes()
+    status, body = call(served, "PATCH", "/api/shots/shot1/options", b'{"seed": 1}',
+                        {"Content-Type": "application/json", "X-LVCD": ""})
+    assert status == 403 and "x-lvcd" in body["error"]
+    status, body = call(served, "GET", "/api/shots", headers={"Host": f"evil.example:{served.port}"})
+    assert status == 421 and "127.0.0.1 only" in body["error"]
+    assert call(served, "GET", "/api/shots", headers={"Host": f"localhost:{served.port}"})[0] == 200
+    assert sample.read_bytes() == before
 
 
 def test_path_traversal_in_urls_is_refused(served, sample):

@@ -64,6 +64,10 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
     assert page.inner_text("#shot-shot2 .range").startswith("24–47")
     _shot(page, tmp_path / "ui-1-shots.png", shots)
 
+    other = browser.new_page()
+    other.goto(served.url)
+    other.wait_for_selector("#shot-shot2")
+
     # 2. drop a keyframe on shot 2 (a recoloured copy of its reference, for frame 30) -> manifest on disk changes
     before = sample.read_text()
     ref = np.asarray(Image.open(sample.parent / "reference_shot2.png").convert("RGB"))
@@ -88,6 +92,11 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
     page.wait_for_function("() => { const i = document.querySelector('#drop-shot2 img'); "
                            "return i && i.src.includes('shot2_f000030_') && i.complete && i.naturalWidth > 0 }")
     _shot(page, tmp_path / "ui-2-keyframe.png", shots)
+    # a second tab, open since before the drop, shows the new keyframe by itself (it polls)
+    other.wait_for_function("() => { const i = document.querySelector('#drop-shot2 img'); "
+                            "return i && i.src.includes('shot2_f000030_') }", timeout=10000)
+    assert other.input_value("#frame-shot2") == "30"
+    other.close()
 
     # 3. preview shot 2 -> a coloured frame appears beside the lineart
     page.click("#preview-shot2")

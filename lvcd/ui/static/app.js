@@ -9,7 +9,7 @@ const state = { data: null, version: null, view: "line", cards: {}, signatures: 
 const $ = (id) => document.getElementById(id);
 
 async function api(method, url, body) {
-  const opts = { method, headers: {} };
+  const opts = { method, headers: method === "GET" ? {} : { "X-LVCD": "1" } };
   if (body instanceof FormData) opts.body = body;
   else if (body !== undefined) { opts.body = JSON.stringify(body); opts.headers["Content-Type"] = "application/json"; }
   const r = await fetch(url, opts);
@@ -327,9 +327,7 @@ async function preview(shot, button) {
   try {
     const info = await api("POST", `/api/shots/${encodeURIComponent(shot)}/preview`);
     showPreview(state.cards[shot], info);
-    const s = state.data.shots.find((x) => x.name === shot);
-    if (s) s.preview = info;
-    state.signatures[shot] = null;  // rebuild on the next refresh, with the preview in it
+    await reload();
   } catch (e) {
     toast(`${shot}: ${errorText(e)}`, true);
   } finally {
@@ -377,7 +375,9 @@ function updateJob(job) {
 async function poll() {
   try {
     const p = await api("GET", "/api/progress");
-    if (p.version !== state.version) await reload();
+    const previewed = state.data && state.data.shots.some((s) => p.shots[s.name] &&
+      p.shots[s.name].preview_mtime !== s.preview_mtime);  // a preview made in another tab
+    if (p.version !== state.version || previewed) await reload();
     else {
       for (const [name, st] of Object.entries(p.shots)) updateStatus(name, st, st.finished);
       if (state.view === "color") {
