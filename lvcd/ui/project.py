@@ -156,7 +156,8 @@ class Project:
         return {
             "manifest": str(self.path), "name": self.path.name, "version": self.version(),
             "fps": float(m.fps), "frame_count": m.frame_count, "size": list(m.size), "defaults": m.defaults,
-            "output": str(out), "output_exists": out.is_file(), "work": str(self.work), "warnings": m.warnings,
+            "output": str(out), "output_name": relative_to(out, self.base), "output_exists": out.is_file(),
+            "work": str(self.work), "warnings": m.warnings,
             "shots": shots, "max_upload": self.max_upload, "image_types": sorted(IMAGE_TYPES),
         }
 

@@ -63,6 +63,10 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
     assert page.locator("#shots > .shot").count() == 2
     assert page.inner_text("#shot-shot2 .range").startswith("24–47")
     _shot(page, tmp_path / "ui-1-shots.png", shots)
+    page.fill("#filter", "shot2")  # 200 shots need a filter
+    assert not page.is_visible("#shot-shot1") and page.is_visible("#shot-shot2")
+    page.fill("#filter", "")
+    assert page.is_visible("#shot-shot1")
 
     other = browser.new_page()
     other.goto(served.url)

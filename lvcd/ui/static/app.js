@@ -2,7 +2,7 @@
 // shot-<name>, thumb-<name>-<i>, drop-<name>, frame-<name>, drop-extra-<name>, extra-frame-<name>,
 // backend-<name>, preview-<name>, render-<name>, download-<name>, status-<name>, progress-<name>,
 // preview-panel-<name>, preview-img-<name>, error-<name>; render-all, progress-all, progress-all-text,
-// view-line, view-color, download-video, banner, messages.
+// view-line, view-color, download-video, filter, filter-state, banner, messages.
 "use strict";
 
 const state = { data: null, version: null, view: "line", cards: {}, signatures: {}, job: null };
@@ -221,14 +221,36 @@ function updateStatus(name, st, finished) {
   if (shot) { shot.status = st; shot.finished = finished; }
 }
 
+function shotCategory(shot) {
+  if (shot.keyframes.length === 0) return "nokey";
+  const st = shot.status.state;
+  return st === "done" ? "done" : st === "failed" ? "failed" : "todo";
+}
+
+function applyFilter() {
+  if (!state.data) return;
+  const text = $("filter").value.trim().toLowerCase();
+  const want = $("filter-state").value;
+  const counts = { nokey: 0, todo: 0, failed: 0, done: 0 };
+  for (const shot of state.data.shots) {
+    const cat = shotCategory(shot);
+    counts[cat] += 1;
+    const node = state.cards[shot.name];
+    if (node) node.classList.toggle("hidden", (text && !shot.name.toLowerCase().includes(text)) || (want && want !== cat));
+  }
+  const parts = [`${state.data.shots.length} shots`];
+  if (counts.nokey) parts.push(`${counts.nokey} need a keyframe`);
+  if (counts.failed) parts.push(`${counts.failed} failed`);
+  parts.push(`${counts.done} done`);
+  $("episode-info").textContent = `${parts.join(" · ")} · ${state.data.frame_count} frames · ${
+    Math.round(state.data.fps * 1000) / 1000} fps · ${state.data.size[0]}×${state.data.size[1]}`;
+}
+
 function render(data) {
   state.data = data;
   state.version = data.version;
   $("manifest-name").textContent = data.name;
   $("manifest-name").title = data.manifest;
-  const fps = Math.round(data.fps * 1000) / 1000;
-  $("episode-info").textContent = `${data.shots.length} shots · ${data.frame_count} frames · ${fps} fps · ${
-    data.size[0]}×${data.size[1]}`;
   document.documentElement.style.setProperty("--aspect", `${data.size[0]} / ${data.size[1]}`);
   $("banner").classList.toggle("hidden", !data.warnings.length);
   $("banner").textContent = data.warnings.join("\n");
@@ -255,6 +277,9 @@ function render(data) {
   for (const name of Object.keys(state.cards)) {
     if (!seen.has(name)) { state.cards[name].remove(); delete state.cards[name]; delete state.signatures[name]; }
   }
+  applyFilter();
+  $("output-path").textContent = `→ ${data.output_name}`;
+  $("output-path").title = `render all writes ${data.output}; work folder ${data.work}`;
   $("download-video").classList.toggle("disabled", !data.output_exists);
   $("download-video").title = data.output_exists ? `download ${data.output}` : "the assembled video (after render all)";
   if (data.job) updateJob(data.job);
@@ -358,8 +383,9 @@ function updateJob(job) {
   bar.dataset.state = job.state;
   const what = job.all ? "all shots" : job.shots.join(", ");
   if (job.state === "running") text.textContent = `${pct.toFixed(0)}% · ${job.phase === "running" ? fmtEta(job.eta_s) || "starting" : job.phase}`;
-  else if (job.state === "done") text.textContent = `100% · ${what} done in ${job.elapsed_s} s`;
+  else if (job.state === "done") text.textContent = `100% · done in ${job.elapsed_s} s`;
   else text.textContent = `failed: ${job.error}`;
+  text.title = job.state === "failed" ? `${job.error}\n${(job.problems || []).join("\n")}` : `${what}: ${job.state}`;
   $("render-all").disabled = job.state === "running";
   for (const shot of state.data ? state.data.shots : []) {
     const b = $(`render-${shot.name}`);
@@ -388,6 +414,7 @@ async function poll() {
         }
       }
     }
+    applyFilter();
     updateJob(p.job);
     if (p.job && p.job.state === "done" && p.job.all) $("download-video").classList.remove("disabled");
   } catch (e) { /* server restarting: keep polling */ }
@@ -406,10 +433,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("render-all").onclick = () => startRender(null);
   $("view-line").onclick = () => setView("line");
   $("view-color").onclick = () => setView("color");
+  $("filter").oninput = applyFilter;
+  $("filter-state").onchange = applyFilter;
   document.addEventListener("keydown", (ev) => {
     if (ev.target.tagName === "INPUT" || ev.target.tagName === "SELECT") return;
     if (ev.key === "l" || ev.key === "L") setView("line");
     if (ev.key === "c" || ev.key === "C") setView("color");
+    if (ev.key === "/") { ev.preventDefault(); $("filter").focus(); }
   });
   // a file dropped outside a drop zone must not navigate away from the page
   window.addEventListener("dragover", (ev) => ev.preventDefault());
