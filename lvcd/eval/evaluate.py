@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lineart_metrics
 from ._frames import EVAL_SIZE, check_rgb, iter_frames, lossy_colours, protocol_frame, resize, to_float01
 from .frechet import FVD_CLIP_LENGTH, FeatureExtractor, RunningGaussian, frechet_distance
 from .lineart_metrics import binarize_lineart, edmd, extract_lineart, extractor_name
@@ -55,7 +54,7 @@ WEIGHT_KEYS = tuple(_NETWORKS)
 _MISSING = object()
 
 
-def _load_networks(weights: dict | None, device: str) -> tuple[dict[str, object], dict[str, str]]:
+def load_networks(weights: dict | None, device: str) -> tuple[dict[str, object], dict[str, str]]:
     """Build the networks named in `weights` (paths or ready objects); returns (networks, unavailable reasons)."""
     import importlib
 
@@ -161,7 +160,7 @@ def evaluate(
     if not 0 <= int(colour_tolerance) <= 255:
         raise ValueError(f"`colour_tolerance` must be 0..255 levels per channel; got {colour_tolerance}.")
     cut_set = {int(c) for c in cuts}
-    nets, unavailable = _load_networks(weights, device)
+    nets, unavailable = load_networks(weights, device)
     lp, inception, i3d, raft, line_extractor = (nets.get(k) for k in WEIGHT_KEYS)
     flow_fn = raft if raft is not None else opencv_dis_flow
     fid = _SetFeatures(inception, batch_size) if inception is not None else None
@@ -289,7 +288,8 @@ def evaluate(
                     del per_frame[k]
                     unavailable[k] = (
                         f"not applicable: no {what} region (background = colour {tuple(background_rgb)}) in any frame"
-                        + (" of the ground truth or the prediction" if what == "background" else " of the ground truth")
+                        + (" of the ground truth or the prediction" if what == "background" else
+                           " of the ground truth")
                         + "; set `--background R,G,B` if the background has another colour"
                     )
     report.per_frame = per_frame
