@@ -18,6 +18,7 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--model", metavar="DIR", help="converted LVCD model folder (selects the diffusion backend)")
     p.add_argument("--steps", type=int, help="diffusion steps per window (default: the backend's, 25)")
+    p.add_argument("--size", metavar="WxH", help="diffusion model resolution (default: from the clip's aspect)")
     p.add_argument(
         "--methods", default="repeat,flow-warp,backend", metavar="LIST",
         help="comma list of what to score: repeat, flow-warp, backend (default: all three)",
@@ -74,20 +75,27 @@ def run(args: argparse.Namespace) -> int:
             options["model"] = args.model
             if args.steps:
                 options["steps"] = args.steps
+            if args.size:
+                try:
+                    w, h = (int(v) for v in args.size.lower().split("x"))
+                except ValueError:
+                    raise ValueError(f"`--size` must be WxH, e.g. 576x320; got {args.size!r}.") from None
+                options["size"] = (w, h)
 
         def colorize(lineart, keyframe):
             return lvcd.colorize_frames(lineart, keyframe, **options)
 
         detail = "default options"
         if backend == "diffusion":
-            detail = f"model {args.model}, steps {args.steps or 'default'}"
+            detail = f"model {args.model}, steps {args.steps or 'default'}, size {args.size or 'default'}"
         methods[backend] = (colorize, f"lvcd.colorize_frames(backend={backend!r}, {detail}) from the keyframe")
     strength = None
-    if line_weights:
-        from lvcd.lineart.informative_drawings import InformativeDrawingsConfig, InformativeDrawingsExtractor
+    if line_weights:  # one network: extracts the lineart and EDMD's lines
+        from lvcd.eval.lineart_metrics import load_line_extractor
 
-        strength = InformativeDrawingsExtractor(line_weights, InformativeDrawingsConfig(device=args.device))
-        strength.name = f"informative-drawings ({line_weights})"
+        weights["lineart"] = load_line_extractor(line_weights, device=args.device)
+        strength = weights["lineart"].strength_fn
+        strength.name = weights["lineart"].name
     result = run_suite(
         args.clips,
         methods,

@@ -29,6 +29,7 @@ from .report import EvalReport
 from .segments import AREA_THRESHOLD, BACKGROUND_RGB, LOSSY_TOLERANCE, SEGMENT_METRICS, segment_metrics
 from .temporal import (
     TC_DEFINITION,
+    TC_STATIC_EPS,
     WARP_ERROR_RATIO_DEFINITION,
     flow_pair,
     occlusion_mask,
@@ -221,7 +222,7 @@ def evaluate(
                 pairs["static_skipped"] += 1
             else:
                 pairs["scored"] += 1
-                pairs["static_kept"] += int(tc == 1.0 and e_gt < 1e-5)
+                pairs["static_kept"] += int(e_gt < TC_STATIC_EPS)
             per_frame["tc"].append(tc)
             mask = occlusion_mask(f_b, f_f)
             we_pred, we_gt = warp_error(prev[0], p, f_b, mask), warp_error(prev[1], g, f_b, mask)

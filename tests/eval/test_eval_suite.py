@@ -111,3 +111,28 @@ def test_video_clip_is_read_and_scaled(tmp_path, make_frame):
     writer.release()
     result = run_suite(path, {"repeat": (repeat_keyframe, "repeat")}, max_frames=4, work_size=128)
     assert "128x96" in result.table.notes[0]
+
+
+def test_eval_suite_diffusion_backend_with_a_model(tmp_path, capsys, make_frame, tiny_pipeline_dir):
+    _write_clip(make_frame, tmp_path / "clips" / "circle", n=3)
+    args = ["eval-suite", str(tmp_path / "clips"), "--model", str(tiny_pipeline_dir), "--steps", "1",
+            "--size", "64x64", "--methods", "backend", "--max-frames", "3", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "| circle | diffusion | soft |" in text and "| circle | diffusion | binarized |" in text
+    assert "backend='diffusion'" in text and "steps 1" in text
+
+
+def test_eval_suite_informative_drawings_extractor(tmp_path, capsys, make_frame):
+    torch = pytest.importorskip("torch")
+    from lvcd.lineart.informative_drawings import Generator
+
+    torch.manual_seed(0)
+    torch.save(Generator(3, 1, 3).state_dict(), tmp_path / "sk_model.pth")
+    _write_clip(make_frame, tmp_path / "clips" / "circle", n=3)
+    args = ["eval-suite", str(tmp_path / "clips"), "--lineart-weights", str(tmp_path / "sk_model.pth"),
+            "--methods", "repeat", "--max-frames", "3", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "Lineart extracted from the colour frames by informative-drawings" in text
+    assert "EDMD lines of the outputs: informative-drawings" in text
