@@ -99,6 +99,7 @@ def make_linearts(
 
     out: dict[str, list[np.ndarray]] = {p: [] for p in PROTOCOLS}
     for frame in frames:
+        frame = np.array(frame)  # writable (frames read from images are not; torch extractors warn)
         s = np.clip(np.asarray(strength_fn(frame) if strength_fn is not None else xdog(frame), np.float32), 0, 1)
         soft = np.rint(255.0 * (1.0 - s)).astype(np.uint8)
         binary = np.where(hysteresis_mask(s, *HYSTERESIS), 0, 255).astype(np.uint8)
