@@ -366,9 +366,14 @@ def evaluate_paths(
         colour_tolerance=colour_tolerance, **kwargs,
     )  # fmt: skip
     if lossy:
+        segments = (
+            f"the segment metrics match region colours within {colour_tolerance} levels per channel; "
+            if lineart is not None and kwargs.get("segments", True)
+            else ""
+        )
         report.meta["lossy_inputs"] = (
             "; ".join(f"{name} {why}" for name, why in lossy.items())
-            + f": exact colours are not kept, so the segment metrics match region colours within {colour_tolerance} "
-            "levels per channel; PSNR/SSIM include the compression error. Evaluate PNG frames for exact numbers."
+            + f": exact colours are not kept, so {segments}PSNR/SSIM include the compression error. Evaluate PNG "
+            "frames for exact numbers."
         )
     return report
