@@ -48,8 +48,8 @@ class SuiteResult:
 
 
 def find_clips(root: str | Path) -> tuple[list[tuple[str, Path]], list[str]]:
-    """Clips under `root`: each video file, and each sub-folder holding images (one clip); `root` itself when it is a
-    video or a folder of images only. Returns (clips, what was skipped and why)."""
+    """Clips under `root`: each video file; each sub-folder holding frames (one clip) or else videos (one clip each);
+    `root` itself when it is a video or a folder of images only. Returns (clips, what was skipped and why)."""
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root} does not exist; pass a folder of colour clips (videos or frame folders).")
@@ -61,10 +61,17 @@ def find_clips(root: str | Path) -> tuple[list[tuple[str, Path]], list[str]]:
         if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
             clips.append((p.stem, p))
         elif p.is_dir():
-            if any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir() if f.is_file()):
-                clips.append((p.name, p))
+            files = sorted((f for f in p.iterdir() if f.is_file()), key=lambda f: f.name)
+            videos = [f for f in files if f.suffix.lower() in VIDEO_SUFFIXES]
+            if sum(f.suffix.lower() in IMAGE_SUFFIXES for f in files) >= MIN_FRAMES or (
+                not videos and any(f.suffix.lower() in IMAGE_SUFFIXES for f in files)
+            ):
+                clips.append((p.name, p))  # a folder of frames
+            elif videos:
+                clips += [(f"{p.name}/{f.stem}", f) for f in videos]  # a folder holding videos
             else:
-                skipped.append(f"{p.name}/: no images directly inside (a clip is a video or a folder of frames)")
+                skipped.append(f"{p.name}/: no images or videos directly inside (a clip is a video or a folder of "
+                               "frames)")  # fmt: skip
         elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
             skipped.append(f"{p.name}: a single image, not a clip")
     if not clips and any(p.suffix.lower() in IMAGE_SUFFIXES for p in entries if p.is_file()):

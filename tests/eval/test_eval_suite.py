@@ -50,8 +50,11 @@ def test_find_clips(tmp_path, make_frame):
     (tmp_path / "b.mp4").write_bytes(b"")
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "still.png")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "shot.mp4").write_bytes(b"")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "v" / "design.png")
     clips, skipped = find_clips(tmp_path)
-    assert [name for name, _ in clips] == ["a", "b"]
+    assert [name for name, _ in clips] == ["a", "b", "v/shot"]  # a folder with a video and one image: the video
     assert any("single image" in s for s in skipped) and any("empty/" in s for s in skipped)
     assert find_clips(tmp_path / "a") == ([("a", tmp_path / "a")], [])  # a frame folder on its own
     with pytest.raises(FileNotFoundError, match="does not exist"):
