@@ -143,7 +143,7 @@ class IndexedWriter:
         if self.counts is None:
             self.counts = np.zeros(len(pal), np.int64)
         n = self.number if number is None else int(number)
-        idx, under, alpha, foreign = to_indices(frame, pal)
+        idx, under, alpha, foreign = to_indices(frame, pal, fill=self.layers)
         self.foreign += foreign
         self.counts += np.bincount(idx.ravel(), minlength=len(pal))
         (self._tmp / FRAME_NAME.format(n)).write_bytes(encode_indexed_png(idx, pal))

@@ -91,8 +91,15 @@ def to_hex(rgb) -> str:
 
 
 def _codes(rgb: np.ndarray) -> np.ndarray:
-    c = np.asarray(rgb).astype(np.int32)
-    return (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
+    """uint8 [..., 3] -> uint32 [...] 0xRRGGBB (channel by channel: no [..., 3] int copy)."""
+    rgb = np.asarray(rgb)
+    c = rgb[..., 0].astype(np.uint32)
+    c <<= 16
+    g = rgb[..., 1].astype(np.uint32)
+    g <<= 8
+    c |= g
+    c |= rgb[..., 2]
+    return c
 
 
 @dataclass
@@ -195,19 +202,21 @@ def merge_palettes(palettes: Sequence[Palette]) -> Palette:
 
 
 # ---------------------------------------------------------------------------------------------------- pixels
-def decompose(frame: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per pixel of a uint8 [H, W, 3] frame: (`under` int [H, W], the paint's palette index beneath any ink;
+def decompose(frame: np.ndarray, palette: Palette, fill: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per pixel of a uint8 [H, W, 3] frame: (`under` int32 [H, W], the paint's palette index beneath any ink;
     `alpha` float32 [H, W], ink coverage 0..1; number of *foreign* pixels, further than FOREIGN_RESIDUAL from every
-    paint..ink blend, which are given the closest blend anyway). See the module docstring."""
+    paint..ink blend, which are given the closest blend anyway). See the module docstring. `fill=False` leaves
+    fully inked pixels' `under` at the line entry (enough for indices and recolouring; layers need the fill)."""
     pal = palette.colours
     li = palette.line_index
     h, w = frame.shape[:2]
     codes = _codes(frame).ravel()
     pcodes = _codes(pal)
     order = np.argsort(pcodes, kind="stable")
-    pos = np.clip(np.searchsorted(pcodes[order], codes), 0, len(pal) - 1)
+    pos = np.searchsorted(pcodes[order], codes)
+    np.minimum(pos, len(pal) - 1, out=pos)
     exact = pcodes[order][pos] == codes
-    under = np.where(exact, order[pos], -1).astype(np.int64)
+    under = order.astype(np.int32)[pos]
     alpha = np.zeros(h * w, np.float32)
     alpha[under == li] = 1.0  # the line colour is ink (a keyframe paint of the same colour shares the entry)
     foreign = 0
@@ -231,7 +240,8 @@ def decompose(frame: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarr
         alpha[rest] = a[m, k]
     under = under.reshape(h, w)
     alpha = alpha.reshape(h, w)
-    _fill_under_ink(under, li)
+    if fill:
+        _fill_under_ink(under, li)
     return under, alpha, foreign
 
 
@@ -249,10 +259,11 @@ def _fill_under_ink(under: np.ndarray, line_index: int) -> None:
     flat[hole.ravel()] = flat[sources[lab.ravel()[hole.ravel()] - 1]]
 
 
-def to_indices(frame: np.ndarray, palette: Palette) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def to_indices(frame: np.ndarray, palette: Palette, fill: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                              int]:
     """(indices uint8 [H, W]: the line entry where ink covers >= half the pixel, else the paint beneath;
     under, alpha, foreign as `decompose`)."""
-    under, alpha, foreign = decompose(frame, palette)
+    under, alpha, foreign = decompose(frame, palette, fill)
     idx = np.where(alpha >= 0.5, palette.line_index, under).astype(np.uint8)
     return idx, under, alpha, foreign
 
@@ -274,7 +285,7 @@ class NamedSnap:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         if not self.moved.any():
             return frame
-        under, alpha, _ = decompose(frame, self.source)
+        under, alpha, _ = decompose(frame, self.source, fill=False)
         new = self.target[under].astype(np.float32)
         ink = np.asarray(LINE_COLOUR, np.float32)
         out = new * (1.0 - alpha[..., None]) + ink * alpha[..., None]
