@@ -555,20 +555,14 @@ class _Tee:
         return frame
 
 
-def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str, backend=None):
-    """Per-frame finishing steps (palette snap, named palette, original lines on top) shared by every backend."""
+def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str):
+    """Per-frame finishing steps (palette snap, original lines on top) shared by every backend."""
     steps = []
     if opts.snap:
         from .lineart.palette import PaletteSnapper
 
         snapper = PaletteSnapper.from_reference(reference_rgb)
         steps.append(lambda out, line: snapper.snap(out, line))
-    if opts.palette:
-        from .deliver.shots import named_snap_step
-
-        named = named_snap_step(opts.palette, backend, reference_rgb, opts.snap)
-        if named is not None:
-            steps.append(lambda out, line: named(out))
     if opts.keep_lines:
         from .lineart import composite_lines
 
@@ -619,7 +613,11 @@ def colorize_frames(
     from .lineart import detect_polarity
 
     polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
-    finish = _postprocess(opts, ref, polarity, backend)
+    finish = _postprocess(opts, ref, polarity)
+    if opts.palette:  # named colours (lvcd.deliver): paints near one become it, drawn ink kept
+        from .deliver.shots import with_named_palette
+
+        finish = with_named_palette(finish, opts.palette, backend, ref, opts.snap)
 
     def chained():
         yield first
@@ -697,11 +695,10 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
-    indexed = output_format(output, opts.fmt) == "indexed"
-    if indexed:
-        from .deliver.shots import check_indexed
+    if output_format(output, opts.fmt) == "indexed":  # palette PNGs + palette files instead of a video
+        from .deliver.shots import indexed_writer_for
 
-        check_indexed(backend.name, opts.snap)
+        open_writer = indexed_writer_for(backend, ref, opts)  # noqa: F811 (same call below, another writer)
     fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":
@@ -719,18 +716,10 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         from .eval.drift import DriftMonitor
 
         monitor = DriftMonitor(ref)
-
-    def open_output():
-        if indexed:  # palette PNGs + palette files (lvcd.deliver)
-            from .deliver.shots import open_indexed_writer
-
-            return open_indexed_writer(output, info.fps, (info.width, info.height), backend=backend,
-                                       reference_rgb=ref, options=opts)
-        return open_writer(output, info.fps, (info.width, info.height), crf=opts.crf, fmt=opts.fmt,
-                           audio_from=input if info.has_audio else None, overwrite=opts.overwrite)
-
-    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_output() \
-            as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
+    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
+        output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
+        overwrite=opts.overwrite, fmt=opts.fmt,
+    ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
         for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt,
                                      **{k: v for k, v in asdict(opts).items() if k != "backend"}):
             writer.write(frame)

@@ -62,37 +62,46 @@ def shot_paints(backend, reference_rgb: np.ndarray, snap: bool, first_lineart: n
     return np.asarray(probe.palette, np.uint8)
 
 
-def named_snap_step(named_option: Mapping | None, backend, reference_rgb: np.ndarray, snap: bool):
-    """The per-frame step for the `palette:` option (None when there is none, or when the output is not flat: the
-    diffusion backend without --snap, with a warning): keyframe paints near a named colour become that colour."""
+def with_named_palette(finish, named_option: Mapping | None, backend, reference_rgb: np.ndarray, snap: bool):
+    """`finish(out, line)` (lvcd.api's per-frame steps) followed by the `palette:` option's snap: keyframe paints near
+    a named colour become that colour, ink drawn over them (--keep-lines) recomposed over the new paint. Unchanged
+    when there is no named colour, or when the output is not flat (the diffusion backend without --snap: a warning)."""
     named = parse_named_palette(named_option)
     if not named:
-        return None
+        return finish
     if getattr(backend, "name", backend) == "diffusion" and not snap:
         logger.warning("`palette`: the diffusion backend's colours are not flat, so the named palette is not applied;"
                        " add --snap to snap them to the keyframe's palette and then to the named colours")
-        return None
+        return finish
     state: dict = {}
 
-    def step(frame: np.ndarray) -> np.ndarray:
+    def run(out: np.ndarray, line: np.ndarray) -> np.ndarray:
+        out = finish(out, line)
         if "snap" not in state:  # the bucket backend knows its paints once it has read the keyframe
             state["snap"] = NamedSnap(shot_paints(backend, reference_rgb, snap), named)
-        return state["snap"](frame)
+        return state["snap"](out)
 
-    return step
+    return run
 
 
-def open_indexed_writer(output, fps, size, *, backend, reference_rgb: np.ndarray, options, extra: dict | None = None):
-    """The IndexedWriter `colorize_video` writes to when the output format is indexed: the palette is the shot's
-    paints (known once the backend has read the keyframe) with the options' named palette."""
+def indexed_writer_for(backend, reference_rgb: np.ndarray, options):
+    """An `open_writer`-compatible factory for `colorize_video` whose output format is indexed (checked here,
+    before anything renders): the palette is the shot's paints (known once the backend has read the keyframe) with
+    the options' named colours. Audio and x264 quality do not apply to PNG frames."""
     check_indexed(backend.name, options.snap)
     named = parse_named_palette(getattr(options, "palette", None))
 
     def palette() -> Palette:
         return build_palette(shot_paints(backend, reference_rgb, options.snap), named)
 
-    return IndexedWriter(output, fps, size, palette=palette, overwrite=options.overwrite,
-                         layers=bool(getattr(options, "layers", False)), extra=extra)
+    def open_writer(output, fps, size, *, overwrite: bool = False, audio_from=None, crf=None, fmt=None,
+                    **_) -> IndexedWriter:
+        if audio_from is not None:
+            logger.info("%s: PNG frames carry no audio; the audio of %s is not written.", output, audio_from)
+        return IndexedWriter(output, fps, size, palette=palette, overwrite=overwrite,
+                             layers=bool(getattr(options, "layers", False)))
+
+    return open_writer
 
 
 # ---------------------------------------------------------------------------------------------------- batch
