@@ -196,3 +196,39 @@ def test_diffusion_with_snap_renders_indexed(clip, tmp_path, tiny_pipeline_dir):
                            **tiny)
     for f, w in zip(sorted((tmp_path / "indexed").glob("frame_*.png")), rgb_frames(tmp_path / "png"), strict=True):
         np.testing.assert_array_equal(np.asarray(Image.open(f).convert("RGB")), w)
+
+
+def test_soft_lines_map_to_line_or_paint_and_layers_keep_the_antialiasing(tmp_path):
+    """Anti-aliased lineart with --keep-lines: where the RGB render is a palette colour the indexed frame is that
+    colour; an ink blend is the line entry when at least half ink, else the paint beneath; the layers (paints +
+    lines with alpha) give back the RGB render within one level."""
+    import cv2
+
+    soft = tmp_path / "soft"
+    soft.mkdir()
+    for i in range(6):
+        g = cv2.GaussianBlur(np.asarray(Image.open(SAMPLE / "line" / f"{i:04d}.png").convert("L")), (3, 3), 0.8)
+        Image.fromarray(g).save(soft / f"{i:04d}.png")
+    rgb = render(soft, tmp_path / "rgb", fmt="png", keep_lines=True)
+    idx = render(soft, tmp_path / "idx", fmt="indexed", keep_lines=True, layers=True)
+    meta = json.loads((idx / "palette.json").read_text())
+    pal = np.array([e["rgb"] for e in meta["entries"]], np.uint8)
+    codes = lambda a: (a[..., 0].astype(np.int64) << 16) | (a[..., 1].astype(np.int64) << 8) | a[..., 2]  # noqa: E731
+    blends = 0
+    for n, (f, want) in enumerate(zip(sorted(idx.glob("frame_*.png")), rgb_frames(rgb), strict=True)):
+        i = np.asarray(Image.open(f))
+        got = pal[i]
+        exact = np.isin(codes(want), codes(pal))
+        np.testing.assert_array_equal(got[exact], want[exact])
+        blend = ~exact
+        blends += int(blend.sum())
+        # a blend's index is the line or a paint that, darkened towards black, gives the pixel
+        dark = (want[blend].astype(int) <= got[blend].astype(int) + 1).all(-1) | (i[blend] == 0)
+        assert dark.all()
+        name = f"frame_{n:06d}.png"
+        acc = np.zeros(want.shape, np.float32)
+        for layer in sorted((idx / "layers").iterdir(), key=lambda p: p.name == "lines"):
+            im = np.asarray(Image.open(layer / name).convert("RGBA")).astype(np.float32)
+            acc = acc * (1 - im[..., 3:] / 255) + im[..., :3] * (im[..., 3:] / 255)
+        assert np.abs(np.round(acc) - want).max() <= 1
+    assert blends > 1000  # the lines really were soft
