@@ -30,15 +30,17 @@ class ShotsFailed(RuntimeError):
     `failures`: {shot name: {"error": last error (one line), "attempts": [{"worker", "error", "kind"}, ...]}};
     `results`: the ShotResults of the shots that did finish."""
 
-    def __init__(self, failures: Mapping[str, Mapping], results: list | None = None, work=None):
+    def __init__(self, failures: Mapping[str, Mapping], results: list | None = None, work=None,
+                 heading: str | None = None):
         self.failures = {k: dict(v) for k, v in failures.items()}
         self.results = list(results or [])
         self.work = work
-        lines = [f"{len(self.failures)} shot(s) failed (the other {len(self.results)} finished):"]
+        lines = [heading or f"{len(self.failures)} shot(s) failed (the other {len(self.results)} finished):"]
         for name, f in self.failures.items():
-            workers = sorted({a.get("worker") or "?" for a in f.get("attempts", [])})
-            lines.append(f"  shot {name!r}: {f.get('error')} ({len(f.get('attempts', []))} attempt(s) on"
-                         f" {len(workers)} worker(s): {', '.join(workers)})")
+            tries = f.get("attempts", [])
+            workers = sorted({str(a.get("worker") or "?") for a in tries})
+            on = f" ({len(tries)} attempts on {len(workers)} workers: {', '.join(workers)})" if tries else ""
+            lines.append(f"  shot {name!r}: {f.get('error')}{on}")
         if work is not None:
             lines.append(f"Fix the input of the failed shots and run the same command again: the finished shots in"
                          f" {work} are kept.")

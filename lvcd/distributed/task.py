@@ -17,17 +17,19 @@ from pathlib import Path
 from ..shots.manifest import Manifest, load_manifest
 
 
-def make_task(manifest_src, manifest: Manifest, work: str | os.PathLike, shot: str, overrides: Mapping,
+def make_task(manifest_src, manifest: Manifest, work: str | os.PathLike | None, shot: str, overrides: Mapping,
               attempt: int = 1) -> dict:
     """The task of `shot`. `manifest_src` is what the caller gave (a path, a mapping or a Manifest): a path travels
-    as an absolute path, a mapping with its base folder, a Manifest without a file as itself (small metadata)."""
+    as an absolute path, a mapping with its base folder, a Manifest without a file as itself (small metadata).
+    `work` None: the manifest's default work folder, chosen where the task runs."""
     if isinstance(manifest_src, Manifest):
         src = str(manifest_src.path.resolve()) if manifest_src.path is not None else manifest_src
     elif isinstance(manifest_src, Mapping):
         src = dict(manifest_src)
     else:
         src = str(Path(manifest_src).resolve())
-    return {"manifest": src, "base_dir": str(manifest.base_dir), "work": str(Path(work).resolve()), "shot": shot,
+    return {"manifest": src, "base_dir": str(manifest.base_dir),
+            "work": str(Path(work).resolve()) if work is not None else None, "shot": shot,
             "overrides": {k: v for k, v in overrides.items() if v is not None}, "attempt": int(attempt)}
 
 
@@ -53,7 +55,9 @@ def render_one(task: Mapping, backends=None, worker: str | None = None) -> dict:
     ("rendered" | "resumed" | "up to date"), frames, seconds, resumed_windows, worker, host, pid.
     `backends` (a `lvcd.shots.render._Backends`) keeps loaded models between calls of one worker."""
     from ..shots.render import EpisodeSource, _Backends, plan_shots, render_shot
+    from ..status import worker_id
 
+    worker = worker or worker_id()
     t0 = time.perf_counter()
     m = task_manifest(task)
     _, _, plans = plan_shots(m, work=task["work"], only=[task["shot"]], **task.get("overrides", {}))
@@ -87,5 +91,5 @@ class AssembleOnly:
         done = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
                 for p in plans if p.status == "done"]
         if missing:
-            raise ShotsFailed(missing, done)
+            raise ShotsFailed(missing, done, heading=f"cannot assemble: {len(missing)} shot(s) are not rendered:")
         return done
