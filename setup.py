@@ -40,6 +40,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "scikit-image>=0.22"],
         "cuda": ["xformers"],
+        "ray": ["ray==2.60.0"],  # lvcd batch --executor ray (docs/ray.md); same version on every node
     },
     entry_points={"console_scripts": ["lvcd=lvcd.cli:main"]},
 )
