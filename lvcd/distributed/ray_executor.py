@@ -43,7 +43,7 @@ class RayShotResult(ShotResult):
     worker: str | None = None  # "w1@host:pid" of the attempt that finished it
     attempts: list = field(default_factory=list)  # failed attempts before it: {"worker", "error", "kind"}
     resumed_windows: int = 0  # diffusion windows taken from checkpoints instead of re-sampled
-    actor_restarted: bool = False  # the worker process died during this shot and Ray restarted it
+    actor_restarted: bool = False  # a worker process died during this shot (Ray restarted it, or lvcd replaced it)
 
 
 class ShotWorker:
@@ -62,9 +62,13 @@ class ShotWorker:
         return f"{self.label}@{socket.gethostname()}:{os.getpid()}"
 
     def _restarted(self) -> bool:
+        import warnings
+
         import ray
 
-        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+        with warnings.catch_warnings():  # Ray 2.60 warns about an API it uses itself inside this property
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
     def ready(self) -> dict:
         return {"worker": self.name, "pid": os.getpid(), "restarted": self._restarted()}
@@ -247,7 +251,7 @@ class RayExecutor:
                 queue.appendleft(name)
 
         def pick(slot: _Slot) -> str | None:
-            alive = {s.label for s in slots}
+            alive = {s.label for s in slots if s.ready_at is not None or s.generation > 0}  # started, or restarting
             for name in queue:
                 tried = {a["worker"] for a in attempts[name]}
                 if slot.label not in tried or alive <= tried:  # a different worker first, when there is one
@@ -264,15 +268,15 @@ class RayExecutor:
         try:
             with tqdm(total=total, unit="frame", desc="all shots", disable=not progress) as bar:
                 while queue or any(s.shot for s in slots):
-                    for slot in slots:
-                        if slot.shot is None and queue:
+                    for slot in slots:  # only actors that are up: one waiting for resources must not hold a shot
+                        if slot.shot is None and slot.ready_at is not None and queue:
                             name = pick(slot)
                             if name is not None:
                                 task = dict(tasks[name], attempt=len(attempts[name]) + 1)
                                 slot.shot, slot.ref, slot.sent = name, slot.actor.render.remote(task), time.time()
                     waiting = [s.ready_ref for s in slots if s.ready_ref is not None]
                     waiting += [s.ref for s in slots if s.ref is not None]
-                    if not waiting:  # every queued shot was tried by every idle worker: cannot happen with >= 1 slot
+                    if not waiting:  # cannot happen: an idle, ready worker takes any shot every worker has tried
                         raise RuntimeError("ray executor: nothing to wait for with shots still queued")
                     owner = {r: s for s in slots for r in (s.ready_ref, s.ref) if r is not None}
                     ready, _ = ray.wait(waiting, num_returns=1, timeout=self.poll)
@@ -286,7 +290,8 @@ class RayExecutor:
                                 if getattr(e, "actor_init_failed", False):
                                     raise ExecutorUnavailable(f"ray worker {slot.label} could not start (loading the"
                                                               f" backend failed): {_init_error(e)}") from None
-                                continue  # died before it was ready: its render call reports it
+                                replace(slot, f"died before it was ready: {_one_line(e)}")
+                                continue
                             slot.ready_at, slot.pid = time.time(), info["pid"]
                             slot.restart_seen = bool(info.get("restarted"))
                             self.report["workers"].append(info["worker"])
@@ -311,6 +316,7 @@ class RayExecutor:
                                            " checkpointed windows", name, slot.label, slot.pid, out["pid"],
                                            out["resumed_windows"])
                         slot.pid = out["pid"]
+                        restarted = restarted or any(a["kind"] == "worker died" for a in attempts[name])
                         if out["status"] == "rendered" and not restarted:
                             rates.append(out["seconds"] / max(out["frames"], 1))
                         p = plans[name]
