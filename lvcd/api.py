@@ -75,13 +75,17 @@ def colorize_frames(
 
     polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
     finish = finishing(opts, ref, polarity)
+    if opts.palette:  # named colours (lvcd.deliver): paints near one become it, drawn ink kept
+        from .deliver.shots import with_named_palette
+
+        finish = with_named_palette(finish, opts.palette, backend, ref, opts.snap)
 
     def chained():
         yield first
         yield from it
 
     n = num_frames if num_frames is not None else -1
-    if not (opts.keep_lines or opts.snap):  # nothing to pair outputs with: no buffering at all
+    if not (opts.keep_lines or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
         yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
         return
     tee = FramePairing(chained())
@@ -112,13 +116,18 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
+    from .video.writer import output_format
 
     opts = RenderOptions.of(options, **kwargs)
     t0 = time.perf_counter()
     info = probe(input)
-    check_output_path(output, overwrite=opts.overwrite)
+    check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
+    if output_format(output, opts.fmt) == "indexed":  # palette PNGs + palette files instead of a video
+        from .deliver.shots import indexed_writer_for
+
+        open_writer = indexed_writer_for(backend, ref, opts)  # noqa: F811 (same call below, another writer)
     fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":

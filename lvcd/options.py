@@ -2,8 +2,9 @@
 
 `RenderOptions` composes four groups: `RuntimeOptions` (which model, on which device: backend, model, device, dtype,
 offload, attention, compile), `SamplingOptions` (steps, overlap, seed, size, decode_chunk), `LookOptions` (polarity,
-keep_lines, snap, reference_fit, reference_background) and `OutputOptions` (crf, fmt, overwrite, quiet, drift). Every
-field is checked once, in its group's `__post_init__`, with an error that names the CLI flag and the valid values.
+keep_lines, snap, reference_fit, reference_background, palette) and `OutputOptions` (crf, fmt, layers, overwrite,
+quiet, drift). Every field is checked once, in its group's `__post_init__`, with an error that names the CLI flag
+and the valid values.
 The public API takes these as flat keyword options (`colorize_video(..., steps=25)`); `RenderOptions.of(**flat)`
 builds the object and inside the package only the object travels. The CLI generates its flags from `FIELDS`
 (`lvcd.cli.options`), the shot manifest validates its `defaults:` / `options:` with the same object, and
@@ -37,7 +38,7 @@ DTYPES = ("bf16", "fp16", "fp32")
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}  # accepted from the Python API
 POLARITIES = ("auto", "black-on-white", "white-on-black", "alpha")
 REFERENCE_FITS = ("error", "stretch", "crop", "pad")
-FORMATS = ("mp4", "mkv", "mov", "png")
+FORMATS = ("mp4", "mkv", "mov", "png", "indexed")  # indexed: palette PNGs + palette files (lvcd.deliver)
 CRF_RANGE = (0, 51)  # x264's quality scale
 SEED_RANGE = (-(1 << 63), (1 << 64) - 1)  # what torch.Generator.manual_seed accepts
 
@@ -163,6 +164,9 @@ class LookOptions:
     reference_background: str | None = option(None, "flatten a reference with transparent pixels onto this colour "
                                               "(white, black, #rrggbb, r,g,b)", pixels=True, metavar="COLOUR",
                                               default_text="refuse transparent references")
+    palette: dict | None = option(None, "named colours (.gpl/.aco/palette.json): flat colours near one snap to it, "
+                                  "and it names the indexed palette's entries (manifests: `palette:`)", pixels=True,
+                                  metavar="FILE", default_text="none")
 
     def __post_init__(self):
         _check_choice("polarity", self.polarity, POLARITIES)
@@ -174,6 +178,10 @@ class LookOptions:
                 parse_colour(self.reference_background)
             except LVCDError as e:
                 raise OptionError("reference_background", f"{flag_of('reference_background')}: {e}") from None
+        if self.palette is not None:
+            from .deliver.paints import parse_named_palette
+
+            parse_named_palette(self.palette)
 
 
 @dataclass(frozen=True)
@@ -181,8 +189,10 @@ class OutputOptions:
     """How the result is written and reported."""
 
     crf: int = option(18, "x264 quality for mp4/mkv, lower is better (18: visually lossless)", episode=True)
-    fmt: str | None = option(None, "output container", flag="--format", choices=FORMATS, episode=True,
-                             default_text="from the output extension")
+    fmt: str | None = option(None, "output container; indexed: palette PNGs + palette.json/.gpl/.aco in a folder",
+                             flag="--format", choices=FORMATS, episode=True, default_text="from the output extension")
+    layers: bool = option(False, "with --format indexed: per-palette-entry alpha-mask PNG sequences and a lines layer",
+                          episode=True)
     overwrite: bool = option(False, "replace an existing output", episode=True)
     quiet: bool = option(False, "no progress bar", episode=True)
     drift: bool = option(True, "skip the per-window colour-drift measurement (sidecar `colour_drift`)",
@@ -192,7 +202,7 @@ class OutputOptions:
         _check_int("crf", self.crf, *CRF_RANGE, " (x264's scale; 18 is visually lossless)")
         if self.fmt is not None:
             _check_choice("fmt", self.fmt, FORMATS)
-        for name in ("overwrite", "quiet", "drift"):
+        for name in ("layers", "overwrite", "quiet", "drift"):
             _check_bool(name, getattr(self, name))
 
 

@@ -51,5 +51,11 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args) -> dict:
-    """Only the options the user actually gave (None = keep the default / the manifest's value)."""
-    return {k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None}
+    """Only the options the user actually gave (None = keep the default / the manifest's value). `--palette FILE` is
+    read here into the option's {name: "#rrggbb"} (errors name the file)."""
+    opts = {k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None}
+    if "palette" in opts:
+        from ..deliver.swatches import named_palette_file
+
+        opts["palette"] = named_palette_file(opts["palette"])
+    return opts

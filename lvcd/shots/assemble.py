@@ -45,7 +45,7 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
 
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
                    crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None) -> Path:
+                   work: str | os.PathLike | None = None, layers: bool = False) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
     lineart itself) with the inputs' sound, atomically.
 
@@ -65,6 +65,11 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     missing = [p.shot.name for p in plans if shot_status(p) != "done"]
     if missing:
         raise RuntimeError(f"cannot assemble: shots {missing} are not rendered")
+    if output_format(output, fmt) == "indexed":  # palette PNGs with one merged palette (lvcd.deliver)
+        from .indexed import assemble_indexed
+
+        return assemble_indexed(manifest, plans, output, source=source, overwrite=overwrite, progress=progress,
+                                layers=layers)
     timeline: list[tuple[int, int, ShotPlan | None]] = []
     pos = 0
     for p in sorted(plans, key=lambda p: p.shot.start):

@@ -176,6 +176,8 @@ def load_manifest(source: str | os.PathLike | Mapping | Manifest, *, base_dir: s
         problems.append(f"manifest: `work` must be a folder path (got {work!r})")
         work = None
     defaults = normalize_options(raw.get("defaults") or {}, "defaults", problems)
+    if raw.get("palette") is not None:  # the episode palette: `palette: {name: "#rrggbb"}` = defaults.palette
+        defaults.update(normalize_options({"palette": raw["palette"]}, "`palette`", problems))
 
     shots = _load_shots(raw.get("shots"), base, total, fps, defaults, check_files, problems)
     warnings = _check_layout(shots, total, problems)
@@ -262,6 +264,8 @@ def _load_shots(value, base: Path, total: int, fps: Fraction, defaults: dict, ch
             reference, reference_frame, reference_lineart = load_reference(entry, base, start, end, total, fps,
                                                                              check_files, where, problems)
         opts = normalize_options(entry.get("options") or {}, f"{where}: `options`", problems, allow_output=False)
+        if entry.get("palette") is not None:  # the shot's palette = options.palette
+            opts.update(normalize_options({"palette": entry["palette"]}, where, problems, allow_output=False))
         if start is None or end is None:
             continue
         if "references" not in entry:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST_VERSION = 1
-TOP_KEYS = ("version", "input", "output", "work", "defaults", "shots")
-SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options")
+TOP_KEYS = ("version", "input", "output", "work", "defaults", "palette", "shots")
+SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options",
+             "palette")
 KEYFRAME_KEYS = ("frame", "image")  # one entry of a shot's `references` list
 EXTERNAL = "external"  # `reference_frame: external`: the reference is not a frame of this shot
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a shot name is also a file name in the work folder

@@ -1,5 +1,6 @@
 """The episode as one frame axis: the manifest's inputs read lazily by global frame number (forwards, or backwards
-in bounded chunks), and the lossless PNG frames a shot is rendered into."""
+in bounded chunks), the lossless PNG frames a shot is rendered into, and a shot's reference frames (the keyframe at
+the model input size, the lineart standing for an external reference, the shot's polarity)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..frames import load_reference
 from ..resume import atomic_write_bytes
-from .plan import Pass
+from .plan import Pass, ShotPlan
 from .shot import Manifest
 
 REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
@@ -79,3 +81,44 @@ def read_png(path: Path) -> np.ndarray:
         raise FileNotFoundError(f"shot frame {path} is missing or unreadable; delete its shot's .json to re-render"
                                 " it.")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------------------------------------------- references
+def reference_rgb(plan: ShotPlan, size: tuple[int, int]) -> np.ndarray:
+    return load_reference(plan.shot.reference, size, plan.options.reference_fit, plan.options.reference_background)
+
+
+def shot_polarity(plan: ShotPlan, source: EpisodeSource) -> str:
+    pol = plan.options.polarity
+    if pol != "auto":
+        return pol
+    from ..lineart.normalize import detect_polarity
+
+    return detect_polarity(source.frame(plan.shot.start))
+
+
+def reference_lineart_frame(plan: ShotPlan, ref_rgb: np.ndarray, source: EpisodeSource, polarity: str) -> np.ndarray:
+    """The lineart frame that stands for an external reference: the given frame of the input, the given lineart
+    image, or XDoG lines of the reference, as a uint8 RGB frame in the shot's polarity and size."""
+    import cv2
+
+    from ..lineart.normalize import normalize_lineart
+
+    h, w = ref_rgb.shape[:2]
+    rl = plan.shot.reference_lineart
+    if isinstance(rl, int):
+        return source.frame(rl)
+    if rl is not None:
+        from ..video import read_image
+
+        arr = read_image(rl, "RGB")  # transparent areas composited over white paper
+        if arr.shape[:2] != (h, w):
+            arr = cv2.resize(arr, (w, h), interpolation=cv2.INTER_AREA)
+        strength = normalize_lineart(arr).strength
+    else:
+        from ..lineart.xdog import extract_lineart
+
+        strength = extract_lineart(ref_rgb).strength
+    ink = strength if polarity == "white-on-black" else 1.0 - strength
+    g = np.clip(np.round(ink * 255.0), 0, 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
