@@ -24,6 +24,7 @@ setup(
         "huggingface_hub>=0.23",  # lvcd convert --download (also a dependency of diffusers / transformers)
         "transformers>=4.40",
         "safetensors>=0.4",
+        "einops>=0.7",  # the pipeline's frame-grouping reshapes name their axes
         "accelerate>=0.30",
         "numpy>=1.24",
         "Pillow>=10",
