@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 
-from .colorize_cmd import add_common_options, options_from_args
+from .options import add_render_options, options_from_args
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
@@ -17,19 +17,17 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", help="work folder shared by all jobs of the manifest (default: <manifest>.work/)")
     p.add_argument("--attempt", type=int, default=1, help="attempt number recorded in the shot's status file")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line on stdout")
-    p.add_argument("--reference-fit", choices=["error", "stretch", "crop", "pad"],
-                   help="what to do with a reference of another aspect ratio (default: error)")
-    p.add_argument("--reference-background", metavar="COLOUR",
-                   help="flatten a reference with transparent pixels onto this colour (white, black, #rrggbb)")
-    add_common_options(p)
+    add_render_options(p)
 
 
 def run(args) -> int:
     from ..distributed.task import make_task, render_one
+    from ..options import RenderOptions
     from ..shots.manifest import load_manifest
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
     opts = options_from_args(args)
+    RenderOptions.of(**opts)  # every given flag checked now, before the manifest is read
     task = make_task(args.manifest, load_manifest(args.manifest), args.work, args.shot, opts, attempt=args.attempt)
     out = render_one(task)
     if args.json:
