@@ -24,8 +24,7 @@ def render(model_dir, **opts):
     frames = lineart()
     ref = frames[0].copy()
     ref[(ref == 255).all(-1)] = (200, 120, 60)
-    return backend, np.stack(list(api.colorize_frames(frames, ref, backend=backend, **{
-        k: v for k, v in vars(o).items() if k != "backend"})))
+    return backend, np.stack(list(api.colorize_frames(frames, ref, backend=backend, options=o)))
 
 
 def test_compiled_networks_give_the_eager_output(tiny_pipeline_dir, monkeypatch):
