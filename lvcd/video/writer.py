@@ -23,10 +23,14 @@ track built by `lvcd.video.audio`) has an audio stream it is copied (no re-encod
 the video's duration; a codec the container cannot hold (Vorbis in MP4) (or PCM in MP4, which players refuse) is
 re-encoded to AAC with a warning. Image sequences carry no audio.
 
-Atomic: everything goes to hidden temporary names in the destination folder (`.out.mp4.partial-XXXX.mp4`, or a
-`.out.partial-XXXX` folder) and is renamed into place by `close()`; an exception or Ctrl-C inside the `with` block,
-or `abort()`, kills ffmpeg and deletes the temporaries, so a finished-looking output only ever appears complete. An
-existing output is replaced only with `overwrite=True`.
+Atomic: everything goes to hidden temporary names in the destination folder (`.out.mp4.partial-PID@HOST~XXXX.mp4`,
+or a `.out.partial-PID@HOST~XXXX` folder) and is renamed into place by `close()`; an exception, Ctrl-C or SIGTERM
+inside the `with` block, or `abort()`, kills ffmpeg and deletes the temporaries, so a finished-looking output only
+ever appears complete. A run killed outright (SIGKILL, power loss) cannot clean up: the next writer of the same
+output removes those leftovers (`remove_stale_partials`: its own naming only, and only when the pid in the name is
+gone from this host). An existing output is replaced only with `overwrite=True`, and then only what lvcd writes is
+replaced: the file, or in a folder the files of its frame pattern (`frame_000000.png`, ...); other files in the
+folder are left alone.
 """
 from __future__ import annotations
 
@@ -34,19 +38,24 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from ..lock import owner_tag, pid_alive
+from ..oserrors import writing
 from . import _ffmpeg
 from .errors import VideoReadError, VideoWriteError
 from .images import is_pattern, pattern_files
 from .probe import as_fps, probe
 
-__all__ = ["SUPPORTED_OUTPUTS", "FrameWriter", "check_output_path", "open_writer", "sidecar_path", "write_sidecar"]
+__all__ = ["SUPPORTED_OUTPUTS", "FrameWriter", "check_output_path", "open_writer", "remove_stale_partials",
+           "sidecar_path", "write_sidecar"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +71,45 @@ PRORES_4444_PROFILE = "4"
 REENCODE_AUDIO = {"mp4": ("pcm_",)}
 AUDIO_FALLBACK = ["-c:a", "aac", "-b:a", "192k"]  # when the source codec cannot go into the container
 X264_FAMILY = ("libx264", "libx265")
+_TAGGED = re.compile(r"partial-(\d+)@([A-Za-z0-9_-]+)~")  # the owner in a temporary name (see _partial_prefix)
+UNTAGGED_STALE_SECONDS = 3600  # leftovers of older lvcd versions (no owner in the name): stale after an idle hour
+
+
+def _partial_prefix(name: str) -> str:
+    """Hidden temporary name prefix of output `name`, carrying this process's pid and host."""
+    return f".{name.replace('%', '')}.partial-{owner_tag()}~"
+
+
+def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that dead runs left for `output` (`.NAME.partial-PID@HOST~*`, files or folders, whose
+    pid no longer runs on this host; untagged ones idle for an hour). Never touches another name or a live run's
+    files. Returns what was removed."""
+    out = Path(output)
+    folder = out.parent
+    stem = f".{out.name.replace('%', '')}."
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.startswith(stem) or not (e.name[len(stem):].startswith(("partial-", "old-"))):
+            continue
+        m = _TAGGED.match(e.name[len(stem):])
+        if m:
+            stale = not pid_alive(int(m.group(1)), m.group(2))
+        else:
+            try:
+                stale = time.time() - e.stat(follow_symlinks=False).st_mtime > UNTAGGED_STALE_SECONDS
+            except OSError:
+                stale = False
+        if stale:
+            _remove(Path(e.path))
+            removed.append(Path(e.path))
+    if removed:
+        logger.info("removed %d leftover temporary file(s) of an interrupted run: %s", len(removed),
+                    ", ".join(p.name for p in removed))
+    return removed
 
 
 # ---------------------------------------------------------------------------------------------------- paths
@@ -162,10 +210,10 @@ def write_sidecar(path: str | os.PathLike, data: dict) -> Path:
     _writable_dir(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2, default=_json_default) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", suffix=".json", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(target.name), suffix=".json", dir=target.parent)
     _usual_mode(tmp)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with writing(target), os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -255,6 +303,7 @@ class FrameWriter:
         self._done = False
         try:
             try:
+                remove_stale_partials(self.path)
                 self._make_parent()
                 self._target = self._make_temp()
             except PermissionError as e:
@@ -311,14 +360,14 @@ class FrameWriter:
 
     def _make_temp(self) -> Path:
         if self.layout == "file":
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=self.path.suffix or ".tmp",
+            fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix or ".tmp",
                                        dir=self.path.parent)
             os.close(fd)
             _usual_mode(tmp)
             self._temps.append(Path(tmp))
             return Path(tmp)
         parent = self.path.parent
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name.replace('%', '')}.partial-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(self.path.name), dir=parent))
         _usual_mode(tmp, directory=True)
         self._temps.append(tmp)
         return tmp
@@ -438,7 +487,8 @@ class FrameWriter:
     # ------------------------------------------------------------------------------------------------ finishing
     def _mux_audio(self, video_tmp: Path) -> Path:
         """Second pass: video stream-copied, audio copied (AAC if it cannot go in the container), cut to length."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=self.path.suffix, dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix,
+                                   dir=self.path.parent)
         os.close(fd)
         _usual_mode(tmp)
         muxed = Path(tmp)
@@ -471,18 +521,15 @@ class FrameWriter:
             if not self.path.exists():
                 os.replace(tmp, self.path)
                 return
-            if self.overwrite:  # swap the whole folder, then drop the old one
-                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-                self._temps.append(old)
-                os.replace(self.path, old / self.path.name)
-                os.replace(tmp, self.path)
-                _remove(old)
-                return
-            dest = self.path  # an existing folder with nothing visible in it (checked at open): fill it
+            dest = self.path  # an existing folder: replace our frames only; the user's own files stay
+            pattern = self.path / FOLDER_FRAME_NAME
         else:
             dest = self.path.parent
-            if self.overwrite:
-                for stale in pattern_files(self.path).values():
+            pattern = self.path
+        if self.overwrite:  # frames of the old output past the new one's end would otherwise linger
+            new = {f.name for f in tmp.iterdir()}
+            for stale in pattern_files(pattern).values():
+                if stale.name not in new:
                     stale.unlink()
         for f in sorted(tmp.iterdir()):
             os.replace(f, dest / f.name)
