@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .outputs import check_output
 from .prefetch import background
 from .version import __version__
+from .video.audio import choose_audio
 
 logger = logging.getLogger("lvcd")
 
@@ -665,15 +667,26 @@ def _resume_key(input, ref: np.ndarray, frames: int, opts: ColorizeOptions, back
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None, **options) -> RenderResult:
+def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
+                   audio: str | os.PathLike | None = None, **options) -> RenderResult:
     """Colorize a lineart video file or image sequence and write the result (same frame count, fps, size and audio).
 
     See `ColorizeOptions` for the options. The output is written as frames are produced to a temporary file renamed
     at the end; a failed or interrupted run leaves no output behind. With `work` (a folder), a diffusion render keeps
     every finished window's latents there: running the same command again after an interruption re-decodes those
     and samples only the windows that were not finished, giving the same frames; the checkpoints are removed once
-    the output is written.
+    the output is written. The work folder is locked while the render runs (`lvcd.lock`). `audio`: None = the
+    input's sound, "none" = silent, a path = the sound of that file (e.g. the colour clip the lineart came from).
     """
+    from .lock import WorkLock
+
+    if work is None:
+        return _colorize_video(input, reference, output, work=None, audio=audio, **options)
+    with WorkLock(work):
+        return _colorize_video(input, reference, output, work=work, audio=audio, **options)
+
+
+def _colorize_video(input, reference, output, *, work, audio, **options) -> RenderResult:
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
@@ -681,7 +694,10 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     opts = ColorizeOptions(**options)
     t0 = time.perf_counter()
     info = probe(input)
-    check_output_path(output, overwrite=opts.overwrite)
+    check_inputs_and_output(input, info, output, reference=reference, work=work, fmt=opts.fmt,
+                            polarity=opts.polarity)
+    audio_from = choose_audio(audio, input if info.has_audio else None)
+    check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
     fingerprint = model_fingerprint(model_dir)
@@ -702,7 +718,7 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
 
         monitor = DriftMonitor(ref)
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
-        output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
+        output, info.fps, (info.width, info.height), audio_from=audio_from, crf=opts.crf,
         overwrite=opts.overwrite, fmt=opts.fmt,
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
         for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt,
@@ -742,6 +758,18 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
 
         shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
     return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
+
+
+def check_inputs_and_output(input, info, output, *, reference=None, work=None, fmt=None, polarity="auto") -> None:
+    """Before any work: the output must not replace an input or lie in the work folder (`lvcd.outputs`), and a
+    colour clip given as the lineart is refused with the fix (skipped when the polarity is stated explicitly)."""
+    check_output(output, inputs=[input] + ([reference] if reference is not None else []), work=work, fmt=fmt)
+    if polarity == "auto":
+        from .lineart.colour_check import check_lineart_input
+        from .video import read_frames
+
+        picks = sorted({0, info.frame_count // 2})
+        check_lineart_input(input, (next(read_frames(input, k, k + 1)) for k in picks), what="the lineart input")
 
 
 # ---------------------------------------------------------------------------------------------------- dry run
@@ -835,6 +863,7 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
     from .video import check_output_path, open_reader, open_writer, probe
 
     info = probe(input)
+    check_output(output, inputs=[input])
     check_output_path(output, overwrite=overwrite)
     if method == "informative-drawings":
         if not weights:
@@ -850,7 +879,8 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
         raise LVCDError(f"unknown lineart method {method!r}; choose xdog or informative-drawings.")
     n = 0
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, \
-            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite) as writer:
+            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite,
+                        audio_from=input if info.has_audio else None) as writer:  # the clip's sound goes along
         for frame in tqdm(frames, total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
             strength = extract(frame)  # float [H, W], 1 = line
             if binary:
