@@ -54,7 +54,10 @@ def run(args) -> int:
         print(f"work folder: {work}")
         return 0
     res = render_shots(args.manifest, work=args.work, only=only, output=args.output, assemble=not args.no_assemble,
-                       **opts)
+                       audio=args.audio, allow_outside_paths=args.allow_outside_paths, **opts)
+    if res.unchanged:
+        print(f"{len(res.shots)} shots up to date, output unchanged: {res.output}", file=sys.stderr)
+        return 0
     if not args.quiet:
         done = {s: sum(r.status == s for r in res.shots) for s in ("rendered", "resumed", "up to date")}
         msg = ", ".join(f"{n} {s}" for s, n in done.items() if n)
