@@ -158,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     if not stderr.isatty() and not isinstance(stderr, PlainLines):
         sys.stderr = PlainLines(stderr)  # logs and CI: plain progress lines, no cursor codes
     try:
-        return int(args._run(args) or 0)
+        from ..video.images import allow_gaps
+
+        with allow_gaps(bool(getattr(args, "allow_gaps", False))):
+            return int(args._run(args) or 0)
     except Terminated:
         print(f"lvcd: terminated (SIGTERM){_resume_hint(args)}", file=sys.stderr)
         return 143

@@ -46,6 +46,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--audio", metavar="FILE|none",
                    help="the output's sound: the audio of FILE (e.g. the colour clip the lineart was made from), "
                         "or `none`; default: the input's (a manifest's `audio:`)")
+    g.add_argument("--allow-gaps", action="store_true",
+                   help="render a frame sequence with holes in its numbering (refused by default: frames lost)")
     g.add_argument("--allow-outside-paths", action="store_true",
                    help="let a manifest's `output:` / `work:` point outside the manifest's folder")
 

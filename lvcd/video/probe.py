@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VideoReadError, VideoTruncatedError
-from .images import IMAGE_EXTENSIONS, _decode, is_pattern, list_sequence
+from .images import IMAGE_EXTENSIONS, _decode, gaps_allowed, is_pattern, list_sequence
 
 __all__ = ["DEFAULT_SEQUENCE_FPS", "STANDARD_RATES", "VideoInfo", "as_fps", "probe"]
 
@@ -121,17 +121,17 @@ def probe(path: str | os.PathLike, *, fps: Fraction | int | str | None = None) -
     if is_pattern(src):
         folder = src.parent
         stamp = (folder.stat().st_mtime_ns, 0) if folder.is_dir() else None
-        return _probe_cached(str(folder.resolve() / src.name), "pattern", stamp, rate)
+        return _probe_cached(str(folder.resolve() / src.name), "pattern", stamp, rate, gaps_allowed())
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist; pass a video file, a folder of frames or a pattern like "
                                 "frames/frame_%04d.png.")
     st = src.stat()
     kind = "folder" if src.is_dir() else ("image" if src.suffix.lower() in IMAGE_EXTENSIONS else "video")
-    return _probe_cached(str(src.resolve()), kind, (st.st_mtime_ns, st.st_size), rate)
+    return _probe_cached(str(src.resolve()), kind, (st.st_mtime_ns, st.st_size), rate, gaps_allowed())
 
 
 @functools.lru_cache(maxsize=64)
-def _probe_cached(path: str, kind: str, stamp, fps: Fraction | None) -> VideoInfo:
+def _probe_cached(path: str, kind: str, stamp, fps: Fraction | None, allow_gaps: bool = False) -> VideoInfo:
     if kind == "video":
         return _probe_video(Path(path), fps)
     files = [Path(path)] if kind == "image" else list_sequence(path)
