@@ -719,7 +719,7 @@ def _colorize_video(input, reference, output, *, work, audio, **options) -> Rend
         monitor = DriftMonitor(ref)
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
         output, info.fps, (info.width, info.height), audio_from=audio_from, crf=opts.crf,
-        overwrite=opts.overwrite, fmt=opts.fmt,
+        overwrite=opts.overwrite, fmt=opts.fmt, timestamps=info.timestamps,  # a VFR input's timing, kept
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
         for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt,
                                      **{k: v for k, v in asdict(opts).items() if k != "backend"}):
@@ -744,6 +744,7 @@ def _colorize_video(input, reference, output, *, work, audio, **options) -> Rend
         "model": str(model_dir) if model_dir else None,
         "model_files": fingerprint,
         "seconds": round(seconds, 3),
+        "timing": timing_record(info),
     }
     drift = None
     if monitor is not None:
@@ -758,6 +759,16 @@ def _colorize_video(input, reference, output, *, work, audio, **options) -> Rend
 
         shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
     return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
+
+
+def timing_record(info) -> dict:
+    """The sidecar's `timing`: constant rate, or (variable frame rate) output frame i = input frame i at its
+    timestamp, every frame kept."""
+    if info.timestamps is None:
+        return {"variable_frame_rate": bool(info.is_vfr), "fps": str(info.fps),
+                "resampled": bool(info.is_vfr or info.source_frame_count != info.frame_count)}
+    return {"variable_frame_rate": True, "average_fps": str(info.fps), "mapping": "output frame i = input frame i",
+            "timestamps_s": [str(t) for t in info.timestamps]}
 
 
 def check_inputs_and_output(input, info, output, *, reference=None, work=None, fmt=None, polarity="auto") -> None:
@@ -880,7 +891,8 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
     n = 0
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, \
             open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite,
-                        audio_from=input if info.has_audio else None) as writer:  # the clip's sound goes along
+                        audio_from=input if info.has_audio else None,  # the clip's sound goes along
+                        timestamps=info.timestamps) as writer:
         for frame in tqdm(frames, total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
             strength = extract(frame)  # float [H, W], 1 = line
             if binary:

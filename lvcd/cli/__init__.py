@@ -61,8 +61,10 @@ def _quiet_third_party(quiet: bool) -> None:
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=mod)
     if quiet:
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-        os.environ["TQDM_DISABLE"] = "1"
+        os.environ["TQDM_DISABLE"] = "1"  # read by tqdm when it is first imported (lvcd imports it lazily)
         warnings.filterwarnings("ignore", module="|".join(THIRD_PARTY))
+        if "diffusers" in sys.modules:  # already imported (the API used in-process): switch its bars off directly
+            sys.modules["diffusers"].utils.logging.disable_progress_bar()
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -280,8 +280,9 @@ class FrameWriter:
     def __init__(self, path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int], *,
                  audio_from: str | os.PathLike | None = None, crf: int = 18, preset: str = "medium",
                  codec: str | None = None, fmt: str | None = None, overwrite: bool = False, pix_fmt: str | None = None,
-                 start_number: int = 0):
+                 start_number: int = 0, timestamps=None):
         self._done, self._proc, self._temps, self._created_dirs = True, None, [], []  # (until set up)
+        self.timestamps = _check_timestamps(timestamps)
         self.path = Path(path)
         self.fps = as_fps(fps)
         self.size = _check_size(size)
@@ -385,6 +386,8 @@ class FrameWriter:
             return args + ["-start_number", str(self.start_number), "-f", "image2", str(self._target / name)]
         if self.codec in X264_FAMILY:
             args += ["-preset", self.preset, "-crf", str(self.crf)]
+            if self.timestamps is not None:  # decode order = display order, so packet i is frame i when retimed
+                args += ["-bf", "0"]
         elif self.codec == "prores_ks":
             profile = PRORES_4444_PROFILE if self.pix_fmt.startswith("yuv444") else PRORES_PROFILE
             args += ["-profile:v", profile, "-vendor", "apl0"]
@@ -439,7 +442,11 @@ class FrameWriter:
                 raise VideoWriteError(f"encoding {self.path} failed (ffmpeg exit status {rc}):\n"
                                       f"{_ffmpeg.read_tail(self._stderr)}")
             if self.layout == "file":
-                final_tmp = self._mux_audio(self._target) if self._audio is not None else self._target
+                final_tmp = self._target
+                if self.timestamps is not None:
+                    final_tmp = self._retime(final_tmp)
+                if self._audio is not None:
+                    final_tmp = self._mux_audio(final_tmp)
                 os.replace(final_tmp, self.path)
             else:
                 self._commit_frames()
@@ -493,7 +500,7 @@ class FrameWriter:
         _usual_mode(tmp)
         muxed = Path(tmp)
         self._temps.append(muxed)
-        seconds = math.ceil(Fraction(self.frames_written) / self.fps * 1_000_000) / 1_000_000  # whole frames, >= video
+        seconds = math.ceil(self._seconds() * 1_000_000) / 1_000_000  # whole frames, >= video
         base = ["-i", str(video_tmp), "-t", f"{seconds:.6f}", "-i", str(self._audio), "-map", "0:v:0", "-map", "1:a",
                 "-c:v", "copy"]
         tail = (["-movflags", "+faststart"] if self.format in ("mp4", "mov") else []) + ["-f", MUXER[self.format],
@@ -514,6 +521,54 @@ class FrameWriter:
             _ffmpeg.run(base + AUDIO_FALLBACK + tail, what=f"re-encoding the audio of {self._audio} for {self.path}")
         _remove(video_tmp)
         return muxed
+
+    def _seconds(self) -> Fraction:
+        """The video's duration: frames / fps, or (variable rate) the last timestamp plus one frame."""
+        if self.timestamps is None:
+            return Fraction(self.frames_written) / self.fps
+        return self.timestamps[-1] + _last_step(self.timestamps, self.fps)
+
+    def _retime(self, video_tmp: Path) -> Path:
+        """Give packet i the presentation time `timestamps[i]` (stream copy, PyAV remux): a variable-frame-rate
+        input's timing, frame for frame. The encoder ran without B-frames, so packets come in display order."""
+        import av
+
+        ts = self.timestamps
+        if len(ts) != self.frames_written:
+            raise ValueError(f"{self.path}: {len(ts)} timestamps were given for {self.frames_written} frames; give "
+                             "one timestamp per frame written.")
+        fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix,
+                                   dir=self.path.parent)
+        os.close(fd)
+        _usual_mode(tmp)
+        out_path = Path(tmp)
+        self._temps.append(out_path)
+        den = math.lcm(*{t.denominator for t in ts})
+        tb = Fraction(1, den) if den <= 1 << 20 else Fraction(1, 90000)
+        step = _last_step(ts, self.fps)
+        options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") and self._audio is None else {}
+        with av.open(str(video_tmp)) as inp, av.open(str(out_path), "w", format=MUXER[self.format],
+                                                      options=options) as out:
+            s_in = inp.streams.video[0]
+            s_out = out.add_stream_from_template(s_in)
+            s_out.time_base = tb
+            i = 0
+            for pkt in inp.demux(s_in):
+                if not pkt.size:
+                    continue
+                if i >= len(ts):
+                    raise VideoWriteError(f"{self.path}: the encoder produced more packets than frames")
+                dur = (ts[i + 1] - ts[i]) if i + 1 < len(ts) else step
+                pkt.stream = s_out
+                pkt.time_base = tb
+                pkt.pts = pkt.dts = round(ts[i] / tb)
+                pkt.duration = max(1, round(dur / tb))
+                out.mux(pkt)
+                i += 1
+        if i != len(ts):
+            raise VideoWriteError(f"{self.path}: {i} packets for {len(ts)} frames while setting the timestamps")
+        _remove(video_tmp)
+        return out_path
 
     def _commit_frames(self) -> None:
         tmp = self._target
@@ -547,6 +602,25 @@ def _audio_only(path):
     return info if info is not None and not info.has_video else None
 
 
+def _check_timestamps(timestamps) -> tuple[Fraction, ...] | None:
+    """Per-frame presentation times in seconds (from `probe(...).timestamps`), strictly increasing, or None."""
+    if timestamps is None:
+        return None
+    ts = tuple(Fraction(t) for t in timestamps)
+    if not ts or any(b <= a for a, b in zip(ts, ts[1:], strict=False)) or ts[0] < 0:
+        raise ValueError("`timestamps` must be increasing times in seconds, one per frame, starting at >= 0 "
+                         "(e.g. probe(input).timestamps).")
+    return ts
+
+
+def _last_step(ts: tuple[Fraction, ...], fps: Fraction) -> Fraction:
+    """How long the last frame of a timed sequence lasts: the median frame duration (1/fps for one frame)."""
+    if len(ts) < 2:
+        return 1 / Fraction(fps)
+    steps = sorted(b - a for a, b in zip(ts, ts[1:], strict=False))
+    return steps[len(steps) // 2]
+
+
 def _check_size(size) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in size)
@@ -561,13 +635,15 @@ def _check_size(size) -> tuple[int, int]:
 def open_writer(path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int], *,
                 audio_from: str | os.PathLike | None = None, crf: int = 18, preset: str = "medium",
                 codec: str | None = None, fmt: str | None = None, overwrite: bool = False,
-                pix_fmt: str | None = None, start_number: int = 0) -> FrameWriter:
+                pix_fmt: str | None = None, start_number: int = 0, timestamps=None) -> FrameWriter:
     """Open an atomic writer for uint8 HxWx3 RGB frames of `size` = (width, height) at the exact rate `fps`.
 
     `path`: .mp4 / .mkv (H.264), .mov (ProRes 422 HQ), a folder or a printf pattern `out/frame_%06d.png` (PNG).
     `audio_from`: a video whose audio is copied in, cut to the video's length. `crf`/`preset`: x264 quality/speed.
     `codec`/`pix_fmt`: override the encoder (e.g. `codec="libx265"`). `fmt`: force a format ("mp4", "mkv", "mov",
-    "png") whatever the extension. Raises FileExistsError (exists, no `overwrite`), PermissionError, ValueError.
+    "png") whatever the extension. `timestamps`: one presentation time (seconds) per frame, for a variable-rate
+    output that keeps an input's timing (`probe(input).timestamps`; PNG frames carry none). Raises
+    FileExistsError (exists, no `overwrite`), PermissionError, ValueError.
     """
     return FrameWriter(path, fps, size, audio_from=audio_from, crf=crf, preset=preset, codec=codec, fmt=fmt,
-                       overwrite=overwrite, pix_fmt=pix_fmt, start_number=start_number)
+                       overwrite=overwrite, pix_fmt=pix_fmt, start_number=start_number, timestamps=timestamps)
