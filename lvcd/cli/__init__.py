@@ -37,11 +37,12 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def _install_sigterm() -> None:
+def _install_sigterm():
+    """Handle SIGTERM for this run; returns the previous handler (restored when main() returns)."""
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        return signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (main() called from a worker thread): leave the default
-        pass
+        return None
 
 
 THIRD_PARTY = ("diffusers", "transformers", "huggingface_hub", "accelerate", "torch")
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    _install_sigterm()
+    previous_sigterm = _install_sigterm()
     saved_env = {k: os.environ.get(k) for k in QUIET_ENV}
     saved_filters = list(warnings.filters)
     _quiet_third_party(bool(getattr(args, "quiet", False)))
@@ -189,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lvcd {args.command}: error: {e}", file=sys.stderr)
         return 1
     finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
         sys.stderr = stderr
         warnings.filters[:] = saved_filters
         for k, v in saved_env.items():
