@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .lock import owner_tag
 from .outputs import check_output
 from .prefetch import background
 from .version import __version__
@@ -298,7 +299,12 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tup
     if opts.compile != "off" and offload != "none":
         raise LVCDError(f"--compile {opts.compile} needs the networks resident on the device, but the render uses "
                         f"--offload {offload}; drop --compile, or free memory for --offload none.")
-    pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
+    try:
+        pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
+    except (OSError, ValueError, KeyError) as e:  # diffusers' "no file named config.json ..." and the like
+        raise LVCDError(f"the model folder {model_dir} cannot be loaded ({str(e).strip().splitlines()[0][:200]}); "
+                        f"run `lvcd doctor --model {model_dir}` to see what is missing or damaged, then convert it "
+                        "again with `lvcd convert`.") from None
     return place_pipeline(pipe, device, offload, opts.attention, opts.compile)
 
 
@@ -433,7 +439,7 @@ class SegmentStore:
         if res.carry is not None:  # clones: views of one window's latents may not share storage in safetensors
             tensors.update({f"carry.{k}": v.detach().cpu().clone() for k, v in res.carry.state_dict().items()})
         path = self._path(res.segment)
-        tmp = path.with_suffix(".partial")
+        tmp = path.with_name(f".{path.name}.{owner_tag()}.partial")  # unique per process
         save_file(tensors, str(tmp))
         os.replace(tmp, path)
 
