@@ -36,7 +36,9 @@ def test_writer_reproduces_the_timing(tmp_path):
             for f in r:
                 w.write(f)
         back = probe(tmp_path / name)
-        assert back.frame_count == len(PTS) and back.timestamps == info.timestamps, name
+        assert back.frame_count == len(PTS), name
+        tick = Fraction(1, 1000) if name.endswith(".mkv") else 0  # Matroska stores milliseconds
+        assert all(abs(a - b) <= tick for a, b in zip(back.timestamps, info.timestamps, strict=True)), name
         assert [level_index(f) for f in open_reader(tmp_path / name)] == list(range(len(PTS)))
 
 
