@@ -78,8 +78,9 @@ def check_output(output: str | os.PathLike, *, inputs: Iterable[str | os.PathLik
         if src is None:
             continue
         files, in_folder = _input_files(src)
-        hit = next((f for f in files if claims(f)), None)
-        if hit is not None or (layout != "file" and in_folder is not None and folder == in_folder):
+        same_folder = layout != "file" and in_folder is not None and folder == in_folder
+        hit = None if same_folder else next((f for f in files if claims(f)), None)
+        if hit is not None or same_folder:
             what = f"would replace {hit}" if hit is not None else f"would write frames into the input folder {src}"
             raise OutputError(f"output {output} {what}, which is an input of this run; write the output somewhere "
                               "else (e.g. -o colour.mp4 or -o colour_frames/).")

@@ -26,12 +26,15 @@ def lineart_frames(n: int, size=(64, 48)) -> list[np.ndarray]:
     return out
 
 
+BACKGROUND, INSIDE = (250, 220, 200), (200, 40, 40)
+
+
 def colour_reference(frame: np.ndarray) -> np.ndarray:
-    """A coloured version of a lineart frame: regions filled with flat colours, lines kept."""
+    """A coloured version of a lineart frame: the paper outside the shapes one flat colour, their insides another,
+    lines kept."""
     ref = frame.copy()
-    h, w = frame.shape[:2]
-    ref[frame.min(axis=2) > 128] = (250, 220, 200)
-    ref[8:29, 6:22][frame[8:29, 6:22].min(axis=2) > 128] = (200, 40, 40)
+    cv2.floodFill(ref, None, (0, 0), BACKGROUND)
+    ref[(ref == 255).all(axis=2)] = INSIDE
     return ref
 
 

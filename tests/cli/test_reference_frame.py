@@ -4,8 +4,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from safety_clips import colour_reference, lineart_frames, write_png  # noqa: E402
 
@@ -28,7 +26,10 @@ def test_reference_at_a_middle_frame(tmp_path):
                  "bucket", "--quiet"]) == 0
     got = sorted(out.glob("frame_*.png"))
     assert len(got) == 10
-    assert np.abs(read_image(got[6]).astype(int) - colour_reference(frames[6]).astype(int)).mean() < 8
+    for i in (6, 2, 9):  # the keyframe itself, a frame of the backward pass, one of the forward pass
+        same = (read_image(got[i]) == colour_reference(frames[i])).all(axis=2)
+        lines = frames[i].min(axis=2) < 128
+        assert same[~lines].mean() > 0.95, i  # every region in its keyframe colour (lines may be painted over)
     assert not list(tmp_path.glob(".out.shot-*"))  # the temporary work folder is gone
 
 
