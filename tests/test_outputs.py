@@ -61,7 +61,7 @@ def test_output_over_input_frames_refused(tmp_path):
         write_png(seq / f"frame_{i:06d}.png", f)
     with pytest.raises(OutputError, match="input"):
         check_output(seq, inputs=[seq])  # the same folder
-    with pytest.raises(OutputError, match="would replace"):
+    with pytest.raises(OutputError, match="into the input folder"):
         check_output(seq / "frame_%06d.png", inputs=[seq])  # a pattern over its frames
     with pytest.raises(OutputError, match="would replace"):
         check_output(tmp_path / "x.mp4", inputs=[tmp_path / "x.mp4.json"])  # the sidecar of the output
