@@ -59,7 +59,8 @@ from .manifest import Manifest, ManifestError, Shot, load_manifest, option_names
 
 logger = logging.getLogger("lvcd")
 
-NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift")  # options that never change a shot's pixels
+# options that never change a shot's pixels
+NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift", "layers")
 REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
 PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
 AudioPieceSpec = tuple[str | None, Fraction, Fraction]  # (input path or None = silence, start s, duration s)
@@ -469,11 +470,32 @@ def _reset(plan: ShotPlan) -> None:
 
 
 def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int],
-                on_frame=lambda: None) -> str:
+                on_frame=lambda: None, *, worker: str | None = None, attempt: int = 1) -> str:
     """Render one planned shot into its folder (resuming where a previous run stopped). Returns what happened:
-    "up to date" | "resumed" | "rendered"."""
+    "up to date" | "resumed" | "rendered". Progress goes to the work folder's status file (`lvcd.status`)."""
+    from ..status import StatusReporter
+
+    reporter = StatusReporter(plan.folder.parent.parent, plan.shot.name, plan.shot.frames, worker=worker,
+                              attempt=attempt)
     if plan.status == "done":
+        reporter.finish()
         return "up to date"
+
+    def tick():
+        reporter.frame()
+        on_frame()
+
+    reporter.start()
+    try:
+        status = _render_shot(plan, source, backends, size, tick)
+    except BaseException as e:
+        reporter.fail(e if not isinstance(e, KeyboardInterrupt) else "interrupted")
+        raise
+    reporter.finish()
+    return status
+
+
+def _render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int], on_frame) -> str:
     resumed = plan.status == "partial"
     if not resumed:
         _reset(plan)
@@ -550,7 +572,8 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
 
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
                    crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None, audio: str | os.PathLike | None = None) -> Path:
+                   work: str | os.PathLike | None = None, audio: str | os.PathLike | None = None,
+                   layers: bool = False) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
     lineart itself) with the inputs' sound, atomically.
 
@@ -570,6 +593,11 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     missing = [p.shot.name for p in plans if _status(p) != "done"]
     if missing:
         raise RuntimeError(f"cannot assemble: shots {missing} are not rendered")
+    if output_format(output, fmt) == "indexed":  # palette PNGs with one merged palette (lvcd.deliver)
+        from ..deliver.shots import assemble_indexed
+
+        return assemble_indexed(manifest, plans, output, source=source, overwrite=overwrite, progress=progress,
+                                layers=layers)
     timeline: list[tuple[int, int, ShotPlan | None]] = []
     pos = 0
     for p in sorted(plans, key=lambda p: p.shot.start):
@@ -757,6 +785,11 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
         from ..video import check_output_path
 
         check_output_path(out_path, overwrite=bool(opts.get("overwrite", False)), fmt=opts.get("fmt"))  # fail now
+        if opts.get("fmt") == "indexed":
+            from ..deliver.shots import check_indexed
+
+            for p in plans:
+                check_indexed(p.backend, bool(p.options.get("snap", False)))
     elif assemble and not only and out_path is None:
         logger.warning("no `output` in the manifest and none given: rendering the shots only (nothing assembled)")
     source = EpisodeSource(m)
@@ -792,7 +825,8 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
             raise ManifestError(["internal: not every shot was planned"], m.path)
         result.output = assemble_video(m, plans, out_path, source=source, crf=int(opts.get("crf", 18)),
                                        fmt=opts.get("fmt"), overwrite=bool(opts.get("overwrite", False)),
-                                       progress=show, work=work_dir, audio=audio)
+                                       progress=show, work=work_dir, audio=audio,
+                                       layers=bool(opts.get("layers", False)))
         from ..video import write_sidecar
 
         result.sidecar = write_sidecar(out_path, _assembly_record(m, plans, out_path, audio, opts))
