@@ -684,7 +684,7 @@ def _resume_key(input, ref: np.ndarray, frames: int, opts: ColorizeOptions, back
 
 
 def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
-                   audio: str | os.PathLike | None = None, **options) -> RenderResult:
+                   audio: str | os.PathLike | None = None, fps=None, **options) -> RenderResult:
     """Colorize a lineart video file or image sequence and write the result (same frame count, fps, size and audio).
 
     See `ColorizeOptions` for the options. The output is written as frames are produced to a temporary file renamed
@@ -693,16 +693,17 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     and samples only the windows that were not finished, giving the same frames; the checkpoints are removed once
     the output is written. The work folder is locked while the render runs (`lvcd.lock`). `audio`: None = the
     input's sound, "none" = silent, a path = the sound of that file (e.g. the colour clip the lineart came from).
+    `fps`: resample a video to this constant rate (a variable-rate input otherwise keeps every frame and its time).
     """
     from .lock import WorkLock
 
     if work is None:
-        return _colorize_video(input, reference, output, work=None, audio=audio, **options)
+        return _colorize_video(input, reference, output, work=None, audio=audio, fps=fps, **options)
     with WorkLock(work):
-        return _colorize_video(input, reference, output, work=work, audio=audio, **options)
+        return _colorize_video(input, reference, output, work=work, audio=audio, fps=fps, **options)
 
 
-def _colorize_video(input, reference, output, *, work, audio, **options) -> RenderResult:
+def _colorize_video(input, reference, output, *, work, audio, fps=None, **options) -> RenderResult:
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
@@ -710,7 +711,7 @@ def _colorize_video(input, reference, output, *, work, audio, **options) -> Rend
 
     opts = ColorizeOptions(**options)
     t0 = time.perf_counter()
-    info = probe(input)
+    info = probe(input, fps=fps)
     check_inputs_and_output(input, info, output, reference=reference, work=work, fmt=opts.fmt,
                             polarity=opts.polarity)
     audio_from = choose_audio(audio, input if info.has_audio else None)
@@ -738,7 +739,7 @@ def _colorize_video(input, reference, output, *, work, audio, **options) -> Rend
         from .eval.drift import DriftMonitor
 
         monitor = DriftMonitor(ref)
-    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
+    with open_reader(input, fps=fps) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
         output, info.fps, (info.width, info.height), audio_from=audio_from, crf=opts.crf,
         overwrite=opts.overwrite, fmt=opts.fmt, timestamps=info.timestamps,  # a VFR input's timing, kept
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
@@ -800,7 +801,7 @@ def check_inputs_and_output(input, info, output, *, reference=None, work=None, f
         from .lineart.colour_check import check_lineart_input
         from .video import read_frames
 
-        picks = sorted({0, info.frame_count // 2})
+        picks = sorted({0, min(info.frame_count, info.source_frame_count or info.frame_count) // 2})
         check_lineart_input(input, (next(read_frames(input, k, k + 1)) for k in picks), what="the lineart input")
 
 

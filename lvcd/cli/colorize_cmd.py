@@ -92,6 +92,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference-lineart", metavar="IMAGE|N",
                    help="with --reference-frame external: the reference's lineart (an image, or a frame number); "
                         "default: lines extracted from the reference")
+    p.add_argument("--fps", help="resample the input to this constant rate (e.g. 24 or 24000/1001); default: every "
+                   "frame as it is, a variable-frame-rate clip keeping each frame's time")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
     add_common_options(p)
 
@@ -136,7 +138,8 @@ def run(args) -> int:
         if not args.quiet:
             print(f"wrote {res.output} ({res.frames} frames, {res.seconds:.1f} s)", file=sys.stderr)
         return 0
-    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, audio=args.audio, **opts)
+    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, audio=args.audio,
+                             fps=args.fps, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
         if res.drift is not None:

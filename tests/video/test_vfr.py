@@ -58,3 +58,14 @@ def test_colorize_keeps_every_drawing_and_its_time(tmp_path):
     assert back.frame_count == len(PTS) and back.timestamps == tuple(p * TB for p in PTS)
     side = json.loads((tmp_path / "colour.mp4.json").read_text())
     assert side["timing"]["variable_frame_rate"] and side["timing"]["timestamps_s"][:3] == ["0", "1/8", "1/6"]
+
+
+def test_colorize_fps_resamples_when_asked(tmp_path):
+    frames = lineart_frames(len(PTS))
+    clip = write_pyav(tmp_path / "line.mp4", frames, PTS, TB)
+    ref = write_png(tmp_path / "ref.png", colour_reference(frames[0]))
+    out = tmp_path / "cfr.mp4"
+    assert main(["colorize", str(clip), "-r", str(ref), "-o", str(out), "--backend", "bucket", "--fps", "24",
+                 "--quiet"]) == 0
+    back = probe(out)
+    assert back.frame_count == 31 and back.fps == 24 and not back.is_vfr
