@@ -40,6 +40,7 @@ setup(
     extras_require={
         "test": ["pytest>=7", "scikit-image>=0.22"],
         "cuda": ["xformers"],
+        "ray": ["ray==2.60.0"],  # lvcd batch --executor ray (docs/ray.md); same version on every node
         "ui": ["fastapi==0.165.0", "uvicorn==0.39.0", "python-multipart==0.0.20"],  # `lvcd ui`, the browser page
         "ui-test": ["playwright==1.65.2"],  # tests/ui drive the system's chromium with it
     },

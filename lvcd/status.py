@@ -117,3 +117,26 @@ class StatusReporter:
     def fail(self, error: BaseException | str) -> None:
         text = str(error).splitlines()[0] if str(error) else type(error).__name__
         self._write("failed", text[:500])
+
+
+def progress_summary(statuses: dict[str, dict], frames: dict[str, int], *, since: float | None = None,
+                     now: float | None = None) -> dict:
+    """Progress of a set of shots ({name: frame count}) from their status files (`read_statuses`): frames done,
+    shots running / done / failed, frames per second and ETA in seconds (None until something has progressed).
+    With `since` (unix time a run started), a status last written before it counts as nothing done in this run
+    (a stale file of an earlier run), so the rate and ETA are this run's."""
+    now = time.time() if now is None else now
+    done_frames = 0
+    states = {s: 0 for s in STATES}
+    for name, total in frames.items():
+        rec = statuses.get(name)
+        if rec is None or (since is not None and float(rec.get("updated") or 0) < since):
+            states["pending"] += 1
+            continue
+        states[rec.get("state", "pending") if rec.get("state") in STATES else "pending"] += 1
+        done_frames += min(int(total), int(rec.get("frames_done") or 0))
+    total = sum(int(v) for v in frames.values())
+    elapsed = now - since if since is not None else None
+    rate = done_frames / elapsed if elapsed and elapsed > 0 and done_frames else None
+    return {"frames_done": done_frames, "frames_total": total, **states, "fps": rate,
+            "eta_s": (total - done_frames) / rate if rate else None}

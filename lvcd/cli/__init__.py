@@ -16,6 +16,7 @@ from ..version import __version__
 SUBCOMMANDS = {
     "colorize": "Colorize a lineart video or image sequence from a coloured reference keyframe.",
     "batch": "Render every shot of a manifest and assemble the final video (resumable).",
+    "render-shot": "Render one shot of a manifest in this process (for render-farm managers; no assembly).",
     "shots": "Detect shot cuts in a lineart video and write a manifest.",
     "convert": "Convert the official svd.safetensors + lvcd.ckpt into a diffusers-format pipeline folder.",
     "eval": "Evaluate a colorized video against ground truth (PSNR, SSIM, EDMD, TC, segment accuracy, ...).",
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _resume_hint(args) -> str:
     """What an interrupted render left behind and how to go on."""
     manifest = str(getattr(args, "input", "")).lower().endswith((".yaml", ".yml"))
-    if args.command == "batch" or (args.command == "colorize" and manifest):
+    if args.command in ("batch", "render-shot") or (args.command == "colorize" and manifest):
         return "; finished shots are kept: run the same command again to render the rest"
     if args.command == "colorize":
         if getattr(args, "work", None):

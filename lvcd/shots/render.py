@@ -720,8 +720,9 @@ def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | 
 
 def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
                  only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
-                 progress: bool | None = None, audio: str | os.PathLike | None = None,
-                 allow_outside_paths: bool = False, **overrides) -> BatchResult:
+                 progress: bool | None = None, executor: str = "local", executor_options: Mapping | None = None,
+                 audio: str | os.PathLike | None = None, allow_outside_paths: bool = False,
+                 **overrides) -> BatchResult:
     """Render every shot of a manifest (or the shots named in `only`) into the work folder, then assemble the final
     video (`output`, else the manifest's `output`) with the inputs' audio (see `assemble_video`). Resumable: see
     the module docstring.
@@ -729,6 +730,9 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
     `overrides` are lvcd.api.ColorizeOptions fields; they win over the manifest's defaults and every shot's options
     (`seed` is then the base seed shots derive theirs from). Nothing renders unless the whole manifest is valid and
     every selected shot has a reference. With `only`, nothing is assembled.
+
+    `executor`: "local" (this process), "ray" (a Ray cluster, `executor_options` are lvcd.distributed.ray_executor's)
+    or "none" (render nothing, assemble shots already rendered); see lvcd.distributed.
 
     Safety: the work folder is locked for the run (`lvcd.lock`); what the manifest (not the caller) names to write,
     its `output` and `work`, must lie inside the manifest's folder unless `allow_outside_paths`; the output may not
@@ -759,13 +763,20 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
         choose_audio(audio, None)  # a missing or silent --audio file fails now, not after the render
     with WorkLock(work_dir):
         return _render_shots(m, work=work_dir, only=only, output=out_path, assemble=assemble, progress=progress,
-                             audio=audio, **overrides)
+                             executor=executor, executor_options=executor_options, audio=audio,
+                             manifest_src=manifest_or_path, **overrides)
 
 
-def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, progress, audio, **overrides):
+def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, progress, executor, executor_options,
+                  audio, manifest_src, **overrides):
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    runner = None
+    if executor != "local":
+        from ..distributed import make_executor
+
+        runner = make_executor(executor, **(executor_options or {}))
     m, work_dir, plans = plan_shots(m, work=work, only=only, **overrides)
     opts = {**m.defaults, **_split_overrides(overrides)}
     show = not opts.get("quiet", False) if progress is None else progress
@@ -798,8 +809,11 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
     logger.info("%d shots: %d up to date, %d to resume, %d to render (%d frames); work folder %s", len(plans),
                 sum(p.status == "done" for p in plans), sum(p.status == "partial" for p in plans),
                 sum(p.status == "todo" for p in plans), todo, work_dir)
-    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show, position=0) as overall:
-        for p in plans:
+    if runner is not None:  # renders elsewhere; raises lvcd.distributed.ShotsFailed (nothing assembled) on failures
+        result.shots = runner.render(manifest_src, m, work_dir, plans, overrides, progress=show)
+    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show or runner is not None,
+              position=0) as overall:
+        for p in plans if runner is None else ():
             ts = time.perf_counter()
             if p.status == "done":
                 status = "up to date"
