@@ -761,22 +761,21 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
         from ..video.audio import choose_audio
 
         choose_audio(audio, None)  # a missing or silent --audio file fails now, not after the render
-    with WorkLock(work_dir):
-        return _render_shots(m, work=work_dir, only=only, output=out_path, assemble=assemble, progress=progress,
-                             executor=executor, executor_options=executor_options, audio=audio,
-                             manifest_src=manifest_or_path, **overrides)
-
-
-def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, progress, executor, executor_options,
-                  audio, manifest_src, **overrides):
-    from tqdm.auto import tqdm
-
-    t0 = time.perf_counter()
     runner = None
-    if executor != "local":
+    if executor != "local":  # before the lock: an executor that cannot run here leaves no work folder behind
         from ..distributed import make_executor
 
         runner = make_executor(executor, **(executor_options or {}))
+    with WorkLock(work_dir):
+        return _render_shots(m, work=work_dir, only=only, output=out_path, assemble=assemble, progress=progress,
+                             runner=runner, audio=audio, manifest_src=manifest_or_path, **overrides)
+
+
+def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, progress, runner, audio, manifest_src,
+                  **overrides):
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
     m, work_dir, plans = plan_shots(m, work=work, only=only, **overrides)
     opts = {**m.defaults, **_split_overrides(overrides)}
     show = not opts.get("quiet", False) if progress is None else progress
