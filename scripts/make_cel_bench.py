@@ -30,9 +30,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import scipy.ndimage as ndi
 
 BLACK = (20, 20, 20)
 TRACE = (220, 40, 40)  # colour-trace ink
+MIN_REGION = 10  # px: smaller pieces between strokes are ink specks, not regions (ground truth says line)
 
 
 @dataclass
@@ -166,7 +168,7 @@ def render_frame(ids: np.ndarray, palette: dict[int, tuple], line: float, gaps: 
     n_gaps = rng.binomial(max(len(xs) // 24, 1), gaps) if len(xs) else 0
     gap_mask = np.zeros((h, w), np.uint8)
     for k in rng.choice(len(xs), size=n_gaps, replace=False) if n_gaps else []:
-        r = rng.uniform(1.0, 2.0) + line / 2  # the opening in the stroke is 2-4 px long
+        r = rng.uniform(0.5, 1.5)  # a disc 2-4 px across: the opening in the stroke is 2-4 px long
         cv2.circle(gap_mask, (int(xs[k]) * 4, int(ys[k]) * 4), int(r * 4), 1, -1, cv2.LINE_8, shift=2)
     d = cv2.distanceTransform((~bx).view(np.uint8), cv2.DIST_L2, 5)
     alpha = np.clip(line / 2 + 0.5 - d, 0.0, 1.0).astype(np.float32)  # anti-aliased edge, ~`line` px wide
@@ -183,8 +185,18 @@ def render_frame(ids: np.ndarray, palette: dict[int, tuple], line: float, gaps: 
     paint = lut[ids]
     a3 = alpha[..., None]
     line_rgb = np.round(255.0 * (1 - a3) + ink * a3).astype(np.uint8)
-    gt = np.round(paint * (1 - a3) + ink * a3).astype(np.uint8)
+    gt = np.where(a3 >= 0.5, ink, paint).astype(np.uint8)  # a cel's colours are flat: no blend under the ink
     gt_ids = np.where(alpha >= 0.5, 0, ids).astype(np.int32)
+    # specks the anti-aliasing leaves between strokes (a few px at joins) are ink, not paintable regions
+    for sid, sl in enumerate(ndi.find_objects(gt_ids), start=1):
+        if sl is None:
+            continue
+        crop = gt_ids[sl]
+        n, lab, st, _ = cv2.connectedComponentsWithStats((crop == sid).astype(np.uint8), connectivity=4)
+        speck = st[:, cv2.CC_STAT_AREA] < MIN_REGION
+        speck[0] = False
+        if speck.any():
+            crop[speck[lab]] = 0
     return line_rgb, gt, gt_ids
 
 

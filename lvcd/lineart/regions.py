@@ -3,10 +3,9 @@
 1. Regions are the 4-connected components of non-line pixels (4-connectivity, so a 1-px 8-connected line -- the
    BasicPBC convention -- separates the areas on its two sides).
 2. Gap closing in the trapped-ball spirit (Zhang et al., "Trapped-ball segmentation", 2009): the line mask is dilated
-   by a disk of radius `gap_radius`, which closes gaps up to ~2 * radius px (by default the radius follows the line
-   width: 2 px for 1-px lines, 6 px for 3-px full-HD lines, since gaps scale with the pen); a region of the raw
-   segmentation that
-   holds two or more "balls" (components of the dilated segmentation) leaked through a gap and is split between
+   by a disk of radius `gap_radius`, which closes gaps up to ~2 * radius px (1 px by default, whatever the line
+   width: a radius that grows with the pen no longer fits in thin parts); a region of the raw segmentation that holds
+   two or more "balls" (components of the dilated segmentation) leaked through a gap and is split between
    them, each pixel going to its nearest ball. Regions holding one ball or none (thin strips, eye highlights) are
    left exactly as drawn, so gap closing never erases small regions the way a plain morphological closing does.
 3. Specks (a few pixels, typically holes inside thick or sketchy strokes) are treated as line (their ids stay unused).
@@ -27,15 +26,16 @@ import numpy as np
 
 from .normalize import Lineart, LineartConfig, normalize_lineart
 
-MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills; the auto gap radius stops growing there (16 px)
+MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills (caps `estimate_line_width`)
+AUTO_GAP_RADIUS = 1  # px: closes gaps up to ~3 px (anti-aliased tails help). It does not grow with the line width: a ball as wide as a thick
+#                      pen never fits in thin parts (ear rims, stripes), so their leaks would never be split
 
 
 @dataclass
 class RegionConfig:
     """How a line mask becomes regions."""
 
-    gap_radius: int | None = None  # None: `gap_per_width` x the line width, >= 2 px; 0 disables (closed lineart)
-    gap_per_width: float = 2.0  # auto radius per px of line width: closes gaps of up to ~4 line widths
+    gap_radius: int | None = None  # None: `AUTO_GAP_RADIUS` (1 px) whatever the line width; 0 disables
     min_ball_area: int | None = None  # a ball smaller than this (px) is no evidence of a region behind a gap;
     #                                   None: 6 * radius^2 (24 px for the 2-px radius)
     speck_area: int = 1  # components smaller than this (px) are treated as line; 1 keeps all (BasicPBC)
@@ -57,7 +57,7 @@ class RegionConfig:
         Resolve once per shot so every frame is segmented alike."""
         r = self.gap_radius
         if r is None:
-            r = max(2, round(self.gap_per_width * estimate_line_width(mask)))
+            r = AUTO_GAP_RADIUS
         a = self.min_ball_area if self.min_ball_area is not None else max(1, 6 * r * r)
         return replace(self, gap_radius=r, min_ball_area=a)
 
