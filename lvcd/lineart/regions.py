@@ -38,6 +38,8 @@ class RegionConfig:
     gap_radius: int | None = None  # None: `AUTO_GAP_RADIUS` (1 px) whatever the line width; 0 disables
     min_ball_area: int | None = None  # a ball smaller than this (px) is no evidence of a region behind a gap;
     #                                   None: 6 * radius^2 (24 px for the 2-px radius)
+    wide_gap_radius: int | None = None  # a second pass for what the first left joined (wide gaps of thick pens);
+    #                                     None: 2 x the line width when that is > gap_radius, else none; 0 = none
     speck_area: int = 1  # components smaller than this (px) are treated as line; 1 keeps all (BasicPBC)
     line_connectivity: int = 4  # 4: regions are 4-connected, so 8-connected 1-px lines close them (BasicPBC)
 
@@ -59,7 +61,20 @@ class RegionConfig:
         if r is None:
             r = AUTO_GAP_RADIUS
         a = self.min_ball_area if self.min_ball_area is not None else max(1, 6 * r * r)
-        return replace(self, gap_radius=r, min_ball_area=a)
+        wide = self.wide_gap_radius
+        if wide is None:
+            wide = round(2.0 * estimate_line_width(mask)) if r > 0 else 0
+            wide = wide if wide > r else 0
+        return replace(self, gap_radius=r, min_ball_area=a, wide_gap_radius=wide)
+
+
+def _passes(cfg: RegionConfig) -> list[tuple[int, int]]:
+    """(radius, min ball area) per gap-closing pass: the small radius first (it fits thin parts), then the wide one
+    splits only regions the small one left joined."""
+    out = [(cfg.gap_radius, cfg.min_ball_area)] if cfg.gap_radius > 0 else []
+    if cfg.wide_gap_radius:
+        out.append((cfg.wide_gap_radius, 6 * cfg.wide_gap_radius**2))
+    return out
 
 
 def estimate_line_width(mask: np.ndarray) -> float:
@@ -168,12 +183,11 @@ def segment_regions(
         area[speck] = 0
     n = n0 - 1
     # 2. gap closing: split raw regions that hold two or more balls
-    if cfg.gap_radius > 0:
-        r = cfg.gap_radius
+    for r, min_ball in _passes(cfg):
         disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         closed = cv2.dilate(mask.view(np.uint8), disk)
         nb, lb = cv2.connectedComponents(1 - closed, connectivity=4, ltype=cv2.CV_32S)
-        big = np.bincount(lb.ravel(), minlength=nb) >= cfg.min_ball_area
+        big = np.bincount(lb.ravel(), minlength=nb) >= min_ball
         big[0] = False
         if big.sum() >= 2:
             ball_raw = np.zeros(nb, np.int32)
