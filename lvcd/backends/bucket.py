@@ -34,6 +34,7 @@ learned model. No torch.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -47,6 +48,9 @@ from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
 from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key
+from .bucket_warp import WarpColorizer, cel_report, describe, looks_like_cel
+
+logger = logging.getLogger(__name__)
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 KEY_TIE_BREAK = 1e-3  # share of the keyframe's own score added when picking the winner: breaks (near-)ties its way
@@ -87,6 +91,8 @@ class BucketConfig:
     min_support: float = 0.2  # ... and the votes cover this fraction of its pixels
     keep_lines: bool = False  # composite the original lines over the flat colours
     keep_colored_lines: bool = False  # colour-trace lines (red/blue shadow boundaries) are painted over in cels
+    mode: str = "auto"  # "flat": paint regions; "warp": carry the keyframe's colours along dense flow (lineart that
+    #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
 
     def __post_init__(self):
         if self.flow_preset not in _DIS_PRESETS:
@@ -98,6 +104,8 @@ class BucketConfig:
                 f"`min_share` must be in (0, 1] and `min_support` in [0, 1] "
                 f"(got {self.min_share}, {self.min_support})."
             )
+        if self.mode not in ("auto", "flat", "warp"):
+            raise ValueError(f"`mode` must be auto, flat or warp (got {self.mode!r}).")
         if self.keyframe_weight < 0:
             raise ValueError(f"`keyframe_weight` must be >= 0 (got {self.keyframe_weight}).")
 
@@ -138,6 +146,12 @@ class BucketColorizer(MatchMixin):
         if not keyframes:
             raise ValueError("`keyframes` is empty; give at least one (frame index, reference_rgb, lineart).")
         keys = self.prepare_keyframes(keyframes)  # validate before the first frame is read
+        if keys is None:  # not cel lineart: the keyframe nearest the start, warped along dense flow
+            index, rgb, lineart = min(keyframes, key=lambda kf: abs(int(kf[0])))
+            ref = np.asarray(rgb)[..., :3]
+            lines = lineart if lineart is not None else extract_lineart(ref, self.config.xdog, self.config.lineart)
+            warp = WarpColorizer(self.config.flow_side, self.config.lineart, self.config.keep_lines)
+            return warp.colorize(ref, lines, lineart_frames)
         return self._run(keys, lineart_frames)
 
     def prepare_reference(self, reference_rgb: np.ndarray, reference_lineart) -> _Frame:
@@ -152,6 +166,16 @@ class BucketColorizer(MatchMixin):
                 raise ValueError(f"two keyframes are given for frame {index}; keep one of them.")
             idx.add(int(index))
             prepared.append((int(index), *self._key_regions(rgb, lineart, i)))
+        self.cel = cel_report(prepared[0][2], prepared[0][4])
+        self.used_mode = self.config.mode
+        if self.config.mode == "auto":
+            self.used_mode = "flat" if looks_like_cel(self.cel) else "warp"
+        if self.used_mode == "warp":
+            if self.config.mode == "auto":
+                logger.warning("the keyframe does not look like cel lineart (%s): colouring by a dense-flow warp of "
+                               "the keyframe instead of flat fills (--bucket-mode flat forces fills)",
+                               describe(self.cel))
+            return None
         shapes = {p[1].shape for p in prepared}
         if len(shapes) > 1:
             raise ValueError(f"the keyframes have different sizes ({sorted(shapes)}); a shot has one frame size.")
@@ -170,7 +194,8 @@ class BucketColorizer(MatchMixin):
         self._rank = np.argsort(np.argsort(self.palette.astype(np.float32) @ _LUMA, kind="stable"), kind="stable")
         self._trace_rule: dict[int, bool] = {}  # ink code -> True: the darker side's paint, False: the lighter one
         keys = []
-        for index, la, regions, region_code, codes in prepared:
+        for index, la, regions, region_code, ref in prepared:
+            codes = rgb_codes(ref)
             color = np.concatenate([[0], np.searchsorted(palette_codes, region_code[1:])]).astype(np.int32)
             if la.colored is not None:  # colour-trace lines are painted over with one side's paint: learn which
                 dark, light = self._trace_sides(regions, color, la.colored)
@@ -219,7 +244,7 @@ class BucketColorizer(MatchMixin):
         region_code[reg[order][first]] = col[order][first]
         used = region_code >= 0  # ids that lie on no pixel (specks, blank frames) get any used paint
         region_code[~used] = region_code[used][0] if used.any() else 0xFFFFFF
-        return la, regions, region_code, codes
+        return la, regions, region_code, ref
     def _trace_sides(self, regions: Regions, color: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Paints of the darkest and lightest region touching each `where` pixel (3x3): [m, 3] uint8 each."""
         rank = self._rank[color].astype(np.uint16)  # [n + 1] luminance rank of each region's paint

@@ -27,8 +27,8 @@ import numpy as np
 from .normalize import Lineart, LineartConfig, normalize_lineart
 
 MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills (caps `estimate_line_width`)
-AUTO_GAP_RADIUS = 1  # px: closes gaps up to ~3 px (anti-aliased tails help). It does not grow with the line width: a ball as wide as a thick
-#                      pen never fits in thin parts (ear rims, stripes), so their leaks would never be split
+AUTO_GAP_RADIUS = 1  # px, closes gaps up to ~3 px. It does not grow with the line width: a ball as wide as a
+#                      thick pen never fits in thin parts (ear rims, stripes), so their leaks would never be split
 
 
 @dataclass
