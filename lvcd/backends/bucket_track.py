@@ -71,10 +71,31 @@ def to_full_flow(chain: np.ndarray, g: np.ndarray, full: tuple[int, int]) -> np.
 
 
 def reidentify(cur_img: np.ndarray, key_img: np.ndarray, mask: np.ndarray, min_score: float = 0.5,
-               claimed: np.ndarray | None = None) -> tuple[tuple[int, int], float] | None:
+               claimed: np.ndarray | None = None, coarse: int = 2) -> tuple[tuple[int, int], float] | None:
     """Best shift (dx, dy) at flow resolution taking the `mask`ed part of `cur_img` onto `key_img`, and its score
     (masked normalised correlation of distance-to-line images minus the share of the window already claimed by
-    other regions); None when nothing scores `min_score`."""
+    other regions); None when nothing scores `min_score`. Searched at 1/`coarse` size, then refined +-1 px."""
+    if coarse > 1:
+        h, w = cur_img.shape
+        size = (max(8, w // coarse), max(8, h // coarse))
+        small = [cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (cur_img, key_img)]
+        m = cv2.resize(mask.view(np.uint8) if mask.dtype == bool else mask, size, interpolation=cv2.INTER_NEAREST)
+        cl = None if claimed is None else cv2.resize(claimed.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        r = reidentify(small[0], small[1], m > 0, min_score, cl, coarse=1)
+        if r is None:
+            return None
+        (dx, dy), score = r
+        dx, dy = dx * w / size[0], dy * h / size[1]
+        ys, xs = np.nonzero(mask)
+        best = None
+        for ex in (-1, 0, 1):  # refine at full flow resolution by outline overlap
+            for ey in (-1, 0, 1):
+                sx, sy = int(round(dx + ex)), int(round(dy + ey))
+                tx, ty = np.clip(xs + sx, 0, w - 1), np.clip(ys + sy, 0, h - 1)
+                v = float(np.mean(np.abs(cur_img[ys, xs].astype(np.int16) - key_img[ty, tx])))
+                if best is None or v < best[0]:
+                    best = (v, sx, sy)
+        return (best[1], best[2]), score
     ys, xs = np.nonzero(mask)
     if len(xs) < 16:
         return None
