@@ -57,8 +57,8 @@ class ColorizeOptions:
     decode_chunk: int = 10  # latents per temporal-decoder call, as released
     attention: str = "sdpa"  # "sdpa" | "xformers" (CUDA only)
     polarity: str = "auto"  # lineart polarity: "auto" | "black-on-white" | "white-on-black" | "alpha"
-    keep_lines: bool | None = None  # composite the original lines over the colours; None: yes for the bucket backend
-    bucket_mode: str = "auto"  # bucket backend: "flat" fills, "warp" of the keyframe along flow, "auto" (by the lineart)
+    keep_lines: bool | None = None  # composite the original lines over the colours; None: yes for the bucket
+    bucket_mode: str = "auto"  # bucket backend: "flat" fills, "warp" the keyframe along flow, "auto" by lineart
     snap: bool = False  # snap flat regions to the reference's palette (any backend)
     crf: int = 18  # x264 quality for mp4/mkv output (visually lossless)
     fmt: str | None = None  # output container; None = from the output extension

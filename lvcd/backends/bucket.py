@@ -81,7 +81,7 @@ class BucketConfig:
     rescue_distance_cost: float = 0.5  # IoU traded per `search_radius` of distance from the flow's own guess
     search_radius: float = 0.15  # of the longer side: how far a region's match may have moved (38 px at 256 px)
     keyframe_weight: float = 1.0  # keyframe votes relative to previous-frame votes (before alignment weighting)
-    prev_weight: float = 0.5  # previous-frame votes x the confidence each voting region had (never above 1)
+    prev_weight: float = 1.0  # previous-frame votes x the confidence each voting region had (never above 1)
     prev_decay: float = 0.9  # a colour carried only by the previous frame keeps at most this x its confidence
     low_confidence: float = 0.5  # regions decided with less confidence than this are reported as "to check"
     reid_below: float = 0.5  # regions with keyframe confidence below this are searched for in the keyframes
@@ -422,6 +422,7 @@ class BucketColorizer(MatchMixin):
         key_conf = key_score.max(axis=1) / max(cfg.keyframe_weight, 1e-9)
         # clusters the keyframes' maps do not explain (entered, revealed, lost by the chain): search them whole
         lost = (key_conf < cfg.reid_below) & (regions.area > 0)
+        lost &= (self._unplaced(regions, keys, i) >= 0.5) | (key_conf < 0.5 * cfg.reid_below)
         lost[0] = False
         if lost.any():
             self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf)
@@ -451,6 +452,20 @@ class BucketColorizer(MatchMixin):
         color[0] = 0
         conf[0] = 1.0
         return color, conf
+
+    def _unplaced(self, regions: Regions, keys: list[_Key], i: int) -> np.ndarray:
+        """float [n + 1]: share of each region's pixels that no keyframe position map places (entered the frame,
+        revealed, or no map yet): only those are searched for as a whole."""
+        fw, fh = self._flow_size()
+        placed = np.zeros((fh, fw), bool)
+        for key in keys:
+            if key.chain is not None and key.index < i:
+                placed |= track.valid(key.chain)
+        H, W = self._shape
+        up = cv2.resize((~placed).view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
+        n = regions.n + 1
+        cnt = np.bincount(regions.inner.ravel(), weights=up.ravel(), minlength=n)
+        return cnt / np.maximum(regions.area, 1)
 
     def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf) -> None:
         """Search each connected cluster of `lost` regions in every keyframe (masked correlation of distance-to-line
@@ -496,4 +511,8 @@ class BucketColorizer(MatchMixin):
             if key.chain is not None or key.index < 0:  # follow the cluster from here on
                 if key.chain is None:
                     key.chain = np.full_like(self._identity(), track.INVALID)
-                key.chain[m] = self._identity()[m] + np.array([dx, dy], np.float32)
+                fw, fh = self._flow_size()
+                taken = cv2.resize(np.take(take, regions.labels).view(np.uint8), (fw, fh),
+                                   interpolation=cv2.INTER_NEAREST).view(bool)
+                free = m & (~track.valid(key.chain) | taken)  # keep positions the chain follows well
+                key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)

@@ -54,7 +54,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> dict:
     """Only the options the user actually gave (None = keep the default / the manifest's value)."""
     keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
-            "attention", "polarity", "keep_lines", "bucket_mode", "snap", "crf", "fmt", "overwrite", "quiet", "drift", "compile"]
+            "attention", "polarity", "keep_lines", "bucket_mode", "snap", "crf", "fmt", "overwrite", "quiet", "drift",
+            "compile"]
     opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reference_fit", None):
         opts["reference_fit"] = args.reference_fit
