@@ -368,7 +368,7 @@ class BucketColorizer(MatchMixin):
         else:
             lines = la.mask
         d = cv2.distanceTransform((~lines).astype(np.uint8), cv2.DIST_L2, 3)
-        return np.clip(255.0 - d * self.config.flow_slope, 0, 255).astype(np.uint8)
+        return np.clip(255.0 - np.minimum(d, 1e4) * self.config.flow_slope, 0, 255).astype(np.uint8)
 
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self._dis is None:
