@@ -61,7 +61,9 @@ class ColorizeOptions:
     bucket_mode: str = "auto"  # bucket backend: "flat" fills, "warp" the keyframe along flow, "auto" by lineart
     snap: bool = False  # snap flat regions to the reference's palette (any backend)
     crf: int = 18  # x264 quality for mp4/mkv output (visually lossless)
-    fmt: str | None = None  # output container; None = from the output extension
+    fmt: str | None = None  # output container; None = from the output extension; "indexed": palette PNGs
+    layers: bool = False  # with fmt "indexed": per-palette-entry alpha-mask PNG sequences + a lines layer
+    palette: dict | None = None  # named colours {name: "#rrggbb"}: flat output snaps to them; names indexed entries
     overwrite: bool = False
     quiet: bool = False
     reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
@@ -83,6 +85,10 @@ class ColorizeOptions:
             raise LVCDError(f"`attention` must be sdpa or xformers (got {self.attention!r}).")
         if self.steps < 1:
             raise LVCDError(f"`steps` must be >= 1 (got {self.steps}); the released model uses 25.")
+        if self.palette is not None:
+            from .deliver.paints import parse_named_palette
+
+            parse_named_palette(self.palette)
         if self.size is not None:
             w, h = self.size
             if w % SIZE_MULTIPLE or h % SIZE_MULTIPLE or w <= 0 or h <= 0:
@@ -617,13 +623,17 @@ def colorize_frames(
     polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
     keep = opts.keep_lines if opts.keep_lines is not None else backend.name == "bucket"  # cels keep their ink
     finish = _postprocess(opts, ref, polarity, keep)
+    if opts.palette:  # named colours (lvcd.deliver): paints near one become it, drawn ink kept
+        from .deliver.shots import with_named_palette
+
+        finish = with_named_palette(finish, opts.palette, backend, ref, opts.snap)
 
     def chained():
         yield first
         yield from it
 
     n = num_frames if num_frames is not None else -1
-    if not (keep or opts.snap):  # nothing to pair outputs with: no buffering at all
+    if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
         yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
         return
     tee = _Tee(chained())
@@ -686,13 +696,18 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
+    from .video.writer import output_format
 
     opts = ColorizeOptions(**options)
     t0 = time.perf_counter()
     info = probe(input)
-    check_output_path(output, overwrite=opts.overwrite)
+    check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
+    if output_format(output, opts.fmt) == "indexed":  # palette PNGs + palette files instead of a video
+        from .deliver.shots import indexed_writer_for
+
+        open_writer = indexed_writer_for(backend, ref, opts)  # noqa: F811 (same call below, another writer)
     fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":

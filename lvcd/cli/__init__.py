@@ -12,10 +12,14 @@ from ..version import __version__
 SUBCOMMANDS = {
     "colorize": "Colorize a lineart video or image sequence from a coloured reference keyframe.",
     "batch": "Render every shot of a manifest and assemble the final video (resumable).",
+    "render-shot": "Render one shot of a manifest in this process (for render-farm managers; no assembly).",
     "shots": "Detect shot cuts in a lineart video and write a manifest.",
     "convert": "Convert the official svd.safetensors + lvcd.ckpt into a diffusers-format pipeline folder.",
     "eval": "Evaluate a colorized video against ground truth (PSNR, SSIM, EDMD, TC, segment accuracy, ...).",
+    "eval-suite": "Score a backend and the repeat / flow-warp baselines on colour clips, soft vs binarized lineart.",
     "lineart": "Extract or normalise lineart from a colour video or image sequence.",
+    "recolour": "Apply an edited palette (.gpl/.aco/palette.json) to an indexed render (--format indexed).",
+    "ui": "A browser page over a shot manifest: drop keyframes per shot, preview, render, download.",
     "doctor": "Report what will and will not work in this environment (torch/CUDA, ffmpeg, model), with fixes.",
 }
 
@@ -32,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
         try:
-            mod = importlib.import_module(f"lvcd.cli.{name}_cmd")
+            mod = importlib.import_module(f"lvcd.cli.{name.replace('-', '_')}_cmd")
         except ModuleNotFoundError as e:
-            if e.name != f"lvcd.cli.{name}_cmd":
+            if e.name != f"lvcd.cli.{name.replace('-', '_')}_cmd":
                 raise
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -46,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _resume_hint(args) -> str:
     """What an interrupted render left behind and how to go on."""
     manifest = str(getattr(args, "input", "")).lower().endswith((".yaml", ".yml"))
-    if args.command == "batch" or (args.command == "colorize" and manifest):
+    if args.command in ("batch", "render-shot") or (args.command == "colorize" and manifest):
         return "; finished shots are kept: run the same command again to render the rest"
     if args.command == "colorize":
         if getattr(args, "work", None):

@@ -44,7 +44,12 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--snap", action="store_true", default=None, help="snap flat regions to the reference's palette")
     g = p.add_argument_group("output")
     g.add_argument("--crf", type=int, help="x264 quality for mp4/mkv (default 18)")
-    g.add_argument("--format", dest="fmt", choices=["mp4", "mkv", "mov", "png"], help="default: from the extension")
+    g.add_argument("--format", dest="fmt", choices=["mp4", "mkv", "mov", "png", "indexed"],
+                   help="default: from the extension; indexed: palette PNGs + palette.json/.gpl/.aco in a folder")
+    g.add_argument("--layers", action="store_true", default=None,
+                   help="with --format indexed: per-palette-entry alpha-mask PNG sequences and a lines layer")
+    g.add_argument("--palette", metavar="FILE", help="named colours (.gpl/.aco/palette.json): flat colours near one "
+                   "snap to it, and it names the indexed palette's entries (manifests: `palette:`)")
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing output")
     g.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     g.add_argument("--no-drift", dest="drift", action="store_false", default=None,
@@ -55,8 +60,12 @@ def options_from_args(args) -> dict:
     """Only the options the user actually gave (None = keep the default / the manifest's value)."""
     keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
             "attention", "polarity", "keep_lines", "bucket_mode", "snap", "crf", "fmt", "overwrite", "quiet", "drift",
-            "compile"]
+            "compile", "layers"]
     opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "palette", None):
+        from ..deliver.swatches import named_palette_file
+
+        opts["palette"] = named_palette_file(args.palette)
     if getattr(args, "reference_fit", None):
         opts["reference_fit"] = args.reference_fit
     if getattr(args, "reference_background", None):

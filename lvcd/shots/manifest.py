@@ -53,11 +53,12 @@ import yaml
 logger = logging.getLogger("lvcd")
 
 MANIFEST_VERSION = 1
-TOP_KEYS = ("version", "input", "output", "work", "defaults", "shots")
-SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options")
+TOP_KEYS = ("version", "input", "output", "work", "defaults", "palette", "shots")
+SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options",
+             "palette")
 KEYFRAME_KEYS = ("frame", "image")  # one entry of a shot's `references` list
 # ColorizeOptions fields that only concern the assembled video, so they belong in `defaults`, not in a shot:
-OUTPUT_ONLY_OPTIONS = ("crf", "fmt", "overwrite", "quiet")
+OUTPUT_ONLY_OPTIONS = ("crf", "fmt", "overwrite", "quiet", "layers")
 EXTERNAL = "external"  # `reference_frame: external`: the reference is not a frame of this shot
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a shot name is also a file name in the work folder
 
@@ -409,6 +410,8 @@ def load_manifest(source: str | os.PathLike | Mapping | Manifest, *, base_dir: s
         problems.append(f"manifest: `work` must be a folder path (got {work!r})")
         work = None
     defaults = normalize_options(raw.get("defaults") or {}, "defaults", problems)
+    if raw.get("palette") is not None:  # the episode palette: `palette: {name: "#rrggbb"}` = defaults.palette
+        defaults.update(normalize_options({"palette": raw["palette"]}, "`palette`", problems))
 
     shots = _load_shots(raw.get("shots"), base, total, fps, defaults, check_files, problems)
     warnings = _check_layout(shots, total, problems)
@@ -495,6 +498,8 @@ def _load_shots(value, base: Path, total: int, fps: Fraction, defaults: dict, ch
             reference, reference_frame, reference_lineart = _load_reference(entry, base, start, end, total, fps,
                                                                              check_files, where, problems)
         opts = normalize_options(entry.get("options") or {}, f"{where}: `options`", problems, allow_output=False)
+        if entry.get("palette") is not None:  # the shot's palette = options.palette
+            opts.update(normalize_options({"palette": entry["palette"]}, where, problems, allow_output=False))
         if start is None or end is None:
             continue
         if "references" not in entry:

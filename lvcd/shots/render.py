@@ -57,7 +57,8 @@ from .manifest import Manifest, ManifestError, Shot, load_manifest, option_names
 
 logger = logging.getLogger("lvcd")
 
-NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift")  # options that never change a shot's pixels
+# options that never change a shot's pixels
+NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift", "layers")
 REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
 PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
 AudioPieceSpec = tuple[str | None, Fraction, Fraction]  # (input path or None = silence, start s, duration s)
@@ -473,11 +474,32 @@ def _reset(plan: ShotPlan) -> None:
 
 
 def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int],
-                on_frame=lambda: None) -> str:
+                on_frame=lambda: None, *, worker: str | None = None, attempt: int = 1) -> str:
     """Render one planned shot into its folder (resuming where a previous run stopped). Returns what happened:
-    "up to date" | "resumed" | "rendered"."""
+    "up to date" | "resumed" | "rendered". Progress goes to the work folder's status file (`lvcd.status`)."""
+    from ..status import StatusReporter
+
+    reporter = StatusReporter(plan.folder.parent.parent, plan.shot.name, plan.shot.frames, worker=worker,
+                              attempt=attempt)
     if plan.status == "done":
+        reporter.finish()
         return "up to date"
+
+    def tick():
+        reporter.frame()
+        on_frame()
+
+    reporter.start()
+    try:
+        status = _render_shot(plan, source, backends, size, tick)
+    except BaseException as e:
+        reporter.fail(e if not isinstance(e, KeyboardInterrupt) else "interrupted")
+        raise
+    reporter.finish()
+    return status
+
+
+def _render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int], on_frame) -> str:
     resumed = plan.status == "partial"
     if not resumed:
         _reset(plan)
@@ -554,7 +576,7 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
 
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
                    crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None) -> Path:
+                   work: str | os.PathLike | None = None, layers: bool = False) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
     lineart itself) with the inputs' sound, atomically.
 
@@ -574,6 +596,11 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     missing = [p.shot.name for p in plans if _status(p) != "done"]
     if missing:
         raise RuntimeError(f"cannot assemble: shots {missing} are not rendered")
+    if output_format(output, fmt) == "indexed":  # palette PNGs with one merged palette (lvcd.deliver)
+        from ..deliver.shots import assemble_indexed
+
+        return assemble_indexed(manifest, plans, output, source=source, overwrite=overwrite, progress=progress,
+                                layers=layers)
     timeline: list[tuple[int, int, ShotPlan | None]] = []
     pos = 0
     for p in sorted(plans, key=lambda p: p.shot.start):
@@ -691,7 +718,8 @@ def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | 
 
 def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
                  only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
-                 progress: bool | None = None, **overrides) -> BatchResult:
+                 progress: bool | None = None, executor: str = "local", executor_options: Mapping | None = None,
+                 **overrides) -> BatchResult:
     """Render every shot of a manifest (or the shots named in `only`) into the work folder, then assemble the final
     video (`output`, else the manifest's `output`) with the inputs' audio (see `assemble_video`). Resumable: see
     the module docstring.
@@ -699,10 +727,18 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
     `overrides` are lvcd.api.ColorizeOptions fields; they win over the manifest's defaults and every shot's options
     (`seed` is then the base seed shots derive theirs from). Nothing renders unless the whole manifest is valid and
     every selected shot has a reference. With `only`, nothing is assembled.
+
+    `executor`: "local" (this process), "ray" (a Ray cluster, `executor_options` are lvcd.distributed.ray_executor's)
+    or "none" (render nothing, assemble shots already rendered); see lvcd.distributed.
     """
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
+    runner = None
+    if executor != "local":
+        from ..distributed import make_executor
+
+        runner = make_executor(executor, **(executor_options or {}))
     m, work_dir, plans = plan_shots(manifest_or_path, work=work, only=only, **overrides)
     opts = {**m.defaults, **_split_overrides(overrides)}
     show = not opts.get("quiet", False) if progress is None else progress
@@ -712,6 +748,11 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
         from ..video import check_output_path
 
         check_output_path(out_path, overwrite=bool(opts.get("overwrite", False)), fmt=opts.get("fmt"))  # fail now
+        if opts.get("fmt") == "indexed":
+            from ..deliver.shots import check_indexed
+
+            for p in plans:
+                check_indexed(p.backend, bool(p.options.get("snap", False)))
     elif assemble and not only and out_path is None:
         logger.warning("no `output` in the manifest and none given: rendering the shots only (nothing assembled)")
     source = EpisodeSource(m)
@@ -721,8 +762,11 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
     logger.info("%d shots: %d up to date, %d to resume, %d to render (%d frames); work folder %s", len(plans),
                 sum(p.status == "done" for p in plans), sum(p.status == "partial" for p in plans),
                 sum(p.status == "todo" for p in plans), todo, work_dir)
-    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show, position=0) as overall:
-        for p in plans:
+    if runner is not None:  # renders elsewhere; raises lvcd.distributed.ShotsFailed (nothing assembled) on failures
+        result.shots = runner.render(manifest_or_path, m, work_dir, plans, overrides, progress=show)
+    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show or runner is not None,
+              position=0) as overall:
+        for p in plans if runner is None else ():
             ts = time.perf_counter()
             if p.status == "done":
                 status = "up to date"
@@ -748,7 +792,7 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
             raise ManifestError(["internal: not every shot was planned"], m.path)
         result.output = assemble_video(m, plans, out_path, source=source, crf=int(opts.get("crf", 18)),
                                        fmt=opts.get("fmt"), overwrite=bool(opts.get("overwrite", False)),
-                                       progress=show, work=work_dir)
+                                       progress=show, work=work_dir, layers=bool(opts.get("layers", False)))
         from ..video import write_sidecar
 
         result.sidecar = write_sidecar(out_path, {

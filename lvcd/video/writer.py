@@ -69,6 +69,8 @@ def _resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
     """(format, layout) with layout "file" | "folder" | "pattern"."""
     if fmt is not None:
         fmt = fmt.lower().lstrip(".")
+        if fmt == "indexed":  # palette PNG folder, written by lvcd.deliver.IndexedWriter (not by FrameWriter)
+            return "indexed", "folder"
         if fmt not in FORMATS:
             raise ValueError(f"`fmt` must be one of {', '.join(FORMATS)} (got {fmt!r}).")
         if fmt == "png":
@@ -90,7 +92,8 @@ def _resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
 
 
 def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
-    """The format an output will be written in ("mp4" | "mkv" | "mov" | "png"), as `open_writer` decides it."""
+    """The format an output will be written in ("mp4" | "mkv" | "mov" | "png" | "indexed"), as `open_writer`
+    decides it ("indexed" only when asked by `fmt`)."""
     return _resolve_format(Path(path), fmt)[0]
 
 
@@ -241,6 +244,9 @@ class FrameWriter:
             raise ValueError(f"`crf` must be an integer 0..51 (lower is better quality; 18 is visually lossless), "
                              f"got {crf!r}.")
         self.format, self.layout = _resolve_format(self.path, fmt)
+        if self.format not in DEFAULT_CODEC:
+            raise ValueError(f"{self.path}: format {self.format!r} is written by lvcd.deliver.IndexedWriter, not "
+                             "open_writer.")
         check_output_path(self.path, overwrite=overwrite, fmt=fmt)
         self.overwrite = overwrite
         self.codec = codec or DEFAULT_CODEC[self.format]
