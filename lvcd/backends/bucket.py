@@ -1,35 +1,36 @@
-"""The paint-bucket colorizer: weight-free, CPU-only colouring of lineart from one coloured keyframe.
+"""The paint-bucket colorizer: weight-free, CPU-only colouring of lineart from one or more coloured keyframes.
 
 Cel animation is painted region by region with flat colours, so colouring a shot is a matching problem: which region
-of the keyframe does each region of this frame continue? (BasicPBC, Dai et al., CVPR 2024, learn this matching; this
+of a keyframe does each region of this frame continue? (BasicPBC, Dai et al., CVPR 2024, learn this matching; this
 file does it with classical tools.) Per frame:
 
 1. Normalise the lineart (`lvcd.lineart.normalize_lineart`; "auto" polarity is settled on the first frame) and
-   segment it into regions (`segment_regions`: enclosed areas, small gaps closed, line pixels given to a region).
-2. Dense optical flow (OpenCV DIS) from this frame to the previous frame and to the keyframe, computed at a reduced
-   resolution on distance-to-line images (blank areas between strokes get a gradient DIS can follow).
-3. Each source's per-pixel palette index (its regions' paints; nothing on lines) is warped into this frame and
-   counted per region: a majority vote. A source's votes for a region are weighted by the square of how well the
-   affine motion fitted to the flow along the region's outline lays that outline onto the source's lines, so the
-   keyframe anchors the colours where the pose still matches it (errors do not accumulate over a long shot) and
-   fades out where it does not. Where both sources vote equally (a small region both see perfectly), the keyframe's
-   paint wins: the previous frame's may be an earlier mistake (on the sample: region Acc 0.962 -> 0.969).
-4. Regions with weak votes (outline badly aligned, votes sparse or split) are re-matched region to region: the
-   source region of similar area nearby with the best overlap (IoU) under a rigid shift gives its paint. This
-   catches small shapes moving fast over static lines, whose blank interior the dense flow drags along with the
-   background.
-5. Regions still undecided (no clear majority) are matched on the region graph -- area, position, bounding-box
-   shape and the paints of decided neighbours -- against the keyframe's and the previous frame's regions.
-6. Output: flat palette colours, line pixels included (a line pixel takes its nearest region's paint; colour-trace
-   lines take the darker or lighter side's paint, whichever the keyframe shows); `keep_lines` draws the original
-   black lines on top.
+   segment it into regions (`segment_regions`: enclosed areas, gaps closed by a small ball that fits thin parts,
+   then a wide pass for what it left joined).
+2. Keyframe votes. For every keyframe already passed, a position map (`bucket_track`) says where each pixel lies in
+   that keyframe: composed with the dense flow to the previous frame, then re-anchored on the keyframe's own lines
+   by a residual flow. Positions are chained, colours are not. Keyframes not reached yet are matched by direct
+   flow. Each keyframe's paints are warped through its map and counted per region, weighted by the square of how
+   well the affine motion fitted along the region's outline lays that outline onto the keyframe's lines, and by
+   nearness in time (nearest keyframe first).
+3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
+   cluster in the keyframes (masked correlation of distance-to-line images); a shift whose outlines land on keyframe
+   lines gives their votes and re-seeds the map there. Weak regions also get a rigid-shift region-to-region search
+   (`MatchMixin._rigid_rescue`).
+4. Previous-frame votes count with the confidence of the region that cast them: a guess never confirms itself, and
+   a colour carried only by the previous frame keeps at most `prev_decay` of its confidence (no compounding).
+5. Regions still undecided are matched on the region graph; their confidence is low.
+6. Output: flat palette colours, line pixels included (colour-trace lines take the side the keyframe shows);
+   `keep_lines` draws the original lines on top. Per frame, the share of low-confidence regions and a per-paint
+   area check against the keyframe go to `self.confidence` (`bucket_confidence`).
 
-Memory is constant in the shot length: the keyframe's state and the previous frame's state are all that is kept.
+Lineart that is not cel lineart (the keyframe's regions are not flat-painted: unclosed extracted lines on a shaded
+frame) is detected and, in mode "auto", coloured by a dense-flow warp of the keyframe (`bucket_warp`).
+
+Memory is constant in the shot length: the keyframes' states, one position map per keyframe and the previous frame.
 A `BucketColorizer` colours one shot at a time. Deliberately not here: shot splitting and frame ordering (the caller
-passes the frames starting next to the keyframe, reversed if the keyframe is the last frame), more than one keyframe
-per shot, shading or gradients (colours are the reference's flat paints), colours for regions that appear in no
-source frame (they get the best graph match, which can be wrong: a mouth opening for the first time), and any
-learned model. No torch.
+passes frames in order; a keyframe is given with its index), shading or gradients in flat mode, and any learned
+model. No torch.
 """
 
 from __future__ import annotations
