@@ -60,7 +60,8 @@ class ColorizeOptions:
     decode_chunk: int = 10  # latents per temporal-decoder call, as released
     attention: str = "sdpa"  # "sdpa" | "xformers" (CUDA only)
     polarity: str = "auto"  # lineart polarity: "auto" | "black-on-white" | "white-on-black" | "alpha"
-    keep_lines: bool = False  # composite the original lines over the colours
+    keep_lines: bool | None = None  # composite the original lines over the colours; None: yes for the bucket
+    bucket_mode: str = "auto"  # bucket backend: "flat" fills, "warp" the keyframe along flow, "auto" by lineart
     snap: bool = False  # snap flat regions to the reference's palette (any backend)
     crf: int = 18  # x264 quality for mp4/mkv output (visually lossless)
     fmt: str | None = None  # output container; None = from the output extension; "indexed": palette PNGs
@@ -77,6 +78,8 @@ class ColorizeOptions:
     def __post_init__(self):
         if self.backend not in ("auto", "diffusion", "bucket"):
             raise LVCDError(f"`backend` must be auto, diffusion or bucket (got {self.backend!r}).")
+        if self.bucket_mode not in ("auto", "flat", "warp"):
+            raise LVCDError(f"`bucket_mode` must be auto, flat or warp (got {self.bucket_mode!r}).")
         if self.offload not in ("none", "model", "sequential"):
             raise LVCDError(f"`offload` must be none, model or sequential (got {self.offload!r}).")
         if self.compile not in COMPILE_MODES:
@@ -480,10 +483,15 @@ class BucketBackend:
     name = "bucket"
 
     def __init__(self, opts: ColorizeOptions):
-        from .backends.bucket import BucketColorizer
+        from .backends.bucket import BucketColorizer, BucketConfig
 
         self.opts = opts
-        self.colorizer = BucketColorizer()
+        self.colorizer = BucketColorizer(BucketConfig(mode=opts.bucket_mode))
+
+    def confidence(self) -> dict | None:
+        """The last shot's per-frame confidence (`lvcd.backends.bucket_confidence`); None in warp mode."""
+        log = getattr(self.colorizer, "confidence", None)
+        return log.summary() if log is not None and getattr(self.colorizer, "used_mode", "flat") == "flat" else None
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
@@ -563,7 +571,7 @@ class _Tee:
         return frame
 
 
-def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str):
+def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str, keep_lines: bool = False):
     """Per-frame finishing steps (palette snap, original lines on top) shared by every backend."""
     steps = []
     if opts.snap:
@@ -571,7 +579,7 @@ def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str
 
         snapper = PaletteSnapper.from_reference(reference_rgb)
         steps.append(lambda out, line: snapper.snap(out, line))
-    if opts.keep_lines:
+    if keep_lines:
         from .lineart import composite_lines
 
         steps.append(lambda out, line: composite_lines(out, line, polarity=polarity))
@@ -621,7 +629,8 @@ def colorize_frames(
     from .lineart import detect_polarity
 
     polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
-    finish = _postprocess(opts, ref, polarity)
+    keep = opts.keep_lines if opts.keep_lines is not None else backend.name == "bucket"  # cels keep their ink
+    finish = _postprocess(opts, ref, polarity, keep)
     if opts.palette:  # named colours (lvcd.deliver): paints near one become it, drawn ink kept
         from .deliver.shots import with_named_palette
 
@@ -632,7 +641,7 @@ def colorize_frames(
         yield from it
 
     n = num_frames if num_frames is not None else -1
-    if not (opts.keep_lines or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
+    if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
         yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
         return
     tee = _Tee(chained())
@@ -775,6 +784,11 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, **option
         drift = side["colour_drift"] = monitor.summary()
         if drift["over_threshold"]:
             logger.warning("%s: %s", output, format_drift(drift))
+    if backend.name == "bucket" and (conf := backend.confidence()) is not None:
+        from .backends.bucket_confidence import format_line
+
+        side["bucket_confidence"] = conf
+        (logger.warning if conf["frames_to_check"] else logger.info)("%s: %s", output, format_line(conf))
     sidecar = write_sidecar(output, side)
     if ckpt is not None:
         import shutil

@@ -34,7 +34,13 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("look")
     g.add_argument("--polarity", choices=["auto", "black-on-white", "white-on-black", "alpha"],
                    help="lineart polarity (default: detected)")
-    g.add_argument("--keep-lines", action="store_true", default=None, help="draw the original lines over the colours")
+    g.add_argument("--keep-lines", action="store_true", default=None,
+                   help="draw the original lines over the colours (the bucket backend's default)")
+    g.add_argument("--no-keep-lines", dest="keep_lines", action="store_false",
+                   help="paint only, no lines on top (the diffusion backend's default)")
+    g.add_argument("--bucket-mode", choices=["auto", "flat", "warp"],
+                   help="bucket backend: flat fills, a dense-flow warp of the keyframe, or auto (default: warp when "
+                        "the lineart is not cel lineart)")
     g.add_argument("--snap", action="store_true", default=None, help="snap flat regions to the reference's palette")
     g = p.add_argument_group("output")
     g.add_argument("--crf", type=int, help="x264 quality for mp4/mkv (default 18)")
@@ -60,8 +66,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 def options_from_args(args) -> dict:
     """Only the options the user actually gave (None = keep the default / the manifest's value)."""
     keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
-            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet", "drift", "compile",
-            "layers"]
+            "attention", "polarity", "keep_lines", "bucket_mode", "snap", "crf", "fmt", "overwrite", "quiet", "drift",
+            "compile", "layers"]
     opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "palette", None):
         from ..deliver.swatches import named_palette_file
