@@ -15,7 +15,9 @@ SUBCOMMANDS = {
     "shots": "Detect shot cuts in a lineart video and write a manifest.",
     "convert": "Convert the official svd.safetensors + lvcd.ckpt into a diffusers-format pipeline folder.",
     "eval": "Evaluate a colorized video against ground truth (PSNR, SSIM, EDMD, TC, segment accuracy, ...).",
+    "eval-suite": "Score a backend and the repeat / flow-warp baselines on colour clips, soft vs binarized lineart.",
     "lineart": "Extract or normalise lineart from a colour video or image sequence.",
+    "ui": "A browser page over a shot manifest: drop keyframes per shot, preview, render, download.",
     "doctor": "Report what will and will not work in this environment (torch/CUDA, ffmpeg, model), with fixes.",
 }
 
@@ -32,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
         try:
-            mod = importlib.import_module(f"lvcd.cli.{name}_cmd")
+            mod = importlib.import_module(f"lvcd.cli.{name.replace('-', '_')}_cmd")
         except ModuleNotFoundError as e:
-            if e.name != f"lvcd.cli.{name}_cmd":
+            if e.name != f"lvcd.cli.{name.replace('-', '_')}_cmd":
                 raise
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)

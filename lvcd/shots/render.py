@@ -473,11 +473,32 @@ def _reset(plan: ShotPlan) -> None:
 
 
 def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int],
-                on_frame=lambda: None) -> str:
+                on_frame=lambda: None, *, worker: str | None = None, attempt: int = 1) -> str:
     """Render one planned shot into its folder (resuming where a previous run stopped). Returns what happened:
-    "up to date" | "resumed" | "rendered"."""
+    "up to date" | "resumed" | "rendered". Progress goes to the work folder's status file (`lvcd.status`)."""
+    from ..status import StatusReporter
+
+    reporter = StatusReporter(plan.folder.parent.parent, plan.shot.name, plan.shot.frames, worker=worker,
+                              attempt=attempt)
     if plan.status == "done":
+        reporter.finish()
         return "up to date"
+
+    def tick():
+        reporter.frame()
+        on_frame()
+
+    reporter.start()
+    try:
+        status = _render_shot(plan, source, backends, size, tick)
+    except BaseException as e:
+        reporter.fail(e if not isinstance(e, KeyboardInterrupt) else "interrupted")
+        raise
+    reporter.finish()
+    return status
+
+
+def _render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int], on_frame) -> str:
     resumed = plan.status == "partial"
     if not resumed:
         _reset(plan)
