@@ -25,9 +25,11 @@ from .backends import make_backend, resolve_backend
 from .errors import LVCDError
 from .frames import FramePairing, finishing, load_reference
 from .model_dir import find_model, model_fingerprint, model_size_for
-from .options import ColorizeOptions, RenderOptions
+from .options import ColorizeOptions, RenderOptions, keeps_lines
+from .outputs import check_output
 from .prefetch import background
 from .resume import InputHashes, SegmentStore, render_key, render_params, sha256_pixels, sidecar_record
+from .video.audio import choose_audio
 
 logger = logging.getLogger("lvcd")
 
@@ -74,7 +76,8 @@ def colorize_frames(
     from .lineart import detect_polarity
 
     polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
-    finish = finishing(opts, ref, polarity)
+    keep = keeps_lines(opts, backend.name)  # cels keep their ink: on for the bucket unless --no-keep-lines
+    finish = finishing(opts, ref, polarity, keep)
     if opts.palette:  # named colours (lvcd.deliver): paints near one become it, drawn ink kept
         from .deliver.shots import with_named_palette
 
@@ -85,7 +88,7 @@ def colorize_frames(
         yield from it
 
     n = num_frames if num_frames is not None else -1
-    if not (opts.keep_lines or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
+    if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
         yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
         return
     tee = FramePairing(chained())
@@ -104,15 +107,29 @@ class RenderResult:
 
 
 def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
-                   options: RenderOptions | None = None, **kwargs) -> RenderResult:
+                   audio: str | os.PathLike | None = None, fps=None, options: RenderOptions | None = None,
+                   **kwargs) -> RenderResult:
     """Colorize a lineart video file or image sequence and write the result (same frame count, fps, size and audio).
 
     Options: `RenderOptions` fields as keywords (or `options`, an object). The output is written as frames are
     produced to a temporary file renamed at the end; a failed or interrupted run leaves no output behind. With `work`
     (a folder), a diffusion render keeps every finished window's latents there: running the same command again after
     an interruption re-decodes those and samples only the windows that were not finished, giving the same frames; the
-    checkpoints are removed once the output is written.
+    checkpoints are removed once the output is written. The work folder is locked while the render runs
+    (`lvcd.lock`). `audio`: None = the input's sound, "none" = silent, a path = the sound of that file (e.g. the colour
+    clip the lineart came from). `fps`: resample a video to this constant rate (a variable-rate input otherwise keeps
+    every frame and its time).
     """
+    from .lock import WorkLock
+
+    if work is None:
+        return _colorize_video(input, reference, output, work=None, audio=audio, fps=fps, options=options, **kwargs)
+    with WorkLock(work):
+        return _colorize_video(input, reference, output, work=work, audio=audio, fps=fps, options=options, **kwargs)
+
+
+def _colorize_video(input, reference, output, *, work, audio, fps=None, options: RenderOptions | None = None,
+                    **kwargs) -> RenderResult:
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
@@ -120,7 +137,10 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
 
     opts = RenderOptions.of(options, **kwargs)
     t0 = time.perf_counter()
-    info = probe(input)
+    info = probe(input, fps=fps)
+    check_inputs_and_output(input, info, output, reference=reference, work=work, fmt=opts.fmt,
+                            polarity=opts.polarity)
+    audio_from = choose_audio(audio, input if info.has_audio else None)
     check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
@@ -144,9 +164,9 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         from .eval.drift import DriftMonitor
 
         monitor = DriftMonitor(ref)
-    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
-        output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
-        overwrite=opts.overwrite, fmt=opts.fmt,
+    with open_reader(input, fps=fps) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
+        output, info.fps, (info.width, info.height), audio_from=audio_from, crf=opts.crf,
+        overwrite=opts.overwrite, fmt=opts.fmt, timestamps=info.timestamps,  # a VFR input's timing, kept
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
         for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt, options=opts):
             writer.write(frame)
@@ -160,6 +180,7 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     side = sidecar_record(input=input, reference=reference, output=output, frames=written, fps=info.fps,
                           size=(info.width, info.height), backend=backend.name, options=opts, model_dir=model_dir,
                           fingerprint=fingerprint, seconds=seconds)
+    side["timing"] = timing_record(info)
     drift = None
     if monitor is not None:
         from .eval.drift import format_drift
@@ -167,12 +188,39 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         drift = side["colour_drift"] = monitor.summary()
         if drift["over_threshold"]:
             logger.warning("%s: %s", output, format_drift(drift))
+    if backend.name == "bucket" and (conf := backend.confidence()) is not None:
+        from .backends.bucket_confidence import format_line
+
+        side["bucket_confidence"] = conf
+        (logger.warning if conf["frames_to_check"] else logger.info)("%s: %s", output, format_line(conf))
     sidecar = write_sidecar(output, side)
     if ckpt is not None:
         import shutil
 
         shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
     return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
+
+
+def timing_record(info) -> dict:
+    """The sidecar's `timing`: constant rate, or (variable frame rate) output frame i = input frame i at its
+    timestamp, every frame kept."""
+    if info.timestamps is None:
+        return {"variable_frame_rate": bool(info.is_vfr), "fps": str(info.fps),
+                "resampled": bool(info.is_vfr or info.source_frame_count != info.frame_count)}
+    return {"variable_frame_rate": True, "average_fps": str(info.fps), "mapping": "output frame i = input frame i",
+            "timestamps_s": [str(t) for t in info.timestamps]}
+
+
+def check_inputs_and_output(input, info, output, *, reference=None, work=None, fmt=None, polarity="auto") -> None:
+    """Before any work: the output must not replace an input or lie in the work folder (`lvcd.outputs`), and a
+    colour clip given as the lineart is refused with the fix (skipped when the polarity is stated explicitly)."""
+    check_output(output, inputs=[input] + ([reference] if reference is not None else []), work=work, fmt=fmt)
+    if polarity == "auto":
+        from .lineart.colour_check import check_lineart_input
+        from .video import read_frames
+
+        picks = sorted({0, min(info.frame_count, info.source_frame_count or info.frame_count) // 2})
+        check_lineart_input(input, (next(read_frames(input, k, k + 1)) for k in picks), what="the lineart input")
 
 
 def _checkpoint_folder(work: Path, input, ref: np.ndarray, frames: int, opts: RenderOptions, backend,
@@ -277,6 +325,7 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
     from .video import check_output_path, open_reader, open_writer, probe
 
     info = probe(input)
+    check_output(output, inputs=[input])
     check_output_path(output, overwrite=overwrite)
     if method == "informative-drawings":
         if not weights:
@@ -292,7 +341,9 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
         raise LVCDError(f"unknown lineart method {method!r}; choose xdog or informative-drawings.")
     n = 0
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, \
-            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite) as writer:
+            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite,
+                        audio_from=input if info.has_audio else None,  # the clip's sound goes along
+                        timestamps=info.timestamps) as writer:
         for frame in tqdm(frames, total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
             strength = extract(frame)  # float [H, W], 1 = line
             if binary:

@@ -173,15 +173,16 @@ class FramePairing:
         return frame
 
 
-def finishing(opts: RenderOptions, reference_rgb: np.ndarray, polarity: str):
-    """Per-frame finishing steps (palette snap, original lines on top) shared by every backend."""
+def finishing(opts: RenderOptions, reference_rgb: np.ndarray, polarity: str, keep_lines: bool | None = None):
+    """Per-frame finishing steps (palette snap, original lines on top) shared by every backend. `keep_lines`: the
+    resolved switch (`lvcd.options.keeps_lines`); None = `opts.keep_lines`."""
     steps = []
     if opts.snap:
         from .lineart.palette import PaletteSnapper
 
         snapper = PaletteSnapper.from_reference(reference_rgb)
         steps.append(lambda out, line: snapper.snap(out, line))
-    if opts.keep_lines:
+    if (opts.keep_lines if keep_lines is None else keep_lines):
         from .lineart import composite_lines
 
         steps.append(lambda out, line: composite_lines(out, line, polarity=polarity))

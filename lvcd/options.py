@@ -2,7 +2,7 @@
 
 `RenderOptions` composes four groups: `RuntimeOptions` (which model, on which device: backend, model, device, dtype,
 offload, attention, compile), `SamplingOptions` (steps, overlap, seed, size, decode_chunk), `LookOptions` (polarity,
-keep_lines, snap, reference_fit, reference_background, palette) and `OutputOptions` (crf, fmt, layers, overwrite,
+keep_lines, bucket_mode, snap, reference_fit, reference_background, palette) and `OutputOptions` (crf, fmt, layers, overwrite,
 quiet, drift). Every field is checked once, in its group's `__post_init__`, with an error that names the CLI flag
 and the valid values.
 The public API takes these as flat keyword options (`colorize_video(..., steps=25)`); `RenderOptions.of(**flat)`
@@ -38,6 +38,7 @@ DTYPES = ("bf16", "fp16", "fp32")
 DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}  # accepted from the Python API
 POLARITIES = ("auto", "black-on-white", "white-on-black", "alpha")
 REFERENCE_FITS = ("error", "stretch", "crop", "pad")
+BUCKET_MODES = ("auto", "flat", "warp")  # the bucket backend: flat fills, a dense-flow warp, or by the lineart
 FORMATS = ("mp4", "mkv", "mov", "png", "indexed")  # indexed: palette PNGs + palette files (lvcd.deliver)
 CRF_RANGE = (0, 51)  # x264's quality scale
 SEED_RANGE = (-(1 << 63), (1 << 64) - 1)  # what torch.Generator.manual_seed accepts
@@ -45,15 +46,16 @@ SEED_RANGE = (-(1 << 63), (1 << 64) - 1)  # what torch.Generator.manual_seed acc
 
 def option(default: Any, help: str, *, flag: str | None = None, choices: tuple | None = None,
            pixels: bool = False, episode: bool = False, default_text: str | None = None, metavar: str | None = None,
-           negate: bool = False) -> Any:
+           negate: bool = False, switch: bool = False) -> Any:
     """A dataclass field with its CLI description.
 
     `flag`: the CLI spelling (default: --name-with-dashes); `pixels`: the option changes the rendered frames;
     `episode`: it concerns the whole output video (a manifest sets it in `defaults:`, never per shot);
     `default_text`: how the help states a default that is decided at run time; `negate`: a `--no-...` switch that
-    turns a default-on option off."""
+    turns a default-on option off; `switch`: an on/off option whose default (None) is decided at run time, given as
+    `--name` / `--no-name` (`help` is the pair's help: "on help|off help")."""
     meta = {"help": help, "flag": flag, "choices": choices, "pixels": pixels, "episode": episode,
-            "default_text": default_text, "metavar": metavar, "negate": negate}
+            "default_text": default_text, "metavar": metavar, "negate": negate, "switch": switch}
     return field(default=default, metadata=meta)
 
 
@@ -157,7 +159,11 @@ class LookOptions:
     """How the lineart is read and the colours finished (any backend)."""
 
     polarity: str = option("auto", "lineart polarity", choices=POLARITIES, pixels=True, default_text="detected")
-    keep_lines: bool = option(False, "draw the original lines over the colours", pixels=True)
+    keep_lines: bool | None = option(None, "draw the original lines over the colours|paint only, no lines on top",
+                                     pixels=True, switch=True,
+                                     default_text="on for the bucket backend (cels keep their ink), off for diffusion")
+    bucket_mode: str = option("auto", "bucket backend: flat fills, a dense-flow warp of the keyframe, or auto (warp "
+                              "when the lineart is not cel lineart)", choices=BUCKET_MODES, pixels=True)
     snap: bool = option(False, "snap flat regions to the reference's palette", pixels=True)
     reference_fit: str = option("error", "what to do with a reference of another aspect ratio",
                                 choices=REFERENCE_FITS, pixels=True)
@@ -170,7 +176,9 @@ class LookOptions:
 
     def __post_init__(self):
         _check_choice("polarity", self.polarity, POLARITIES)
-        _check_bool("keep_lines", self.keep_lines)
+        if self.keep_lines is not None:
+            _check_bool("keep_lines", self.keep_lines)
+        _check_choice("bucket_mode", self.bucket_mode, BUCKET_MODES)
         _check_bool("snap", self.snap)
         _check_choice("reference_fit", self.reference_fit, REFERENCE_FITS)
         if self.reference_background is not None:
@@ -299,3 +307,9 @@ def parse_colour(value: str) -> tuple[int, int, int]:
     except ValueError:
         pass
     raise LVCDError(f"colour {value!r} is not white, black, #rrggbb or r,g,b (0-255).")
+
+
+def keeps_lines(options: RenderOptions, backend: str) -> bool:
+    """Whether the original lines are drawn over the colours: `keep_lines` when given, else yes for the bucket
+    backend (cels keep their ink) and no for diffusion."""
+    return options.keep_lines if options.keep_lines is not None else backend == "bucket"

@@ -20,15 +20,11 @@ from .version import __version__
 
 # ---------------------------------------------------------------------------------------------------- atomic files
 def atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
-    """Write `data` to a temporary name beside `path`, then rename: a kill leaves the old file or the new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write `data` to a temporary name beside `path` unique to this process, then rename: a kill leaves the old file
+    or the new one (`lvcd.outputs.atomic_write_bytes`)."""
+    from .outputs import atomic_write_bytes as write
+
+    write(path, data, fsync=fsync)
 
 
 def write_json(path: Path, obj) -> None:
@@ -122,7 +118,9 @@ class SegmentStore:
         if res.carry is not None:  # clones: views of one window's latents may not share storage in safetensors
             tensors.update({f"carry.{k}": v.detach().cpu().clone() for k, v in res.carry.state_dict().items()})
         path = self._path(res.segment)
-        tmp = path.with_suffix(".partial")
+        from .lock import owner_tag
+
+        tmp = path.with_name(f".{path.name}.{owner_tag()}.partial")  # unique per process
         save_file(tensors, str(tmp))
         os.replace(tmp, path)
 

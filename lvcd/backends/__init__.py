@@ -54,7 +54,12 @@ class BucketBackend:
 
     def __init__(self, opts: RenderOptions):
         self.opts = opts
-        self.colorizer = BucketColorizer()
+        self.colorizer = BucketColorizer(BucketConfig(mode=opts.bucket_mode))
+
+    def confidence(self) -> dict | None:
+        """The last shot's per-frame confidence (`lvcd.backends.bucket_confidence`); None in warp mode."""
+        log = getattr(self.colorizer, "confidence", None)
+        return log.summary() if log is not None and getattr(self.colorizer, "used_mode", "flat") == "flat" else None
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,

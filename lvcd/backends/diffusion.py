@@ -72,7 +72,12 @@ def load_pipeline(model_dir: str | os.PathLike, opts: RenderOptions, size: tuple
     if opts.compile != "off" and offload != "none":
         raise LVCDError(f"--compile {opts.compile} needs the networks resident on the device, but the render uses "
                         f"--offload {offload}; drop --compile, or free memory for --offload none.")
-    pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
+    try:
+        pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
+    except (OSError, ValueError, KeyError) as e:  # diffusers' "no file named config.json ..." and the like
+        raise LVCDError(f"the model folder {model_dir} cannot be loaded ({str(e).strip().splitlines()[0][:200]}); "
+                        f"run `lvcd doctor --model {model_dir}` to see what is missing or damaged, then convert it "
+                        "again with `lvcd convert`.") from None
     return place_pipeline(pipe, device, offload, opts.attention, opts.compile)
 
 

@@ -16,6 +16,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    "with a video and the diffusion backend, per-window checkpoints, so re-running the same command "
                    "after an interruption resumes (default: none)")
     p.add_argument("--output", "-o", required=True, help="output video (.mp4/.mkv/.mov) or folder/pattern for PNGs")
+    p.add_argument("--reference-frame", metavar="N|external",
+                   help="which frame the reference colours: a frame number (default 0), or `external` for a "
+                        "character sheet / design that is no frame of the clip")
+    p.add_argument("--reference-lineart", metavar="IMAGE|N",
+                   help="with --reference-frame external: the reference's lineart (an image, or a frame number); "
+                        "default: lines extracted from the reference")
+    p.add_argument("--fps", help="resample the input to this constant rate (e.g. 24 or 24000/1001); default: every "
+                   "frame as it is, a variable-frame-rate clip keeping each frame's time")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
     add_render_options(p)
 
@@ -40,8 +48,11 @@ def run(args) -> int:
             print(format_plans(plans))
             print(f"work folder: {work}")
             return 0
-        res = render_shots(args.input, work=args.work, output=args.output, **opts)
-        if not args.quiet:
+        res = render_shots(args.input, work=args.work, output=args.output, audio=args.audio,
+                           allow_outside_paths=args.allow_outside_paths, **opts)
+        if res.unchanged:
+            print(f"{len(res.shots)} shots up to date, output unchanged: {res.output}", file=sys.stderr)
+        elif not args.quiet:
             print(f"wrote {res.output} ({len(res.shots)} shots, {res.seconds:.1f} s)", file=sys.stderr)
         return 0
     if not args.reference:
@@ -50,7 +61,16 @@ def run(args) -> int:
         plan = api.plan_render(args.input, **opts)
         print(api.format_plan(plan))
         return 0
-    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, **opts)
+    if args.reference_frame is not None or args.reference_lineart is not None:
+        from ..single_shot import colorize_from_frame
+
+        res = colorize_from_frame(args.input, args.reference, args.output, reference_frame=args.reference_frame,
+                                  reference_lineart=args.reference_lineart, work=args.work, audio=args.audio, **opts)
+        if not args.quiet:
+            print(f"wrote {res.output} ({res.frames} frames, {res.seconds:.1f} s)", file=sys.stderr)
+        return 0
+    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, audio=args.audio,
+                             fps=args.fps, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
         if res.drift is not None:

@@ -21,12 +21,16 @@ def _help(f) -> str:
     m = f.metadata
     if m["negate"]:
         return m["help"]
+    if m["switch"]:
+        on, off = m["help"].split("|")
+        return f"{on} (default: {m['default_text']})", off
     default = m["default_text"] or ("on" if f.default is True else "off" if f.default is False else f.default)
     return f"{m['help']} (default: {default})"
 
 
 def add_render_options(p: argparse.ArgumentParser) -> None:
-    """One argument group per concern, one flag per `RenderOptions` field."""
+    """One argument group per concern, one flag per `RenderOptions` field; then the file flags shared by the
+    rendering commands (`--audio`, `--allow-gaps`, `--allow-outside-paths`)."""
     for group, cls in GROUPS.items():
         g = p.add_argument_group(_GROUP_TITLES[group])
         for name in cls.__dataclass_fields__:
@@ -34,6 +38,11 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
             m = f.metadata
             flag = m["flag"] or "--" + name.replace("_", "-")
             kw = {"dest": name, "default": None, "help": _help(f)}
+            if m["switch"]:  # --name / --no-name, None = decided at run time
+                kw["help"], off = kw["help"]
+                g.add_argument(flag, action="store_true", **kw)
+                g.add_argument("--no-" + flag[2:], dest=name, action="store_false", help=off)
+                continue
             if m["negate"]:
                 kw["action"] = "store_false"
             elif isinstance(f.default, bool):
@@ -48,6 +57,14 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                 if m["metavar"]:
                     kw["metavar"] = m["metavar"]
             g.add_argument(flag, **kw)
+    g = p.add_argument_group("files")  # how inputs and outputs are read and placed: not render options
+    g.add_argument("--audio", metavar="FILE|none",
+                   help="the output's sound: the audio of FILE (e.g. the colour clip the lineart was made from), "
+                        "or `none`; default: the input's (a manifest's `audio:`)")
+    g.add_argument("--allow-gaps", action="store_true",
+                   help="render a frame sequence with holes in its numbering (refused by default: frames lost)")
+    g.add_argument("--allow-outside-paths", action="store_true",
+                   help="let a manifest's `output:` / `work:` point outside the manifest's folder")
 
 
 def options_from_args(args) -> dict:

@@ -26,6 +26,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     g.add_argument("--from-csv", metavar="FILE", help="shots from CSV rows name,start,end,reference[,reference_frame]")
     p.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="read a frame sequence with holes in its numbering (refused by default: frames lost)")
+    p.add_argument("--export-keyframes", metavar="DIR",
+                   help="write each shot's first lineart frame to DIR/<shot>.png, to paint the keyframes on")
+    p.add_argument("--colour-from", metavar="VIDEO",
+                   help="with --export-keyframes: also write the colour frame of VIDEO at each shot start "
+                        "(DIR/<shot>_colour.png) and fill the manifest's `reference:` with it")
 
 
 def _default_video_output(first_input: str) -> str:
@@ -36,6 +43,7 @@ def _default_video_output(first_input: str) -> str:
 
 def run(args) -> int:
     from ..shots.interchange import check_manifest_path, imported_shots, write_manifest
+    from . import UserError
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
     out = check_manifest_path(args.output, args.overwrite)
@@ -46,6 +54,7 @@ def run(args) -> int:
         entries, header = imported_shots(from_otio=args.from_otio, from_csv=args.from_csv, fps=fps,
                                          base=out.resolve().parent)
     else:
+        from ..outputs import atomic_write_text
         from ..shots.detect import DetectConfig, detect_shots
 
         cfg = DetectConfig(method=args.detector, threshold=args.threshold, min_shot_len=args.min_shot_len)
@@ -53,14 +62,29 @@ def run(args) -> int:
         fps = found.fps
         if args.stats:
             cuts = set(found.cuts)
-            Path(args.stats).write_text("frame,score,cut\n" + "".join(
+            atomic_write_text(args.stats, "frame,score,cut\n" + "".join(
                 f"{i},{s:.4f},{int(i in cuts)}\n" for i, s in enumerate(found.scores)))
         entries = [{"name": f"shot_{i + 1:03d}", "start": a, "end": b, "reference": None}
                    for i, (a, b) in enumerate(found.ranges)]
         header = (f"Cuts detected by `lvcd shots` (detector {cfg.method}, threshold {cfg.effective_threshold:g}, "
                   f"min shot {cfg.min_shot_len} frames).")
-    write_manifest(out, args.input, entries, output=args.video_output or _default_video_output(args.input[0]),
-                   fps=fps, header=header)
+    video_out = args.video_output or _default_video_output(args.input[0])
+    if args.colour_from and not args.export_keyframes:
+        raise UserError("--colour-from goes with --export-keyframes DIR (where the colour keyframes are written).")
+    if args.export_keyframes:
+        from ..shots.interchange import relative_to, validate_entries
+        from ..shots.keyframes import export_keyframes
+
+        m = validate_entries(out, args.input, entries, output=video_out)  # a bad import exports nothing
+        refs = export_keyframes(args.input, [(s.name, s.start) for s in m.shots if s.parent is None],
+                                args.export_keyframes, colour_from=args.colour_from, overwrite=args.overwrite)
+        for e in entries:
+            if e["name"] in refs:
+                e["reference"] = relative_to(refs[e["name"]], out.resolve().parent)
+        if not args.quiet:
+            print(f"wrote the first frame of {len(entries)} shots to {args.export_keyframes}"
+                  + (" (and their colour frames, filled in as `reference:`)" if refs else ""), file=sys.stderr)
+    write_manifest(out, args.input, entries, output=video_out, fps=fps, header=header)
     if not args.quiet:
         print(f"wrote {out}: {len(entries)} shots. Fill in each `reference:` (the coloured keyframe of the shot), then"
               f" run: lvcd batch {out}", file=sys.stderr)

@@ -45,7 +45,8 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
 
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
                    crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None, layers: bool = False) -> Path:
+                   work: str | os.PathLike | None = None, audio: str | os.PathLike | None = None,
+                   layers: bool = False) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
     lineart itself) with the inputs' sound, atomically.
 
@@ -79,9 +80,13 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
         pos = p.shot.end
     if pos < manifest.frame_count:
         timeline.append((pos, manifest.frame_count, None))
-    audio = _audio_source(manifest)
+    chosen, audio = audio, _audio_source(manifest)
+    if chosen is not None:  # `--audio FILE|none` / the manifest's `audio:` replace the inputs' sound
+        from ..video.audio import choose_audio
+
+        audio = choose_audio(chosen, None)
     with contextlib.ExitStack() as stack:
-        if len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
+        if chosen is None and len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
             if output_format(output, fmt) != "png":  # PNG frame outputs hold no sound
                 from ..video.audio import temporary_audio_track
 

@@ -185,21 +185,28 @@ def imported_shots(*, from_otio: str | None = None, from_csv: str | None = None,
     return entries, f"Shots imported from {from_csv}."
 
 
+def validate_entries(out: str | os.PathLike, inputs: Sequence[str], entries: Sequence[Mapping], *, output: str):
+    """The manifest `write_manifest` would write, loaded (`load_manifest` raises `ManifestError` on a bad entry)."""
+    from .manifest import load_manifest
+
+    base = Path(out).resolve().parent
+    inputs_rel = [relative_to(p, base) for p in inputs]
+    raw = {"version": MANIFEST_VERSION, "input": inputs_rel if len(inputs_rel) > 1 else inputs_rel[0],
+           "output": relative_to(output, base), "shots": list(entries)}
+    return load_manifest(raw, base_dir=base)
+
+
 def write_manifest(out: str | os.PathLike, inputs: Sequence[str], entries: Sequence[Mapping], *, output: str,
                    fps: Fraction | float, header: str = "") -> Path:
     """Validate, then write the manifest atomically: a bad import never leaves a manifest behind. `inputs` and
     `output` are made relative to the manifest's folder."""
-    from ..resume import atomic_write_bytes
-    from .manifest import load_manifest
+    from ..outputs import atomic_write_text
 
     out = Path(out)
     base = out.resolve().parent
-    inputs_rel = [relative_to(p, base) for p in inputs]
-    output_rel = relative_to(output, base)
-    raw = {"version": MANIFEST_VERSION, "input": inputs_rel if len(inputs_rel) > 1 else inputs_rel[0],
-           "output": output_rel, "shots": list(entries)}
-    load_manifest(raw, base_dir=base)
-    text = manifest_text(inputs_rel, entries, output=output_rel, fps=fps, header=header)
+    validate_entries(out, inputs, entries, output=output)
+    text = manifest_text([relative_to(p, base) for p in inputs], entries, output=relative_to(output, base), fps=fps,
+                         header=header)
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, text.encode("utf-8"))
+    atomic_write_text(out, text)
     return out

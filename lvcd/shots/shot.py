@@ -14,13 +14,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from ..problems import format_problems
+
 MANIFEST_VERSION = 1
-TOP_KEYS = ("version", "input", "output", "work", "defaults", "palette", "shots")
+TOP_KEYS = ("version", "input", "output", "work", "audio", "defaults", "palette", "shots")
 SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options",
              "palette")
 KEYFRAME_KEYS = ("frame", "image")  # one entry of a shot's `references` list
 EXTERNAL = "external"  # `reference_frame: external`: the reference is not a frame of this shot
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a shot name is also a file name in the work folder
+STOP_AFTER_PROBLEMS = 1000  # shots are not checked further once this many problems are found
 
 
 class ManifestError(ValueError):
@@ -30,10 +33,7 @@ class ManifestError(ValueError):
         self.problems = list(problems)
         self.source = str(source) if source is not None else None
         self.note = note
-        head = f"{self.source}: " if self.source else ""
-        n = len(self.problems)
-        body = self.problems[0] if n == 1 else f"{n} problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{head}{body}" + (f"\n{note}" if note else ""))
+        super().__init__(format_problems(self.problems, self.source, note))
 
 
 @dataclass
@@ -88,6 +88,7 @@ class Manifest:
     shots: list[Shot]  # sorted by start
     path: Path | None = None  # the file it was read from
     warnings: list[str] = field(default_factory=list)
+    audio: Path | str | None = None  # `audio:` the sound of the assembled video: a file, "none", or None (inputs')
 
     @property
     def frame_count(self) -> int:

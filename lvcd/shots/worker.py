@@ -182,6 +182,7 @@ class BatchResult:
     output: Path | None = None  # None when not assembled (`only=`, `assemble=False`, or no output given)
     sidecar: Path | None = None
     seconds: float = 0.0
+    unchanged: bool = False  # the assembled output was already up to date and was left as it was
 
     @property
     def frames(self) -> int:
