@@ -2,9 +2,9 @@
 
 `RenderOptions` composes four groups: `RuntimeOptions` (which model, on which device: backend, model, device, dtype,
 offload, attention, compile), `SamplingOptions` (steps, overlap, seed, size, decode_chunk), `LookOptions` (polarity,
-keep_lines, bucket_mode, snap, reference_fit, reference_background, palette) and `OutputOptions` (crf, fmt, layers, overwrite,
-quiet, drift). Every field is checked once, in its group's `__post_init__`, with an error that names the CLI flag
-and the valid values.
+keep_lines, bucket_mode, snap, reference_fit, reference_background, palette) and `OutputOptions` (crf, fmt, layers,
+overwrite, quiet, drift). Every field is checked once, in its group's `__post_init__`, with an error that names the
+CLI flag and the valid values.
 The public API takes these as flat keyword options (`colorize_video(..., steps=25)`); `RenderOptions.of(**flat)`
 builds the object and inside the package only the object travels. The CLI generates its flags from `FIELDS`
 (`lvcd.cli.options`), the shot manifest validates its `defaults:` / `options:` with the same object, and

@@ -20,10 +20,10 @@ from pathlib import Path
 
 TOP = ("lvcd.api", "lvcd.shots", "lvcd.cli")  # the upper floor's entry points
 # modules allowed to import TOP (prefixes: a package covers its modules): the top floor itself, the entry point, and
-# what is built on the API and the shot pipeline
-# (the browser page, distributed batch rendering; `lvcd.eval.cuts` reads a shot manifest for `lvcd eval --shots` and
-# is imported by the CLI only)
-UPPER = TOP + ("lvcd.__main__", "lvcd.ui", "lvcd.distributed", "lvcd.eval.cuts")
+# what is built on the API and the shot pipeline (`lvcd.single_shot`: one clip as a one-shot manifest; the browser
+# page; distributed batch rendering; `lvcd.eval.cuts` reads a shot manifest for `lvcd eval --shots` and is imported
+# by the CLI only)
+UPPER = TOP + ("lvcd.__main__", "lvcd.single_shot", "lvcd.ui", "lvcd.distributed", "lvcd.eval.cuts")
 
 
 def _under(module: str, prefixes: tuple[str, ...]) -> bool:

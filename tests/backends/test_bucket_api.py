@@ -8,6 +8,7 @@ import pytest
 
 from lvcd import api
 from lvcd.api import ColorizeOptions, LVCDError
+from lvcd.backends import BucketBackend
 
 
 def clip(n=4, h=48, w=80):
@@ -37,7 +38,7 @@ def test_bucket_keeps_the_lines_by_default_and_paints_only_when_asked():
 def test_bucket_mode_option():
     with pytest.raises(LVCDError, match="bucket_mode"):
         ColorizeOptions(bucket_mode="paint")
-    backend = api.BucketBackend(ColorizeOptions(bucket_mode="flat"))
+    backend = BucketBackend(ColorizeOptions(bucket_mode="flat"))
     assert backend.colorizer.config.mode == "flat"
     frames, ref = clip()
     list(api.colorize_frames(frames, ref, backend=backend))
