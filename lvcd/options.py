@@ -68,7 +68,8 @@ class OptionError(LVCDError):
 
     def naming_field(self) -> str:
         """The message with the flag replaced by the field name, as a manifest writes it (`size` for --size)."""
-        return str(self).replace(flag_of(self.option), f"`{self.option}`", 1)
+        text = str(self).replace(f"{flag_of(self.option)} (`{self.option}`)", f"`{self.option}`", 1)
+        return text if text != str(self) else text.replace(flag_of(self.option), f"`{self.option}`", 1)
 
 
 def flag_of(name: str) -> str:
@@ -78,7 +79,8 @@ def flag_of(name: str) -> str:
 
 def _check_choice(name: str, value, choices: tuple) -> None:
     if value not in choices:
-        raise OptionError(name, f"{flag_of(name)} must be one of {', '.join(map(str, choices))} (got {value!r}).")
+        raise OptionError(name, f"{flag_of(name)} (`{name}`) must be one of {', '.join(map(str, choices))} "
+                                f"(got {value!r}).")
 
 
 def _check_int(name: str, value, lo: int | None = None, hi: int | None = None, why: str = "") -> None:
