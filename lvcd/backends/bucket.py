@@ -44,7 +44,7 @@ import numpy as np
 
 from ..lineart.normalize import Lineart, LineartConfig, composite_lines, normalize_lineart
 from ..lineart.palette import codes_rgb, rgb_codes
-from ..lineart.regions import RegionConfig, Regions, segment_regions
+from ..lineart.regions import RegionConfig, Regions, estimate_line_width, segment_regions
 from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 KEY_TIE_BREAK = 1e-3  # share of the keyframe's own score added when picking the winner: breaks (near-)ties its way
 MAX_PALETTE = 1024  # distinct paints in a keyframe; cels use tens, and votes cost regions x paints memory
+_INNER_STATE = ("confidence", "palette", "cel", "used_mode", "key_paint_share")  # read from a reduced run
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -92,6 +93,10 @@ class BucketConfig:
     min_support: float = 0.2  # ... and the votes cover this fraction of its pixels
     keep_lines: bool = False  # composite the original lines over the flat colours
     keep_colored_lines: bool = False  # colour-trace lines (red/blue shadow boundaries) are painted over in cels
+    work_line_width: float = 3.0  # px: lines wider than this let the colorizer work on a copy scaled down until
+    #                               they are this wide (segmentation, flow, votes); the result is scaled back up.
+    #                               0 = always full size. Lines thinner than this keep the full size.
+    work_min_side: int = 320  # px: the working copy's longer side never goes below this
     mode: str = "auto"  # "flat": paint regions; "warp": carry the keyframe's colours along dense flow (lineart that
     #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
 
@@ -109,6 +114,9 @@ class BucketConfig:
             raise ValueError(f"`mode` must be auto, flat or warp (got {self.mode!r}).")
         if self.keyframe_weight < 0:
             raise ValueError(f"`keyframe_weight` must be >= 0 (got {self.keyframe_weight}).")
+        if self.work_line_width < 0 or self.work_min_side < 32:
+            raise ValueError(f"`work_line_width` must be >= 0 and `work_min_side` >= 32 (got "
+                             f"{self.work_line_width}, {self.work_min_side}).")
 
 
 
@@ -146,6 +154,10 @@ class BucketColorizer(MatchMixin):
         keyframe gets its paints exactly."""
         if not keyframes:
             raise ValueError("`keyframes` is empty; give at least one (frame index, reference_rgb, lineart).")
+        scale = self.work_scale(keyframes)
+        if scale < 1.0:
+            return self._run_reduced(keyframes, lineart_frames, scale)
+        self._inner = None
         keys = self.prepare_keyframes(keyframes)  # validate before the first frame is read
         if keys is None:  # not cel lineart: the keyframe nearest the start, warped along dense flow
             index, rgb, lineart = min(keyframes, key=lambda kf: abs(int(kf[0])))
@@ -154,6 +166,45 @@ class BucketColorizer(MatchMixin):
             warp = WarpColorizer(self.config.flow_side, self.config.lineart, self.config.keep_lines)
             return warp.colorize(ref, lines, lineart_frames)
         return self._run(keys, lineart_frames)
+
+    def work_scale(self, keyframes) -> float:
+        """Scale of the working copy: < 0.75 when the first keyframe's lines (given as an array) are that much wider than
+        `work_line_width`, so that they stay that wide; never below `work_min_side` px on the longer side; else 1."""
+        cfg = self.config
+        _, rgb, lineart = keyframes[0]
+        if not cfg.work_line_width or not isinstance(lineart, np.ndarray) or lineart.ndim not in (2, 3):
+            return 1.0
+        width = estimate_line_width(normalize_lineart(lineart, cfg.lineart).mask)
+        longest = max(lineart.shape[:2])
+        scale = max(cfg.work_line_width / width, cfg.work_min_side / longest)
+        return float(scale) if scale < 0.75 else 1.0  # a small reduction is not worth its resampling
+
+    def _run_reduced(self, keyframes, lineart_frames: Iterable[np.ndarray], scale: float) -> Iterator[np.ndarray]:
+        """Colour a scaled-down copy of the shot (thick lines: nothing a region needs is lost) and scale each result
+        back up (nearest: flat paints stay flat; region borders lie under the lines). Statistics (`confidence`,
+        `palette`, `used_mode`) are the working copy's."""
+        h0, w0 = np.asarray(keyframes[0][1]).shape[:2]
+        size = (max(8, round(w0 * scale)), max(8, round(h0 * scale)))
+
+        def down(a, interp=cv2.INTER_AREA):
+            a = np.asarray(a)
+            if a.shape[:2] != (h0, w0):
+                raise ValueError(f"a frame is {a.shape[1]}x{a.shape[0]} but the reference is {w0}x{h0}; every frame "
+                                 "of a shot must have the reference's size.")
+            return cv2.resize(a, size, interpolation=interp)
+
+        small = [(i, down(rgb, cv2.INTER_NEAREST), None if la is None else down(la)) for i, rgb, la in keyframes]
+        self._inner = inner = BucketColorizer(replace(self.config, work_line_width=0.0))
+        for name in _INNER_STATE:
+            self.__dict__.pop(name, None)
+        frames = inner.colorize_keyframes(small, (down(x) for x in lineart_frames))
+        return (cv2.resize(out, (w0, h0), interpolation=cv2.INTER_NEAREST) for out in frames)
+
+    def __getattr__(self, name):
+        inner = self.__dict__.get("_inner")
+        if name in _INNER_STATE and inner is not None:
+            return getattr(inner, name)
+        raise AttributeError(name)
 
     def prepare_reference(self, reference_rgb: np.ndarray, reference_lineart) -> _Frame:
         """The keyframe's regions and paints; sets this colorizer's palette for the shot."""
