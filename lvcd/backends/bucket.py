@@ -131,6 +131,7 @@ class BucketColorizer(MatchMixin):
     def __init__(self, config: BucketConfig | None = None):
         self.config = config or BucketConfig()
         self._dis = None
+        self._to_prev = None
 
     # ------------------------------------------------------------------------------------------------ public API
     def colorize(
@@ -370,14 +371,12 @@ class BucketColorizer(MatchMixin):
         """Carry every passed keyframe's position map into this frame (compose with the flow to the previous frame,
         then re-anchor on the keyframe's lines). Positions, never colours, are chained."""
         g = self._identity()
-        to_prev = None
+        self._to_prev = None  # the flow into the previous frame at flow size, computed once per frame
         for k in keys:
             if k.chain is None or k.index >= i:
                 continue
             if prev is not None:
-                if to_prev is None:
-                    to_prev = self._flow(cur_img, prev.flow_img)
-                k.chain = track.compose(k.chain, to_prev, g)
+                k.chain = track.compose(k.chain, self._prev_flow(cur_img, prev), g)
             k.chain = track.refine(k.chain, cur_img, k.frame.flow_img, self._flow, g)
 
     def _make_frame(self, la: Lineart, regions: Regions, color: np.ndarray, conf: np.ndarray | None = None,
@@ -427,9 +426,15 @@ class BucketColorizer(MatchMixin):
             self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.config.flow_preset])
         return self._dis.calc(a, b, None)
 
-    def _full_flow(self, cur_img: np.ndarray, src: _Frame) -> np.ndarray:
-        """Flow from the current frame into `src` at full resolution, in px: cur(x) ~ src(x + flow(x))."""
-        fwd = self._flow(cur_img, src.flow_img)
+    def _prev_flow(self, cur_img: np.ndarray, prev: _Frame) -> np.ndarray:
+        if self._to_prev is None or self._to_prev[0] is not prev:
+            self._to_prev = (prev, self._flow(cur_img, prev.flow_img))
+        return self._to_prev[1]
+
+    def _full_flow(self, cur_img: np.ndarray, src: _Frame, prev: bool = False) -> np.ndarray:
+        """Flow from the current frame into `src` at full resolution, in px: cur(x) ~ src(x + flow(x)); `prev`:
+        `src` is the previous frame, whose flow the position maps already computed."""
+        fwd = self._prev_flow(cur_img, src) if prev else self._flow(cur_img, src.flow_img)
         h, w = cur_img.shape
         H, W = self._shape
         if (w, h) == (W, H):
@@ -480,7 +485,7 @@ class BucketColorizer(MatchMixin):
             self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf)
         prev_part = np.zeros((n + 1, k), np.float32)
         if prev is not None and cfg.prev_weight > 0:
-            flow = self._full_flow(cur_img, prev)
+            flow = self._full_flow(cur_img, prev, prev=True)
             counts = self._dense_votes(regions, flow, prev, weights=prev.conf)
             align = self._affine_alignment(regions, samples, flow, prev)
             self._rigid_rescue(regions, samples, flow, prev, counts, align)
@@ -504,6 +509,29 @@ class BucketColorizer(MatchMixin):
         color[0] = 0
         conf[0] = 1.0
         return color, conf
+
+    def _shifted_votes(self, regions: Regions, shift: np.ndarray, src: _Frame, ids: np.ndarray) -> np.ndarray:
+        """Like `_dense_votes` under one constant flow `shift` (px), counted only over the bounding box of regions
+        `ids` (their rows are exact; other rows may be partial)."""
+        H, W = self._shape
+        k = len(self.palette)
+        ids = ids[(ids > 0) & (regions.area[ids] > 0)]
+        counts = np.zeros((regions.n + 1, k), np.float32)
+        if len(ids) == 0:
+            return counts
+        b = regions.bbox[ids]
+        x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+        dx, dy = int(np.floor(shift[0] + 0.5)), int(np.floor(shift[1] + 0.5))  # INTER_NEAREST's rounding
+        votes = np.full((y1 - y0, x1 - x0), k, np.int64)
+        sx0, sy0, sx1, sy1 = max(x0 + dx, 0), max(y0 + dy, 0), min(x1 + dx, W), min(y1 + dy, H)
+        if sx1 > sx0 and sy1 > sy0:
+            votes[sy0 - dy - y0: sy1 - dy - y0, sx0 - dx - x0: sx1 - dx - x0] = np.minimum(
+                src.votes_map[sy0:sy1, sx0:sx1], k)
+        keys = regions.inner[y0:y1, x0:x1].astype(np.int64) * (k + 1) + votes
+        c = np.bincount(keys.ravel(), minlength=(regions.n + 1) * (k + 1)).reshape(regions.n + 1, k + 1)
+        counts[:] = c[:, :k]
+        counts[0] = 0.0
+        return counts
 
     def _unplaced(self, regions: Regions, keys: list[_Key], i: int) -> np.ndarray:
         """float [n + 1]: share of each region's pixels that no keyframe position map places (entered the frame,
@@ -544,14 +572,13 @@ class BucketColorizer(MatchMixin):
             if best is None:
                 continue
             (dx, dy), _, key = best
-            flow = np.zeros((H, W, 2), np.float32)
-            flow[..., 0], flow[..., 1] = dx / sx, dy / sy
-            counts = self._dense_votes(regions, flow, key.frame)
-            align = self._affine_alignment(regions, samples, flow, key.frame)
             mine = np.zeros(regions.n + 1, bool)
             ids = np.unique(regions.labels[cv2.resize(m.view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
                                            .view(bool)])
             mine[ids] = True
+            shift = np.array([dx / sx, dy / sy], np.float32)
+            counts = self._shifted_votes(regions, shift, key.frame, ids)  # exact for `mine`, the rows used
+            align = self._affine_alignment(regions, samples, np.broadcast_to(shift, (H, W, 2)), key.frame)
             take = mine & lost & (align >= cfg.reid_align)
             if not take.any():
                 continue
