@@ -169,8 +169,9 @@ class BucketColorizer(MatchMixin):
         return self._run(keys, lineart_frames)
 
     def work_scale(self, keyframes) -> float:
-        """Scale of the working copy: < 0.75 when the first keyframe's lines (given as an array) are that much wider than
-        `work_line_width`, so that they stay that wide; never below `work_min_side` px on the longer side; else 1."""
+        """Scale of the working copy: < 0.75 when the first keyframe's lines (given as an array) are that much wider
+        than `work_line_width`, so that they stay that wide; never below `work_min_side` px on the longer side;
+        else 1."""
         cfg = self.config
         _, rgb, lineart = keyframes[0]
         if not cfg.work_line_width or not isinstance(lineart, np.ndarray) or lineart.ndim not in (2, 3):
