@@ -188,12 +188,18 @@ class BucketColorizer(MatchMixin):
         h0, w0 = np.asarray(keyframes[0][1]).shape[:2]
         size = (max(8, round(w0 * scale)), max(8, round(h0 * scale)))
 
+        f = int(1.0 / scale)  # integer-factor area averaging is ~5x cheaper than a fractional one
+        mid = (max(8, round(w0 / f)), max(8, round(h0 / f)))
+
         def down(a, interp=cv2.INTER_AREA):
             a = np.asarray(a)
             if a.shape[:2] != (h0, w0):
                 raise ValueError(f"a frame is {a.shape[1]}x{a.shape[0]} but the reference is {w0}x{h0}; every frame "
                                  "of a shot must have the reference's size.")
-            return cv2.resize(a, size, interpolation=interp)
+            if interp != cv2.INTER_AREA or f < 2:
+                return cv2.resize(a, size, interpolation=interp)
+            a = cv2.resize(a, mid, interpolation=cv2.INTER_AREA)
+            return a if mid == size else cv2.resize(a, size, interpolation=cv2.INTER_LINEAR)
 
         small = [(i, down(rgb, cv2.INTER_NEAREST), None if la is None else down(la)) for i, rgb, la in keyframes]
         self._inner = inner = BucketColorizer(replace(self.config, work_line_width=0.0))
