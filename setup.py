@@ -16,7 +16,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["lvcd", "lvcd.*"]),
     include_package_data=True,
-    package_data={"lvcd": ["data/*", "data/**/*", "ui/static/*"]},
+    # the released architecture's configs (lvcd convert's defaults, the preflight estimates) ship inside the package
+    package_data={"lvcd": ["data/*", "data/**/*", "ui/static/*"],
+                  "lvcd.model_configs": ["lvcd-svd/*.json", "lvcd-svd/*/*.json"]},
     install_requires=[
         # torch is a range on purpose: users bring their own CUDA build; CI installs the CPU wheel first.
         "torch>=2.1",
@@ -36,9 +38,10 @@ setup(
         "PyYAML>=6",
         "opentimelineio>=0.16",
         "psutil>=5.9",
+        "einops>=0.7",  # named-axis reshapes in lvcd.models
     ],
     extras_require={
-        "test": ["pytest>=7", "scikit-image>=0.22"],
+        "test": ["pytest>=7", "scikit-image>=0.22", "ruff==0.17.5"],  # ruff pinned: CI lints with it
         "cuda": ["xformers"],
         "ray": ["ray==2.60.0"],  # lvcd batch --executor ray (docs/ray.md); same version on every node
         "ui": ["fastapi==0.165.0", "uvicorn==0.39.0", "python-multipart==0.0.20"],  # `lvcd ui`, the browser page

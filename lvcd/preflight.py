@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from .model_configs import LVCD_SVD
+
 # Sustained dense bf16 throughput assumed for a UNet-style workload (roughly 35-40 % of the datasheet peak).
 ASSUMED_TFLOPS = {"h100": 330.0, "a100": 120.0, "rtx4090": 65.0, "rtx3090": 35.0, "cpu": 0.5}
 BYTES = {torch.float32: 4, torch.bfloat16: 2, torch.float16: 2}
@@ -42,11 +44,11 @@ class ModelCost:
         return d
 
 
-REAL_ARCHITECTURE = Path(__file__).resolve().parents[1] / "pipelines" / "lvcd-svd"
+REAL_ARCHITECTURE = LVCD_SVD  # shipped as package data, so a non-editable install sizes the real model too
 
 
 def _configs(model_dir: str | Path | None) -> dict[str, dict]:
-    """Component configs from a pipeline folder; without one, the repository's `pipelines/lvcd-svd` (the real
+    """Component configs from a pipeline folder; without one, the shipped `lvcd/model_configs/lvcd-svd` (the real
     architecture), else the class defaults set to SVD img2vid's 14 frames."""
     out: dict[str, dict] = {"unet": {"num_frames": 14}, "controlnet": {"num_frames": 14}, "vae": {},
                             "image_encoder": None}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time outside the denoiser, measured on the real render path with the accelerator's work simulated.
+"""Time outside the model, measured on the real render path with the accelerator's work simulated.
 
     python scripts/bench_overhead.py [--frames 120] [--source 576x320] [--steps 25] [--tflops 330]
                                      [--gil-share 0.3] [--out benchmarks/overhead.json]
@@ -14,11 +14,13 @@ by `--tflops` (330 = the sustained bf16 figure lvcd.preflight assumes for an H10
 sleeps, as a thread does while waiting on the device.
 
 Runs the render twice: with the overlapped stages (the default, `lvcd.prefetch.background`) and with every stage
-run in turn in one thread (the same code with `background` replaced by a plain pass-through), and reports
-  outside_denoiser_share = 1 - (time in denoiser calls) / (wall time of the render)
-and its split into VAE decode and everything else (IO, prep, bookkeeping, waiting on other stages), over the
-steady part of the render (from the first denoiser call to the finished file); the one-off start (probe, loading
-the pipeline, encoding the reference) is reported apart as startup_s.
+run in turn in one thread (the same code with `background` replaced by a plain pass-through), and reports, over the
+steady part of the render (from the first denoiser call to the finished file),
+  outside_model_share = 1 - (time in denoiser calls + time in VAE decode calls) / (wall time of the render)
+the share spent outside the model: IO, prep, bookkeeping, waiting on other stages. The <= 5 % goal
+(`OUTSIDE_MODEL_GOAL`) applies to that share; `meets_goal` says whether a run reaches it. Also reported:
+outside_denoiser_share = 1 - (time in denoiser calls) / (wall time), i.e. the VAE decode share plus the outside-model
+share. The one-off start (probe, loading the pipeline, encoding the reference) is reported apart as startup_s.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+OUTSIDE_MODEL_GOAL = 0.05  # at most 5 % of a render outside the model (denoiser + VAE decode)
 
 
 def make_clip(path: Path, n: int, w: int, h: int) -> None:
@@ -143,16 +147,17 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
         LVCDPipeline._denoise, LVCDPipeline._decode, api.background = saved
     startup = spent["first_call"] - t  # probe, reader/writer start, pipeline load, reference encode: once per render
     wall = end - spent["first_call"]  # the steady part, from the first denoiser call to the finished file
-    other = wall - spent["denoise"] - spent["decode"]
+    other = wall - spent["denoise"] - spent["decode"]  # outside the model
     return {
         "mode": mode, "decode_chunk": chunk, "frames": res.frames, "startup_s": round(startup, 3),
         "wall_s": round(wall, 3),
         "denoiser_s": round(spent["denoise"], 3),
         "vae_decode_s": round(spent["decode"], 3), "denoiser_calls": spent["calls"], "decode_calls": spent["decodes"],
-        "outside_denoiser_share": round(1 - spent["denoise"] / wall, 4),
+        "outside_model_share": round(other / wall, 4),
+        "meets_goal": other / wall <= OUTSIDE_MODEL_GOAL,
+        "outside_model_ms_per_frame": round(1000 * other / res.frames, 2),
         "vae_decode_share": round(spent["decode"] / wall, 4),
-        "other_share": round(other / wall, 4),
-        "other_ms_per_frame": round(1000 * other / res.frames, 2),
+        "outside_denoiser_share": round(1 - spent["denoise"] / wall, 4),
     }
 
 
@@ -199,8 +204,11 @@ def main() -> None:
         "source": [w, h], "model_size": [mw, mh], "steps": a.steps, "tflops": a.tflops, "gil_share": a.gil_share,
         "simulated_denoiser_call_s": round(t_call, 4), "simulated_vae_decode_s_per_latent": round(t_dec_frame, 4),
         "runs": runs,
-        "note": "CPU side real (this machine); GPU work simulated from FLOPs. outside_denoiser_share includes the "
-                "chunked VAE decode (as released: 10 latents per call, 6 new frames; 19: 15 new frames a call).",
+        "outside_model_goal": OUTSIDE_MODEL_GOAL,
+        "note": "CPU side real (this machine); GPU work simulated from FLOPs. Model time = denoiser calls + VAE "
+                "decode calls; outside_model_share is the rest of the steady render (the goal applies to it). "
+                "outside_denoiser_share also counts the chunked VAE decode (as released: 10 latents per call, 6 new "
+                "frames; 19: 15 new frames a call).",
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2) + "\n")

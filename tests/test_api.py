@@ -5,6 +5,7 @@ from PIL import Image
 
 from lvcd import api
 from lvcd.api import ColorizeOptions, DiffusionBackend, Letterbox, LVCDError, load_reference, model_size_for
+from lvcd.pipelines.tiny import SHORT_OVERLAP
 
 
 def lineart_clip(n, h=48, w=80, seed=0, polarity="black-on-white"):
@@ -97,6 +98,7 @@ def test_bucket_streaming_gives_one_frame_per_input(n):
 
 
 TINY = dict(steps=1, size=(64, 64))  # options of each call (colorize_frames passes them to the backend)
+TINY_SHORT = dict(TINY, overlap=SHORT_OVERLAP)  # the short tiny pipeline: windows of 1 + 1 + 4 frames
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +106,19 @@ def tiny_backend(tiny_pipe):
     return DiffusionBackend(tiny_pipe, ColorizeOptions(**TINY))
 
 
-@pytest.mark.parametrize("n", [1, 2, 14, 15, 16])
-def test_diffusion_streaming_gives_exactly_n_frames_at_source_size(tiny_backend, n):
+@pytest.fixture(scope="module")
+def tiny_backend_short(tiny_pipe_short):
+    """Several windows in a third of the frames (the window plan, resume and threads are what these tests check)."""
+    return DiffusionBackend(tiny_pipe_short, ColorizeOptions(**TINY_SHORT))
+
+
+# released 1 + 4 + 14 windows: 14 (one padded), 15 (one full), 16 (two); short 1 + 1 + 4: 1, 2, 5, 6 likewise
+@pytest.mark.parametrize("layout,n", [("released", 14), ("released", 16), ("short", 1), ("short", 2), ("short", 5),
+                                      ("short", 6)])
+def test_diffusion_streaming_gives_exactly_n_frames_at_source_size(tiny_backend, tiny_backend_short, layout, n):
     frames = lineart_clip(n)
-    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend, **TINY))
+    backend, opts = (tiny_backend, TINY) if layout == "released" else (tiny_backend_short, TINY_SHORT)
+    out = list(api.colorize_frames(frames, colour_of(frames[0]), backend=backend, **opts))
     assert len(out) == n
     assert all(o.shape == (48, 80, 3) and o.dtype == np.uint8 for o in out)
 
@@ -129,37 +140,38 @@ def test_polarity_does_not_change_the_diffusion_output(tiny_backend):
         np.testing.assert_array_equal(x, y)
 
 
-def test_diffusion_resume_from_window_checkpoints_is_identical(tiny_backend, tmp_path):
-    frames = lineart_clip(30)
+def test_diffusion_resume_from_window_checkpoints_is_identical(tiny_backend_short, tmp_path):
+    frames = lineart_clip(11)
     ref = colour_of(frames[0])
-    full = list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path / "a"))
+    full = list(tiny_backend_short.colorize(ref, iter(frames), 11, checkpoint_dir=tmp_path / "a"))
     ckpts = sorted((tmp_path / "a").glob("seg_*.safetensors"))
     assert len(ckpts) == 3
     # simulate a crash after the first window: keep only its checkpoint, render again
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / ckpts[0].name).write_bytes(ckpts[0].read_bytes())
-    resumed = list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path / "b"))
-    assert len(resumed) == 30
+    resumed = list(tiny_backend_short.colorize(ref, iter(frames), 11, checkpoint_dir=tmp_path / "b"))
+    assert len(resumed) == 11
     for x, y in zip(full, resumed):
         np.testing.assert_array_equal(x, y)
 
 
-def test_a_resumed_render_prepares_only_the_sketches_its_unfinished_windows_need(tiny_backend, tmp_path,
+def test_a_resumed_render_prepares_only_the_sketches_its_unfinished_windows_need(tiny_backend_short, tmp_path,
                                                                                   monkeypatch):
     import lvcd.lineart
     from lvcd.sampling import plan_segments
 
-    frames = lineart_clip(30)
+    frames = lineart_clip(11)
     ref = colour_of(frames[0])
-    list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path))
+    list(tiny_backend_short.colorize(ref, iter(frames), 11, checkpoint_dir=tmp_path))
     (tmp_path / "seg_00002.safetensors").unlink()  # the last window did not finish
     prepared = []
     orig = lvcd.lineart.line_strength
     monkeypatch.setattr(lvcd.lineart, "line_strength", lambda f, p="auto": prepared.append(1) or orig(f, p))
-    assert len(list(tiny_backend.colorize(ref, iter(frames), 30, checkpoint_dir=tmp_path))) == 30
-    last = plan_segments(30, tiny_backend.pipe.segment_config(4))[2]
-    first_needed = min(i for i in last.hint_indices if i > 0)
-    assert 0 < first_needed and len(prepared) == 1 + (30 - first_needed)  # frame 0 and the last window's frames
+    assert len(list(tiny_backend_short.colorize(ref, iter(frames), 11, checkpoint_dir=tmp_path))) == 11
+    segments = plan_segments(11, tiny_backend_short.pipe.segment_config(SHORT_OVERLAP))
+    assert len(segments) == 3
+    first_needed = min(i for i in segments[2].hint_indices if i > 0)
+    assert 0 < first_needed and len(prepared) == 1 + (11 - first_needed)  # frame 0 and the last window's frames
 
 
 def test_colorize_frames_passes_this_calls_options_to_the_backend():
@@ -204,24 +216,26 @@ def _stage_threads():
     return [t.name for t in threading.enumerate() if t.name in ("lvcd-model", "lvcd-sketches", "lvcd-read")]
 
 
-def test_leaving_a_diffusion_stream_early_stops_its_threads(tiny_backend):
-    frames = lineart_clip(30)
-    gen = api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend, **TINY)
+def test_leaving_a_diffusion_stream_early_stops_its_threads(tiny_backend_short):
+    frames = lineart_clip(11)  # three short windows
+    gen = api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend_short, **TINY_SHORT)
     assert next(gen).shape == (48, 80, 3)
     assert _stage_threads()  # the stages are running ahead
     gen.close()
     assert not _stage_threads()
     # the shared pipeline is free again: a full render on the same backend still gives every frame
-    assert len(list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend, **TINY))) == 30
+    assert len(list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend_short,
+                                        **TINY_SHORT))) == 11
 
 
-def test_an_input_error_mid_stream_reaches_the_caller_and_stops_the_threads(tiny_backend):
-    frames = lineart_clip(30)
+def test_an_input_error_mid_stream_reaches_the_caller_and_stops_the_threads(tiny_backend_short):
+    frames = lineart_clip(11)  # three short windows; the input fails in the third
 
     def failing():
-        yield from frames[:20]
-        raise OSError("disk went away at frame 20")
+        yield from frames[:8]
+        raise OSError("disk went away at frame 8")
 
-    with pytest.raises(OSError, match="frame 20"):
-        list(api.colorize_frames(failing(), colour_of(frames[0]), num_frames=30, backend=tiny_backend, **TINY))
+    with pytest.raises(OSError, match="frame 8"):
+        list(api.colorize_frames(failing(), colour_of(frames[0]), num_frames=11, backend=tiny_backend_short,
+                                 **TINY_SHORT))
     assert not _stage_threads()

@@ -24,3 +24,5 @@ def test_bench_overhead_smoke(tmp_path):
     (run,) = json.loads(out.read_text())["runs"]
     assert run["frames"] == 16 and run["denoiser_calls"] == 2
     assert 0 < run["outside_denoiser_share"] < 1
+    assert 0 < run["outside_model_share"] < run["outside_denoiser_share"]
+    assert run["meets_goal"] == (run["outside_model_share"] <= 0.05)

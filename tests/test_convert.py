@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
+from oracle_path import ORACLE_A as ORACLE  # tests/oracle_path.py (tests/ is on sys.path)
+from oracle_path import needs_oracle
 from safetensors.torch import load_file, save_file
 
 from lvcd import convert as cv
@@ -28,11 +30,8 @@ from lvcd.convert import (
     vae_diffusers_to_sgm,
     vae_sgm_to_diffusers,
 )
-
-ORACLE = Path(__file__).resolve().parents[2] / "shared" / "oracle" / "A"
-if not ORACLE.is_dir():
-    ORACLE = Path("/work/shared/oracle/A")
-needs_oracle = pytest.mark.skipif(not ORACLE.is_dir(), reason="golden oracle (shared/oracle/A) not available")
+from lvcd.convert import build as cv_build
+from lvcd.convert.configs import _clean, _controlnet_config
 
 # Tiny, SVD-like but not SVD-sized: 2 levels, attention only at the first (so the up path has a level without
 # attention first, as in SVD), GroupNorm-compatible widths.
@@ -127,7 +126,7 @@ def _tiny_vae(seed=1):
 def _tiny_controlnet(seed=2):
     from lvcd.models import LVCDControlNetModel
 
-    return _randomize(LVCDControlNetModel(**cv._controlnet_config(LVCDControlNetModel, TINY_UNET, None)), seed)
+    return _randomize(LVCDControlNetModel(**_controlnet_config(LVCDControlNetModel, TINY_UNET, None)), seed)
 
 
 def _attn1(keys):
@@ -310,7 +309,7 @@ def test_inverse_maps_give_the_official_key_names():
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]
     with torch.device("meta"):
         unet = LVCDUNetModel(**cfg["UNetSpatioTemporalConditionModel"]).state_dict()
-        cn = LVCDControlNetModel(**cv._controlnet_config(LVCDControlNetModel, cfg["UNetSpatioTemporalConditionModel"],
+        cn = LVCDControlNetModel(**_controlnet_config(LVCDControlNetModel, cfg["UNetSpatioTemporalConditionModel"],
                                                          None)).state_dict()
         vae = AutoencoderKLTemporalDecoder(**cfg["AutoencoderKLTemporalDecoder"]).state_dict()
     svd = set(load_state_dict(ORACLE / "svd_tiny.safetensors").keys())
@@ -588,14 +587,14 @@ def test_existing_out_needs_overwrite(tiny, tmp_path):
 
 def test_failure_midway_leaves_nothing(tiny, tmp_path, monkeypatch):
     out = tmp_path / "pipe"
-    real_save = cv._save
+    real_save = cv_build._save
 
     def save_then_fail(model, folder):
         if folder.name == "vae":
             raise OSError("disk full")
         real_save(model, folder)
 
-    monkeypatch.setattr(cv, "_save", save_then_fail)
+    monkeypatch.setattr(cv_build, "_save", save_then_fail)
     with pytest.raises(OSError, match="disk full"):
         convert_checkpoints(tiny["svd"], tiny["lvcd"], out, config=tiny["config"])
     assert list(tmp_path.iterdir()) == []
@@ -622,9 +621,7 @@ def test_input_inside_out_is_refused(tiny, tmp_path):
 # The tiny golden oracle (official sgm files)
 # ---------------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def oracle_out(tmp_path_factory):
-    if not ORACLE.is_dir():
-        pytest.skip("golden oracle not available")
+def oracle_out(tmp_path_factory, oracle_dir):
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]
     config = {"unet": cfg["UNetSpatioTemporalConditionModel"], "vae": cfg["AutoencoderKLTemporalDecoder"]}
     out = tmp_path_factory.mktemp("oracle") / "pipe"
@@ -681,16 +678,16 @@ def test_default_configs_build_the_real_architecture():
     root = cv.DEFAULT_PIPELINE_DIR
     index = json.loads((root / "model_index.json").read_text())
     assert index["_class_name"] == ["lvcd", "LVCDPipeline"]
-    cfg = {name: cv._clean(json.loads((root / name / "config.json").read_text()))
+    cfg = {name: _clean(json.loads((root / name / "config.json").read_text()))
            for name in ("unet", "controlnet", "vae")}
     with torch.device("meta"):
         unet = LVCDUNetModel.from_config(cfg["unet"])
         cn = LVCDControlNetModel.from_config(cfg["controlnet"])
-        derived = LVCDControlNetModel.from_config(cv._controlnet_config(LVCDControlNetModel, cfg["unet"], None))
+        derived = LVCDControlNetModel.from_config(_controlnet_config(LVCDControlNetModel, cfg["unet"], None))
         vae = AutoencoderKLTemporalDecoder.from_config(cfg["vae"])
         clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**json.loads((root / "image_encoder" /
                                                                             "config.json").read_text())))
-    assert cv._clean(cn.config) == cv._clean(derived.config)  # the ControlNet follows the UNet's encoder
+    assert _clean(cn.config) == _clean(derived.config)  # the ControlNet follows the UNet's encoder
     cn_sd = cn.state_dict()
     assert len(cn_sd) == 671 and sum(t.numel() for t in cn_sd.values()) == 682_021_537
     attn1 = {k: t for k, t in unet.state_dict().items() if ".attn1." in k}
@@ -702,3 +699,19 @@ def test_default_configs_build_the_real_architecture():
     assert sched.config.use_karras_sigmas and sched.config.timestep_type == "continuous"
     assert abs(float(sched.sigmas[0]) - 700.0) < 1e-2 and float(sched.sigmas[-1]) == 0.0
     assert abs(float(sched.sigmas[-2]) - 0.002) < 1e-6
+
+
+def test_shipped_configs_are_package_data_and_match_the_repository_copy():
+    """lvcd reads the released configs from inside the package (a wheel has no `pipelines/`); the repository's
+    top-level `pipelines/lvcd-svd` is the user-facing copy of the same files."""
+    import lvcd
+    from lvcd import preflight
+
+    package = Path(lvcd.__file__).resolve().parent
+    shipped = cv.DEFAULT_PIPELINE_DIR.resolve()
+    assert package in shipped.parents and preflight.REAL_ARCHITECTURE.resolve() == shipped
+    repo_copy = Path(__file__).resolve().parents[1] / "pipelines" / "lvcd-svd"
+    files = sorted(p.relative_to(shipped) for p in shipped.rglob("*.json"))
+    assert files == sorted(p.relative_to(repo_copy) for p in repo_copy.rglob("*.json")) and len(files) == 7
+    for rel in files:
+        assert json.loads((shipped / rel).read_text()) == json.loads((repo_copy / rel).read_text()), rel

@@ -91,10 +91,14 @@ def run(args) -> int:
     executor, executor_options = executor_from_args(args)
     try:
         res = render_shots(args.manifest, work=args.work, only=only, output=args.output,
-                           assemble=not args.no_assemble, executor=executor, executor_options=executor_options, **opts)
+                           assemble=not args.no_assemble, executor=executor, executor_options=executor_options,
+                           audio=args.audio, allow_outside_paths=args.allow_outside_paths, **opts)
     except ShotsFailed as e:
         print(f"lvcd batch: {e}", file=sys.stderr)
         return 1
+    if res.unchanged:
+        print(f"{len(res.shots)} shots up to date, output unchanged: {res.output}", file=sys.stderr)
+        return 0
     if not args.quiet:
         done = {s: sum(r.status == s for r in res.shots) for s in ("rendered", "resumed", "up to date")}
         msg = ", ".join(f"{n} {s}" for s, n in done.items() if n)

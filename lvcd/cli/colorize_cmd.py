@@ -54,6 +54,13 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     g.add_argument("--no-drift", dest="drift", action="store_false", default=None,
                    help="skip the per-window colour-drift measurement (sidecar `colour_drift`)")
+    g.add_argument("--audio", metavar="FILE|none",
+                   help="the output's sound: the audio of FILE (e.g. the colour clip the lineart was made from), "
+                        "or `none`; default: the input's (a manifest's `audio:`)")
+    g.add_argument("--allow-gaps", action="store_true",
+                   help="render a frame sequence with holes in its numbering (refused by default: frames lost)")
+    g.add_argument("--allow-outside-paths", action="store_true",
+                   help="let a manifest's `output:` / `work:` point outside the manifest's folder")
 
 
 def options_from_args(args) -> dict:
@@ -85,6 +92,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="what to do with a reference of another aspect ratio (default: error)")
     p.add_argument("--reference-background", metavar="COLOUR",
                    help="flatten a reference with transparent pixels onto this colour (white, black, #rrggbb)")
+    p.add_argument("--reference-frame", metavar="N|external",
+                   help="which frame the reference colours: a frame number (default 0), or `external` for a "
+                        "character sheet / design that is no frame of the clip")
+    p.add_argument("--reference-lineart", metavar="IMAGE|N",
+                   help="with --reference-frame external: the reference's lineart (an image, or a frame number); "
+                        "default: lines extracted from the reference")
+    p.add_argument("--fps", help="resample the input to this constant rate (e.g. 24 or 24000/1001); default: every "
+                   "frame as it is, a variable-frame-rate clip keeping each frame's time")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
     add_common_options(p)
 
@@ -108,8 +123,11 @@ def run(args) -> int:
             print(format_plans(plans))
             print(f"work folder: {work}")
             return 0
-        res = render_shots(args.input, work=args.work, output=args.output, **opts)
-        if not args.quiet:
+        res = render_shots(args.input, work=args.work, output=args.output, audio=args.audio,
+                           allow_outside_paths=args.allow_outside_paths, **opts)
+        if res.unchanged:
+            print(f"{len(res.shots)} shots up to date, output unchanged: {res.output}", file=sys.stderr)
+        elif not args.quiet:
             print(f"wrote {res.output} ({len(res.shots)} shots, {res.seconds:.1f} s)", file=sys.stderr)
         return 0
     if not args.reference:
@@ -118,7 +136,16 @@ def run(args) -> int:
         plan = api.plan_render(args.input, **opts)
         print(api.format_plan(plan))
         return 0
-    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, **opts)
+    if args.reference_frame is not None or args.reference_lineart is not None:
+        from ..single_shot import colorize_from_frame
+
+        res = colorize_from_frame(args.input, args.reference, args.output, reference_frame=args.reference_frame,
+                                  reference_lineart=args.reference_lineart, work=args.work, audio=args.audio, **opts)
+        if not args.quiet:
+            print(f"wrote {res.output} ({res.frames} frames, {res.seconds:.1f} s)", file=sys.stderr)
+        return 0
+    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, audio=args.audio,
+                             fps=args.fps, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
         if res.drift is not None:

@@ -32,6 +32,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
+from einops import rearrange, repeat
 
 from .layers import FrameContext
 
@@ -142,14 +143,12 @@ def _index(x: torch.Tensor, frames: tuple[int, ...]) -> torch.Tensor:
     if frames == tuple(range(first, first + n)):
         return x[:, first : first + n]
     if all(f == first for f in frames):
-        return x[:, first : first + 1].expand(-1, n, -1, -1)
+        return repeat(x[:, first], "b n c -> b t n c", t=n)  # an expanded view, no copy
     return x[:, list(frames)]
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    # [B, Tg, L, C] -> [B*Tg, heads, L, C/heads]
-    b, tg, length, c = x.shape
-    return x.reshape(b * tg, length, heads, c // heads).transpose(1, 2)
+    return rearrange(x, "b t l (h d) -> (b t) h l d", h=heads)
 
 
 def _check_plain_self_attention(proc, attn: Attention, hidden_states, encoder_hidden_states, attention_mask,
@@ -211,24 +210,22 @@ class ReferenceAttnProcessor:
         key = attn.to_k(hidden_states)
         value = attn.to_v(hidden_states)
         heads = attn.heads
-        head_dim = key.shape[-1] // heads
 
         if num_ref == 0:
-            # plain self-attention ([t, t] keys twice is the same softmax): [B*T, N, C] -> [B*T, heads, N, d]
-            q, k, v = (x.view(batch_frames, seq_len, heads, head_dim).transpose(1, 2) for x in (query, key, value))
+            # plain self-attention ([t, t] keys twice is the same softmax)
+            q, k, v = (rearrange(x, "bt n (h d) -> bt h n d", h=heads) for x in (query, key, value))
             if attn.norm_q is not None:
                 q = attn.norm_q(q)
             if attn.norm_k is not None:
                 k = attn.norm_k(k)
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
-            out = out.transpose(1, 2).reshape(batch_frames, seq_len, heads * head_dim)  # -> [B*T, N, C]
+            out = rearrange(out, "bt h n d -> bt n (h d)")
         else:
             runs, idx0, idx1 = _frame_runs(num_frames, num_ref, mode, overlap, self.apply_bias)
-            # [B*T, N, C] -> [B, T, N, C]
-            query, key, value = (x.view(batch_size, num_frames, seq_len, -1) for x in (query, key, value))
+            query, key, value = (rearrange(x, "(b t) n c -> b t n c", t=num_frames) for x in (query, key, value))
             outs = []
             for start, stop, kind in runs:
-                q = _heads(query[:, start:stop], heads)  # [B*Tg, heads, N, d]
+                q = _heads(query[:, start:stop], heads)
                 if kind == "self":
                     k, v = key[:, start:stop], value[:, start:stop]  # [B, Tg, N, C]
                 else:
@@ -247,10 +244,9 @@ class ReferenceAttnProcessor:
                     mask = torch.zeros(1, 1, 1, 2 * seq_len, dtype=q.dtype, device=q.device)
                     mask[..., seq_len:] = math.log(self.state.amplify)
                 o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, is_causal=False)
-                # [B*Tg, heads, N, d] -> [B, Tg, N, C]
-                outs.append(o.transpose(1, 2).reshape(batch_size, stop - start, seq_len, heads * head_dim))
-            out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-            out = out.reshape(batch_frames, seq_len, heads * head_dim)  # [B, T, N, C] -> [B*T, N, C]
+                outs.append(rearrange(o, "(b t) h n d -> b t n (h d)", b=batch_size))
+            out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)  # the runs, in frame order: [B, T, N, C]
+            out = rearrange(out, "b t n c -> (b t) n c")
 
         return _project_out(attn, out.to(query.dtype), residual)
 
@@ -279,7 +275,7 @@ class MaskedTemporalAttnProcessor:
         _check_plain_self_attention(self, attn, hidden_states, encoder_hidden_states, attention_mask,
                                     "temporal attn1", "[B*N, T, C]")
         residual = hidden_states
-        batch, num_frames, _ = hidden_states.shape
+        num_frames = hidden_states.shape[1]
         num_ref = max(num_frames - self.num_video_frames, 0)
         heads = attn.heads
 
@@ -287,15 +283,13 @@ class MaskedTemporalAttnProcessor:
         query = attn.to_q(video)
         key = attn.to_k(video)
         value = attn.to_v(hidden_states)  # [B*N, T, C]
-        head_dim = key.shape[-1] // heads
-        # [B*N, L, C] -> [B*N, heads, L, d]
-        q, k, v = (x.view(batch, -1, heads, head_dim).transpose(1, 2) for x in (query, key, value[:, num_ref:]))
+        q, k, v = (rearrange(x, "bn t (h d) -> bn h t d", h=heads) for x in (query, key, value[:, num_ref:]))
         if attn.norm_q is not None:
             q = attn.norm_q(q)
         if attn.norm_k is not None:
             k = attn.norm_k(k)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
-        out = out.transpose(1, 2).reshape(batch, -1, heads * head_dim)  # -> [B*N, nv, C]
+        out = rearrange(out, "bn h t d -> bn t (h d)")  # the video frames: [B*N, nv, C]
         if num_ref:
             out = torch.cat([value[:, :num_ref].to(out.dtype), out], dim=1)  # reference path: own value -> [B*N, T, C]
 

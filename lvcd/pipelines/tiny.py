@@ -1,6 +1,11 @@
 """A tiny random-weight LVCD pipeline with the real layout (19-frame windows, 14 video frames, /8 VAE) for tests and
 demos: it exercises every code path of the real model in seconds on a CPU, and produces meaningless colours.
 
+`make_tiny_pipeline(num_frames=SHORT_VIDEO_FRAMES)` is the same network with a short video path (4 frames; with
+`overlap=SHORT_OVERLAP` a window is 1 + 1 + 4 = 6 frames): tests of the window choreography (plans, callbacks, resume,
+NaN guard) use it to cover several windows with a third of the frames; the released 1 + 4 + 14 layout stays covered
+by the default.
+
 `scripts/make_tiny_pipeline.py` saves it as a diffusers folder (`pipelines/tiny-random/`); tests build it in memory.
 """
 from __future__ import annotations
@@ -15,6 +20,8 @@ TINY_UNET = dict(
     layers_per_block=1, cross_attention_dim=32, transformer_layers_per_block=1, num_attention_heads=(2, 4),
     num_frames=14,  # the real video-path length, so windows have the released 1 + 4 + 14 layout
 )
+SHORT_VIDEO_FRAMES = 4  # the short video path: windows of 1 + SHORT_OVERLAP + 4 frames
+SHORT_OVERLAP = 1
 TINY_VAE = dict(
     in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4, block_out_channels=(32, 32, 32, 32),
     layers_per_block=1, latent_channels=4, sample_size=64, scaling_factor=0.18215, force_upcast=True,
@@ -30,9 +37,10 @@ SCHEDULER = dict(  # SVD img2vid's scheduler config (the source of sigma_min / s
 )
 
 
-def make_tiny_pipeline(seed: int = 0, with_image_encoder: bool = True):
+def make_tiny_pipeline(seed: int = 0, with_image_encoder: bool = True, num_frames: int = TINY_UNET["num_frames"]):
     """Build the tiny pipeline; every weight is a deterministic function of `seed`. The ControlNet's zero-initialised
-    output convolutions get small random weights so that the sketches influence the result."""
+    output convolutions get small random weights so that the sketches influence the result. `num_frames` is the
+    video-path length (14 as released; `SHORT_VIDEO_FRAMES` for fast window tests)."""
     from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
@@ -40,7 +48,7 @@ def make_tiny_pipeline(seed: int = 0, with_image_encoder: bool = True):
     from .pipeline_lvcd import LVCDPipeline
 
     torch.manual_seed(seed)
-    unet = LVCDUNetModel(**TINY_UNET)
+    unet = LVCDUNetModel(**{**TINY_UNET, "num_frames": num_frames})
     torch.manual_seed(seed + 1)
     controlnet = LVCDControlNetModel.from_unet(unet)
     g = torch.Generator().manual_seed(seed + 2)

@@ -52,7 +52,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import atomic_write_bytes, up_to_date
 from ..version import __version__
+from ..video.writer import sidecar_path
 from .manifest import Manifest, ManifestError, Shot, load_manifest, option_names, shot_seed
 
 logger = logging.getLogger("lvcd")
@@ -153,13 +155,7 @@ class EpisodeSource:
 
 # ---------------------------------------------------------------------------------------------------- atomic files
 def _atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, fsync=fsync)  # a temporary name unique to this process (lvcd.outputs)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -576,7 +572,8 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
 
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
                    crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None, layers: bool = False) -> Path:
+                   work: str | os.PathLike | None = None, audio: str | os.PathLike | None = None,
+                   layers: bool = False) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
     lineart itself) with the inputs' sound, atomically.
 
@@ -610,9 +607,13 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
         pos = p.shot.end
     if pos < manifest.frame_count:
         timeline.append((pos, manifest.frame_count, None))
-    audio = _audio_source(manifest)
+    chosen, audio = audio, _audio_source(manifest)
+    if chosen is not None:  # `--audio FILE|none` / the manifest's `audio:` replace the inputs' sound
+        from ..video.audio import choose_audio
+
+        audio = choose_audio(chosen, None)
     with contextlib.ExitStack() as stack:
-        if len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
+        if chosen is None and len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
             if output_format(output, fmt) != "png":  # PNG frame outputs hold no sound
                 from ..video.audio import temporary_audio_track
 
@@ -654,6 +655,7 @@ class BatchResult:
     output: Path | None = None  # None when not assembled (`only=`, `assemble=False`, or no output given)
     sidecar: Path | None = None
     seconds: float = 0.0
+    unchanged: bool = False  # the assembled output was already up to date and was left as it was
 
     @property
     def frames(self) -> int:
@@ -719,6 +721,7 @@ def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | 
 def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
                  only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
                  progress: bool | None = None, executor: str = "local", executor_options: Mapping | None = None,
+                 audio: str | os.PathLike | None = None, allow_outside_paths: bool = False,
                  **overrides) -> BatchResult:
     """Render every shot of a manifest (or the shots named in `only`) into the work folder, then assemble the final
     video (`output`, else the manifest's `output`) with the inputs' audio (see `assemble_video`). Resumable: see
@@ -730,20 +733,64 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
 
     `executor`: "local" (this process), "ray" (a Ray cluster, `executor_options` are lvcd.distributed.ray_executor's)
     or "none" (render nothing, assemble shots already rendered); see lvcd.distributed.
-    """
-    from tqdm.auto import tqdm
 
-    t0 = time.perf_counter()
+    Safety: the work folder is locked for the run (`lvcd.lock`); what the manifest (not the caller) names to write,
+    its `output` and `work`, must lie inside the manifest's folder unless `allow_outside_paths`; the output may not
+    be an input or lie inside the work folder. `audio`: None = the manifest's `audio:`, else the inputs' sound;
+    "none" = silent; a path = that file's sound. A finished batch whose assembled output already matches is left
+    alone (`BatchResult.unchanged`).
+    """
+    from ..lock import WorkLock
+    from ..outputs import check_output, confine
+
+    try:
+        m = load_manifest(manifest_or_path)
+    except ManifestError as e:
+        raise ManifestError(e.problems, e.source, note="Nothing was rendered.") from None
+    if work is None and m.work is not None:
+        confine(m.work, m.base_dir, "work", allow_outside=allow_outside_paths)
+    if output is None and m.output is not None and assemble and not only:
+        confine(m.output, m.base_dir, "output", allow_outside=allow_outside_paths)
+    work_dir = Path(work) if work is not None else default_work_dir(m)
+    out_path = Path(output) if output is not None else m.output
+    if out_path is not None and assemble and not only:
+        fmt = overrides.get("fmt") or m.defaults.get("fmt")
+        check_output(out_path, inputs=[i.path for i in m.inputs], work=work_dir, fmt=fmt)
+    audio = audio if audio is not None else m.audio
+    if audio is not None:
+        from ..video.audio import choose_audio
+
+        choose_audio(audio, None)  # a missing or silent --audio file fails now, not after the render
     runner = None
-    if executor != "local":
+    if executor != "local":  # before the lock: an executor that cannot run here leaves no work folder behind
         from ..distributed import make_executor
 
         runner = make_executor(executor, **(executor_options or {}))
-    m, work_dir, plans = plan_shots(manifest_or_path, work=work, only=only, **overrides)
+    with WorkLock(work_dir):
+        return _render_shots(m, work=work_dir, only=only, output=out_path, assemble=assemble, progress=progress,
+                             runner=runner, audio=audio, manifest_src=manifest_or_path, **overrides)
+
+
+def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, progress, runner, audio, manifest_src,
+                  **overrides):
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    m, work_dir, plans = plan_shots(m, work=work, only=only, **overrides)
     opts = {**m.defaults, **_split_overrides(overrides)}
     show = not opts.get("quiet", False) if progress is None else progress
     out_path = Path(output) if output is not None else m.output
     do_assemble = assemble and not only and out_path is not None
+    side = _assembly_record(m, plans, out_path, audio, opts) if do_assemble else None
+    result = BatchResult(work_dir)
+    if do_assemble and not opts.get("overwrite") and all(p.status == "done" for p in plans) and \
+            up_to_date(out_path, side):  # a finished batch run again: nothing to render, nothing to write
+        result.shots = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
+                        for p in plans]
+        result.output, result.unchanged = out_path, True
+        result.sidecar = sidecar_path(out_path)
+        result.seconds = time.perf_counter() - t0
+        return result
     if do_assemble:
         from ..video import check_output_path
 
@@ -757,13 +804,12 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
         logger.warning("no `output` in the manifest and none given: rendering the shots only (nothing assembled)")
     source = EpisodeSource(m)
     backends = _Backends()
-    result = BatchResult(work_dir)
     todo = sum(p.shot.frames for p in plans if p.status != "done")
     logger.info("%d shots: %d up to date, %d to resume, %d to render (%d frames); work folder %s", len(plans),
                 sum(p.status == "done" for p in plans), sum(p.status == "partial" for p in plans),
                 sum(p.status == "todo" for p in plans), todo, work_dir)
     if runner is not None:  # renders elsewhere; raises lvcd.distributed.ShotsFailed (nothing assembled) on failures
-        result.shots = runner.render(manifest_or_path, m, work_dir, plans, overrides, progress=show)
+        result.shots = runner.render(manifest_src, m, work_dir, plans, overrides, progress=show)
     with tqdm(total=todo, unit="frame", desc="all shots", disable=not show or runner is not None,
               position=0) as overall:
         for p in plans if runner is None else ():
@@ -792,20 +838,29 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
             raise ManifestError(["internal: not every shot was planned"], m.path)
         result.output = assemble_video(m, plans, out_path, source=source, crf=int(opts.get("crf", 18)),
                                        fmt=opts.get("fmt"), overwrite=bool(opts.get("overwrite", False)),
-                                       progress=show, work=work_dir, layers=bool(opts.get("layers", False)))
+                                       progress=show, work=work_dir, audio=audio,
+                                       layers=bool(opts.get("layers", False)))
         from ..video import write_sidecar
 
-        result.sidecar = write_sidecar(out_path, {
-            "lvcd_version": __version__,
-            "manifest": str(m.path) if m.path else None,
-            "inputs": [i.path for i in m.inputs],
-            "output": str(out_path),
-            "frames": m.frame_count,
-            "fps": str(m.fps),
-            "size": list(m.size),
-            "gaps": [list(g) for g in m.gaps()],
-            "shots": [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end, "seed": p.seed,
-                       "backend": p.backend, "key": p.key, "colour_drift": stamped_drift(p)} for p in plans],
-        })
+        result.sidecar = write_sidecar(out_path, _assembly_record(m, plans, out_path, audio, opts))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _assembly_record(m: Manifest, plans: Sequence[ShotPlan], out_path: Path, audio, opts: Mapping) -> dict:
+    """The assembled video's sidecar: everything its pixels and sound depend on (so a re-run can tell that the
+    output is already this)."""
+    return {
+        "lvcd_version": __version__,
+        "manifest": str(m.path) if m.path else None,
+        "inputs": [i.path for i in m.inputs],
+        "output": str(out_path),
+        "frames": m.frame_count,
+        "fps": str(m.fps),
+        "size": list(m.size),
+        "gaps": [list(g) for g in m.gaps()],
+        "audio": str(audio) if audio is not None else None,
+        "encode": {"crf": int(opts.get("crf", 18)), "fmt": opts.get("fmt")},
+        "shots": [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end, "seed": p.seed,
+                   "backend": p.backend, "key": p.key, "colour_drift": stamped_drift(p)} for p in plans],
+    }

@@ -2,8 +2,9 @@
 
 Every change goes through the manifest code the CLI uses: the file is read with `read_yaml`, the changed mapping is
 validated by `load_manifest` *before* anything is written, the text comes from `manifest_text` (what `lvcd shots`
-writes; comments of the old file are not kept) and replaces the file atomically (temporary file + `os.replace`). Changes are serialised by one lock, and
-each one re-reads the file first, so edits made in a text editor between two clicks are kept.
+writes; comments of the old file are not kept) and replaces the file atomically (temporary file + `os.replace`).
+Changes are serialised by one lock, and each one re-reads the file first, so edits made in a text editor between two
+clicks are kept.
 
 Uploaded keyframes are stored beside the manifest in `keyframes/`, under a name the server makes
 (`<shot>_f<frame>_<sha256[:10]>.<ext>`; the client's file name is only checked, never used as a path), and are only

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from oracle_path import ORACLE_A as ORACLE  # tests/oracle_path.py (tests/ is on sys.path)
+from oracle_path import needs_oracle
 
 from lvcd.cli import main
-
-ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracle" / "A"
 
 
 def test_help_lists_the_options():
@@ -92,7 +92,7 @@ def _tiny_config(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not ORACLE.is_dir(), reason="golden oracle not available")
+@needs_oracle
 def test_oracle_conversion_via_the_console_script(tmp_path, capsys):
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]
     config = tmp_path / "convert_config.json"

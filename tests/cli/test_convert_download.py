@@ -17,11 +17,8 @@ from lvcd.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/hub_fakes.py
 from hub_fakes import COMMIT, hf_error, install  # noqa: E402
-
-ORACLE = Path(__file__).resolve().parents[3] / "shared" / "oracle" / "A"
-if not ORACLE.is_dir():
-    ORACLE = Path("/work/shared/oracle/A")
-needs_oracle = pytest.mark.skipif(not ORACLE.is_dir(), reason="golden oracle (shared/oracle/A) not available")
+from oracle_path import ORACLE_A as ORACLE  # noqa: E402
+from oracle_path import needs_oracle  # noqa: E402
 
 
 def _sha(path: Path) -> str:
@@ -34,11 +31,9 @@ def fake_hub(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def oracle_hub(fake_hub, tmp_path):
+def oracle_hub(fake_hub, tmp_path, oracle_dir):
     """The tiny official-format oracle files (svd_tiny.safetensors, lvcd_tiny.ckpt) published under the official names,
     and the diffusers configs of their sizes."""
-    if not ORACLE.is_dir():
-        pytest.skip("golden oracle (shared/oracle/A) not available")
     fake_hub.publish(hub.SVD_REPO_ID, hub.SVD_FILENAME, ORACLE / "svd_tiny.safetensors")
     fake_hub.publish(hub.LVCD_REPO_ID, hub.LVCD_FILENAME, ORACLE / "lvcd_tiny.ckpt")
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]

@@ -1,4 +1,5 @@
-"""Parity with the official LVCD code on the tiny golden oracle (skipped when /work/shared/oracle is absent).
+"""Parity with the official LVCD code on the tiny golden oracle (tests/oracle_path.py: skipped when the oracle is
+absent, failed under CI=true).
 
 The oracle holds the exact network inputs of two single forwards of the official UNet + ControlNet (segment 0 in
 "normal" mode, segment 1 in "prevref" mode with the ln(10) prev-reference bias) and their raw UNet outputs. The weights
@@ -7,21 +8,20 @@ are in the official sgm naming; the key map below is an independent, test-only r
 """
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 import torch
+from oracle_path import ORACLE_A as ORACLE  # tests/oracle_path.py (tests/ is on sys.path)
+from oracle_path import needs_oracle
 
 from lvcd.models import LVCDControlNetModel, LVCDUNetModel, ReferenceAttentionState, install_lvcd_processors
 
-ORACLE = Path(os.environ.get("LVCD_ORACLE_DIR", "/work/shared/oracle/A"))
 TOL = 1e-4  # relative max error of one UNet + ControlNet forward
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (ORACLE / "expected.safetensors").exists(), reason=f"no oracle at {ORACLE}"),
+    needs_oracle,
 ]
 
 _RES = {"in_layers.0": "norm1", "in_layers.2": "conv1", "emb_layers.1": "time_emb_proj", "out_layers.0": "norm2",
@@ -81,7 +81,7 @@ def _convert(sd, prefix):
 
 
 @pytest.fixture(scope="module")
-def oracle():
+def oracle(oracle_dir):
     from safetensors.torch import load_file
 
     config = json.loads((ORACLE / "config.json").read_text())["diffusers"]["UNetSpatioTemporalConditionModel"]

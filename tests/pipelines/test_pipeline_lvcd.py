@@ -1,9 +1,14 @@
-"""LVCDPipeline on the tiny random pipeline: shapes, determinism, any length, round trip, callbacks, resume."""
+"""LVCDPipeline on the tiny random pipeline: shapes, determinism, any length, round trip, callbacks, resume.
+
+Tests of the window choreography (lengths, windows, callbacks, overlap, resume) run the short tiny pipeline
+(`tiny_pipe_short`: windows of 1 + 1 + 4 frames, so several windows take a third of the frames); the released
+1 + 4 + 14 layout is run by `tiny_pipe` (any length up to two windows, the encoded reference, round trip, ...)."""
 import numpy as np
 import pytest
 import torch
 
 from lvcd import LVCDPipeline
+from lvcd.pipelines.tiny import SHORT_OVERLAP
 from lvcd.sampling import plan_segments
 
 H = W = 64
@@ -23,16 +28,28 @@ def run(pipe, n, seed=0, **kw):
     return pipe(**inputs(n), generator=torch.Generator().manual_seed(seed), output_type="pt", **kw)
 
 
-@pytest.mark.parametrize("n", [1, 2, 15, 16])
-def test_any_length_gives_exactly_n_frames(tiny_pipe, n):
-    out = run(tiny_pipe, n)
+def run_short(pipe, n, seed=0, **kw):
+    """`run` on the short tiny pipeline: its windows have SHORT_OVERLAP overlap frames."""
+    return run(pipe, n, seed, overlap=SHORT_OVERLAP, **kw)
+
+
+# n: no window (the reference alone), one padded window, one full window, a second (padded) window
+@pytest.mark.parametrize("layout,n", [("released", 16), ("short", 1), ("short", 2), ("short", 5), ("short", 6)])
+def test_any_length_gives_exactly_n_frames(tiny_pipe, tiny_pipe_short, layout, n):
+    out = run(tiny_pipe, n) if layout == "released" else run_short(tiny_pipe_short, n)
     assert out.frames.shape == (n, 3, H, W)
     assert out.latents.shape == (n, 4, H // 8, W // 8)
     assert 0 <= out.frames.min() and out.frames.max() <= 1
 
 
-def test_fixed_generator_is_deterministic_and_seed_matters(tiny_pipe):
-    a, b, c = run(tiny_pipe, 16, seed=3), run(tiny_pipe, 16, seed=3), run(tiny_pipe, 16, seed=4)
+def test_short_layout_lengths_cover_one_and_two_windows(tiny_pipe_short):
+    cfg = tiny_pipe_short.segment_config(SHORT_OVERLAP)
+    assert cfg.window == 6 and [len(plan_segments(n, cfg)) for n in (1, 2, 5, 6)] == [0, 1, 1, 2]
+
+
+def test_fixed_generator_is_deterministic_and_seed_matters(tiny_pipe_short):
+    pipe = tiny_pipe_short
+    a, b, c = run_short(pipe, 6, seed=3), run_short(pipe, 6, seed=3), run_short(pipe, 6, seed=4)
     assert torch.equal(a.frames, b.frames)
     assert not torch.allclose(a.latents, c.latents)
 
@@ -49,11 +66,11 @@ def test_frame0_is_the_encoded_reference(tiny_pipe):
     assert out.latents.shape[0] == 16
 
 
-def test_sketches_change_the_video(tiny_pipe):
-    a = run(tiny_pipe, 15)
-    x = inputs(15)
+def test_sketches_change_the_video(tiny_pipe_short):
+    a = run_short(tiny_pipe_short, 5)
+    x = inputs(5)
     x["sketches"] = torch.flip(x["sketches"], dims=[-1])
-    b = tiny_pipe(**x, generator=torch.Generator().manual_seed(0), output_type="pt")
+    b = tiny_pipe_short(**x, generator=torch.Generator().manual_seed(0), output_type="pt", overlap=SHORT_OVERLAP)
     assert not torch.allclose(a.latents[1:], b.latents[1:])
 
 
@@ -82,47 +99,51 @@ def test_uint8_inputs_in_user_convention(tiny_pipe):
     assert sk[0, 0].sum() == (lines[0][..., 0] == 0).sum()  # dark lines become white (1) on black
 
 
-def test_callback_sees_every_step_of_every_window(tiny_pipe):
+def test_callback_sees_every_step_of_every_window(tiny_pipe_short):
     seen = []
 
     def cb(pipe, step, sigma, tensors):
         seen.append((step, tuple(tensors)))
         return tensors
 
-    run(tiny_pipe, 26, callback_on_step_end=cb, callback_on_step_end_tensor_inputs=["latents", "denoised"])
-    assert [s for s, _ in seen] == list(range(len(plan_segments(26)) * STEPS))
+    cfg = tiny_pipe_short.segment_config(SHORT_OVERLAP)
+    assert len(plan_segments(11, cfg)) == 3
+    run_short(tiny_pipe_short, 11, callback_on_step_end=cb, callback_on_step_end_tensor_inputs=["latents", "denoised"])
+    assert [s for s, _ in seen] == list(range(len(plan_segments(11, cfg)) * STEPS))
     assert all(k == ("latents", "denoised") for _, k in seen)
 
 
-def test_overlap_frames_follow_the_previous_window_exactly(tiny_pipe):
+def test_overlap_frames_follow_the_previous_window_exactly(tiny_pipe_short):
     """Noise recycling + blending: the overlap frames' final latents equal the previous window's last frames."""
-    pipe = tiny_pipe
-    x = inputs(25)
+    pipe = tiny_pipe_short
+    x = inputs(8)
     ref = x["reference"]
     cond = pipe.prepare_conditions(ref, None, None)
-    noise = torch.randn(19, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(6, 4, 8, 8, generator=torch.Generator().manual_seed(0))  # windows of 1 + 1 + 4 frames
     finals = []
 
     def cb(p, step, sigma, t):
         finals.append(t["latents"].clone())
         return t
 
-    res = list(pipe.iter_segments(lambda idx: x["sketches"][idx], 25, cond, noise, STEPS, 4,
+    res = list(pipe.iter_segments(lambda idx: x["sketches"][idx], 8, cond, noise, STEPS, SHORT_OVERLAP,
                                   callback_on_step_end=cb, progress=False))
     seg0_final, seg1_final = finals[STEPS - 1], finals[2 * STEPS - 1]
-    torch.testing.assert_close(seg1_final[5:9], seg0_final[15:19], rtol=0, atol=0)
-    assert [r.first_frame for r in res] == [0, 15]
+    # window 1's overlap frame (after the reference and the prev-reference frame) is window 0's last frame
+    torch.testing.assert_close(seg1_final[2:3], seg0_final[5:6], rtol=0, atol=0)
+    assert [r.first_frame for r in res] == [0, 5]
 
 
-def test_resume_from_carry_equals_uninterrupted(tiny_pipe):
-    pipe = tiny_pipe
-    x = inputs(35)
+def test_resume_from_carry_equals_uninterrupted(tiny_pipe_short):
+    pipe = tiny_pipe_short
+    x = inputs(11)
     cond = pipe.prepare_conditions(x["reference"], None, None)
-    noise = torch.randn(19, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    noise = torch.randn(6, 4, 8, 8, generator=torch.Generator().manual_seed(1))
     fn = lambda idx: x["sketches"][idx]  # noqa: E731
-    full = list(pipe.iter_segments(fn, 35, cond, noise, STEPS, 4, progress=False))
+    full = list(pipe.iter_segments(fn, 11, cond, noise, STEPS, SHORT_OVERLAP, progress=False))
     assert len(full) == 3
-    resumed = list(pipe.iter_segments(fn, 35, cond, noise, STEPS, 4, resume=full[0].carry, progress=False))
+    resumed = list(pipe.iter_segments(fn, 11, cond, noise, STEPS, SHORT_OVERLAP, resume=full[0].carry,
+                                      progress=False))
     for a, b in zip(full[1:], resumed):
         assert torch.equal(a.latents, b.latents)
 

@@ -4,22 +4,22 @@ import pytest
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.models.attention_processor import AttnProcessor
-from test_pipeline_lvcd import run
+from test_pipeline_lvcd import run_short
 
 from lvcd.models import missing_lvcd_processors
-from lvcd.pipelines.tiny import make_tiny_pipeline
+from lvcd.pipelines.tiny import SHORT_VIDEO_FRAMES, make_tiny_pipeline
 
 
 def test_a_global_processor_swap_is_refused_then_repaired():
-    pipe = make_tiny_pipeline()
-    expected = run(pipe, 16).latents
+    pipe = make_tiny_pipeline(num_frames=SHORT_VIDEO_FRAMES)  # two windows (prevref mode in the second) in 6 frames
+    expected = run_short(pipe, 6).latents
     pipe.unet.set_attn_processor(AttnProcessor())  # what any "set every layer" helper does
     assert missing_lvcd_processors(pipe.unet)
     with pytest.raises(RuntimeError, match="install_lvcd_processors"):
-        run(pipe, 16)
+        run_short(pipe, 6)
     pipe.install_lvcd_processors()
     assert not missing_lvcd_processors(pipe.unet) and not missing_lvcd_processors(pipe.controlnet)
-    torch.testing.assert_close(run(pipe, 16).latents, expected, rtol=0, atol=0)
+    torch.testing.assert_close(run_short(pipe, 6).latents, expected, rtol=0, atol=0)
 
 
 def test_xformers_switch_keeps_reference_attention(monkeypatch):
