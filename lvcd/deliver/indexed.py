@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .paints import Palette, to_indices
-from .swatches import write_palette_files
+from .swatches import PALETTE_FILES, write_palette_files
 
 logger = logging.getLogger("lvcd")
 
@@ -199,9 +199,16 @@ class IndexedWriter:
         if self.path.exists():
             if not self.overwrite and any(not e.name.startswith(".") for e in os.scandir(self.path)):
                 raise FileExistsError(f"output {self.path} appeared during the render; pass --overwrite.")
+            # --overwrite replaces what an indexed render writes (frames, palette files, layers), never the rest of
+            # the folder: the old render's entries go aside, the new ones move in, then the old ones are deleted
             old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-            os.replace(self.path, old / self.path.name)
-            os.replace(self._tmp, self.path)
+            frame = re.compile(r"^frame_\d{6}\.png$")
+            for e in os.scandir(self.path):
+                if frame.match(e.name) or e.name in PALETTE_FILES or e.name == LAYERS_DIR:
+                    os.replace(e.path, old / e.name)
+            for e in os.scandir(self._tmp):
+                os.replace(e.path, self.path / e.name)
+            os.rmdir(self._tmp)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self._tmp, self.path)
