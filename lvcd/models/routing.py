@@ -39,7 +39,13 @@ import torch
 import torch.nn.functional as F
 
 ROUTING_PHASES = ("route", "capture")
-DEFAULT_CHUNK_ELEMENTS = 1 << 24  # score elements per tile (64 MB in float32)
+DEFAULT_CHUNK_ELEMENTS = 1 << 22  # score elements per tile on the CPU (16 MB in float32)
+CUDA_CHUNK_ELEMENTS = 1 << 27  # on CUDA fewer, larger tiles (512 MB): kernel launches, not memory, bound the time
+
+
+def default_chunk_elements(device) -> int:
+    """Score-tile size of `routed_attention` on `device`."""
+    return CUDA_CHUNK_ELEMENTS if torch.device(device).type == "cuda" else DEFAULT_CHUNK_ELEMENTS
 
 
 def token_grid(latent_size: tuple[int, int], num_tokens: int) -> tuple[int, int]:
@@ -84,6 +90,7 @@ class ReferenceRouting:
     [H, W] mask used by every video frame, or a [num_video_frames, H, W] mask for the video frames of the call.
     `source_masks`: None or `num_extra` entries, None or [H, W] over the extra reference's own grid.
     `latent_size`: (H, W) of the latents the model is called on (needed to resize masks to each layer's token grid).
+    `chunk_elements`: score elements per tile of `routed_attention` (None: 4 Mi on the CPU, 128 Mi on CUDA).
 
     The extra references' keys/values are captured per layer: run the models once on the side batch inside
     `with routing.capture():` (input `[B * num_extra, 1, ...]`, one reference-path-only frame per extra reference,
@@ -96,7 +103,7 @@ class ReferenceRouting:
         target_masks: Sequence | None = None,
         source_masks: Sequence | None = None,
         latent_size: tuple[int, int] | None = None,
-        chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+        chunk_elements: int | None = None,
     ):
         if num_extra < 0:
             raise ValueError(f"num_extra must be >= 0, got {num_extra}.")
@@ -117,9 +124,9 @@ class ReferenceRouting:
         if latent_size is not None:
             latent_size = (int(latent_size[0]), int(latent_size[1]))
         self.latent_size = latent_size
-        if chunk_elements < 1:
+        if chunk_elements is not None and chunk_elements < 1:
             raise ValueError(f"chunk_elements must be >= 1, got {chunk_elements}.")
-        self.chunk_elements = int(chunk_elements)
+        self.chunk_elements = chunk_elements  # None: by device (`default_chunk_elements`)
         self.phase = "route"
         self._kv: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._resized: dict[tuple, torch.Tensor] = {}
@@ -215,7 +222,7 @@ class ReferenceRouting:
 def routed_attention(
     query: torch.Tensor,
     blocks: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | float | None]],
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,
 ) -> torch.Tensor:
     """One softmax over the concatenated key blocks with a per-query, per-block bias, folded by log-sum-exp.
 
@@ -227,6 +234,8 @@ def routed_attention(
     most about `chunk_elements` elements.
     """
     b, t, h, n, d = query.shape
+    if chunk_elements is None:
+        chunk_elements = default_chunk_elements(query.device)
     scale = 1.0 / math.sqrt(d)
     widest = max(k.shape[-2] for k, _, _, _ in blocks)
     rows = max(1, min(n, chunk_elements // max(b * t * h * widest, 1)))

@@ -1,4 +1,5 @@
 """Diffusers pipelines: `LVCDPipeline` (the only place where models, sampling and images meet)."""
+from .extra_refs import ExtraReference
 from .pipeline_lvcd import (
     LVCDConditioning,
     LVCDPipeline,
@@ -9,6 +10,7 @@ from .pipeline_lvcd import (
 )
 
 __all__ = [
+    "ExtraReference",
     "LVCDConditioning",
     "LVCDPipeline",
     "LVCDPipelineOutput",

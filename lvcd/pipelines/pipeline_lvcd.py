@@ -40,6 +40,7 @@ from ..sampling import (
     recycle_noise,
     sample_euler,
 )
+from .extra_refs import ExtraReference, SideBatch
 
 # OpenCLIP / CLIP normalisation, used when no feature extractor config is loaded.
 _CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -300,6 +301,24 @@ class LVCDPipeline(DiffusionPipeline):
         )[0]
         return out[0].float() * c_out + x * c_skip
 
+    def _denoise_side(self, x: torch.Tensor, sigma: torch.Tensor, concat: torch.Tensor, hint: torch.Tensor,
+                      cond: _Conditions) -> torch.Tensor:
+        """D(x; sigma) for the side batch of extra references: [K-1, 4, h, w], each frame its own one-frame video
+        (position id 0, reference-path only), with the window's CLIP embedding and time ids."""
+        dtype = self.unet.dtype
+        k = x.shape[0]
+        c_skip, c_out, c_in, c_noise = get_scalings(sigma)
+        x_in = torch.cat([x * c_in, concat], dim=1)[:, None].to(dtype)  # [K-1, 1, 8, h, w]
+        t = c_noise.reshape(1).to(x.device).expand(k)
+        ehs = cond.image_embeddings.to(dtype).expand(k, -1, -1)
+        ids = cond.added_time_ids.to(dtype).expand(k, -1)
+        down, mid = self.controlnet(x_in, t, ehs, ids, controlnet_cond=hint, return_dict=False)
+        out = self.unet(
+            x_in, t, ehs, ids, down_block_additional_residuals=down, mid_block_additional_residual=mid,
+            return_dict=False,
+        )[0]
+        return out[:, 0].float() * c_out + x * c_skip
+
     # ------------------------------------------------------------------------------------------------ 5. segments
     @torch.no_grad()
     def iter_segments(
@@ -353,10 +372,18 @@ class LVCDPipeline(DiffusionPipeline):
                 )
             concat = concat.to(device=device, dtype=torch.float32)
             history = []  # D of the last `overlap` frames at every step, for the next window's blending
+            side = cond.extra.get("side")  # extra references (a SideBatch), routed by masks
+            routing = side.routing(seg.video) if side is not None else None
+            if side is not None:
+                side.begin(sigmas, noise_scale(sigmas))
 
-            def denoiser(x, sigma, i, seg=seg, concat=concat, hint=hint):
+            def denoiser(x, sigma, i, seg=seg, concat=concat, hint=hint, side=side, routing=routing):
                 mode = seg.mode if (seg.mode == "normal" or steps_prev is None or i < steps_prev) else "normal"
-                with self.reference_attention.use(mode, overlap=ov):
+                with self.reference_attention.use(mode, overlap=ov), self.reference_attention.route(routing):
+                    if side is not None:  # the side batch first: every layer keeps its keys/values for this step
+                        side_concat = side.concat(seg.index)
+                        with routing.capture():
+                            side.advance(i, lambda xs, s: self._denoise_side(xs, s, side_concat, side.hint, cond))
                     return self._denoise(x, sigma, concat, hint, cond)
 
             def blend(i, d, seg=seg, prev_d=prev_d, history=history):
@@ -380,6 +407,8 @@ class LVCDPipeline(DiffusionPipeline):
 
             x = x_t * noise_scale(sigmas)
             x0 = sample_euler(denoiser, x, sigmas, blend=blend, callback=on_step, disable=True)
+            if routing is not None:
+                routing.clear()
             if not bool(torch.isfinite(x0).all()):  # one device sync per window, not per step
                 if bar is not None:
                     bar.close()
@@ -495,6 +524,7 @@ class LVCDPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         return_dict: bool = True,
+        extra_references: Sequence[ExtraReference] | None = None,
     ) -> LVCDPipelineOutput | tuple:
         r"""Colorize `sketches` (N frames) so that frame 0 matches `reference`.
 
@@ -510,6 +540,10 @@ class LVCDPipeline(DiffusionPipeline):
             output_type: "pil", "np" ([N, H, W, 3]), "pt" ([N, 3, H, W] in [0, 1]) or "latent" (no decoding).
             callback_on_step_end: `fn(pipe, step, sigma, tensors) -> dict`, called after every step of every window;
                 tensors are those named in `callback_on_step_end_tensor_inputs` ("latents", "denoised").
+            extra_references: more references used together with `reference` by every frame
+                ([`~lvcd.pipelines.extra_refs.ExtraReference`]: image, its lineart, optional source and target
+                masks), attended through Reference Attention (see `lvcd.models.routing`); their noise comes from
+                generators derived from `generator`'s seed. None or [] is exactly the one-reference pipeline.
         """
         # 1. Check inputs
         self.check_inputs(sketches, reference, image_embeddings, num_inference_steps, overlap)
@@ -533,6 +567,8 @@ class LVCDPipeline(DiffusionPipeline):
 
         # 4. Conditioning: CLIP embedding, added time ids, reference latents
         cond = self.prepare_conditions(ref, image_embeddings, generator)
+        if extra_references:
+            cond.extra["side"] = SideBatch(self, list(extra_references), (H, W), n, generator, device)
 
         # 5.-7. Segment loop (denoising with blending and prev-reference attention)
         parts = []
