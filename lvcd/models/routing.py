@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 ROUTING_PHASES = ("route", "capture")
 DEFAULT_CHUNK_ELEMENTS = 1 << 22  # score elements per tile on the CPU (16 MB in float32)
-CUDA_CHUNK_ELEMENTS = 1 << 27  # on CUDA fewer, larger tiles (512 MB): kernel launches, not memory, bound the time
+CUDA_CHUNK_ELEMENTS = 1 << 26  # on CUDA fewer, larger tiles (256 MB): kernel launches, not memory, bound the time
 
 
 def default_chunk_elements(device) -> int:
@@ -90,7 +90,7 @@ class ReferenceRouting:
     [H, W] mask used by every video frame, or a [num_video_frames, H, W] mask for the video frames of the call.
     `source_masks`: None or `num_extra` entries, None or [H, W] over the extra reference's own grid.
     `latent_size`: (H, W) of the latents the model is called on (needed to resize masks to each layer's token grid).
-    `chunk_elements`: score elements per tile of `routed_attention` (None: 4 Mi on the CPU, 128 Mi on CUDA).
+    `chunk_elements`: score elements per tile of `routed_attention` (None: 4 Mi on the CPU, 64 Mi on CUDA).
 
     The extra references' keys/values are captured per layer: run the models once on the side batch inside
     `with routing.capture():` (input `[B * num_extra, 1, ...]`, one reference-path-only frame per extra reference,
@@ -169,6 +169,10 @@ class ReferenceRouting:
         b = key.shape[0] // self.num_extra
         self._kv[id(owner)] = (key.reshape(b, self.num_extra, *key.shape[1:]),
                                value.reshape(b, self.num_extra, *value.shape[1:]))
+
+    def captured(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The keys/values captured so far, one `[B, num_extra, N, C]` pair per layer."""
+        return list(self._kv.values())
 
     def extra_kv(self, owner: object) -> tuple[torch.Tensor, torch.Tensor]:
         try:
