@@ -1,4 +1,4 @@
-"""LVCDPipeline with extra references (issue 15): a side batch whose keys/values feed every Reference Attention layer."""
+"""LVCDPipeline with extra references (issue 15): a side batch whose keys/values feed every reference layer."""
 import pytest
 import torch
 
