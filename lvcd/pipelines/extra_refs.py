@@ -93,13 +93,17 @@ class SideBatch:
     """The extra references of one shot, prepared for sampling (latents, hints, noise, pooled masks)."""
 
     def __init__(self, pipe, refs: Sequence[ExtraReference], size: tuple[int, int], num_frames: int,
-                 generator: torch.Generator | None, device):
-        if not refs:
-            raise ValueError("SideBatch needs at least one extra reference.")
+                 generator: torch.Generator | None, device, reference_target_mask=None):
         f = pipe.vae_scale_factor
         self.latent = (size[0] // f, size[1] // f)
         self.num_frames = num_frames
         self.count = len(refs)
+        self.primary_target = None
+        if reference_target_mask is not None:
+            self.primary_target = pool_mask(reference_target_mask, size, self.latent, "`reference_target_mask`",
+                                            num_frames)
+        if not refs and self.primary_target is None:
+            raise ValueError("SideBatch needs an extra reference or a target mask for the reference.")
         concat_first, first_mean, hints, noise = [], [], [], []
         self.target_masks: list[torch.Tensor | None] = []
         self.source_masks: list[torch.Tensor | None] = []
@@ -137,16 +141,19 @@ class SideBatch:
                 self.target_masks.append(target)
             else:
                 self.target_masks.append(None)
+        self.x: torch.Tensor | None = None
+        if not refs:  # only the primary reference is masked: nothing to sample on the side
+            return
         self.concat_first = torch.cat(concat_first).to(device)  # [K-1, 4, h, w], unscaled
         self.first_mean = torch.cat(first_mean).to(device)
         self.hint = torch.stack(hints).to(device=device, dtype=pipe.unet.dtype)  # [K-1, 1, 3, H, W]
         self.noise = torch.cat(noise).to(device)  # [K-1, 4, h, w] unit noise
-        self.x: torch.Tensor | None = None
 
     def routing(self, video: Sequence[int]) -> ReferenceRouting:
         """The routing of one window whose video-path positions show source frames `video`."""
         idx = [min(max(int(i), 0), self.num_frames - 1) for i in video]
-        targets = [None] + [None if m is None else (m[0] if m.shape[0] == 1 else m[idx]) for m in self.target_masks]
+        targets = [None if m is None else (m[0] if m.shape[0] == 1 else m[idx])
+                   for m in [self.primary_target, *self.target_masks]]
         return ReferenceRouting(self.count, target_masks=targets, source_masks=self.source_masks,
                                 latent_size=self.latent)
 
@@ -157,6 +164,8 @@ class SideBatch:
     def begin(self, sigmas: torch.Tensor, scale: torch.Tensor | float) -> None:
         """Start a window: the side frames' state is their own unit noise at the first sigma."""
         self.sigmas = sigmas
+        if not self.count:
+            return
         self.x = self.noise * scale
 
     def advance(self, i: int, denoise) -> None:

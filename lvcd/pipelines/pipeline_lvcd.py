@@ -380,7 +380,7 @@ class LVCDPipeline(DiffusionPipeline):
             def denoiser(x, sigma, i, seg=seg, concat=concat, hint=hint, side=side, routing=routing):
                 mode = seg.mode if (seg.mode == "normal" or steps_prev is None or i < steps_prev) else "normal"
                 with self.reference_attention.use(mode, overlap=ov), self.reference_attention.route(routing):
-                    if side is not None:  # the side batch first: every layer keeps its keys/values for this step
+                    if side is not None and side.count:  # the side batch first: every layer keeps its K/V
                         side_concat = side.concat(seg.index)
                         with routing.capture():
                             side.advance(i, lambda xs, s: self._denoise_side(xs, s, side_concat, side.hint, cond))
@@ -525,6 +525,7 @@ class LVCDPipeline(DiffusionPipeline):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         return_dict: bool = True,
         extra_references: Sequence[ExtraReference] | None = None,
+        reference_target_mask=None,
     ) -> LVCDPipelineOutput | tuple:
         r"""Colorize `sketches` (N frames) so that frame 0 matches `reference`.
 
@@ -544,6 +545,8 @@ class LVCDPipeline(DiffusionPipeline):
                 ([`~lvcd.pipelines.extra_refs.ExtraReference`]: image, its lineart, optional source and target
                 masks), attended through Reference Attention (see `lvcd.models.routing`); their noise comes from
                 generators derived from `generator`'s seed. None or [] is exactly the one-reference pipeline.
+            reference_target_mask: optional [H, W] or [N, H, W] mask in [0, 1]: the pixels of each frame that may take
+                colours from `reference` (log-mask bias on its key block; 0 excludes it there).
         """
         # 1. Check inputs
         self.check_inputs(sketches, reference, image_embeddings, num_inference_steps, overlap)
@@ -567,8 +570,9 @@ class LVCDPipeline(DiffusionPipeline):
 
         # 4. Conditioning: CLIP embedding, added time ids, reference latents
         cond = self.prepare_conditions(ref, image_embeddings, generator)
-        if extra_references:
-            cond.extra["side"] = SideBatch(self, list(extra_references), (H, W), n, generator, device)
+        if extra_references or reference_target_mask is not None:
+            cond.extra["side"] = SideBatch(self, list(extra_references or []), (H, W), n, generator, device,
+                                           reference_target_mask)
 
         # 5.-7. Segment loop (denoising with blending and prev-reference attention)
         parts = []

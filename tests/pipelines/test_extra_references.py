@@ -90,3 +90,13 @@ def test_extra_reference_errors_name_the_reference(tiny_pipe_short, bad, match):
     fields.update(bad)
     with pytest.raises(ValueError, match=match):
         _run(tiny_pipe_short, extra_references=[ExtraReference(**fields)])
+
+
+def test_reference_target_mask_alone(tiny_pipe_short):
+    """A target mask on the primary reference only: all ones is the plain pipeline (bias log 1 = 0, up to the
+    routed path's rounding); all zeros leaves the video frames without the reference, finite."""
+    plain = _run(tiny_pipe_short)
+    ones = _run(tiny_pipe_short, reference_target_mask=torch.ones(H, W))
+    assert (ones.latents - plain.latents).abs().max() < 1e-4
+    none = _run(tiny_pipe_short, reference_target_mask=torch.zeros(N, H, W))
+    assert torch.isfinite(none.latents).all() and (none.latents[1:] - plain.latents[1:]).abs().max() > 1e-4
