@@ -17,7 +17,8 @@ setup(
     packages=find_packages(include=["lvcd", "lvcd.*"]),
     include_package_data=True,
     # the released architecture's configs (lvcd convert's defaults, the preflight estimates) ship inside the package
-    package_data={"lvcd": ["data/*", "data/**/*"], "lvcd.model_configs": ["lvcd-svd/*.json", "lvcd-svd/*/*.json"]},
+    package_data={"lvcd": ["data/*", "data/**/*", "ui/static/*"],
+                  "lvcd.model_configs": ["lvcd-svd/*.json", "lvcd-svd/*/*.json"]},
     install_requires=[
         # torch is a range on purpose: users bring their own CUDA build; CI installs the CPU wheel first.
         "torch>=2.1",
@@ -42,6 +43,9 @@ setup(
     extras_require={
         "test": ["pytest>=7", "scikit-image>=0.22", "ruff==0.17.5"],  # ruff pinned: CI lints with it
         "cuda": ["xformers"],
+        "ray": ["ray==2.60.0"],  # lvcd batch --executor ray (docs/ray.md); same version on every node
+        "ui": ["fastapi==0.165.0", "uvicorn==0.39.0", "python-multipart==0.0.20"],  # `lvcd ui`, the browser page
+        "ui-test": ["playwright==1.65.2"],  # tests/ui drive the system's chromium with it
     },
     entry_points={"console_scripts": ["lvcd=lvcd.cli:main"]},
 )

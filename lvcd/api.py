@@ -21,8 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .lock import owner_tag
+from .outputs import check_output
 from .prefetch import background
 from .version import __version__
+from .video.audio import choose_audio
 
 logger = logging.getLogger("lvcd")
 
@@ -57,10 +60,13 @@ class ColorizeOptions:
     decode_chunk: int = 10  # latents per temporal-decoder call, as released
     attention: str = "sdpa"  # "sdpa" | "xformers" (CUDA only)
     polarity: str = "auto"  # lineart polarity: "auto" | "black-on-white" | "white-on-black" | "alpha"
-    keep_lines: bool = False  # composite the original lines over the colours
+    keep_lines: bool | None = None  # composite the original lines over the colours; None: yes for the bucket
+    bucket_mode: str = "auto"  # bucket backend: "flat" fills, "warp" the keyframe along flow, "auto" by lineart
     snap: bool = False  # snap flat regions to the reference's palette (any backend)
     crf: int = 18  # x264 quality for mp4/mkv output (visually lossless)
-    fmt: str | None = None  # output container; None = from the output extension
+    fmt: str | None = None  # output container; None = from the output extension; "indexed": palette PNGs
+    layers: bool = False  # with fmt "indexed": per-palette-entry alpha-mask PNG sequences + a lines layer
+    palette: dict | None = None  # named colours {name: "#rrggbb"}: flat output snaps to them; names indexed entries
     overwrite: bool = False
     quiet: bool = False
     reference_fit: str = "error"  # reference of another aspect: "error" | "stretch" | "crop" | "pad"
@@ -72,6 +78,8 @@ class ColorizeOptions:
     def __post_init__(self):
         if self.backend not in ("auto", "diffusion", "bucket"):
             raise LVCDError(f"`backend` must be auto, diffusion or bucket (got {self.backend!r}).")
+        if self.bucket_mode not in ("auto", "flat", "warp"):
+            raise LVCDError(f"`bucket_mode` must be auto, flat or warp (got {self.bucket_mode!r}).")
         if self.offload not in ("none", "model", "sequential"):
             raise LVCDError(f"`offload` must be none, model or sequential (got {self.offload!r}).")
         if self.compile not in COMPILE_MODES:
@@ -80,6 +88,10 @@ class ColorizeOptions:
             raise LVCDError(f"`attention` must be sdpa or xformers (got {self.attention!r}).")
         if self.steps < 1:
             raise LVCDError(f"`steps` must be >= 1 (got {self.steps}); the released model uses 25.")
+        if self.palette is not None:
+            from .deliver.paints import parse_named_palette
+
+            parse_named_palette(self.palette)
         if self.size is not None:
             w, h = self.size
             if w % SIZE_MULTIPLE or h % SIZE_MULTIPLE or w <= 0 or h <= 0:
@@ -296,7 +308,12 @@ def load_pipeline(model_dir: str | os.PathLike, opts: ColorizeOptions, size: tup
     if opts.compile != "off" and offload != "none":
         raise LVCDError(f"--compile {opts.compile} needs the networks resident on the device, but the render uses "
                         f"--offload {offload}; drop --compile, or free memory for --offload none.")
-    pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
+    try:
+        pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
+    except (OSError, ValueError, KeyError) as e:  # diffusers' "no file named config.json ..." and the like
+        raise LVCDError(f"the model folder {model_dir} cannot be loaded ({str(e).strip().splitlines()[0][:200]}); "
+                        f"run `lvcd doctor --model {model_dir}` to see what is missing or damaged, then convert it "
+                        "again with `lvcd convert`.") from None
     return place_pipeline(pipe, device, offload, opts.attention, opts.compile)
 
 
@@ -431,7 +448,7 @@ class SegmentStore:
         if res.carry is not None:  # clones: views of one window's latents may not share storage in safetensors
             tensors.update({f"carry.{k}": v.detach().cpu().clone() for k, v in res.carry.state_dict().items()})
         path = self._path(res.segment)
-        tmp = path.with_suffix(".partial")
+        tmp = path.with_name(f".{path.name}.{owner_tag()}.partial")  # unique per process
         save_file(tensors, str(tmp))
         os.replace(tmp, path)
 
@@ -466,10 +483,15 @@ class BucketBackend:
     name = "bucket"
 
     def __init__(self, opts: ColorizeOptions):
-        from .backends.bucket import BucketColorizer
+        from .backends.bucket import BucketColorizer, BucketConfig
 
         self.opts = opts
-        self.colorizer = BucketColorizer()
+        self.colorizer = BucketColorizer(BucketConfig(mode=opts.bucket_mode))
+
+    def confidence(self) -> dict | None:
+        """The last shot's per-frame confidence (`lvcd.backends.bucket_confidence`); None in warp mode."""
+        log = getattr(self.colorizer, "confidence", None)
+        return log.summary() if log is not None and getattr(self.colorizer, "used_mode", "flat") == "flat" else None
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
@@ -549,7 +571,7 @@ class _Tee:
         return frame
 
 
-def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str):
+def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str, keep_lines: bool = False):
     """Per-frame finishing steps (palette snap, original lines on top) shared by every backend."""
     steps = []
     if opts.snap:
@@ -557,7 +579,7 @@ def _postprocess(opts: ColorizeOptions, reference_rgb: np.ndarray, polarity: str
 
         snapper = PaletteSnapper.from_reference(reference_rgb)
         steps.append(lambda out, line: snapper.snap(out, line))
-    if opts.keep_lines:
+    if keep_lines:
         from .lineart import composite_lines
 
         steps.append(lambda out, line: composite_lines(out, line, polarity=polarity))
@@ -607,14 +629,19 @@ def colorize_frames(
     from .lineart import detect_polarity
 
     polarity = detect_polarity(first) if opts.polarity == "auto" else opts.polarity
-    finish = _postprocess(opts, ref, polarity)
+    keep = opts.keep_lines if opts.keep_lines is not None else backend.name == "bucket"  # cels keep their ink
+    finish = _postprocess(opts, ref, polarity, keep)
+    if opts.palette:  # named colours (lvcd.deliver): paints near one become it, drawn ink kept
+        from .deliver.shots import with_named_palette
+
+        finish = with_named_palette(finish, opts.palette, backend, ref, opts.snap)
 
     def chained():
         yield first
         yield from it
 
     n = num_frames if num_frames is not None else -1
-    if not (opts.keep_lines or opts.snap):  # nothing to pair outputs with: no buffering at all
+    if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
         yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
         return
     tee = _Tee(chained())
@@ -665,25 +692,45 @@ def _resume_key(input, ref: np.ndarray, frames: int, opts: ColorizeOptions, back
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None, **options) -> RenderResult:
+def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
+                   audio: str | os.PathLike | None = None, fps=None, **options) -> RenderResult:
     """Colorize a lineart video file or image sequence and write the result (same frame count, fps, size and audio).
 
     See `ColorizeOptions` for the options. The output is written as frames are produced to a temporary file renamed
     at the end; a failed or interrupted run leaves no output behind. With `work` (a folder), a diffusion render keeps
     every finished window's latents there: running the same command again after an interruption re-decodes those
     and samples only the windows that were not finished, giving the same frames; the checkpoints are removed once
-    the output is written.
+    the output is written. The work folder is locked while the render runs (`lvcd.lock`). `audio`: None = the
+    input's sound, "none" = silent, a path = the sound of that file (e.g. the colour clip the lineart came from).
+    `fps`: resample a video to this constant rate (a variable-rate input otherwise keeps every frame and its time).
     """
+    from .lock import WorkLock
+
+    if work is None:
+        return _colorize_video(input, reference, output, work=None, audio=audio, fps=fps, **options)
+    with WorkLock(work):
+        return _colorize_video(input, reference, output, work=work, audio=audio, fps=fps, **options)
+
+
+def _colorize_video(input, reference, output, *, work, audio, fps=None, **options) -> RenderResult:
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
+    from .video.writer import output_format
 
     opts = ColorizeOptions(**options)
     t0 = time.perf_counter()
-    info = probe(input)
-    check_output_path(output, overwrite=opts.overwrite)
+    info = probe(input, fps=fps)
+    check_inputs_and_output(input, info, output, reference=reference, work=work, fmt=opts.fmt,
+                            polarity=opts.polarity)
+    audio_from = choose_audio(audio, input if info.has_audio else None)
+    check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
     backend, model_dir = make_backend(opts, opts.size or model_size_for(info.width, info.height))
+    if output_format(output, opts.fmt) == "indexed":  # palette PNGs + palette files instead of a video
+        from .deliver.shots import indexed_writer_for
+
+        open_writer = indexed_writer_for(backend, ref, opts)  # noqa: F811 (same call below, another writer)
     fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":
@@ -701,9 +748,9 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         from .eval.drift import DriftMonitor
 
         monitor = DriftMonitor(ref)
-    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
-        output, info.fps, (info.width, info.height), audio_from=input if info.has_audio else None, crf=opts.crf,
-        overwrite=opts.overwrite, fmt=opts.fmt,
+    with open_reader(input, fps=fps) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
+        output, info.fps, (info.width, info.height), audio_from=audio_from, crf=opts.crf,
+        overwrite=opts.overwrite, fmt=opts.fmt, timestamps=info.timestamps,  # a VFR input's timing, kept
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
         for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt,
                                      **{k: v for k, v in asdict(opts).items() if k != "backend"}):
@@ -728,6 +775,7 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         "model": str(model_dir) if model_dir else None,
         "model_files": fingerprint,
         "seconds": round(seconds, 3),
+        "timing": timing_record(info),
     }
     drift = None
     if monitor is not None:
@@ -736,12 +784,39 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         drift = side["colour_drift"] = monitor.summary()
         if drift["over_threshold"]:
             logger.warning("%s: %s", output, format_drift(drift))
+    if backend.name == "bucket" and (conf := backend.confidence()) is not None:
+        from .backends.bucket_confidence import format_line
+
+        side["bucket_confidence"] = conf
+        (logger.warning if conf["frames_to_check"] else logger.info)("%s: %s", output, format_line(conf))
     sidecar = write_sidecar(output, side)
     if ckpt is not None:
         import shutil
 
         shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
     return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
+
+
+def timing_record(info) -> dict:
+    """The sidecar's `timing`: constant rate, or (variable frame rate) output frame i = input frame i at its
+    timestamp, every frame kept."""
+    if info.timestamps is None:
+        return {"variable_frame_rate": bool(info.is_vfr), "fps": str(info.fps),
+                "resampled": bool(info.is_vfr or info.source_frame_count != info.frame_count)}
+    return {"variable_frame_rate": True, "average_fps": str(info.fps), "mapping": "output frame i = input frame i",
+            "timestamps_s": [str(t) for t in info.timestamps]}
+
+
+def check_inputs_and_output(input, info, output, *, reference=None, work=None, fmt=None, polarity="auto") -> None:
+    """Before any work: the output must not replace an input or lie in the work folder (`lvcd.outputs`), and a
+    colour clip given as the lineart is refused with the fix (skipped when the polarity is stated explicitly)."""
+    check_output(output, inputs=[input] + ([reference] if reference is not None else []), work=work, fmt=fmt)
+    if polarity == "auto":
+        from .lineart.colour_check import check_lineart_input
+        from .video import read_frames
+
+        picks = sorted({0, min(info.frame_count, info.source_frame_count or info.frame_count) // 2})
+        check_lineart_input(input, (next(read_frames(input, k, k + 1)) for k in picks), what="the lineart input")
 
 
 # ---------------------------------------------------------------------------------------------------- dry run
@@ -835,6 +910,7 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
     from .video import check_output_path, open_reader, open_writer, probe
 
     info = probe(input)
+    check_output(output, inputs=[input])
     check_output_path(output, overwrite=overwrite)
     if method == "informative-drawings":
         if not weights:
@@ -850,7 +926,9 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
         raise LVCDError(f"unknown lineart method {method!r}; choose xdog or informative-drawings.")
     n = 0
     with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, \
-            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite) as writer:
+            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite,
+                        audio_from=input if info.has_audio else None,  # the clip's sound goes along
+                        timestamps=info.timestamps) as writer:
         for frame in tqdm(frames, total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
             strength = extract(frame)  # float [H, W], 1 = line
             if binary:

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Frames per second of the paint-bucket backend on ONE CPU core, at 1920x1080 and 576x320.
 
-The clip is the synthetic sample (scripts/make_sample.py) rendered at each size; frames are decoded into memory
-first, so the timing covers the colorizer only (normalise, segment, flow, vote, paint), not PNG/video decoding.
-OpenCV, OpenMP and BLAS are pinned to one thread before they are imported. Reported per size: wall-clock and CPU
-frames/s over the whole shot (keyframe preparation included) and steady-state (frames after the first).
+Clips: a hard-benchmark clip (scripts/make_cel_bench.py `hop_pan`, dev seed: three characters, pan, gapped
+anti-aliased lines) upscaled to each size, and the synthetic sample (scripts/make_sample.py) rendered at each size.
+Frames are decoded into memory first, so the timing covers the colorizer only (normalise, segment, flow, vote,
+paint), not PNG/video decoding. OpenCV, OpenMP and BLAS are pinned to one thread before they are imported. Reported
+per size: wall-clock and CPU frames/s over the whole shot (keyframe preparation included) and steady-state (frames
+after the first).
 
     python scripts/bench_bucket.py [--frames 24] [--repeat 2] [--json benchmarks/bucket.json]
 
@@ -49,7 +51,28 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def bench(size: tuple[int, int], frames: int, repeat: int) -> dict:
+def hard_clip(size: tuple[int, int], frames: int):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from dataclasses import replace
+
+    from make_cel_bench import CLIPS, SEEDS, make_clip
+
+    spec = replace(next(c for c in CLIPS if c.name == "hop_pan"), frames=frames)
+    clip = make_clip(spec, SEEDS["dev"])
+    up = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_LINEAR if a.ndim == 3 else cv2.INTER_NEAREST)  # noqa
+    ref = cv2.resize(clip["gt"][0], size, interpolation=cv2.INTER_NEAREST)  # flat paints stay exact
+    return ref, [up(x) for x in clip["line"]]
+
+
+def bench(size: tuple[int, int], frames: int, repeat: int, source: str = "sample") -> dict:
+    if source == "hard":
+        ref, lines = hard_clip(size, frames)
+    else:
+        ref, lines = sample_clip(size, frames)
+    return timed(ref, lines, size, frames, repeat, source)
+
+
+def sample_clip(size: tuple[int, int], frames: int):
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [
@@ -68,6 +91,10 @@ def bench(size: tuple[int, int], frames: int, repeat: int) -> dict:
         lines = [np.array(Image.open(Path(tmp) / "line" / f"{i:04d}.png")) for i in range(frames)]
         lines = [np.repeat(x[..., None], 3, axis=2) for x in lines]  # what a video reader yields: uint8 RGB
         ref = np.array(Image.open(Path(tmp) / "reference.png"))
+    return ref, lines
+
+
+def timed(ref, lines, size, frames: int, repeat: int, source: str) -> dict:
     runs = []
     for _ in range(repeat):
         colorizer = BucketColorizer()
@@ -86,23 +113,24 @@ def bench(size: tuple[int, int], frames: int, repeat: int) -> dict:
             }
         )
     best = {k: round(max(r[k] for r in runs), 2) for k in runs[0]}  # best of `repeat`: least disturbed run
-    return {"size": list(size), "frames": frames, "repeat": repeat, **best}
+    return {"clip": source, "size": list(size), "frames": frames, "repeat": repeat, **best}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=24, help="frames per run (one shot)")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--clips", default="hard,sample", help="hard (make_cel_bench hop_pan upscaled), sample")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "bucket.json")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     results = []
-    for size in SIZES:
-        r = bench(size, args.frames, args.repeat)
+    for source, size in [(c, s) for c in args.clips.split(",") for s in SIZES]:
+        r = bench(size, args.frames, args.repeat, source)
         results.append(r)
         print(
-            f"{size[0]}x{size[1]}: {r['wall_fps']:.2f} fps wall ({r['steady_wall_fps']:.2f} steady), "
+            f"{source:6s} {size[0]}x{size[1]}: {r['wall_fps']:.2f} fps wall ({r['steady_wall_fps']:.2f} steady), "
             f"{r['cpu_fps']:.2f} fps CPU ({r['steady_cpu_fps']:.2f} steady)"
         )
     out = {
@@ -110,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": {"opencv": cv2.getNumThreads(), "omp": os.environ["OMP_NUM_THREADS"]},
         "cpu": cpu_model(),
         "load_average_1min_at_start": load,
+        "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "opencv": cv2.__version__,

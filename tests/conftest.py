@@ -37,6 +37,14 @@ def tiny_pipeline_dir(tmp_path_factory, tiny_pipe):
 
 
 @pytest.fixture(scope="session")
+def tiny_pipeline_dir_short(tmp_path_factory, tiny_pipe_short):
+    """`tiny_pipe_short` saved as a pipeline folder (render it with `--overlap 1`)."""
+    d = tmp_path_factory.mktemp("tiny-random-short")
+    tiny_pipe_short.save_pretrained(d, safe_serialization=True)
+    return d
+
+
+@pytest.fixture(scope="session")
 def oracle_dir():
     """The golden oracle set `A` (tests/oracle_path.py): skips without it, fails without it under CI=true."""
     from oracle_path import require_oracle

@@ -699,3 +699,19 @@ def test_default_configs_build_the_real_architecture():
     assert sched.config.use_karras_sigmas and sched.config.timestep_type == "continuous"
     assert abs(float(sched.sigmas[0]) - 700.0) < 1e-2 and float(sched.sigmas[-1]) == 0.0
     assert abs(float(sched.sigmas[-2]) - 0.002) < 1e-6
+
+
+def test_shipped_configs_are_package_data_and_match_the_repository_copy():
+    """lvcd reads the released configs from inside the package (a wheel has no `pipelines/`); the repository's
+    top-level `pipelines/lvcd-svd` is the user-facing copy of the same files."""
+    import lvcd
+    from lvcd import preflight
+
+    package = Path(lvcd.__file__).resolve().parent
+    shipped = cv.DEFAULT_PIPELINE_DIR.resolve()
+    assert package in shipped.parents and preflight.REAL_ARCHITECTURE.resolve() == shipped
+    repo_copy = Path(__file__).resolve().parents[1] / "pipelines" / "lvcd-svd"
+    files = sorted(p.relative_to(shipped) for p in shipped.rglob("*.json"))
+    assert files == sorted(p.relative_to(repo_copy) for p in repo_copy.rglob("*.json")) and len(files) == 7
+    for rel in files:
+        assert json.loads((shipped / rel).read_text()) == json.loads((repo_copy / rel).read_text()), rel

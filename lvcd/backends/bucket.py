@@ -1,39 +1,41 @@
-"""The paint-bucket colorizer: weight-free, CPU-only colouring of lineart from one coloured keyframe.
+"""The paint-bucket colorizer: weight-free, CPU-only colouring of lineart from one or more coloured keyframes.
 
 Cel animation is painted region by region with flat colours, so colouring a shot is a matching problem: which region
-of the keyframe does each region of this frame continue? (BasicPBC, Dai et al., CVPR 2024, learn this matching; this
+of a keyframe does each region of this frame continue? (BasicPBC, Dai et al., CVPR 2024, learn this matching; this
 file does it with classical tools.) Per frame:
 
 1. Normalise the lineart (`lvcd.lineart.normalize_lineart`; "auto" polarity is settled on the first frame) and
-   segment it into regions (`segment_regions`: enclosed areas, small gaps closed, line pixels given to a region).
-2. Dense optical flow (OpenCV DIS) from this frame to the previous frame and to the keyframe, computed at a reduced
-   resolution on distance-to-line images (blank areas between strokes get a gradient DIS can follow).
-3. Each source's per-pixel palette index (its regions' paints; nothing on lines) is warped into this frame and
-   counted per region: a majority vote. A source's votes for a region are weighted by the square of how well the
-   affine motion fitted to the flow along the region's outline lays that outline onto the source's lines, so the
-   keyframe anchors the colours where the pose still matches it (errors do not accumulate over a long shot) and
-   fades out where it does not. Where both sources vote equally (a small region both see perfectly), the keyframe's
-   paint wins: the previous frame's may be an earlier mistake (on the sample: region Acc 0.962 -> 0.969).
-4. Regions with weak votes (outline badly aligned, votes sparse or split) are re-matched region to region: the
-   source region of similar area nearby with the best overlap (IoU) under a rigid shift gives its paint. This
-   catches small shapes moving fast over static lines, whose blank interior the dense flow drags along with the
-   background.
-5. Regions still undecided (no clear majority) are matched on the region graph -- area, position, bounding-box
-   shape and the paints of decided neighbours -- against the keyframe's and the previous frame's regions.
-6. Output: flat palette colours, line pixels included (a line pixel takes its nearest region's paint; colour-trace
-   lines take the darker or lighter side's paint, whichever the keyframe shows); `keep_lines` draws the original
-   black lines on top.
+   segment it into regions (`segment_regions`: enclosed areas, gaps closed by a small ball that fits thin parts,
+   then a wide pass for what it left joined).
+2. Keyframe votes. For every keyframe already passed, a position map (`bucket_track`) says where each pixel lies in
+   that keyframe: composed with the dense flow to the previous frame, then re-anchored on the keyframe's own lines
+   by a residual flow. Positions are chained, colours are not. Keyframes not reached yet are matched by direct
+   flow. Each keyframe's paints are warped through its map and counted per region, weighted by the square of how
+   well the affine motion fitted along the region's outline lays that outline onto the keyframe's lines, and by
+   nearness in time (nearest keyframe first).
+3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
+   cluster in the keyframes (masked correlation of distance-to-line images); a shift whose outlines land on keyframe
+   lines gives their votes and re-seeds the map there. Weak regions also get a rigid-shift region-to-region search
+   (`MatchMixin._rigid_rescue`).
+4. Previous-frame votes count with the confidence of the region that cast them: a guess never confirms itself, and
+   a colour carried only by the previous frame keeps at most `prev_decay` of its confidence (no compounding).
+5. Regions still undecided are matched on the region graph; their confidence is low.
+6. Output: flat palette colours, line pixels included (colour-trace lines take the side the keyframe shows);
+   `keep_lines` draws the original lines on top. Per frame, the share of low-confidence regions and a per-paint
+   area check against the keyframe go to `self.confidence` (`bucket_confidence`).
 
-Memory is constant in the shot length: the keyframe's state and the previous frame's state are all that is kept.
+Lineart that is not cel lineart (the keyframe's regions are not flat-painted: unclosed extracted lines on a shaded
+frame) is detected and, in mode "auto", coloured by a dense-flow warp of the keyframe (`bucket_warp`).
+
+Memory is constant in the shot length: the keyframes' states, one position map per keyframe and the previous frame.
 A `BucketColorizer` colours one shot at a time. Deliberately not here: shot splitting and frame ordering (the caller
-passes the frames starting next to the keyframe, reversed if the keyframe is the last frame), more than one keyframe
-per shot, shading or gradients (colours are the reference's flat paints), colours for regions that appear in no
-source frame (they get the best graph match, which can be wrong: a mouth opening for the first time), and any
-learned model. No torch.
+passes frames in order; a keyframe is given with its index), shading or gradients in flat mode, and any learned
+model. No torch.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -44,10 +46,15 @@ from ..lineart.normalize import Lineart, LineartConfig, composite_lines, normali
 from ..lineart.palette import codes_rgb, rgb_codes
 from ..lineart.regions import RegionConfig, Regions, segment_regions
 from ..lineart.xdog import XDoGConfig, extract_lineart
+from . import bucket_track as track
+from .bucket_confidence import ConfidenceLog, area_shares
+from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key
+from .bucket_warp import WarpColorizer, cel_report, describe, looks_like_cel
+
+logger = logging.getLogger(__name__)
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 KEY_TIE_BREAK = 1e-3  # share of the keyframe's own score added when picking the winner: breaks (near-)ties its way
-NO_VOTE = np.uint16(65535)  # palette index meaning "this pixel has no colour to give" (lines, outside the frame)
 MAX_PALETTE = 1024  # distinct paints in a keyframe; cels use tens, and votes cost regions x paints memory
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -75,10 +82,18 @@ class BucketConfig:
     rescue_distance_cost: float = 0.5  # IoU traded per `search_radius` of distance from the flow's own guess
     search_radius: float = 0.15  # of the longer side: how far a region's match may have moved (38 px at 256 px)
     keyframe_weight: float = 1.0  # keyframe votes relative to previous-frame votes (before alignment weighting)
+    prev_weight: float = 1.0  # previous-frame votes x the confidence each voting region had (never above 1)
+    prev_decay: float = 0.9  # a colour carried only by the previous frame keeps at most this x its confidence
+    low_confidence: float = 0.5  # regions decided with less confidence than this are reported as "to check"
+    reid_below: float = 0.5  # regions with keyframe confidence below this are searched for in the keyframes
+    reid_score: float = 0.45  # masked correlation a re-identified cluster needs
+    reid_align: float = 0.6  # share of a re-identified region's outline that must land on keyframe lines
     min_share: float = 0.5  # a region is decided by votes when its top colour holds this share of its vote mass
     min_support: float = 0.2  # ... and the votes cover this fraction of its pixels
     keep_lines: bool = False  # composite the original lines over the flat colours
     keep_colored_lines: bool = False  # colour-trace lines (red/blue shadow boundaries) are painted over in cels
+    mode: str = "auto"  # "flat": paint regions; "warp": carry the keyframe's colours along dense flow (lineart that
+    #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
 
     def __post_init__(self):
         if self.flow_preset not in _DIS_PRESETS:
@@ -90,30 +105,14 @@ class BucketConfig:
                 f"`min_share` must be in (0, 1] and `min_support` in [0, 1] "
                 f"(got {self.min_share}, {self.min_support})."
             )
+        if self.mode not in ("auto", "flat", "warp"):
+            raise ValueError(f"`mode` must be auto, flat or warp (got {self.mode!r}).")
         if self.keyframe_weight < 0:
             raise ValueError(f"`keyframe_weight` must be >= 0 (got {self.keyframe_weight}).")
 
 
-@dataclass
-class _Frame:
-    """What the colorizer keeps of a coloured frame: enough to vote from it and to match regions against it."""
 
-    lineart: Lineart
-    regions: Regions
-    color: np.ndarray  # int32 [n + 1] palette index per region
-    votes_map: np.ndarray  # uint16 [H, W] palette index on interior pixels, NO_VOTE elsewhere
-    flow_img: np.ndarray  # uint8 [h, w] softened lines at flow resolution
-    near: np.ndarray  # bool [H, W]: within `align_tolerance` px of a line (scores how well a motion aligns lines)
-    _neighbour_colors: list[set[int]] | None = None
-
-    def neighbour_colors(self) -> list[set[int]]:
-        if self._neighbour_colors is None:
-            adj = self.regions.adjacency()
-            self._neighbour_colors = [set(self.color[a].tolist()) for a in adj]
-        return self._neighbour_colors
-
-
-class BucketColorizer:
+class BucketColorizer(MatchMixin):
     """Colour a shot's lineart frames from one coloured keyframe with flat palette colours.
 
     >>> colorizer = BucketColorizer(BucketConfig(keep_lines=True))
@@ -138,15 +137,85 @@ class BucketColorizer:
         of the shot or none of them (an off-frame reference); None extracts its lines with XDoG. Frames are
         processed in the order given: pass them starting next to the keyframe (reversed when the keyframe is last).
         """
-        key = self.prepare_reference(reference_rgb, reference_lineart)  # validate before the first frame is read
-        return self._run(key, lineart_frames)
+        return self.colorize_keyframes([(-1, reference_rgb, reference_lineart)], lineart_frames)
+
+    def colorize_keyframes(self, keyframes, lineart_frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Like `colorize` with several coloured keyframes used together: `keyframes` = [(frame index in
+        `lineart_frames`, reference_rgb, reference_lineart or None), ...]; -1 = an off-frame reference placed before
+        frame 0. Every frame is matched against every keyframe, the nearest in time weighing most; a frame that is a
+        keyframe gets its paints exactly."""
+        if not keyframes:
+            raise ValueError("`keyframes` is empty; give at least one (frame index, reference_rgb, lineart).")
+        keys = self.prepare_keyframes(keyframes)  # validate before the first frame is read
+        if keys is None:  # not cel lineart: the keyframe nearest the start, warped along dense flow
+            index, rgb, lineart = min(keyframes, key=lambda kf: abs(int(kf[0])))
+            ref = np.asarray(rgb)[..., :3]
+            lines = lineart if lineart is not None else extract_lineart(ref, self.config.xdog, self.config.lineart)
+            warp = WarpColorizer(self.config.flow_side, self.config.lineart, self.config.keep_lines)
+            return warp.colorize(ref, lines, lineart_frames)
+        return self._run(keys, lineart_frames)
 
     def prepare_reference(self, reference_rgb: np.ndarray, reference_lineart) -> _Frame:
-        """The keyframe's regions and paints; sets this colorizer's palette for the shot (`colorize` calls it)."""
+        """The keyframe's regions and paints; sets this colorizer's palette for the shot."""
+        return self.prepare_keyframes([(-1, reference_rgb, reference_lineart)])[0].frame
+
+    def prepare_keyframes(self, keyframes) -> list[_Key]:
+        """Regions and paints of every keyframe, one palette for the shot (the union of their paints)."""
+        prepared, idx = [], set()
+        for i, (index, rgb, lineart) in enumerate(keyframes):
+            if int(index) in idx:
+                raise ValueError(f"two keyframes are given for frame {index}; keep one of them.")
+            idx.add(int(index))
+            prepared.append((int(index), *self._key_regions(rgb, lineart, i)))
+        self.cel = cel_report(prepared[0][2], prepared[0][4])
+        self.used_mode = self.config.mode
+        if self.config.mode == "auto":
+            self.used_mode = "flat" if looks_like_cel(self.cel) else "warp"
+        if self.used_mode == "warp":
+            if self.config.mode == "auto":
+                logger.warning("the keyframe does not look like cel lineart (%s): colouring by a dense-flow warp of "
+                               "the keyframe instead of flat fills (--bucket-mode flat forces fills)",
+                               describe(self.cel))
+            return None
+        shapes = {p[1].shape for p in prepared}
+        if len(shapes) > 1:
+            raise ValueError(f"the keyframes have different sizes ({sorted(shapes)}); a shot has one frame size.")
+        palette_codes = np.unique(np.concatenate([p[3][1:] for p in prepared]))
+        if len(palette_codes) > MAX_PALETTE:
+            raise ValueError(
+                f"the keyframes have {len(palette_codes)} distinct region colours (more than {MAX_PALETTE}); the "
+                "paint-bucket backend expects flat cel paints. Check that `reference_rgb` is the coloured version of "
+                "`reference_lineart`, or snap a shaded reference to a palette first (lvcd.lineart.PaletteSnapper)."
+            )
+        self.palette = codes_rgb(palette_codes)  # uint8 [K, 3]
+        la0 = prepared[0][1]
+        self._shape = la0.shape
+        self._grid = None
+        self._g = None
+        self._rank = np.argsort(np.argsort(self.palette.astype(np.float32) @ _LUMA, kind="stable"), kind="stable")
+        self._trace_rule: dict[int, bool] = {}  # ink code -> True: the darker side's paint, False: the lighter one
+        keys = []
+        for index, la, regions, region_code, ref in prepared:
+            codes = rgb_codes(ref)
+            color = np.concatenate([[0], np.searchsorted(palette_codes, region_code[1:])]).astype(np.int32)
+            if la.colored is not None:  # colour-trace lines are painted over with one side's paint: learn which
+                dark, light = self._trace_sides(regions, color, la.colored)
+                ink, truth = rgb_codes(la.ink[la.colored]), codes[la.colored]
+                for code in np.unique(ink):
+                    sel = ink == code
+                    d = np.count_nonzero(rgb_codes(dark)[sel] == truth[sel])
+                    li = np.count_nonzero(rgb_codes(light)[sel] == truth[sel])
+                    self._trace_rule.setdefault(int(code), d >= li)
+            keys.append(_Key(index, self._make_frame(la, regions, color)))
+        self.key_paint_share = area_shares(keys[0].frame, len(self.palette))
+        return sorted(keys, key=lambda k: k.index)
+
+    def _key_regions(self, reference_rgb, reference_lineart, i: int):
         ref = np.asarray(reference_rgb)
         if ref.ndim != 3 or ref.shape[2] not in (3, 4) or ref.dtype != np.uint8:
             raise ValueError(
-                f"`reference_rgb` must be a uint8 [H, W, 3] RGB (or RGBA) image (got {ref.dtype} {ref.shape})."
+                f"`reference_rgb` (keyframe {i}) must be a uint8 [H, W, 3] RGB (or RGBA) image "
+                f"(got {ref.dtype} {ref.shape})."
             )
         if ref.shape[2] == 4:  # transparent areas are paper
             a = ref[..., 3:4].astype(np.float32) / 255.0
@@ -158,9 +227,11 @@ class BucketColorizer:
         if la.shape != ref.shape[:2]:
             raise ValueError(
                 f"`reference_lineart` is {la.shape[1]}x{la.shape[0]} but `reference_rgb` is {ref.shape[1]}x"
-                f"{ref.shape[0]}; they must show the same frame at the same size (or pass None to extract lines)."
+                f"{ref.shape[0]} (keyframe {i}); they must show the same frame at the same size (or pass None to "
+                "extract lines)."
             )
-        self._regions_cfg = self.config.regions.resolved(la.mask)  # e.g. gap radius from the line width, per shot
+        if i == 0:
+            self._regions_cfg = self.config.regions.resolved(la.mask)  # one segmentation setting per shot
         regions = segment_regions(la, self._regions_cfg)
         # each region's colour = the most common reference colour over its interior pixels (exact paint values)
         codes = rgb_codes(ref)
@@ -174,30 +245,7 @@ class BucketColorizer:
         region_code[reg[order][first]] = col[order][first]
         used = region_code >= 0  # ids that lie on no pixel (specks, blank frames) get any used paint
         region_code[~used] = region_code[used][0] if used.any() else 0xFFFFFF
-        palette_codes, color = np.unique(region_code[1:], return_inverse=True)
-        if len(palette_codes) > MAX_PALETTE:
-            raise ValueError(
-                f"the reference has {len(palette_codes)} distinct region colours (more than {MAX_PALETTE}); the "
-                "paint-bucket backend expects flat cel paints. Check that `reference_rgb` is the coloured version of "
-                "`reference_lineart`, or snap a shaded reference to a palette first (lvcd.lineart.PaletteSnapper)."
-            )
-        self.palette = codes_rgb(palette_codes)  # uint8 [K, 3]
-        color = np.concatenate([[0], color]).astype(np.int32)
-        self._shape = la.shape
-        self._grid = None
-        # colour-trace lines are painted over with the paint on one of their sides: learn which from the keyframe
-        self._rank = np.argsort(np.argsort(self.palette.astype(np.float32) @ _LUMA, kind="stable"), kind="stable")
-        self._trace_rule: dict[int, bool] = {}  # ink code -> True: the darker side's paint, False: the lighter one
-        if la.colored is not None:
-            dark, light = self._trace_sides(regions, color, la.colored)
-            ink, truth = rgb_codes(la.ink[la.colored]), codes[la.colored]
-            for code in np.unique(ink):
-                sel = ink == code
-                d = np.count_nonzero(rgb_codes(dark)[sel] == truth[sel])
-                li = np.count_nonzero(rgb_codes(light)[sel] == truth[sel])
-                self._trace_rule[int(code)] = d >= li
-        return self._make_frame(la, regions, color)
-
+        return la, regions, region_code, ref
     def _trace_sides(self, regions: Regions, color: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Paints of the darkest and lightest region touching each `where` pixel (3x3): [m, 3] uint8 each."""
         rank = self._rank[color].astype(np.uint16)  # [n + 1] luminance rank of each region's paint
@@ -221,10 +269,14 @@ class BucketColorizer:
         out[la.colored] = np.where(use_dark[:, None], dark, light)
 
     # ------------------------------------------------------------------------------------------------ internals
-    def _run(self, key: _Frame, lineart_frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def _run(self, keys: list[_Key], lineart_frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         cfg = self.config
         line_cfg = cfg.lineart  # "auto" polarity is settled on the first frame: one convention per shot
         prev: _Frame | None = None
+        self.confidence = ConfidenceLog(cfg.low_confidence, self.key_paint_share)
+        for k in keys:
+            if k.index < 0:  # an off-frame reference: taken as the frame just before the first one
+                k.chain = self._identity().copy()
         for i, raw in enumerate(lineart_frames):
             la = normalize_lineart(raw, line_cfg)
             if la.shape != self._shape:
@@ -234,20 +286,51 @@ class BucketColorizer:
                 )
             if line_cfg.polarity == "auto":
                 line_cfg = replace(line_cfg, polarity=la.polarity)
-            regions = segment_regions(la, self._regions_cfg)
-            if np.array_equal(la.mask, key.lineart.mask):
-                color = key.color.copy()  # the keyframe itself: same segmentation, exact colours
+            own = next((k for k in keys if k.index == i), None)
+            if own is None and i == 0:
+                own = next((k for k in keys if k.index < 0 and np.array_equal(la.mask, k.frame.lineart.mask)), None)
+            if own is not None:  # the keyframe itself: same segmentation, exact colours
+                regions, color = own.frame.regions, own.frame.color.copy()
+                conf = np.ones(regions.n + 1, np.float32)
+                cur_img = own.frame.flow_img
+                self._advance_chains(keys, cur_img, prev, i)
+                own.chain = self._identity().copy()
             else:
-                color = self._match(la, regions, key, prev)
+                regions = segment_regions(la, self._regions_cfg)
+                cur_img = self._flow_image(la)
+                self._advance_chains(keys, cur_img, prev, i)
+                color, conf = self._match(la, regions, cur_img, keys, prev, i)
             out = self._paint(regions, color)
             if not cfg.keep_colored_lines:
                 self._paint_trace_lines(out, la, regions, color)
             if cfg.keep_lines:
                 out = composite_lines(out, la, keep_colored=cfg.keep_colored_lines)
-            prev = self._make_frame(la, regions, color)
+            prev = self._make_frame(la, regions, color, conf, cur_img)
+            self.confidence.add(i, regions, conf, color, len(self.palette))
             yield out
 
-    def _make_frame(self, la: Lineart, regions: Regions, color: np.ndarray) -> _Frame:
+    def _identity(self) -> np.ndarray:
+        if self._g is None:
+            w, h = self._flow_size()
+            self._g = track.grid(h, w)
+        return self._g
+
+    def _advance_chains(self, keys: list[_Key], cur_img: np.ndarray, prev: _Frame | None, i: int) -> None:
+        """Carry every passed keyframe's position map into this frame (compose with the flow to the previous frame,
+        then re-anchor on the keyframe's lines). Positions, never colours, are chained."""
+        g = self._identity()
+        to_prev = None
+        for k in keys:
+            if k.chain is None or k.index >= i:
+                continue
+            if prev is not None:
+                if to_prev is None:
+                    to_prev = self._flow(cur_img, prev.flow_img)
+                k.chain = track.compose(k.chain, to_prev, g)
+            k.chain = track.refine(k.chain, cur_img, k.frame.flow_img, self._flow, g)
+
+    def _make_frame(self, la: Lineart, regions: Regions, color: np.ndarray, conf: np.ndarray | None = None,
+                    flow_img: np.ndarray | None = None) -> _Frame:
         lut = color.astype(np.uint16)
         lut[0] = NO_VOTE
         votes_map = np.take(lut, regions.inner)  # [H, W] palette index on interior pixels, NO_VOTE on lines
@@ -255,8 +338,11 @@ class BucketColorizer:
         near = (
             cv2.dilate(la.mask.view(np.uint8), np.ones((2 * t + 1, 2 * t + 1), np.uint8)).view(bool) if t else la.mask
         )
-        return _Frame(la, regions, color, votes_map, self._flow_image(la), near)
-
+        img = self._flow_image(la) if flow_img is None else flow_img
+        f = _Frame(la, regions, color, votes_map, img, near)
+        if conf is not None:
+            f.conf = conf
+        return f
     def _paint(self, regions: Regions, color: np.ndarray) -> np.ndarray:
         """[H, W, 3] uint8 flat colours: one gather of packed RGBA words instead of three channel gathers."""
         rgb = self.palette[color]  # [n + 1, 3]
@@ -283,7 +369,7 @@ class BucketColorizer:
         else:
             lines = la.mask
         d = cv2.distanceTransform((~lines).astype(np.uint8), cv2.DIST_L2, 3)
-        return np.clip(255.0 - d * self.config.flow_slope, 0, 255).astype(np.uint8)
+        return np.clip(255.0 - np.minimum(d, 1e4) * self.config.flow_slope, 0, 255).astype(np.uint8)
 
     def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self._dis is None:
@@ -302,252 +388,132 @@ class BucketColorizer:
         flow[..., 1] *= H / h
         return flow
 
-    def _dense_votes(self, regions: Regions, flow: np.ndarray, src: _Frame) -> np.ndarray:
-        """float32 [n + 1, K]: per region, how many of its interior pixels the flow brings from each colour."""
-        H, W = self._shape
-        if self._grid is None:
-            self._grid = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-        votes = cv2.remap(
-            src.votes_map,
-            self._grid[0] + flow[..., 0],
-            self._grid[1] + flow[..., 1],
-            cv2.INTER_NEAREST,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=int(NO_VOTE),
-        )
+
+    def _match(self, la: Lineart, regions: Regions, cur_img: np.ndarray, keys: list[_Key], prev: _Frame | None,
+               i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Colour and confidence per region. Keyframe votes come through each keyframe's position map (or a direct
+        flow for keyframes not reached yet), weighted by how well the region's outline lands on keyframe lines and
+        by nearness in time; previous-frame votes are weighted by the confidence of the region that cast them, so a
+        guess never confirms itself; what no source explains is re-identified in the keyframes as a cluster."""
+        cfg = self.config
         k = len(self.palette)
-        # column k collects "no vote", row 0 the current frame's line pixels: both dropped after one bincount
-        np.minimum(votes, k, out=votes)
-        big = (regions.n + 1) * (k + 1) >= 2**31
-        keys = (regions.inner.astype(np.int64) if big else regions.inner) * (k + 1) + votes
-        counts = np.bincount(keys.ravel(), minlength=(regions.n + 1) * (k + 1)).reshape(regions.n + 1, k + 1)
-        counts = counts[:, :k].astype(np.float32)
-        counts[0] = 0.0
-        return counts
-
-    def _samples(self, la: Lineart, regions: Regions):
-        """Up to `align_points` line pixels per region (lines belong to their nearest region): the region's outline,
-        used to score how well a motion lays it onto the source's lines."""
-        ys, xs = np.nonzero(la.mask)
-        lab = regions.labels[ys, xs]
-        order = np.argsort(lab, kind="stable")
-        lab, xs, ys = lab[order], xs[order], ys[order]
-        counts = np.bincount(lab, minlength=regions.n + 1)
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        step = np.maximum(1, -(-counts // self.config.align_points))
-        keep = (np.arange(len(lab)) - starts[lab]) % step[lab] == 0
-        lab, xs, ys = lab[keep], xs[keep], ys[keep]
-        starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=regions.n + 1))])
-        return lab, xs.astype(np.int32), ys.astype(np.int32), starts
-
-    def _hits(self, src: _Frame, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-        """bool: which points (integer arrays, any shape) lie within `align_tolerance` of a source line."""
-        H, W = self._shape
-        inside = (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H)
-        return inside & src.near[np.clip(ys, 0, H - 1), np.clip(xs, 0, W - 1)]
-
-    def _affine_alignment(self, regions: Regions, samples, flow: np.ndarray, src: _Frame) -> np.ndarray:
-        """float [n + 1]: per region, the share of its outline that lands on source lines under the affine motion
-        fitted (least squares) to the flow along that outline.
-
-        Scoring the raw flow would be too kind: DIS on distance images pulls any outline onto whatever lines are
-        near, so a region whose flow is wrong still "lands on lines". Through one affine map per region a wrong,
-        incoherent flow no longer does, while a right one (translation, rotation, squash) still does.
-        """
-        lab, xs, ys, _ = samples
         n = regions.n
-        if len(lab) == 0:
-            return np.ones(n + 1)
-        counts = np.bincount(lab, minlength=n + 1)
-        f = flow[ys, xs].astype(np.float64)
-        # coordinates centred on each region's outline mean and scaled by its spread: well conditioned at any size
-        cx = np.bincount(lab, weights=xs, minlength=n + 1) / np.maximum(counts, 1)
-        cy = np.bincount(lab, weights=ys, minlength=n + 1) / np.maximum(counts, 1)
-        dx, dy = xs - cx[lab], ys - cy[lab]
-        spread = np.sqrt(np.bincount(lab, weights=dx * dx + dy * dy, minlength=n + 1) / np.maximum(counts, 1)) + 1.0
-        x, y = dx / spread[lab], dy / spread[lab]
-        X = np.stack([x, y, np.ones_like(x)], 1)  # [P, 3]
-        T = np.stack([x + f[:, 0] / spread[lab], y + f[:, 1] / spread[lab]], 1)  # [P, 2]
-        M = np.zeros((n + 1, 3, 3))
-        B = np.zeros((n + 1, 3, 2))
-        for i in range(3):
-            for j in range(3):
-                M[:, i, j] = np.bincount(lab, weights=X[:, i] * X[:, j], minlength=n + 1)
-            for j in range(2):
-                B[:, i, j] = np.bincount(lab, weights=X[:, i] * T[:, j], minlength=n + 1)
-        # a small ridge towards "translation only" keeps tiny or straight outlines well posed
-        ridge = 1e-3 * counts + 1e-6
-        M[:, 0, 0] += ridge
-        M[:, 1, 1] += ridge
-        M[:, 2, 2] += 1e-6
-        B[:, 0, 0] += ridge
-        B[:, 1, 1] += ridge
-        A = np.linalg.solve(M, B)  # [n + 1, 3, 2]
-        fit = np.einsum("pi,pij->pj", X, A[lab]) * spread[lab][:, None]  # [P, 2] fitted source positions - centre
-        px, py = fit[:, 0] + cx[lab], fit[:, 1] + cy[lab]
-        hit = self._hits(src, np.round(px).astype(np.int32), np.round(py).astype(np.int32))
-        overall = float(hit.mean())
-        return np.where(counts > 0, np.bincount(lab, weights=hit, minlength=n + 1) / np.maximum(counts, 1), overall)
-
-    def _rigid_rescue(
-        self, regions: Regions, samples, flow: np.ndarray, src: _Frame, counts: np.ndarray, align: np.ndarray
-    ) -> None:
-        """Re-match regions whose dense votes are weak (badly aligned outline, few or split votes) region to region.
-
-        Typical case: a small shape moving fast over static lines, whose blank interior DIS fills with the
-        background's motion. Candidates are the source regions of similar area whose centroid lies within
-        `search_radius` of the region's centroid (as is, or moved by the flow's median over the region); each is
-        tried at the shift that aligns the centroids, refined by +-`refine` px, and scored by the IoU of the shifted
-        region with it. The best match with IoU >= `rescue_iou` replaces the region's dense votes by its colour.
-        """
-        cfg = self.config
-        _, xs, ys, starts = samples
-        H, W = self._shape
-        area = np.maximum(regions.area, 1)
-        coverage = counts.sum(axis=1) / area
-        share = counts.max(axis=1) / np.maximum(counts.sum(axis=1), 1)
-        weak = (align < cfg.rescue_below) | (coverage < 0.5) | (share < 0.8)
-        weak[0] = False
-        if not weak.any():
-            return
-        radius = cfg.search_radius * max(H, W)
-        rr = np.arange(-cfg.refine, cfg.refine + 1)
-        fine = np.stack(np.meshgrid(rr, rr), -1).reshape(-1, 2)  # [F, 2] (dx, dy)
-        s_area = src.regions.area[1:].astype(np.float64)
-        s_cent = src.regions.centroid[1:]
-        for r in np.flatnonzero(weak & (regions.area > 0)):
-            a_r, c_r = float(regions.area[r]), regions.centroid[r]
-            x0, y0, x1, y1 = regions.bbox[r]
-            st = max(1, int(np.sqrt(a_r / (4 * cfg.align_points))))  # strided crop: ~4x the points needed
-            iy, ix = np.nonzero(regions.inner[y0:y1:st, x0:x1:st] == r)
-            if len(ix) == 0:
-                continue
-            ix, iy = ix * st, iy * st
-            moved = c_r
-            if starts[r + 1] > starts[r]:
-                px, py = xs[starts[r] : starts[r + 1]], ys[starts[r] : starts[r + 1]]
-                moved = c_r + np.median(flow[py, px], axis=0)
-            ratio = np.abs(np.log(np.maximum(s_area, 0.5) / a_r))  # unused ids have area 0: never candidates
-            near = np.minimum(np.linalg.norm(s_cent - c_r, axis=1), np.linalg.norm(s_cent - moved, axis=1))
-            cand = np.flatnonzero((ratio < np.log(cfg.area_ratio)) & (near < radius)) + 1
-            if len(cand) == 0:
-                continue
-            step = max(1, len(ix) // cfg.align_points)
-            ix, iy = ix[::step] + x0, iy[::step] + y0
-            shift = np.round(src.regions.centroid[cand] - c_r).astype(np.int64)  # [S, 2]
-            t = (shift[:, None, :] + fine[None]).reshape(-1, 2)  # [S * F, 2]
-            target = np.repeat(cand, len(fine))
-            tx, ty = ix[None] + t[:, :1], iy[None] + t[:, 1:]  # [S * F, P]
-            inside = (tx >= 0) & (tx < W) & (ty >= 0) & (ty < H)
-            got = np.where(inside, src.regions.inner[np.clip(ty, 0, H - 1), np.clip(tx, 0, W - 1)], 0)
-            inter = (got == target[:, None]).mean(axis=1) * a_r  # estimated overlap (px)
-            iou = inter / (a_r + src.regions.area[target] - inter)
-            # prefer matches near where the flow says the region went: tiny regions overlap any tiny region fully
-            cy, cx = min(int(c_r[1]), H - 1), min(int(c_r[0]), W - 1)
-            off = np.linalg.norm(t - flow[cy, cx], axis=1)
-            j = int(np.argmax(iou - cfg.rescue_distance_cost * off / radius))
-            if iou[j] < cfg.rescue_iou:
-                continue
-            counts[r] = 0.0
-            counts[r, src.color[target[j]]] = a_r
-            align[r] = float(iou[j])
-
-    def _match(self, la: Lineart, regions: Regions, key: _Frame, prev: _Frame | None) -> np.ndarray:
-        cfg = self.config
-        k = len(self.palette)
-        cur_img = self._flow_image(la)
+        area = np.maximum(regions.area, 1).astype(np.float32)
         samples = self._samples(la, regions)
-        score = np.zeros((regions.n + 1, k), np.float32)
-        key_score = np.zeros((regions.n + 1, k), np.float32)
-        weight_sum = np.zeros(regions.n + 1, np.float32)
-        sources = [(key, cfg.keyframe_weight)] + ([(prev, 1.0)] if prev is not None else [])
-        for src, w in sources:
-            if w <= 0:
-                continue
-            flow = self._full_flow(cur_img, src)
-            counts = self._dense_votes(regions, flow, src)
-            align = self._affine_alignment(regions, samples, flow, src)
-            self._rigid_rescue(regions, samples, flow, src, counts, align)
-            wq = (w * align**2).astype(np.float32)  # [n + 1]
-            part = wq[:, None] * counts / np.maximum(regions.area, 1)[:, None]
+        score = np.zeros((n + 1, k), np.float32)
+        key_score = np.zeros((n + 1, k), np.float32)
+        weight_sum = np.zeros(n + 1, np.float32)
+        g = self._identity()
+        dists = [abs(i - max(key.index, -1)) for key in keys]
+        nearest = min(dists)
+        for key, d in zip(keys, dists):
+            w = cfg.keyframe_weight / (1.0 + 0.5 * (d - nearest) / max(nearest, 1))  # nearest in time first
+            if key.chain is not None and key.index < i:
+                flow = track.to_full_flow(key.chain, g, self._shape)
+            else:
+                flow = self._full_flow(cur_img, key.frame)
+            counts = self._dense_votes(regions, flow, key.frame)
+            align = self._affine_alignment(regions, samples, flow, key.frame)
+            self._rigid_rescue(regions, samples, flow, key.frame, counts, align)
+            wq = (w * align**2).astype(np.float32)
+            part = wq[:, None] * counts / area[:, None]
             score += part
+            key_score += part
             weight_sum += wq
-            if src is key:
-                key_score = part
+        key_conf = key_score.max(axis=1) / max(cfg.keyframe_weight, 1e-9)
+        # clusters the keyframes' maps do not explain (entered, revealed, lost by the chain): search them whole
+        lost = (key_conf < cfg.reid_below) & (regions.area > 0)
+        lost &= (self._unplaced(regions, keys, i) >= 0.5) | (key_conf < 0.5 * cfg.reid_below)
+        lost[0] = False
+        if lost.any():
+            self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf)
+        prev_part = np.zeros((n + 1, k), np.float32)
+        if prev is not None and cfg.prev_weight > 0:
+            flow = self._full_flow(cur_img, prev)
+            counts = self._dense_votes(regions, flow, prev, weights=prev.conf)
+            align = self._affine_alignment(regions, samples, flow, prev)
+            self._rigid_rescue(regions, samples, flow, prev, counts, align)
+            wq = (cfg.prev_weight * align**2).astype(np.float32)
+            prev_part = wq[:, None] * counts / area[:, None]
+            score += prev_part
+            weight_sum += wq
         mass = score.sum(axis=1)
-        # ties go to the keyframe: its paints are the truth, the previous frame's may carry an earlier mistake (a
-        # small region both sources see perfectly aligned and fully covered would otherwise take the lower index)
         color = (score + np.float32(KEY_TIE_BREAK) * key_score).argmax(axis=1).astype(np.int32)
+        rows = np.arange(n + 1)
+        kc = key_score[rows, color] / max(cfg.keyframe_weight, 1e-9)
+        pc = prev_part[rows, color] / max(cfg.prev_weight, 1e-9)
+        conf = np.clip(np.maximum(kc, cfg.prev_decay * pc), 0.0, 1.0).astype(np.float32)  # never above its sources
         share = score.max(axis=1) / np.maximum(mass, 1e-9)
         support = mass / np.maximum(weight_sum, 1e-9)
         undecided = (share < cfg.min_share) | (support < cfg.min_support)
         undecided[0] = False
         if undecided.any():
-            color = self._graph_fallback(regions, color, undecided, score, key, prev)
+            color = self._graph_fallback(regions, color, undecided, score, [key.frame for key in keys], prev)
+            conf[undecided] = np.minimum(conf[undecided], 0.25)  # a graph guess is never confident
         color[0] = 0
-        return color
+        conf[0] = 1.0
+        return color, conf
 
-    def _graph_fallback(
-        self,
-        regions: Regions,
-        color: np.ndarray,
-        undecided: np.ndarray,
-        score: np.ndarray,
-        key: _Frame,
-        prev: _Frame | None,
-    ) -> np.ndarray:
-        """Colour undecided regions by their best match among the keyframe's and the previous frame's regions.
+    def _unplaced(self, regions: Regions, keys: list[_Key], i: int) -> np.ndarray:
+        """float [n + 1]: share of each region's pixels that no keyframe position map places (entered the frame,
+        revealed, or no map yet): only those are searched for as a whole."""
+        fw, fh = self._flow_size()
+        placed = np.zeros((fh, fw), bool)
+        for key in keys:
+            if key.chain is not None and key.index < i:
+                placed |= track.valid(key.chain)
+        H, W = self._shape
+        up = cv2.resize((~placed).view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
+        n = regions.n + 1
+        cnt = np.bincount(regions.inner.ravel(), weights=up.ravel(), minlength=n)
+        return cnt / np.maximum(regions.area, 1)
 
-        Cost of matching region i to source region j (lower is better), each term ~1 for a clear mismatch:
-        |log area ratio| + 0.5 |log aspect ratio| + |extent difference| + centroid distance / (10% of the diagonal)
-        + (1 - Jaccard of the colour sets of decided neighbours) - 2 * (share of i's own weak votes for j's colour).
-        Regions are decided largest first, so later ones see more decided neighbours.
-        """
-        h, w = regions.shape
-        diag = float(np.hypot(h, w))
-        adj = regions.adjacency()
-        feats = []
-        for src in [key] + ([prev] if prev is not None else []):
-            r = src.regions
-            idx = np.flatnonzero(r.area > 0)
-            idx = idx[idx > 0]
-            bw = np.maximum(r.bbox[idx, 2] - r.bbox[idx, 0], 1)
-            bh = np.maximum(r.bbox[idx, 3] - r.bbox[idx, 1], 1)
-            feats.append(
-                (src, idx, np.log(r.area[idx] + 1.0), r.centroid[idx], np.log(bw / bh), r.area[idx] / (bw * bh))
-            )
-        mass = score.sum(axis=1)
-        decided = ~undecided
-        todo = np.flatnonzero(undecided & (regions.area > 0))
-        for i in todo[np.argsort(-regions.area[todo], kind="stable")]:
-            bw = max(regions.bbox[i, 2] - regions.bbox[i, 0], 1)
-            bh = max(regions.bbox[i, 3] - regions.bbox[i, 1], 1)
-            la_i, asp_i, ext_i = np.log(regions.area[i] + 1.0), np.log(bw / bh), regions.area[i] / (bw * bh)
-            nb_cols = set(color[[j for j in adj[i] if decided[j]]].tolist())
-            vote_share = score[i] / mass[i] if mass[i] > 0 else np.zeros(len(self.palette), np.float32)
-            best, best_cost = color[i], np.inf
-            for src, idx, la_s, cen_s, asp_s, ext_s in feats:
-                if len(idx) == 0:
-                    continue
-                cols = src.color[idx]
-                cost = (
-                    np.abs(la_s - la_i)
-                    + 0.5 * np.abs(asp_s - asp_i)
-                    + np.abs(ext_s - ext_i)
-                    + np.linalg.norm(cen_s - regions.centroid[i], axis=1) / (0.1 * diag)
-                    - 2.0 * vote_share[cols]
-                )
-                top = np.argsort(cost, kind="stable")[:32]  # neighbour sets only for the plausible few
-                if nb_cols:
-                    ncs = src.neighbour_colors()
-                    cost_top = cost[top] + np.array(
-                        [1.0 - len(nb_cols & ncs[idx[j]]) / max(len(nb_cols | ncs[idx[j]]), 1) for j in top]
-                    )
-                else:
-                    cost_top = cost[top] + 0.5
-                j = int(np.argmin(cost_top))
-                if cost_top[j] < best_cost:
-                    best, best_cost = cols[top[j]], cost_top[j]
-            color[i] = best
-            decided[i] = True
-        return color
+    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf) -> None:
+        """Search each connected cluster of `lost` regions in every keyframe (masked correlation of distance-to-line
+        images); a shift whose outlines land on keyframe lines gives those regions that keyframe's votes (and
+        re-seeds that keyframe's position map there, so the next frames follow it)."""
+        cfg = self.config
+        fw, fh = self._flow_size()
+        H, W = self._shape
+        sx, sy = fw / W, fh / H
+        lost_px = np.take(lost, regions.labels).view(np.uint8)
+        small = cv2.resize(lost_px, (fw, fh), interpolation=cv2.INTER_NEAREST)
+        small = cv2.dilate(small, np.ones((3, 3), np.uint8))
+        nc, comp = cv2.connectedComponents(small, connectivity=8)
+        area = np.maximum(regions.area, 1).astype(np.float32)
+        for c in range(1, nc):
+            m = comp == c
+            if m.sum() < 64:
+                continue
+            best = None
+            for key in keys:
+                r = track.reidentify(cur_img, key.frame.flow_img, m, cfg.reid_score)
+                if r is not None and (best is None or r[1] > best[1]):
+                    best = (r[0], r[1], key)
+            if best is None:
+                continue
+            (dx, dy), _, key = best
+            flow = np.zeros((H, W, 2), np.float32)
+            flow[..., 0], flow[..., 1] = dx / sx, dy / sy
+            counts = self._dense_votes(regions, flow, key.frame)
+            align = self._affine_alignment(regions, samples, flow, key.frame)
+            mine = np.zeros(regions.n + 1, bool)
+            ids = np.unique(regions.labels[cv2.resize(m.view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
+                                           .view(bool)])
+            mine[ids] = True
+            take = mine & lost & (align >= cfg.reid_align)
+            if not take.any():
+                continue
+            wq = np.where(take, cfg.keyframe_weight * align**2, 0.0).astype(np.float32)
+            part = wq[:, None] * counts / area[:, None]
+            score += part
+            key_score += part
+            weight_sum += wq
+            if key.chain is not None or key.index < 0:  # follow the cluster from here on
+                if key.chain is None:
+                    key.chain = np.full_like(self._identity(), track.INVALID)
+                fw, fh = self._flow_size()
+                taken = cv2.resize(np.take(take, regions.labels).view(np.uint8), (fw, fh),
+                                   interpolation=cv2.INTER_NEAREST).view(bool)
+                free = m & (~track.valid(key.chain) | taken)  # keep positions the chain follows well
+                key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)

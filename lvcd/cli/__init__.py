@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
+import signal
 import sys
+import warnings
 
 from ..version import __version__
 
@@ -12,16 +16,108 @@ from ..version import __version__
 SUBCOMMANDS = {
     "colorize": "Colorize a lineart video or image sequence from a coloured reference keyframe.",
     "batch": "Render every shot of a manifest and assemble the final video (resumable).",
+    "render-shot": "Render one shot of a manifest in this process (for render-farm managers; no assembly).",
     "shots": "Detect shot cuts in a lineart video and write a manifest.",
     "convert": "Convert the official svd.safetensors + lvcd.ckpt into a diffusers-format pipeline folder.",
     "eval": "Evaluate a colorized video against ground truth (PSNR, SSIM, EDMD, TC, segment accuracy, ...).",
+    "eval-suite": "Score a backend and the repeat / flow-warp baselines on colour clips, soft vs binarized lineart.",
     "lineart": "Extract or normalise lineart from a colour video or image sequence.",
+    "recolour": "Apply an edited palette (.gpl/.aco/palette.json) to an indexed render (--format indexed).",
+    "ui": "A browser page over a shot manifest: drop keyframes per shot, preview, render, download.",
     "doctor": "Report what will and will not work in this environment (torch/CUDA, ffmpeg, model), with fixes.",
 }
 
 
 class UserError(Exception):
     """An error caused by the user's input: printed without a traceback, exit status 2."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, a scheduler's kill): unwinds like Ctrl-C, so writers discard their temporaries and
+    finished checkpoints stay; exit status 143 (128 + 15)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _install_sigterm():
+    """Handle SIGTERM for this run; returns the previous handler (restored when main() returns)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (main() called from a worker thread): leave the default
+        return None
+
+
+THIRD_PARTY = ("diffusers", "transformers", "huggingface_hub", "accelerate", "torch")
+QUIET_ENV = ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY", "TRANSFORMERS_NO_ADVISORY_WARNINGS",
+             "HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")  # set by main() for its run, restored after
+
+
+def _quiet_third_party(quiet: bool) -> None:
+    """diffusers / transformers speak for themselves (loading bars, FutureWarnings) unless told otherwise; lvcd
+    reports what matters itself. Always: their warnings down to errors. With --quiet: their progress bars off too.
+    Set before they are imported; a user's own DIFFUSERS_VERBOSITY / TRANSFORMERS_VERBOSITY wins."""
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for mod in THIRD_PARTY:
+        warnings.filterwarnings("ignore", category=FutureWarning, module=mod)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=mod)
+    if quiet:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        os.environ["TQDM_DISABLE"] = "1"  # read by tqdm when it is first imported (lvcd imports it lazily)
+        warnings.filterwarnings("ignore", module="|".join(THIRD_PARTY))
+        if "diffusers" in sys.modules:  # already imported (the API used in-process): switch its bars off directly
+            sys.modules["diffusers"].utils.logging.disable_progress_bar()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class PlainLines:
+    """A stderr for logs and CI (not a terminal): progress bars become plain lines, at most one a `interval`
+    seconds per bar, without carriage returns or cursor-movement codes. Everything else passes through."""
+
+    def __init__(self, stream, interval: float = 10.0):
+        self._stream, self._interval = stream, interval
+        self._last: dict[str, float] = {}  # bar description -> time its last line was written
+        self._lines: dict[str, str] = {}  # bar description -> that line
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        import time
+
+        if "\r" not in text and "\x1b" not in text:
+            if self._pending and text.startswith("\n"):  # a bar's final newline: flush its last state
+                self._emit(self._pending, force=True, now=time.monotonic())
+                self._pending = ""
+                text = text[1:]
+            return self._stream.write(text) if text else 0
+        now = time.monotonic()
+        for part in _ANSI.sub("", text).split("\r"):
+            part = part.strip()
+            if part:
+                self._pending = part
+                self._emit(part, force=False, now=now)
+        return len(text)
+
+    def _emit(self, line: str, force: bool, now: float) -> None:
+        key = line.split(":", 1)[0]  # tqdm's description
+        if self._lines.get(key) == line:
+            return
+        if force or now - self._last.get(key, -1e9) >= self._interval or "100%" in line:
+            self._stream.write(line + "\n")
+            self._last[key], self._lines[key] = now, line
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
         try:
-            mod = importlib.import_module(f"lvcd.cli.{name}_cmd")
+            mod = importlib.import_module(f"lvcd.cli.{name.replace('-', '_')}_cmd")
         except ModuleNotFoundError as e:
-            if e.name != f"lvcd.cli.{name}_cmd":
+            if e.name != f"lvcd.cli.{name.replace('-', '_')}_cmd":
                 raise
             continue
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -46,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _resume_hint(args) -> str:
     """What an interrupted render left behind and how to go on."""
     manifest = str(getattr(args, "input", "")).lower().endswith((".yaml", ".yml"))
-    if args.command == "batch" or (args.command == "colorize" and manifest):
+    if args.command in ("batch", "render-shot") or (args.command == "colorize" and manifest):
         return "; finished shots are kept: run the same command again to render the rest"
     if args.command == "colorize":
         if getattr(args, "work", None):
@@ -61,20 +157,49 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    previous_sigterm = _install_sigterm()
+    saved_env = {k: os.environ.get(k) for k in QUIET_ENV}
+    saved_filters = list(warnings.filters)
+    _quiet_third_party(bool(getattr(args, "quiet", False)))
+    stderr = sys.stderr
+    if not stderr.isatty() and not isinstance(stderr, PlainLines):
+        sys.stderr = PlainLines(stderr)  # logs and CI: plain progress lines, no cursor codes
     try:
-        return int(args._run(args) or 0)
+        from ..video.images import allow_gaps
+
+        with allow_gaps(bool(getattr(args, "allow_gaps", False))):
+            return int(args._run(args) or 0)
+    except Terminated:
+        print(f"lvcd: terminated (SIGTERM){_resume_hint(args)}", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"lvcd: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
-    except (UserError, OSError, ValueError) as e:
+    except OSError as e:
+        from ..oserrors import describe
+
+        print(f"lvcd {args.command}: error: {describe(e)}", file=sys.stderr)
+        return 2
+    except (UserError, ValueError) as e:
         # Errors that teach: the message names the input and the fix; no traceback for user mistakes (bad paths,
         # unreadable or truncated inputs, bad options). Programming errors still show their traceback.
         print(f"lvcd {args.command}: error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
+        from ..lock import WorkLockedError
         from ..video import VideoWriteError
 
-        if not isinstance(e, VideoWriteError):
+        if not isinstance(e, (VideoWriteError, WorkLockedError)):
             raise
         print(f"lvcd {args.command}: error: {e}", file=sys.stderr)
         return 1
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+        sys.stderr = stderr
+        warnings.filters[:] = saved_filters
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -34,22 +34,45 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("look")
     g.add_argument("--polarity", choices=["auto", "black-on-white", "white-on-black", "alpha"],
                    help="lineart polarity (default: detected)")
-    g.add_argument("--keep-lines", action="store_true", default=None, help="draw the original lines over the colours")
+    g.add_argument("--keep-lines", action="store_true", default=None,
+                   help="draw the original lines over the colours (the bucket backend's default)")
+    g.add_argument("--no-keep-lines", dest="keep_lines", action="store_false",
+                   help="paint only, no lines on top (the diffusion backend's default)")
+    g.add_argument("--bucket-mode", choices=["auto", "flat", "warp"],
+                   help="bucket backend: flat fills, a dense-flow warp of the keyframe, or auto (default: warp when "
+                        "the lineart is not cel lineart)")
     g.add_argument("--snap", action="store_true", default=None, help="snap flat regions to the reference's palette")
     g = p.add_argument_group("output")
     g.add_argument("--crf", type=int, help="x264 quality for mp4/mkv (default 18)")
-    g.add_argument("--format", dest="fmt", choices=["mp4", "mkv", "mov", "png"], help="default: from the extension")
+    g.add_argument("--format", dest="fmt", choices=["mp4", "mkv", "mov", "png", "indexed"],
+                   help="default: from the extension; indexed: palette PNGs + palette.json/.gpl/.aco in a folder")
+    g.add_argument("--layers", action="store_true", default=None,
+                   help="with --format indexed: per-palette-entry alpha-mask PNG sequences and a lines layer")
+    g.add_argument("--palette", metavar="FILE", help="named colours (.gpl/.aco/palette.json): flat colours near one "
+                   "snap to it, and it names the indexed palette's entries (manifests: `palette:`)")
     g.add_argument("--overwrite", action="store_true", default=None, help="replace an existing output")
     g.add_argument("--quiet", action="store_true", default=None, help="no progress bar")
     g.add_argument("--no-drift", dest="drift", action="store_false", default=None,
                    help="skip the per-window colour-drift measurement (sidecar `colour_drift`)")
+    g.add_argument("--audio", metavar="FILE|none",
+                   help="the output's sound: the audio of FILE (e.g. the colour clip the lineart was made from), "
+                        "or `none`; default: the input's (a manifest's `audio:`)")
+    g.add_argument("--allow-gaps", action="store_true",
+                   help="render a frame sequence with holes in its numbering (refused by default: frames lost)")
+    g.add_argument("--allow-outside-paths", action="store_true",
+                   help="let a manifest's `output:` / `work:` point outside the manifest's folder")
 
 
 def options_from_args(args) -> dict:
     """Only the options the user actually gave (None = keep the default / the manifest's value)."""
     keys = ["backend", "model", "steps", "overlap", "seed", "size", "device", "dtype", "offload", "decode_chunk",
-            "attention", "polarity", "keep_lines", "snap", "crf", "fmt", "overwrite", "quiet", "drift", "compile"]
+            "attention", "polarity", "keep_lines", "bucket_mode", "snap", "crf", "fmt", "overwrite", "quiet", "drift",
+            "compile", "layers"]
     opts = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "palette", None):
+        from ..deliver.swatches import named_palette_file
+
+        opts["palette"] = named_palette_file(args.palette)
     if getattr(args, "reference_fit", None):
         opts["reference_fit"] = args.reference_fit
     if getattr(args, "reference_background", None):
@@ -69,6 +92,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="what to do with a reference of another aspect ratio (default: error)")
     p.add_argument("--reference-background", metavar="COLOUR",
                    help="flatten a reference with transparent pixels onto this colour (white, black, #rrggbb)")
+    p.add_argument("--reference-frame", metavar="N|external",
+                   help="which frame the reference colours: a frame number (default 0), or `external` for a "
+                        "character sheet / design that is no frame of the clip")
+    p.add_argument("--reference-lineart", metavar="IMAGE|N",
+                   help="with --reference-frame external: the reference's lineart (an image, or a frame number); "
+                        "default: lines extracted from the reference")
+    p.add_argument("--fps", help="resample the input to this constant rate (e.g. 24 or 24000/1001); default: every "
+                   "frame as it is, a variable-frame-rate clip keeping each frame's time")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
     add_common_options(p)
 
@@ -92,8 +123,11 @@ def run(args) -> int:
             print(format_plans(plans))
             print(f"work folder: {work}")
             return 0
-        res = render_shots(args.input, work=args.work, output=args.output, **opts)
-        if not args.quiet:
+        res = render_shots(args.input, work=args.work, output=args.output, audio=args.audio,
+                           allow_outside_paths=args.allow_outside_paths, **opts)
+        if res.unchanged:
+            print(f"{len(res.shots)} shots up to date, output unchanged: {res.output}", file=sys.stderr)
+        elif not args.quiet:
             print(f"wrote {res.output} ({len(res.shots)} shots, {res.seconds:.1f} s)", file=sys.stderr)
         return 0
     if not args.reference:
@@ -102,7 +136,16 @@ def run(args) -> int:
         plan = api.plan_render(args.input, **opts)
         print(api.format_plan(plan))
         return 0
-    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, **opts)
+    if args.reference_frame is not None or args.reference_lineart is not None:
+        from ..single_shot import colorize_from_frame
+
+        res = colorize_from_frame(args.input, args.reference, args.output, reference_frame=args.reference_frame,
+                                  reference_lineart=args.reference_lineart, work=args.work, audio=args.audio, **opts)
+        if not args.quiet:
+            print(f"wrote {res.output} ({res.frames} frames, {res.seconds:.1f} s)", file=sys.stderr)
+        return 0
+    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, audio=args.audio,
+                             fps=args.fps, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
         if res.drift is not None:

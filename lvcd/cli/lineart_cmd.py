@@ -17,6 +17,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="read a frame sequence with holes in its numbering (refused by default: frames lost)")
 
 
 def run(args) -> int:

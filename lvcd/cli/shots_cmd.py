@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -27,6 +26,13 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     g.add_argument("--from-csv", metavar="FILE", help="shots from CSV rows name,start,end,reference[,reference_frame]")
     p.add_argument("--overwrite", action="store_true", help="replace an existing manifest")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--allow-gaps", action="store_true",
+                   help="read a frame sequence with holes in its numbering (refused by default: frames lost)")
+    p.add_argument("--export-keyframes", metavar="DIR",
+                   help="write each shot's first lineart frame to DIR/<shot>.png, to paint the keyframes on")
+    p.add_argument("--colour-from", metavar="VIDEO",
+                   help="with --export-keyframes: also write the colour frame of VIDEO at each shot start "
+                        "(DIR/<shot>_colour.png) and fill the manifest's `reference:` with it")
 
 
 def _default_video_output(first_input: str) -> str:
@@ -36,6 +42,7 @@ def _default_video_output(first_input: str) -> str:
 
 
 def run(args) -> int:
+    from ..outputs import atomic_write_text
     from ..shots.detect import DetectConfig, detect_shots
     from ..shots.manifest import load_manifest, manifest_text, relative_to, shots_from_csv, shots_from_otio
     from ..video import probe
@@ -68,7 +75,7 @@ def run(args) -> int:
         fps = found.fps
         if args.stats:
             cuts = set(found.cuts)
-            Path(args.stats).write_text("frame,score,cut\n" + "".join(
+            atomic_write_text(args.stats, "frame,score,cut\n" + "".join(
                 f"{i},{s:.4f},{int(i in cuts)}\n" for i, s in enumerate(found.scores)))
         entries = [{"name": f"shot_{i + 1:03d}", "start": a, "end": b, "reference": None}
                    for i, (a, b) in enumerate(found.ranges)]
@@ -76,12 +83,23 @@ def run(args) -> int:
                   f"min shot {cfg.min_shot_len} frames).")
     raw = {"version": 1, "input": inputs_rel if len(inputs_rel) > 1 else inputs_rel[0],
            "output": relative_to(video_out, base), "shots": entries}
-    load_manifest(raw, base_dir=base)  # validate before writing: a bad import never leaves a manifest behind
+    m = load_manifest(raw, base_dir=base)  # validate before writing: a bad import never leaves a manifest behind
+    if args.colour_from and not args.export_keyframes:
+        raise UserError("--colour-from goes with --export-keyframes DIR (where the colour keyframes are written).")
+    if args.export_keyframes:
+        from ..shots.keyframes import export_keyframes
+
+        refs = export_keyframes(args.input, [(s.name, s.start) for s in m.shots if s.parent is None],
+                                args.export_keyframes, colour_from=args.colour_from, overwrite=args.overwrite)
+        for e in entries:
+            if e["name"] in refs:
+                e["reference"] = relative_to(refs[e["name"]], base)
+        if not args.quiet:
+            print(f"wrote the first frame of {len(entries)} shots to {args.export_keyframes}"
+                  + (" (and their colour frames, filled in as `reference:`)" if refs else ""), file=sys.stderr)
     text = manifest_text(inputs_rel, entries, output=relative_to(video_out, base), fps=fps, header=header)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, text)
     if not args.quiet:
         print(f"wrote {out}: {len(entries)} shots. Fill in each `reference:` (the coloured keyframe of the shot), then"
               f" run: lvcd batch {out}", file=sys.stderr)

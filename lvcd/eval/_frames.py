@@ -165,3 +165,33 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
             yield from reader
         return
     yield from _read_video_cv2(path)
+
+
+LOSSLESS_CODECS = {"png", "apng", "ffv1", "rawvideo", "huffyuv", "ffvhuff", "utvideo", "qtrle", "bmp", "tiff", "gif",
+                   "r210", "v210", "zlib", "magicyuv"}
+LOSSY_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".webp")
+
+
+def lossy_colours(path: str | Path) -> str | None:
+    """Why the colours stored at `path` are not exact (a lossy codec, JPEG frames, or RGB converted to YUV), or None.
+
+    Decided from the file names and, for videos, `lvcd.video.probe`'s codec and pixel format."""
+    path = Path(path)
+    if path.is_dir():
+        files = [f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES]
+        lossy = [f for f in files if f.suffix.lower() in LOSSY_IMAGE_SUFFIXES]
+        return f"is a folder of lossy images ({lossy[0].suffix})" if lossy else None
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return f"is a lossy image ({path.suffix})" if path.suffix.lower() in LOSSY_IMAGE_SUFFIXES else None
+    try:
+        from lvcd.video import probe
+
+        info = probe(path)
+    except Exception:  # noqa: BLE001 - unprobeable: reading it will raise the real error
+        return None
+    codec, pix_fmt = (info.codec or "").lower(), (info.pix_fmt or "").lower()
+    if codec not in LOSSLESS_CODECS:
+        return f"is {codec or 'an unknown codec'} video ({path.suffix or path.name})"
+    if pix_fmt.startswith(("yuv", "nv")):
+        return f"is stored as {pix_fmt} (RGB converted to YUV)"
+    return None

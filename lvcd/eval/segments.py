@@ -9,13 +9,14 @@ output is flat, so this is its one colour; for a diffusion output it is the domi
     Acc-thres  = same, over regions with s_i > area_threshold (BasicPBC: 10 pixels)
     Pix-Acc    = sum of s_i over correct regions / sum of s_i
     Pix-F-Acc  = Pix-Acc over foreground regions (gt colour != background)          (BasicPBC `pix_acc_wobg`)
-    Pix-B-MIoU = sum s_i [pred_i == bg and gt_i == bg] / sum s_i [pred_i == bg or gt_i == bg]   (`pix_bmiou`; 1 if
-                 neither ever is background)
+    Pix-B-MIoU = sum s_i [pred_i == bg and gt_i == bg] / sum s_i [pred_i == bg or gt_i == bg]   (`pix_bmiou`; NaN,
+                 i.e. not applicable, when no region of either frame is background)
 
 BasicPBC marks the background as transparent ([255, 255, 255, 0]); frames here are RGB, so the background is the
 regions whose colour equals `background_rgb` (default white, how transparent renders in BasicPBC's PNGs); pass None
 when frames have no background colour and Pix-F-Acc / Pix-B-MIoU are reported as NaN. `tolerance` (max per-channel
-difference) defaults to 0, BasicPBC's exact match. Regions come from `lvcd.lineart.regions.segment_regions` (gap
+difference, 0..255) defaults to 0, BasicPBC's exact match; lossy inputs (mp4, JPEG) need a few levels (`evaluate`
+picks `LOSSY_TOLERANCE` for them and says so). Regions come from `lvcd.lineart.regions.segment_regions` (gap
 closing off) when that module is importable, else from scipy's connected-component labelling; both give the same
 4-connected components.
 """
@@ -32,6 +33,7 @@ from ._frames import resize, to_uint8
 SEGMENT_METRICS = ("acc", "acc_thres", "pix_acc", "pix_f_acc", "pix_b_miou")
 AREA_THRESHOLD = 10  # BasicPBC eval_json(threshold=10): regions of more than 10 pixels count for Acc-thres
 BACKGROUND_RGB = (255, 255, 255)
+LOSSY_TOLERANCE = 12  # per-channel levels: x264 crf 18 / JPEG q90 keep a flat region's mode within a few levels
 
 
 def _regions_fn():
@@ -137,5 +139,5 @@ def segment_metrics(
         fg_px = sizes[~gt_bg].sum()
         pix_f_acc = float(sizes[~gt_bg & correct].sum() / fg_px) if fg_px > 0 else nan
         union = sizes[gt_bg | pred_bg].sum()
-        pix_b_miou = float(sizes[gt_bg & pred_bg].sum() / union) if union > 0 else 1.0
+        pix_b_miou = float(sizes[gt_bg & pred_bg].sum() / union) if union > 0 else nan
     return SegmentScores(acc, acc_thres, pix_acc, pix_f_acc, pix_b_miou, n)

@@ -1,29 +1,29 @@
-"""TC, LVCD's temporal-consistency metric (Huang et al., 2024, §6.1, eq. 9): warp errors between consecutive frames,
-with the optical flow estimated on the ground truth.
+"""TC, LVCD's temporal-consistency metric, exactly as the paper's eq. 9 (Huang et al., 2024, §6.1; see
+docs/lvcd-reference.md §11), and the older occlusion-masked warp-error ratio under its own name.
 
-What lvcd computes, per consecutive pair (t, t+1) of 256x256 frames in [0, 1]:
+TC, per consecutive pair (t, t+1) of 256x256 frames in [0, 1]:
 
-    F_b, F_f   = flow(gt[t+1] -> gt[t]), flow(gt[t] -> gt[t+1])                   (estimated on the ground truth)
-    W(x)       = x[t] sampled at p + F_b(p)                                       (frame t warped onto t+1)
-    M          = forward-backward consistent pixels that stay inside the frame     (occlusion-valid mask)
-    WE(x)      = sum_p M(p) |W(x)(p) - x[t+1](p)|_1,mean over RGB / sum_p M(p)    (warp error, Lai et al. 2018 with L1)
-    TC_t       = (1 - WE(pred)) / (1 - WE(gt))
+    F        = flow(I[t+1] -> I[t])                      (estimated on the *original* frames: RAFT, or OpenCV DIS)
+    W(x)     = x[t] sampled at p + F(p)                  (frame t warped onto t+1, bilinear; the same W for both)
+    E(x)     = ||W(x) - x[t+1]||_2 / ||x[t+1]||_2        (relative L2 warp error over the whole frame, RGB, no mask)
+    TC_t     = E(generated) / E(original)
 
-so a prediction identical to the ground truth scores exactly 1.0, flicker lowers it, and the ground truth's own warp
-residual (flow error, lighting changes) is factored out. The occlusion test is the forward-backward check of Ruder et
-al. (2016) used by Lai et al. (2018, "Learning Blind Video Temporal Consistency"): |F_b + F_f(p + F_b)|^2 <=
-0.01 (|F_b|^2 + |F_f(p + F_b)|^2) + 0.5.
+Lower is better; 1.0 means as consistent as the original animation, a flickering prediction scores above 1. The
+paper names no occlusion mask, so none is used. When the original pair is static (E(original) < `TC_STATIC_EPS`,
+e.g. a drawing held for two frames) eq. 9 is 0/0: the pair scores 1.0 when the prediction is static there too and is
+otherwise left out (and counted in the report), never given an arbitrary large value.
 
-Provenance: the exact text of LVCD's eq. 9 could not be retrieved while writing this module; the form above reproduces
-the properties the paper states (flow from the ground truth, warp errors, 1.0 for a perfect prediction) and is labelled
-`TC_DEFINITION` in every report. The prediction's own warp error `WE(pred)` is reported alongside (lower is better).
+`warp_error_ratio` keeps lvcd's earlier form (not the paper's; higher is better):
 
-Every consecutive pair is scored, a shot cut included (its warp error spikes in the plot): evaluate shots separately
-for numbers comparable with the paper's single-shot clips.
+    M        = forward-backward consistent pixels that stay inside the frame (Ruder et al. 2016; Lai et al. 2018):
+               |F_b + F_f(p + F_b)|^2 <= 0.01 (|F_b|^2 + |F_f(p + F_b)|^2) + 0.5
+    WE(x)    = mean over M of |W(x) - x[t+1]|_1 (mean over RGB)              (`warp_error`)
+    ratio_t  = (1 - WE(generated)) / (1 - WE(original))
 
 Flow: RAFT when a TorchScript RAFT is given (torchvision's `raft_large` exported with `torch.jit.script`, called as
-`model(img1, img2)` on [-1, 1] inputs, last flow of the returned list), else OpenCV's DIS optical flow (medium preset),
-and the report says which.
+`model(img1, img2)` on [-1, 1] inputs, last flow of the returned list), else OpenCV's DIS optical flow (medium preset,
+on the luma); every report names which. A shot cut breaks the pair chain: `evaluate(..., cuts=...)` skips the pair
+across each cut.
 """
 
 from __future__ import annotations
@@ -37,10 +37,19 @@ import numpy as np
 from ._frames import to_gray
 from .frechet import load_torchscript
 
+TC_STATIC_EPS = 1e-5  # relative L2 warp error below which a pair counts as static (eq. 9 would be 0/0)
+
 TC_DEFINITION = (
-    "TC_t = (1 - WE(pred_t->t+1)) / (1 - WE(gt_t->t+1)); WE = mean L1 (over RGB) between frame t warped to t+1 with "
-    "the ground-truth flow and frame t+1, over forward-backward consistent pixels; 1.0 = as consistent as the ground "
-    "truth"
+    "LVCD eq. 9: TC_t = (||W(G_t) - G_t+1||_2 / ||G_t+1||_2) / (||W(I_t) - I_t+1||_2 / ||I_t+1||_2), G generated, "
+    "I original, W warps frame t onto t+1 with the flow estimated on the original frames (the same W for both), L2 "
+    "over the whole 256x256 RGB frame, no occlusion mask; lower is better, 1.0 = as consistent as the original; a "
+    f"static original pair (relative warp error < {TC_STATIC_EPS:g}) scores 1.0 if the prediction is static too, "
+    "else it is left out"
+)
+WARP_ERROR_RATIO_DEFINITION = (
+    "warp_error_ratio_t = (1 - WE(pred)) / (1 - WE(gt)), WE = mean L1 (over RGB) between frame t warped to t+1 with "
+    "the ground-truth flow and frame t+1, over forward-backward consistent pixels; higher is better, 1.0 = as "
+    "consistent as the ground truth (lvcd's earlier form, not the paper's TC)"
 )
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (src HxWx3 [0,1], dst) -> HxWx2 flow src->dst (dx, dy)
@@ -105,10 +114,13 @@ def _sample(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return out if out.ndim == img.ndim else out[..., None]
 
 
-def warp_with_mask(flow_fn: FlowFn, gt_t: np.ndarray, gt_t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Backward flow (t+1 -> t) from the ground truth and the occlusion-valid mask on frame t+1."""
-    f_b = flow_fn(gt_t1, gt_t)  # for p in t+1: where it was in t
-    f_f = flow_fn(gt_t, gt_t1)
+def flow_pair(flow_fn: FlowFn, gt_t: np.ndarray, gt_t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(backward flow t+1 -> t, forward flow t -> t+1) estimated on the original frames."""
+    return flow_fn(gt_t1, gt_t), flow_fn(gt_t, gt_t1)
+
+
+def occlusion_mask(f_b: np.ndarray, f_f: np.ndarray) -> np.ndarray:
+    """Pixels of frame t+1 whose backward flow is forward-backward consistent and whose source lies in the frame."""
     f_f_at = _sample(f_f, f_b)  # forward flow at the matched position in t
     fb_sum = np.sum((f_b + f_f_at) ** 2, axis=-1)
     fb_mag = np.sum(f_b**2, axis=-1) + np.sum(f_f_at**2, axis=-1)
@@ -117,7 +129,13 @@ def warp_with_mask(flow_fn: FlowFn, gt_t: np.ndarray, gt_t1: np.ndarray) -> tupl
     gx, gy = np.meshgrid(np.arange(w), np.arange(h))
     x, y = gx + f_b[..., 0], gy + f_b[..., 1]
     inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
-    return f_b, consistent & inside
+    return consistent & inside
+
+
+def warp_with_mask(flow_fn: FlowFn, gt_t: np.ndarray, gt_t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward flow (t+1 -> t) from the ground truth and the occlusion-valid mask on frame t+1."""
+    f_b, f_f = flow_pair(flow_fn, gt_t, gt_t1)
+    return f_b, occlusion_mask(f_b, f_f)
 
 
 def warp_error(x_t: np.ndarray, x_t1: np.ndarray, flow_b: np.ndarray, mask: np.ndarray) -> float:
@@ -128,12 +146,39 @@ def warp_error(x_t: np.ndarray, x_t1: np.ndarray, flow_b: np.ndarray, mask: np.n
     return float(err[mask].sum() / n) if n else 0.0
 
 
+def relative_warp_error(x_t: np.ndarray, x_t1: np.ndarray, flow_b: np.ndarray) -> float:
+    """||W(x_t) - x_t1||_2 / ||x_t1||_2 over the whole frame (eq. 9's building block); 0 for an all-black x_t1 that
+    the warp reproduces exactly, inf when it does not."""
+    diff = _sample(x_t, flow_b).astype(np.float64) - x_t1
+    num = float(np.sqrt(np.sum(diff**2)))
+    den = float(np.sqrt(np.sum(np.asarray(x_t1, np.float64) ** 2)))
+    if den == 0.0:
+        return 0.0 if num == 0.0 else float("inf")
+    return num / den
+
+
+def tc_from_errors(e_pred: float, e_gt: float) -> float:
+    """Eq. 9 from the two relative warp errors; NaN for a static original pair the prediction does not keep static."""
+    if e_gt < TC_STATIC_EPS:
+        return 1.0 if e_pred < TC_STATIC_EPS else float("nan")
+    return e_pred / e_gt
+
+
 def temporal_consistency(
     pred_t: np.ndarray, pred_t1: np.ndarray, gt_t: np.ndarray, gt_t1: np.ndarray, flow_fn: FlowFn = opencv_dis_flow
 ) -> tuple[float, float, float]:
-    """(TC_t, WE(pred), WE(gt)) for one consecutive pair of float [0, 1] frames of equal size."""
+    """(TC_t, E(pred), E(gt)) per LVCD eq. 9 for one consecutive pair of float [0, 1] frames of equal size."""
+    flow_b = flow_fn(gt_t1, gt_t)
+    e_pred = relative_warp_error(pred_t, pred_t1, flow_b)
+    e_gt = relative_warp_error(gt_t, gt_t1, flow_b)
+    return tc_from_errors(e_pred, e_gt), e_pred, e_gt
+
+
+def warp_error_ratio(
+    pred_t: np.ndarray, pred_t1: np.ndarray, gt_t: np.ndarray, gt_t1: np.ndarray, flow_fn: FlowFn = opencv_dis_flow
+) -> tuple[float, float, float]:
+    """(ratio_t, WE(pred), WE(gt)): lvcd's earlier occlusion-masked L1 form (`WARP_ERROR_RATIO_DEFINITION`)."""
     flow_b, mask = warp_with_mask(flow_fn, gt_t, gt_t1)
     we_pred = warp_error(pred_t, pred_t1, flow_b, mask)
     we_gt = warp_error(gt_t, gt_t1, flow_b, mask)
-    tc = (1.0 - we_pred) / max(1.0 - we_gt, 1e-12)
-    return float(tc), we_pred, we_gt
+    return float((1.0 - we_pred) / max(1.0 - we_gt, 1e-12)), we_pred, we_gt

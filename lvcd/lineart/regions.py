@@ -3,10 +3,9 @@
 1. Regions are the 4-connected components of non-line pixels (4-connectivity, so a 1-px 8-connected line -- the
    BasicPBC convention -- separates the areas on its two sides).
 2. Gap closing in the trapped-ball spirit (Zhang et al., "Trapped-ball segmentation", 2009): the line mask is dilated
-   by a disk of radius `gap_radius`, which closes gaps up to ~2 * radius px (by default the radius follows the line
-   width: 2 px for 1-px lines, 6 px for 3-px full-HD lines, since gaps scale with the pen); a region of the raw
-   segmentation that
-   holds two or more "balls" (components of the dilated segmentation) leaked through a gap and is split between
+   by a disk of radius `gap_radius`, which closes gaps up to ~2 * radius px (1 px by default, whatever the line
+   width: a radius that grows with the pen no longer fits in thin parts); a region of the raw segmentation that holds
+   two or more "balls" (components of the dilated segmentation) leaked through a gap and is split between
    them, each pixel going to its nearest ball. Regions holding one ball or none (thin strips, eye highlights) are
    left exactly as drawn, so gap closing never erases small regions the way a plain morphological closing does.
 3. Specks (a few pixels, typically holes inside thick or sketchy strokes) are treated as line (their ids stay unused).
@@ -27,17 +26,20 @@ import numpy as np
 
 from .normalize import Lineart, LineartConfig, normalize_lineart
 
-MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills; the auto gap radius stops growing there (16 px)
+MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills (caps `estimate_line_width`)
+AUTO_GAP_RADIUS = 1  # px, closes gaps up to ~3 px. It does not grow with the line width: a ball as wide as a
+#                      thick pen never fits in thin parts (ear rims, stripes), so their leaks would never be split
 
 
 @dataclass
 class RegionConfig:
     """How a line mask becomes regions."""
 
-    gap_radius: int | None = None  # None: `gap_per_width` x the line width, >= 2 px; 0 disables (closed lineart)
-    gap_per_width: float = 2.0  # auto radius per px of line width: closes gaps of up to ~4 line widths
+    gap_radius: int | None = None  # None: `AUTO_GAP_RADIUS` (1 px) whatever the line width; 0 disables
     min_ball_area: int | None = None  # a ball smaller than this (px) is no evidence of a region behind a gap;
     #                                   None: 6 * radius^2 (24 px for the 2-px radius)
+    wide_gap_radius: int | None = None  # a second pass for what the first left joined (wide gaps of thick pens);
+    #                                     None: 2 x the line width when that is > gap_radius, else none; 0 = none
     speck_area: int = 1  # components smaller than this (px) are treated as line; 1 keeps all (BasicPBC)
     line_connectivity: int = 4  # 4: regions are 4-connected, so 8-connected 1-px lines close them (BasicPBC)
 
@@ -57,9 +59,22 @@ class RegionConfig:
         Resolve once per shot so every frame is segmented alike."""
         r = self.gap_radius
         if r is None:
-            r = max(2, round(self.gap_per_width * estimate_line_width(mask)))
+            r = AUTO_GAP_RADIUS
         a = self.min_ball_area if self.min_ball_area is not None else max(1, 6 * r * r)
-        return replace(self, gap_radius=r, min_ball_area=a)
+        wide = self.wide_gap_radius
+        if wide is None:
+            wide = round(2.0 * estimate_line_width(mask)) if r > 0 else 0
+            wide = wide if wide > r else 0
+        return replace(self, gap_radius=r, min_ball_area=a, wide_gap_radius=wide)
+
+
+def _passes(cfg: RegionConfig) -> list[tuple[int, int]]:
+    """(radius, min ball area) per gap-closing pass: the small radius first (it fits thin parts), then the wide one
+    splits only regions the small one left joined."""
+    out = [(cfg.gap_radius, cfg.min_ball_area)] if cfg.gap_radius > 0 else []
+    if cfg.wide_gap_radius:
+        out.append((cfg.wide_gap_radius, 6 * cfg.wide_gap_radius**2))
+    return out
 
 
 def estimate_line_width(mask: np.ndarray) -> float:
@@ -168,12 +183,11 @@ def segment_regions(
         area[speck] = 0
     n = n0 - 1
     # 2. gap closing: split raw regions that hold two or more balls
-    if cfg.gap_radius > 0:
-        r = cfg.gap_radius
+    for r, min_ball in _passes(cfg):
         disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
         closed = cv2.dilate(mask.view(np.uint8), disk)
         nb, lb = cv2.connectedComponents(1 - closed, connectivity=4, ltype=cv2.CV_32S)
-        big = np.bincount(lb.ravel(), minlength=nb) >= cfg.min_ball_area
+        big = np.bincount(lb.ravel(), minlength=nb) >= min_ball
         big[0] = False
         if big.sum() >= 2:
             ball_raw = np.zeros(nb, np.int32)

@@ -52,12 +52,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import atomic_write_bytes, up_to_date
 from ..version import __version__
+from ..video.writer import sidecar_path
 from .manifest import Manifest, ManifestError, Shot, load_manifest, option_names, shot_seed
 
 logger = logging.getLogger("lvcd")
 
-NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift")  # options that never change a shot's pixels
+# options that never change a shot's pixels
+NON_RENDER_OPTIONS = ("quiet", "overwrite", "crf", "fmt", "drift", "layers")
 REVERSE_CHUNK_BYTES = 256 << 20  # frames held at once while reading a backward pass from the end (~40 1080p frames)
 PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
 AudioPieceSpec = tuple[str | None, Fraction, Fraction]  # (input path or None = silence, start s, duration s)
@@ -152,13 +155,7 @@ class EpisodeSource:
 
 # ---------------------------------------------------------------------------------------------------- atomic files
 def _atomic_write_bytes(path: Path, data: bytes, fsync: bool = False) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, fsync=fsync)  # a temporary name unique to this process (lvcd.outputs)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -473,11 +470,32 @@ def _reset(plan: ShotPlan) -> None:
 
 
 def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int],
-                on_frame=lambda: None) -> str:
+                on_frame=lambda: None, *, worker: str | None = None, attempt: int = 1) -> str:
     """Render one planned shot into its folder (resuming where a previous run stopped). Returns what happened:
-    "up to date" | "resumed" | "rendered"."""
+    "up to date" | "resumed" | "rendered". Progress goes to the work folder's status file (`lvcd.status`)."""
+    from ..status import StatusReporter
+
+    reporter = StatusReporter(plan.folder.parent.parent, plan.shot.name, plan.shot.frames, worker=worker,
+                              attempt=attempt)
     if plan.status == "done":
+        reporter.finish()
         return "up to date"
+
+    def tick():
+        reporter.frame()
+        on_frame()
+
+    reporter.start()
+    try:
+        status = _render_shot(plan, source, backends, size, tick)
+    except BaseException as e:
+        reporter.fail(e if not isinstance(e, KeyboardInterrupt) else "interrupted")
+        raise
+    reporter.finish()
+    return status
+
+
+def _render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int], on_frame) -> str:
     resumed = plan.status == "partial"
     if not resumed:
         _reset(plan)
@@ -554,7 +572,8 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
 
 def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
                    crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None) -> Path:
+                   work: str | os.PathLike | None = None, audio: str | os.PathLike | None = None,
+                   layers: bool = False) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
     lineart itself) with the inputs' sound, atomically.
 
@@ -574,6 +593,11 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     missing = [p.shot.name for p in plans if _status(p) != "done"]
     if missing:
         raise RuntimeError(f"cannot assemble: shots {missing} are not rendered")
+    if output_format(output, fmt) == "indexed":  # palette PNGs with one merged palette (lvcd.deliver)
+        from ..deliver.shots import assemble_indexed
+
+        return assemble_indexed(manifest, plans, output, source=source, overwrite=overwrite, progress=progress,
+                                layers=layers)
     timeline: list[tuple[int, int, ShotPlan | None]] = []
     pos = 0
     for p in sorted(plans, key=lambda p: p.shot.start):
@@ -583,9 +607,13 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
         pos = p.shot.end
     if pos < manifest.frame_count:
         timeline.append((pos, manifest.frame_count, None))
-    audio = _audio_source(manifest)
+    chosen, audio = audio, _audio_source(manifest)
+    if chosen is not None:  # `--audio FILE|none` / the manifest's `audio:` replace the inputs' sound
+        from ..video.audio import choose_audio
+
+        audio = choose_audio(chosen, None)
     with contextlib.ExitStack() as stack:
-        if len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
+        if chosen is None and len(manifest.inputs) > 1 and any(i.has_audio for i in manifest.inputs):
             if output_format(output, fmt) != "png":  # PNG frame outputs hold no sound
                 from ..video.audio import temporary_audio_track
 
@@ -627,6 +655,7 @@ class BatchResult:
     output: Path | None = None  # None when not assembled (`only=`, `assemble=False`, or no output given)
     sidecar: Path | None = None
     seconds: float = 0.0
+    unchanged: bool = False  # the assembled output was already up to date and was left as it was
 
     @property
     def frames(self) -> int:
@@ -691,7 +720,9 @@ def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | 
 
 def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
                  only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
-                 progress: bool | None = None, **overrides) -> BatchResult:
+                 progress: bool | None = None, executor: str = "local", executor_options: Mapping | None = None,
+                 audio: str | os.PathLike | None = None, allow_outside_paths: bool = False,
+                 **overrides) -> BatchResult:
     """Render every shot of a manifest (or the shots named in `only`) into the work folder, then assemble the final
     video (`output`, else the manifest's `output`) with the inputs' audio (see `assemble_video`). Resumable: see
     the module docstring.
@@ -699,30 +730,89 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
     `overrides` are lvcd.api.ColorizeOptions fields; they win over the manifest's defaults and every shot's options
     (`seed` is then the base seed shots derive theirs from). Nothing renders unless the whole manifest is valid and
     every selected shot has a reference. With `only`, nothing is assembled.
+
+    `executor`: "local" (this process), "ray" (a Ray cluster, `executor_options` are lvcd.distributed.ray_executor's)
+    or "none" (render nothing, assemble shots already rendered); see lvcd.distributed.
+
+    Safety: the work folder is locked for the run (`lvcd.lock`); what the manifest (not the caller) names to write,
+    its `output` and `work`, must lie inside the manifest's folder unless `allow_outside_paths`; the output may not
+    be an input or lie inside the work folder. `audio`: None = the manifest's `audio:`, else the inputs' sound;
+    "none" = silent; a path = that file's sound. A finished batch whose assembled output already matches is left
+    alone (`BatchResult.unchanged`).
     """
+    from ..lock import WorkLock
+    from ..outputs import check_output, confine
+
+    try:
+        m = load_manifest(manifest_or_path)
+    except ManifestError as e:
+        raise ManifestError(e.problems, e.source, note="Nothing was rendered.") from None
+    if work is None and m.work is not None:
+        confine(m.work, m.base_dir, "work", allow_outside=allow_outside_paths)
+    if output is None and m.output is not None and assemble and not only:
+        confine(m.output, m.base_dir, "output", allow_outside=allow_outside_paths)
+    work_dir = Path(work) if work is not None else default_work_dir(m)
+    out_path = Path(output) if output is not None else m.output
+    if out_path is not None and assemble and not only:
+        fmt = overrides.get("fmt") or m.defaults.get("fmt")
+        check_output(out_path, inputs=[i.path for i in m.inputs], work=work_dir, fmt=fmt)
+    audio = audio if audio is not None else m.audio
+    if audio is not None:
+        from ..video.audio import choose_audio
+
+        choose_audio(audio, None)  # a missing or silent --audio file fails now, not after the render
+    runner = None
+    if executor != "local":  # before the lock: an executor that cannot run here leaves no work folder behind
+        from ..distributed import make_executor
+
+        runner = make_executor(executor, **(executor_options or {}))
+    with WorkLock(work_dir):
+        return _render_shots(m, work=work_dir, only=only, output=out_path, assemble=assemble, progress=progress,
+                             runner=runner, audio=audio, manifest_src=manifest_or_path, **overrides)
+
+
+def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, progress, runner, audio, manifest_src,
+                  **overrides):
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    m, work_dir, plans = plan_shots(manifest_or_path, work=work, only=only, **overrides)
+    m, work_dir, plans = plan_shots(m, work=work, only=only, **overrides)
     opts = {**m.defaults, **_split_overrides(overrides)}
     show = not opts.get("quiet", False) if progress is None else progress
     out_path = Path(output) if output is not None else m.output
     do_assemble = assemble and not only and out_path is not None
+    side = _assembly_record(m, plans, out_path, audio, opts) if do_assemble else None
+    result = BatchResult(work_dir)
+    if do_assemble and not opts.get("overwrite") and all(p.status == "done" for p in plans) and \
+            up_to_date(out_path, side):  # a finished batch run again: nothing to render, nothing to write
+        result.shots = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
+                        for p in plans]
+        result.output, result.unchanged = out_path, True
+        result.sidecar = sidecar_path(out_path)
+        result.seconds = time.perf_counter() - t0
+        return result
     if do_assemble:
         from ..video import check_output_path
 
         check_output_path(out_path, overwrite=bool(opts.get("overwrite", False)), fmt=opts.get("fmt"))  # fail now
+        if opts.get("fmt") == "indexed":
+            from ..deliver.shots import check_indexed
+
+            for p in plans:
+                check_indexed(p.backend, bool(p.options.get("snap", False)))
     elif assemble and not only and out_path is None:
         logger.warning("no `output` in the manifest and none given: rendering the shots only (nothing assembled)")
     source = EpisodeSource(m)
     backends = _Backends()
-    result = BatchResult(work_dir)
     todo = sum(p.shot.frames for p in plans if p.status != "done")
     logger.info("%d shots: %d up to date, %d to resume, %d to render (%d frames); work folder %s", len(plans),
                 sum(p.status == "done" for p in plans), sum(p.status == "partial" for p in plans),
                 sum(p.status == "todo" for p in plans), todo, work_dir)
-    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show, position=0) as overall:
-        for p in plans:
+    if runner is not None:  # renders elsewhere; raises lvcd.distributed.ShotsFailed (nothing assembled) on failures
+        result.shots = runner.render(manifest_src, m, work_dir, plans, overrides, progress=show)
+    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show or runner is not None,
+              position=0) as overall:
+        for p in plans if runner is None else ():
             ts = time.perf_counter()
             if p.status == "done":
                 status = "up to date"
@@ -748,20 +838,29 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
             raise ManifestError(["internal: not every shot was planned"], m.path)
         result.output = assemble_video(m, plans, out_path, source=source, crf=int(opts.get("crf", 18)),
                                        fmt=opts.get("fmt"), overwrite=bool(opts.get("overwrite", False)),
-                                       progress=show, work=work_dir)
+                                       progress=show, work=work_dir, audio=audio,
+                                       layers=bool(opts.get("layers", False)))
         from ..video import write_sidecar
 
-        result.sidecar = write_sidecar(out_path, {
-            "lvcd_version": __version__,
-            "manifest": str(m.path) if m.path else None,
-            "inputs": [i.path for i in m.inputs],
-            "output": str(out_path),
-            "frames": m.frame_count,
-            "fps": str(m.fps),
-            "size": list(m.size),
-            "gaps": [list(g) for g in m.gaps()],
-            "shots": [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end, "seed": p.seed,
-                       "backend": p.backend, "key": p.key, "colour_drift": stamped_drift(p)} for p in plans],
-        })
+        result.sidecar = write_sidecar(out_path, _assembly_record(m, plans, out_path, audio, opts))
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _assembly_record(m: Manifest, plans: Sequence[ShotPlan], out_path: Path, audio, opts: Mapping) -> dict:
+    """The assembled video's sidecar: everything its pixels and sound depend on (so a re-run can tell that the
+    output is already this)."""
+    return {
+        "lvcd_version": __version__,
+        "manifest": str(m.path) if m.path else None,
+        "inputs": [i.path for i in m.inputs],
+        "output": str(out_path),
+        "frames": m.frame_count,
+        "fps": str(m.fps),
+        "size": list(m.size),
+        "gaps": [list(g) for g in m.gaps()],
+        "audio": str(audio) if audio is not None else None,
+        "encode": {"crf": int(opts.get("crf", 18)), "fmt": opts.get("fmt")},
+        "shots": [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end, "seed": p.seed,
+                   "backend": p.backend, "key": p.key, "colour_drift": stamped_drift(p)} for p in plans],
+    }

@@ -15,7 +15,7 @@ output, atomic rename, audio passthrough), `images` (image sequences, `read_imag
 Lineart polarity detection lives in `lvcd.lineart`, not here.
 """
 from .errors import VideoReadError, VideoTruncatedError, VideoWriteError
-from .images import IMAGE_EXTENSIONS, list_sequence, natural_key, read_image
+from .images import IMAGE_EXTENSIONS, allow_gaps, list_sequence, natural_key, read_image
 from .probe import DEFAULT_SEQUENCE_FPS, VideoInfo, as_fps, probe
 from .reader import FrameReader, open_reader, read_frames
 from .writer import SUPPORTED_OUTPUTS, FrameWriter, check_output_path, open_writer, sidecar_path, write_sidecar
@@ -30,6 +30,7 @@ __all__ = [
                      "VideoReadError",
                      "VideoTruncatedError",
                      "VideoWriteError",
+                     "allow_gaps",
                      "as_fps",
                      "check_output_path",
                      "list_sequence",

@@ -37,8 +37,8 @@ from . import _ffmpeg
 from .errors import VideoReadError, VideoWriteError
 from .images import is_pattern
 
-__all__ = ["AAC_ARGS", "AudioPiece", "AudioStreamInfo", "audio_stream_info", "build_audio_track",
-           "temporary_audio_track"]
+__all__ = ["AAC_ARGS", "NO_AUDIO", "AudioPiece", "AudioStreamInfo", "audio_stream_info", "build_audio_track",
+           "choose_audio", "temporary_audio_track"]
 
 logger = logging.getLogger(__name__)
 
@@ -225,3 +225,28 @@ def temporary_audio_track(pieces: Iterable, folder: str | os.PathLike | None = N
         yield build_audio_track(pieces, path, **kwargs)
     finally:
         path.unlink(missing_ok=True)
+
+
+NO_AUDIO = "none"  # `--audio none`: write no sound
+
+
+def choose_audio(audio: str | os.PathLike | None, default: str | os.PathLike | None) -> str | None:
+    """The file whose sound goes into an output: `audio` None -> `default` (the input, when it has sound);
+    "none" -> None (silent); a path -> that file, which must exist and hold an audio stream (a video or an audio
+    file; checked now, before any rendering). Raises FileNotFoundError / ValueError naming the file and the fix."""
+    if audio is None:
+        return None if default is None else os.fspath(default)
+    if str(audio).strip().lower() == NO_AUDIO:
+        return None
+    path = Path(audio)
+    if not path.is_file():
+        raise FileNotFoundError(f"--audio {audio}: no such file; give the video or audio file whose sound the output "
+                                f"should carry, or `--audio {NO_AUDIO}` for none.")
+    try:
+        info = audio_stream_info(path)
+    except (OSError, VideoReadError) as e:
+        raise ValueError(f"--audio {audio}: cannot be read ({e}); give a video or audio file.") from None
+    if info is None:
+        raise ValueError(f"--audio {audio} has no audio stream; give the colour clip or sound file the lineart was "
+                         f"made from, or `--audio {NO_AUDIO}`.")
+    return os.fspath(path)

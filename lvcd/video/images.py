@@ -14,6 +14,9 @@ EXIF orientation is not applied (animation frames do not carry it). Not here: po
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
 import os
 import re
 from pathlib import Path
@@ -22,11 +25,66 @@ import numpy as np
 
 from .errors import VideoReadError
 
-__all__ = ["IMAGE_EXTENSIONS", "is_pattern", "list_sequence", "natural_key", "read_image", "to_rgb", "to_rgba"]
+__all__ = ["IMAGE_EXTENSIONS", "allow_gaps", "gaps_allowed", "is_pattern", "list_sequence", "natural_key",
+           "read_image", "to_rgb", "to_rgba"]
+
+logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 _SAME_KIND = {".jpeg": ".jpg", ".tiff": ".tif"}  # spellings of one format, allowed to mix in a folder
 _PRINTF = re.compile(r"%(0?)(\d*)d")
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")  # prefix, frame number, suffix (extension included)
+_ALLOW_GAPS = contextvars.ContextVar("lvcd_allow_gaps", default=False)
+
+
+@contextlib.contextmanager
+def allow_gaps(allow: bool = True):
+    """Within this block, a sequence with holes in its numbering is read as the frames that are there (with a
+    warning) instead of being refused. The CLI's `--allow-gaps`; for the API: `with allow_gaps(): ...`."""
+    token = _ALLOW_GAPS.set(bool(allow))
+    try:
+        yield
+    finally:
+        _ALLOW_GAPS.reset(token)
+
+
+def gaps_allowed() -> bool:
+    return _ALLOW_GAPS.get()
+
+
+def _ranges(numbers: list[int], width: int) -> str:
+    """[5, 11, 12, 13] -> "0005, 0011-0013" (at most 12 ranges, then a count)."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    text = [f"{a:0{width}d}" if a == b else f"{a:0{width}d}-{b:0{width}d}" for a, b in runs[:12]]
+    if len(runs) > 12:
+        text.append(f"... ({len(runs) - 12} more ranges)")
+    return ", ".join(text)
+
+
+def _check_gaps(src: Path, numbers: list[int], width: int, what: str) -> None:
+    """Refuse (or, under `allow_gaps`, warn about) holes in a sequence's frame numbers."""
+    lo, hi = numbers[0], numbers[-1]
+    if hi - lo + 1 == len(numbers):
+        return
+    have = set(numbers)
+    missing = [n for n in range(lo, hi + 1) if n not in have]
+    listed = _ranges(missing, width)
+    if gaps_allowed():
+        logger.warning("%s %s: %d frame numbers are missing (%s); --allow-gaps: rendering the %d frames that are "
+                       "there, one after the other (the output has %d frames, the gaps closed up)", what, src,
+                       len(missing), listed, len(numbers), len(numbers))
+        return
+    from .errors import VideoReadError
+
+    raise VideoReadError(
+        f"{what} {src} has gaps in its numbering: {len(missing)} of {hi - lo + 1} frames are missing ({listed}). "
+        f"Re-export the missing frames, or pass --allow-gaps to render the {len(numbers)} frames that are there "
+        "(the output then has the gaps closed up, so its timing differs from the numbering).")
 
 
 def natural_key(name: str) -> list:
@@ -82,12 +140,9 @@ def list_sequence(source: str | os.PathLike) -> list[Path]:
             raise VideoReadError(f"no file matches the frame pattern {src} (zero frames); check the name and the "
                                  f"number of digits (%04d means frame_0001.png).")
         numbers = sorted(found)
-        for expected, n in enumerate(numbers, numbers[0]):
-            if n != expected:
-                raise VideoReadError(
-                    f"frame pattern {src}: {src.name % expected} is missing (the numbers jump from {expected - 1} to "
-                    f"{n}); re-export the missing frames, or renumber them so that no frame is silently skipped."
-                )
+        m = _PRINTF.search(src.name)
+        width = int(m.group(2)) if m and m.group(2) else 1
+        _check_gaps(src, numbers, width, "frame pattern")
         return [found[n] for n in numbers]
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist; pass a video file, a folder of frames or a pattern like "
@@ -108,7 +163,21 @@ def list_sequence(source: str | os.PathLike) -> list[Path]:
         raise VideoReadError(f"folder {src} mixes image formats ({counts}); pass a pattern that picks the frames, "
                              f"e.g. {src / 'frame_%04d.png'}, or move the other files out.")
     files.sort(key=lambda p: natural_key(p.name))
+    _check_folder_numbering(src, files)
     return files
+
+
+def _check_folder_numbering(src: Path, files: list[Path]) -> None:
+    """A folder whose files are all `<prefix><number><suffix>` with one prefix and suffix is a numbered sequence:
+    a hole in the numbers is a lost frame (refused unless `allow_gaps`). Other naming is taken as it sorts."""
+    parts = [_NUMBERED.match(f.name) for f in files]
+    if len(files) < 2 or not all(parts):
+        return
+    if len({(m.group(1), m.group(3).lower()) for m in parts}) != 1:
+        return
+    numbers = sorted({int(m.group(2)) for m in parts})
+    width = min(len(m.group(2)) for m in parts)
+    _check_gaps(src, numbers, width, "frame folder")
 
 
 def _decode(path: Path) -> np.ndarray:

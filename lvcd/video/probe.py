@@ -7,9 +7,11 @@ Videos are opened with PyAV (libavformat in-process, no ffprobe subprocess). The
 * every other container (MKV, WebM, AVI, GIF, ...): the packets are demuxed and counted (no decoding; ~4 us a packet).
 
 The timestamps found on the way decide whether the stream is variable-frame-rate: a frame duration that strays from
-the median by more than a rounding tick and 2% makes it VFR; such a stream is read as constant-rate at its average
-fps (snapped to a standard rate such as 24000/1001 when within 0.2%), and `frame_count` is the number of frames the
-reader will yield after that resampling. The first frame is decoded to learn the pixel format and the rotation.
+the median by more than a rounding tick and 2% makes it VFR. A VFR stream keeps every stored frame: `frame_count`
+is the stored count, `timestamps` each frame's time (seconds after frame 0), `fps` the average rate (snapped to a
+standard rate such as 24000/1001 when within 0.2%); writers given those timestamps reproduce the timing. Only when
+`fps` is passed is it resampled to that constant rate (frames repeated or dropped by timestamp), `frame_count`
+then being the resampled count. The first frame is decoded to learn the pixel format and the rotation.
 
 Image sequences (a folder or a printf pattern, see `lvcd.video.images`) have no rate: 24 fps unless `fps` is given.
 Results are cached per (path, mtime, size, fps), so probing again before every `read_frames` call is free.
@@ -28,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VideoReadError, VideoTruncatedError
-from .images import IMAGE_EXTENSIONS, _decode, is_pattern, list_sequence
+from .images import IMAGE_EXTENSIONS, _decode, gaps_allowed, is_pattern, list_sequence
 
 __all__ = ["DEFAULT_SEQUENCE_FPS", "STANDARD_RATES", "VideoInfo", "as_fps", "probe"]
 
@@ -76,6 +78,8 @@ class VideoInfo:
     codec: str = ""  # e.g. h264, prores, gif, png
     container: str = ""  # libavformat's name, or "image2" for sequences
     source_frame_count: int = 0  # frames stored in the stream (differs from frame_count only when resampled)
+    # variable frame rate, not resampled: each frame's presentation time in seconds after frame 0 (else None)
+    timestamps: tuple[Fraction, ...] | None = None
     _timing: _Timing = field(default_factory=_Timing, repr=False, compare=False)
 
     @property
@@ -121,17 +125,17 @@ def probe(path: str | os.PathLike, *, fps: Fraction | int | str | None = None) -
     if is_pattern(src):
         folder = src.parent
         stamp = (folder.stat().st_mtime_ns, 0) if folder.is_dir() else None
-        return _probe_cached(str(folder.resolve() / src.name), "pattern", stamp, rate)
+        return _probe_cached(str(folder.resolve() / src.name), "pattern", stamp, rate, gaps_allowed())
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist; pass a video file, a folder of frames or a pattern like "
                                 "frames/frame_%04d.png.")
     st = src.stat()
     kind = "folder" if src.is_dir() else ("image" if src.suffix.lower() in IMAGE_EXTENSIONS else "video")
-    return _probe_cached(str(src.resolve()), kind, (st.st_mtime_ns, st.st_size), rate)
+    return _probe_cached(str(src.resolve()), kind, (st.st_mtime_ns, st.st_size), rate, gaps_allowed())
 
 
 @functools.lru_cache(maxsize=64)
-def _probe_cached(path: str, kind: str, stamp, fps: Fraction | None) -> VideoInfo:
+def _probe_cached(path: str, kind: str, stamp, fps: Fraction | None, allow_gaps: bool = False) -> VideoInfo:
     if kind == "video":
         return _probe_video(Path(path), fps)
     files = [Path(path)] if kind == "image" else list_sequence(path)
@@ -205,8 +209,19 @@ def _probe_video(path: Path, fps: Fraction | None) -> VideoInfo:
 
     is_vfr = ts is not None and _is_vfr(ts)
     rate = fps or native
-    resample = is_vfr or (fps is not None and fps != native)
+    resample = fps is not None and (fps != native or is_vfr)  # only when asked: VFR frames are kept by default
     frame_count = count
+    timestamps = None
+    if is_vfr and not resample:
+        pts = ts if ts_kind == "pts" else _demux_pts(path)
+        if pts is not None and time_base is not None:
+            timestamps = tuple((p - pts[0]) * time_base for p in pts)
+            logger.warning("%s has a variable frame rate (%d frames over %.3f s, %s fps on average): every frame is "
+                           "kept with its own timestamp, and a video output carries the same timing. Pass `fps` "
+                           "(--fps) to resample it to a constant rate instead.", path, count,
+                           float(timestamps[-1]), rate)
+        else:
+            resample = True  # no usable timestamps: fall back to the average rate
     if resample:
         pts = ts if ts_kind == "pts" else _demux_pts(path)
         if pts is None or time_base is None:
@@ -215,16 +230,17 @@ def _probe_video(path: Path, fps: Fraction | None) -> VideoInfo:
         span = (max(pts) - min(pts)) * time_base
         frame_count = _slot(span, rate) + 1
         if is_vfr:
-            logger.warning("%s has a variable frame rate; it is read as constant %s fps (%.3f): %d stored frames -> "
-                           "%d frames, repeated or dropped by timestamp.", path, rate, float(rate), count, frame_count)
+            logger.warning("%s has a variable frame rate; it is resampled to constant %s fps (%.3f): %d stored "
+                           "frames -> %d frames, repeated or dropped by timestamp.", path, rate, float(rate), count,
+                           frame_count)
     first_pts = frame0.pts
     seekable = (ts is not None and first_pts is not None and time_base is not None and not resample
-                and fmt_name not in ("gif", "image2", "apng"))
+                and not is_vfr and fmt_name not in ("gif", "image2", "apng"))
     return VideoInfo(
         path=str(path), kind="video", frame_count=frame_count, fps=rate, width=w, height=h, rotation=rotation,
         has_audio=audio is not None, audio_codec=audio_codec, audio_duration=audio_duration, is_vfr=is_vfr,
-        duration=float(frame_count / rate), pix_fmt=frame0.format.name, codec=codec, container=fmt_name,
-        source_frame_count=count,
+        duration=float(frame_count / rate) if timestamps is None else float(timestamps[-1] + 1 / rate),
+        pix_fmt=frame0.format.name, codec=codec, container=fmt_name, source_frame_count=count, timestamps=timestamps,
         _timing=_Timing(time_base=time_base, first_pts=first_pts, resample=resample, seekable=seekable),
     )
 

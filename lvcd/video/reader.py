@@ -14,8 +14,9 @@ into numpy at 0.83x (0.96x) and PyAV's swscale rgb24 at 0.33x (0.42x): benchmark
 Behaviour:
 * rotation metadata is applied (the frames come out as players show them);
 * alpha (RGBA PNG-in-MOV, GIF transparency, ...) is composited over white, as for image sequences;
-* variable-frame-rate input comes out at the constant average rate chosen by `probe`, a frame for every slot of
-  that grid (the latest frame whose timestamp rounds to the slot or before it), with a warning;
+* variable-frame-rate input comes out frame by frame, every stored frame once, in presentation order (their times
+  are `info.timestamps`); only with `fps` is it resampled to that constant rate, a frame for every slot of the
+  grid (the latest frame whose timestamp rounds to the slot or before it);
 * the count is exact: the reader yields `probe(source).frame_count` frames, and a stream that ends early raises
   VideoTruncatedError after the frames that were there (a damaged file fails loudly, it never drops frames silently).
 """

@@ -23,10 +23,14 @@ track built by `lvcd.video.audio`) has an audio stream it is copied (no re-encod
 the video's duration; a codec the container cannot hold (Vorbis in MP4) (or PCM in MP4, which players refuse) is
 re-encoded to AAC with a warning. Image sequences carry no audio.
 
-Atomic: everything goes to hidden temporary names in the destination folder (`.out.mp4.partial-XXXX.mp4`, or a
-`.out.partial-XXXX` folder) and is renamed into place by `close()`; an exception or Ctrl-C inside the `with` block,
-or `abort()`, kills ffmpeg and deletes the temporaries, so a finished-looking output only ever appears complete. An
-existing output is replaced only with `overwrite=True`.
+Atomic: everything goes to hidden temporary names in the destination folder (`.out.mp4.partial-PID@HOST~XXXX.mp4`,
+or a `.out.partial-PID@HOST~XXXX` folder) and is renamed into place by `close()`; an exception, Ctrl-C or SIGTERM
+inside the `with` block, or `abort()`, kills ffmpeg and deletes the temporaries, so a finished-looking output only
+ever appears complete. A run killed outright (SIGKILL, power loss) cannot clean up: the next writer of the same
+output removes those leftovers (`remove_stale_partials`: its own naming only, and only when the pid in the name is
+gone from this host). An existing output is replaced only with `overwrite=True`, and then only what lvcd writes is
+replaced: the file, or in a folder the files of its frame pattern (`frame_000000.png`, ...); other files in the
+folder are left alone.
 """
 from __future__ import annotations
 
@@ -34,19 +38,24 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from ..lock import owner_tag, pid_alive
+from ..oserrors import writing
 from . import _ffmpeg
 from .errors import VideoReadError, VideoWriteError
 from .images import is_pattern, pattern_files
 from .probe import as_fps, probe
 
-__all__ = ["SUPPORTED_OUTPUTS", "FrameWriter", "check_output_path", "open_writer", "sidecar_path", "write_sidecar"]
+__all__ = ["SUPPORTED_OUTPUTS", "FrameWriter", "check_output_path", "open_writer", "remove_stale_partials",
+           "sidecar_path", "write_sidecar"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +71,45 @@ PRORES_4444_PROFILE = "4"
 REENCODE_AUDIO = {"mp4": ("pcm_",)}
 AUDIO_FALLBACK = ["-c:a", "aac", "-b:a", "192k"]  # when the source codec cannot go into the container
 X264_FAMILY = ("libx264", "libx265")
+_TAGGED = re.compile(r"partial-(\d+)@([A-Za-z0-9_-]+)~")  # the owner in a temporary name (see _partial_prefix)
+UNTAGGED_STALE_SECONDS = 3600  # leftovers of older lvcd versions (no owner in the name): stale after an idle hour
+
+
+def _partial_prefix(name: str) -> str:
+    """Hidden temporary name prefix of output `name`, carrying this process's pid and host."""
+    return f".{name.replace('%', '')}.partial-{owner_tag()}~"
+
+
+def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that dead runs left for `output` (`.NAME.partial-PID@HOST~*`, files or folders, whose
+    pid no longer runs on this host; untagged ones idle for an hour). Never touches another name or a live run's
+    files. Returns what was removed."""
+    out = Path(output)
+    folder = out.parent
+    stem = f".{out.name.replace('%', '')}."
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.startswith(stem) or not (e.name[len(stem):].startswith(("partial-", "old-"))):
+            continue
+        m = _TAGGED.match(e.name[len(stem):])
+        if m:
+            stale = not pid_alive(int(m.group(1)), m.group(2))
+        else:
+            try:
+                stale = time.time() - e.stat(follow_symlinks=False).st_mtime > UNTAGGED_STALE_SECONDS
+            except OSError:
+                stale = False
+        if stale:
+            _remove(Path(e.path))
+            removed.append(Path(e.path))
+    if removed:
+        logger.info("removed %d leftover temporary file(s) of an interrupted run: %s", len(removed),
+                    ", ".join(p.name for p in removed))
+    return removed
 
 
 # ---------------------------------------------------------------------------------------------------- paths
@@ -69,6 +117,8 @@ def _resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
     """(format, layout) with layout "file" | "folder" | "pattern"."""
     if fmt is not None:
         fmt = fmt.lower().lstrip(".")
+        if fmt == "indexed":  # palette PNG folder, written by lvcd.deliver.IndexedWriter (not by FrameWriter)
+            return "indexed", "folder"
         if fmt not in FORMATS:
             raise ValueError(f"`fmt` must be one of {', '.join(FORMATS)} (got {fmt!r}).")
         if fmt == "png":
@@ -90,7 +140,8 @@ def _resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
 
 
 def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
-    """The format an output will be written in ("mp4" | "mkv" | "mov" | "png"), as `open_writer` decides it."""
+    """The format an output will be written in ("mp4" | "mkv" | "mov" | "png" | "indexed"), as `open_writer`
+    decides it ("indexed" only when asked by `fmt`)."""
     return _resolve_format(Path(path), fmt)[0]
 
 
@@ -162,10 +213,10 @@ def write_sidecar(path: str | os.PathLike, data: dict) -> Path:
     _writable_dir(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2, default=_json_default) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.partial-", suffix=".json", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(target.name), suffix=".json", dir=target.parent)
     _usual_mode(tmp)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with writing(target), os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -232,8 +283,9 @@ class FrameWriter:
     def __init__(self, path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int], *,
                  audio_from: str | os.PathLike | None = None, crf: int = 18, preset: str = "medium",
                  codec: str | None = None, fmt: str | None = None, overwrite: bool = False, pix_fmt: str | None = None,
-                 start_number: int = 0):
+                 start_number: int = 0, timestamps=None):
         self._done, self._proc, self._temps, self._created_dirs = True, None, [], []  # (until set up)
+        self.timestamps = _check_timestamps(timestamps)
         self.path = Path(path)
         self.fps = as_fps(fps)
         self.size = _check_size(size)
@@ -241,6 +293,9 @@ class FrameWriter:
             raise ValueError(f"`crf` must be an integer 0..51 (lower is better quality; 18 is visually lossless), "
                              f"got {crf!r}.")
         self.format, self.layout = _resolve_format(self.path, fmt)
+        if self.format not in DEFAULT_CODEC:
+            raise ValueError(f"{self.path}: format {self.format!r} is written by lvcd.deliver.IndexedWriter, not "
+                             "open_writer.")
         check_output_path(self.path, overwrite=overwrite, fmt=fmt)
         self.overwrite = overwrite
         self.codec = codec or DEFAULT_CODEC[self.format]
@@ -255,6 +310,7 @@ class FrameWriter:
         self._done = False
         try:
             try:
+                remove_stale_partials(self.path)
                 self._make_parent()
                 self._target = self._make_temp()
             except PermissionError as e:
@@ -311,14 +367,14 @@ class FrameWriter:
 
     def _make_temp(self) -> Path:
         if self.layout == "file":
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=self.path.suffix or ".tmp",
+            fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix or ".tmp",
                                        dir=self.path.parent)
             os.close(fd)
             _usual_mode(tmp)
             self._temps.append(Path(tmp))
             return Path(tmp)
         parent = self.path.parent
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name.replace('%', '')}.partial-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(self.path.name), dir=parent))
         _usual_mode(tmp, directory=True)
         self._temps.append(tmp)
         return tmp
@@ -336,6 +392,8 @@ class FrameWriter:
             return args + ["-start_number", str(self.start_number), "-f", "image2", str(self._target / name)]
         if self.codec in X264_FAMILY:
             args += ["-preset", self.preset, "-crf", str(self.crf)]
+            if self.timestamps is not None:  # decode order = display order, so packet i is frame i when retimed
+                args += ["-bf", "0"]
         elif self.codec == "prores_ks":
             profile = PRORES_4444_PROFILE if self.pix_fmt.startswith("yuv444") else PRORES_PROFILE
             args += ["-profile:v", profile, "-vendor", "apl0"]
@@ -390,7 +448,11 @@ class FrameWriter:
                 raise VideoWriteError(f"encoding {self.path} failed (ffmpeg exit status {rc}):\n"
                                       f"{_ffmpeg.read_tail(self._stderr)}")
             if self.layout == "file":
-                final_tmp = self._mux_audio(self._target) if self._audio is not None else self._target
+                final_tmp = self._target
+                if self.timestamps is not None:
+                    final_tmp = self._retime(final_tmp)
+                if self._audio is not None:
+                    final_tmp = self._mux_audio(final_tmp)
                 os.replace(final_tmp, self.path)
             else:
                 self._commit_frames()
@@ -438,12 +500,13 @@ class FrameWriter:
     # ------------------------------------------------------------------------------------------------ finishing
     def _mux_audio(self, video_tmp: Path) -> Path:
         """Second pass: video stream-copied, audio copied (AAC if it cannot go in the container), cut to length."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.partial-", suffix=self.path.suffix, dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix,
+                                   dir=self.path.parent)
         os.close(fd)
         _usual_mode(tmp)
         muxed = Path(tmp)
         self._temps.append(muxed)
-        seconds = math.ceil(Fraction(self.frames_written) / self.fps * 1_000_000) / 1_000_000  # whole frames, >= video
+        seconds = math.ceil(self._seconds() * 1_000_000) / 1_000_000  # whole frames, >= video
         base = ["-i", str(video_tmp), "-t", f"{seconds:.6f}", "-i", str(self._audio), "-map", "0:v:0", "-map", "1:a",
                 "-c:v", "copy"]
         tail = (["-movflags", "+faststart"] if self.format in ("mp4", "mov") else []) + ["-f", MUXER[self.format],
@@ -465,24 +528,69 @@ class FrameWriter:
         _remove(video_tmp)
         return muxed
 
+    def _seconds(self) -> Fraction:
+        """The video's duration: frames / fps, or (variable rate) the last timestamp plus one frame."""
+        if self.timestamps is None:
+            return Fraction(self.frames_written) / self.fps
+        return self.timestamps[-1] + _last_step(self.timestamps, self.fps)
+
+    def _retime(self, video_tmp: Path) -> Path:
+        """Give packet i the presentation time `timestamps[i]` (stream copy, PyAV remux): a variable-frame-rate
+        input's timing, frame for frame. The encoder ran without B-frames, so packets come in display order."""
+        import av
+
+        ts = self.timestamps
+        if len(ts) != self.frames_written:
+            raise ValueError(f"{self.path}: {len(ts)} timestamps were given for {self.frames_written} frames; give "
+                             "one timestamp per frame written.")
+        fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix,
+                                   dir=self.path.parent)
+        os.close(fd)
+        _usual_mode(tmp)
+        out_path = Path(tmp)
+        self._temps.append(out_path)
+        den = math.lcm(*{t.denominator for t in ts})
+        tb = Fraction(1, den) if den <= 1 << 20 else Fraction(1, 90000)
+        step = _last_step(ts, self.fps)
+        options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") and self._audio is None else {}
+        with av.open(str(video_tmp)) as inp, av.open(str(out_path), "w", format=MUXER[self.format],
+                                                      options=options) as out:
+            s_in = inp.streams.video[0]
+            s_out = out.add_stream_from_template(s_in)
+            s_out.time_base = tb
+            i = 0
+            for pkt in inp.demux(s_in):
+                if not pkt.size:
+                    continue
+                if i >= len(ts):
+                    raise VideoWriteError(f"{self.path}: the encoder produced more packets than frames")
+                dur = (ts[i + 1] - ts[i]) if i + 1 < len(ts) else step
+                pkt.stream = s_out
+                pkt.time_base = tb
+                pkt.pts = pkt.dts = round(ts[i] / tb)
+                pkt.duration = max(1, round(dur / tb))
+                out.mux(pkt)
+                i += 1
+        if i != len(ts):
+            raise VideoWriteError(f"{self.path}: {i} packets for {len(ts)} frames while setting the timestamps")
+        _remove(video_tmp)
+        return out_path
+
     def _commit_frames(self) -> None:
         tmp = self._target
         if self.layout == "folder":
             if not self.path.exists():
                 os.replace(tmp, self.path)
                 return
-            if self.overwrite:  # swap the whole folder, then drop the old one
-                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-                self._temps.append(old)
-                os.replace(self.path, old / self.path.name)
-                os.replace(tmp, self.path)
-                _remove(old)
-                return
-            dest = self.path  # an existing folder with nothing visible in it (checked at open): fill it
+            dest = self.path  # an existing folder: replace our frames only; the user's own files stay
+            pattern = self.path / FOLDER_FRAME_NAME
         else:
             dest = self.path.parent
-            if self.overwrite:
-                for stale in pattern_files(self.path).values():
+            pattern = self.path
+        if self.overwrite:  # frames of the old output past the new one's end would otherwise linger
+            new = {f.name for f in tmp.iterdir()}
+            for stale in pattern_files(pattern).values():
+                if stale.name not in new:
                     stale.unlink()
         for f in sorted(tmp.iterdir()):
             os.replace(f, dest / f.name)
@@ -500,6 +608,25 @@ def _audio_only(path):
     return info if info is not None and not info.has_video else None
 
 
+def _check_timestamps(timestamps) -> tuple[Fraction, ...] | None:
+    """Per-frame presentation times in seconds (from `probe(...).timestamps`), strictly increasing, or None."""
+    if timestamps is None:
+        return None
+    ts = tuple(Fraction(t) for t in timestamps)
+    if not ts or any(b <= a for a, b in zip(ts, ts[1:], strict=False)) or ts[0] < 0:
+        raise ValueError("`timestamps` must be increasing times in seconds, one per frame, starting at >= 0 "
+                         "(e.g. probe(input).timestamps).")
+    return ts
+
+
+def _last_step(ts: tuple[Fraction, ...], fps: Fraction) -> Fraction:
+    """How long the last frame of a timed sequence lasts: the median frame duration (1/fps for one frame)."""
+    if len(ts) < 2:
+        return 1 / Fraction(fps)
+    steps = sorted(b - a for a, b in zip(ts, ts[1:], strict=False))
+    return steps[len(steps) // 2]
+
+
 def _check_size(size) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in size)
@@ -514,13 +641,15 @@ def _check_size(size) -> tuple[int, int]:
 def open_writer(path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int], *,
                 audio_from: str | os.PathLike | None = None, crf: int = 18, preset: str = "medium",
                 codec: str | None = None, fmt: str | None = None, overwrite: bool = False,
-                pix_fmt: str | None = None, start_number: int = 0) -> FrameWriter:
+                pix_fmt: str | None = None, start_number: int = 0, timestamps=None) -> FrameWriter:
     """Open an atomic writer for uint8 HxWx3 RGB frames of `size` = (width, height) at the exact rate `fps`.
 
     `path`: .mp4 / .mkv (H.264), .mov (ProRes 422 HQ), a folder or a printf pattern `out/frame_%06d.png` (PNG).
     `audio_from`: a video whose audio is copied in, cut to the video's length. `crf`/`preset`: x264 quality/speed.
     `codec`/`pix_fmt`: override the encoder (e.g. `codec="libx265"`). `fmt`: force a format ("mp4", "mkv", "mov",
-    "png") whatever the extension. Raises FileExistsError (exists, no `overwrite`), PermissionError, ValueError.
+    "png") whatever the extension. `timestamps`: one presentation time (seconds) per frame, for a variable-rate
+    output that keeps an input's timing (`probe(input).timestamps`; PNG frames carry none). Raises
+    FileExistsError (exists, no `overwrite`), PermissionError, ValueError.
     """
     return FrameWriter(path, fps, size, audio_from=audio_from, crf=crf, preset=preset, codec=codec, fmt=fmt,
-                       overwrite=overwrite, pix_fmt=pix_fmt, start_number=start_number)
+                       overwrite=overwrite, pix_fmt=pix_fmt, start_number=start_number, timestamps=timestamps)

@@ -194,11 +194,10 @@ def test_colour_trace_lines_take_the_side_the_keyframe_shows(dark_side):
         assert (out[trace] == gt[trace]).all(axis=1).mean() > 0.95
 
 
-def test_keyframe_wins_ties_against_a_wrong_previous_frame(monkeypatch):
+def test_keyframe_wins_against_a_confident_wrong_previous_frame():
     """A small region that the keyframe and the previous frame both see perfectly aligned and fully covered gets
-    the keyframe's paint, not the previous frame's (which may carry an earlier mistake): the exact tie used to go
-    to whichever paint had the lower palette index."""
-    from lvcd.backends import bucket
+    the keyframe's paint, not the previous frame's (which may carry an earlier mistake), even when the previous
+    frame claims full confidence: previous-frame votes weigh less than the keyframe's, and ties go to the keyframe."""
     from lvcd.lineart.normalize import normalize_lineart
     from lvcd.lineart.regions import segment_regions
 
@@ -206,16 +205,17 @@ def test_keyframe_wins_ties_against_a_wrong_previous_frame(monkeypatch):
     moved = lineart.copy()
     moved[8:11, 140:152] = 0  # a stroke far away: not the keyframe's lines, so the frame is really matched
     colorizer = BucketColorizer()
-    key = colorizer.prepare_reference(gt, lineart)
+    keys = colorizer.prepare_keyframes([(-1, gt, lineart)])
+    key = keys[0].frame
+    keys[0].chain = colorizer._identity().copy()
     patch, body = int(key.regions.labels[50, 60]), int(key.regions.labels[80, 60])
     assert (colorizer.palette[key.color[patch]] == PAINT[4]).all()
-    assert key.color[body] < key.color[patch]  # the wrong paint has the lower palette index
     wrong = key.color.copy()
     wrong[patch] = key.color[body]  # the previous frame painted the patch like the body around it
-    prev = colorizer._make_frame(key.lineart, key.regions, wrong)
+    prev = colorizer._make_frame(key.lineart, key.regions, wrong, np.ones(len(wrong), np.float32))
     la = normalize_lineart(moved, colorizer.config.lineart)
     regions = segment_regions(la, colorizer._regions_cfg)
     target = int(regions.labels[50, 60])
-    assert colorizer._match(la, regions, key, prev)[target] == key.color[patch]
-    monkeypatch.setattr(bucket, "KEY_TIE_BREAK", 0.0)  # without the tie-break the previous frame's mistake stays
-    assert colorizer._match(la, regions, key, prev)[target] == key.color[body]
+    color, conf = colorizer._match(la, regions, colorizer._flow_image(la), keys, prev, 0)
+    assert color[target] == key.color[patch]
+    assert conf[target] > 0.5

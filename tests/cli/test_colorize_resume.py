@@ -6,6 +6,7 @@ from test_colorize_cmd import lineart_frames, reference_for, write_clip
 from lvcd import api
 from lvcd.cli import main
 from lvcd.pipelines import LVCDPipeline
+from lvcd.pipelines.tiny import SHORT_OVERLAP
 from lvcd.video import open_reader
 
 
@@ -28,11 +29,12 @@ def frames_of(path):
         return [f.copy() for f in r]
 
 
-def test_interrupted_render_resumes_to_the_same_video(tmp_path, tiny_args, monkeypatch):
-    frames = lineart_frames(30)  # windows: frames 1-14, 15-24, 25-29 (+ padding): 3 windows
+def test_interrupted_render_resumes_to_the_same_video(tmp_path, tiny_args_short, monkeypatch):
+    tiny_args = tiny_args_short
+    frames = lineart_frames(11)  # short windows: frames 1-4, 5-7, 8-10: 3 windows
     src = write_clip(tmp_path / "in.mp4", frames)
     ref = reference_for(frames, tmp_path / "r.png")
-    opts = dict(backend="diffusion", model=tiny_args[3], steps=1, size=(64, 64), quiet=True)
+    opts = dict(backend="diffusion", model=tiny_args[3], steps=1, size=(64, 64), overlap=SHORT_OVERLAP, quiet=True)
 
     calls = count_calls(monkeypatch)
     api.colorize_video(src, ref, tmp_path / "straight.mp4", **opts)
@@ -52,16 +54,17 @@ def test_interrupted_render_resumes_to_the_same_video(tmp_path, tiny_args, monke
                  *tiny_args, "--quiet"]) == 0
     assert calls["n"] == 1  # only the unfinished window was sampled
     resumed, straight = frames_of(tmp_path / "out.mp4"), frames_of(tmp_path / "straight.mp4")
-    assert len(resumed) == len(straight) == 30
+    assert len(resumed) == len(straight) == 11
     assert all((a == b).all() for a, b in zip(resumed, straight))
     assert not list((work / "colorize").iterdir())  # checkpoints removed once the output is written
 
 
-def test_changed_options_do_not_reuse_checkpoints(tmp_path, tiny_args, monkeypatch):
-    frames = lineart_frames(30)
+def test_changed_options_do_not_reuse_checkpoints(tmp_path, tiny_args_short, monkeypatch):
+    tiny_args = tiny_args_short
+    frames = lineart_frames(11)  # 3 short windows
     src = write_clip(tmp_path / "in.mp4", frames)
     ref = reference_for(frames, tmp_path / "r.png")
-    opts = dict(backend="diffusion", model=tiny_args[3], steps=1, size=(64, 64), quiet=True)
+    opts = dict(backend="diffusion", model=tiny_args[3], steps=1, size=(64, 64), overlap=SHORT_OVERLAP, quiet=True)
     work = tmp_path / "work"
     count_calls(monkeypatch, fail_at=3)
     with pytest.raises(RuntimeError):

@@ -144,3 +144,37 @@ def test_unknown_weight_key_teaches(clip):
     frames, _ = clip
     with pytest.raises(ValueError, match="unknown `weights` keys"):
         evaluate(frames[:2], frames[:2], weights={"clip": "x"})
+
+
+def test_informative_drawings_weights_become_edmds_extractor(tmp_path, clip):
+    from lvcd.lineart.informative_drawings import Generator
+
+    torch.manual_seed(0)
+    path = tmp_path / "sk_model.pth"
+    torch.save(Generator(3, 1, 3).state_dict(), path)
+    frames, _ = clip
+    report = evaluate(frames[:2], frames[:2], weights={"lineart": str(path)})
+    assert report.meta["edmd_output_lineart"].startswith("informative-drawings") and str(path) in (
+        report.meta["edmd_output_lineart"]
+    )
+    assert report.per_frame["edmd"] == [0.0, 0.0]  # same extractor on output and ground truth
+    plain = evaluate(frames[:2], frames[:2])
+    assert plain.meta["edmd_output_lineart"].startswith("XDoG") and "no informative-drawings" in (
+        plain.meta["edmd_output_lineart"]
+    )
+
+
+def test_ready_line_extractor_is_used(clip):
+    frames, _ = clip
+
+    class NoLines:
+        name = "no lines at all"
+
+        def __call__(self, frame):
+            return np.zeros(frame.shape[:2], bool)
+
+    lines = np.zeros((96, 128), np.uint8)  # every pixel a line (dark) -> reference distance map 0
+    r = evaluate(frames[:1], frames[:1], [lines + 0], weights={"lineart": NoLines()}, lineart_polarity="dark",
+                 segments=False)  # fmt: skip
+    assert r.meta["edmd_output_lineart"] == "no lines at all"
+    assert r.per_frame["edmd"][0] == pytest.approx(np.hypot(256, 256))  # no output line: the diagonal everywhere

@@ -100,14 +100,18 @@ def test_config_errors():
         RegionConfig(line_connectivity=6)
 
 
-def test_gap_radius_follows_the_line_width():
+def test_gap_radius_stays_small_with_thick_lines():
     from lvcd.lineart.regions import estimate_line_width
 
     assert estimate_line_width(shapes(thickness=1)) == 1.0
     assert 2.5 <= estimate_line_width(shapes(thickness=3)) <= 5.0  # OpenCV's thick circles are 3-5 px wide
     assert estimate_line_width(np.zeros((8, 8), bool)) == estimate_line_width(np.ones((8, 8), bool)) == 1.0
-    assert RegionConfig().resolved(shapes(thickness=1)).gap_radius == 2
-    assert RegionConfig(gap_radius=3).resolved(shapes(thickness=3)) == RegionConfig(gap_radius=3, min_ball_area=54)
+    # the first pass's radius does not grow with the pen (its ball must fit in thin parts); a second, wide pass does
+    thin, thick = RegionConfig().resolved(shapes(thickness=1)), RegionConfig().resolved(shapes(thickness=3))
+    assert thin.gap_radius == thick.gap_radius == 1 and thin.min_ball_area == 6
+    assert thin.wide_gap_radius == 2 and thick.wide_gap_radius >= 5
+    fixed3 = RegionConfig(gap_radius=3, wide_gap_radius=0).resolved(shapes(thickness=3))
+    assert fixed3 == RegionConfig(gap_radius=3, min_ball_area=54, wide_gap_radius=0)
     # full-HD-like lineart: 3-px pen, a 9-px gap in the rectangle's left side
     lines = np.zeros((240, 320), np.uint8)
     cv2.rectangle(lines, (180, 40), (300, 200), 1, 3)
@@ -115,5 +119,5 @@ def test_gap_radius_follows_the_line_width():
     lines = lines.astype(bool)
     auto = segment_regions(lines)
     assert auto.labels[120, 240] != auto.labels[5, 5]
-    fixed = segment_regions(lines, RegionConfig(gap_radius=2))
+    fixed = segment_regions(lines, RegionConfig(gap_radius=2, wide_gap_radius=0))
     assert fixed.labels[120, 240] == fixed.labels[5, 5]

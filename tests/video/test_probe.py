@@ -71,11 +71,13 @@ def test_vfr_detected_and_counted_at_average_rate(tmp_path, caplog):
     clip = write_pyav(tmp_path / "vfr.mkv", frames, [2 * i + i % 2 for i in range(n)], Fraction(1, 24))
     with caplog.at_level("WARNING"):
         info = probe(clip)
-    assert info.is_vfr
-    assert info.fps == 12
-    assert info.source_frame_count == n
-    assert info.frame_count == 21  # slots 0..20 of the 12 fps grid over 40/24 s
-    assert "variable frame rate" in caplog.text
+    assert info.is_vfr and info.fps == 12
+    assert info.source_frame_count == info.frame_count == n  # every frame kept (issue 10), with its time
+    ms = [round(t * 1000) for t in info.timestamps[:4]]  # Matroska keeps milliseconds
+    assert ms == [0, 125, 167, 292]
+    assert "variable frame rate" in caplog.text and "kept with its own timestamp" in caplog.text
+    info = probe(clip, fps=12)  # resampling only when asked
+    assert info.timestamps is None and info.frame_count == 21  # slots 0..20 of the 12 fps grid over 40/24 s
 
 
 def test_fps_override_resamples_a_video(tmp_path):
@@ -87,7 +89,7 @@ def test_fps_override_resamples_a_video(tmp_path):
 def test_image_sequence_default_and_override_fps(tmp_path):
     import cv2
 
-    for i in (1, 2, 10):
+    for i in (1, 2, 3):
         cv2.imwrite(str(tmp_path / f"f{i}.png"), np.zeros((10, 12, 3), np.uint8))
     info = probe(tmp_path)
     assert (info.kind, info.frame_count, info.size, info.fps) == ("sequence", 3, (12, 10), DEFAULT_SEQUENCE_FPS)

@@ -1,0 +1,274 @@
+"""Region-level pieces of the paint-bucket matcher (`lvcd.backends.bucket`): dense votes through a flow, outline
+alignment of a motion, the rigid-shift rescue of weak regions and the region-graph fallback. Split from bucket.py to
+keep files small; `BucketColorizer` mixes `MatchMixin` in. No torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..lineart.normalize import Lineart
+from ..lineart.regions import Regions
+
+NO_VOTE = np.uint16(65535)  # palette index meaning "this pixel has no colour to give" (lines, outside the frame)
+
+@dataclass
+class _Frame:
+    """What the colorizer keeps of a coloured frame: enough to vote from it and to match regions against it."""
+
+    lineart: Lineart
+    regions: Regions
+    color: np.ndarray  # int32 [n + 1] palette index per region
+    votes_map: np.ndarray  # uint16 [H, W] palette index on interior pixels, NO_VOTE elsewhere
+    flow_img: np.ndarray  # uint8 [h, w] softened lines at flow resolution
+    near: np.ndarray  # bool [H, W]: within `align_tolerance` px of a line (scores how well a motion aligns lines)
+    conf: np.ndarray | None = None  # float32 [n + 1] confidence of each region's colour (None: all certain)
+    _neighbour_colors: list[set[int]] | None = None
+
+    def neighbour_colors(self) -> list[set[int]]:
+        if self._neighbour_colors is None:
+            adj = self.regions.adjacency()
+            self._neighbour_colors = [set(self.color[a].tolist()) for a in adj]
+        return self._neighbour_colors
+
+
+@dataclass
+class _Key:
+    """A keyframe of the shot: its frame index (-1: off-frame, before frame 0), its state, and where each pixel of
+    the current frame lies in it (`chain`, flow resolution; None until the shot reaches it)."""
+
+    index: int
+    frame: _Frame
+    chain: np.ndarray | None = None
+
+
+class MatchMixin:
+    """Matching steps shared by every source (keyframe or previous frame); needs `config`, `palette`, `_shape`."""
+
+    def _dense_votes(self, regions: Regions, flow: np.ndarray, src: _Frame, weights: np.ndarray | None = None
+                     ) -> np.ndarray:
+        """float32 [n + 1, K]: per region, how many of its interior pixels the flow brings from each colour
+        (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence)."""
+        H, W = self._shape
+        if self._grid is None:
+            self._grid = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+        votes = cv2.remap(
+            src.votes_map,
+            self._grid[0] + flow[..., 0],
+            self._grid[1] + flow[..., 1],
+            cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=int(NO_VOTE),
+        )
+        k = len(self.palette)
+        # column k collects "no vote", row 0 the current frame's line pixels: both dropped after one bincount
+        np.minimum(votes, k, out=votes)
+        big = (regions.n + 1) * (k + 1) >= 2**31
+        keys = (regions.inner.astype(np.int64) if big else regions.inner) * (k + 1) + votes
+        wmap = None
+        if weights is not None:
+            lut = np.round(np.clip(weights, 0, 1) * 255).astype(np.uint8)
+            wsrc = np.take(lut, src.regions.inner)
+            wmap = cv2.remap(wsrc, self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1], cv2.INTER_NEAREST,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0).ravel() * np.float32(1 / 255)
+        counts = np.bincount(keys.ravel(), weights=wmap, minlength=(regions.n + 1) * (k + 1))
+        counts = counts.reshape(regions.n + 1, k + 1)
+        counts = counts[:, :k].astype(np.float32)
+        counts[0] = 0.0
+        return counts
+
+    def _samples(self, la: Lineart, regions: Regions):
+        """Up to `align_points` line pixels per region (lines belong to their nearest region): the region's outline,
+        used to score how well a motion lays it onto the source's lines."""
+        ys, xs = np.nonzero(la.mask)
+        lab = regions.labels[ys, xs]
+        order = np.argsort(lab, kind="stable")
+        lab, xs, ys = lab[order], xs[order], ys[order]
+        counts = np.bincount(lab, minlength=regions.n + 1)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        step = np.maximum(1, -(-counts // self.config.align_points))
+        keep = (np.arange(len(lab)) - starts[lab]) % step[lab] == 0
+        lab, xs, ys = lab[keep], xs[keep], ys[keep]
+        starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=regions.n + 1))])
+        return lab, xs.astype(np.int32), ys.astype(np.int32), starts
+
+    def _hits(self, src: _Frame, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        """bool: which points (integer arrays, any shape) lie within `align_tolerance` of a source line."""
+        H, W = self._shape
+        inside = (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H)
+        return inside & src.near[np.clip(ys, 0, H - 1), np.clip(xs, 0, W - 1)]
+
+    def _affine_alignment(self, regions: Regions, samples, flow: np.ndarray, src: _Frame) -> np.ndarray:
+        """float [n + 1]: per region, the share of its outline that lands on source lines under the affine motion
+        fitted (least squares) to the flow along that outline.
+
+        Scoring the raw flow would be too kind: DIS on distance images pulls any outline onto whatever lines are
+        near, so a region whose flow is wrong still "lands on lines". Through one affine map per region a wrong,
+        incoherent flow no longer does, while a right one (translation, rotation, squash) still does.
+        """
+        lab, xs, ys, _ = samples
+        n = regions.n
+        if len(lab) == 0:
+            return np.ones(n + 1)
+        counts = np.bincount(lab, minlength=n + 1)
+        f = flow[ys, xs].astype(np.float64)
+        # coordinates centred on each region's outline mean and scaled by its spread: well conditioned at any size
+        cx = np.bincount(lab, weights=xs, minlength=n + 1) / np.maximum(counts, 1)
+        cy = np.bincount(lab, weights=ys, minlength=n + 1) / np.maximum(counts, 1)
+        dx, dy = xs - cx[lab], ys - cy[lab]
+        spread = np.sqrt(np.bincount(lab, weights=dx * dx + dy * dy, minlength=n + 1) / np.maximum(counts, 1)) + 1.0
+        x, y = dx / spread[lab], dy / spread[lab]
+        X = np.stack([x, y, np.ones_like(x)], 1)  # [P, 3]
+        T = np.stack([x + f[:, 0] / spread[lab], y + f[:, 1] / spread[lab]], 1)  # [P, 2]
+        M = np.zeros((n + 1, 3, 3))
+        B = np.zeros((n + 1, 3, 2))
+        for i in range(3):
+            for j in range(3):
+                M[:, i, j] = np.bincount(lab, weights=X[:, i] * X[:, j], minlength=n + 1)
+            for j in range(2):
+                B[:, i, j] = np.bincount(lab, weights=X[:, i] * T[:, j], minlength=n + 1)
+        # a small ridge towards "translation only" keeps tiny or straight outlines well posed
+        ridge = 1e-3 * counts + 1e-6
+        M[:, 0, 0] += ridge
+        M[:, 1, 1] += ridge
+        M[:, 2, 2] += 1e-6
+        B[:, 0, 0] += ridge
+        B[:, 1, 1] += ridge
+        A = np.linalg.solve(M, B)  # [n + 1, 3, 2]
+        fit = np.einsum("pi,pij->pj", X, A[lab]) * spread[lab][:, None]  # [P, 2] fitted source positions - centre
+        px, py = fit[:, 0] + cx[lab], fit[:, 1] + cy[lab]
+        hit = self._hits(src, np.round(px).astype(np.int32), np.round(py).astype(np.int32))
+        overall = float(hit.mean())
+        return np.where(counts > 0, np.bincount(lab, weights=hit, minlength=n + 1) / np.maximum(counts, 1), overall)
+
+    def _rigid_rescue(
+        self, regions: Regions, samples, flow: np.ndarray, src: _Frame, counts: np.ndarray, align: np.ndarray
+    ) -> None:
+        """Re-match regions whose dense votes are weak (badly aligned outline, few or split votes) region to region.
+
+        Typical case: a small shape moving fast over static lines, whose blank interior DIS fills with the
+        background's motion. Candidates are the source regions of similar area whose centroid lies within
+        `search_radius` of the region's centroid (as is, or moved by the flow's median over the region); each is
+        tried at the shift that aligns the centroids, refined by +-`refine` px, and scored by the IoU of the shifted
+        region with it. The best match with IoU >= `rescue_iou` replaces the region's dense votes by its colour.
+        """
+        cfg = self.config
+        _, xs, ys, starts = samples
+        H, W = self._shape
+        area = np.maximum(regions.area, 1)
+        coverage = counts.sum(axis=1) / area
+        share = counts.max(axis=1) / np.maximum(counts.sum(axis=1), 1)
+        weak = (align < cfg.rescue_below) | (coverage < 0.5) | (share < 0.8)
+        weak[0] = False
+        if not weak.any():
+            return
+        radius = cfg.search_radius * max(H, W)
+        rr = np.arange(-cfg.refine, cfg.refine + 1)
+        fine = np.stack(np.meshgrid(rr, rr), -1).reshape(-1, 2)  # [F, 2] (dx, dy)
+        s_area = src.regions.area[1:].astype(np.float64)
+        s_cent = src.regions.centroid[1:]
+        for r in np.flatnonzero(weak & (regions.area > 0)):
+            a_r, c_r = float(regions.area[r]), regions.centroid[r]
+            x0, y0, x1, y1 = regions.bbox[r]
+            st = max(1, int(np.sqrt(a_r / (4 * cfg.align_points))))  # strided crop: ~4x the points needed
+            iy, ix = np.nonzero(regions.inner[y0:y1:st, x0:x1:st] == r)
+            if len(ix) == 0:
+                continue
+            ix, iy = ix * st, iy * st
+            moved = c_r
+            if starts[r + 1] > starts[r]:
+                px, py = xs[starts[r] : starts[r + 1]], ys[starts[r] : starts[r + 1]]
+                moved = c_r + np.median(flow[py, px], axis=0)
+            ratio = np.abs(np.log(np.maximum(s_area, 0.5) / a_r))  # unused ids have area 0: never candidates
+            near = np.minimum(np.linalg.norm(s_cent - c_r, axis=1), np.linalg.norm(s_cent - moved, axis=1))
+            cand = np.flatnonzero((ratio < np.log(cfg.area_ratio)) & (near < radius)) + 1
+            if len(cand) == 0:
+                continue
+            step = max(1, len(ix) // cfg.align_points)
+            ix, iy = ix[::step] + x0, iy[::step] + y0
+            shift = np.round(src.regions.centroid[cand] - c_r).astype(np.int64)  # [S, 2]
+            t = (shift[:, None, :] + fine[None]).reshape(-1, 2)  # [S * F, 2]
+            target = np.repeat(cand, len(fine))
+            tx, ty = ix[None] + t[:, :1], iy[None] + t[:, 1:]  # [S * F, P]
+            inside = (tx >= 0) & (tx < W) & (ty >= 0) & (ty < H)
+            got = np.where(inside, src.regions.inner[np.clip(ty, 0, H - 1), np.clip(tx, 0, W - 1)], 0)
+            inter = (got == target[:, None]).mean(axis=1) * a_r  # estimated overlap (px)
+            iou = inter / (a_r + src.regions.area[target] - inter)
+            # prefer matches near where the flow says the region went: tiny regions overlap any tiny region fully
+            cy, cx = min(int(c_r[1]), H - 1), min(int(c_r[0]), W - 1)
+            off = np.linalg.norm(t - flow[cy, cx], axis=1)
+            j = int(np.argmax(iou - cfg.rescue_distance_cost * off / radius))
+            if iou[j] < cfg.rescue_iou:
+                continue
+            counts[r] = 0.0
+            counts[r, src.color[target[j]]] = a_r
+            align[r] = float(iou[j])
+
+    def _graph_fallback(
+        self,
+        regions: Regions,
+        color: np.ndarray,
+        undecided: np.ndarray,
+        score: np.ndarray,
+        keys: list[_Frame],
+        prev: _Frame | None,
+    ) -> np.ndarray:
+        """Colour undecided regions by their best match among the keyframe's and the previous frame's regions.
+
+        Cost of matching region i to source region j (lower is better), each term ~1 for a clear mismatch:
+        |log area ratio| + 0.5 |log aspect ratio| + |extent difference| + centroid distance / (10% of the diagonal)
+        + (1 - Jaccard of the colour sets of decided neighbours) - 2 * (share of i's own weak votes for j's colour).
+        Regions are decided largest first, so later ones see more decided neighbours.
+        """
+        h, w = regions.shape
+        diag = float(np.hypot(h, w))
+        adj = regions.adjacency()
+        feats = []
+        for src in keys + ([prev] if prev is not None else []):
+            r = src.regions
+            idx = np.flatnonzero(r.area > 0)
+            idx = idx[idx > 0]
+            bw = np.maximum(r.bbox[idx, 2] - r.bbox[idx, 0], 1)
+            bh = np.maximum(r.bbox[idx, 3] - r.bbox[idx, 1], 1)
+            feats.append(
+                (src, idx, np.log(r.area[idx] + 1.0), r.centroid[idx], np.log(bw / bh), r.area[idx] / (bw * bh))
+            )
+        mass = score.sum(axis=1)
+        decided = ~undecided
+        todo = np.flatnonzero(undecided & (regions.area > 0))
+        for i in todo[np.argsort(-regions.area[todo], kind="stable")]:
+            bw = max(regions.bbox[i, 2] - regions.bbox[i, 0], 1)
+            bh = max(regions.bbox[i, 3] - regions.bbox[i, 1], 1)
+            la_i, asp_i, ext_i = np.log(regions.area[i] + 1.0), np.log(bw / bh), regions.area[i] / (bw * bh)
+            nb_cols = set(color[[j for j in adj[i] if decided[j]]].tolist())
+            vote_share = score[i] / mass[i] if mass[i] > 0 else np.zeros(len(self.palette), np.float32)
+            best, best_cost = color[i], np.inf
+            for src, idx, la_s, cen_s, asp_s, ext_s in feats:
+                if len(idx) == 0:
+                    continue
+                cols = src.color[idx]
+                cost = (
+                    np.abs(la_s - la_i)
+                    + 0.5 * np.abs(asp_s - asp_i)
+                    + np.abs(ext_s - ext_i)
+                    + np.linalg.norm(cen_s - regions.centroid[i], axis=1) / (0.1 * diag)
+                    - 2.0 * vote_share[cols]
+                )
+                top = np.argsort(cost, kind="stable")[:32]  # neighbour sets only for the plausible few
+                if nb_cols:
+                    ncs = src.neighbour_colors()
+                    cost_top = cost[top] + np.array(
+                        [1.0 - len(nb_cols & ncs[idx[j]]) / max(len(nb_cols | ncs[idx[j]]), 1) for j in top]
+                    )
+                else:
+                    cost_top = cost[top] + 0.5
+                j = int(np.argmin(cost_top))
+                if cost_top[j] < best_cost:
+                    best, best_cost = cols[top[j]], cost_top[j]
+            color[i] = best
+            decided[i] = True
+        return color
+
