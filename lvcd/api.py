@@ -351,7 +351,7 @@ class DiffusionBackend:
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: ColorizeOptions | None = None) -> Iterator[np.ndarray]:
+                 options: ColorizeOptions | None = None, extra_references=None) -> Iterator[np.ndarray]:
         """Yield one coloured frame per lineart frame (`options` of this call: seed, steps, overlap, size; the
         loaded pipeline's device/dtype/offload stay as built). With `checkpoint_dir`, every finished window's latents
         and carry are saved there (atomically) and a later call with the same inputs resumes after the last one,
@@ -409,6 +409,15 @@ class DiffusionBackend:
         f = pipe.vae_scale_factor
         noise = pipe.prepare_noise(None, size[1] // f, size[0] // f, gen, opts.overlap)
         cond = pipe.prepare_conditions(ref_t.to(device), None, gen)
+        if extra_references:  # issue 15: references used together, a side batch routed by masks
+            from .backends.extra_refs import diffusion_extra_references
+            from .pipelines.extra_refs import SideBatch
+
+            extras = diffusion_extra_references(
+                extra_references, src, num_frames, polarity, lambda a: lb.fit(a, fill=255),
+                lambda a: lb.fit(a, fill=0.0), lambda a: lb.fit(np.asarray(a, np.float32), fill=0.0),
+                (size[1] // f, size[0] // f))
+            cond.extra["side"] = SideBatch(pipe, extras, (size[1], size[0]), num_frames, gen, device)
 
         def latents():
             done, carry = store.load() if store is not None else ([], None)
@@ -495,7 +504,7 @@ class BucketBackend:
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: ColorizeOptions | None = None) -> Iterator[np.ndarray]:
+                 options: ColorizeOptions | None = None, extra_references=None) -> Iterator[np.ndarray]:
         frames = iter(lineart_frames)
         first = next(frames)
 
@@ -503,6 +512,12 @@ class BucketBackend:
             yield first
             yield from frames
 
+        if extra_references:  # issue 15: more keyframes to match against, off-frame
+            from .backends.extra_refs import bucket_keyframes
+
+            size = (reference_rgb.shape[1], reference_rgb.shape[0])
+            keys = bucket_keyframes(reference_rgb, first, extra_references, size)
+            return self.colorizer.colorize_keyframes(keys, chain())
         return self.colorizer.colorize(reference_rgb, first, chain())
 
 
@@ -599,10 +614,14 @@ def colorize_frames(
     num_frames: int | None = None,
     backend=None,
     checkpoint_dir: str | os.PathLike | None = None,
+    extra_references=None,
     **options,
 ) -> Iterator[np.ndarray]:
     """Streaming API: colour an iterable of lineart frames (uint8 HxWx3, frame 0 is the one `reference` colours) and
     yield exactly one coloured uint8 RGB frame per input frame, in order, as soon as each is ready.
+
+    `extra_references`: more references used together with `reference` by every frame (issue 15), each an image
+    (path or uint8 array) or a mapping {image, mask?, target_mask?, lineart?} (see `lvcd.backends.extra_refs`).
 
     `num_frames` is needed by the diffusion backend when `frames` has no len() (its window plan pads the tail).
     `backend` reuses an already loaded backend (see `make_backend`); `checkpoint_dir` makes a diffusion render
@@ -641,11 +660,13 @@ def colorize_frames(
         yield from it
 
     n = num_frames if num_frames is not None else -1
+    extra = {"extra_references": extra_references} if extra_references else {}
     if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
-        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
+        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                    **extra)
         return
     tee = _Tee(chained())
-    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts):
+    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts, **extra):
         yield finish(out, tee.next_line())
 
 
