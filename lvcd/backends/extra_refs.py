@@ -66,7 +66,7 @@ def load_rgb(value, size: tuple[int, int], what: str) -> np.ndarray:
 
 def load_mask(value, size: tuple[int, int], what: str) -> np.ndarray:
     """uint8 [H, W] mask at `size` (255 = selected) from a path or a bool / uint8 / float array."""
-    from ..shots.extra_refs import read_mask
+    from ..video.masks import read_mask
 
     if isinstance(value, np.ndarray):
         m = value
@@ -86,7 +86,7 @@ def _target_frames(value, num_frames: int, size: tuple[int, int], what: str) -> 
         if m.shape[0] not in (1, num_frames):
             raise ValueError(f"{what} has {m.shape[0]} frames; the shot has {num_frames} (or give one [H, W] mask)")
         return (load_mask(m[min(t, m.shape[0] - 1)], size, what) for t in range(num_frames))
-    from ..shots.extra_refs import target_mask_frames
+    from ..video.masks import target_mask_frames
 
     return target_mask_frames(str(value), num_frames, tuple(size))
 

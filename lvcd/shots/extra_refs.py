@@ -19,11 +19,11 @@ No torch; images are opened for their header only while validating.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from ..video.masks import mask_frame_count
 
 EXTRA_REFERENCE_KEYS = ("image", "mask", "target_mask", "lineart")
 
@@ -47,16 +47,6 @@ def _image_size(path: str) -> tuple[int, int]:
 
     with Image.open(path) as im:  # header only
         return im.size
-
-
-def _mask_frames(path: str) -> int | None:
-    """Frames of a target mask: None for one image (used by every frame), else the video / sequence length."""
-    from ..video import IMAGE_EXTENSIONS, probe
-
-    p = Path(path)
-    if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
-        return None
-    return int(probe(path).frame_count)
 
 
 def _resolve(base: Path | None, value) -> str:
@@ -111,7 +101,7 @@ def check_extra_reference(spec: ExtraReferenceSpec, num_frames: int | None, fiel
             continue
         if key == "target_mask":
             try:
-                n = _mask_frames(path)
+                n = mask_frame_count(path)
             except (OSError, ValueError) as e:
                 problems.append(f"{field}.{key}` {path!r} cannot be read: {e}")
                 continue
@@ -149,37 +139,3 @@ def pair_cli_extra_references(images: Sequence[str] | None, masks: Sequence[str]
             entry["target_mask"] = target_masks[i]
         out.append(entry)
     return out
-
-
-# ------------------------------------------------------------------------------------------------ loading
-
-
-def read_mask(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask image as uint8 [H, W] (white = 1; alpha for images with transparency), resized (nearest) to `size`
-    (W, H) when given."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.getchannel("A") if im.mode in ("RGBA", "LA") else im.convert("L")
-        if size is not None and im.size != tuple(size):
-            im = im.resize(tuple(size), Image.NEAREST)
-        return np.asarray(im, dtype=np.uint8)
-
-
-def target_mask_frames(path: str, num_frames: int, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
-    """The target mask of each of the shot's `num_frames` frames, uint8 [H, W], streamed (one image: repeated)."""
-    if _mask_frames(path) is None:
-        m = read_mask(path, size)
-        for _ in range(num_frames):
-            yield m
-        return
-    from ..video import read_frames
-
-    for frame in read_frames(path, 0, num_frames):
-        rgb = np.asarray(frame)
-        m = rgb if rgb.ndim == 2 else rgb[..., :3].max(axis=-1)
-        if size is not None and (m.shape[1], m.shape[0]) != tuple(size):
-            from PIL import Image
-
-            m = np.asarray(Image.fromarray(m).resize(tuple(size), Image.NEAREST))
-        yield m.astype(np.uint8)

@@ -3,13 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lvcd.shots.extra_refs import (
-    ExtraReferenceSpec,
-    pair_cli_extra_references,
-    parse_extra_references,
-    read_mask,
-    target_mask_frames,
-)
+from lvcd.shots.extra_refs import ExtraReferenceSpec, pair_cli_extra_references, parse_extra_references
+from lvcd.video.masks import read_mask, target_mask_frames
 
 
 def _png(path, w, h, value=255, mode="RGB"):
