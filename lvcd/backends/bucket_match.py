@@ -45,6 +45,27 @@ class _Key:
     chain: np.ndarray | None = None
 
 
+def _group_median(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """[G, C] per-group median of `values` [P, C] whose rows are grouped contiguously (group g = rows
+    starts[g]:starts[g + 1]); 0 for empty groups. One sort per column instead of one `np.median` per group."""
+    g = len(starts) - 1
+    counts = np.diff(starts)
+    grp = np.repeat(np.arange(g), counts)
+    out = np.zeros((g, values.shape[1]), np.float64)
+    has = counts > 0
+    lo = starts[:-1] + (counts - 1) // 2
+    hi = starts[:-1] + counts // 2
+    for c in range(values.shape[1]):
+        v = values[np.lexsort((values[:, c], grp)), c].astype(np.float64)
+        out[has, c] = 0.5 * (v[lo[has]] + v[hi[has]])
+    return out
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[len(a), len(b)] Euclidean distances between 2-D points."""
+    return np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+
+
 class MatchMixin:
     """Matching steps shared by every source (keyframe or previous frame); needs `config`, `palette`, `_shape`."""
 
@@ -168,43 +189,45 @@ class MatchMixin:
         radius = cfg.search_radius * max(H, W)
         rr = np.arange(-cfg.refine, cfg.refine + 1)
         fine = np.stack(np.meshgrid(rr, rr), -1).reshape(-1, 2)  # [F, 2] (dx, dy)
-        s_area = src.regions.area[1:].astype(np.float64)
+        todo = np.flatnonzero(weak & (regions.area > 0))
+        # candidates of every weak region at once: [R, S] area ratio and centroid distance (as is, or moved by the
+        # flow's median along the region's outline)
+        a_r = regions.area[todo].astype(np.float64)
+        c_r = regions.centroid[todo]
+        moved = c_r + _group_median(flow[ys, xs], starts)[todo]
+        s_area = np.maximum(src.regions.area[1:].astype(np.float64), 0.5)  # unused ids (area 0): never candidates
         s_cent = src.regions.centroid[1:]
-        for r in np.flatnonzero(weak & (regions.area > 0)):
-            a_r, c_r = float(regions.area[r]), regions.centroid[r]
+        ratio = np.abs(np.log(s_area[None] / a_r[:, None]))
+        near = np.minimum(_distances(c_r, s_cent), _distances(moved, s_cent))
+        ok = (ratio < np.log(cfg.area_ratio)) & (near < radius)
+        for row in np.flatnonzero(ok.any(axis=1)):
+            r = todo[row]
+            cand = np.flatnonzero(ok[row]) + 1
             x0, y0, x1, y1 = regions.bbox[r]
-            st = max(1, int(np.sqrt(a_r / (4 * cfg.align_points))))  # strided crop: ~4x the points needed
+            st = max(1, int(np.sqrt(a_r[row] / (4 * cfg.align_points))))  # strided crop: ~4x the points needed
             iy, ix = np.nonzero(regions.inner[y0:y1:st, x0:x1:st] == r)
             if len(ix) == 0:
                 continue
             ix, iy = ix * st, iy * st
-            moved = c_r
-            if starts[r + 1] > starts[r]:
-                px, py = xs[starts[r] : starts[r + 1]], ys[starts[r] : starts[r + 1]]
-                moved = c_r + np.median(flow[py, px], axis=0)
-            ratio = np.abs(np.log(np.maximum(s_area, 0.5) / a_r))  # unused ids have area 0: never candidates
-            near = np.minimum(np.linalg.norm(s_cent - c_r, axis=1), np.linalg.norm(s_cent - moved, axis=1))
-            cand = np.flatnonzero((ratio < np.log(cfg.area_ratio)) & (near < radius)) + 1
-            if len(cand) == 0:
-                continue
+            c = c_r[row]
             step = max(1, len(ix) // cfg.align_points)
             ix, iy = ix[::step] + x0, iy[::step] + y0
-            shift = np.round(src.regions.centroid[cand] - c_r).astype(np.int64)  # [S, 2]
+            shift = np.round(src.regions.centroid[cand] - c).astype(np.int64)  # [S, 2]
             t = (shift[:, None, :] + fine[None]).reshape(-1, 2)  # [S * F, 2]
             target = np.repeat(cand, len(fine))
             tx, ty = ix[None] + t[:, :1], iy[None] + t[:, 1:]  # [S * F, P]
             inside = (tx >= 0) & (tx < W) & (ty >= 0) & (ty < H)
             got = np.where(inside, src.regions.inner[np.clip(ty, 0, H - 1), np.clip(tx, 0, W - 1)], 0)
-            inter = (got == target[:, None]).mean(axis=1) * a_r  # estimated overlap (px)
-            iou = inter / (a_r + src.regions.area[target] - inter)
+            inter = (got == target[:, None]).mean(axis=1) * a_r[row]  # estimated overlap (px)
+            iou = inter / (a_r[row] + src.regions.area[target] - inter)
             # prefer matches near where the flow says the region went: tiny regions overlap any tiny region fully
-            cy, cx = min(int(c_r[1]), H - 1), min(int(c_r[0]), W - 1)
-            off = np.linalg.norm(t - flow[cy, cx], axis=1)
+            cy, cx = min(int(c[1]), H - 1), min(int(c[0]), W - 1)
+            off = np.hypot(*(t - flow[cy, cx]).T)
             j = int(np.argmax(iou - cfg.rescue_distance_cost * off / radius))
             if iou[j] < cfg.rescue_iou:
                 continue
             counts[r] = 0.0
-            counts[r, src.color[target[j]]] = a_r
+            counts[r, src.color[target[j]]] = a_r[row]
             align[r] = float(iou[j])
 
     def _graph_fallback(

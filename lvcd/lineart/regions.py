@@ -139,6 +139,27 @@ def _line_mask(lineart, lineart_config: LineartConfig | None) -> np.ndarray:
     return normalize_lineart(arr, lineart_config).mask
 
 
+def _region_stats(inner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """area [n + 1], centroid [n + 1, 2] (x, y) and bbox [n + 1, 4] (x0, y0, x1, y1) of ids 1..n in `inner`
+    (0 = not counted): three bincounts and one `find_objects`, whatever the number of regions."""
+    from scipy import ndimage
+
+    h, w = inner.shape
+    flat = inner.ravel()
+    area = np.bincount(flat, minlength=n + 1).astype(np.int64)
+    rows = np.bincount(flat, weights=np.repeat(np.arange(h, dtype=np.float64), w), minlength=n + 1)
+    cols = np.bincount(flat, weights=np.tile(np.arange(w, dtype=np.float64), h), minlength=n + 1)
+    area[0] = 0
+    a = np.maximum(area, 1)
+    centroid = np.stack([cols / a, rows / a], 1)
+    centroid[0] = 0.0
+    bbox = np.zeros((n + 1, 4), np.int32)
+    for i, sl in enumerate(ndimage.find_objects(inner, max_label=n), start=1):
+        if sl is not None:
+            bbox[i] = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
+    return area, centroid, bbox
+
+
 def segment_regions(
     lineart: Lineart | np.ndarray,
     config: RegionConfig | None = None,
@@ -189,12 +210,12 @@ def segment_regions(
         nb, lb = cv2.connectedComponents(1 - closed, connectivity=4, ltype=cv2.CV_32S)
         big = np.bincount(lb.ravel(), minlength=nb) >= min_ball
         big[0] = False
+        split = False
         if big.sum() >= 2:
             ball_raw = np.zeros(nb, np.int32)
             ball_raw[lb] = labels  # every ball lies inside one raw region (entry 0 is meaningless: unused)
             per_region = np.bincount(ball_raw[big], minlength=n + 1)
             per_region[0] = 0
-            extra_area, extra_cent, extra_bbox = [], [], []
             for s in np.flatnonzero(per_region >= 2):
                 bx0, by0, bx1, by1 = bbox[s]
                 reg = labels[by0:by1, bx0:bx1] == s
@@ -212,29 +233,11 @@ def segment_regions(
                 part = (np.cumsum(present) - 1)[owner]
                 new_ids = np.concatenate([[s], np.arange(n + 1, n + len(ids))]).astype(np.int32)
                 labels[by0:by1, bx0:bx1][reg] = new_ids[part[reg]]
-                # per-part statistics from row / column projections of the part's mask (no coordinate lists)
-                hh, ww = reg.shape
-                for q in range(len(ids)):
-                    m = reg & (part == q)
-                    cols, rows = m.sum(axis=0), m.sum(axis=1)
-                    cnt = int(cols.sum())
-                    xs, ys = np.flatnonzero(cols), np.flatnonzero(rows)
-                    st = (
-                        cnt,
-                        (float(cols @ np.arange(ww)) / cnt + bx0, float(rows @ np.arange(hh)) / cnt + by0),
-                        (xs[0] + bx0, ys[0] + by0, xs[-1] + bx0 + 1, ys[-1] + by0 + 1),
-                    )
-                    if q == 0:
-                        area[s], centroid[s], bbox[s] = st
-                    else:
-                        extra_area.append(st[0])
-                        extra_cent.append(st[1])
-                        extra_bbox.append(st[2])
                 n += len(ids) - 1
-            if extra_area:
-                area = np.concatenate([area, extra_area])
-                centroid = np.concatenate([centroid, extra_cent])
-                bbox = np.concatenate([bbox, np.asarray(extra_bbox, np.int32)])
+                split = True
+            if split:  # statistics of every region at once (split parts got new ids): label sums, no loop
+                area, centroid, bbox = _region_stats(labels, n)
+                split = False
     inner = labels
     interior = inner > 0
     # 4. every line (and speck) pixel takes its nearest region's id

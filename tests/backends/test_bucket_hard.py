@@ -119,3 +119,14 @@ def test_confidence_names_frames_a_check_can_fail_on():
     assert s["frames"] == 4
     assert 1 in s["paint_check_failed"] and 2 in s["paint_check_failed"] and 0 not in s["frames_to_check"]
     assert "frames 1, 2" in format_line(s)
+
+
+def test_thick_lines_work_on_a_reduced_copy():
+    """Lines 6 px wide: the colorizer works at half size (lines 3 px), and scores close to the full-size run."""
+    clip = make_clip(small(SPEC["hop_pan"], 8, chars=2), seed=7, scale=3.0)
+    c = BucketColorizer()
+    assert c.work_scale([(0, clip["gt"][0], clip["line"][0])]) == pytest.approx(0.5, abs=0.05)
+    reduced = eval_clip(clip)
+    full = eval_clip(clip, BucketConfig(work_line_width=0))
+    assert reduced["size"] == full["size"] == [864, 480]
+    assert reduced["region_acc"] >= max(0.7, full["region_acc"] - 0.1), (reduced["per_frame"], full["per_frame"])

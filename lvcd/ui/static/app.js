@@ -136,12 +136,16 @@ function buildCard(shot, i) {
     el.value = shot.options[key] ?? "";
     el.onchange = () => setOptions(n, { [key]: el.value === "" ? null : Number(el.value) });
   }
-  for (const key of ["snap", "keep_lines"]) {
-    const el = q(`.opt-${key}`);
-    el.id = `opt-${key}-${n}`;
-    el.checked = !!shot.options[key];
-    el.onchange = () => setOptions(n, { [key]: el.checked ? true : null });
-  }
+  const snap = q(".opt-snap");
+  snap.id = `opt-snap-${n}`;
+  snap.checked = !!shot.options.snap;
+  snap.onchange = () => setOptions(n, { snap: snap.checked ? true : null });
+  // keep_lines has three states: not set (the backend's default: lines kept for bucket), explicitly on, off
+  const keep = q(".opt-keep_lines");
+  keep.id = `opt-keep_lines-${n}`;
+  const kl = shot.options.keep_lines;
+  keep.value = kl === true ? "true" : kl === false ? "false" : "";
+  keep.onchange = () => setOptions(n, { keep_lines: keep.value === "" ? null : keep.value === "true" });
 
   const pv = q(".preview-btn");
   pv.id = `preview-${n}`;
