@@ -223,28 +223,6 @@ class ReferenceRouting:
         return self._resized_mask("source", j, mask, self._grid(num_tokens), device)[0]
 
 
-def _attend_block(qc: torch.Tensor, kt: torch.Tensor, v: torch.Tensor, kb: torch.Tensor | None, acc_dtype):
-    """Softmax attention of the query tile `qc` [B, T, h, c, d] (pre-scaled) to one block (`kt` [B|1, T|1, h, d, m],
-    `v` [B|1, T|1, h, m, d], key bias `kb`): (output [B, T, h, c, d], log-normaliser [B, T, h, c]; -inf for a block
-    whose keys are all masked, with a zero output). A block shared by all frames (T = 1: a reference) is attended by
-    the frames' queries together, so its keys are never copied per frame."""
-    b, t, h, c, d = qc.shape
-    shared = kt.shape[1] == 1 and t > 1
-    if shared:
-        qc = qc.permute(0, 2, 1, 3, 4).reshape(b, h, t * c, d)  # [B, h, T*c, d]
-        kt, v = kt[:, 0], v[:, 0]
-    s = torch.matmul(qc, kt).to(acc_dtype)  # [B, T, h, c, m] (shared: [B, h, T*c, m])
-    if kb is not None:
-        s = s + kb
-    lse = torch.logsumexp(s, dim=-1)
-    s = torch.exp(s.sub_(torch.where(torch.isfinite(lse), lse, 0.0)[..., None]))
-    o = torch.matmul(s, v)
-    if shared:
-        o = o.view(b, h, t, c, d).permute(0, 2, 1, 3, 4)
-        lse = lse.view(b, h, t, c).permute(0, 2, 1, 3)
-    return o, lse
-
-
 def routed_attention(
     query: torch.Tensor,
     blocks: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | float | None]],
@@ -273,7 +251,13 @@ def routed_attention(
         qc = query[..., start:stop, :] * scale
         acc = lse_acc = None
         for kt, v, kb, qb in keys:
-            o, lse = _attend_block(qc, kt, v, kb, acc_dtype)
+            s = torch.matmul(qc, kt).to(acc_dtype)  # [B, T, h, c, m]
+            if kb is not None:
+                s = s + kb
+            lse = torch.logsumexp(s, dim=-1)  # [B, T, h, c]; -inf where the block's keys are all masked
+            s = torch.exp(s.sub_(torch.where(torch.isfinite(lse), lse, 0.0)[..., None]))
+            o = torch.matmul(s, v)
+            del s
             if qb is not None:
                 lse = lse + (qb[..., start:stop] if torch.is_tensor(qb) else qb)
             if acc is None:
