@@ -33,6 +33,11 @@ class ModelCost:
     flops_controlnet: float  # one ControlNet forward over `window` frames
     flops_vae_decode_per_frame: float
     peak_activation_elems: int  # largest set of simultaneously live activations seen in one forward (estimate)
+    # per extra reference (issue 15, lvcd.models.routing): its side-batch call (UNet + ControlNet on one frame), the
+    # extra attention of the routed video frames to its key block, and its keys/values kept in all 23 layers
+    flops_side_per_extra: float = 0.0
+    flops_routed_per_extra: float = 0.0
+    kv_elems_per_extra: int = 0
 
     @property
     def flops_per_call(self) -> float:
@@ -113,6 +118,7 @@ def model_cost(height: int = 320, width: int = 576, model_dir: str | Path | None
                                          mid_block_additional_residual=mid))
     for hk in hooks:
         hk.remove()
+    fl_side, fl_routed, kv_elems = _extra_reference_cost(unet, controlnet, state, m, h, w, height, width)
     n_dec = 10
     z = torch.empty(n_dec, vae.config.latent_channels, h, w, **m)
     fl_v = _count_flops(lambda: vae.decode(z, num_frames=n_dec))
@@ -122,8 +128,32 @@ def model_cost(height: int = 320, width: int = 576, model_dir: str | Path | None
         height, width, t,
         sum(p.numel() for p in unet.parameters()), sum(p.numel() for p in controlnet.parameters()),
         sum(p.numel() for p in vae.parameters()), enc_params,
-        fl_u, fl_c, fl_v / n_dec, skips + 4 * live["peak"],
+        fl_u, fl_c, fl_v / n_dec, skips + 4 * live["peak"], fl_side, fl_routed, kv_elems,
     )
+
+
+def _extra_reference_cost(unet, controlnet, state, m: dict, h: int, w: int, height: int, width: int):
+    """One extra reference: FLOPs of its side-batch call, FLOPs its key block adds to the routed video frames of one
+    window call (QK^T and PV over its N keys, every layer), and the key/value elements every layer keeps."""
+    from .models.routing import ReferenceRouting
+
+    routing = ReferenceRouting(num_extra=1)
+    x = torch.empty(1, 1, unet.config.in_channels, h, w, **m)
+    ts = torch.empty(1, **m)
+    ehs = torch.empty(1, 1, unet.config.cross_attention_dim, **m)
+    ids = torch.empty(1, 3, **m)
+    hint = torch.empty(1, 1, 3, height, width, **m)
+
+    def side():
+        down, mid = controlnet(x, ts, ehs, ids, controlnet_cond=hint, return_dict=False)
+        unet(x, ts, ehs, ids, down_block_additional_residuals=down, mid_block_additional_residual=mid)
+
+    with state.route(routing), routing.capture():
+        flops = _count_flops(side)
+    kv = [k for k, _ in routing.captured()]  # [1, 1, N, C] per reference-attention layer
+    nv = unet.config.num_frames
+    routed = sum(4.0 * nv * k.shape[2] ** 2 * k.shape[3] for k in kv)
+    return flops, routed, sum(2 * k.numel() for k in kv)
 
 
 def _clip_params(cfg: dict) -> int:
@@ -148,11 +178,22 @@ SEQUENTIAL_BLOCK_BYTES = GIB // 4  # sequential offload: the weights of the bloc
 SAFETY_MARGIN_BYTES = GIB // 2
 
 
-def peak_bytes(cost: ModelCost, dtype: torch.dtype) -> dict[str, float]:
-    """Predicted peak GPU memory in bytes per offload tier (see `vram_table`) for one dtype."""
+def extra_reference_bytes(cost: ModelCost, dtype: torch.dtype, extra_refs: int) -> float:
+    """What `extra_refs` extra references add to the peak: their keys/values in every reference-attention layer
+    (kept from the side-batch call to the window call) and the routed attention's score tiles (float32)."""
+    if extra_refs <= 0:
+        return 0.0
+    from .models.routing import CUDA_CHUNK_ELEMENTS
+
+    return float(extra_refs * cost.kv_elems_per_extra * BYTES[dtype] + 2 * CUDA_CHUNK_ELEMENTS * 4)
+
+
+def peak_bytes(cost: ModelCost, dtype: torch.dtype, extra_refs: int = 0) -> dict[str, float]:
+    """Predicted peak GPU memory in bytes per offload tier (see `vram_table`) for one dtype, with `extra_refs` extra
+    references (issue 15) on top of the primary one."""
     b = BYTES[dtype]
     weights = (cost.unet_params + cost.controlnet_params + cost.vae_params + cost.image_encoder_params) * b
-    act = cost.peak_activation_elems * b
+    act = cost.peak_activation_elems * b + extra_reference_bytes(cost, dtype, extra_refs)
     largest = max(cost.unet_params, cost.controlnet_params) * b
     return {
         "none": float(weights + act + CUDA_CONTEXT_BYTES),
@@ -206,22 +247,35 @@ def _smaller_size(cost: ModelCost, dtype: torch.dtype, budget: float) -> tuple[i
 
 
 def check_memory(cost: ModelCost, dtype: torch.dtype | str, offload: str, free_bytes: int,
-                 total_bytes: int) -> MemoryVerdict:
+                 total_bytes: int, extra_refs: int = 0) -> MemoryVerdict:
     """Does a render with `cost` (from `model_cost` at the render size), `dtype` and `offload` fit in `free_bytes`
     of device memory, keeping SAFETY_MARGIN_BYTES spare? If not, name the fastest slower offload tier that fits, or,
     when none does, say so with the numbers and suggest bf16 (for fp32) or a smaller --size. Pure: pass
-    `cuda_free_memory(device)`'s figures. `dtype`: a torch dtype or "bf16" / "fp16" / "fp32"."""
+    `cuda_free_memory(device)`'s figures. `dtype`: a torch dtype or "bf16" / "fp16" / "fp32". `extra_refs`: extra
+    references used together with the primary one (K = 1 + extra_refs); when the render would fit with fewer, the
+    refusal says how many fit and what each costs."""
     dtype = _DTYPE_NAMES[dtype] if isinstance(dtype, str) else dtype
     if offload not in OFFLOAD_TIERS:
         raise ValueError(f"`offload` must be one of {OFFLOAD_TIERS} (got {offload!r}).")
-    peak = peak_bytes(cost, dtype)
+    peak = peak_bytes(cost, dtype, extra_refs)
     budget = free_bytes - SAFETY_MARGIN_BYTES
     needed, free = peak[offload] / GIB, free_bytes / GIB
     dt = str(dtype).replace("torch.", "")
-    where = (f"{dt} at {cost.width}x{cost.height} with --offload {offload} needs ~{needed:.2f} GiB; {free:.2f} GiB of"
-             f" {total_bytes / GIB:.2f} GiB is free ({SAFETY_MARGIN_BYTES / GIB:.1f} GiB kept spare)")
+    refs = f" with {1 + extra_refs} references" if extra_refs else ""
+    where = (f"{dt} at {cost.width}x{cost.height}{refs} with --offload {offload} needs ~{needed:.2f} GiB; {free:.2f} "
+             f"GiB of {total_bytes / GIB:.2f} GiB is free ({SAFETY_MARGIN_BYTES / GIB:.1f} GiB kept spare)")
     if peak[offload] <= budget:
         return MemoryVerdict(True, needed, free, None, f"memory ok: {where}.")
+    if extra_refs and peak_bytes(cost, dtype)[offload] <= budget:  # it is the K references that do not fit
+        each = (extra_reference_bytes(cost, dtype, 2) - extra_reference_bytes(cost, dtype, 1)) / GIB
+        fit = max(k for k in range(extra_refs) if peak_bytes(cost, dtype, k)[offload] <= budget)
+        first = extra_reference_bytes(cost, dtype, 1) / GIB
+        return MemoryVerdict(
+            False, needed, free, None,
+            f"not enough GPU memory for {1 + extra_refs} references: {where}. Each extra reference adds ~{each:.3f} "
+            f"GiB (its keys/values in all reference-attention layers; ~{first:.2f} GiB for the first, with the "
+            f"attention tiles); at most {fit} extra reference(s) fit with --offload {offload}. Drop extra "
+            "references, use a slower --offload tier or a smaller --size.")
     others = total_bytes - free_bytes
     busy = f"; other processes hold {others / GIB:.2f} GiB" if others > 2 * CUDA_CONTEXT_BYTES else ""
     for tier in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload) + 1:]:
@@ -258,12 +312,14 @@ def cuda_free_memory(device: str | torch.device = "cuda") -> tuple[int, int] | N
     return int(free), int(total)
 
 
-def estimate_seconds(cost: ModelCost, num_frames: int, steps: int, device_class: str) -> float:
+def estimate_seconds(cost: ModelCost, num_frames: int, steps: int, device_class: str, extra_refs: int = 0) -> float:
+    """Time estimate; `extra_refs` extra references add their side-batch call and routed attention per step."""
     from .sampling import num_segments
 
     tflops = ASSUMED_TFLOPS[device_class]
     windows = num_segments(num_frames)
-    flops = windows * steps * cost.flops_per_call + num_frames * cost.flops_vae_decode_per_frame * 1.6
+    per_call = cost.flops_per_call + extra_refs * (cost.flops_side_per_extra + cost.flops_routed_per_extra)
+    flops = windows * steps * per_call + num_frames * cost.flops_vae_decode_per_frame * 1.6
     return flops / (tflops * 1e12)
 
 

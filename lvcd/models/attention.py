@@ -35,6 +35,7 @@ from diffusers.models.attention_processor import Attention
 from einops import rearrange, repeat
 
 from .layers import FrameContext
+from .routing import ReferenceRouting, routed_attention
 
 REFERENCE_MODES = ("off", "normal", "prevref")
 PREVREF_AMPLIFY = 10.0  # official `refattn_amplify`: x10 attention weight on the prev-ref keys of the overlap frames
@@ -55,6 +56,7 @@ class ReferenceAttentionState:
     mode: str = "off"
     overlap: int = 4
     amplify: float = PREVREF_AMPLIFY
+    routing: ReferenceRouting | None = None
 
     def __post_init__(self):
         self._check(self.mode, self.overlap)
@@ -77,6 +79,15 @@ class ReferenceAttentionState:
             yield self
         finally:
             self.mode, self.overlap = saved
+
+    @contextmanager
+    def route(self, routing: ReferenceRouting | None) -> Iterator[ReferenceAttentionState]:
+        """Use `routing` (extra references and masks, see `routing.py`) for the duration of a `with` block."""
+        saved, self.routing = self.routing, routing
+        try:
+            yield self
+        finally:
+            self.routing = saved
 
 
 @lru_cache(maxsize=64)
@@ -122,11 +133,16 @@ def reference_index_tables(
 
 
 @lru_cache(maxsize=64)
-def _frame_runs(num_frames: int, num_ref_frames: int, mode: str, overlap: int, biased_ok: bool):
-    """Consecutive runs of frames that share one SDPA call: `(start, stop, kind)`, kind in self / pair / biased."""
+def _frame_runs(num_frames: int, num_ref_frames: int, mode: str, overlap: int, biased_ok: bool,
+                routed: bool = False):
+    """Consecutive runs of frames that share one attention call: `(start, stop, kind)`, kind in self / pair / biased
+    / routed (with `routed`: the video frames whose second key frame is the reference, see `routing.py`)."""
     idx0, idx1, biased = _tables(num_frames, num_ref_frames, mode, overlap)
     kinds = [
-        "biased" if (b and biased_ok) else "self" if i0 == i1 == t else "pair"
+        "biased" if (b and biased_ok)
+        else "self" if i0 == i1 == t
+        else "routed" if (routed and t >= num_ref_frames and i1 == 0)
+        else "pair"
         for t, (i0, i1, b) in enumerate(zip(idx0, idx1, biased))
     ]
     runs, start = [], 0
@@ -199,7 +215,9 @@ class ReferenceAttnProcessor:
         num_frames = self.frames.num_frames
         num_ref = self.frames.num_reference_frames
         mode, overlap = self.state.mode, self.state.overlap
-        if num_ref == 0 and mode == "prevref":
+        routing = self.state.routing
+        capture = routing is not None and routing.phase == "capture"
+        if num_ref == 0 and mode == "prevref" and not capture:
             raise ValueError(f"'prevref' mode needs reference-path frames; this call has T={num_frames}.")
         batch_frames, seq_len, _ = hidden_states.shape
         if batch_frames % num_frames:
@@ -210,6 +228,14 @@ class ReferenceAttnProcessor:
         key = attn.to_k(hidden_states)
         value = attn.to_v(hidden_states)
         heads = attn.heads
+        if capture:  # the side batch of extra references (any mode: it has no video frames)
+            if num_ref:
+                raise ValueError(
+                    "The side batch of extra references runs reference-path-only frames, one frame per call "
+                    f"(T = 1); got T={num_frames} with {num_ref} reference-path frames."
+                )
+            routing.store(self, key, value)  # then computed exactly like a reference-path frame: self-attention
+        route = routing is not None and routing.phase == "route" and routing.active
 
         if num_ref == 0:
             # plain self-attention ([t, t] keys twice is the same softmax)
@@ -221,10 +247,13 @@ class ReferenceAttnProcessor:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
             out = rearrange(out, "bt h n d -> bt n (h d)")
         else:
-            runs, idx0, idx1 = _frame_runs(num_frames, num_ref, mode, overlap, self.apply_bias)
+            runs, idx0, idx1 = _frame_runs(num_frames, num_ref, mode, overlap, self.apply_bias, route)
             query, key, value = (rearrange(x, "(b t) n c -> b t n c", t=num_frames) for x in (query, key, value))
             outs = []
             for start, stop, kind in runs:
+                if kind == "routed":
+                    outs.append(self._routed(attn, routing, query, key, value, start, stop, idx0[start:stop], num_ref))
+                    continue
                 q = _heads(query[:, start:stop], heads)
                 if kind == "self":
                     k, v = key[:, start:stop], value[:, start:stop]  # [B, Tg, N, C]
@@ -249,6 +278,43 @@ class ReferenceAttnProcessor:
             out = rearrange(out, "b t n c -> (b t) n c")
 
         return _project_out(attn, out.to(query.dtype), residual)
+
+    def _routed(self, attn: Attention, routing: ReferenceRouting, query, key, value, start: int, stop: int,
+                first: tuple[int, ...], num_ref: int) -> torch.Tensor:
+        """Frames [start, stop) over [own/shifted frame, reference, extra references] (`routing.py`): [B, Tg, N, C].
+
+        The reference and the extra references stay one frame each, broadcast over the frames (no per-frame copy)."""
+        heads = attn.heads
+        batch, num_frames, seq_len, _ = query.shape
+
+        def split(x):
+            return rearrange(x, "b t n (h d) -> b t h n d", h=heads)
+
+        q = split(query[:, start:stop])
+        keys = [(split(_index(key, first)), split(_index(value, first))), (split(key[:, :1]), split(value[:, :1]))]
+        extra_bias = []
+        if routing.num_extra:
+            ek, ev = routing.extra_kv(self)  # [B', num_extra, N', C]
+            if ek.shape[0] not in (1, batch) or ek.shape[2:] != key.shape[2:]:
+                raise ValueError(
+                    f"The extra references' keys {tuple(ek.shape)} do not fit this call ({batch} videos of "
+                    f"{seq_len} tokens x {key.shape[-1]} channels): the side batch must match the frames' size."
+                )
+            for j in range(routing.num_extra):
+                keys.append((split(ek[:, j : j + 1]), split(ev[:, j : j + 1])))
+                extra_bias.append(routing.key_bias(j + 1, seq_len, q.device))
+        if attn.norm_q is not None:
+            q = attn.norm_q(q)
+        if attn.norm_k is not None:
+            keys = [(attn.norm_k(k), v) for k, v in keys]
+        nv = num_frames - num_ref
+        video = range(start - num_ref, stop - num_ref)
+        blocks = [(*keys[0], None, None)]  # own/shifted frame: never masked
+        for j, (k, v) in enumerate(keys[1:]):
+            key_bias = extra_bias[j - 1] if j else None
+            blocks.append((k, v, key_bias, routing.query_bias(j, video, nv, seq_len, q.device)))
+        out = routed_attention(q, blocks, routing.chunk_elements)
+        return rearrange(out, "b t h n d -> b t n (h d)").to(query.dtype)
 
 
 class MaskedTemporalAttnProcessor:

@@ -37,11 +37,12 @@ from ..sampling import (
     edm_sigmas,
     get_scalings,
     noise_scale,
-    plan_decode_chunks,
     plan_segments,
     recycle_noise,
     sample_euler,
 )
+from .decoding import TemporalDecodeMixin
+from .extra_refs import attach_side_batch, with_side_batch
 from .state import (
     LVCDConditioning,
     LVCDPipelineOutput,
@@ -57,7 +58,7 @@ _CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-class LVCDPipeline(DiffusionPipeline):
+class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
     r"""Colorize a lineart sequence from one coloured reference frame (frame 0 of the sequence).
 
     Components: `vae` ([`AutoencoderKLTemporalDecoder`]), `unet` ([`LVCDUNetModel`]), `controlnet`
@@ -316,6 +317,8 @@ class LVCDPipeline(DiffusionPipeline):
                 with self.reference_attention.use(mode, overlap=ov):
                     return self._denoise(x, sigma, concat, hint, cond)
 
+            denoiser = with_side_batch(self, cond, seg, sigmas, denoiser)  # extra references, if any (extra_refs.py)
+
             def blend(i, d, seg=seg, prev_d=prev_d, history=history):
                 history.append(d[d.shape[0] - ov :].clone())
                 if seg.index == 0 or ov == 0 or (steps_blend is not None and i >= steps_blend):
@@ -370,49 +373,6 @@ class LVCDPipeline(DiffusionPipeline):
             msg += "The UNet is not in float16, so check the weights and inputs; note that "
         return msg + "float16 overflows in this model; use --dtype bf16 (the CUDA default) or fp32."
 
-    # ------------------------------------------------------------------------------------------------ 6. decoding
-    @torch.no_grad()
-    def decode_latents_stream(self, latents: Iterable[torch.Tensor], num_frames: int, chunk: int | None = None,
-                              overlap: int | None = None, as_uint8: bool = False) -> Iterator[torch.Tensor]:
-        """Official chunked temporal decoding (reference latent prepended, 3 frames overlap) over a stream of final
-        latents [n, 4, h, w] in frame order; yields decoded frames in order, on the CPU: float [m, 3, H, W] in [0, 1],
-        or with `as_uint8` uint8 [m, H, W, 3] rounded on the device (4x less to copy back; the same values as
-        rounding the float output on the CPU). `chunk` / `overlap` default to `self.conditioning`'s (10 / 3)."""
-        c = self.conditioning
-        chunk = c.decode_chunk if chunk is None else chunk
-        overlap = c.decode_overlap if overlap is None else overlap
-        chunks = plan_decode_chunks(num_frames, chunk, overlap, anchor=1)
-        buf: dict[int, torch.Tensor] = {}  # latents not yet decoded (plus the anchor, index 0)
-        have = 0
-        it = iter(latents)
-        for k, ch in enumerate(chunks):
-            while have <= max(ch.latent_indices):
-                block = next(it)
-                for j in range(block.shape[0]):
-                    buf[have] = block[j]
-                    have += 1
-            lat = torch.stack([buf[i] for i in ch.latent_indices])  # [len, 4, h, w]
-            frames = self._decode(lat)[ch.keep_from :]  # [m, 3, H, W] in [0, 1], on the execution device
-            if as_uint8:
-                frames = rearrange((frames * 255.0).round().to(torch.uint8), "m c h w -> m h w c")
-            yield frames.cpu()
-            keep_from = min(chunks[k + 1].latent_indices[1:]) if k + 1 < len(chunks) else have
-            for i in [i for i in buf if 0 < i < keep_from]:
-                del buf[i]
-
-    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Temporal VAE decode of [n, 4, h, w] scaled latents -> float32 [n, 3, H, W] in [0, 1] on the device."""
-        vae = self.vae
-        needs_upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
-        dtype = torch.float32 if needs_upcast else vae.dtype
-        if needs_upcast:
-            vae.to(torch.float32)
-        z = (latents / vae.config.scaling_factor).to(device=self._execution_device, dtype=dtype)
-        frames = vae.decode(z, num_frames=z.shape[0]).sample.float()
-        if needs_upcast:
-            vae.to(torch.float16)
-        return (frames.clamp(-1, 1) + 1.0) / 2.0  # official clamp to [-1, 1], then (x + 1) / 2
-
     # ------------------------------------------------------------------------------------------------ conditions
     def prepare_conditions(self, reference: torch.Tensor, image_embeddings: torch.Tensor | None,
                            generator: torch.Generator | None) -> _Conditions:
@@ -458,6 +418,8 @@ class LVCDPipeline(DiffusionPipeline):
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         progress: bool = False,
         prefetch: int = 16,
+        extra_references: Sequence | None = None,
+        reference_target_mask=None,
     ) -> Iterator[torch.Tensor]:
         """The window choreography over a stream of `num_frames` sketches: plan the windows once, draw the noise,
         build the conditions, sample window by window and decode chunk by chunk, holding one window, its overlap and
@@ -468,7 +430,8 @@ class LVCDPipeline(DiffusionPipeline):
         [1, 3, H, W] in [-1, 1] on the device. `store` (a `lvcd.resume.SegmentStore`) checkpoints every window and
         resumes after the last checkpointed one: its frames are re-decoded, and the sketches before the next window
         are read but not prepared. Yields, in frame order: "uint8" blocks [m, H, W, 3] (rounded on the device),
-        "pt" blocks [m, 3, H, W] float in [0, 1], or "latent" blocks [n, 4, h, w] (no decoding)."""
+        "pt" blocks [m, 3, H, W] float in [0, 1], or "latent" blocks [n, 4, h, w] (no decoding). `extra_references`
+        / `reference_target_mask`: references used together by every frame, routed by masks (see `__call__`)."""
         if output_type not in ("uint8", "pt", "latent"):
             raise ValueError(f"`output_type` must be 'uint8', 'pt' or 'latent' (got {output_type!r}).")
         segments = plan_segments(num_frames, self.segment_config(overlap))  # the one window plan of this render
@@ -492,6 +455,7 @@ class LVCDPipeline(DiffusionPipeline):
             # noise first, then the conditions: the official RNG order (x_T, then the reference posterior sample)
             noise = self.prepare_noise(latents, H // f, W // f, generator, overlap)
             cond = self.prepare_conditions(reference, image_embeddings, generator)
+            attach_side_batch(self, cond, extra_references, reference_target_mask, num_frames, generator)
 
             def final_latents():
                 yield from done
@@ -528,6 +492,8 @@ class LVCDPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
         return_dict: bool = True,
+        extra_references: Sequence | None = None,
+        reference_target_mask=None,
     ) -> LVCDPipelineOutput | tuple:
         r"""Colorize `sketches` (N frames) so that frame 0 matches `reference`.
 
@@ -543,6 +509,9 @@ class LVCDPipeline(DiffusionPipeline):
             output_type: "pil", "np" ([N, H, W, 3]), "pt" ([N, 3, H, W] in [0, 1]) or "latent" (no decoding).
             callback_on_step_end: `fn(pipe, step, sigma, tensors) -> dict`, called after every step of every window;
                 tensors are those named in `callback_on_step_end_tensor_inputs` ("latents", "denoised").
+            extra_references: [`~lvcd.pipelines.ExtraReference`] (image, lineart, optional source / target masks)
+                used together with `reference` by every frame through Reference Attention (`lvcd.models.routing`).
+            reference_target_mask: [H, W] or [N, H, W] in [0, 1]: the pixels that may take `reference`'s colours.
         """
         # 1. Check inputs
         self.check_inputs(sketches, reference, image_embeddings, num_inference_steps, overlap)
@@ -566,6 +535,7 @@ class LVCDPipeline(DiffusionPipeline):
             num_inference_steps=num_inference_steps, overlap=overlap, output_type="latent", prefetch=0, progress=True,
             callback_on_step_end=callback_on_step_end,
             callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            extra_references=extra_references, reference_target_mask=reference_target_mask,
         )), dim=0).float()
 
         # 8. Decode
