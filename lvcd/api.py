@@ -17,11 +17,13 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from .backends import make_backend, resolve_backend
+from .backends.extra_refs import as_items, key_params
 from .errors import LVCDError
 from .frames import FramePairing, finishing, load_reference
 from .model_dir import find_model, model_fingerprint, model_size_for
@@ -45,6 +47,7 @@ def colorize_frames(
     backend=None,
     checkpoint_dir: str | os.PathLike | None = None,
     options: RenderOptions | None = None,
+    extra_references=None,
     **kwargs,
 ) -> Iterator[np.ndarray]:
     """Streaming API: colour an iterable of lineart frames (uint8 HxWx3, frame 0 is the one `reference` colours) and
@@ -53,7 +56,8 @@ def colorize_frames(
     `num_frames` is needed by the diffusion backend when `frames` has no len() (its window plan pads the tail).
     `backend` reuses an already loaded backend (see `make_backend`); `checkpoint_dir` makes a diffusion render
     resumable window by window. Options: `RenderOptions` fields as keywords, or `options` (an object; keywords then
-    change it).
+    change it). `extra_references`: references used together with `reference` by every frame, each an image (path
+    or uint8 array) or a mapping {image, mask?, target_mask?, lineart?} (`lvcd.backends.extra_refs`).
     """
     if isinstance(backend, str):  # a backend name, as in RenderOptions.backend
         kwargs["backend"], backend = backend, None
@@ -88,11 +92,13 @@ def colorize_frames(
         yield from it
 
     n = num_frames if num_frames is not None else -1
+    kw = {"extra_references": as_items(extra_references)} if extra_references else {}  # backends without: unchanged
     if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
-        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
+        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                    **kw)
         return
     tee = FramePairing(chained())
-    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts):
+    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts, **kw):
         yield finish(out, tee.next_line())
 
 
@@ -118,7 +124,7 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
     checkpoints are removed once the output is written. The work folder is locked while the render runs
     (`lvcd.lock`). `audio`: None = the input's sound, "none" = silent, a path = the sound of that file (e.g. the colour
     clip the lineart came from). `fps`: resample a video to this constant rate (a variable-rate input otherwise keeps
-    every frame and its time).
+    every frame and its time). `extra_references`: as in `colorize_frames` (references used together).
     """
     from .lock import WorkLock
 
@@ -135,6 +141,7 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
     from .video.writer import output_format
 
+    extra = kwargs.pop("extra_references", None)
     opts = RenderOptions.of(options, **kwargs)
     t0 = time.perf_counter()
     info = probe(input, fps=fps)
@@ -151,7 +158,7 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
     fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":
-        ckpt = _checkpoint_folder(Path(work), input, ref, info.frame_count, opts, backend, fingerprint)
+        ckpt = _checkpoint_folder(Path(work), input, ref, info.frame_count, opts, backend, fingerprint, extra)
         done = SegmentStore(ckpt).finished()
         if done:
             logger.warning("resuming from %s: %d finished windows are re-decoded, not sampled again", ckpt, done)
@@ -164,11 +171,12 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
         from .eval.drift import DriftMonitor
 
         monitor = DriftMonitor(ref)
+    colorize = partial(colorize_frames, extra_references=extra)
     with open_reader(input, fps=fps) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
         output, info.fps, (info.width, info.height), audio_from=audio_from, crf=opts.crf,
         overwrite=opts.overwrite, fmt=opts.fmt, timestamps=info.timestamps,  # a VFR input's timing, kept
     ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
-        for frame in colorize_frames(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt, options=opts):
+        for frame in colorize(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt, options=opts):
             writer.write(frame)
             if monitor is not None:
                 monitor.update(frame, written)
@@ -224,7 +232,7 @@ def check_inputs_and_output(input, info, output, *, reference=None, work=None, f
 
 
 def _checkpoint_folder(work: Path, input, ref: np.ndarray, frames: int, opts: RenderOptions, backend,
-                       fingerprint: dict) -> Path:
+                       fingerprint: dict, extra=None) -> Path:
     """`work/colorize/<key>`: the window checkpoints of this render, keyed by everything its latents depend on
     (`lvcd.resume.render_params`: input content, reference pixels, pixel options, model; plus the frame count and the
     loaded device class and dtype)."""
@@ -232,7 +240,7 @@ def _checkpoint_folder(work: Path, input, ref: np.ndarray, frames: int, opts: Re
     pipe = backend.pipe
     params = render_params(opts, backend=backend.name, model=fingerprint, inputs=[{"sha256": hashes(str(input))}],
                            reference_sha256=sha256_pixels(ref), frames=frames,
-                           device=pipe._execution_device.type, dtype=str(pipe.unet.dtype))
+                           device=pipe._execution_device.type, dtype=str(pipe.unet.dtype), **key_params(extra, hashes))
     hashes.save()
     return work / "colorize" / render_key(params)[:24]
 
@@ -245,6 +253,7 @@ def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
     from .sampling import SegmentConfig, plan_segments
     from .video import probe
 
+    k = len(kwargs.pop("extra_references", None) or [])  # extra references: their cost grows with K
     opts = RenderOptions.of(options, **kwargs)
     info = probe(input)
     backend, model_dir = resolve_backend(opts, strict=False)
@@ -252,7 +261,7 @@ def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
     plan = {
         "input": str(input), "frames": info.frame_count, "fps": str(info.fps),
         "source_size": [info.width, info.height], "audio": info.has_audio, "backend": backend,
-        "model": str(model_dir) if model_dir else None,
+        "model": str(model_dir) if model_dir else None, "extra_references": k,
     }
     if backend == "diffusion":
         from . import preflight
@@ -267,16 +276,17 @@ def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
             "overlap": opts.overlap,
             "padded_tail_frames": (segs[-1].start + len(segs[-1].video) - info.frame_count) if segs else 0,
             "denoiser_calls": len(segs) * opts.steps,
-            "tflops_per_call": round(cost.flops_per_call / 1e12, 2),
-            "tflops_total": round((len(segs) * opts.steps * cost.flops_per_call
+            "tflops_per_call": round(preflight.flops_per_call(cost, k) / 1e12, 2),
+            "tflops_total": round((len(segs) * opts.steps * preflight.flops_per_call(cost, k)
                                    + info.frame_count * cost.flops_vae_decode_per_frame) / 1e12, 1),
-            "vram_estimate_gib": preflight.vram_table(cost),
+            "vram_estimate_gib": preflight.vram_table(cost, extra_refs=k),
             "device": device, "device_class": dclass,
             "assumed_tflops": preflight.ASSUMED_TFLOPS[dclass],
-            "time_estimate_s": round(preflight.estimate_seconds(cost, info.frame_count, opts.steps, dclass), 1),
+            "time_estimate_s": round(preflight.estimate_seconds(cost, info.frame_count, opts.steps, dclass, k), 1),
             "windows_detail": [{"index": s.index, "frames": [s.video[0], s.video[-1]], "mode": s.mode,
                                 "emits": [s.emit_start, s.emit_stop - 1]} for s in segs[:5]],
         })
+        preflight.refuse_extra_references(cost, opts, device, k)  # LVCDError with the numbers when K does not fit
     return plan
 
 
@@ -294,6 +304,7 @@ def format_plan(plan: dict) -> str:
              f"{plan['source_size'][0]}x{plan['source_size'][1]}, audio: {'yes' if plan['audio'] else 'no'}",
              f"backend   {plan['backend']}" + (f" ({plan['model']})" if plan.get("model") else "")]
     if "windows" in plan:
+        refs = f", {1 + plan['extra_references']} references used together" if plan.get("extra_references") else ""
         lines += [
             f"model     {plan['model_size'][0]}x{plan['model_size'][1]}, {plan['windows']} windows of "
             f"{plan['window_frames']} frames "
@@ -302,7 +313,7 @@ def format_plan(plan: dict) -> str:
             f"= {plan['tflops_total']} TFLOP with decoding",
             f"time      ~{plan['time_estimate_s']} s on {plan['device']} ({plan['device_class']}, assuming "
             f"{plan['assumed_tflops']} TFLOP/s sustained)",
-            "memory    predicted peak GiB (offload none / model / sequential):",
+            f"memory    predicted peak GiB (offload none / model / sequential){refs}:",
         ]
         for row in plan["vram_estimate_gib"]:
             lines.append(f"            {row['dtype']:>9}: {row['none_gib']:6.2f} / {row['model_gib']:6.2f} / "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import LVCDError
 from .model_configs import LVCD_SVD
 
 # Sustained dense bf16 throughput assumed for a UNet-style workload (roughly 35-40 % of the datasheet peak).
@@ -202,13 +203,15 @@ def peak_bytes(cost: ModelCost, dtype: torch.dtype, extra_refs: int = 0) -> dict
     }
 
 
-def vram_table(cost: ModelCost, dtypes=(torch.bfloat16, torch.float16, torch.float32)) -> list[dict]:
+def vram_table(cost: ModelCost, dtypes=(torch.bfloat16, torch.float16, torch.float32), extra_refs: int = 0
+               ) -> list[dict]:
     """Predicted peak GPU memory (GiB) per dtype and offload tier. `none`: every network resident; `model`: the
     largest network plus the running activations (networks move to the GPU one at a time); `sequential`: one layer
-    at a time (weights ~ the largest block), activations only. Includes ~1 GiB of CUDA context and workspace."""
+    at a time (weights ~ the largest block), activations only. Includes ~1 GiB of CUDA context and workspace;
+    `extra_refs` extra references (issue 15) on top of the primary one."""
     rows = []
     for dt in dtypes:
-        peak = peak_bytes(cost, dt)
+        peak = peak_bytes(cost, dt, extra_refs)
         rows.append({"dtype": str(dt).replace("torch.", ""),
                      **{f"{tier}_gib": round(peak[tier] / GIB, 2) for tier in OFFLOAD_TIERS}})
     return rows
@@ -312,14 +315,34 @@ def cuda_free_memory(device: str | torch.device = "cuda") -> tuple[int, int] | N
     return int(free), int(total)
 
 
+def flops_per_call(cost: ModelCost, extra_refs: int = 0) -> float:
+    """FLOPs of one denoiser step: the window call, plus per extra reference its side-batch call and the extra key
+    block its routed video frames attend to."""
+    return cost.flops_per_call + extra_refs * (cost.flops_side_per_extra + cost.flops_routed_per_extra)
+
+
+def refuse_extra_references(cost: ModelCost, opts, device: str, extra_refs: int, free=None) -> None:
+    """Raise `LVCDError` (the numbers, how many references fit) when `extra_refs` extra references would not fit in
+    the free memory of CUDA `device` although the render alone would; nothing off CUDA or with K = 1. `free`:
+    (free, total) bytes, default `cuda_free_memory(device)`."""
+    if extra_refs <= 0:
+        return
+    free = free if free is not None else cuda_free_memory(device)
+    if free is None:
+        return
+    dtype = opts.dtype or ("bf16" if str(device).startswith("cuda") else "fp32")
+    verdict = check_memory(cost, dtype, opts.offload, *free, extra_refs=extra_refs)
+    if not verdict.fits and verdict.suggestion is None:  # the K references, not the tier, are what does not fit
+        raise LVCDError(verdict.message)
+
+
 def estimate_seconds(cost: ModelCost, num_frames: int, steps: int, device_class: str, extra_refs: int = 0) -> float:
     """Time estimate; `extra_refs` extra references add their side-batch call and routed attention per step."""
     from .sampling import num_segments
 
     tflops = ASSUMED_TFLOPS[device_class]
     windows = num_segments(num_frames)
-    per_call = cost.flops_per_call + extra_refs * (cost.flops_side_per_extra + cost.flops_routed_per_extra)
-    flops = windows * steps * per_call + num_frames * cost.flops_vae_decode_per_frame * 1.6
+    flops = windows * steps * flops_per_call(cost, extra_refs) + num_frames * cost.flops_vae_decode_per_frame * 1.6
     return flops / (tflops * 1e12)
 
 

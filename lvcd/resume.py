@@ -95,6 +95,26 @@ def render_params(options: RenderOptions, *, backend: str, model: dict, inputs: 
             "options": {**options.pixel_options(), "backend": backend}, "model": model, **extra}
 
 
+def extra_reference_hashes(extra_references, hash_path=None) -> list[dict]:
+    """What the extra references (issue 15) add to `render_params`: per reference and field, the content hash of the
+    file, sequence or array (`hash_path(path)`, default: an `InputHashes` without a cache). Empty for none, so the
+    one-reference keys stay what they were."""
+    hash_path = hash_path or InputHashes(Path(os.devnull))
+    out = []
+    for item in extra_references or []:
+        if hasattr(item, "as_dict"):
+            item = item.as_dict()
+        elif not isinstance(item, dict):
+            item = {"image": item}
+        row = {}
+        for k in sorted(item):
+            v = getattr(item[k], "source", item[k])  # a MaskFrames: its source
+            if v is not None:
+                row[k] = sha256_pixels(np.asarray(v)) if isinstance(v, np.ndarray) else hash_path(str(v))
+        out.append(row)
+    return out
+
+
 def render_key(params: dict) -> str:
     """The one hash of `render_params`: equal keys, equal frames."""
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()

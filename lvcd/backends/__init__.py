@@ -2,11 +2,12 @@
 
 A backend has a `name` and
 
-    colorize(reference_rgb, lineart_frames, num_frames, polarity="auto", checkpoint_dir=None, options=None)
-        -> Iterator[np.ndarray]
+    colorize(reference_rgb, lineart_frames, num_frames, polarity="auto", checkpoint_dir=None, options=None,
+             extra_references=None) -> Iterator[np.ndarray]
 
 yielding exactly one uint8 [H, W, 3] RGB frame per input frame, in order, streaming (`options`: the call's
-`RenderOptions`; `checkpoint_dir`: resumable windows, diffusion only). `BucketBackend` wraps the weight-free
+`RenderOptions`; `checkpoint_dir`: resumable windows, diffusion only; `extra_references`: references used together
+with the keyframe by every frame, see `extra_refs.py`). `BucketBackend` wraps the weight-free
 paint-bucket colorizer (`bucket.py`); `diffusion.DiffusionBackend` wraps `LVCDPipeline.stream` (torch, imported only
 when a diffusion backend is made). `resolve_backend` settles "auto" without loading anything; `make_backend` loads.
 """
@@ -25,6 +26,7 @@ from ..errors import LVCDError
 from ..model_dir import find_model, no_model_message
 from ..options import RenderOptions
 from .bucket import BucketColorizer, BucketConfig
+from .extra_refs import RoutedBucketColorizer
 
 logger = logging.getLogger("lvcd")
 
@@ -44,7 +46,7 @@ class Backend(Protocol):
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None) -> Iterator[np.ndarray]: ...
+                 options: RenderOptions | None = None, extra_references=None) -> Iterator[np.ndarray]: ...
 
 
 class BucketBackend:
@@ -54,7 +56,7 @@ class BucketBackend:
 
     def __init__(self, opts: RenderOptions):
         self.opts = opts
-        self.colorizer = BucketColorizer(BucketConfig(mode=opts.bucket_mode))
+        self.colorizer = RoutedBucketColorizer(BucketConfig(mode=opts.bucket_mode))  # = BucketColorizer without extras
 
     def confidence(self) -> dict | None:
         """The last shot's per-frame confidence (`lvcd.backends.bucket_confidence`); None in warp mode."""
@@ -63,7 +65,7 @@ class BucketBackend:
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None) -> Iterator[np.ndarray]:
+                 options: RenderOptions | None = None, extra_references=None) -> Iterator[np.ndarray]:
         frames = iter(lineart_frames)
         first = next(frames)
 
@@ -71,6 +73,8 @@ class BucketBackend:
             yield first
             yield from frames
 
+        if extra_references:  # issue 15: more keyframes to match against, restricted by target masks
+            return self.colorizer.colorize_references(reference_rgb, first, extra_references, num_frames, chain())
         return self.colorizer.colorize(reference_rgb, first, chain())
 
 

@@ -17,6 +17,7 @@ from ..model_dir import model_size_for
 from ..options import DTYPE_ALIASES, RenderOptions
 from ..prefetch import background
 from ..resume import SegmentStore
+from .extra_refs import diffusion_extra_references
 
 logger = logging.getLogger("lvcd")
 
@@ -115,7 +116,7 @@ class DiffusionBackend:
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None) -> Iterator[np.ndarray]:
+                 options: RenderOptions | None = None, extra_references=None) -> Iterator[np.ndarray]:
         """Yield one coloured frame per lineart frame (`options` of this call: seed, steps, overlap, size, decode
         chunk; the loaded pipeline's device/dtype/offload stay as built). With `checkpoint_dir`, every finished
         window is checkpointed there and a later call with the same inputs resumes after the last one, producing
@@ -129,6 +130,14 @@ class DiffusionBackend:
         ref = pipe.preprocess_reference(lb.fit(reference_rgb, fill=255), (size[1], size[0]), pipe._execution_device,
                                         torch.float32)
         store = SegmentStore(checkpoint_dir) if checkpoint_dir is not None else None
+        latent = (size[1] // pipe.vae_scale_factor, size[0] // pipe.vae_scale_factor)
+        extras = diffusion_extra_references(extra_references, src, num_frames, polarity, lb, latent)
+        if extras and pipe._execution_device.type == "cuda" and os.environ.get(MEMORY_CHECK_ENV, "") in ("", "0"):
+            from .. import preflight  # K references must fit next to the render (an LVCDError with the numbers)
+
+            folder = getattr(pipe.config, "_name_or_path", None)  # the loaded model's folder (its architecture)
+            cost = preflight.model_cost(size[1], size[0], folder if folder and os.path.isdir(folder) else None)
+            preflight.refuse_extra_references(cost, opts, str(pipe._execution_device), len(extras))
 
         def prepare(frame: np.ndarray):
             # polarity-free line strength at the source size first, then letterbox (padding = no lines)
@@ -138,7 +147,7 @@ class DiffusionBackend:
             for block in pipe.stream(lineart_frames, ref, num_frames, prepare=prepare, store=store,
                                      generator=torch.Generator("cpu").manual_seed(opts.seed),
                                      num_inference_steps=opts.steps, overlap=opts.overlap,
-                                     decode_chunk=opts.decode_chunk, output_type="uint8"):
+                                     decode_chunk=opts.decode_chunk, output_type="uint8", extra_references=extras):
                 yield from block.numpy()  # [m, H, W, 3] uint8 at the model size
 
         # The model loop runs in its own thread (the sketches are read one more ahead inside `stream`), never
