@@ -33,7 +33,7 @@ def parse_reference_frame(value) -> int | str:
 
 
 def colorize_from_frame(input, reference, output, *, reference_frame=None, reference_lineart=None, work=None,
-                        audio=None, **options):
+                        audio=None, extra_references=None, **options):
     """Colorize `input` from `reference`, which colours frame `reference_frame` (or is `external`). Returns the
     BatchResult of the one-shot render (`.output`, `.frames`, `.seconds`)."""
     from . import api
@@ -58,6 +58,8 @@ def colorize_from_frame(input, reference, output, *, reference_frame=None, refer
     if reference_lineart is not None:
         rl = str(reference_lineart)
         shot["reference_lineart"] = int(rl) if rl.isdigit() else os.path.abspath(rl)
+    if extra_references:  # references used together (CLI pairs: image, mask, target_mask as paths)
+        shot["extra_references"] = [{k: os.path.abspath(v) for k, v in e.items()} for e in extra_references]
     manifest = {"version": 1, "input": os.path.abspath(input), "shots": [shot]}
     temp = None
     if work is None:

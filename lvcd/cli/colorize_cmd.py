@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from .options import add_render_options, options_from_args
@@ -25,6 +26,14 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", help="resample the input to this constant rate (e.g. 24 or 24000/1001); default: every "
                    "frame as it is, a variable-frame-rate clip keeping each frame's time")
     p.add_argument("--dry-run", action="store_true", help="print the plan and a resource estimate; load no weights")
+    p.add_argument("--extra-reference", action="append", metavar="IMAGE",
+                   help="another coloured reference used together with --reference by every frame (a model sheet, "
+                        "a background painting, a prop that enters later); repeat for more")
+    p.add_argument("--extra-reference-mask", action="append", metavar="MASK|-",
+                   help="the part of the i-th --extra-reference to use (white); paired in order, - skips one")
+    p.add_argument("--extra-target-mask", action="append", metavar="MASKS|-",
+                   help="which pixels of each frame may take the i-th --extra-reference's colours: a mask video, "
+                        "image sequence or one image; paired in order, - skips one")
     add_render_options(p)
 
 
@@ -35,9 +44,13 @@ def run(args) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="lvcd: %(message)s")
     opts = options_from_args(args)
     RenderOptions.of(**opts)  # every given flag checked now, before any input is read or weights load
+    extra = extra_references_from_args(args)
     if str(args.input).lower().endswith((".yaml", ".yml")):  # a shot manifest: one keyframe per shot
         from ..shots.render import render_shots
 
+        if extra:
+            raise ValueError(f"{args.input} is a shot manifest: give its shots `extra_references:` (or in `defaults`) "
+                             "instead of --extra-reference.")
         if args.reference:
             raise ValueError(f"{args.input} is a shot manifest: its shots name their own references; drop --reference "
                              "(or pass the lineart video instead of the manifest).")
@@ -58,19 +71,20 @@ def run(args) -> int:
     if not args.reference:
         raise ValueError("--reference is required: the coloured version of the first lineart frame.")
     if args.dry_run:
-        plan = api.plan_render(args.input, **opts)
+        plan = api.plan_render(args.input, extra_references=extra, **opts)
         print(api.format_plan(plan))
         return 0
     if args.reference_frame is not None or args.reference_lineart is not None:
         from ..single_shot import colorize_from_frame
 
         res = colorize_from_frame(args.input, args.reference, args.output, reference_frame=args.reference_frame,
-                                  reference_lineart=args.reference_lineart, work=args.work, audio=args.audio, **opts)
+                                  reference_lineart=args.reference_lineart, work=args.work, audio=args.audio,
+                                  extra_references=extra, **opts)
         if not args.quiet:
             print(f"wrote {res.output} ({res.frames} frames, {res.seconds:.1f} s)", file=sys.stderr)
         return 0
     res = api.colorize_video(args.input, args.reference, args.output, work=args.work, audio=args.audio,
-                             fps=args.fps, **opts)
+                             fps=args.fps, extra_references=extra, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
         if res.drift is not None:
@@ -78,3 +92,16 @@ def run(args) -> int:
 
             print(format_drift(res.drift), file=sys.stderr)
     return 0
+
+
+def extra_references_from_args(args) -> list[dict]:
+    """`--extra-reference` / `--extra-reference-mask` / `--extra-target-mask`, paired in order; files must exist."""
+    from ..shots.extra_refs import pair_cli_extra_references
+
+    extra = pair_cli_extra_references(args.extra_reference, args.extra_reference_mask, args.extra_target_mask)
+    flags = {"image": "--extra-reference", "mask": "--extra-reference-mask", "target_mask": "--extra-target-mask"}
+    for entry in extra:
+        for key, path in entry.items():
+            if key != "target_mask" and not os.path.exists(path):
+                raise FileNotFoundError(f"{flags[key]} {path}: no such file")
+    return extra

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..video.masks import mask_frame_count
+from ..video.masks import MaskFrames, mask_frame_count
 
 EXTRA_REFERENCE_KEYS = ("image", "mask", "target_mask", "lineart")
 
@@ -31,12 +31,14 @@ EXTRA_REFERENCE_KEYS = ("image", "mask", "target_mask", "lineart")
 @dataclass(frozen=True)
 class ExtraReferenceSpec:
     """One extra reference as files: `image` (required), `mask`, `target_mask` (video, sequence or one image) and
-    `lineart` (None: extracted)."""
+    `lineart` (None: extracted). `first_frame`: the global frame of the target mask's first frame (the start of the
+    manifest shot it was given for; its sub-shots share it)."""
 
     image: str
     mask: str | None = None
     target_mask: str | None = None
     lineart: str | None = None
+    first_frame: int = 0
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in EXTRA_REFERENCE_KEYS if getattr(self, k) is not None}
@@ -138,4 +140,55 @@ def pair_cli_extra_references(images: Sequence[str] | None, masks: Sequence[str]
         if i < len(target_masks) and target_masks[i] not in ("-", ""):
             entry["target_mask"] = target_masks[i]
         out.append(entry)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- manifest hook
+def without_extra_references(defaults) -> object:
+    """The manifest's `defaults` without `extra_references` (not a render option; `attach_extra_references` reads
+    it)."""
+    if isinstance(defaults, Mapping) and "extra_references" in defaults:
+        return {k: v for k, v in defaults.items() if k != "extra_references"}
+    return defaults
+
+
+def attach_extra_references(raw: Mapping, shots: list, base: Path, check_files: bool, problems: list[str]) -> None:
+    """Set `Shot.extra_references` from the manifest: a shot's own `extra_references` list, else the one in
+    `defaults` (a shot's `extra_references: []` turns them off). Sub-shots of a shot with several `references` share
+    its list; a target mask covers the whole manifest shot. Problems name the shot and the field."""
+    defaults = raw.get("defaults")
+    default = defaults.get("extra_references") if isinstance(defaults, Mapping) else None
+    entries = raw.get("shots") if isinstance(raw.get("shots"), list) else []
+    if default is not None:  # the form once; the files per shot (a target mask must match each shot's length)
+        parse_extra_references(default, base, None, False, "defaults", problems)
+    spans: dict[int, tuple[int, int, str]] = {}
+    for shot in shots:
+        a, b, name = spans.get(shot.index, (shot.start, shot.end, shot.parent or shot.name))
+        spans[shot.index] = (min(a, shot.start), max(b, shot.end), name)
+    done: dict[int, tuple] = {}
+    for shot in shots:
+        entry = entries[shot.index] if shot.index < len(entries) else None
+        own = entry.get("extra_references") if isinstance(entry, Mapping) else None
+        value = own if own is not None else default
+        if value is None:
+            continue
+        if shot.index not in done:
+            start, end, name = spans[shot.index]
+            where = f"shot {name!r}" if own is not None else f"shot {name!r} (from `defaults`)"
+            specs = parse_extra_references(value, base, end - start, check_files, where, problems)
+            done[shot.index] = tuple(replace(s, first_frame=start) for s in specs)
+        shot.extra_references = done[shot.index]
+
+
+def pass_extra_references(specs, frames: Sequence[int | None]) -> list[dict]:
+    """The extra references of one colorizer pass as `lvcd.colorize_frames` takes them: `frames` are the global
+    frame numbers the pass reads, in its order (None: a prepended off-frame reference lineart), so a target mask is
+    read at the matching shot frame, backward passes included."""
+    out = []
+    for spec in specs:
+        item = spec.as_dict()
+        if spec.target_mask is not None:
+            item["target_mask"] = MaskFrames(spec.target_mask,
+                                             [None if g is None else g - spec.first_frame for g in frames])
+        out.append(item)
     return out

@@ -46,6 +46,7 @@ import yaml
 
 from ..options import EPISODE_FIELDS, FIELDS, OPTION_NAMES, OptionError, RenderOptions
 from ..problems import check_value, cut
+from .extra_refs import attach_extra_references, without_extra_references
 from .keyframes import check_subshot_names, load_keyframes, load_reference
 from .shot import (
     MANIFEST_VERSION,
@@ -276,11 +277,12 @@ def load_manifest(source: str | os.PathLike | Mapping | Manifest, *, base_dir: s
     if audio is not None and not isinstance(audio, str):
         problems.append(f"manifest: `audio` must be a video or audio file, or `none` (got {audio!r})")
         audio = None
-    defaults = normalize_options(raw.get("defaults") or {}, "defaults", problems)
+    defaults = normalize_options(without_extra_references(raw.get("defaults") or {}), "defaults", problems)
     if raw.get("palette") is not None:  # the episode palette: `palette: {name: "#rrggbb"}` = defaults.palette
         defaults.update(normalize_options({"palette": raw["palette"]}, "`palette`", problems))
 
     shots = _load_shots(raw.get("shots"), base, total, fps, defaults, check_files, problems)
+    attach_extra_references(raw, shots, base, check_files, problems)  # references used together (extra_refs.py)
     warnings = _check_layout(shots, total, problems)
     if problems:
         raise ManifestError(problems, path)

@@ -14,7 +14,7 @@ from ..backends import resolve_backend
 from ..frames import load_reference
 from ..model_dir import model_fingerprint
 from ..options import DEFAULTS, RenderOptions, check_names
-from ..resume import InputHashes, render_key, render_params, sha256_file
+from ..resume import InputHashes, extra_reference_hashes, render_key, render_params, sha256_file
 from .manifest import load_manifest
 from .shot import Manifest, ManifestError, Shot, shot_seed
 
@@ -133,6 +133,7 @@ def plan_shot(manifest: Manifest, shot: Shot, work: Path, overrides: Mapping, ha
         if isinstance(rl, int) and inp.offset <= rl < inp.offset + inp.frame_count:
             touched.add(inp_i)
     rl = shot.reference_lineart
+    extras = shot.extra_references  # references used together: their content is part of the key
     params = render_params(
         opts, backend=backend, model=_model_fingerprint(model_dir, model_cache),
         inputs=[{"index": i, "offset": manifest.inputs[i].offset, "frames": manifest.inputs[i].frame_count,
@@ -142,6 +143,7 @@ def plan_shot(manifest: Manifest, shot: Shot, work: Path, overrides: Mapping, ha
         reference_lineart=(None if rl is None else {"frame": rl} if isinstance(rl, int)
                            else {"sha256": sha256_file(rl)}),
         passes=[asdict(p) for p in passes],
+        **({"extra_references": extra_reference_hashes(extras, hashes)} if extras else {}),
     )
     plan = ShotPlan(shot, opts, seed, backend, model_dir, passes, render_key(params), params,
                     work / "shots" / shot.name)

@@ -19,7 +19,7 @@ from ..problems import format_problems
 MANIFEST_VERSION = 1
 TOP_KEYS = ("version", "input", "output", "work", "audio", "defaults", "palette", "shots")
 SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options",
-             "palette")
+             "palette", "extra_references")
 KEYFRAME_KEYS = ("frame", "image")  # one entry of a shot's `references` list
 EXTERNAL = "external"  # `reference_frame: external`: the reference is not a frame of this shot
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a shot name is also a file name in the work folder
@@ -61,6 +61,7 @@ class Shot:
     options: dict = field(default_factory=dict)  # per-shot RenderOptions overrides, as written
     index: int = 0  # position in the manifest's `shots` list (0-based), for messages
     parent: str | None = None  # set on the sub-shots of a shot with several `references`: that shot's name
+    extra_references: tuple = ()  # ExtraReferenceSpec: references used together by every frame (extra_refs.py)
 
     @property
     def frames(self) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..resume import atomic_write_bytes, write_json
+from .extra_refs import pass_extra_references
 from .plan import PNG_NAME, Pass, ShotPlan
 from .source import EpisodeSource, read_png, reference_lineart_frame, reference_rgb, shot_polarity, write_png
 
@@ -57,9 +58,11 @@ def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: Epi
     outputs = p.outputs()
     ckpt = plan.state / "ckpt" / p.name
     n = 0
+    read = ([None] if p.prepend_reference else []) + list(p.frames)  # global frame of each frame given
+    extra = pass_extra_references(plan.shot.extra_references, read)  # references used together (extra_refs.py)
     for j, frame in enumerate(colorize_frames(frames, ref_rgb, num_frames=p.num_frames, backend=backend,
                                               checkpoint_dir=ckpt if plan.backend == "diffusion" else None,
-                                              options=opts)):
+                                              options=opts, extra_references=extra)):
         if j >= len(outputs):
             raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced more frames than it was given")
         g = outputs[j]
