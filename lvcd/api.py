@@ -269,7 +269,7 @@ def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
         cfg = SegmentConfig(video_frames=video_frames(model_dir), overlap=opts.overlap)
         segs = plan_segments(info.frame_count, cfg)
         device = opts.device or ("cuda" if _cuda() else "cpu")
-        cost = preflight.model_cost(size[1], size[0], model_dir, opts.overlap)
+        cost = preflight.model_cost(size[1], size[0], model_dir, opts.overlap, extra_references=k > 0)
         dclass = preflight.device_class(device)
         plan.update({
             "model_size": list(size), "windows": len(segs), "window_frames": cfg.window, "steps": opts.steps,

@@ -79,8 +79,9 @@ def _count_flops(fn) -> float:
 
 @torch.no_grad()
 def model_cost(height: int = 320, width: int = 576, model_dir: str | Path | None = None, overlap: int = 4,
-               dtype: torch.dtype = torch.bfloat16) -> ModelCost:
-    """FLOPs and parameter counts of the LVCD networks at `height` x `width` pixels, on meta tensors."""
+               dtype: torch.dtype = torch.bfloat16, extra_references: bool = False) -> ModelCost:
+    """FLOPs and parameter counts of the LVCD networks at `height` x `width` pixels, on meta tensors; with
+    `extra_references`, also what one extra reference (issue 15) costs (else those fields are 0)."""
     from diffusers import AutoencoderKLTemporalDecoder
 
     from .models import LVCDControlNetModel, LVCDUNetModel, ReferenceAttentionState, install_lvcd_processors
@@ -119,7 +120,9 @@ def model_cost(height: int = 320, width: int = 576, model_dir: str | Path | None
                                          mid_block_additional_residual=mid))
     for hk in hooks:
         hk.remove()
-    fl_side, fl_routed, kv_elems = _extra_reference_cost(unet, controlnet, state, m, h, w, height, width)
+    fl_side = fl_routed = kv_elems = 0
+    if extra_references:
+        fl_side, fl_routed, kv_elems = _extra_reference_cost(unet, controlnet, state, m, h, w, height, width)
     n_dec = 10
     z = torch.empty(n_dec, vae.config.latent_channels, h, w, **m)
     fl_v = _count_flops(lambda: vae.decode(z, num_frames=n_dec))
@@ -332,7 +335,7 @@ def refuse_extra_references(cost: ModelCost, opts, device: str, extra_refs: int,
         return
     dtype = opts.dtype or ("bf16" if str(device).startswith("cuda") else "fp32")
     verdict = check_memory(cost, dtype, opts.offload, *free, extra_refs=extra_refs)
-    if not verdict.fits and verdict.suggestion is None:  # the K references, not the tier, are what does not fit
+    if not verdict.fits and check_memory(cost, dtype, opts.offload, *free).fits:  # it is the K references
         raise LVCDError(verdict.message)
 
 

@@ -1,4 +1,6 @@
 """Pre-flight cost of extra references (issue 15): grows with K, and a refusal with numbers when K would not fit."""
+import json
+
 import pytest
 
 from lvcd import preflight
@@ -6,17 +8,20 @@ from lvcd.preflight import GIB, SAFETY_MARGIN_BYTES, check_memory, estimate_seco
 
 
 @pytest.fixture(scope="module")
-def cost():
-    return preflight.model_cost(320, 576)  # the real lvcd-svd architecture, on meta tensors
+def cost(tiny_pipeline_dir):
+    # the tiny pipeline's architecture on meta tensors (the real one counts the same layers, ~10x slower)
+    return preflight.model_cost(320, 576, tiny_pipeline_dir, extra_references=True)
 
 
-def test_extra_reference_cost_is_measured_on_the_real_layers(cost):
+def test_extra_reference_cost_is_measured_on_the_real_layers(cost, tiny_pipeline_dir):
     # one side-batch frame costs about a window's frame; its keys/values span all 23 reference-attention layers
     per_frame = cost.flops_per_call / cost.window
     assert 0.5 * per_frame < cost.flops_side_per_extra < 2 * per_frame
     assert cost.flops_routed_per_extra > 0 and cost.kv_elems_per_extra > 0
-    # 576x320: 40x72 tokens at the first level; 2 (K, V) x 2880 tokens x 320 channels in the first layer alone
-    assert cost.kv_elems_per_extra > 2 * 2880 * 320
+    # 576x320: 40x72 tokens at the first level; K and V of its first reference-attention layer alone
+    channels = json.loads((tiny_pipeline_dir / "unet" / "config.json").read_text())["block_out_channels"][0]
+    assert cost.kv_elems_per_extra > 2 * 40 * 72 * channels
+    assert preflight.model_cost(320, 576, tiny_pipeline_dir).kv_elems_per_extra == 0  # counted only when asked
 
 
 def test_memory_and_time_grow_with_k(cost):
@@ -39,6 +44,20 @@ def test_refusal_names_k_and_how_many_fit(cost):
     assert not v.fits
     assert "6 references" in v.message and "at most 2 extra reference(s) fit" in v.message
     assert f"~{each / GIB:.3f} GiB" in v.message
-    # when even one reference does not fit, the usual tier advice stands
+    # when the render does not fit even with one reference, the usual advice stands (not the K refusal)
     small = check_memory(cost, "bf16", "none", int(base / 2), 24 * GIB, extra_refs=2)
-    assert not small.fits and small.suggestion is not None
+    assert not small.fits and "extra reference(s) fit" not in small.message
+
+
+def test_refuse_extra_references_only_when_k_is_what_does_not_fit(cost):
+    from lvcd.errors import LVCDError
+    from lvcd.options import RenderOptions
+
+    bf16 = preflight.torch.bfloat16
+    opts = RenderOptions.of(dtype="bf16")
+    room = int(peak_bytes(cost, bf16)["none"] + SAFETY_MARGIN_BYTES + extra_reference_bytes(cost, bf16, 1))
+    preflight.refuse_extra_references(cost, opts, "cuda", 1, free=(room, 80 * GIB))  # fits: nothing raised
+    with pytest.raises(LVCDError, match="not enough GPU memory for 4 references.*at most 1 extra reference"):
+        preflight.refuse_extra_references(cost, opts, "cuda", 3, free=(room, 80 * GIB))
+    preflight.refuse_extra_references(cost, opts, "cuda", 3, free=(room // 4, 80 * GIB))  # the render itself
+    preflight.refuse_extra_references(cost, opts, "cpu", 3, free=None)  # off CUDA: nothing to compare with

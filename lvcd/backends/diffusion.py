@@ -136,7 +136,8 @@ class DiffusionBackend:
             from .. import preflight  # K references must fit next to the render (an LVCDError with the numbers)
 
             folder = getattr(pipe.config, "_name_or_path", None)  # the loaded model's folder (its architecture)
-            cost = preflight.model_cost(size[1], size[0], folder if folder and os.path.isdir(folder) else None)
+            cost = preflight.model_cost(size[1], size[0], folder if folder and os.path.isdir(folder) else None,
+                                        opts.overlap, extra_references=True)
             preflight.refuse_extra_references(cost, opts, str(pipe._execution_device), len(extras))
 
         def prepare(frame: np.ndarray):
