@@ -6,8 +6,9 @@ of 1 reference + 14 video frames, "normal" mode. Every reference carries a hard 
 routed (log-sum-exp) path; `plain` is today's unrouted K = 1 call for comparison. The extra references' keys/values are
 captured before the measurement, as the pipeline's side batch does.
 
-Each case runs in a fresh process: on CUDA the peak is `torch.cuda.max_memory_allocated` above what the inputs hold,
-on CPU it is the growth of the process's peak resident set (`ru_maxrss`) during the call.
+Each case runs in a fresh process: on CUDA the peak is `torch.cuda.max_memory_allocated` above what the inputs hold;
+on the CPU, the peak of the tensor storages created during the call and still alive (`LiveTensorBytes`, a dispatch
+mode: deterministic, where the resident set is not).
 
     python scripts/bench_routing.py                     # CPU, writes benchmarks/routing.json
     python scripts/bench_routing.py --device cuda
@@ -16,15 +17,56 @@ on CPU it is the growth of the process's peak resident set (`ru_maxrss`) during 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class LiveTensorBytes:
+    """Peak bytes of the tensor storages created inside the block and still alive (CPU's `max_memory_allocated`):
+    every op output's storage is counted once while any tensor on it lives. Deterministic, unlike the RSS."""
+
+    def __new__(cls):
+        import weakref
+
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class Mode(TorchDispatchMode):
+            def __init__(self):
+                super().__init__()
+                self.live, self.now, self.peak = {}, 0, 0
+
+            def _release(self, ptr):
+                entry = self.live[ptr]
+                entry[1] -= 1
+                if entry[1] == 0:
+                    self.now -= entry[0]
+                    del self.live[ptr]
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                import torch
+
+                out = func(*args, **(kwargs or {}))
+                for t in out if isinstance(out, (tuple, list)) else (out,):
+                    if not isinstance(t, torch.Tensor) or t.device.type == "meta":
+                        continue
+                    storage = t.untyped_storage()
+                    ptr = storage.data_ptr()
+                    if ptr not in self.live:
+                        self.live[ptr] = [storage.nbytes(), 0]
+                        self.now += storage.nbytes()
+                        self.peak = max(self.peak, self.now)
+                    self.live[ptr][1] += 1
+                    weakref.finalize(t, self._release, ptr)
+                return out
+
+        return Mode()
 
 
 def child(args) -> dict:
@@ -60,20 +102,19 @@ def child(args) -> dict:
     frames.num_frames = total
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
+    tracker = LiveTensorBytes() if device.type != "cuda" else contextlib.nullcontext()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-    else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    with torch.no_grad(), state.route(routing):
+    with torch.no_grad(), state.route(routing), tracker:
         out = attn(x)
     sync()
     seconds = time.perf_counter() - start
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak = tracker.peak
     assert torch.isfinite(out).all()
     return {"case": args.case, "refs": k, "peak_bytes": int(peak), "peak_mib": round(peak / 2**20, 1),
             "seconds": round(seconds, 3)}

@@ -254,9 +254,12 @@ def routed_attention(
             s = torch.matmul(qc, kt).to(acc_dtype)  # [B, T, h, c, m]
             if kb is not None:
                 s = s + kb
-            lse = torch.logsumexp(s, dim=-1)  # [B, T, h, c]; -inf where the block's keys are all masked
-            s = torch.exp(s.sub_(torch.where(torch.isfinite(lse), lse, 0.0)[..., None]))
-            o = torch.matmul(s, v)
+            top = s.amax(dim=-1, keepdim=True)  # [B, T, h, c, 1]; -inf where the block's keys are all masked
+            top = torch.where(torch.isfinite(top), top, 0.0)
+            s = s.sub_(top).exp_()  # one pass over the tile: exp(s - max)
+            total = s.sum(dim=-1)  # [B, T, h, c]; 0 where all masked
+            o = torch.matmul(s, v) / total.clamp_min(torch.finfo(acc_dtype).tiny)[..., None]
+            lse = top[..., 0] + torch.log(total)  # log-normaliser of the block, -inf where all masked
             del s
             if qb is not None:
                 lse = lse + (qb[..., start:stop] if torch.is_tensor(qb) else qb)
