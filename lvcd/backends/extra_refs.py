@@ -177,9 +177,11 @@ class RoutedBucketColorizer(BucketColorizer):
             if masks is not None:
                 targets[-2 - i] = masks
             keys.append((-2 - i, rgb, lineart))
-        if self.config.mode == "warp":
-            logger.warning("the bucket's warp mode follows one keyframe; the extra references are not used")
-        return self.colorize_keyframes(keys, lineart_frames, targets)
+        frames = self.colorize_keyframes(keys, lineart_frames, targets)  # keyframes prepared: the mode is known
+        if getattr(self, "used_mode", None) == "warp":
+            logger.warning("the bucket's warp mode follows one keyframe; the extra references are not used "
+                           "(--bucket-mode flat matches against every keyframe)")
+        return frames
 
     def colorize_keyframes(self, keyframes, lineart_frames: Iterable[np.ndarray], targets=None
                            ) -> Iterator[np.ndarray]:

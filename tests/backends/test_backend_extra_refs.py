@@ -93,3 +93,17 @@ def test_items_validate():
         list(api.colorize_frames(frames, colour_of(frames[0]), backend="bucket", bucket_mode="flat",
                                  extra_references=[{"image": colour_of(frames[1]),
                                                     "target_mask": np.zeros((2, 48, 80), np.uint8)}]))
+
+
+def test_diffusion_resume_with_extra_references_is_identical(backend, tmp_path):
+    """Every window restarts the side batch from its own noise: a render resumed after window 0 equals a whole one."""
+    frames = lineart_clip(N)
+    ref = colour_of(frames[0])
+    extras = as_items(_extras(frames))
+    full = list(backend.colorize(ref, iter(frames), N, checkpoint_dir=tmp_path / "a", extra_references=extras))
+    ckpts = sorted((tmp_path / "a").glob("seg_*.safetensors"))
+    assert len(ckpts) == 2
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / ckpts[0].name).write_bytes(ckpts[0].read_bytes())
+    resumed = list(backend.colorize(ref, iter(frames), N, checkpoint_dir=tmp_path / "b", extra_references=extras))
+    assert len(resumed) == N and all(np.array_equal(x, y) for x, y in zip(full, resumed))
