@@ -216,11 +216,12 @@ def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | 
 
 def format_plans(plans: Sequence[ShotPlan]) -> str:
     """The dry run's table: one row per shot (frames, reference frame, passes, seed, backend, status)."""
-    rows = [("shot", "frames", "reference", "passes", "seed", "backend", "status")]
+    refs = any(p.shot.extra_references for p in plans)  # K: the reference plus the extra ones used together
+    rows = [("shot", "frames", "reference", "passes", "seed", "backend", "status") + (("refs",) if refs else ())]
     for p in plans:
         s = p.shot
         ref = "external" if s.external else str(s.reference_frame)
         rows.append((s.name, f"{s.start}-{s.end - 1} ({s.frames})", ref, "+".join(q.name for q in p.passes),
-                     str(p.seed), p.backend, p.status))
+                     str(p.seed), p.backend, p.status) + ((str(1 + len(s.extra_references)),) if refs else ()))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

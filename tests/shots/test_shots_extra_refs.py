@@ -120,6 +120,10 @@ def test_manifest_extra_references_from_defaults_and_shots(episode):
     assert b.extra_references[0].target_mask == str(episode.root / "masks" / "b")
     assert b.extra_references[0].first_frame == 10
     assert c.extra_references == () and "extra_references" not in m.defaults
+    from lvcd.shots.plan import format_plans, plan_shots
+
+    table = format_plans(plan_shots(path)[2]).splitlines()
+    assert table[0].split()[-1] == "refs" and [row.split()[-1] for row in table[1:]] == ["2", "2", "1"]
 
 
 def test_manifest_problems_name_shot_and_field(episode):
