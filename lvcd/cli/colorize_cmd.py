@@ -95,8 +95,9 @@ def run(args) -> int:
 
 
 def extra_references_from_args(args) -> list[dict]:
-    """`--extra-reference` / `--extra-reference-mask` / `--extra-target-mask`, paired in order; files must exist."""
-    from ..shots.extra_refs import pair_cli_extra_references
+    """`--extra-reference` / `--extra-reference-mask` / `--extra-target-mask`, paired in order, checked before any
+    work: files exist, a mask has its reference's size, a target mask one mask per input frame (or one image)."""
+    from ..shots.extra_refs import ExtraReferenceSpec, check_extra_reference, pair_cli_extra_references
 
     extra = pair_cli_extra_references(args.extra_reference, args.extra_reference_mask, args.extra_target_mask)
     flags = {"image": "--extra-reference", "mask": "--extra-reference-mask", "target_mask": "--extra-target-mask"}
@@ -104,4 +105,13 @@ def extra_references_from_args(args) -> list[dict]:
         for key, path in entry.items():
             if key != "target_mask" and not os.path.exists(path):
                 raise FileNotFoundError(f"{flags[key]} {path}: no such file")
+    if extra and not str(args.input).lower().endswith((".yaml", ".yml")):
+        from ..video import probe
+
+        frames, problems = probe(args.input, fps=args.fps).frame_count, []
+        for i, entry in enumerate(extra):
+            check_extra_reference(ExtraReferenceSpec(**entry), frames, f"--extra-reference #{i + 1}: "
+                                  f"`extra_references[{i}]", problems)
+        if problems:
+            raise ValueError("; ".join(problems))
     return extra

@@ -45,13 +45,25 @@ def test_extra_references_with_masks_render_every_frame(clip):
 @pytest.mark.parametrize("args, needle", [
     (["--extra-reference-mask", "m.png"], "--extra-reference-mask is given 1 time(s) but --extra-reference only 0"),
     (["--extra-reference", "missing.png"], "--extra-reference missing.png: no such file"),
+    (["--extra-reference", "{tmp}/sheet.png", "--extra-target-mask", "{tmp}/line"],  # 6 masks: fine
+     None),
+    (["--extra-reference", "{tmp}/sheet.png", "--extra-target-mask", "{tmp}/three"],
+     "--extra-reference #1: `extra_references[0].target_mask`"),
+    (["--extra-reference", "{tmp}/sheet.png", "--extra-reference-mask", "{tmp}/small.png"],
+     "`extra_references[0].mask`"),
 ])
 def test_flag_errors_exit_2_naming_the_flag(clip, capsys, args, needle):
     tmp, src, ref = clip
-    assert main(["colorize", str(src), "-r", str(ref), "-o", str(tmp / "o.mp4"), "--backend", "bucket",
-                 *args]) == 2
-    assert needle in capsys.readouterr().err
-    assert not (tmp / "o.mp4").exists()
+    _sequence(tmp / "three", lineart_frames(3))
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp / "small.png")
+    args = [a.format(tmp=tmp) for a in args]
+    rc = main(["colorize", str(src), "-r", str(ref), "-o", str(tmp / "o" / "c_%04d.png"), "--backend", "bucket",
+               "--quiet", *args])
+    if needle is None:
+        assert rc == 0 and len(list((tmp / "o").glob("c_*.png"))) == N
+        return
+    assert rc == 2 and needle in capsys.readouterr().err
+    assert not (tmp / "o").exists()
 
 
 def test_dry_run_counts_k_and_refuses_when_k_does_not_fit(clip, capsys, monkeypatch, tiny_pipeline_dir):
