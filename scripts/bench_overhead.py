@@ -23,9 +23,10 @@ outside_denoiser_share = 1 - (time in denoiser calls) / (wall time), i.e. the VA
 share. The one-off start (probe, loading the pipeline, encoding the reference) is reported apart as startup_s.
 
 The CPU side competes with whatever else the machine runs, so every run records what it had: `cpu_s` (CPU time of
-this process, all its threads, over the steady part), `children_cpu_s` (finished subprocesses: ffmpeg encode and
-audio remux), and the load average (1 / 5 / 15 min) before and after it; `cpu_count` is the cores this process may
-use. A share measured at a load above `cpu_count` is inflated by the waiting for a core.
+this process, all its threads, over the steady part; it includes the simulated GIL-holding part of the model calls,
+up to gil_share x model time), `children_cpu_s` (finished subprocesses: ffmpeg encode and audio remux), and the load
+average (1 / 5 / 15 min) before and after it; `cpu_count` is the cores this process may use. A share measured at a
+load above `cpu_count` is inflated by the waiting for a core.
 """
 from __future__ import annotations
 
@@ -233,7 +234,8 @@ def main() -> None:
                 "decode calls; outside_model_share is the rest of the steady render (the goal applies to it). "
                 "outside_denoiser_share also counts the chunked VAE decode (as released: 10 latents per call, 6 new "
                 "frames; 19: 15 new frames a call). cpu_s / children_cpu_s: CPU time of the steady part (this "
-                "process / finished subprocesses); load_avg_*: the machine's load around each run (more than "
+                "process, including the simulated GIL-holding part of the model calls / finished subprocesses); "
+                "load_avg_*: the machine's load around each run (more than "
                 "cpu_count means other work competed for the cores and inflates the outside-model share).",
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
