@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import make_backend, resolve_backend
+from .backends import make_backend
+from .dry_run import format_plan, plan_render
 from .errors import LVCDError
 from .frames import FramePairing, finishing, load_reference
 from .model_dir import find_model, model_fingerprint, model_size_for
@@ -45,6 +46,7 @@ def colorize_frames(
     backend=None,
     checkpoint_dir: str | os.PathLike | None = None,
     options: RenderOptions | None = None,
+    keyframes=None,
     **kwargs,
 ) -> Iterator[np.ndarray]:
     """Streaming API: colour an iterable of lineart frames (uint8 HxWx3, frame 0 is the one `reference` colours) and
@@ -53,7 +55,8 @@ def colorize_frames(
     `num_frames` is needed by the diffusion backend when `frames` has no len() (its window plan pads the tail).
     `backend` reuses an already loaded backend (see `make_backend`); `checkpoint_dir` makes a diffusion render
     resumable window by window. Options: `RenderOptions` fields as keywords, or `options` (an object; keywords then
-    change it).
+    change it). `keyframes=[(frame_index, image), ...]`: several keyframes used together (bucket backend; `reference`
+    may then be None; see `lvcd.keyframes_together`).
     """
     if isinstance(backend, str):  # a backend name, as in RenderOptions.backend
         kwargs["backend"], backend = backend, None
@@ -65,12 +68,22 @@ def colorize_frames(
     if first is None:
         raise LVCDError("the lineart stream is empty; it needs at least one frame.")
     h, w = first.shape[:2]
+    extra = {}
+    if keyframes:
+        from .keyframes_together import prepare_keyframes
+
+        extra["keyframes"], it = prepare_keyframes(keyframes, reference, first, it, opts, num_frames)
+        first, reference = next(it), extra["keyframes"][0][1]
     ref = reference if isinstance(reference, np.ndarray) else load_reference(
         reference, (w, h), opts.reference_fit, opts.reference_background)
     if ref.shape[:2] != (h, w):
         raise LVCDError(f"`reference` is {ref.shape[1]}x{ref.shape[0]} but the frames are {w}x{h}.")
     if backend is None:
         backend, _ = make_backend(opts)
+    if extra and backend.name != "bucket":
+        from .keyframes_together import ONE_REFERENCE
+
+        raise LVCDError(ONE_REFERENCE.format(name=backend.name))
     if backend.name == "diffusion" and num_frames is None:
         raise LVCDError("the diffusion backend needs `num_frames` for a frame iterator without len().")
     from .lineart import detect_polarity
@@ -89,10 +102,12 @@ def colorize_frames(
 
     n = num_frames if num_frames is not None else -1
     if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
-        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
+        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                    **extra)
         return
     tee = FramePairing(chained())
-    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts):
+    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                **extra):
         yield finish(out, tee.next_line())
 
 
@@ -104,6 +119,7 @@ class RenderResult:
     backend: str
     sidecar: Path | None = None
     drift: dict | None = None  # lvcd.eval.drift summary: per-window colour distance to the reference palette
+    confidence: dict | None = None  # flat bucket fills: per-frame confidence and paint-share check (frames to check)
 
 
 def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
@@ -188,17 +204,19 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
         drift = side["colour_drift"] = monitor.summary()
         if drift["over_threshold"]:
             logger.warning("%s: %s", output, format_drift(drift))
-    if backend.name == "bucket" and (conf := backend.confidence()) is not None:
+    conf = backend.confidence() if backend.name == "bucket" else None
+    if conf is not None:  # the check a flat fill can fail (the palette drift above cannot)
         from .backends.bucket_confidence import format_line
 
         side["bucket_confidence"] = conf
-        (logger.warning if conf["frames_to_check"] else logger.info)("%s: %s", output, format_line(conf))
+        if conf["frames_to_check"]:
+            logger.warning("%s: %s", output, format_line(conf))
     sidecar = write_sidecar(output, side)
     if ckpt is not None:
         import shutil
 
         shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
-    return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
+    return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift, conf)
 
 
 def timing_record(info) -> dict:
@@ -235,84 +253,6 @@ def _checkpoint_folder(work: Path, input, ref: np.ndarray, frames: int, opts: Re
                            device=pipe._execution_device.type, dtype=str(pipe.unet.dtype))
     hashes.save()
     return work / "colorize" / render_key(params)[:24]
-
-
-# ---------------------------------------------------------------------------------------------------- dry run
-def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
-    """What `colorize_video` would do, without loading weights: source facts, backend, model size, window plan and
-    (diffusion) a resource estimate from the real architecture counted on meta tensors."""
-    from .model_dir import video_frames
-    from .sampling import SegmentConfig, plan_segments
-    from .video import probe
-
-    opts = RenderOptions.of(options, **kwargs)
-    info = probe(input)
-    backend, model_dir = resolve_backend(opts, strict=False)
-    size = opts.size or model_size_for(info.width, info.height)
-    plan = {
-        "input": str(input), "frames": info.frame_count, "fps": str(info.fps),
-        "source_size": [info.width, info.height], "audio": info.has_audio, "backend": backend,
-        "model": str(model_dir) if model_dir else None,
-    }
-    if backend == "diffusion":
-        from . import preflight
-
-        cfg = SegmentConfig(video_frames=video_frames(model_dir), overlap=opts.overlap)
-        segs = plan_segments(info.frame_count, cfg)
-        device = opts.device or ("cuda" if _cuda() else "cpu")
-        cost = preflight.model_cost(size[1], size[0], model_dir, opts.overlap)
-        dclass = preflight.device_class(device)
-        plan.update({
-            "model_size": list(size), "windows": len(segs), "window_frames": cfg.window, "steps": opts.steps,
-            "overlap": opts.overlap,
-            "padded_tail_frames": (segs[-1].start + len(segs[-1].video) - info.frame_count) if segs else 0,
-            "denoiser_calls": len(segs) * opts.steps,
-            "tflops_per_call": round(cost.flops_per_call / 1e12, 2),
-            "tflops_total": round((len(segs) * opts.steps * cost.flops_per_call
-                                   + info.frame_count * cost.flops_vae_decode_per_frame) / 1e12, 1),
-            "vram_estimate_gib": preflight.vram_table(cost),
-            "device": device, "device_class": dclass,
-            "assumed_tflops": preflight.ASSUMED_TFLOPS[dclass],
-            "time_estimate_s": round(preflight.estimate_seconds(cost, info.frame_count, opts.steps, dclass), 1),
-            "windows_detail": [{"index": s.index, "frames": [s.video[0], s.video[-1]], "mode": s.mode,
-                                "emits": [s.emit_start, s.emit_stop - 1]} for s in segs[:5]],
-        })
-    return plan
-
-
-def _cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
-
-
-def format_plan(plan: dict) -> str:
-    lines = [f"input     {plan['input']}: {plan['frames']} frames, {plan['fps']} fps, "
-             f"{plan['source_size'][0]}x{plan['source_size'][1]}, audio: {'yes' if plan['audio'] else 'no'}",
-             f"backend   {plan['backend']}" + (f" ({plan['model']})" if plan.get("model") else "")]
-    if "windows" in plan:
-        lines += [
-            f"model     {plan['model_size'][0]}x{plan['model_size'][1]}, {plan['windows']} windows of "
-            f"{plan['window_frames']} frames "
-            f"(overlap {plan['overlap']}, {plan['padded_tail_frames']} padded tail frames), {plan['steps']} steps",
-            f"compute   {plan['denoiser_calls']} denoiser calls x {plan['tflops_per_call']} TFLOP "
-            f"= {plan['tflops_total']} TFLOP with decoding",
-            f"time      ~{plan['time_estimate_s']} s on {plan['device']} ({plan['device_class']}, assuming "
-            f"{plan['assumed_tflops']} TFLOP/s sustained)",
-            "memory    predicted peak GiB (offload none / model / sequential):",
-        ]
-        for row in plan["vram_estimate_gib"]:
-            lines.append(f"            {row['dtype']:>9}: {row['none_gib']:6.2f} / {row['model_gib']:6.2f} / "
-                         f"{row['sequential_gib']:6.2f}")
-        for w in plan["windows_detail"]:
-            lines.append(f"window {w['index']:>3}  video frames {w['frames'][0]}..{w['frames'][1]}  mode {w['mode']:8}"
-                         f"  emits {w['emits'][0]}..{w['emits'][1]}")
-        if plan["windows"] > len(plan["windows_detail"]):
-            lines.append(f"          ... {plan['windows'] - len(plan['windows_detail'])} more windows")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------- lineart
