@@ -10,6 +10,7 @@
   keyframe's shares are those of its own pixels (`reference_shares`): pixels of no paint (a shaded frame coloured
   flat anyway, `--bucket-mode flat` on extracted lines) count as distance too, so a flat fill of a shaded keyframe
   fails. A frame that one paint covers (>= `SINGLE_PAINT`) while no paint covers that much of the keyframe fails too.
+  With several keyframes used together, a frame fails only when it is far from every one of them.
 
 The sidecar takes `summary()`; the CLI prints `format_line()`; a shot rendered in passes (batch) merges the passes'
 summaries on global frame numbers (`merge_summaries`). No torch.
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lineart.palette import rgb_codes
+
 FRAME_SHARE = 0.10  # a frame with more low-confidence regions than this is "to check"
 PAINT_DISTANCE = 0.35  # total variation distance of paint area shares from the keyframe's that fails the check
 SINGLE_PAINT = 0.95  # one paint covering this share of a frame (but not of the keyframe): a near-blank result
@@ -27,8 +30,6 @@ SINGLE_PAINT = 0.95  # one paint covering this share of a frame (but not of the 
 def reference_shares(reference_rgb: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """float [k]: share of the keyframe's pixels (lines included: they are few) that carry each palette paint
     exactly; the rest (shading, texture, ink) is the mass a flat fill cannot reproduce."""
-    from ..lineart.palette import rgb_codes
-
     rgb = np.ascontiguousarray(reference_rgb[..., :3])
     codes = rgb_codes(rgb).ravel()
     pal = rgb_codes(np.ascontiguousarray(palette.reshape(1, -1, 3))).ravel()
@@ -45,6 +46,16 @@ def area_shares(frame, k: int) -> np.ndarray:
     v = frame.votes_map.ravel()
     c = np.bincount(v[v < k], minlength=k).astype(np.float64)
     return c / max(c.sum(), 1.0)
+
+
+def _distance(shares: np.ndarray, key: np.ndarray) -> float:
+    """Total variation distance of a frame's paint shares from a keyframe's (its pixels of no paint count as
+    distance: a fill never has them); 1 when one paint covers the frame but not the keyframe (near-blank)."""
+    other = max(0.0, 1.0 - float(key.sum()))
+    tv = 0.5 * (float(np.abs(shares - key).sum()) + other)
+    if shares.max(initial=0.0) >= SINGLE_PAINT and key.max(initial=0.0) < SINGLE_PAINT:
+        tv = max(tv, 1.0)
+    return tv
 
 
 class ConfidenceLog:
@@ -66,12 +77,13 @@ class ConfidenceLog:
         self.low_share.append(float(np.count_nonzero(conf[used] < self.low)) / n)
         shares = np.bincount(color[used], weights=regions.area[used], minlength=k)[:k]
         shares = shares / max(shares.sum(), 1.0)
-        key = self.key_shares[:k]
-        other = max(0.0, 1.0 - float(key.sum()))  # keyframe pixels of no paint (shading): a fill never has them
-        tv = 0.5 * (float(np.abs(shares - key).sum()) + other)
-        if shares.max(initial=0.0) >= SINGLE_PAINT and key.max(initial=0.0) < SINGLE_PAINT:
-            tv = max(tv, 1.0)  # one paint over the whole frame: near-blank, whatever the keyframe's background
-        self.paint_tv.append(tv)
+        self.paint_tv.append(min(_distance(shares, key[:k]) for key in self._keys()))
+
+    def _keys(self) -> list[np.ndarray]:
+        """`key_shares` is one array, or [(keyframe index, shares), ...] for several keyframes used together."""
+        if isinstance(self.key_shares, np.ndarray):
+            return [self.key_shares]
+        return [shares for _, shares in self.key_shares]
 
     def to_check(self) -> list[int]:
         return [f for f, s, d in zip(self.frames, self.low_share, self.paint_tv)

@@ -27,7 +27,6 @@ def colorize_shot(colorizer: BucketColorizer, reference_rgb: np.ndarray, lineart
     if keyframes:
         keys = [(int(i), rgb, lineart) for i, rgb, lineart in keyframes]
         out = colorizer.colorize_keyframes(keys, frames)
-        ref = min(keys, key=lambda k: k[0])[1]
     else:
         first = next(frames)
 
@@ -36,8 +35,9 @@ def colorize_shot(colorizer: BucketColorizer, reference_rgb: np.ndarray, lineart
             yield from frames
 
         out = colorizer.colorize(reference_rgb, first, chain())
-        ref = reference_rgb
+        keys = [(-1, reference_rgb, None)]
     target = colorizer.__dict__.get("_inner") or colorizer  # a reduced working copy keeps its own statistics
-    if getattr(target, "used_mode", None) == "flat":
-        target.key_paint_share = reference_shares(np.asarray(ref), target.palette)
+    if getattr(target, "used_mode", None) == "flat":  # each frame is checked against its nearest keyframe
+        shares = [(i, reference_shares(np.asarray(rgb), target.palette)) for i, rgb, _ in keys]
+        target.key_paint_share = shares[0][1] if len(shares) == 1 else shares
     return out

@@ -9,7 +9,8 @@ those of a shot whose reference is its first keyframe: a forward pass from the f
 reads every keyframe (`pass_keyframes`: their images and the shot's own lineart frames at their positions), and, when
 the first keyframe is not the shot's first frame, a backward pass from it alone (the other keyframes lie further
 in time). The render key covers every keyframe's sha256 (`keyframe_params`); `--only <shot>.f<frame>` (a sub-shot's
-name) selects the whole shot (`Manifest.select`). No torch.
+name) selects the whole shot (`Manifest.select`); the colour-drift check takes the palette of all the keyframes
+(`drift_reference`). No torch.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..options import RenderOptions
 from ..resume import sha256_file
 from .shot import Manifest, Shot
 
-__all__ = ["join_keyframes", "keyframe_params", "pass_keyframes"]
+__all__ = ["drift_reference", "join_keyframes", "keyframe_params", "pass_keyframes"]
 
 
 def join_keyframes(m: Manifest, overrides: Mapping) -> Manifest:
@@ -78,3 +79,13 @@ def pass_keyframes(plan, p, source, size: tuple[int, int]) -> list[tuple[int, np
             rgb = load_reference(image, size, opts.reference_fit, opts.reference_background)
             out.append((frame - p.start, rgb, source.frame(frame)))
     return out
+
+
+def drift_reference(plan, size: tuple[int, int], ref_rgb: np.ndarray) -> np.ndarray:
+    """The image the colour-drift check takes its palette from: `ref_rgb`, or every keyframe side by side for a shot
+    with keyframes used together (a paint only a later keyframe shows is no drift)."""
+    if not plan.shot.keyframes:
+        return ref_rgb
+    opts = plan.options
+    return np.concatenate([load_reference(image, size, opts.reference_fit, opts.reference_background)
+                           for _, image in plan.shot.keyframes], axis=1)

@@ -15,7 +15,7 @@ import numpy as np
 from ..resume import atomic_write_bytes, write_json
 from .plan import PNG_NAME, Pass, ShotPlan
 from .source import EpisodeSource, read_png, reference_lineart_frame, reference_rgb, shot_polarity, write_png
-from .together import pass_keyframes
+from .together import drift_reference, pass_keyframes
 
 logger = logging.getLogger("lvcd")
 
@@ -140,7 +140,7 @@ def _render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, siz
         raise RuntimeError(f"shot {plan.shot.name!r}: frames {missing[:5]} were not produced; the shot is not done")
     stamp = {"key": plan.key, "frames": plan.shot.frames, "seed": plan.seed, "params": plan.params}
     if plan.options.drift:
-        stamp["colour_drift"] = shot_drift(plan, ref_rgb)
+        stamp["colour_drift"] = shot_drift(plan, drift_reference(plan, size, ref_rgb))
     conf = _pass_confidence(plan)
     if conf is not None:
         stamp["bucket_confidence"] = conf
