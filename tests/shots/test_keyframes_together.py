@@ -142,3 +142,21 @@ def test_cli_reference_pairs(clip, tmp_path, capsys, caplog):
     assert main(base[:4] + ["--backend", "diffusion", "--quiet", "-r", str(a), "-r", str(b), "--reference-frame",
                             "0", "--reference-frame", "9"]) == 2
     assert "used together by the bucket backend only" in capsys.readouterr().err
+
+
+def test_non_cel_lineart_warps_each_keyframe_over_its_own_stretch():
+    """Shaded frames whose extracted lines do not close (warp mode): the second keyframe colours its own frames (here
+    painted in swapped channels, so the first keyframe's colours cannot pass for it)."""
+    from lvcd.lineart.xdog import extract_lineart
+
+    h, w, n = 72, 120, 6
+    yy, xx = np.mgrid[0:h, 0: w + 4 * n].astype(np.float32)
+    world = np.stack([128 + 90 * np.sin(xx / 13.0) * np.cos(yy / 19.0), 120 + 60 * np.cos(xx / 9.0 + yy / 23.0),
+                      140 + 80 * np.sin((xx + yy) / 27.0)], -1).clip(0, 255).astype(np.uint8)
+    colour = [np.ascontiguousarray(world[:, 4 * t: 4 * t + w]) for t in range(n)]
+    lines = [np.repeat((255 * (1 - extract_lineart(c).strength)).astype(np.uint8)[..., None], 3, 2) for c in colour]
+    second = np.ascontiguousarray(colour[4][..., ::-1])
+    out = list(colorize_frames(lines, colour[0], backend="bucket", keep_lines=False, keyframes=[(4, second)]))
+    assert len(out) == n
+    assert cv2.PSNR(out[4], second) > 30 and cv2.PSNR(out[5], colour[5][..., ::-1].copy()) > 18
+    assert cv2.PSNR(out[1], colour[1]) > 18 and cv2.PSNR(out[1], colour[1]) > cv2.PSNR(out[1], colour[1][..., ::-1])
