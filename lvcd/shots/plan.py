@@ -222,6 +222,8 @@ def format_plans(plans: Sequence[ShotPlan]) -> str:
     for p in plans:
         s = p.shot
         ref = "external" if s.external else str(s.reference_frame)
+        if s.keyframes:  # keyframes used together
+            ref = "+".join(str(f) for f, _ in s.keyframes)
         rows.append((s.name, f"{s.start}-{s.end - 1} ({s.frames})", ref, "+".join(q.name for q in p.passes),
                      str(p.seed), p.backend, p.status))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -13,6 +13,7 @@ from shots_synth import make_clip, write_sequence
 
 from lvcd.api import LVCDError, colorize_frames
 from lvcd.shots.manifest import load_manifest
+from lvcd.shots.plan import format_plans
 from lvcd.shots.render import plan_shots, read_png, render_shots
 
 RED, BLUE, GREEN = (220, 40, 40), (40, 70, 220), (40, 190, 60)
@@ -65,6 +66,7 @@ def test_bucket_plans_one_shot_keyed_by_every_keyframe(clip):
     assert [f for f, _ in plans[0].shot.keyframes] == [0, 15] and [s.name for s in m.shots] == ["clip"]
     assert [q.name for q in plans[0].passes] == ["forward"]
     assert [k["frame"] for k in plans[0].params["keyframes"]] == [0, 15]
+    assert "0+15" in format_plans(plans).splitlines()[1]  # the dry run names every keyframe
     key = plans[0].key
     assert [p.shot.name for p in plan_shots(path, only=["clip.f15"])[2]] == ["clip"]  # a sub-shot's name: all of it
     manifest({15: GREEN, 0: RED})  # another image for the second keyframe: another key
