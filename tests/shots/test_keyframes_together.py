@@ -46,8 +46,7 @@ def clip(tmp_path):
             p = tmp_path / "refs" / f"{f:04d}.png"
             cv2.imwrite(str(p), cv2.cvtColor(_flat_key(frames[f], colour), cv2.COLOR_RGB2BGR))
             refs.append({"frame": f, "image": f"refs/{p.name}"})
-        # flat fills: a few small shapes on a 97% background read as "not cel" to the auto mode's detector
-        defaults = {"backend": "bucket", "fmt": "png", "bucket_mode": "flat"}
+        defaults = {"backend": "bucket", "fmt": "png"}
         data = {"input": "line", "output": "out", "defaults": defaults,
                 "shots": [{"name": "clip", "start": 0, "end": 30, "references": refs}]}
         path = tmp_path / name
@@ -87,8 +86,7 @@ def test_batch_renders_the_shot_with_its_keyframes_together(clip):
     assert conf["frames"] == 30 and len(conf["low_confidence_share"]) == 30
     # the same frames as the API with both keyframes
     red = _flat_key(frames[0], RED)
-    api = list(colorize_frames(frames, red, backend="bucket", bucket_mode="flat",
-                               keyframes=[(15, _flat_key(frames[15], BLUE))]))
+    api = list(colorize_frames(frames, red, backend="bucket", keyframes=[(15, _flat_key(frames[15], BLUE))]))
     assert all(np.array_equal(read_png(p), a) for p, a in zip(out, api))
 
 
@@ -98,7 +96,7 @@ def test_first_keyframe_mid_shot_colours_backward_from_it(clip):
     assert [(s.name, s.start, s.end) for s in res.shots] == [("clip", 0, 30)]
     got = {i: read_png(res.work / "shots" / "clip" / f"{i:06d}.png") for i in range(30)}
     # frames 4..0: the backward pass from keyframe 5 alone (frames 5, 4, ..., 0; its first output dropped)
-    bwd = list(colorize_frames(frames[5::-1], _flat_key(frames[5], RED), backend="bucket", bucket_mode="flat"))
+    bwd = list(colorize_frames(frames[5::-1], _flat_key(frames[5], RED), backend="bucket"))
     assert all(np.array_equal(got[5 - j], f) for j, f in enumerate(bwd) if j)
     assert _dominant(got[5]) == RED and _dominant(got[15]) == BLUE
 
@@ -129,7 +127,7 @@ def test_cli_reference_pairs(clip, tmp_path, capsys, caplog):
     cv2.imwrite(str(b), cv2.cvtColor(_flat_key(frames[29], BLUE), cv2.COLOR_RGB2BGR))
     line, out = str(tmp_path / "line"), tmp_path / "out"
     assert main(["colorize", line, "-r", str(a), "--reference-frame", "0", "-r", str(b), "--reference-frame", "29",
-                 "-o", str(out), "--backend", "bucket", "--bucket-mode", "flat"]) == 0
+                 "-o", str(out), "--backend", "bucket"]) == 0
     got = sorted(out.glob("frame_*.png"))
     assert len(got) == 30 and _dominant(read_png(got[0])) == RED and _dominant(read_png(got[29])) == BLUE
     err = capsys.readouterr().err + caplog.text  # printed when all frames are confident, else logged
