@@ -46,6 +46,7 @@ def colorize_frames(
     backend=None,
     checkpoint_dir: str | os.PathLike | None = None,
     options: RenderOptions | None = None,
+    keyframes=None,
     **kwargs,
 ) -> Iterator[np.ndarray]:
     """Streaming API: colour an iterable of lineart frames (uint8 HxWx3, frame 0 is the one `reference` colours) and
@@ -54,7 +55,8 @@ def colorize_frames(
     `num_frames` is needed by the diffusion backend when `frames` has no len() (its window plan pads the tail).
     `backend` reuses an already loaded backend (see `make_backend`); `checkpoint_dir` makes a diffusion render
     resumable window by window. Options: `RenderOptions` fields as keywords, or `options` (an object; keywords then
-    change it).
+    change it). `keyframes=[(frame_index, image), ...]`: several keyframes used together (bucket backend; `reference`
+    may then be None; see `lvcd.keyframes_together`).
     """
     if isinstance(backend, str):  # a backend name, as in RenderOptions.backend
         kwargs["backend"], backend = backend, None
@@ -66,12 +68,22 @@ def colorize_frames(
     if first is None:
         raise LVCDError("the lineart stream is empty; it needs at least one frame.")
     h, w = first.shape[:2]
+    extra = {}
+    if keyframes:
+        from .keyframes_together import prepare_keyframes
+
+        extra["keyframes"], it = prepare_keyframes(keyframes, reference, first, it, opts, num_frames)
+        first, reference = next(it), extra["keyframes"][0][1]
     ref = reference if isinstance(reference, np.ndarray) else load_reference(
         reference, (w, h), opts.reference_fit, opts.reference_background)
     if ref.shape[:2] != (h, w):
         raise LVCDError(f"`reference` is {ref.shape[1]}x{ref.shape[0]} but the frames are {w}x{h}.")
     if backend is None:
         backend, _ = make_backend(opts)
+    if extra and backend.name != "bucket":
+        from .keyframes_together import ONE_REFERENCE
+
+        raise LVCDError(ONE_REFERENCE.format(name=backend.name))
     if backend.name == "diffusion" and num_frames is None:
         raise LVCDError("the diffusion backend needs `num_frames` for a frame iterator without len().")
     from .lineart import detect_polarity
@@ -90,10 +102,12 @@ def colorize_frames(
 
     n = num_frames if num_frames is not None else -1
     if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
-        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
+        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                    **extra)
         return
     tee = FramePairing(chained())
-    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts):
+    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                **extra):
         yield finish(out, tee.next_line())
 
 
@@ -105,6 +119,7 @@ class RenderResult:
     backend: str
     sidecar: Path | None = None
     drift: dict | None = None  # lvcd.eval.drift summary: per-window colour distance to the reference palette
+    confidence: dict | None = None  # flat bucket fills: per-frame confidence and paint-share check (frames to check)
 
 
 def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
@@ -192,17 +207,19 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
         drift = side["colour_drift"] = monitor.summary()
         if drift["over_threshold"]:
             logger.warning("%s: %s", output, format_drift(drift))
-    if backend.name == "bucket" and (conf := backend.confidence()) is not None:
+    conf = backend.confidence() if backend.name == "bucket" else None
+    if conf is not None:  # the check a flat fill can fail (the palette drift above cannot)
         from .backends.bucket_confidence import format_line
 
         side["bucket_confidence"] = conf
-        (logger.warning if conf["frames_to_check"] else logger.info)("%s: %s", output, format_line(conf))
+        if conf["frames_to_check"]:
+            logger.warning("%s: %s", output, format_line(conf))
     sidecar = write_sidecar(output, side)
     if ckpt is not None:
         import shutil
 
         shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
-    return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
+    return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift, conf)
 
 
 def check_inputs_and_output(input, info, output, *, reference=None, work=None, fmt=None, polarity="auto") -> None:

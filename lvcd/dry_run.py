@@ -1,16 +1,10 @@
-"""The dry run: what `colorize_video` would do, without loading weights (`lvcd colorize --dry-run`).
-
-`plan_render(input, **options)` -> a dict: source facts, the backend `resolve_backend` settles on, the model size,
-the window plan (the real window length of the converted model's UNet) and, for diffusion, a resource estimate from
-the real architecture counted on meta tensors (`lvcd.preflight`); `format_plan(plan)` -> the text the CLI prints.
-Re-exported by `lvcd.api`.
-"""
+"""The dry run of `lvcd colorize`: what `lvcd.api.colorize_video` would do, without loading weights (`plan_render`),
+and its printed form (`format_plan`). Re-exported by `lvcd.api`."""
 from __future__ import annotations
 
 from .backends import resolve_backend
-from .model_dir import model_size_for, video_frames
+from .model_dir import model_size_for
 from .options import RenderOptions
-from .video import probe
 
 __all__ = ["format_plan", "plan_render"]
 
@@ -18,7 +12,9 @@ __all__ = ["format_plan", "plan_render"]
 def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
     """What `colorize_video` would do, without loading weights: source facts, backend, model size, window plan and
     (diffusion) a resource estimate from the real architecture counted on meta tensors."""
-    from .sampling import SegmentConfig, plan_segments  # torch: only for a plan
+    from .model_dir import video_frames
+    from .sampling import SegmentConfig, plan_segments
+    from .video import probe
 
     opts = RenderOptions.of(options, **kwargs)
     info = probe(input)
