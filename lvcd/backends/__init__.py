@@ -7,9 +7,11 @@ A backend has a `name` and
 
 yielding exactly one uint8 [H, W, 3] RGB frame per input frame, in order, streaming (`options`: the call's
 `RenderOptions`; `checkpoint_dir`: resumable windows, diffusion only; `extra_references`: references used together
-with the keyframe by every frame, see `extra_refs.py`). `BucketBackend` wraps the weight-free
-paint-bucket colorizer (`bucket.py`); `diffusion.DiffusionBackend` wraps `LVCDPipeline.stream` (torch, imported only
-when a diffusion backend is made). `resolve_backend` settles "auto" without loading anything; `make_backend` loads.
+with the keyframe by every frame, see `extra_refs.py`). The bucket backend also takes
+`keyframes=[(position, reference_rgb, lineart), ...]`: several keyframes used together (`bucket_keyframes`).
+`BucketBackend` wraps the weight-free paint-bucket colorizer (`bucket.py`); `diffusion.DiffusionBackend` wraps
+`LVCDPipeline.stream` (torch, imported only when a diffusion backend is made). `resolve_backend` settles "auto"
+without loading anything; `make_backend` loads.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..errors import LVCDError
 from ..model_dir import find_model, no_model_message
 from ..options import RenderOptions
 from .bucket import BucketColorizer, BucketConfig
+from .bucket_keyframes import colorize_shot
 from .extra_refs import RoutedBucketColorizer
 
 logger = logging.getLogger("lvcd")
@@ -65,17 +68,11 @@ class BucketBackend:
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None, extra_references=None) -> Iterator[np.ndarray]:
-        frames = iter(lineart_frames)
-        first = next(frames)
-
-        def chain():
-            yield first
-            yield from frames
-
+                 options: RenderOptions | None = None, keyframes=None, extra_references=None) -> Iterator[np.ndarray]:
         if extra_references:  # issue 15: more keyframes to match against, restricted by target masks
-            return self.colorizer.colorize_references(reference_rgb, first, extra_references, num_frames, chain())
-        return self.colorizer.colorize(reference_rgb, first, chain())
+            return self.colorizer.colorize_references(reference_rgb, lineart_frames, extra_references, num_frames,
+                                                      keyframes)
+        return colorize_shot(self.colorizer, reference_rgb, lineart_frames, keyframes)
 
 
 def resolve_backend(opts: RenderOptions, strict: bool = True) -> tuple[str, Path | None]:

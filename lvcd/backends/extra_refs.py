@@ -18,6 +18,7 @@ resized to the frame size (masks nearest-neighbour), the way `--reference-fit st
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,9 +26,10 @@ from collections.abc import Iterable, Iterator, Mapping
 import cv2
 import numpy as np
 
-from ..resume import extra_reference_hashes
 from ..video.masks import MaskFrames, read_mask
 from .bucket import BucketColorizer
+from .bucket_confidence import reference_shares
+from .bucket_keyframes import colorize_shot
 
 logger = logging.getLogger("lvcd")
 
@@ -51,12 +53,6 @@ def as_items(extra_references) -> list[dict]:
                              f"{', '.join(ITEM_KEYS)}")
         out.append({k: item.get(k) for k in ITEM_KEYS})
     return out
-
-
-def key_params(extra_references, hash_path=None) -> dict:
-    """What extra references add to a render's `lvcd.resume.render_params`: their content hashes ({} for none, so
-    one-reference keys stay as they were)."""
-    return {"extra_references": extra_reference_hashes(extra_references, hash_path)} if extra_references else {}
 
 
 def _resize(arr: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray:
@@ -158,14 +154,22 @@ class RoutedBucketColorizer(BucketColorizer):
     confident) is left as it is. Without target masks it is exactly `BucketColorizer`.
     """
 
-    def colorize_references(self, reference_rgb: np.ndarray, reference_lineart, extra_references, num_frames: int,
-                            lineart_frames: Iterable[np.ndarray], polarity: str = "auto") -> Iterator[np.ndarray]:
-        """Colour `lineart_frames` from `reference_rgb` (keyframe -1, as `colorize` places it) and the extra
-        references (-2, -3, ...) together."""
-        ref = np.asarray(reference_rgb)
+    def colorize_references(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], extra_references,
+                            num_frames: int, keyframes=None) -> Iterator[np.ndarray]:
+        """Colour `lineart_frames` from `reference_rgb` (keyframe -1 with the first frame's lineart, as `colorize`
+        places it) or from `keyframes` (as `bucket_keyframes.colorize_shot` takes them), and the extra references
+        (-2, -3, ...) together. The shot's own keyframe(s) come first: they settle the segmentation and the cel
+        check."""
+        frames = iter(lineart_frames)
+        if keyframes:
+            keys = sorted(((int(i), rgb, la) for i, rgb, la in keyframes), key=lambda k: k[0])
+        else:
+            first = next(frames)
+            keys, frames = [(-1, reference_rgb, first)], itertools.chain([first], frames)
+        ref = np.asarray(keys[0][1])
         size = (ref.shape[1], ref.shape[0])
-        keys = [(-1, reference_rgb, reference_lineart)]
         targets = {}
+        own = keys[:]
         for i, item in enumerate(as_items(extra_references)):
             what = f"extra_references[{i}]"
             rgb = load_rgb(item["image"], size, f"{what}.image")
@@ -177,11 +181,15 @@ class RoutedBucketColorizer(BucketColorizer):
             if masks is not None:
                 targets[-2 - i] = masks
             keys.append((-2 - i, rgb, lineart))
-        frames = self.colorize_keyframes(keys, lineart_frames, targets)  # keyframes prepared: the mode is known
-        if getattr(self, "used_mode", None) == "warp":
-            logger.warning("the bucket's warp mode follows one keyframe; the extra references are not used "
-                           "(--bucket-mode flat matches against every keyframe)")
-        return frames
+        out = self.colorize_keyframes(keys, frames, targets)  # keyframes prepared: the mode is known
+        inner = self.__dict__.get("_inner") or self  # a reduced working copy keeps its own statistics
+        if getattr(inner, "used_mode", None) == "warp":  # dense-flow warp of the shot's own keyframes only
+            logger.warning("the bucket's warp mode (lineart that is not cel) does not use extra references; "
+                           "--bucket-mode flat matches against every keyframe")
+            return colorize_shot(self, reference_rgb, frames, keyframes)
+        shares = [(i, reference_shares(np.asarray(rgb), inner.palette)) for i, rgb, _ in own]
+        inner.key_paint_share = shares[0][1] if len(shares) == 1 else shares  # the confidence check, as colorize_shot
+        return out
 
     def colorize_keyframes(self, keyframes, lineart_frames: Iterable[np.ndarray], targets=None
                            ) -> Iterator[np.ndarray]:
