@@ -107,3 +107,15 @@ def test_diffusion_resume_with_extra_references_is_identical(backend, tmp_path):
     (tmp_path / "b" / ckpts[0].name).write_bytes(ckpts[0].read_bytes())
     resumed = list(backend.colorize(ref, iter(frames), N, checkpoint_dir=tmp_path / "b", extra_references=extras))
     assert len(resumed) == N and all(np.array_equal(x, y) for x, y in zip(full, resumed))
+
+
+def test_bucket_extra_references_join_the_shots_keyframes():
+    """Keyframes used together (`keyframes=`) and extra references in one call: the shot's keyframes come first."""
+    frames = _entering_clip()
+    keys = [(0, colour_of(frames[0])), (2, colour_of(frames[2]))]  # neither shows the square
+    extra = {"image": _painted(frames[4], (60, 22), GREEN), "lineart": frames[4]}
+    out = list(api.colorize_frames(frames, None, keyframes=keys, backend="bucket", bucket_mode="flat",
+                                   extra_references=[extra]))
+    plain = list(api.colorize_frames(frames, None, keyframes=keys, backend="bucket", bucket_mode="flat"))
+    assert len(out) == N and np.array_equal(out[2], plain[2])  # a keyframe keeps its paints exactly
+    assert sum(_green(out)) > 0 and sum(_green(plain)) == 0
