@@ -1,0 +1,147 @@
+"""Re-identification for the paint-bucket matcher (`lvcd.backends.bucket`): regions that no keyframe position map
+explains (a character entering or re-entering the frame, a part revealed from behind another, a chain that lost a
+fast limb) are searched for in the keyframes as whole parts.
+
+Only part-sized regions take part (a sky or a ground touching a character would make every cluster the size of the
+frame, which matches nowhere): they are grouped into clusters (connected across the lines between them), and a
+cluster holding lost regions is searched for in every keyframe by masked normalised correlation of distance-to-line
+images (`bucket_track.reidentify`). Places in a keyframe that confident regions of this frame already continue are
+"claimed" and cost score, so a look-alike does not take the colours of the character it resembles while that one is
+in view. A shift is used only where it lays a region's outline onto keyframe lines (`reid_align`), and it re-seeds
+the keyframe's position map only when most of the cluster agrees with it (`reid_agree`): one piece matched at a wrong
+shift no longer drags the map of a whole body with it. Split from bucket.py to keep files small. No torch.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..lineart.regions import Regions
+from . import bucket_track as track
+from .bucket_match import _Frame, _Key
+
+
+class ReidMixin:
+    """Needs `config`, `palette`, `_shape`, `_flow_size`, `_identity`, `_affine_alignment` (MatchMixin)."""
+
+    def _shifted_votes(self, regions: Regions, shift: np.ndarray, src: _Frame, ids: np.ndarray) -> np.ndarray:
+        """Like `_dense_votes` under one constant flow `shift` (px), counted only over the bounding box of regions
+        `ids` (their rows are exact; other rows may be partial)."""
+        H, W = self._shape
+        k = len(self.palette)
+        ids = ids[(ids > 0) & (regions.area[ids] > 0)]
+        counts = np.zeros((regions.n + 1, k), np.float32)
+        if len(ids) == 0:
+            return counts
+        b = regions.bbox[ids]
+        x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+        dx, dy = int(np.floor(shift[0] + 0.5)), int(np.floor(shift[1] + 0.5))  # INTER_NEAREST's rounding
+        votes = np.full((y1 - y0, x1 - x0), k, np.int64)
+        sx0, sy0, sx1, sy1 = max(x0 + dx, 0), max(y0 + dy, 0), min(x1 + dx, W), min(y1 + dy, H)
+        if sx1 > sx0 and sy1 > sy0:
+            votes[sy0 - dy - y0: sy1 - dy - y0, sx0 - dx - x0: sx1 - dx - x0] = np.minimum(
+                src.votes_map[sy0:sy1, sx0:sx1], k)
+        keys = regions.inner[y0:y1, x0:x1].astype(np.int64) * (k + 1) + votes
+        c = np.bincount(keys.ravel(), minlength=(regions.n + 1) * (k + 1)).reshape(regions.n + 1, k + 1)
+        counts[:] = c[:, :k]
+        counts[0] = 0.0
+        return counts
+
+    def _unplaced(self, regions: Regions, keys: list[_Key], i: int) -> np.ndarray:
+        """float [n + 1]: share of each region's pixels that no keyframe position map places (entered the frame,
+        revealed, or no map yet)."""
+        fw, fh = self._flow_size()
+        placed = np.zeros((fh, fw), bool)
+        for key in keys:
+            if key.chain is not None and key.index < i:
+                placed |= track.valid(key.chain)
+        H, W = self._shape
+        up = cv2.resize((~placed).view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
+        n = regions.n + 1
+        cnt = np.bincount(regions.inner.ravel(), weights=up.ravel(), minlength=n)
+        return cnt / np.maximum(regions.area, 1)
+
+    def _small(self, per_region: np.ndarray, regions: Regions) -> np.ndarray:
+        """bool [h, w] at flow resolution: pixels (lines included, they carry their nearest region) of the regions
+        flagged in `per_region`."""
+        fw, fh = self._flow_size()
+        px = np.take(per_region, regions.labels).view(np.uint8)
+        return cv2.resize(px, (fw, fh), interpolation=cv2.INTER_NEAREST).view(bool)
+
+    def _claimed(self, key: _Key, sure_small: np.ndarray) -> np.ndarray | None:
+        """bool [h, w]: keyframe places (flow resolution) that this frame's confident part regions continue
+        through `key`'s position map; None when the map places nothing."""
+        if key.chain is None or not sure_small.any():
+            return None
+        pos = key.chain[sure_small]
+        ok = (pos[:, 0] > -1) & (pos[:, 1] > -1)
+        if not ok.any():
+            return None
+        h, w = sure_small.shape
+        xs = np.clip(np.round(pos[ok, 0]).astype(np.int64), 0, w - 1)
+        ys = np.clip(np.round(pos[ok, 1]).astype(np.int64), 0, h - 1)
+        out = np.zeros((h, w), np.uint8)
+        out[ys, xs] = 1
+        return cv2.dilate(out, np.ones((3, 3), np.uint8)).view(bool)
+
+    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf) -> None:
+        """Search each cluster of part-sized regions holding `lost` regions in every keyframe; a shift whose outlines
+        land on keyframe lines gives those regions that keyframe's votes (and re-seeds that keyframe's position map
+        there when most of the cluster agrees, so the next frames follow it)."""
+        cfg = self.config
+        fw, fh = self._flow_size()
+        H, W = self._shape
+        sx, sy = fw / W, fh / H
+        part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
+        part[0] = False
+        seeds = lost & part
+        if not seeds.any():
+            return
+        part_small = self._small(part, regions)
+        nc, comp = cv2.connectedComponents(part_small.view(np.uint8), connectivity=8)
+        todo = np.unique(comp[self._small(seeds, regions)])
+        todo = todo[todo > 0]
+        if len(todo) == 0:
+            return
+        sure_small = self._small(part & ~lost & (key_conf >= cfg.reid_sure), regions)
+        claimed = {id(key): self._claimed(key, sure_small) for key in keys}
+        area = np.maximum(regions.area, 1).astype(np.float32)
+        comp_full = None
+        for c in todo:
+            m = comp == c
+            if m.sum() < 64:
+                continue
+            best = None
+            for key in keys:
+                r = track.reidentify(cur_img, key.frame.flow_img, m, cfg.reid_score, claimed[id(key)])
+                if r is not None and (best is None or r[1] > best[1]):
+                    best = (r[0], r[1], key)
+            if best is None:
+                continue
+            (dx, dy), _, key = best
+            if comp_full is None:
+                comp_full = cv2.resize(comp.astype(np.int32), (W, H), interpolation=cv2.INTER_NEAREST)
+            ids = np.unique(regions.inner[comp_full == c])
+            mine = np.zeros(regions.n + 1, bool)
+            mine[ids] = True
+            mine &= part
+            shift = np.array([dx / sx, dy / sy], np.float32)
+            counts = self._shifted_votes(regions, shift, key.frame, np.flatnonzero(mine))
+            align = self._affine_alignment(regions, samples, np.broadcast_to(shift, (H, W, 2)), key.frame)
+            take = mine & lost & (align >= cfg.reid_align)
+            if not take.any():
+                continue
+            wq = np.where(take, cfg.keyframe_weight * align**2, 0.0).astype(np.float32)
+            part_votes = wq[:, None] * counts / area[:, None]
+            score += part_votes
+            key_score += part_votes
+            weight_sum += wq
+            agree = regions.area[mine & (align >= cfg.reid_align)].sum() / max(regions.area[mine].sum(), 1)
+            if agree < cfg.reid_agree or (key.chain is None and key.index >= 0):
+                continue  # a few pieces at this shift: votes only, the map is not re-seeded from them
+            if key.chain is None:
+                key.chain = np.full_like(self._identity(), track.INVALID)
+            taken = self._small(take, regions)
+            free = m & (~track.valid(key.chain) | taken)  # keep positions the chain follows well
+            key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)
