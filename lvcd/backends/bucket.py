@@ -92,6 +92,11 @@ class BucketConfig:
     reid_align: float = 0.6  # share of a re-identified region's outline that must land on keyframe lines
     reid_part: float = 0.02  # of the frame area: larger regions (sky, ground) are not parts and are never searched
     reid_sure: float = 0.7  # keyframe confidence of a region whose keyframe place is claimed (not free to others)
+    reid_margin: float = 0.15  # correlation by which a cluster's best keyframe place must beat its mapped place
+    #                             for its map to be distrusted (0 = never checked)
+    reid_split: float = 0.0  # px at flow size: touching parts the position map moves this far apart are two
+    #                           groups (0 = contact alone groups; 16 and 40 lost accuracy on the dev clips)
+    reid_whole: bool = False  # search a cluster by all its parts (True) or by its lost parts only
     reid_agree: float = 0.6  # share of a cluster's area a shift must align to re-seed a keyframe's position map
     min_share: float = 0.5  # a region is decided by votes when its top colour holds this share of its vote mass
     min_support: float = 0.2  # ... and the votes cover this fraction of its pixels
@@ -475,6 +480,7 @@ class BucketColorizer(ReidMixin, MatchMixin):
         g = self._identity()
         dists = [abs(i - max(key.index, -1)) for key in keys]
         nearest = min(dists)
+        misplaced = self._misplaced(regions, cur_img, keys, i)
         for key, d in zip(keys, dists):
             w = cfg.keyframe_weight / (1.0 + 0.5 * (d - nearest) / max(nearest, 1))  # nearest in time first
             if key.chain is not None and key.index < i:
@@ -485,6 +491,8 @@ class BucketColorizer(ReidMixin, MatchMixin):
             align = self._affine_alignment(regions, samples, flow, key.frame)
             self._rigid_rescue(regions, samples, flow, key.frame, counts, align)
             wq = (w * align**2).astype(np.float32)
+            if key.chain is not None and key.index < i:
+                wq[misplaced] = 0.0  # the map took this cluster for another: re-identified below
             part = wq[:, None] * counts / area[:, None]
             score += part
             key_score += part
@@ -493,9 +501,10 @@ class BucketColorizer(ReidMixin, MatchMixin):
         # clusters the keyframes' maps do not explain (entered, revealed, lost by the chain): search them whole
         lost = (key_conf < cfg.reid_below) & (regions.area > 0)
         lost &= (self._unplaced(regions, keys, i) >= 0.5) | (key_conf < 0.5 * cfg.reid_below)
+        lost |= misplaced
         lost[0] = False
         if lost.any():
-            self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf)
+            self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf, i)
         prev_part = np.zeros((n + 1, k), np.float32)
         if prev is not None and cfg.prev_weight > 0:
             flow = self._full_flow(cur_img, prev, prev=True)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..lineart.regions import Regions
 from . import bucket_track as track
@@ -85,7 +87,44 @@ class ReidMixin:
         out[ys, xs] = 1
         return cv2.dilate(out, np.ones((3, 3), np.uint8)).view(bool)
 
-    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf) -> None:
+    def _groups(self, regions: Regions, keys: list[_Key], i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Parts of this frame, grouped: (int [n + 1] group per region, 0 = not a part; int32 [h, w] the groups at
+        flow resolution). Touching part regions join, unless the nearest keyframe's position map moves them more
+        than `reid_split` px apart (two characters crossing: one cluster by contact, two by motion)."""
+        cached = getattr(self, "_group_cache", None)
+        if cached is not None and cached[0] is regions:
+            return cached[1], cached[2]
+        cfg = self.config
+        H, W = self._shape
+        n = regions.n
+        part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
+        part[0] = False
+        adj = regions.adjacency()
+        src = np.repeat(np.arange(n + 1), [len(a) for a in adj])
+        dst = np.concatenate(adj) if n else np.zeros(0, np.int64)
+        keep = part[src] & part[dst]
+        chained = [k for k in keys if k.chain is not None and k.index < i]
+        if chained and cfg.reid_split > 0:
+            key = min(chained, key=lambda k: abs(i - k.index))
+            fw, fh = self._flow_size()
+            lab = cv2.resize(regions.inner, (fw, fh), interpolation=cv2.INTER_NEAREST)
+            ok = track.valid(key.chain) & (lab > 0)
+            disp = key.chain[ok] - self._identity()[ok]
+            cnt = np.bincount(lab[ok], minlength=n + 1)
+            dx = np.bincount(lab[ok], weights=disp[:, 0], minlength=n + 1) / np.maximum(cnt, 1)
+            dy = np.bincount(lab[ok], weights=disp[:, 1], minlength=n + 1) / np.maximum(cnt, 1)
+            has = cnt >= 3
+            apart = has[src] & has[dst] & (np.hypot(dx[src] - dx[dst], dy[src] - dy[dst]) > cfg.reid_split)
+            keep &= ~apart
+        g = coo_matrix((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n + 1, n + 1))
+        _, comp = connected_components(g, directed=False)
+        gid = np.where(part, comp + 1, 0).astype(np.int32)
+        fw, fh = self._flow_size()
+        small = cv2.resize(np.take(gid, regions.labels), (fw, fh), interpolation=cv2.INTER_NEAREST)
+        self._group_cache = (regions, gid, small)
+        return gid, small
+
+    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf, i) -> None:
         """Search each cluster of part-sized regions holding `lost` regions in every keyframe; a shift whose outlines
         land on keyframe lines gives those regions that keyframe's votes (and re-seeds that keyframe's position map
         there when most of the cluster agrees, so the next frames follow it)."""
@@ -93,23 +132,21 @@ class ReidMixin:
         fw, fh = self._flow_size()
         H, W = self._shape
         sx, sy = fw / W, fh / H
-        part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
-        part[0] = False
+        gid, gsmall = self._groups(regions, keys, i)
+        part = gid > 0
         seeds = lost & part
         if not seeds.any():
             return
-        part_small = self._small(part, regions)
-        nc, comp = cv2.connectedComponents(part_small.view(np.uint8), connectivity=8)
-        todo = np.unique(comp[self._small(seeds, regions)])
-        todo = todo[todo > 0]
-        if len(todo) == 0:
-            return
+        todo = np.unique(gid[seeds])
         sure_small = self._small(part & ~lost & (key_conf >= cfg.reid_sure), regions)
         claimed = {id(key): self._claimed(key, sure_small) for key in keys}
         area = np.maximum(regions.area, 1).astype(np.float32)
-        comp_full = None
+        near_lost = None if cfg.reid_whole else cv2.dilate(self._small(seeds, regions).view(np.uint8),
+                                                            np.ones((3, 3), np.uint8)).view(bool)
         for c in todo:
-            m = comp == c
+            m = gsmall == c
+            if near_lost is not None:
+                m &= near_lost
             if m.sum() < 64:
                 continue
             best = None
@@ -120,12 +157,7 @@ class ReidMixin:
             if best is None:
                 continue
             (dx, dy), _, key = best
-            if comp_full is None:
-                comp_full = cv2.resize(comp.astype(np.int32), (W, H), interpolation=cv2.INTER_NEAREST)
-            ids = np.unique(regions.inner[comp_full == c])
-            mine = np.zeros(regions.n + 1, bool)
-            mine[ids] = True
-            mine &= part
+            mine = gid == c
             shift = np.array([dx / sx, dy / sy], np.float32)
             counts = self._shifted_votes(regions, shift, key.frame, np.flatnonzero(mine))
             align = self._affine_alignment(regions, samples, np.broadcast_to(shift, (H, W, 2)), key.frame)
@@ -145,3 +177,34 @@ class ReidMixin:
             taken = self._small(take, regions)
             free = m & (~track.valid(key.chain) | taken)  # keep positions the chain follows well
             key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)
+
+    def _misplaced(self, regions: Regions, cur_img: np.ndarray, keys: list[_Key], i: int) -> np.ndarray:
+        """bool [n + 1]: part regions whose cluster a keyframe's position map places clearly worse than the best
+        place the cluster's lines find in that keyframe (two look-alike characters crossed and the map now takes
+        one for the other). Checked every frame, for every cluster: a map that drifted onto the wrong character is
+        caught even while its outlines still land on (that character's) lines."""
+        cfg = self.config
+        H, W = self._shape
+        out = np.zeros(regions.n + 1, bool)
+        chained = [k for k in keys if k.chain is not None and k.index < i]
+        if not chained or cfg.reid_margin <= 0:
+            return out
+        gid, gsmall = self._groups(regions, keys, i)
+        g = self._identity()
+        for key in chained:
+            ok = track.valid(key.chain)
+            for c in np.unique(gid[gid > 0]):
+                m = gsmall == c
+                size = int(m.sum())
+                mv = m & ok
+                if size < 64 or mv.sum() < 0.5 * size:
+                    continue
+                d = np.median(key.chain[mv] - g[mv], axis=0)
+                r = track.shift_scores(cur_img, key.frame.flow_img, m, d)
+                if r is None:
+                    continue
+                best, (bx, by), at = r
+                if best - at < cfg.reid_margin or np.hypot(bx - d[0], by - d[1]) < 4.0:
+                    continue
+                out |= gid == c
+        return out
