@@ -481,6 +481,8 @@ class BucketColorizer(ReidMixin, MatchMixin):
         dists = [abs(i - max(key.index, -1)) for key in keys]
         nearest = min(dists)
         misplaced = self._misplaced(regions, cur_img, keys, i)
+        chain_part = chain_w = None
+        chain_align = np.zeros(n + 1)
         for key, d in zip(keys, dists):
             w = cfg.keyframe_weight / (1.0 + 0.5 * (d - nearest) / max(nearest, 1))  # nearest in time first
             if key.chain is not None and key.index < i:
@@ -491,12 +493,14 @@ class BucketColorizer(ReidMixin, MatchMixin):
             align = self._affine_alignment(regions, samples, flow, key.frame)
             self._rigid_rescue(regions, samples, flow, key.frame, counts, align)
             wq = (w * align**2).astype(np.float32)
-            if key.chain is not None and key.index < i:
-                wq[misplaced] = 0.0  # the map took this cluster for another: re-identified below
             part = wq[:, None] * counts / area[:, None]
             score += part
             key_score += part
             weight_sum += wq
+            if key.chain is not None and key.index < i and misplaced.any():  # kept to drop if re-identified
+                chain_part = part if chain_part is None else chain_part + part
+                chain_w = wq if chain_w is None else chain_w + wq
+                chain_align = np.maximum(chain_align, align)
         key_conf = key_score.max(axis=1) / max(cfg.keyframe_weight, 1e-9)
         # clusters the keyframes' maps do not explain (entered, revealed, lost by the chain): search them whole
         lost = (key_conf < cfg.reid_below) & (regions.area > 0)
@@ -504,7 +508,13 @@ class BucketColorizer(ReidMixin, MatchMixin):
         lost |= misplaced
         lost[0] = False
         if lost.any():
-            self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf, i)
+            beat = np.where(misplaced, chain_align, 0.0)  # a misplaced map's outline fit a re-identification must beat
+            taken = self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, beat, i)
+            drop = taken & misplaced
+            if chain_part is not None and drop.any():  # the map took this cluster for another: its votes go
+                score[drop] -= chain_part[drop]
+                key_score[drop] -= chain_part[drop]
+                weight_sum[drop] -= chain_w[drop]
         prev_part = np.zeros((n + 1, k), np.float32)
         if prev is not None and cfg.prev_weight > 0:
             flow = self._full_flow(cur_img, prev, prev=True)

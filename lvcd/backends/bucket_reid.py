@@ -124,7 +124,7 @@ class ReidMixin:
         self._group_cache = (regions, gid, small)
         return gid, small
 
-    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf, i) -> None:
+    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, beat, i) -> np.ndarray:
         """Search each cluster of part-sized regions holding `lost` regions in every keyframe; a shift whose outlines
         land on keyframe lines gives those regions that keyframe's votes (and re-seeds that keyframe's position map
         there when most of the cluster agrees, so the next frames follow it)."""
@@ -135,8 +135,10 @@ class ReidMixin:
         gid, gsmall = self._groups(regions, keys, i)
         part = gid > 0
         seeds = lost & part
+        taken = np.zeros(regions.n + 1, bool)
         if not seeds.any():
-            return
+            return taken
+        key_conf = key_score.max(axis=1) / max(cfg.keyframe_weight, 1e-9)
         todo = np.unique(gid[seeds])
         sure_small = self._small(part & ~lost & (key_conf >= cfg.reid_sure), regions)
         claimed = {id(key): self._claimed(key, sure_small) for key in keys}
@@ -161,7 +163,7 @@ class ReidMixin:
             shift = np.array([dx / sx, dy / sy], np.float32)
             counts = self._shifted_votes(regions, shift, key.frame, np.flatnonzero(mine))
             align = self._affine_alignment(regions, samples, np.broadcast_to(shift, (H, W, 2)), key.frame)
-            take = mine & lost & (align >= cfg.reid_align)
+            take = mine & lost & (align >= np.maximum(cfg.reid_align, beat + 0.05 * (beat > 0)))
             if not take.any():
                 continue
             wq = np.where(take, cfg.keyframe_weight * align**2, 0.0).astype(np.float32)
@@ -169,14 +171,16 @@ class ReidMixin:
             score += part_votes
             key_score += part_votes
             weight_sum += wq
+            taken |= take
             agree = regions.area[mine & (align >= cfg.reid_align)].sum() / max(regions.area[mine].sum(), 1)
             if agree < cfg.reid_agree or (key.chain is None and key.index >= 0):
                 continue  # a few pieces at this shift: votes only, the map is not re-seeded from them
             if key.chain is None:
                 key.chain = np.full_like(self._identity(), track.INVALID)
-            taken = self._small(take, regions)
-            free = m & (~track.valid(key.chain) | taken)  # keep positions the chain follows well
+            took = self._small(take, regions)
+            free = m & (~track.valid(key.chain) | took)  # keep positions the chain follows well
             key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)
+        return taken
 
     def _misplaced(self, regions: Regions, cur_img: np.ndarray, keys: list[_Key], i: int) -> np.ndarray:
         """bool [n + 1]: part regions whose cluster a keyframe's position map places clearly worse than the best
@@ -204,7 +208,7 @@ class ReidMixin:
                 if r is None:
                     continue
                 best, (bx, by), at = r
-                if best - at < cfg.reid_margin or np.hypot(bx - d[0], by - d[1]) < 4.0:
+                if best < cfg.reid_score or best - at < cfg.reid_margin or np.hypot(bx - d[0], by - d[1]) < 4.0:
                     continue
                 out |= gid == c
         return out
