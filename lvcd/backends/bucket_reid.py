@@ -89,8 +89,9 @@ class ReidMixin:
 
     def _groups(self, regions: Regions, keys: list[_Key], i: int) -> tuple[np.ndarray, np.ndarray]:
         """Parts of this frame, grouped: (int [n + 1] group per region, 0 = not a part; int32 [h, w] the groups at
-        flow resolution). Touching part regions join, unless the nearest keyframe's position map moves them more
-        than `reid_split` px apart (two characters crossing: one cluster by contact, two by motion)."""
+        flow resolution). Touching part regions join; a group whose regions the nearest keyframe's position map moves
+        in two tight bunches at least `reid_split` px apart is split in two (two characters crossing: one cluster by
+        contact, two by motion)."""
         cached = getattr(self, "_group_cache", None)
         if cached is not None and cached[0] is regions:
             return cached[1], cached[2]
@@ -103,6 +104,9 @@ class ReidMixin:
         src = np.repeat(np.arange(n + 1), [len(a) for a in adj])
         dst = np.concatenate(adj) if n else np.zeros(0, np.int64)
         keep = part[src] & part[dst]
+        g = coo_matrix((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n + 1, n + 1))
+        _, comp = connected_components(g, directed=False)
+        gid = np.where(part, comp + 1, 0).astype(np.int32)
         chained = [k for k in keys if k.chain is not None and k.index < i]
         if chained and cfg.reid_split > 0:
             key = min(chained, key=lambda k: abs(i - k.index))
@@ -110,15 +114,15 @@ class ReidMixin:
             lab = cv2.resize(regions.inner, (fw, fh), interpolation=cv2.INTER_NEAREST)
             ok = track.valid(key.chain) & (lab > 0)
             disp = key.chain[ok] - self._identity()[ok]
-            cnt = np.bincount(lab[ok], minlength=n + 1)
-            dx = np.bincount(lab[ok], weights=disp[:, 0], minlength=n + 1) / np.maximum(cnt, 1)
-            dy = np.bincount(lab[ok], weights=disp[:, 1], minlength=n + 1) / np.maximum(cnt, 1)
-            has = cnt >= 3
-            apart = has[src] & has[dst] & (np.hypot(dx[src] - dx[dst], dy[src] - dy[dst]) > cfg.reid_split)
-            keep &= ~apart
-        g = coo_matrix((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n + 1, n + 1))
-        _, comp = connected_components(g, directed=False)
-        gid = np.where(part, comp + 1, 0).astype(np.int32)
+            cnt = np.bincount(lab[ok], minlength=n + 1).astype(np.float64)
+            d = np.stack([np.bincount(lab[ok], weights=disp[:, j], minlength=n + 1) for j in (0, 1)], 1)
+            d /= np.maximum(cnt, 1)[:, None]
+            nxt = int(gid.max()) + 1
+            for c in np.unique(gid[gid > 0]):
+                ids = np.flatnonzero((gid == c) & (cnt >= 3))
+                if len(ids) >= 4 and _split2(d[ids], cnt[ids], cfg.reid_split) is not None:
+                    gid[ids[_split2(d[ids], cnt[ids], cfg.reid_split)]] = nxt
+                    nxt += 1
         fw, fh = self._flow_size()
         small = cv2.resize(np.take(gid, regions.labels), (fw, fh), interpolation=cv2.INTER_NEAREST)
         self._group_cache = (regions, gid, small)
@@ -212,3 +216,23 @@ class ReidMixin:
                     continue
                 out |= gid == c
         return out
+
+
+def _split2(d: np.ndarray, w: np.ndarray, min_gap: float) -> np.ndarray | None:
+    """bool mask of the second of two motion groups among points `d` [m, 2] weighted by `w`, when 2-means finds two
+    groups at least `min_gap` apart, each with a quarter of the weight and tight (spread < 0.3 x the gap); else
+    None."""
+    a = d[np.argmax(np.hypot(*(d - np.average(d, axis=0, weights=w)).T))]
+    b = d[np.argmax(np.hypot(*(d - a).T))]
+    for _ in range(8):
+        side = np.hypot(*(d - b).T) < np.hypot(*(d - a).T)
+        if side.all() or not side.any():
+            return None
+        a = np.average(d[~side], axis=0, weights=w[~side])
+        b = np.average(d[side], axis=0, weights=w[side])
+    gap = float(np.hypot(*(a - b)))
+    share = w[side].sum() / w.sum()
+    spread = np.sqrt(np.average(np.where(side, np.hypot(*(d - b).T), np.hypot(*(d - a).T)) ** 2, weights=w))
+    if gap < min_gap or not 0.25 <= share <= 0.75 or spread > 0.3 * gap:
+        return None
+    return side
