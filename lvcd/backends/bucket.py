@@ -97,6 +97,7 @@ class BucketConfig:
     reid_split: float = 24.0  # px at flow size: a group whose map moves it in two bunches this far apart splits
     #                           (two characters crossing); 0 = groups by contact only
     reid_whole: bool = False  # search a cluster by all its parts (True) or by its lost parts only
+    reid_background: float = 0.5  # weight of the camera-motion votes for lost regions larger than parts
     reid_agree: float = 0.6  # share of a cluster's area a shift must align to re-seed a keyframe's position map
     min_share: float = 0.5  # a region is decided by votes when its top colour holds this share of its vote mass
     min_support: float = 0.2  # ... and the votes cover this fraction of its pixels

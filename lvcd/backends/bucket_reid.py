@@ -140,6 +140,7 @@ class ReidMixin:
         part = gid > 0
         seeds = lost & part
         taken = np.zeros(regions.n + 1, bool)
+        self._background_votes(regions, keys, lost & ~part & (regions.area > 0), score, key_score, weight_sum, i)
         if not seeds.any():
             return taken
         key_conf = key_score.max(axis=1) / max(cfg.keyframe_weight, 1e-9)
@@ -185,6 +186,28 @@ class ReidMixin:
             free = m & (~track.valid(key.chain) | took)  # keep positions the chain follows well
             key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)
         return taken
+
+    def _background_votes(self, regions, keys, big, score, key_score, weight_sum, i) -> None:
+        """Lost regions too large to be parts (a strip of sky cut off by a passing pole, ground revealed at the
+        frame edge) vote with the nearest keyframe under the camera's motion: the median shift of its position map,
+        at `reid_background` of a keyframe vote's weight."""
+        cfg = self.config
+        chained = [k for k in keys if k.chain is not None and k.index < i]
+        if not big.any() or not chained or cfg.reid_background <= 0:
+            return
+        key = min(chained, key=lambda k: abs(i - k.index))
+        ok = track.valid(key.chain)
+        if ok.sum() < 0.25 * ok.size:
+            return
+        fw, fh = self._flow_size()
+        H, W = self._shape
+        d = np.median(key.chain[ok] - self._identity()[ok], axis=0) * np.array([W / fw, H / fh])
+        counts = self._shifted_votes(regions, d.astype(np.float32), key.frame, np.flatnonzero(big))
+        w = np.where(big, cfg.reid_background, 0.0).astype(np.float32)
+        votes = w[:, None] * counts / np.maximum(regions.area, 1)[:, None].astype(np.float32)
+        score += votes
+        key_score += votes
+        weight_sum += w
 
     def _misplaced(self, regions: Regions, cur_img: np.ndarray, keys: list[_Key], i: int) -> np.ndarray:
         """bool [n + 1]: part regions whose cluster a keyframe's position map places clearly worse than the best
