@@ -196,12 +196,13 @@ class ReidMixin:
         if not big.any() or not chained or cfg.reid_background <= 0:
             return
         key = min(chained, key=lambda k: abs(i - k.index))
-        ok = track.valid(key.chain)
+        chain = key.chain[::4, ::4]  # a sparse grid is plenty for a median
+        ok = track.valid(chain)
         if ok.sum() < 0.25 * ok.size:
             return
         fw, fh = self._flow_size()
         H, W = self._shape
-        d = np.median(key.chain[ok] - self._identity()[ok], axis=0) * np.array([W / fw, H / fh])
+        d = np.median(chain[ok] - self._identity()[::4, ::4][ok], axis=0) * np.array([W / fw, H / fh])
         counts = self._shifted_votes(regions, d.astype(np.float32), key.frame, np.flatnonzero(big))
         w = np.where(big, cfg.reid_background, 0.0).astype(np.float32)
         votes = w[:, None] * counts / np.maximum(regions.area, 1)[:, None].astype(np.float32)
@@ -224,6 +225,7 @@ class ReidMixin:
         g = self._identity()
         for key in chained:
             ok = track.valid(key.chain)
+            small = track.shrink(cur_img, key.frame.flow_img)
             for c in np.unique(gid[gid > 0]):
                 m = gsmall == c
                 size = int(m.sum())
@@ -231,7 +233,7 @@ class ReidMixin:
                 if size < 64 or mv.sum() < 0.5 * size:
                     continue
                 d = np.median(key.chain[mv] - g[mv], axis=0)
-                r = track.shift_scores(cur_img, key.frame.flow_img, m, d)
+                r = track.shift_scores(cur_img, key.frame.flow_img, m, d, small=small)
                 if r is None:
                     continue
                 best, (bx, by), at = r
