@@ -94,8 +94,8 @@ class BucketConfig:
     reid_sure: float = 0.7  # keyframe confidence of a region whose keyframe place is claimed (not free to others)
     reid_margin: float = 0.15  # correlation by which a cluster's best keyframe place must beat its mapped place
     #                             for its map to be distrusted (0 = never checked)
-    reid_split: float = 24.0  # px at flow size: a group whose map moves it in two bunches this far apart splits
-    #                           (two characters crossing); 0 = groups by contact only
+    reid_split: float = 0.0  # px at flow size: a group whose map moves it in two bunches this far apart splits
+    #                           (two characters crossing); 0 = by contact only (24: dev +0.002, sample -0.013)
     reid_whole: bool = False  # search a cluster by all its parts (True) or by its lost parts only
     reid_background: float = 0.5  # weight of the camera-motion votes for lost regions larger than parts
     reid_agree: float = 0.6  # share of a cluster's area a shift must align to re-seed a keyframe's position map
