@@ -90,7 +90,7 @@ class BucketConfig:
     reid_below: float = 0.5  # regions with keyframe confidence below this are searched for in the keyframes
     reid_score: float = 0.45  # masked correlation a re-identified cluster needs
     reid_align: float = 0.6  # share of a re-identified region's outline that must land on keyframe lines
-    reid_part: float = 0.02  # of the frame area: larger regions (sky, ground) are not parts and are never searched
+    reid_part: float = 0.1  # of the frame area: larger regions (sky, ground) are not parts and are never searched
     reid_sure: float = 0.7  # keyframe confidence of a region whose keyframe place is claimed (not free to others)
     reid_margin: float = 0.15  # correlation by which a cluster's best keyframe place must beat its mapped place
     #                             for its map to be distrusted (0 = never checked)
