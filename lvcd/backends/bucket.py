@@ -14,8 +14,11 @@ file does it with classical tools.) Per frame:
    well the affine motion fitted along the region's outline lays that outline onto the keyframe's lines, and by
    nearness in time (nearest keyframe first).
 3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
-   cluster in the keyframes (masked correlation of distance-to-line images); a shift whose outlines land on keyframe
-   lines gives their votes and re-seeds the map there. Weak regions also get a rigid-shift region-to-region search
+   cluster of part-sized regions in the keyframes (`bucket_reid`: masked correlation of distance-to-line images,
+   keyframe places other confident parts continue cost score); a shift whose outlines land on keyframe lines gives
+   their votes, and re-seeds the map only when most of the cluster agrees. Every frame, each cluster's mapped place
+   is also checked against its best place: a map that took one character for another loses its votes when a
+   re-identification fits the outlines better. Weak regions also get a rigid-shift region-to-region search
    (`MatchMixin._rigid_rescue`).
 4. Previous-frame votes count with the confidence of the region that cast them: a guess never confirms itself, and
    a colour carried only by the previous frame keeps at most `prev_decay` of its confidence (no compounding).
