@@ -14,8 +14,11 @@ file does it with classical tools.) Per frame:
    well the affine motion fitted along the region's outline lays that outline onto the keyframe's lines, and by
    nearness in time (nearest keyframe first).
 3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
-   cluster in the keyframes (masked correlation of distance-to-line images); a shift whose outlines land on keyframe
-   lines gives their votes and re-seeds the map there. Weak regions also get a rigid-shift region-to-region search
+   cluster of part-sized regions in the keyframes (`bucket_reid`: masked correlation of distance-to-line images,
+   keyframe places other confident parts continue cost score); a shift whose outlines land on keyframe lines gives
+   their votes, and re-seeds the map only when most of the cluster agrees. Every frame, each cluster's mapped place
+   is also checked against its best place: a map that took one character for another loses its votes when a
+   re-identification fits the outlines better. Weak regions also get a rigid-shift region-to-region search
    (`MatchMixin._rigid_rescue`).
 4. Previous-frame votes count with the confidence of the region that cast them: a guess never confirms itself, and
    a colour carried only by the previous frame keeps at most `prev_decay` of its confidence (no compounding).
@@ -49,6 +52,7 @@ from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
 from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key
+from .bucket_reid import ReidMixin
 from .bucket_warp import WarpColorizer, cel_report, describe, looks_like_cel
 
 logger = logging.getLogger(__name__)
@@ -89,6 +93,15 @@ class BucketConfig:
     reid_below: float = 0.5  # regions with keyframe confidence below this are searched for in the keyframes
     reid_score: float = 0.45  # masked correlation a re-identified cluster needs
     reid_align: float = 0.6  # share of a re-identified region's outline that must land on keyframe lines
+    reid_part: float = 0.1  # of the frame area: larger regions (sky, ground) are not parts and are never searched
+    reid_sure: float = 0.7  # keyframe confidence of a region whose keyframe place is claimed (not free to others)
+    reid_margin: float = 0.15  # correlation by which a cluster's best keyframe place must beat its mapped place
+    #                             for its map to be distrusted (0 = never checked)
+    reid_split: float = 0.0  # px at flow size: a group whose map moves it in two bunches this far apart splits
+    #                           (two characters crossing); 0 = by contact only (24: dev +0.002, sample -0.013)
+    reid_whole: bool = False  # search a cluster by all its parts (True) or by its lost parts only
+    reid_background: float = 0.5  # weight of the camera-motion votes for lost regions larger than parts
+    reid_agree: float = 0.6  # share of a cluster's area a shift must align to re-seed a keyframe's position map
     min_share: float = 0.5  # a region is decided by votes when its top colour holds this share of its vote mass
     min_support: float = 0.2  # ... and the votes cover this fraction of its pixels
     keep_lines: bool = False  # composite the original lines over the flat colours
@@ -120,7 +133,7 @@ class BucketConfig:
 
 
 
-class BucketColorizer(MatchMixin):
+class BucketColorizer(ReidMixin, MatchMixin):
     """Colour a shot's lineart frames from one coloured keyframe with flat palette colours.
 
     >>> colorizer = BucketColorizer(BucketConfig(keep_lines=True))
@@ -471,6 +484,9 @@ class BucketColorizer(MatchMixin):
         g = self._identity()
         dists = [abs(i - max(key.index, -1)) for key in keys]
         nearest = min(dists)
+        misplaced = self._misplaced(regions, cur_img, keys, i)
+        chain_part = chain_w = None
+        chain_align = np.zeros(n + 1)
         for key, d in zip(keys, dists):
             w = cfg.keyframe_weight / (1.0 + 0.5 * (d - nearest) / max(nearest, 1))  # nearest in time first
             if key.chain is not None and key.index < i:
@@ -485,13 +501,24 @@ class BucketColorizer(MatchMixin):
             score += part
             key_score += part
             weight_sum += wq
+            if key.chain is not None and key.index < i and misplaced.any():  # kept to drop if re-identified
+                chain_part = part if chain_part is None else chain_part + part
+                chain_w = wq if chain_w is None else chain_w + wq
+                chain_align = np.maximum(chain_align, align)
         key_conf = key_score.max(axis=1) / max(cfg.keyframe_weight, 1e-9)
         # clusters the keyframes' maps do not explain (entered, revealed, lost by the chain): search them whole
         lost = (key_conf < cfg.reid_below) & (regions.area > 0)
         lost &= (self._unplaced(regions, keys, i) >= 0.5) | (key_conf < 0.5 * cfg.reid_below)
+        lost |= misplaced
         lost[0] = False
         if lost.any():
-            self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf)
+            beat = np.where(misplaced, chain_align, 0.0)  # a misplaced map's outline fit a re-identification must beat
+            taken = self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, beat, i)
+            drop = taken & misplaced
+            if chain_part is not None and drop.any():  # the map took this cluster for another: its votes go
+                score[drop] -= chain_part[drop]
+                key_score[drop] -= chain_part[drop]
+                weight_sum[drop] -= chain_w[drop]
         prev_part = np.zeros((n + 1, k), np.float32)
         if prev is not None and cfg.prev_weight > 0:
             flow = self._full_flow(cur_img, prev, prev=True)
@@ -518,89 +545,3 @@ class BucketColorizer(MatchMixin):
         color[0] = 0
         conf[0] = 1.0
         return color, conf
-
-    def _shifted_votes(self, regions: Regions, shift: np.ndarray, src: _Frame, ids: np.ndarray) -> np.ndarray:
-        """Like `_dense_votes` under one constant flow `shift` (px), counted only over the bounding box of regions
-        `ids` (their rows are exact; other rows may be partial)."""
-        H, W = self._shape
-        k = len(self.palette)
-        ids = ids[(ids > 0) & (regions.area[ids] > 0)]
-        counts = np.zeros((regions.n + 1, k), np.float32)
-        if len(ids) == 0:
-            return counts
-        b = regions.bbox[ids]
-        x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
-        dx, dy = int(np.floor(shift[0] + 0.5)), int(np.floor(shift[1] + 0.5))  # INTER_NEAREST's rounding
-        votes = np.full((y1 - y0, x1 - x0), k, np.int64)
-        sx0, sy0, sx1, sy1 = max(x0 + dx, 0), max(y0 + dy, 0), min(x1 + dx, W), min(y1 + dy, H)
-        if sx1 > sx0 and sy1 > sy0:
-            votes[sy0 - dy - y0: sy1 - dy - y0, sx0 - dx - x0: sx1 - dx - x0] = np.minimum(
-                src.votes_map[sy0:sy1, sx0:sx1], k)
-        keys = regions.inner[y0:y1, x0:x1].astype(np.int64) * (k + 1) + votes
-        c = np.bincount(keys.ravel(), minlength=(regions.n + 1) * (k + 1)).reshape(regions.n + 1, k + 1)
-        counts[:] = c[:, :k]
-        counts[0] = 0.0
-        return counts
-
-    def _unplaced(self, regions: Regions, keys: list[_Key], i: int) -> np.ndarray:
-        """float [n + 1]: share of each region's pixels that no keyframe position map places (entered the frame,
-        revealed, or no map yet): only those are searched for as a whole."""
-        fw, fh = self._flow_size()
-        placed = np.zeros((fh, fw), bool)
-        for key in keys:
-            if key.chain is not None and key.index < i:
-                placed |= track.valid(key.chain)
-        H, W = self._shape
-        up = cv2.resize((~placed).view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
-        n = regions.n + 1
-        cnt = np.bincount(regions.inner.ravel(), weights=up.ravel(), minlength=n)
-        return cnt / np.maximum(regions.area, 1)
-
-    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, key_conf) -> None:
-        """Search each connected cluster of `lost` regions in every keyframe (masked correlation of distance-to-line
-        images); a shift whose outlines land on keyframe lines gives those regions that keyframe's votes (and
-        re-seeds that keyframe's position map there, so the next frames follow it)."""
-        cfg = self.config
-        fw, fh = self._flow_size()
-        H, W = self._shape
-        sx, sy = fw / W, fh / H
-        lost_px = np.take(lost, regions.labels).view(np.uint8)
-        small = cv2.resize(lost_px, (fw, fh), interpolation=cv2.INTER_NEAREST)
-        small = cv2.dilate(small, np.ones((3, 3), np.uint8))
-        nc, comp = cv2.connectedComponents(small, connectivity=8)
-        area = np.maximum(regions.area, 1).astype(np.float32)
-        for c in range(1, nc):
-            m = comp == c
-            if m.sum() < 64:
-                continue
-            best = None
-            for key in keys:
-                r = track.reidentify(cur_img, key.frame.flow_img, m, cfg.reid_score)
-                if r is not None and (best is None or r[1] > best[1]):
-                    best = (r[0], r[1], key)
-            if best is None:
-                continue
-            (dx, dy), _, key = best
-            mine = np.zeros(regions.n + 1, bool)
-            ids = np.unique(regions.labels[cv2.resize(m.view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST)
-                                           .view(bool)])
-            mine[ids] = True
-            shift = np.array([dx / sx, dy / sy], np.float32)
-            counts = self._shifted_votes(regions, shift, key.frame, ids)  # exact for `mine`, the rows used
-            align = self._affine_alignment(regions, samples, np.broadcast_to(shift, (H, W, 2)), key.frame)
-            take = mine & lost & (align >= cfg.reid_align)
-            if not take.any():
-                continue
-            wq = np.where(take, cfg.keyframe_weight * align**2, 0.0).astype(np.float32)
-            part = wq[:, None] * counts / area[:, None]
-            score += part
-            key_score += part
-            weight_sum += wq
-            if key.chain is not None or key.index < 0:  # follow the cluster from here on
-                if key.chain is None:
-                    key.chain = np.full_like(self._identity(), track.INVALID)
-                fw, fh = self._flow_size()
-                taken = cv2.resize(np.take(take, regions.labels).view(np.uint8), (fw, fh),
-                                   interpolation=cv2.INTER_NEAREST).view(bool)
-                free = m & (~track.valid(key.chain) | taken)  # keep positions the chain follows well
-                key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)

@@ -123,3 +123,43 @@ def reidentify(cur_img: np.ndarray, key_img: np.ndarray, mask: np.ndarray, min_s
     if best < min_score:
         return None
     return (int(loc[0] - x0), int(loc[1] - y0)), float(best)
+
+
+def shift_scores(cur_img: np.ndarray, key_img: np.ndarray, mask: np.ndarray, shift, coarse: int = 2, small=None):
+    """(best score, best shift, score at `shift`) of the masked normalised correlation that `reidentify` searches,
+    at 1/`coarse` size (shifts at flow resolution); the score at `shift` is the best within 1 coarse px of it. None
+    when the cluster cannot be scored (blank, as large as the frame) or `shift` puts it partly outside the key.
+    `small`: the two images already at 1/`coarse` size (`shrink`), to resize them once per frame."""
+    h, w = cur_img.shape
+    size = (max(8, w // coarse), max(8, h // coarse))
+    a, b = small if small is not None else shrink(cur_img, key_img, coarse)
+    m = cv2.resize(mask.view(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    ys, xs = np.nonzero(m)
+    if len(xs) < 16:
+        return None
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    if x1 - x0 >= size[0] or y1 - y0 >= size[1]:
+        return None
+    tmpl = a[y0:y1, x0:x1]
+    mm = m[y0:y1, x0:x1].astype(np.float32)
+    if float(tmpl[mm > 0].std()) < 1.0:
+        return None
+    try:
+        res = cv2.matchTemplate(b, tmpl, cv2.TM_CCOEFF_NORMED, mask=mm)
+    except cv2.error:
+        return None
+    res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
+    sx, sy = size[0] / w, size[1] / h
+    u, v = int(round(x0 + shift[0] * sx)), int(round(y0 + shift[1] * sy))
+    if not (0 <= u < res.shape[1] and 0 <= v < res.shape[0]):
+        return None
+    at = float(res[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2].max())
+    _, best, _, loc = cv2.minMaxLoc(res)
+    return float(best), ((loc[0] - x0) / sx, (loc[1] - y0) / sy), at
+
+
+def shrink(cur_img: np.ndarray, key_img: np.ndarray, coarse: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Both images at 1/`coarse` size, as `shift_scores` searches them."""
+    h, w = cur_img.shape
+    size = (max(8, w // coarse), max(8, h // coarse))
+    return tuple(cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (cur_img, key_img))
