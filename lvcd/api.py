@@ -3,12 +3,12 @@
 `colorize_video(input, reference, output, **options)` reads frames as a stream, colours them with a backend (the
 diffusion pipeline when a converted model is found, otherwise the weight-free paint-bucket colorizer) and writes
 them as they are produced to a temporary file renamed at the end. `colorize_frames(...)` is the same streaming core
-over an iterable of frames; `plan_render` is the dry run. The options are `lvcd.options.RenderOptions` fields, given
-as keywords. The CLI only parses arguments and calls these.
+over an iterable of frames; `plan_render` is the dry run (`lvcd.dry_run`). The options are
+`lvcd.options.RenderOptions` fields, given as keywords. The CLI only parses arguments and calls these.
 
 Memory stays constant in the video's length: only the current window, its overlap and one decode chunk are held.
 The pieces live one floor down: options (`lvcd.options`), model lookup (`lvcd.model_dir`), letterbox / reference /
-finishing (`lvcd.frames`), checkpoints and keys (`lvcd.resume`), backends (`lvcd.backends`).
+finishing (`lvcd.frames`), checkpoints, keys and the sidecar record (`lvcd.resume`), backends (`lvcd.backends`).
 """
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import make_backend, resolve_backend
+from .backends import make_backend
+from .dry_run import format_plan, plan_render
 from .errors import LVCDError
 from .frames import FramePairing, finishing, load_reference
 from .model_dir import find_model, model_fingerprint, model_size_for
 from .options import ColorizeOptions, RenderOptions, keeps_lines
 from .outputs import check_output
 from .prefetch import background
-from .resume import InputHashes, SegmentStore, render_key, render_params, sha256_pixels, sidecar_record
+from .resume import SegmentStore, checkpoint_folder, sidecar_record, timing_record
 from .video.audio import choose_audio
 
 logger = logging.getLogger("lvcd")
@@ -45,6 +46,7 @@ def colorize_frames(
     backend=None,
     checkpoint_dir: str | os.PathLike | None = None,
     options: RenderOptions | None = None,
+    keyframes=None,
     **kwargs,
 ) -> Iterator[np.ndarray]:
     """Streaming API: colour an iterable of lineart frames (uint8 HxWx3, frame 0 is the one `reference` colours) and
@@ -53,7 +55,8 @@ def colorize_frames(
     `num_frames` is needed by the diffusion backend when `frames` has no len() (its window plan pads the tail).
     `backend` reuses an already loaded backend (see `make_backend`); `checkpoint_dir` makes a diffusion render
     resumable window by window. Options: `RenderOptions` fields as keywords, or `options` (an object; keywords then
-    change it).
+    change it). `keyframes=[(frame_index, image), ...]`: several keyframes used together (bucket backend; `reference`
+    may then be None; see `lvcd.keyframes_together`).
     """
     if isinstance(backend, str):  # a backend name, as in RenderOptions.backend
         kwargs["backend"], backend = backend, None
@@ -65,12 +68,22 @@ def colorize_frames(
     if first is None:
         raise LVCDError("the lineart stream is empty; it needs at least one frame.")
     h, w = first.shape[:2]
+    extra = {}
+    if keyframes:
+        from .keyframes_together import prepare_keyframes
+
+        extra["keyframes"], it = prepare_keyframes(keyframes, reference, first, it, opts, num_frames)
+        first, reference = next(it), extra["keyframes"][0][1]
     ref = reference if isinstance(reference, np.ndarray) else load_reference(
         reference, (w, h), opts.reference_fit, opts.reference_background)
     if ref.shape[:2] != (h, w):
         raise LVCDError(f"`reference` is {ref.shape[1]}x{ref.shape[0]} but the frames are {w}x{h}.")
     if backend is None:
         backend, _ = make_backend(opts)
+    if extra and backend.name != "bucket":
+        from .keyframes_together import ONE_REFERENCE
+
+        raise LVCDError(ONE_REFERENCE.format(name=backend.name))
     if backend.name == "diffusion" and num_frames is None:
         raise LVCDError("the diffusion backend needs `num_frames` for a frame iterator without len().")
     from .lineart import detect_polarity
@@ -89,10 +102,12 @@ def colorize_frames(
 
     n = num_frames if num_frames is not None else -1
     if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
-        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts)
+        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                    **extra)
         return
     tee = FramePairing(chained())
-    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts):
+    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
+                                **extra):
         yield finish(out, tee.next_line())
 
 
@@ -104,6 +119,7 @@ class RenderResult:
     backend: str
     sidecar: Path | None = None
     drift: dict | None = None  # lvcd.eval.drift summary: per-window colour distance to the reference palette
+    confidence: dict | None = None  # flat bucket fills: per-frame confidence and paint-share check (frames to check)
 
 
 def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
@@ -151,7 +167,10 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
     fingerprint = model_fingerprint(model_dir)
     ckpt = None
     if work is not None and backend.name == "diffusion":
-        ckpt = _checkpoint_folder(Path(work), input, ref, info.frame_count, opts, backend, fingerprint)
+        pipe = backend.pipe  # checkpoints hold latents: keyed by the loaded device class and dtype too
+        ckpt = checkpoint_folder(Path(work), input, ref, info.frame_count, opts, backend=backend.name,
+                                 fingerprint=fingerprint, device=pipe._execution_device.type,
+                                 dtype=str(pipe.unet.dtype))
         done = SegmentStore(ckpt).finished()
         if done:
             logger.warning("resuming from %s: %d finished windows are re-decoded, not sampled again", ckpt, done)
@@ -188,27 +207,19 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
         drift = side["colour_drift"] = monitor.summary()
         if drift["over_threshold"]:
             logger.warning("%s: %s", output, format_drift(drift))
-    if backend.name == "bucket" and (conf := backend.confidence()) is not None:
+    conf = backend.confidence() if backend.name == "bucket" else None
+    if conf is not None:  # the check a flat fill can fail (the palette drift above cannot)
         from .backends.bucket_confidence import format_line
 
         side["bucket_confidence"] = conf
-        (logger.warning if conf["frames_to_check"] else logger.info)("%s: %s", output, format_line(conf))
+        if conf["frames_to_check"]:
+            logger.warning("%s: %s", output, format_line(conf))
     sidecar = write_sidecar(output, side)
     if ckpt is not None:
         import shutil
 
         shutil.rmtree(ckpt, ignore_errors=True)  # the output is complete: its checkpoints are no longer needed
-    return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift)
-
-
-def timing_record(info) -> dict:
-    """The sidecar's `timing`: constant rate, or (variable frame rate) output frame i = input frame i at its
-    timestamp, every frame kept."""
-    if info.timestamps is None:
-        return {"variable_frame_rate": bool(info.is_vfr), "fps": str(info.fps),
-                "resampled": bool(info.is_vfr or info.source_frame_count != info.frame_count)}
-    return {"variable_frame_rate": True, "average_fps": str(info.fps), "mapping": "output frame i = input frame i",
-            "timestamps_s": [str(t) for t in info.timestamps]}
+    return RenderResult(Path(output), written, seconds, backend.name, sidecar, drift, conf)
 
 
 def check_inputs_and_output(input, info, output, *, reference=None, work=None, fmt=None, polarity="auto") -> None:
@@ -221,98 +232,6 @@ def check_inputs_and_output(input, info, output, *, reference=None, work=None, f
 
         picks = sorted({0, min(info.frame_count, info.source_frame_count or info.frame_count) // 2})
         check_lineart_input(input, (next(read_frames(input, k, k + 1)) for k in picks), what="the lineart input")
-
-
-def _checkpoint_folder(work: Path, input, ref: np.ndarray, frames: int, opts: RenderOptions, backend,
-                       fingerprint: dict) -> Path:
-    """`work/colorize/<key>`: the window checkpoints of this render, keyed by everything its latents depend on
-    (`lvcd.resume.render_params`: input content, reference pixels, pixel options, model; plus the frame count and the
-    loaded device class and dtype)."""
-    hashes = InputHashes(work / "cache" / "inputs.json")
-    pipe = backend.pipe
-    params = render_params(opts, backend=backend.name, model=fingerprint, inputs=[{"sha256": hashes(str(input))}],
-                           reference_sha256=sha256_pixels(ref), frames=frames,
-                           device=pipe._execution_device.type, dtype=str(pipe.unet.dtype))
-    hashes.save()
-    return work / "colorize" / render_key(params)[:24]
-
-
-# ---------------------------------------------------------------------------------------------------- dry run
-def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
-    """What `colorize_video` would do, without loading weights: source facts, backend, model size, window plan and
-    (diffusion) a resource estimate from the real architecture counted on meta tensors."""
-    from .model_dir import video_frames
-    from .sampling import SegmentConfig, plan_segments
-    from .video import probe
-
-    opts = RenderOptions.of(options, **kwargs)
-    info = probe(input)
-    backend, model_dir = resolve_backend(opts, strict=False)
-    size = opts.size or model_size_for(info.width, info.height)
-    plan = {
-        "input": str(input), "frames": info.frame_count, "fps": str(info.fps),
-        "source_size": [info.width, info.height], "audio": info.has_audio, "backend": backend,
-        "model": str(model_dir) if model_dir else None,
-    }
-    if backend == "diffusion":
-        from . import preflight
-
-        cfg = SegmentConfig(video_frames=video_frames(model_dir), overlap=opts.overlap)
-        segs = plan_segments(info.frame_count, cfg)
-        device = opts.device or ("cuda" if _cuda() else "cpu")
-        cost = preflight.model_cost(size[1], size[0], model_dir, opts.overlap)
-        dclass = preflight.device_class(device)
-        plan.update({
-            "model_size": list(size), "windows": len(segs), "window_frames": cfg.window, "steps": opts.steps,
-            "overlap": opts.overlap,
-            "padded_tail_frames": (segs[-1].start + len(segs[-1].video) - info.frame_count) if segs else 0,
-            "denoiser_calls": len(segs) * opts.steps,
-            "tflops_per_call": round(cost.flops_per_call / 1e12, 2),
-            "tflops_total": round((len(segs) * opts.steps * cost.flops_per_call
-                                   + info.frame_count * cost.flops_vae_decode_per_frame) / 1e12, 1),
-            "vram_estimate_gib": preflight.vram_table(cost),
-            "device": device, "device_class": dclass,
-            "assumed_tflops": preflight.ASSUMED_TFLOPS[dclass],
-            "time_estimate_s": round(preflight.estimate_seconds(cost, info.frame_count, opts.steps, dclass), 1),
-            "windows_detail": [{"index": s.index, "frames": [s.video[0], s.video[-1]], "mode": s.mode,
-                                "emits": [s.emit_start, s.emit_stop - 1]} for s in segs[:5]],
-        })
-    return plan
-
-
-def _cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
-
-
-def format_plan(plan: dict) -> str:
-    lines = [f"input     {plan['input']}: {plan['frames']} frames, {plan['fps']} fps, "
-             f"{plan['source_size'][0]}x{plan['source_size'][1]}, audio: {'yes' if plan['audio'] else 'no'}",
-             f"backend   {plan['backend']}" + (f" ({plan['model']})" if plan.get("model") else "")]
-    if "windows" in plan:
-        lines += [
-            f"model     {plan['model_size'][0]}x{plan['model_size'][1]}, {plan['windows']} windows of "
-            f"{plan['window_frames']} frames "
-            f"(overlap {plan['overlap']}, {plan['padded_tail_frames']} padded tail frames), {plan['steps']} steps",
-            f"compute   {plan['denoiser_calls']} denoiser calls x {plan['tflops_per_call']} TFLOP "
-            f"= {plan['tflops_total']} TFLOP with decoding",
-            f"time      ~{plan['time_estimate_s']} s on {plan['device']} ({plan['device_class']}, assuming "
-            f"{plan['assumed_tflops']} TFLOP/s sustained)",
-            "memory    predicted peak GiB (offload none / model / sequential):",
-        ]
-        for row in plan["vram_estimate_gib"]:
-            lines.append(f"            {row['dtype']:>9}: {row['none_gib']:6.2f} / {row['model_gib']:6.2f} / "
-                         f"{row['sequential_gib']:6.2f}")
-        for w in plan["windows_detail"]:
-            lines.append(f"window {w['index']:>3}  video frames {w['frames'][0]}..{w['frames'][1]}  mode {w['mode']:8}"
-                         f"  emits {w['emits'][0]}..{w['emits'][1]}")
-        if plan["windows"] > len(plan["windows_detail"]):
-            lines.append(f"          ... {plan['windows'] - len(plan['windows_detail'])} more windows")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------- lineart

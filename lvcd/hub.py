@@ -42,7 +42,8 @@ except ImportError:  # pragma: no cover - older huggingface_hub
         RevisionNotFoundError,
     )
 
-from .model_dir import SOURCES_FILE
+from .model_dir import SOURCES_FILE, check_model_out
+from .outputs import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -333,11 +334,7 @@ def write_sources(out: str | os.PathLike, svd: HubFile, lvcd: HubFile, **extra) 
 
     data = {"svd": svd.record(), "lvcd": lvcd.record(), "lvcd_version": __version__,
             "huggingface_hub_version": huggingface_hub.__version__, **extra}
-    path = Path(out) / SOURCES_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(Path(out) / SOURCES_FILE, json.dumps(data, indent=2) + "\n")
 
 
 def convert_official(
@@ -367,12 +364,7 @@ def convert_official(
 
         out = DEFAULT_MODEL_DIR
     out = Path(out)
-    # Refuse an existing --out before downloading ~12.7 GB (convert_checkpoints checks again).
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"`--out` {out} exists and is not a folder; choose a folder path.")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"`--out` {out} already exists; pass `--overwrite` to replace it, or choose another "
-                              "path.")
+    check_model_out(out, overwrite)  # before downloading ~12.7 GB (convert_checkpoints checks again)
     svd, lvcd = download_official(cache_dir=cache_dir, token=token)
     result = convert_checkpoints(svd.path, lvcd.path, out, config=config, dtype=dtype, overwrite=overwrite)
     write_sources(result, svd, lvcd, dtype=dtype if isinstance(dtype, str) else str(dtype).replace("torch.", ""))

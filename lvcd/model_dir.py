@@ -1,5 +1,6 @@
 """Where the converted model lives and what identifies it: `find_model`, the default location, the model resolution
-for a source aspect, and the weight fingerprint that resume keys and sidecars record. Standard library only (the
+for a source aspect, the weight fingerprint that resume keys and sidecars record, and what a converted folder holds
+(`PIPELINE_ENTRIES`, `check_model_out`). Standard library only (the
 fingerprint reads safetensors headers by hand), so `lvcd doctor`, `lvcd.hub` and the dry run use it without torch.
 """
 from __future__ import annotations
@@ -17,6 +18,28 @@ DEFAULT_MODEL_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" 
 MODEL_SIZE = (576, 320)  # (W, H): the resolution LVCD was trained and released at
 MODEL_AREA = MODEL_SIZE[0] * MODEL_SIZE[1]
 SOURCES_FILE = "lvcd_sources.json"  # written by `lvcd convert --download` beside model_index.json (lvcd.hub)
+# what a converted pipeline folder holds: all that `lvcd convert` writes, and all that its --overwrite replaces
+PIPELINE_ENTRIES = ("model_index.json", "unet", "controlnet", "vae", "image_encoder", "feature_extractor", "scheduler",
+                    SOURCES_FILE)
+
+
+def check_model_out(out: Path, overwrite: bool) -> None:
+    """Before a conversion (and before `lvcd convert --download` fetches anything): `--out` must be a new folder,
+    or with `overwrite` one that holds only what a conversion writes (`PIPELINE_ENTRIES`); files of anything else
+    are named and refused, never deleted."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"`--out` {out} exists and is not a folder; choose a folder path.")
+    if not out.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(f"`--out` {out} already exists; pass `--overwrite` to replace it, or choose another "
+                              "path.")
+    foreign = sorted(n for n in os.listdir(out) if n not in PIPELINE_ENTRIES)
+    if foreign:
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise FileExistsError(f"`--out` {out} holds files a conversion did not write: {', '.join(foreign[:5])}{more}; "
+                              "--overwrite replaces only a converted pipeline (model_index.json, unet/, vae/, ...). "
+                              "Move those files away, or choose another --out.")
 
 
 def find_model(model: str | os.PathLike | None = None) -> Path | None:

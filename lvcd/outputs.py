@@ -9,20 +9,34 @@
   not be able to delete or overwrite anything elsewhere. What a manifest reads may live anywhere.
 * `atomic_write_bytes` / `atomic_write_text`: temporary name unique to the process, fsync, rename; an OSError
   carries the path (see `lvcd.oserrors`), and nothing half-written is left behind.
+* Temporaries of whole outputs (the video writers, the indexed writer, `lvcd convert`): hidden siblings named
+  `.NAME.partial-PID@HOST~XXXX` (`partial_prefix`), so the next run can remove a dead run's leftovers
+  (`remove_stale_partials`); `publish_folder` moves a finished temporary folder into place, replacing only the
+  entries the writer owns (`--overwrite` never deletes what lvcd did not write).
 * `up_to_date(output, record)`: is an assembled output already the result of exactly these shots?
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Iterable, Mapping
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from .lock import owner_tag
+from .lock import owner_tag, pid_alive
 from .oserrors import writing
 
-__all__ = ["OutputError", "atomic_write_bytes", "atomic_write_text", "check_output", "confine", "up_to_date",
-           "written_paths"]
+__all__ = ["OutputError", "atomic_write_bytes", "atomic_write_text", "check_output", "confine", "partial_prefix",
+           "publish_folder", "remove_path", "remove_stale_partials", "up_to_date", "usual_mode", "written_paths"]
+
+logger = logging.getLogger(__name__)
+
+_TAGGED = re.compile(r"(?:partial|old)-(\d+)@([A-Za-z0-9_-]+)~")  # the owner in a temporary name (`partial_prefix`)
+UNTAGGED_STALE_SECONDS = 3600  # leftovers of older lvcd versions (no owner in the name): stale after an idle hour
 
 
 class OutputError(ValueError):
@@ -41,10 +55,10 @@ def written_paths(output: str | os.PathLike, fmt: str | None = None):
     """(layout, files-or-None, folder, matcher): what writing `output` creates. `matcher(path)` says whether a
     resolved path is one of the files the output writes (its frames, its sidecar)."""
     from .video.images import pattern_regex
-    from .video.writer import FOLDER_FRAME_NAME, _resolve_format, sidecar_path
+    from .video.output_paths import FOLDER_FRAME_NAME, resolve_format, sidecar_path
 
     out = Path(output)
-    _, layout = _resolve_format(out, fmt)
+    _, layout = resolve_format(out, fmt)
     side = _real(sidecar_path(out))
     if layout == "file":
         target = _real(out)
@@ -136,7 +150,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
 def up_to_date(output: str | os.PathLike, record: Mapping) -> bool:
     """True when `output` exists and its sidecar records exactly `record`'s values (e.g. the shots' keys, the
     inputs, the frame count): re-assembling would write the same video, so there is nothing to do."""
-    from .video.writer import sidecar_path
+    from .video.output_paths import sidecar_path
 
     out = Path(output)
     side = sidecar_path(out)
@@ -148,3 +162,106 @@ def up_to_date(output: str | os.PathLike, record: Mapping) -> bool:
         return False
     return all(json.loads(json.dumps(data.get(k), default=str)) == json.loads(json.dumps(v, default=str))
                for k, v in record.items())
+
+
+# ---------------------------------------------------------------------------------------------------- temporaries
+def partial_prefix(name: str) -> str:
+    """Hidden temporary name prefix of output `name`, carrying this process's pid and host."""
+    return f".{name.replace('%', '')}.partial-{owner_tag()}~"
+
+
+def usual_mode(path: str | os.PathLike, directory: bool = False) -> None:
+    """Temporary files are created private (0600); give the final output the permissions a plain `open()` would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
+def remove_path(p: Path) -> None:
+    """Delete a file or a folder tree, best effort (cleanup of temporaries)."""
+    try:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    except OSError:  # pragma: no cover - best effort cleanup
+        pass
+
+
+def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that dead runs left for `output` (`.NAME.partial-PID@HOST~*` and `.NAME.old-...`,
+    files or folders, whose pid no longer runs on this host; untagged ones idle for an hour). Never touches another
+    name or a live run's files. Returns what was removed."""
+    out = Path(output)
+    stem = f".{out.name.replace('%', '')}."
+    removed = []
+    try:
+        entries = list(os.scandir(out.parent))
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.startswith(stem) or not (e.name[len(stem):].startswith(("partial-", "old-"))):
+            continue
+        m = _TAGGED.match(e.name[len(stem):])
+        if m:
+            stale = not pid_alive(int(m.group(1)), m.group(2))
+        else:
+            try:
+                stale = time.time() - e.stat(follow_symlinks=False).st_mtime > UNTAGGED_STALE_SECONDS
+            except OSError:
+                stale = False
+        if stale:
+            remove_path(Path(e.path))
+            removed.append(Path(e.path))
+    if removed:
+        logger.info("removed %d leftover temporary file(s) of an interrupted run: %s", len(removed),
+                    ", ".join(p.name for p in removed))
+    return removed
+
+
+def publish_folder(tmp: str | os.PathLike, dest: str | os.PathLike, *, owned: Callable[[str], bool],
+                   overwrite: bool = False) -> Path:
+    """Move the finished temporary folder `tmp` (on the same file system, e.g. `partial_prefix`) into place at `dest`.
+
+    `dest` missing: `tmp` is renamed to it. `dest` an existing folder: only the entries `owned(name)` claims (what
+    this writer writes) are replaced: the old ones go aside into a hidden `.NAME.old-PID@HOST~XXXX` folder, the new
+    ones move in, then the old ones are deleted; everything else in `dest` stays. Without `overwrite` an owned entry
+    already in `dest` (it appeared while the work ran) raises FileExistsError. On any failure the entries moved so
+    far go back where they were (`tmp` is left to the caller). Returns `dest`.
+    """
+    tmp, dest = Path(tmp), Path(dest)
+    if not dest.exists():
+        os.replace(tmp, dest)
+        return dest
+    with os.scandir(dest) as it:
+        old = sorted(e.name for e in it if owned(e.name))
+    new = sorted(os.listdir(tmp))
+    if old and not overwrite:
+        raise FileExistsError(f"{dest} now holds {', '.join(old[:3])}{' ...' if len(old) > 3 else ''} (written while "
+                              "this run worked); pass --overwrite to replace them, or choose another output path.")
+    clash = [n for n in new if n not in old and os.path.lexists(dest / n)]
+    if clash:
+        raise FileExistsError(f"{dest} holds {', '.join(clash[:3])}, which lvcd did not write and would replace; move "
+                              "it away or choose another output path.")
+    aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-{owner_tag()}~", dir=tmp.parent))
+    moved_old: list[str] = []
+    moved_new: list[str] = []
+    try:
+        for name in old:
+            os.replace(dest / name, aside / name)
+            moved_old.append(name)
+        for name in new:
+            os.replace(tmp / name, dest / name)
+            moved_new.append(name)
+    except BaseException:
+        for src, dst, names in ((dest, tmp, moved_new), (aside, dest, moved_old)):  # undo, newest first
+            for name in reversed(names):
+                try:
+                    os.replace(src / name, dst / name)
+                except OSError:  # pragma: no cover - best effort: the error below says what failed
+                    pass
+        remove_path(aside)
+        raise
+    os.rmdir(tmp)
+    remove_path(aside)
+    return dest

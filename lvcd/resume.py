@@ -1,6 +1,7 @@
 """What makes a render resumable and its result identifiable: per-window checkpoints (`SegmentStore`), cached content
 hashes of the inputs (`InputHashes`), the one render key that both `colorize --work` and the shot stamps of
-`lvcd batch` use (`render_params` + `render_key`), atomic file writes, and the sidecar record of a finished render.
+`lvcd batch` use (`render_params` + `render_key`; `checkpoint_folder` for `colorize --work`), atomic file writes, and
+the sidecar record of a finished render (`sidecar_record`, `timing_record`).
 
 Imported by `lvcd.api` and `lvcd.shots`; imports nothing above itself (safetensors/torch only inside
 `SegmentStore`'s methods, the window carry as a plain dict of tensors that the pipeline turns back into its type).
@@ -159,3 +160,25 @@ def sidecar_record(*, input, reference, output, frames: int, fps, size: tuple[in
         "options": jsonable(options.as_dict()),
         "model": str(model_dir) if model_dir else None, "model_files": fingerprint, "seconds": round(seconds, 3),
     }
+
+
+def timing_record(info) -> dict:
+    """The sidecar's `timing` (from `lvcd.video.probe`'s `VideoInfo`): constant rate, or (variable frame rate)
+    output frame i = input frame i at its timestamp, every frame kept."""
+    if info.timestamps is None:
+        return {"variable_frame_rate": bool(info.is_vfr), "fps": str(info.fps),
+                "resampled": bool(info.is_vfr or info.source_frame_count != info.frame_count)}
+    return {"variable_frame_rate": True, "average_fps": str(info.fps), "mapping": "output frame i = input frame i",
+            "timestamps_s": [str(t) for t in info.timestamps]}
+
+
+def checkpoint_folder(work: Path, input, reference: np.ndarray, frames: int, options: RenderOptions, *, backend: str,
+                      fingerprint: dict, device: str, dtype: str) -> Path:
+    """`work/colorize/<key>`: the window checkpoints of a `colorize --work` render, keyed by everything its latents
+    depend on (`render_params`: input content, reference pixels, pixel options, model; plus the frame count and the
+    loaded device class and dtype). The input hashes are cached in `work/cache/inputs.json`."""
+    hashes = InputHashes(work / "cache" / "inputs.json")
+    params = render_params(options, backend=backend, model=fingerprint, inputs=[{"sha256": hashes(str(input))}],
+                           reference_sha256=sha256_pixels(reference), frames=frames, device=device, dtype=dtype)
+    hashes.save()
+    return work / "colorize" / render_key(params)[:24]

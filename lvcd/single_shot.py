@@ -1,4 +1,6 @@
-"""`lvcd colorize --reference-frame N|external [--reference-lineart IMAGE|N]`: one clip as one shot.
+"""`lvcd colorize --reference-frame N|external [--reference-lineart IMAGE|N]`: one clip as one shot; and
+`--reference A --reference-frame 0 --reference B --reference-frame 29`: several keyframes of one clip used together
+(bucket backend; `colorize_from_keyframes`, a one-shot manifest with `references:`).
 
 The manifest path already knows how to colour a clip from a keyframe in the middle (a forward and a backward pass)
 or from an off-frame character sheet (an external reference with its own lineart); this renders a single clip that
@@ -12,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["colorize_from_frame", "parse_reference_frame"]
+__all__ = ["colorize_from_frame", "colorize_from_keyframes", "parse_reference_frame"]
 
 EXTERNAL = "external"
 
@@ -37,7 +39,6 @@ def colorize_from_frame(input, reference, output, *, reference_frame=None, refer
     """Colorize `input` from `reference`, which colours frame `reference_frame` (or is `external`). Returns the
     BatchResult of the one-shot render (`.output`, `.frames`, `.seconds`)."""
     from . import api
-    from .shots.render import render_shots
     from .video import probe
 
     rf = parse_reference_frame(reference_frame if reference_frame is not None else
@@ -58,6 +59,59 @@ def colorize_from_frame(input, reference, output, *, reference_frame=None, refer
     if reference_lineart is not None:
         rl = str(reference_lineart)
         shot["reference_lineart"] = int(rl) if rl.isdigit() else os.path.abspath(rl)
+    return _render_clip(input, shot, output, work, audio, options)
+
+
+def colorize_from_keyframes(input, references, reference_frames, output, *, reference_lineart=None, work=None,
+                            audio=None, **options):
+    """Colorize `input` as one shot from several keyframes used together: `references[i]` colours frame
+    `reference_frames[i]` (the CLI's repeated --reference / --reference-frame pairs). Bucket backend only."""
+    from . import api
+    from .backends import resolve_backend
+    from .options import RenderOptions
+    from .outputs import check_output
+    from .video import probe
+
+    references, reference_frames = list(references), list(reference_frames)
+    if len(references) != len(reference_frames):
+        raise ValueError(f"--reference is given {len(references)} times and --reference-frame {len(reference_frames)}"
+                         " times; give them in pairs, in order: --reference A --reference-frame 0 --reference B "
+                         "--reference-frame 29.")
+    if reference_lineart is not None:
+        raise ValueError("--reference-lineart goes with one --reference and --reference-frame external, not with "
+                         "several keyframes (each is a frame of the clip, with its own lineart).")
+    backend = resolve_backend(RenderOptions.of(**options), strict=False)[0]
+    if backend != "bucket":
+        raise ValueError(f"several --reference keyframes are used together by the bucket backend only (this render "
+                         f"would use the {backend} backend); add --backend bucket, or give one --reference, or "
+                         "colour sub-shots from each keyframe with a shot manifest's `references:` (lvcd batch).")
+    info = probe(input)
+    frames: dict[int, str] = {}
+    for ref, raw in zip(references, reference_frames):
+        rf = parse_reference_frame(raw)
+        if rf == EXTERNAL:
+            raise ValueError(f"--reference-frame external (for --reference {ref}) is for one off-frame reference; "
+                             "with several --reference, each colours a frame of the clip: give its frame number.")
+        if rf >= info.frame_count:
+            raise ValueError(f"--reference-frame {rf} is past the end of {input} ({info.frame_count} frames: "
+                             f"0-{info.frame_count - 1}).")
+        if rf in frames:
+            raise ValueError(f"--reference-frame {rf} is given twice ({frames[rf]} and {ref}); one keyframe per "
+                             "frame.")
+        frames[rf] = ref
+    api.check_inputs_and_output(input, info, output, reference=references[0], work=work, fmt=options.get("fmt"),
+                                polarity=options.get("polarity", "auto"))
+    check_output(output, inputs=[input, *references], work=work, fmt=options.get("fmt"))  # replaces no keyframe
+    shot = {"name": "clip", "start": 0, "end": info.frame_count,
+            "references": [{"frame": f, "image": os.path.abspath(r)} for f, r in sorted(frames.items())]}
+    return _render_clip(input, shot, output, work, audio, options)
+
+
+def _render_clip(input, shot: dict, output, work, audio, options):
+    """Render the one-shot manifest of `shot` over `input` (a temporary work folder beside the output when `work`
+    is None, removed afterwards)."""
+    from .shots.render import render_shots
+
     manifest = {"version": 1, "input": os.path.abspath(input), "shots": [shot]}
     temp = None
     if work is None:

@@ -21,11 +21,19 @@ the share spent outside the model: IO, prep, bookkeeping, waiting on other stage
 (`OUTSIDE_MODEL_GOAL`) applies to that share; `meets_goal` says whether a run reaches it. Also reported:
 outside_denoiser_share = 1 - (time in denoiser calls) / (wall time), i.e. the VAE decode share plus the outside-model
 share. The one-off start (probe, loading the pipeline, encoding the reference) is reported apart as startup_s.
+
+The CPU side competes with whatever else the machine runs, so every run records what it had: `cpu_s` (CPU time of
+this process, all its threads, over the steady part; it includes the simulated GIL-holding part of the model calls,
+up to gil_share x model time), `children_cpu_s` (finished subprocesses: ffmpeg encode and audio remux), and the load
+average (1 / 5 / 15 min) before and after it; `cpu_count` is the cores this process may use. A share measured at a
+load above `cpu_count` is inflated by the waiting for a core.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -119,6 +127,8 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
         t = time.perf_counter()
         if spent["first_call"] is None:
             spent["first_call"] = t
+            cpu_at["first_call"] = (time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+                                    + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime)
         simulated_wait(t_call, a.gil_share)
         spent["denoise"] += time.perf_counter() - t
         spent["calls"] += 1
@@ -143,11 +153,15 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
     if mode == "serial":
         for m in stages:
             m.background = Serial
+    load_before = [round(v, 2) for v in os.getloadavg()]
+    cpu_at: dict[str, tuple[float, float]] = {}
     try:
         t = time.perf_counter()
         res = api.colorize_video(clip, ref, out, backend="diffusion", model=str(model), steps=a.steps,
                                  decode_chunk=chunk, quiet=True, overwrite=True, device="cpu", dtype="fp32")
         end = time.perf_counter()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_at["end"] = (time.process_time(), children.ru_utime + children.ru_stime)
     finally:
         LVCDPipeline._denoise, LVCDPipeline._decode, backgrounds = saved
         for m, b in zip(stages, backgrounds, strict=True):
@@ -165,6 +179,9 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
         "outside_model_ms_per_frame": round(1000 * other / res.frames, 2),
         "vae_decode_share": round(spent["decode"] / wall, 4),
         "outside_denoiser_share": round(1 - spent["denoise"] / wall, 4),
+        "cpu_s": round(cpu_at["end"][0] - cpu_at["first_call"][0], 3),
+        "children_cpu_s": round(cpu_at["end"][1] - cpu_at["first_call"][1], 3),
+        "load_avg_before": load_before, "load_avg_after": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -210,12 +227,16 @@ def main() -> None:
         "command": "python scripts/bench_overhead.py " + " ".join(sys.argv[1:]),
         "source": [w, h], "model_size": [mw, mh], "steps": a.steps, "tflops": a.tflops, "gil_share": a.gil_share,
         "simulated_denoiser_call_s": round(t_call, 4), "simulated_vae_decode_s_per_latent": round(t_dec_frame, 4),
+        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "runs": runs,
         "outside_model_goal": OUTSIDE_MODEL_GOAL,
         "note": "CPU side real (this machine); GPU work simulated from FLOPs. Model time = denoiser calls + VAE "
                 "decode calls; outside_model_share is the rest of the steady render (the goal applies to it). "
                 "outside_denoiser_share also counts the chunked VAE decode (as released: 10 latents per call, 6 new "
-                "frames; 19: 15 new frames a call).",
+                "frames; 19: 15 new frames a call). cpu_s / children_cpu_s: CPU time of the steady part (this "
+                "process, including the simulated GIL-holding part of the model calls / finished subprocesses); "
+                "load_avg_*: the machine's load around each run (more than "
+                "cpu_count means other work competed for the cores and inflates the outside-model share).",
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2) + "\n")

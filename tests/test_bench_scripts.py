@@ -26,3 +26,6 @@ def test_bench_overhead_smoke(tmp_path):
     assert 0 < run["outside_denoiser_share"] < 1
     assert 0 < run["outside_model_share"] < run["outside_denoiser_share"]
     assert run["meets_goal"] == (run["outside_model_share"] <= 0.05)
+    assert run["cpu_s"] > 0 and run["children_cpu_s"] >= 0  # what the CPU side cost, and what it competed with:
+    assert len(run["load_avg_before"]) == len(run["load_avg_after"]) == 3
+    assert json.loads(out.read_text())["cpu_count"] >= 1

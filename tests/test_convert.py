@@ -32,6 +32,7 @@ from lvcd.convert import (
 )
 from lvcd.convert import build as cv_build
 from lvcd.convert.configs import _clean, _controlnet_config
+from lvcd.model_dir import SOURCES_FILE
 
 # Tiny, SVD-like but not SVD-sized: 2 levels, attention only at the first (so the up path has a level without
 # attention first, as in SVD), GroupNorm-compatible widths.
@@ -580,9 +581,30 @@ def test_existing_out_needs_overwrite(tiny, tmp_path):
     with pytest.raises(FileExistsError, match="--overwrite"):
         convert_checkpoints(tiny["svd"], tiny["lvcd"], out, config=tiny["config"])
     assert (out / "keep.txt").read_text() == "mine"
-    convert_checkpoints(tiny["svd"], tiny["lvcd"], out, config=tiny["config"], overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "model_index.json").is_file()
+    # --overwrite replaces a converted pipeline only: a folder holding anything else is refused, naming it
+    (out / "notes").mkdir()
+    with pytest.raises(FileExistsError, match=r"did not write: keep\.txt, notes;"):
+        convert_checkpoints(tiny["svd"], tiny["lvcd"], out, config=tiny["config"], overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt", "notes"] and (out / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+    (out / "keep.txt").unlink()
+    (out / "notes").rmdir()
+    convert_checkpoints(tiny["svd"], tiny["lvcd"], out, config=tiny["config"], overwrite=True)
+    assert (out / "model_index.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_overwrite_replaces_every_entry_of_the_old_conversion(tiny, tmp_path):
+    out = tmp_path / "pipe"
+    convert_checkpoints(tiny["svd"], tiny["lvcd"], out, config=tiny["config"])
+    written = sorted(p.name for p in out.iterdir())
+    (out / "unet" / "stale.bin").write_bytes(b"old")  # inside an entry a conversion owns: replaced with it
+    (out / SOURCES_FILE).write_text("{}")  # the record of an earlier `--download`: not these sources
+    convert_checkpoints(tiny["svd"], tiny["lvcd"], out, config=tiny["config"], dtype="fp16", overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == written
+    assert not (out / "unet" / "stale.bin").exists()
+    assert json.loads((out / "unet" / "config.json").read_text())["_class_name"] == "LVCDUNetModel"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # nothing left beside it
 
 
 def test_failure_midway_leaves_nothing(tiny, tmp_path, monkeypatch):

@@ -183,6 +183,11 @@ def test_convert_official_refuses_an_existing_out_before_downloading(small_files
     with pytest.raises(FileExistsError, match="--overwrite"):
         hub.convert_official(tmp_path / "out")
     assert not fake_hub.calls
+    (tmp_path / "out" / "model_index.json").write_text("{}")
+    (tmp_path / "out" / "thesis.txt").write_text("mine")  # --overwrite replaces a conversion, never this
+    with pytest.raises(FileExistsError, match="did not write: thesis.txt;"):
+        hub.convert_official(tmp_path / "out", overwrite=True)
+    assert not fake_hub.calls and (tmp_path / "out" / "thesis.txt").read_text() == "mine"
 
 
 def test_convert_official_defaults_to_the_model_location_colorize_uses(small_files, fake_hub, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from safety_clips import lineart_frames, lineart_video, write_png  # noqa: E402
 
 from lvcd.cli import main  # noqa: E402
-from lvcd.outputs import OutputError, atomic_write_text, check_output, confine, up_to_date  # noqa: E402
+from lvcd.outputs import OutputError, atomic_write_text, check_output, confine, publish_folder, up_to_date  # noqa: E402
 from lvcd.video import open_writer, read_image  # noqa: E402
 
 
@@ -97,3 +97,57 @@ def test_atomic_write_and_up_to_date(tmp_path):
     assert up_to_date(out, {"shots": [{"key": "k1"}], "frames": 3})
     assert not up_to_date(out, {"shots": [{"key": "k2"}], "frames": 3})
     assert not up_to_date(tmp_path / "missing.mp4", {"frames": 3})
+
+
+def _finished(tmp_path: Path, names: dict) -> Path:
+    tmp = tmp_path / ".out.partial-x"
+    tmp.mkdir()
+    for name, text in names.items():
+        (tmp / name).write_text(text)
+    return tmp
+
+
+def test_publish_folder_replaces_only_owned_entries(tmp_path):
+    dest = tmp_path / "out"
+    dest.mkdir()
+    for name, text in {"a.own": "old a", "c.own": "old c", "mine.txt": "user"}.items():
+        (dest / name).write_text(text)
+    tmp = _finished(tmp_path, {"a.own": "new a", "b.own": "new b"})
+    owned = lambda n: n.endswith(".own")  # noqa: E731
+    with pytest.raises(FileExistsError, match="a.own, c.own"):  # without overwrite nothing moves
+        publish_folder(tmp, dest, owned=owned)
+    assert sorted(p.name for p in dest.iterdir()) == ["a.own", "c.own", "mine.txt"] and tmp.is_dir()
+    assert publish_folder(tmp, dest, owned=owned, overwrite=True) == dest
+    assert {p.name: p.read_text() for p in dest.iterdir()} == {"a.own": "new a", "b.own": "new b", "mine.txt": "user"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the temporary and the old entries are gone
+
+
+def test_publish_folder_undoes_a_failed_move_and_never_replaces_foreign_files(tmp_path, monkeypatch):
+    import os
+
+    import lvcd.outputs as outputs
+
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "a.own").write_text("old a")
+    (dest / "b.txt").write_text("user")
+    owned = lambda n: n.endswith(".own")  # noqa: E731
+    tmp = _finished(tmp_path, {"a.own": "new a", "b.txt": "not mine to replace"})
+    with pytest.raises(FileExistsError, match="b.txt"):
+        publish_folder(tmp, dest, owned=owned, overwrite=True)
+    assert (dest / "b.txt").read_text() == "user" and (dest / "a.own").read_text() == "old a"
+    (tmp / "b.txt").unlink()
+    (tmp / "z.own").write_text("new z")
+    real = os.replace
+
+    def fail_on_z(src, dst):
+        if Path(src).name == "z.own":
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", fail_on_z)
+    with pytest.raises(OSError, match="No space"):
+        publish_folder(tmp, dest, owned=owned, overwrite=True)
+    assert {p.name: p.read_text() for p in dest.iterdir()} == {"a.own": "old a", "b.txt": "user"}
+    assert sorted(p.name for p in tmp.iterdir()) == ["a.own", "z.own"] and (tmp / "a.own").read_text() == "new a"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.partial-x", "out"]  # no aside folder left

@@ -6,9 +6,11 @@ A backend has a `name` and
         -> Iterator[np.ndarray]
 
 yielding exactly one uint8 [H, W, 3] RGB frame per input frame, in order, streaming (`options`: the call's
-`RenderOptions`; `checkpoint_dir`: resumable windows, diffusion only). `BucketBackend` wraps the weight-free
-paint-bucket colorizer (`bucket.py`); `diffusion.DiffusionBackend` wraps `LVCDPipeline.stream` (torch, imported only
-when a diffusion backend is made). `resolve_backend` settles "auto" without loading anything; `make_backend` loads.
+`RenderOptions`; `checkpoint_dir`: resumable windows, diffusion only). The bucket backend also takes
+`keyframes=[(position, reference_rgb, lineart), ...]`: several keyframes used together (`bucket_keyframes`).
+`BucketBackend` wraps the weight-free paint-bucket colorizer (`bucket.py`); `diffusion.DiffusionBackend` wraps
+`LVCDPipeline.stream` (torch, imported only when a diffusion backend is made). `resolve_backend` settles "auto"
+without loading anything; `make_backend` loads.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..errors import LVCDError
 from ..model_dir import find_model, no_model_message
 from ..options import RenderOptions
 from .bucket import BucketColorizer, BucketConfig
+from .bucket_keyframes import colorize_shot
 
 logger = logging.getLogger("lvcd")
 
@@ -63,15 +66,8 @@ class BucketBackend:
 
     def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
                  polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None) -> Iterator[np.ndarray]:
-        frames = iter(lineart_frames)
-        first = next(frames)
-
-        def chain():
-            yield first
-            yield from frames
-
-        return self.colorizer.colorize(reference_rgb, first, chain())
+                 options: RenderOptions | None = None, keyframes=None) -> Iterator[np.ndarray]:
+        return colorize_shot(self.colorizer, reference_rgb, lineart_frames, keyframes)
 
 
 def resolve_backend(opts: RenderOptions, strict: bool = True) -> tuple[str, Path | None]:

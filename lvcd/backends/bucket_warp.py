@@ -23,6 +23,8 @@ from . import bucket_track as track
 CEL_MAX_LARGEST = 0.9  # a cel's largest region (sky, paper) leaves room for anything else
 CEL_MIN_FLAT = 0.75  # this share of a cel keyframe's pixels carry their region's most common colour exactly: a region
 #                      spanning several paints (unclosed lines) or shading (a rendered frame) brings it down
+CEL_FLAT = 0.98  # ... and a keyframe this flat is cel whatever its largest region covers (a few small characters on a
+#                  plain ground): flat fills reproduce it; decoded shaded video never has exact colours this widely
 
 
 def cel_report(regions: Regions, reference_rgb: np.ndarray) -> dict:
@@ -44,7 +46,8 @@ def cel_report(regions: Regions, reference_rgb: np.ndarray) -> dict:
 
 
 def looks_like_cel(report: dict) -> bool:
-    return report["largest_share"] < CEL_MAX_LARGEST and report["flat_share"] >= CEL_MIN_FLAT
+    flat = report["flat_share"]
+    return flat >= CEL_MIN_FLAT and (report["largest_share"] < CEL_MAX_LARGEST or flat >= CEL_FLAT)
 
 
 def describe(report: dict) -> str:

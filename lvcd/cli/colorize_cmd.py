@@ -11,12 +11,15 @@ from .options import add_render_options, options_from_args
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="lineart video (mp4/mov/mkv/webm/avi/gif), image folder, pattern frame_%%04d.png, "
                    "or a shot manifest (.yaml: every shot from its own keyframe, as `lvcd batch`)")
-    p.add_argument("--reference", "-r", help="the coloured version of the first frame (not needed with a manifest)")
+    p.add_argument("--reference", "-r", action="append",
+                   help="the coloured version of the first frame (not needed with a manifest); repeat it, each with "
+                        "its --reference-frame, for several keyframes used together (bucket backend): -r A "
+                        "--reference-frame 0 -r B --reference-frame 29")
     p.add_argument("--work", help="work folder: with a manifest, the per-shot frames (default: beside the manifest); "
                    "with a video and the diffusion backend, per-window checkpoints, so re-running the same command "
                    "after an interruption resumes (default: none)")
     p.add_argument("--output", "-o", required=True, help="output video (.mp4/.mkv/.mov) or folder/pattern for PNGs")
-    p.add_argument("--reference-frame", metavar="N|external",
+    p.add_argument("--reference-frame", metavar="N|external", action="append",
                    help="which frame the reference colours: a frame number (default 0), or `external` for a "
                         "character sheet / design that is no frame of the clip")
     p.add_argument("--reference-lineart", metavar="IMAGE|N",
@@ -61,20 +64,40 @@ def run(args) -> int:
         plan = api.plan_render(args.input, **opts)
         print(api.format_plan(plan))
         return 0
-    if args.reference_frame is not None or args.reference_lineart is not None:
-        from ..single_shot import colorize_from_frame
+    refs, frames = args.reference, args.reference_frame or []
+    if len(refs) > 1 or len(frames) > 1 or frames or args.reference_lineart is not None:
+        from ..single_shot import colorize_from_frame, colorize_from_keyframes
 
-        res = colorize_from_frame(args.input, args.reference, args.output, reference_frame=args.reference_frame,
-                                  reference_lineart=args.reference_lineart, work=args.work, audio=args.audio, **opts)
+        if len(refs) > 1 or len(frames) > 1:  # several keyframes used together
+            res = colorize_from_keyframes(args.input, refs, frames, args.output,
+                                          reference_lineart=args.reference_lineart, work=args.work, audio=args.audio,
+                                          **opts)
+        else:
+            res = colorize_from_frame(args.input, refs[0], args.output, reference_frame=frames[0] if frames else None,
+                                      reference_lineart=args.reference_lineart, work=args.work, audio=args.audio,
+                                      **opts)
         if not args.quiet:
             print(f"wrote {res.output} ({res.frames} frames, {res.seconds:.1f} s)", file=sys.stderr)
+            _confidence_lines([s.confidence for s in res.shots])
         return 0
-    res = api.colorize_video(args.input, args.reference, args.output, work=args.work, audio=args.audio,
+    res = api.colorize_video(args.input, refs[0], args.output, work=args.work, audio=args.audio,
                              fps=args.fps, **opts)
     if not args.quiet:
         print(f"wrote {res.output} ({res.frames} frames, {res.backend} backend, {res.seconds:.1f} s)", file=sys.stderr)
-        if res.drift is not None:
+        if res.confidence is not None:  # flat fills: a palette drift check cannot fail on them; this one can
+            _confidence_lines([res.confidence])
+        elif res.drift is not None:
             from ..eval.drift import format_drift
 
             print(format_drift(res.drift), file=sys.stderr)
     return 0
+
+
+def _confidence_lines(summaries) -> None:
+    """The bucket confidence line of each summary whose frames were all confident (those with frames to check were
+    logged as warnings already)."""
+    from ..backends.bucket_confidence import format_line
+
+    for conf in summaries:
+        if conf is not None and not conf["frames_to_check"]:
+            print(format_line(conf), file=sys.stderr)

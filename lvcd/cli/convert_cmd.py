@@ -55,7 +55,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                         "img2vid configs (pipelines/lvcd-svd)")
     p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32",
                    help="dtype of the written weights (default fp32; fp16/bf16 inputs are upcast as needed)")
-    p.add_argument("--overwrite", action="store_true", help="replace DIR if it exists (only once the new one is done)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the converted pipeline in DIR (only once the new one is done); a DIR holding other "
+                        "files is refused, naming them")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.set_defaults(_convert_parser=p)
 

@@ -1,5 +1,7 @@
 """The conversion: meta-device models from the configs, every source's key plan checked, then one component at a
-time read, cast, assigned and saved into a temporary sibling of the output folder, renamed when complete."""
+time read, cast, assigned and saved into a temporary sibling of the output folder, published when complete
+(`lvcd.outputs.publish_folder`: an existing folder keeps anything a conversion does not write; `--overwrite`
+refuses a folder that holds such files)."""
 from __future__ import annotations
 
 import json
@@ -7,12 +9,13 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
+from ..model_dir import PIPELINE_ENTRIES, check_model_out
+from ..outputs import partial_prefix, publish_folder, remove_stale_partials
 from .base import _materialize, _preview
 from .configs import _controlnet_config, _resolve_configs
 from .sources import _check_shapes, _Component, _DiffusersSVD, _expected, _LVCDWeights, _Planned, _SgmSVD
@@ -56,16 +59,12 @@ def _check_paths(svd: Path, lvcd: Path, out: Path, overwrite: bool) -> None:
     if not lvcd.is_file():
         raise FileNotFoundError(f"`--lvcd` {lvcd} does not exist (or is a folder): pass lvcd.ckpt or "
                                 "lvcd-fp16.safetensors.")
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"`--out` {out} exists and is not a folder; choose a folder path.")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"`--out` {out} already exists; pass `--overwrite` to replace it, or choose another "
-                              "path.")
     o = out.resolve()
     for name, p in (("--svd", svd), ("--lvcd", lvcd)):
         r = p.resolve()
         if r == o or o in r.parents:
             raise ValueError(f"`{name}` {p} lies inside `--out` {out}, which is replaced: write the output elsewhere.")
+    check_model_out(out, overwrite)
 
 
 def _arch_hint(has_config: bool) -> str:
@@ -130,7 +129,8 @@ def convert_checkpoints(
             real SVD img2vid configs shipped in `lvcd/model_configs/lvcd-svd` (or the configs of the diffusers SVD
             folder).
         dtype: dtype of the written weights (torch dtype or "fp32" / "fp16" / "bf16"); inputs are cast as needed.
-        overwrite: replace an existing `out` (only once the new folder is complete).
+        overwrite: replace an existing `out` (only once the new folder is complete); refused when `out` holds
+            anything a conversion does not write (`lvcd.model_dir.PIPELINE_ENTRIES`), naming it.
 
     Returns:
         The path of the written folder.
@@ -166,7 +166,8 @@ def convert_checkpoints(
 
     # 3. Build and save one component at a time into a temporary sibling of `out`; rename it when complete.
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    remove_stale_partials(out)  # what a killed conversion left beside `out` (its own naming, its pid gone)
+    tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(out.name), dir=out.parent))
     try:
         for name in list(components):
             planned = components.pop(name)  # drop the references: one component's tensors in memory at a time
@@ -182,7 +183,7 @@ def convert_checkpoints(
 
         EulerDiscreteScheduler.from_config(configs["scheduler"]).save_pretrained(tmp / "scheduler")
         _write_model_index(tmp, with_clip=has_clip)
-        _replace_dir(tmp, out)
+        publish_folder(tmp, out, owned=lambda name: name in PIPELINE_ENTRIES, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -221,19 +222,3 @@ def _write_model_index(folder: Path, with_clip: bool) -> None:
         "vae": ["diffusers", "AutoencoderKLTemporalDecoder"],
     }
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished folder into place; an existing `out` is removed only once the new one is there."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        out.rename(old)
-    try:
-        tmp.rename(out)
-    except BaseException:
-        if old is not None:
-            old.rename(out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

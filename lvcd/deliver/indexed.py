@@ -35,12 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..outputs import partial_prefix, publish_folder, remove_stale_partials, usual_mode
+from ..video.output_paths import check_output_path
 from .paints import Palette, to_indices
 from .swatches import PALETTE_FILES, write_palette_files
 
 logger = logging.getLogger("lvcd")
 
 FRAME_NAME = "frame_{:06d}.png"  # as lvcd.video.writer's PNG folders
+_FRAME_RE = re.compile(r"^frame_\d{6}\.png$")
 LAYERS_DIR = "layers"
 LINES_LAYER = "lines"
 
@@ -105,8 +108,6 @@ class IndexedWriter:
 
     def __init__(self, path: str | os.PathLike, fps, size: tuple[int, int], *, palette, overwrite: bool = False,
                  layers: bool = False, name: str | None = None, extra: dict | None = None, start_number: int = 0):
-        from ..video.writer import check_output_path
-
         self.path = Path(path)
         check_output_path(self.path, overwrite=overwrite, fmt="indexed")
         self.fps = Fraction(str(fps)) if not isinstance(fps, Fraction) else fps
@@ -123,7 +124,8 @@ class IndexedWriter:
         self._layer_frames: dict[str, set[int]] = {}
         self._numbers: list[int] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.partial-", dir=self.path.parent))
+        remove_stale_partials(self.path)  # what a killed run left (its own naming only, its pid gone)
+        self._tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(self.path.name), dir=self.path.parent))
         self._done = False
 
     # ------------------------------------------------------------------------------------------------ writing
@@ -195,23 +197,11 @@ class IndexedWriter:
         return self.path
 
     def _commit(self) -> None:
-        os.chmod(self._tmp, 0o777 & ~_umask())
-        if self.path.exists():
-            if not self.overwrite and any(not e.name.startswith(".") for e in os.scandir(self.path)):
-                raise FileExistsError(f"output {self.path} appeared during the render; pass --overwrite.")
-            # --overwrite replaces what an indexed render writes (frames, palette files, layers), never the rest of
-            # the folder: the old render's entries go aside, the new ones move in, then the old ones are deleted
-            old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-            frame = re.compile(r"^frame_\d{6}\.png$")
-            for e in os.scandir(self.path):
-                if frame.match(e.name) or e.name in PALETTE_FILES or e.name == LAYERS_DIR:
-                    os.replace(e.path, old / e.name)
-            for e in os.scandir(self._tmp):
-                os.replace(e.path, self.path / e.name)
-            os.rmdir(self._tmp)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self._tmp, self.path)
+        # --overwrite replaces what an indexed render writes (frames, palette files, layers), never the rest of the
+        # folder: the old render's entries go aside, the new ones move in, then the old ones are deleted
+        usual_mode(self._tmp, directory=True)
+        publish_folder(self._tmp, self.path, overwrite=self.overwrite,
+                       owned=lambda n: bool(_FRAME_RE.match(n)) or n in PALETTE_FILES or n == LAYERS_DIR)
 
     def abort(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -225,12 +215,6 @@ class IndexedWriter:
             self.close()
         else:
             self.abort()
-
-
-def _umask() -> int:
-    m = os.umask(0)
-    os.umask(m)
-    return m
 
 
 def indexed_frames(folder: str | os.PathLike) -> list[Path]:

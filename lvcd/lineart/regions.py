@@ -160,6 +160,42 @@ def _region_stats(inner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np
     return area, centroid, bbox
 
 
+def _part_stats(part: np.ndarray, reg: np.ndarray, k: int, x0: int, y0: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """area [k], centroid [k, 2] (x, y) and bbox [k, 4] of the parts 0..k-1 of one split region, from its crop
+    (`part`: part index per crop pixel, `reg`: the region's pixels, (x0, y0): the crop's corner). The split parts
+    lie inside their region's crop, so nothing outside it is read: ~100x cheaper than statistics over the frame."""
+    if k <= 16:  # a few parts (the usual split): C-speed moments and bounding box per part, no coordinate arrays
+        area, centroid, bbox = np.zeros(k, np.int64), np.zeros((k, 2)), np.zeros((k, 4), np.int32)
+        for j in range(k):
+            m = ((part == j) & reg).view(np.uint8)
+            mo = cv2.moments(m, binaryImage=True)
+            if mo["m00"] > 0:
+                area[j] = round(mo["m00"])
+                centroid[j] = (mo["m10"] / mo["m00"] + x0, mo["m01"] / mo["m00"] + y0)
+                bx, by, bw, bh = cv2.boundingRect(m)
+                bbox[j] = (bx + x0, by + y0, bx + bw + x0, by + bh + y0)
+        return area, centroid, bbox
+    ys, xs = np.nonzero(reg)
+    p = part[ys, xs]
+    area = np.bincount(p, minlength=k).astype(np.int64)
+    a = np.maximum(area, 1)
+    centroid = np.stack([np.bincount(p, weights=xs, minlength=k) / a + x0,
+                         np.bincount(p, weights=ys, minlength=k) / a + y0], 1)
+    bbox = np.zeros((k, 4), np.int32)
+    big = np.iinfo(np.int32).max
+    lo_x, lo_y = np.full(k, big, np.int64), np.full(k, big, np.int64)
+    hi_x, hi_y = np.full(k, -1, np.int64), np.full(k, -1, np.int64)
+    np.minimum.at(lo_x, p, xs)
+    np.minimum.at(lo_y, p, ys)
+    np.maximum.at(hi_x, p, xs)
+    np.maximum.at(hi_y, p, ys)
+    ok = area > 0
+    bbox[ok] = np.stack([lo_x + x0, lo_y + y0, hi_x + 1 + x0, hi_y + 1 + y0], 1)[ok]
+    centroid[~ok] = 0.0
+    return area, centroid, bbox
+
+
 def segment_regions(
     lineart: Lineart | np.ndarray,
     config: RegionConfig | None = None,
@@ -210,7 +246,7 @@ def segment_regions(
         nb, lb = cv2.connectedComponents(1 - closed, connectivity=4, ltype=cv2.CV_32S)
         big = np.bincount(lb.ravel(), minlength=nb) >= min_ball
         big[0] = False
-        split = False
+        parts = []
         if big.sum() >= 2:
             ball_raw = np.zeros(nb, np.int32)
             ball_raw[lb] = labels  # every ball lies inside one raw region (entry 0 is meaningless: unused)
@@ -218,26 +254,32 @@ def segment_regions(
             per_region[0] = 0
             for s in np.flatnonzero(per_region >= 2):
                 bx0, by0, bx1, by1 = bbox[s]
-                reg = labels[by0:by1, bx0:bx1] == s
+                crop = labels[by0:by1, bx0:bx1]
+                reg = crop == s
                 balls = lb[by0:by1, bx0:bx1]
-                seed = reg & big[balls]
+                seed = reg & np.take(big, balls)
                 # nearest seed pixel for every pixel of the crop (zeros of `src` are the seeds)
                 _, near = cv2.distanceTransformWithLabels(
                     (~seed).view(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
                 )
                 seed_ball = balls[seed]  # raster order == DIST_LABEL_PIXEL numbering
-                owner = seed_ball[near - 1]  # [h, w] owning ball of every crop pixel (only `reg` matters)
-                # compact the owning balls to parts 0..k-1 (part 0 keeps the region's id, the others get new ids)
-                present = np.bincount(owner[reg], minlength=nb) > 0
+                # compact the owning balls to parts 0..k-1 (part 0 keeps the region's id, the others get new ids).
+                # Every seed lies in the region and owns itself, so the balls owning its pixels are the seeds' balls
+                present = np.bincount(seed_ball, minlength=nb) > 0
                 ids = np.flatnonzero(present)
-                part = (np.cumsum(present) - 1)[owner]
+                seed_part = np.concatenate([[0], (np.cumsum(present) - 1)[seed_ball]]).astype(np.int32)
+                part = np.take(seed_part, near)  # [h, w] part of every crop pixel's nearest seed (only `reg` matters)
                 new_ids = np.concatenate([[s], np.arange(n + 1, n + len(ids))]).astype(np.int32)
-                labels[by0:by1, bx0:bx1][reg] = new_ids[part[reg]]
+                np.copyto(crop, np.take(new_ids, part), where=reg)
+                parts.append((new_ids, *_part_stats(part, reg, len(ids), bx0, by0)))
                 n += len(ids) - 1
-                split = True
-            if split:  # statistics of every region at once (split parts got new ids): label sums, no loop
-                area, centroid, bbox = _region_stats(labels, n)
-                split = False
+            if parts:  # the split parts' statistics, from their crops (the other regions' are unchanged)
+                grow = n + 1 - len(area)
+                area = np.concatenate([area, np.zeros(grow, area.dtype)])
+                centroid = np.concatenate([centroid, np.zeros((grow, 2))])
+                bbox = np.concatenate([bbox, np.zeros((grow, 4), bbox.dtype)])
+                for new_ids, a, c, b in parts:
+                    area[new_ids], centroid[new_ids], bbox[new_ids] = a, c, b
     inner = labels
     interior = inner > 0
     # 4. every line (and speck) pixel takes its nearest region's id

@@ -17,6 +17,7 @@ from ..options import DEFAULTS, RenderOptions, check_names
 from ..resume import InputHashes, render_key, render_params, sha256_file
 from .manifest import load_manifest
 from .shot import Manifest, ManifestError, Shot, shot_seed
+from .together import join_keyframes, keyframe_params
 
 PNG_NAME = "{:06d}.png"  # frames are named by global frame number (an episode at 24 fps has < 1e6 frames)
 
@@ -142,6 +143,7 @@ def plan_shot(manifest: Manifest, shot: Shot, work: Path, overrides: Mapping, ha
         reference_lineart=(None if rl is None else {"frame": rl} if isinstance(rl, int)
                            else {"sha256": sha256_file(rl)}),
         passes=[asdict(p) for p in passes],
+        **keyframe_params(shot),  # keyframes used together: every one's sha256
     )
     plan = ShotPlan(shot, opts, seed, backend, model_dir, passes, render_key(params), params,
                     work / "shots" / shot.name)
@@ -179,10 +181,12 @@ def _check_references(m: Manifest, shots: Sequence[Shot], overrides: Mapping) ->
     problems = []
     for shot in shots:
         opts, _ = effective_options(m, shot, overrides)
-        try:
-            load_reference(shot.reference, m.size, opts.reference_fit, opts.reference_background)
-        except (OSError, ValueError) as e:
-            problems.append(f"shot {shot.name!r}: `reference`: {e}")
+        for frame, image in shot.keyframes or [(None, shot.reference)]:
+            try:
+                load_reference(image, m.size, opts.reference_fit, opts.reference_background)
+            except (OSError, ValueError) as e:
+                field = "`reference`" if frame is None else f"`references` (the keyframe of frame {frame})"
+                problems.append(f"shot {shot.name!r}: {field}: {e}")
         if isinstance(shot.reference_lineart, Path):
             try:
                 read_image(shot.reference_lineart)
@@ -196,12 +200,12 @@ def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | 
                only: Sequence[str] | None = None, **overrides) -> tuple[Manifest, Path, list[ShotPlan]]:
     """Validate the manifest and plan the selected shots (options, seeds, passes, hashes, status); loads no model."""
     try:
-        m = load_manifest(manifest)
+        overrides = split_overrides(overrides)
+        m = join_keyframes(load_manifest(manifest), overrides)  # bucket: a shot's keyframes used together
         selected = m.select(only)
         m.require_references(selected)
     except ManifestError as e:
         raise ManifestError(e.problems, e.source, note="Nothing was rendered.") from None
-    overrides = split_overrides(overrides)
     work_dir = Path(work) if work is not None else default_work_dir(m)
     _check_references(m, selected, overrides)
     hashes = InputHashes(work_dir / "cache" / "inputs.json")
@@ -218,6 +222,8 @@ def format_plans(plans: Sequence[ShotPlan]) -> str:
     for p in plans:
         s = p.shot
         ref = "external" if s.external else str(s.reference_frame)
+        if s.keyframes:  # keyframes used together
+            ref = "+".join(str(f) for f, _ in s.keyframes)
         rows.append((s.name, f"{s.start}-{s.end - 1} ({s.frames})", ref, "+".join(q.name for q in p.passes),
                      str(p.seed), p.backend, p.status))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -54,7 +54,7 @@ from .manifest import load_manifest
 from .plan import Pass, ShotPlan, default_work_dir, plan_passes, plan_shots, split_overrides
 from .shot import Manifest, ManifestError
 from .source import EpisodeSource, read_png
-from .worker import BatchResult, ShotResult, _Backends, render_shot, stamped_drift
+from .worker import BatchResult, ShotResult, _Backends, render_shot, stamped_confidence, stamped_drift
 
 logger = logging.getLogger("lvcd")
 
@@ -129,8 +129,8 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
     result = BatchResult(work_dir)
     if do_assemble and not opts.overwrite and all(p.status == "done" for p in plans) and \
             up_to_date(out_path, side):  # a finished batch run again: nothing to render, nothing to write
-        result.shots = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
-                        for p in plans]
+        result.shots = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key,
+                                   stamped_confidence(p)) for p in plans]
         result.output, result.unchanged = out_path, True
         result.sidecar = sidecar_path(out_path)
         result.seconds = time.perf_counter() - t0
@@ -169,9 +169,14 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
                         overall.update()
 
                     status = render_shot(p, source, backends, m.size, tick)
+            conf = stamped_confidence(p)
             result.shots.append(ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, status, p.folder,
-                                           time.perf_counter() - ts, p.key))
+                                           time.perf_counter() - ts, p.key, conf))
             logger.info("shot %s: %s (%d frames, seed %d)", p.shot.name, status, p.shot.frames, p.seed)
+            if conf and conf["frames_to_check"]:
+                from ..backends.bucket_confidence import format_line
+
+                logger.warning("shot %s: %s", p.shot.name, format_line(conf))
             drift = stamped_drift(p)
             if drift and drift.get("over_threshold"):
                 from ..eval.drift import format_drift

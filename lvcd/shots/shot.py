@@ -61,6 +61,7 @@ class Shot:
     options: dict = field(default_factory=dict)  # per-shot RenderOptions overrides, as written
     index: int = 0  # position in the manifest's `shots` list (0-based), for messages
     parent: str | None = None  # set on the sub-shots of a shot with several `references`: that shot's name
+    keyframes: tuple = ()  # a shot rendered with its keyframes together (bucket, together.py): (frame, image), ...
 
     @property
     def frames(self) -> int:
@@ -110,14 +111,16 @@ class Manifest:
 
     def select(self, names: Sequence[str] | None) -> list[Shot]:
         """The shots called `names` (all shots for None), in frame order; unknown names raise ManifestError. The name
-        of a shot with several `references` selects all its sub-shots."""
+        of a shot with several `references` selects all its sub-shots; a sub-shot's name selects the whole shot when
+        its keyframes are used together (`keyframes`)."""
         if not names:
             return list(self.shots)
-        known = {s.name for s in self.shots} | {s.parent for s in self.shots if s.parent is not None}
+        alias = {subshot_name(s.name, f): s.name for s in self.shots for f, _ in s.keyframes}
+        known = {s.name for s in self.shots} | {s.parent for s in self.shots if s.parent is not None} | set(alias)
         bad = [n for n in names if n not in known]
         if bad:
             raise ManifestError([f"--only: no shot named {n!r}{suggest(n, known)}" for n in bad], self.path)
-        wanted = set(names)
+        wanted = {alias.get(n, n) for n in names}
         return [s for s in self.shots if s.name in wanted or s.parent in wanted]
 
     def require_references(self, shots: Sequence[Shot] | None = None) -> None:

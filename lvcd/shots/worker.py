@@ -15,10 +15,11 @@ import numpy as np
 from ..resume import atomic_write_bytes, write_json
 from .plan import PNG_NAME, Pass, ShotPlan
 from .source import EpisodeSource, read_png, reference_lineart_frame, reference_rgb, shot_polarity, write_png
+from .together import drift_reference, pass_keyframes
 
 logger = logging.getLogger("lvcd")
 
-__all__ = ["BatchResult", "ShotResult", "render_shot", "shot_drift", "stamped_drift"]
+__all__ = ["BatchResult", "ShotResult", "render_shot", "shot_drift", "stamped_confidence", "stamped_drift"]
 
 
 # ---------------------------------------------------------------------------------------------------- rendering
@@ -39,7 +40,7 @@ class _Backends:
 
 
 def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: EpisodeSource, polarity: str | None,
-              on_frame) -> None:
+              on_frame, size: tuple[int, int]) -> None:
     from ..api import colorize_frames  # the streaming core (imports the backends; planning does not need it)
 
     frames = source.frames(p)
@@ -57,9 +58,10 @@ def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: Epi
     outputs = p.outputs()
     ckpt = plan.state / "ckpt" / p.name
     n = 0
+    keys = pass_keyframes(plan, p, source, size)  # a shot's keyframes used together (bucket)
     for j, frame in enumerate(colorize_frames(frames, ref_rgb, num_frames=p.num_frames, backend=backend,
                                               checkpoint_dir=ckpt if plan.backend == "diffusion" else None,
-                                              options=opts)):
+                                              options=opts, keyframes=keys)):
         if j >= len(outputs):
             raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced more frames than it was given")
         g = outputs[j]
@@ -73,6 +75,9 @@ def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: Epi
     if n != len(outputs):
         raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced {n} frames for {len(outputs)} inputs;"
                            " the shot was not finished")
+    conf = backend.confidence() if plan.backend == "bucket" else None
+    if conf is not None:  # flat fills: per-frame confidence, merged into the stamp over global frames
+        write_json(plan.state / f"{p.name}.confidence.json", {"outputs": outputs, "summary": conf})
 
 
 def _reset(plan: ShotPlan) -> None:
@@ -128,14 +133,17 @@ def _render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, siz
                 on_frame()
             continue
         backend = backend or backends.get(plan)
-        _run_pass(plan, p, backend, ref_rgb, source, polarity, on_frame)
+        _run_pass(plan, p, backend, ref_rgb, source, polarity, on_frame, size)
         atomic_write_bytes(marker, b"")
     missing = [q.name for q in plan.expected() if not q.is_file()]
     if missing:
         raise RuntimeError(f"shot {plan.shot.name!r}: frames {missing[:5]} were not produced; the shot is not done")
     stamp = {"key": plan.key, "frames": plan.shot.frames, "seed": plan.seed, "params": plan.params}
     if plan.options.drift:
-        stamp["colour_drift"] = shot_drift(plan, ref_rgb)
+        stamp["colour_drift"] = shot_drift(plan, drift_reference(plan, size, ref_rgb))
+    conf = _pass_confidence(plan)
+    if conf is not None:
+        stamp["bucket_confidence"] = conf
     write_json(plan.stamp, stamp)
     shutil.rmtree(plan.state, ignore_errors=True)
     return "resumed" if resumed else "rendered"
@@ -150,6 +158,28 @@ def shot_drift(plan: ShotPlan, ref_rgb: np.ndarray) -> dict:
     for g, path in zip(range(plan.shot.start, plan.shot.end), plan.expected()):
         monitor.update(read_png(path), g)
     return monitor.summary()
+
+
+def _pass_confidence(plan: ShotPlan) -> dict | None:
+    """The bucket confidence of the shot's passes (written by `_run_pass`) on global frame numbers; None when no pass
+    left one (warp mode, diffusion)."""
+    from ..backends.bucket_confidence import merge_summaries
+
+    parts = []
+    for p in plan.passes:
+        try:
+            parts.append(json.loads((plan.state / f"{p.name}.confidence.json").read_text()))
+        except (OSError, ValueError):
+            continue
+    return merge_summaries([(d["outputs"], d["summary"]) for d in parts]) if parts else None
+
+
+def stamped_confidence(plan: ShotPlan) -> dict | None:
+    """The bucket confidence summary recorded in a done shot's stamp (None: not a flat bucket render)."""
+    try:
+        return json.loads(plan.stamp.read_text()).get("bucket_confidence")
+    except (OSError, ValueError):
+        return None
 
 
 def stamped_drift(plan: ShotPlan) -> dict | None:
@@ -171,6 +201,7 @@ class ShotResult:
     folder: Path  # PNG frames named by global frame number
     seconds: float
     key: str
+    confidence: dict | None = None  # flat bucket renders: the stamp's `bucket_confidence` (global frame numbers)
 
 
 @dataclass

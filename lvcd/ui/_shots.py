@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..shots import Manifest, ManifestError, Shot, load_manifest, render_shots
 from ..shots.manifest import read_yaml
+from ..shots.together import join_keyframes
 
 try:  # new layout
     from ..shots.interchange import manifest_text, relative_to
@@ -27,4 +28,10 @@ except ImportError:  # pragma: no cover
     from ..shots.render import PNG_NAME
 
 __all__ = ["Manifest", "ManifestError", "Shot", "load_manifest", "render_shots", "read_yaml", "manifest_text",
-           "relative_to", "format_timecode", "default_work_dir", "PNG_NAME"]
+           "relative_to", "format_timecode", "default_work_dir", "PNG_NAME", "join_keyframes", "keyframes_of"]
+
+
+def keyframes_of(shot: Shot) -> list:
+    """(frame, image) of every keyframe of `shot`: all of them for a bucket shot whose keyframes are used together
+    (`lvcd.shots.together`), else its one reference (frame None: external)."""
+    return list(shot.keyframes) or ([(shot.reference_frame, shot.reference)] if shot.reference is not None else [])

@@ -33,6 +33,8 @@ from ._shots import (
     Manifest,
     default_work_dir,
     format_timecode,
+    join_keyframes,
+    keyframes_of,
     load_manifest,
     read_yaml,
     relative_to,
@@ -80,7 +82,7 @@ class Project(KeyframeEdits):
             if self._cache is not None and self._cache[0] == v:
                 return self._cache[1], self._cache[2]
             raw = read_yaml(self.path)
-            m = load_manifest(self.path)
+            m = join_keyframes(load_manifest(self.path), {})  # bucket shots: their keyframes used together
             self._cache = (v, m, raw)
             return m, raw
 
@@ -118,10 +120,9 @@ class Project(KeyframeEdits):
                 continue
             name = e.get("name", f"shot_{i + 1:03d}")
             start, end = subs[0].start, max(s.end for s in subs)
-            keyframes = [{"frame": s.reference_frame, "image": relative_to(s.reference, self.base),
-                          "timecode": format_timecode(s.reference_frame, m.fps) if s.reference_frame is not None
-                          else None, "external": s.external}
-                         for s in subs if s.reference is not None]
+            keyframes = [{"frame": f, "image": relative_to(image, self.base),
+                          "timecode": format_timecode(f, m.fps) if f is not None else None, "external": f is None}
+                         for s in subs for f, image in keyframes_of(s)]
             opts = dict(e.get("options") or {})
             shots.append({
                 "name": name, "index": i, "start": start, "end": end, "frames": end - start,
@@ -169,6 +170,9 @@ class Project(KeyframeEdits):
         now = {"name": shot.name, "start": shot.start, "end": shot.end, "reference_frame": shot.reference_frame}
         if params.get("shot") != now:
             return True
+        if shot.keyframes:  # keyframes used together: any of them changed
+            now_keys = [{"frame": f, "sha256": self._sha256(Path(p))} for f, p in shot.keyframes]
+            return params.get("keyframes") != now_keys
         return shot.reference is not None and params.get("reference_sha256") != self._sha256(Path(shot.reference))
 
     def _shot_status(self, subs, statuses: dict) -> dict:
@@ -277,8 +281,9 @@ class Project(KeyframeEdits):
         m, raw = self.load()
         subs = self._subshots(m, self._entry_index(raw, name))
         for s in subs:
-            if s.reference is not None and (s.reference_frame == frame or (s.external and frame < 0)):
-                return Path(s.reference)
+            for f, image in keyframes_of(s):
+                if f == frame or (f is None and frame < 0):
+                    return Path(image)
         raise UIError(404, f"shot {name!r} has no keyframe at frame {frame}")
 
     # ------------------------------------------------------------------------------------------------ preview

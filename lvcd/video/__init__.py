@@ -11,14 +11,16 @@ Frames cross this boundary as uint8 HxWx3 RGB numpy arrays, one at a time:
             out.write(colorize(frame))               # the output appears, complete, when the block ends
 
 Modules: `probe` (VideoInfo), `reader` (PyAV decoding, OpenCV colour conversion), `writer` (one ffmpeg process per
-output, atomic rename, audio passthrough), `images` (image sequences, `read_image` with alpha), `errors`.
+output, atomic rename, audio passthrough), `output_paths` (formats, pre-checks, sidecar paths), `retime` (variable
+frame rate timestamps), `audio`, `images` (image sequences, `read_image` with alpha), `errors`.
 Lineart polarity detection lives in `lvcd.lineart`, not here.
 """
 from .errors import VideoReadError, VideoTruncatedError, VideoWriteError
 from .images import IMAGE_EXTENSIONS, allow_gaps, list_sequence, natural_key, read_image
+from .output_paths import SUPPORTED_OUTPUTS, check_output_path, sidecar_path
 from .probe import DEFAULT_SEQUENCE_FPS, VideoInfo, as_fps, probe
 from .reader import FrameReader, open_reader, read_frames
-from .writer import SUPPORTED_OUTPUTS, FrameWriter, check_output_path, open_writer, sidecar_path, write_sidecar
+from .writer import FrameWriter, open_writer, write_sidecar
 
 __all__ = [
                      "DEFAULT_SEQUENCE_FPS",

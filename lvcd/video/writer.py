@@ -1,4 +1,4 @@
-"""Atomic streaming writers: `open_writer(path, fps, size)` -> `FrameWriter`, `check_output_path`, `write_sidecar`.
+"""Atomic streaming writers: `open_writer(path, fps, size)` -> `FrameWriter`, and `write_sidecar`.
 
 Formats, by extension (or `fmt=`):
 
@@ -30,7 +30,9 @@ ever appears complete. A run killed outright (SIGKILL, power loss) cannot clean 
 output removes those leftovers (`remove_stale_partials`: its own naming only, and only when the pid in the name is
 gone from this host). An existing output is replaced only with `overwrite=True`, and then only what lvcd writes is
 replaced: the file, or in a folder the files of its frame pattern (`frame_000000.png`, ...); other files in the
-folder are left alone.
+folder are left alone. The temporary names, the leftover cleanup and the publishing of a finished folder are
+`lvcd.outputs`' (shared with the indexed writer and `lvcd convert`); formats, pre-checks and sidecar paths are
+`output_paths.py`'s, variable-frame-rate timing `retime.py`'s.
 """
 from __future__ import annotations
 
@@ -38,31 +40,33 @@ import json
 import logging
 import math
 import os
-import re
-import shutil
 import tempfile
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from ..lock import owner_tag, pid_alive
-from ..oserrors import writing
+from ..outputs import atomic_write_text, partial_prefix, publish_folder, remove_path, remove_stale_partials, usual_mode
 from . import _ffmpeg
 from .errors import VideoReadError, VideoWriteError
-from .images import is_pattern, pattern_files
+from .images import pattern_regex
+from .output_paths import (
+    FOLDER_FRAME_NAME,
+    SUPPORTED_OUTPUTS,
+    check_output_path,
+    output_format,
+    resolve_format,
+    sidecar_path,
+    writable_dir,
+)
 from .probe import as_fps, probe
+from .retime import check_timestamps, last_step, retime
 
-__all__ = ["SUPPORTED_OUTPUTS", "FrameWriter", "check_output_path", "open_writer", "remove_stale_partials",
-           "sidecar_path", "write_sidecar"]
+__all__ = ["FOLDER_FRAME_NAME", "SUPPORTED_OUTPUTS", "FrameWriter", "check_output_path", "open_writer",
+           "output_format", "remove_stale_partials", "sidecar_path", "write_sidecar"]
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "mkv", ".mov": "mov"}
-FORMATS = ("mp4", "mkv", "mov", "png")
-SUPPORTED_OUTPUTS = ".mp4, .mkv, .mov (ProRes), a folder for PNG frames, or a PNG pattern like out/frame_%06d.png"
-FOLDER_FRAME_NAME = "frame_%06d.png"  # frame names inside a PNG folder output
 DEFAULT_CODEC = {"mp4": "libx264", "mkv": "libx264", "mov": "prores_ks", "png": "png"}
 MUXER = {"mp4": "mp4", "mkv": "matroska", "mov": "mov"}
 PRORES_PROFILE = "3"  # prores_ks: 0 proxy, 1 LT, 2 standard, 3 HQ, 4 4444, 5 4444 XQ
@@ -71,160 +75,15 @@ PRORES_4444_PROFILE = "4"
 REENCODE_AUDIO = {"mp4": ("pcm_",)}
 AUDIO_FALLBACK = ["-c:a", "aac", "-b:a", "192k"]  # when the source codec cannot go into the container
 X264_FAMILY = ("libx264", "libx265")
-_TAGGED = re.compile(r"partial-(\d+)@([A-Za-z0-9_-]+)~")  # the owner in a temporary name (see _partial_prefix)
-UNTAGGED_STALE_SECONDS = 3600  # leftovers of older lvcd versions (no owner in the name): stale after an idle hour
-
-
-def _partial_prefix(name: str) -> str:
-    """Hidden temporary name prefix of output `name`, carrying this process's pid and host."""
-    return f".{name.replace('%', '')}.partial-{owner_tag()}~"
-
-
-def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries that dead runs left for `output` (`.NAME.partial-PID@HOST~*`, files or folders, whose
-    pid no longer runs on this host; untagged ones idle for an hour). Never touches another name or a live run's
-    files. Returns what was removed."""
-    out = Path(output)
-    folder = out.parent
-    stem = f".{out.name.replace('%', '')}."
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return removed
-    for e in entries:
-        if not e.name.startswith(stem) or not (e.name[len(stem):].startswith(("partial-", "old-"))):
-            continue
-        m = _TAGGED.match(e.name[len(stem):])
-        if m:
-            stale = not pid_alive(int(m.group(1)), m.group(2))
-        else:
-            try:
-                stale = time.time() - e.stat(follow_symlinks=False).st_mtime > UNTAGGED_STALE_SECONDS
-            except OSError:
-                stale = False
-        if stale:
-            _remove(Path(e.path))
-            removed.append(Path(e.path))
-    if removed:
-        logger.info("removed %d leftover temporary file(s) of an interrupted run: %s", len(removed),
-                    ", ".join(p.name for p in removed))
-    return removed
-
-
-# ---------------------------------------------------------------------------------------------------- paths
-def _resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
-    """(format, layout) with layout "file" | "folder" | "pattern"."""
-    if fmt is not None:
-        fmt = fmt.lower().lstrip(".")
-        if fmt == "indexed":  # palette PNG folder, written by lvcd.deliver.IndexedWriter (not by FrameWriter)
-            return "indexed", "folder"
-        if fmt not in FORMATS:
-            raise ValueError(f"`fmt` must be one of {', '.join(FORMATS)} (got {fmt!r}).")
-        if fmt == "png":
-            return "png", "pattern" if is_pattern(path) else "folder"
-        return fmt, "file"
-    suffix = path.suffix.lower()
-    if suffix in VIDEO_EXTENSIONS:
-        return VIDEO_EXTENSIONS[suffix], "file"
-    if suffix == ".png":
-        if is_pattern(path):
-            return "png", "pattern"
-        raise ValueError(f"output {path}: one .png file cannot hold a video; pass a folder ({path.with_suffix('')}/) "
-                         f"or a pattern ({path.with_name(path.stem + '_%06d.png')}).")
-    if is_pattern(path):
-        raise ValueError(f"output {path}: frame patterns are written as PNG; end the pattern in .png.")
-    if suffix == "" or str(path).endswith(os.sep) or path.is_dir():
-        return "png", "folder"
-    raise ValueError(f"output {path}: unknown extension {suffix!r}; supported: {SUPPORTED_OUTPUTS}.")
-
-
-def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
-    """The format an output will be written in ("mp4" | "mkv" | "mov" | "png" | "indexed"), as `open_writer`
-    decides it ("indexed" only when asked by `fmt`)."""
-    return _resolve_format(Path(path), fmt)[0]
-
-
-def _usual_mode(path, directory: bool = False) -> None:
-    """Temporary files are created private (0600); give the final output the permissions a plain `open()` would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
-
-
-def _writable_dir(folder: Path) -> Path:
-    """Nearest existing ancestor of `folder`, checked for write access (PermissionError naming it)."""
-    probe_dir = folder
-    while not probe_dir.exists():
-        if probe_dir.parent == probe_dir:
-            break
-        probe_dir = probe_dir.parent
-    if not probe_dir.is_dir():
-        raise NotADirectoryError(f"cannot write into {folder}: {probe_dir} is a file, not a folder; choose another "
-                                 "output path.")
-    if not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write into {probe_dir} (permission denied); choose an output path in a "
-                              "folder you can write to.")
-    return probe_dir
-
-
-def check_output_path(path: str | os.PathLike, *, overwrite: bool = False, fmt: str | None = None) -> Path:
-    """Validate an output before any work is done: a known format, not existing (unless `overwrite`), in a folder we
-    can write to. Returns the path. Raises ValueError, FileExistsError or PermissionError with the fix."""
-    out = Path(path)
-    _, layout = _resolve_format(out, fmt)
-    exists = False
-    if layout == "file":
-        if out.is_dir():
-            raise ValueError(f"output {out} is a folder; give a file name such as {out / 'colorized.mp4'}, or "
-                             "`fmt='png'` to write PNG frames into it.")
-        exists = out.exists()
-    elif layout == "folder":
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"output {out} is a file, but a path without extension means a folder of PNG frames; "
-                             "give a .mp4/.mkv/.mov name or a folder path.")
-        exists = out.is_dir() and any(not e.name.startswith(".") for e in os.scandir(out))
-    else:
-        exists = bool(pattern_files(out))
-    if exists and not overwrite:
-        what = "holds files" if layout != "file" else "exists"
-        raise FileExistsError(f"output {out} {what}; pass --overwrite (overwrite=True) to replace it, or choose "
-                              "another output path.")
-    _writable_dir(out.parent if layout != "folder" else out)
-    return out
-
-
-def sidecar_path(output: str | os.PathLike) -> Path:
-    """Where the JSON sidecar of an output goes: `clip.mp4` -> `clip.mp4.json`; folder `out/` -> `out.json` beside
-    it; pattern `out/frame_%04d.png` -> `out/frame.json`."""
-    out = Path(output)
-    if is_pattern(out):
-        stem = out.name.split("%", 1)[0].rstrip("_-. ") or "frames"
-        return out.parent / f"{stem}.json"
-    if out.suffix == "" or out.is_dir():
-        return out.parent / f"{out.name}.json"
-    return out.parent / f"{out.name}.json"
 
 
 def write_sidecar(path: str | os.PathLike, data: dict) -> Path:
     """Write `data` as pretty JSON next to an output (`sidecar_path`), or to `path` itself if it ends in .json;
     atomically (temporary file + rename). Fractions, paths and numpy scalars are written as strings / numbers."""
     target = Path(path) if str(path).endswith(".json") else sidecar_path(path)
-    _writable_dir(target.parent)
+    writable_dir(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=2, default=_json_default) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(target.name), suffix=".json", dir=target.parent)
-    _usual_mode(tmp)
-    try:
-        with writing(target), os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(Path(tmp))
-        raise
-    return target
+    return atomic_write_text(target, json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(obj):
@@ -235,16 +94,6 @@ def _json_default(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"write_sidecar: {type(obj).__name__} is not JSON-serialisable ({obj!r}); convert it first.")
-
-
-def _remove(p: Path) -> None:
-    try:
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
-    except OSError:  # pragma: no cover - best effort cleanup
-        pass
 
 
 # ---------------------------------------------------------------------------------------------------- writer
@@ -285,14 +134,14 @@ class FrameWriter:
                  codec: str | None = None, fmt: str | None = None, overwrite: bool = False, pix_fmt: str | None = None,
                  start_number: int = 0, timestamps=None):
         self._done, self._proc, self._temps, self._created_dirs = True, None, [], []  # (until set up)
-        self.timestamps = _check_timestamps(timestamps)
+        self.timestamps = check_timestamps(timestamps)
         self.path = Path(path)
         self.fps = as_fps(fps)
         self.size = _check_size(size)
         if not (isinstance(crf, (int, np.integer)) and 0 <= crf <= 51):
             raise ValueError(f"`crf` must be an integer 0..51 (lower is better quality; 18 is visually lossless), "
                              f"got {crf!r}.")
-        self.format, self.layout = _resolve_format(self.path, fmt)
+        self.format, self.layout = resolve_format(self.path, fmt)
         if self.format not in DEFAULT_CODEC:
             raise ValueError(f"{self.path}: format {self.format!r} is written by lvcd.deliver.IndexedWriter, not "
                              "open_writer.")
@@ -367,17 +216,20 @@ class FrameWriter:
 
     def _make_temp(self) -> Path:
         if self.layout == "file":
-            fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix or ".tmp",
-                                       dir=self.path.parent)
-            os.close(fd)
-            _usual_mode(tmp)
-            self._temps.append(Path(tmp))
-            return Path(tmp)
-        parent = self.path.parent
-        tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(self.path.name), dir=parent))
-        _usual_mode(tmp, directory=True)
+            return self._temp_file()
+        tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(self.path.name), dir=self.path.parent))
+        usual_mode(tmp, directory=True)
         self._temps.append(tmp)
         return tmp
+
+    def _temp_file(self) -> Path:
+        """A new hidden temporary beside the output (`lvcd.outputs.partial_prefix`), removed by `abort()`."""
+        fd, tmp = tempfile.mkstemp(prefix=partial_prefix(self.path.name), suffix=self.path.suffix or ".tmp",
+                                   dir=self.path.parent)
+        os.close(fd)
+        usual_mode(tmp)
+        self._temps.append(Path(tmp))
+        return Path(tmp)
 
     def _encode_args(self) -> list[str]:
         w, h = self.size
@@ -469,7 +321,7 @@ class FrameWriter:
         _ffmpeg.kill(self._proc)
         self._proc = None
         for t in self._temps:
-            _remove(t)
+            remove_path(t)
         self._temps.clear()
         for d in self._created_dirs:  # innermost first
             try:
@@ -500,12 +352,7 @@ class FrameWriter:
     # ------------------------------------------------------------------------------------------------ finishing
     def _mux_audio(self, video_tmp: Path) -> Path:
         """Second pass: video stream-copied, audio copied (AAC if it cannot go in the container), cut to length."""
-        fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix,
-                                   dir=self.path.parent)
-        os.close(fd)
-        _usual_mode(tmp)
-        muxed = Path(tmp)
-        self._temps.append(muxed)
+        muxed = self._temp_file()
         seconds = math.ceil(self._seconds() * 1_000_000) / 1_000_000  # whole frames, >= video
         base = ["-i", str(video_tmp), "-t", f"{seconds:.6f}", "-i", str(self._audio), "-map", "0:v:0", "-map", "1:a",
                 "-c:v", "copy"]
@@ -525,76 +372,40 @@ class FrameWriter:
             logger.warning("%s: the %s audio of %s cannot be copied into %s as is; re-encoding it to AAC (%s)",
                            self.path, codec, self._audio, self.format.upper(), reason)
             _ffmpeg.run(base + AUDIO_FALLBACK + tail, what=f"re-encoding the audio of {self._audio} for {self.path}")
-        _remove(video_tmp)
+        remove_path(video_tmp)
         return muxed
 
     def _seconds(self) -> Fraction:
         """The video's duration: frames / fps, or (variable rate) the last timestamp plus one frame."""
         if self.timestamps is None:
             return Fraction(self.frames_written) / self.fps
-        return self.timestamps[-1] + _last_step(self.timestamps, self.fps)
+        return self.timestamps[-1] + last_step(self.timestamps, self.fps)
 
     def _retime(self, video_tmp: Path) -> Path:
-        """Give packet i the presentation time `timestamps[i]` (stream copy, PyAV remux): a variable-frame-rate
+        """Give packet i the presentation time `timestamps[i]` (`lvcd.video.retime.retime`): a variable-frame-rate
         input's timing, frame for frame. The encoder ran without B-frames, so packets come in display order."""
-        import av
-
-        ts = self.timestamps
-        if len(ts) != self.frames_written:
-            raise ValueError(f"{self.path}: {len(ts)} timestamps were given for {self.frames_written} frames; give "
-                             "one timestamp per frame written.")
-        fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(self.path.name), suffix=self.path.suffix,
-                                   dir=self.path.parent)
-        os.close(fd)
-        _usual_mode(tmp)
-        out_path = Path(tmp)
-        self._temps.append(out_path)
-        den = math.lcm(*{t.denominator for t in ts})
-        tb = Fraction(1, den) if den <= 1 << 20 else Fraction(1, 90000)
-        step = _last_step(ts, self.fps)
-        options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") and self._audio is None else {}
-        with av.open(str(video_tmp)) as inp, av.open(str(out_path), "w", format=MUXER[self.format],
-                                                      options=options) as out:
-            s_in = inp.streams.video[0]
-            s_out = out.add_stream_from_template(s_in)
-            s_out.time_base = tb
-            i = 0
-            for pkt in inp.demux(s_in):
-                if not pkt.size:
-                    continue
-                if i >= len(ts):
-                    raise VideoWriteError(f"{self.path}: the encoder produced more packets than frames")
-                dur = (ts[i + 1] - ts[i]) if i + 1 < len(ts) else step
-                pkt.stream = s_out
-                pkt.time_base = tb
-                pkt.pts = pkt.dts = round(ts[i] / tb)
-                pkt.duration = max(1, round(dur / tb))
-                out.mux(pkt)
-                i += 1
-        if i != len(ts):
-            raise VideoWriteError(f"{self.path}: {i} packets for {len(ts)} frames while setting the timestamps")
-        _remove(video_tmp)
+        if len(self.timestamps) != self.frames_written:
+            raise ValueError(f"{self.path}: {len(self.timestamps)} timestamps were given for {self.frames_written} "
+                             "frames; give one timestamp per frame written.")
+        out_path = self._temp_file()
+        faststart = self.format in ("mp4", "mov") and self._audio is None
+        retime(video_tmp, out_path, self.timestamps, self.fps, muxer=MUXER[self.format], faststart=faststart,
+               what=self.path)
+        remove_path(video_tmp)
         return out_path
 
     def _commit_frames(self) -> None:
-        tmp = self._target
-        if self.layout == "folder":
-            if not self.path.exists():
-                os.replace(tmp, self.path)
-                return
-            dest = self.path  # an existing folder: replace our frames only; the user's own files stay
-            pattern = self.path / FOLDER_FRAME_NAME
-        else:
-            dest = self.path.parent
-            pattern = self.path
-        if self.overwrite:  # frames of the old output past the new one's end would otherwise linger
-            new = {f.name for f in tmp.iterdir()}
-            for stale in pattern_files(pattern).values():
-                if stale.name not in new:
-                    stale.unlink()
-        for f in sorted(tmp.iterdir()):
-            os.replace(f, dest / f.name)
-        tmp.rmdir()
+        """Publish the PNG frames: a new folder is renamed into place; in an existing folder (or a pattern's folder)
+        only the frames of this output's pattern are replaced, the user's own files stay (`publish_folder`)."""
+        folder = self.layout == "folder"
+        name = FOLDER_FRAME_NAME if folder else self.path.name
+        rx = pattern_regex(name)
+
+        def owned(entry: str) -> bool:  # names that format back exactly: `%04d` does not own `frame_12.png`
+            m = rx.match(entry)
+            return m is not None and name % int(m.group(1)) == entry
+
+        publish_folder(self._target, self.path if folder else self.path.parent, owned=owned, overwrite=self.overwrite)
 
 
 def _audio_only(path):
@@ -606,25 +417,6 @@ def _audio_only(path):
     except (OSError, VideoReadError):
         return None
     return info if info is not None and not info.has_video else None
-
-
-def _check_timestamps(timestamps) -> tuple[Fraction, ...] | None:
-    """Per-frame presentation times in seconds (from `probe(...).timestamps`), strictly increasing, or None."""
-    if timestamps is None:
-        return None
-    ts = tuple(Fraction(t) for t in timestamps)
-    if not ts or any(b <= a for a, b in zip(ts, ts[1:], strict=False)) or ts[0] < 0:
-        raise ValueError("`timestamps` must be increasing times in seconds, one per frame, starting at >= 0 "
-                         "(e.g. probe(input).timestamps).")
-    return ts
-
-
-def _last_step(ts: tuple[Fraction, ...], fps: Fraction) -> Fraction:
-    """How long the last frame of a timed sequence lasts: the median frame duration (1/fps for one frame)."""
-    if len(ts) < 2:
-        return 1 / Fraction(fps)
-    steps = sorted(b - a for a, b in zip(ts, ts[1:], strict=False))
-    return steps[len(steps) // 2]
 
 
 def _check_size(size) -> tuple[int, int]:

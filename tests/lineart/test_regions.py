@@ -121,3 +121,26 @@ def test_gap_radius_stays_small_with_thick_lines():
     assert auto.labels[120, 240] != auto.labels[5, 5]
     fixed = segment_regions(lines, RegionConfig(gap_radius=2, wide_gap_radius=0))
     assert fixed.labels[120, 240] == fixed.labels[5, 5]
+
+
+@pytest.mark.parametrize("cells", [3, 6])  # 9 and 36 parts: both ways of `_part_stats` (few parts / many)
+def test_split_regions_statistics_match_a_full_recount(cells):
+    """Split regions get their area, centroid and bbox from their crop only; they must equal a recount of the frame."""
+    from lvcd.lineart.regions import _region_stats
+
+    h, w = 180, 240
+    ch, cw = h // cells, w // cells
+    m = np.zeros((h, w), bool)
+    for i in range(1, cells):  # a grid whose every wall has a 2-px gap: one leaked region, split into its cells
+        m[:, i * cw] = True
+        m[i * ch, :] = True
+        for j in range(cells):
+            m[j * ch + ch // 2: j * ch + ch // 2 + 2, i * cw] = False
+            m[i * ch, j * cw + cw // 2: j * cw + cw // 2 + 2] = False
+    assert (segment_regions(m, RegionConfig(gap_radius=0)).area > 0).sum() == 1
+    reg = segment_regions(m, RegionConfig(gap_radius=2))
+    assert (reg.area > 0).sum() == cells * cells  # every cell its own region
+    area, centroid, bbox = _region_stats(reg.inner, reg.n)
+    np.testing.assert_array_equal(reg.area, area)
+    np.testing.assert_allclose(reg.centroid, centroid)
+    np.testing.assert_array_equal(reg.bbox[area > 0], bbox[area > 0])

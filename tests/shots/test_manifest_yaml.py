@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lvcd.shots.manifest import ManifestError, _FastLoader, _load_plain, _NeedsFullLoader, read_yaml
+from lvcd.shots.manifest import ManifestError
+from lvcd.shots.yaml_load import _FastLoader, _load_plain, _NeedsFullLoader, read_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 

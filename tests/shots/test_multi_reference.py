@@ -1,21 +1,14 @@
-"""Several coloured keyframes per shot (`references:`): parse-time expansion into sub-shots, errors, batch renders."""
+"""Several coloured keyframes per shot (`references:`): parse-time expansion into sub-shots, errors, sub-shot plans
+(a one-reference backend). The bucket backend uses them together: tests/shots/test_keyframes_together.py."""
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
-import numpy as np
 import pytest
 import yaml
-from shots_synth import make_clip, write_sequence
 
-from lvcd.api import ColorizeOptions, colorize_frames, make_backend
 from lvcd.shots.interchange import manifest_text
 from lvcd.shots.manifest import load_manifest
-from lvcd.shots.render import plan_shots, read_png, render_shots
+from lvcd.shots.render import plan_shots
 from lvcd.shots.shot import ManifestError, Shot, expand_keyframes, shot_seed, subshot_name
-
-RED, BLUE = (220, 40, 40), (40, 70, 220)
 
 
 def _problems(episode, shots) -> str:
@@ -163,12 +156,19 @@ def test_overlap_names_the_subshot_and_its_shot(episode):
     assert "shot 'b.f15' (keyframe of shot 'b'): `start` 10 overlaps shot 'a' (frames 0-11)" in msg
 
 
-def test_seeds_and_keys_per_subshot(episode):
-    m = load_manifest(episode.manifest([_multi(episode, [0, 15])], defaults={"backend": "bucket", "seed": 7}))
+def test_seeds_and_keys_per_subshot(episode, monkeypatch):
+    """A backend that takes one reference per run (diffusion) renders the sub-shots; the bucket joins them
+    (tests/shots/test_keyframes_together.py)."""
+    from lvcd.shots import plan, together
+
+    monkeypatch.setattr(together, "resolve_backend", lambda opts, strict=True: ("diffusion", None))
+    monkeypatch.setattr(plan, "resolve_backend", lambda opts, strict=True: ("diffusion", None))
+    m = load_manifest(episode.manifest([_multi(episode, [0, 15])], defaults={"seed": 7}))
     plans = plan_shots(m)[2]
     assert [p.seed for p in plans] == [shot_seed(7, "a.f0"), shot_seed(7, "a.f15")]
     assert len({p.key for p in plans}) == 2 and [p.folder.name for p in plans] == ["a.f0", "a.f15"]
     assert [[q.name for q in p.passes] for p in plans] == [["forward"], ["forward"]]
+    assert [p.shot.name for p in plan_shots(m, only=["a.f15"])[2]] == ["a.f15"]
 
 
 def test_manifest_text_writes_references_unexpanded(episode):
@@ -181,80 +181,3 @@ def test_manifest_text_writes_references_unexpanded(episode):
                                              {"frame": "00:00:00:00", "image": "refs/0000.png"}]
     m = load_manifest(raw, base_dir=episode.root)
     assert [(s.name, s.start, s.end) for s in m.shots] == [("a.f0", 0, 15), ("a.f15", 15, 30)]
-
-
-# ---------------------------------------------------------------------------------------------------- batch renders
-def _flat_key(lineart: np.ndarray, colour) -> np.ndarray:
-    """A keyframe painting every enclosed region of `lineart` one flat colour (lines stay black)."""
-    out = np.zeros_like(lineart)
-    out[lineart[..., 0] > 128] = colour
-    return out
-
-
-def _dominant(frame: np.ndarray) -> tuple[int, int, int]:
-    """The most frequent colour among non-line pixels."""
-    px = frame.reshape(-1, 3)
-    px = px[px.max(1) > 60]
-    colours, counts = np.unique(px, axis=0, return_counts=True)
-    return tuple(int(c) for c in colours[counts.argmax()])
-
-
-@pytest.fixture
-def clip(tmp_path):
-    """One 30-frame shot of moving shapes, with a red keyframe and a blue keyframe at any frame."""
-    frames, _ = make_clip([dict(kind="shapes", n=30, seed=3)], size=(128, 72))
-    write_sequence(frames, tmp_path / "line")
-    (tmp_path / "refs").mkdir()
-
-    def manifest(keys: dict[int, tuple], name="shots.yaml") -> Path:
-        refs = []
-        for f, colour in keys.items():
-            p = tmp_path / "refs" / f"{f:04d}.png"
-            cv2.imwrite(str(p), cv2.cvtColor(_flat_key(frames[f], colour), cv2.COLOR_RGB2BGR))
-            refs.append({"frame": f, "image": f"refs/{p.name}"})
-        data = {"input": "line", "output": "out", "defaults": {"backend": "bucket", "fmt": "png"},
-                "shots": [{"name": "clip", "start": 0, "end": 30, "references": refs}]}
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-
-    return frames, manifest
-
-
-def _colours(res) -> list[tuple]:
-    out = sorted(res.output.glob("*.png"))
-    return [_dominant(read_png(p)) for p in out]
-
-
-def test_batch_two_keyframes_colour_their_own_frames(clip):
-    from lvcd.cli import main
-
-    frames, manifest = clip
-    path = manifest({15: BLUE, 0: RED})  # unsorted on purpose
-    assert main(["batch", str(path), "--quiet"]) == 0
-    res = render_shots(path, overwrite=True, progress=False)
-    assert [(s.name, s.start, s.end, s.status) for s in res.shots] == [
-        ("clip.f0", 0, 15, "up to date"), ("clip.f15", 15, 30, "up to date")]
-    out = sorted(res.output.glob("*.png"))
-    assert [p.name for p in out] == [f"frame_{i:06d}.png" for i in range(30)]  # exactly 30 frames, in order
-    assert _colours(res) == [RED] * 15 + [BLUE] * 15
-    # a keyframe added at 22 re-renders only the sub-shot whose frames changed (and the new one)
-    path = manifest({0: RED, 15: BLUE, 22: RED})
-    res = render_shots(path, overwrite=True, progress=False)
-    assert [(s.name, s.status) for s in res.shots] == [("clip.f0", "up to date"), ("clip.f15", "rendered"),
-                                                       ("clip.f22", "rendered")]
-    assert _colours(res) == [RED] * 15 + [BLUE] * 7 + [RED] * 8
-
-
-def test_batch_first_keyframe_mid_shot_colours_backward(clip):
-    frames, manifest = clip
-    res = render_shots(manifest({5: RED, 15: BLUE}), progress=False)
-    assert [(s.name, s.start, s.end) for s in res.shots] == [("clip.f5", 0, 15), ("clip.f15", 15, 30)]
-    assert len(list(res.output.glob("*.png"))) == 30
-    assert _colours(res) == [RED] * 15 + [BLUE] * 15
-    # frames 4..0 are the backward pass from keyframe 5 (frames 5, 4, ..., 0; its first output dropped)
-    ref = cv2.cvtColor(cv2.imread(str(res.work.parent / "refs" / "0005.png")), cv2.COLOR_BGR2RGB)
-    bucket = make_backend(ColorizeOptions(backend="bucket"))[0]
-    bwd = list(colorize_frames(frames[5::-1], ref, backend=bucket, seed=shot_seed(1234, "clip.f5")))
-    got = {i: read_png(res.work / "shots" / "clip.f5" / f"{i:06d}.png") for i in range(15)}
-    assert all(np.array_equal(got[5 - j], f) for j, f in enumerate(bwd) if j)
