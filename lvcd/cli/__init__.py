@@ -3,6 +3,7 @@ with `add_parser(subparsers)` and `run(args) -> int`."""
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import re
@@ -39,6 +40,15 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(signum, frame):
     raise Terminated()
+
+
+def _drop_half_built_bar_errors(unraisable) -> None:
+    """A signal that lands inside `tqdm.__init__` leaves a bar without `pos`; when that half-built bar is freed, its
+    `__del__` raises AttributeError, which Python prints as a traceback after our one-line message. Drop only those."""
+    where = getattr(unraisable.object, "__qualname__", "") or type(unraisable.object).__qualname__  # "tqdm.__del__"
+    if isinstance(unraisable.exc_value, AttributeError) and where.startswith("tqdm"):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _install_sigterm():
@@ -158,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     previous_sigterm = _install_sigterm()
+    previous_unraisable = sys.unraisablehook
     saved_env = {k: os.environ.get(k) for k in QUIET_ENV}
     saved_filters = list(warnings.filters)
     _quiet_third_party(bool(getattr(args, "quiet", False)))
@@ -170,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         with allow_gaps(bool(getattr(args, "allow_gaps", False))):
             return int(args._run(args) or 0)
     except Terminated:
+        sys.unraisablehook = _drop_half_built_bar_errors  # until the interrupted frames are freed (finally)
         print(f"lvcd: terminated (SIGTERM){_resume_hint(args)}", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
+        sys.unraisablehook = _drop_half_built_bar_errors
         print(f"lvcd: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
     except OSError as e:
@@ -194,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lvcd {args.command}: error: {e}", file=sys.stderr)
         return 1
     finally:
+        if sys.unraisablehook is _drop_half_built_bar_errors:
+            gc.collect()  # free what the interrupted frames held (cycles included) while the hook is in place
+            sys.unraisablehook = previous_unraisable
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
         sys.stderr = stderr
