@@ -6,7 +6,11 @@ import pytest
 import torch
 
 os.environ.setdefault("TQDM_DISABLE", "1")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One intra-op thread, here and (through OMP_NUM_THREADS) in every subprocess the tests start: the tiny networks'
+# ops are too small to gain from a second thread, and on a busy 2-core machine two OpenMP threads spin at every
+# barrier (at load ~7 a short tiny render took 10-25x the CPU time and ~10x the wall time with 2 threads).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -234,23 +234,22 @@ class RoutedBucketColorizer(BucketColorizer):
         elif not any(src is k.frame for k in self._keys):  # the previous frame: only paints allowed there
             counts *= allowed
 
-    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, *rest) -> np.ndarray:
-        """Lost clusters are searched for only in the keyframes allowed over them (share >= 0.5); `rest` as
-        `BucketColorizer._reidentify` takes it. Returns the regions re-identified."""
+    def _reidentify(self, regions, samples, cur_img, keys, lost, score, key_score, weight_sum, beat, i) -> np.ndarray:
+        """Lost clusters are searched for only in the keyframes allowed over them (share >= 0.5)."""
         route = getattr(self, "_route", None)
         if route is None:
-            return super()._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, *rest)
+            return super()._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, beat, i)
         shares = route[0]
         ok = np.stack([shares[id(k.frame)] >= 0.5 if id(k.frame) in shares else np.ones(regions.n + 1, bool)
                        for k in keys])  # [keys, n + 1]
-        groups = {}
+        groups, taken = {}, np.zeros(regions.n + 1, bool)
         for r in np.flatnonzero(lost):
             groups.setdefault(ok[:, r].tobytes(), []).append(r)
-        taken = np.zeros_like(lost)
         for flags, rows in groups.items():
             use = [k for k, f in zip(keys, np.frombuffer(flags, bool)) if f]
             sub = np.zeros_like(lost)
             sub[rows] = True
             if use:
-                taken |= super()._reidentify(regions, samples, cur_img, use, sub, score, key_score, weight_sum, *rest)
+                taken |= super()._reidentify(regions, samples, cur_img, use, sub, score, key_score, weight_sum, beat,
+                                             i)
         return taken

@@ -131,25 +131,22 @@ def test_kill_and_resume_is_byte_identical_bucket(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_and_resume_is_byte_identical_diffusion(tmp_path):
-    model = REPO / "pipelines" / "tiny-random"
-    if not (model / "unet" / "diffusion_pytorch_model.safetensors").is_file():  # a fresh clone has configs only
-        from lvcd.pipelines.tiny import make_tiny_pipeline
+def test_kill_and_resume_is_byte_identical_diffusion(tmp_path, tiny_pipeline_dir_short):
+    from lvcd.pipelines.tiny import SHORT_OVERLAP
 
-        model = tmp_path / "tiny-random"
-        make_tiny_pipeline().save_pretrained(model, safe_serialization=True)
-    # tiny random pipeline: 14-frame windows, overlap 1, 4 steps at 128x64 (~0.4 s a window). Shot a: 2 forward
-    # windows; shot b: reference at 27, one forward and one backward window. Kill after a's first window (it resumes
+    # the short tiny random pipeline (windows of 1 + 1 + 4 frames), 2 steps at 64x64. Shot a: 2 forward windows;
+    # shot b: reference at 10 in 6..14, one forward and one backward window. Kill after a's first window (it resumes
     # from that checkpoint) and after b's forward pass (during the backward one).
-    shots = [{"name": "a", "start": 0, "end": 20, "reference": "refs/0.png"},
-             {"name": "b", "start": 20, "end": 34, "reference": "refs/27.png", "reference_frame": 27}]
-    defaults = {"backend": "diffusion", "model": str(model), "steps": 4, "overlap": 1, "size": "128x64"}
-    manifest = _episode(tmp_path, size=(128, 64), defaults=defaults, shots=shots)
+    shots = [{"name": "a", "start": 0, "end": 6, "reference": "refs/0.png"},
+             {"name": "b", "start": 6, "end": 15, "reference": "refs/10.png", "reference_frame": 10}]
+    defaults = {"backend": "diffusion", "model": str(tiny_pipeline_dir_short), "steps": 2, "overlap": SHORT_OVERLAP,
+                "size": "64x64"}
+    manifest = _episode(tmp_path, size=(64, 64), defaults=defaults, shots=shots)
     data = yaml.safe_load(manifest.read_text())
-    data["input"], data["shots"] = "line34", shots
-    write_sequence(make_clip(SPEC, size=(128, 64))[0][:34], tmp_path / "line34")
+    data["input"], data["shots"] = "line15", shots
+    write_sequence(make_clip(SPEC, size=(64, 64))[0][:15], tmp_path / "line15")
     manifest.write_text(yaml.safe_dump(data, sort_keys=False))
-    _kill_test(tmp_path, manifest, [("a", "windows", 1), ("b", "windows", 1)], 34)
+    _kill_test(tmp_path, manifest, [("a", "windows", 1), ("b", "windows", 1)], 15)
 
 
 def test_shots_then_batch_workflow(tmp_path):

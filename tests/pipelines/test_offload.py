@@ -4,6 +4,7 @@ accelerate hooks) is driven through accelerate.cpu_offload with execution device
 enable_sequential_cpu_offload turns a CPU device into "cpu:0", which accelerate cannot load to (a plain
 `torch.nn.Conv2d` fails the same way), so that wrapper itself is only usable on an accelerator.
 Runs the short tiny pipeline: two windows of 1 + 1 + 4 frames (6 frames) instead of 16 frames."""
+import pytest
 import torch
 from accelerate import cpu_offload
 from test_pipeline_lvcd import run_short
@@ -17,15 +18,19 @@ def short_pipeline():
     return make_tiny_pipeline(seed=0, num_frames=SHORT_VIDEO_FRAMES)
 
 
-def test_model_offload_gives_the_resident_output():
-    expected = run_short(short_pipeline(), N).frames
+@pytest.fixture(scope="module")
+def expected(short_runs):
+    """The resident short tiny pipeline's output (the same weights: a deterministic function of the seed)."""
+    return short_runs(N).frames
+
+
+def test_model_offload_gives_the_resident_output(expected):
     pipe = short_pipeline()
     pipe.enable_model_cpu_offload(device="cpu")
     torch.testing.assert_close(run_short(pipe, N).frames, expected, rtol=0, atol=0)
 
 
-def test_layer_by_layer_offload_gives_the_resident_output():
-    expected = run_short(short_pipeline(), N).frames
+def test_layer_by_layer_offload_gives_the_resident_output(expected):
     pipe = short_pipeline()
     for model in pipe.components.values():
         if isinstance(model, torch.nn.Module):

@@ -33,10 +33,17 @@ def run_short(pipe, n, seed=0, **kw):
     return run(pipe, n, seed, overlap=SHORT_OVERLAP, **kw)
 
 
+@pytest.fixture(scope="module")
+def released_16(tiny_pipe):
+    """`run(tiny_pipe, 16)`: two windows of the released layout, rendered once for the tests that look at it."""
+    return run(tiny_pipe, 16)
+
+
 # n: no window (the reference alone), one padded window, one full window, a second (padded) window
 @pytest.mark.parametrize("layout,n", [("released", 16), ("short", 1), ("short", 2), ("short", 5), ("short", 6)])
-def test_any_length_gives_exactly_n_frames(tiny_pipe, tiny_pipe_short, layout, n):
-    out = run(tiny_pipe, n) if layout == "released" else run_short(tiny_pipe_short, n)
+def test_any_length_gives_exactly_n_frames(request, short_runs, layout, n):
+    assert layout == "short" or n == 16
+    out = request.getfixturevalue("released_16") if layout == "released" else short_runs(n)
     assert out.frames.shape == (n, 3, H, W)
     assert out.latents.shape == (n, 4, H // 8, W // 8)
     assert 0 <= out.frames.min() and out.frames.max() <= 1
@@ -47,16 +54,16 @@ def test_short_layout_lengths_cover_one_and_two_windows(tiny_pipe_short):
     assert cfg.window == 6 and [len(plan_segments(n, cfg)) for n in (1, 2, 5, 6)] == [0, 1, 1, 2]
 
 
-def test_fixed_generator_is_deterministic_and_seed_matters(tiny_pipe_short):
+def test_fixed_generator_is_deterministic_and_seed_matters(tiny_pipe_short, short_runs):
     pipe = tiny_pipe_short
-    a, b, c = run_short(pipe, 6, seed=3), run_short(pipe, 6, seed=3), run_short(pipe, 6, seed=4)
+    a, b, c = short_runs(6), run_short(pipe, 6, seed=0), run_short(pipe, 6, seed=4)  # a: an earlier seed-0 run
     assert torch.equal(a.frames, b.frames)
     assert not torch.allclose(a.latents, c.latents)
 
 
-def test_frame0_is_the_encoded_reference(tiny_pipe):
+def test_frame0_is_the_encoded_reference(tiny_pipe, released_16):
     pipe = tiny_pipe
-    out = run(pipe, 16)
+    out = released_16
     ref = inputs(16)["reference"]
     h = pipe.vae.encoder(ref)
     mean = h[:, :4]
@@ -66,8 +73,8 @@ def test_frame0_is_the_encoded_reference(tiny_pipe):
     assert out.latents.shape[0] == 16
 
 
-def test_sketches_change_the_video(tiny_pipe_short):
-    a = run_short(tiny_pipe_short, 5)
+def test_sketches_change_the_video(tiny_pipe_short, short_runs):
+    a = short_runs(5)
     x = inputs(5)
     x["sketches"] = torch.flip(x["sketches"], dims=[-1])
     b = tiny_pipe_short(**x, generator=torch.Generator().manual_seed(0), output_type="pt", overlap=SHORT_OVERLAP)
@@ -186,8 +193,8 @@ def test_bad_size_teaches(tiny_pipe):
         tiny_pipe(sketches=torch.rand(2, 3, 72, 64), reference=torch.rand(1, 3, 72, 64), num_inference_steps=1)
 
 
-def test_uint8_decode_equals_rounding_the_float_decode(tiny_pipe):
-    lat = tiny_pipe(**inputs(16), generator=torch.Generator().manual_seed(0), output_type="latent").latents
+def test_uint8_decode_equals_rounding_the_float_decode(tiny_pipe, released_16):
+    lat = released_16.latents
     floats = torch.cat(list(tiny_pipe.decode_latents_stream([lat], 16)))  # [16, 3, H, W] in [0, 1]
     u8 = torch.cat(list(tiny_pipe.decode_latents_stream([lat], 16, as_uint8=True)))  # [16, H, W, 3]
     assert u8.dtype == torch.uint8 and u8.shape == (16, *floats.shape[2:], 3)
@@ -195,8 +202,8 @@ def test_uint8_decode_equals_rounding_the_float_decode(tiny_pipe):
     np.testing.assert_array_equal(u8.numpy(), expected)
 
 
-def test_decode_chunk_per_call(tiny_pipe):
-    lat = tiny_pipe(**inputs(16), generator=torch.Generator().manual_seed(0), output_type="latent").latents
+def test_decode_chunk_per_call(tiny_pipe, released_16):
+    lat = released_16.latents
     default = torch.cat(list(tiny_pipe.decode_latents_stream([lat], 16)))
     blocks = list(tiny_pipe.decode_latents_stream([lat], 16, chunk=6, overlap=1))
     assert sum(b.shape[0] for b in blocks) == 16 and len(blocks) > 3  # 6-latent calls: more, smaller blocks

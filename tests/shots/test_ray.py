@@ -25,7 +25,7 @@ from shots_synth import colour_reference, make_clip, write_sequence
 SAMPLE = Path(__file__).resolve().parents[2] / "lvcd" / "data" / "sample"
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",  # no telemetry, no token file in ~/.ray
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # node IP = loopback (Ray otherwise picks the LAN address)
-_saved_env = {k: os.environ.get(k) for k in RAY_ENV}
+_saved_env = {k: os.environ.get(k) for k in (*RAY_ENV, "RAY_TMPDIR")}
 os.environ.update(RAY_ENV)  # before `import ray`: Ray reads the node-address switch at import
 ray = pytest.importorskip("ray")
 
@@ -65,6 +65,9 @@ def _shutdown() -> None:
 def no_ray_left_behind():
     os.environ.update(RAY_ENV)
     tmp = tempfile.mkdtemp(prefix="lvray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    # Ray's default folder (the Cluster's address file `ray_current_cluster`, ...) inside it, not a shared /tmp/ray
+    os.environ["RAY_TMPDIR"] = tmp
+    os.makedirs(os.path.join(tmp, "ray"))
     yield tmp
     _shutdown()
     import psutil
@@ -250,7 +253,7 @@ def test_hung_shot_is_killed_at_its_timeout_and_retried(ray_local, episode, tmp_
     manifest = episode.manifest()
     ref = render_shots(manifest, work=tmp_path / "local", output=tmp_path / "local-out", progress=False)
     res = render_shots(manifest, work=tmp_path / "ray", output=tmp_path / "ray-out", progress=False, executor="ray",
-                       executor_options={**WORKER, "shot_timeout": 2.0, "min_timeout": 1.0,
+                       executor_options={**WORKER, "shot_timeout": 2.0, "min_timeout": 4.0,
                                          "worker_class": HangingWorker})
     b = next(s for s in res.shots if s.name == "b")
     assert [a["kind"] for a in b.attempts] == ["timeout"] and b.status == "rendered"
