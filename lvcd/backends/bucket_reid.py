@@ -8,7 +8,7 @@ cluster holding lost regions is searched for in every keyframe by masked normali
 images (`bucket_track.reidentify`). Places in a keyframe that confident regions of this frame already continue are
 "claimed" and cost score, so a look-alike does not take the colours of the character it resembles while that one is
 in view. A shift is used only where it lays a region's outline onto keyframe lines (`reid_align`), and it re-seeds
-the keyframe's position map only when most of the cluster agrees with it (`reid_agree`): one piece matched at a wrong
+the keyframe's position map only when half of the cluster agrees with it (`reid_agree`): one piece matched at a wrong
 shift no longer drags the map of a whole body with it. Split from bucket.py to keep files small. No torch.
 """
 

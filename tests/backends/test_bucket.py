@@ -219,3 +219,14 @@ def test_keyframe_wins_against_a_confident_wrong_previous_frame():
     color, conf = colorizer._match(la, regions, colorizer._flow_image(la), keys, prev, 0)
     assert color[target] == key.color[patch]
     assert conf[target] > 0.5
+
+
+def test_sliver_keyframe_votes_count_over_voted_pixels():
+    """A 4-px sliver half of whose pixels a 1-px map error lands on lines keeps a full keyframe vote for its paint;
+    a sliver with fewer votes than half its area (or than 2 px), and any larger region, still share their votes
+    over their area."""
+    c = BucketColorizer(BucketConfig(sliver_area=12))
+    area = np.array([1, 2, 4, 6, 200], np.float32)
+    counts = np.array([[1, 0], [1, 0], [2, 0], [1, 0], [50, 50]], np.float32)
+    np.testing.assert_allclose(c._vote_area(area, counts), [1, 2, 2, 3, 200])
+    np.testing.assert_allclose(BucketColorizer(BucketConfig(sliver_area=0))._vote_area(area, counts), area)
