@@ -3,6 +3,7 @@
 Heavy names (torch, diffusers) are resolved on first use so that `lvcd --help`, `lvcd.video` and the weight-free
 backend start fast and never import torch.
 """
+
 from .version import __version__
 
 _LAZY = {

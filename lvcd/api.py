@@ -10,6 +10,7 @@ Memory stays constant in the video's length: only the current window, its overla
 The pieces live one floor down: options (`lvcd.options`), model lookup (`lvcd.model_dir`), letterbox / reference /
 finishing (`lvcd.frames`), checkpoints, keys and the sidecar record (`lvcd.resume`), backends (`lvcd.backends`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,20 @@ from .video.audio import choose_audio
 
 logger = logging.getLogger("lvcd")
 
-__all__ = ["ColorizeOptions", "LVCDError", "RenderOptions", "RenderResult", "colorize_frames", "colorize_video",
-           "extract_lineart_video", "find_model", "format_plan", "load_reference", "make_backend", "plan_render"]
+__all__ = [
+    "ColorizeOptions",
+    "LVCDError",
+    "RenderOptions",
+    "RenderResult",
+    "colorize_frames",
+    "colorize_video",
+    "extract_lineart_video",
+    "find_model",
+    "format_plan",
+    "load_reference",
+    "make_backend",
+    "plan_render",
+]
 
 
 def colorize_frames(
@@ -79,8 +92,11 @@ def colorize_frames(
 
         extra["keyframes"], it = prepare_keyframes(keyframes, reference, first, it, opts, num_frames)
         first, reference = next(it), extra["keyframes"][0][1]
-    ref = reference if isinstance(reference, np.ndarray) else load_reference(
-        reference, (w, h), opts.reference_fit, opts.reference_background)
+    ref = (
+        reference
+        if isinstance(reference, np.ndarray)
+        else load_reference(reference, (w, h), opts.reference_fit, opts.reference_background)
+    )
     if ref.shape[:2] != (h, w):
         raise LVCDError(f"`reference` is {ref.shape[1]}x{ref.shape[0]} but the frames are {w}x{h}.")
     if backend is None:
@@ -109,12 +125,12 @@ def colorize_frames(
     if extra_references:  # references used together (issue 15); none: backends called exactly as before
         extra["extra_references"] = as_items(extra_references)
     if not (keep or opts.snap or opts.palette):  # nothing to pair outputs with: no buffering at all
-        yield from backend.colorize(ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
-                                    **extra)
+        yield from backend.colorize(
+            ref, chained(), n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts, **extra
+        )
         return
     tee = FramePairing(chained())
-    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts,
-                                **extra):
+    for out in backend.colorize(ref, tee, n, polarity=polarity, checkpoint_dir=checkpoint_dir, options=opts, **extra):
         yield finish(out, tee.next_line())
 
 
@@ -129,9 +145,17 @@ class RenderResult:
     confidence: dict | None = None  # flat bucket fills: per-frame confidence and paint-share check (frames to check)
 
 
-def colorize_video(input, reference, output, *, work: str | os.PathLike | None = None,
-                   audio: str | os.PathLike | None = None, fps=None, options: RenderOptions | None = None,
-                   **kwargs) -> RenderResult:
+def colorize_video(
+    input,
+    reference,
+    output,
+    *,
+    work: str | os.PathLike | None = None,
+    audio: str | os.PathLike | None = None,
+    fps=None,
+    options: RenderOptions | None = None,
+    **kwargs,
+) -> RenderResult:
     """Colorize a lineart video file or image sequence and write the result (same frame count, fps, size and audio).
 
     Options: `RenderOptions` fields as keywords (or `options`, an object). The output is written as frames are
@@ -151,8 +175,9 @@ def colorize_video(input, reference, output, *, work: str | os.PathLike | None =
         return _colorize_video(input, reference, output, work=work, audio=audio, fps=fps, options=options, **kwargs)
 
 
-def _colorize_video(input, reference, output, *, work, audio, fps=None, options: RenderOptions | None = None,
-                    **kwargs) -> RenderResult:
+def _colorize_video(
+    input, reference, output, *, work, audio, fps=None, options: RenderOptions | None = None, **kwargs
+) -> RenderResult:
     from tqdm.auto import tqdm
 
     from .video import check_output_path, open_reader, open_writer, probe, write_sidecar
@@ -162,8 +187,7 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
     opts = RenderOptions.of(options, **kwargs)
     t0 = time.perf_counter()
     info = probe(input, fps=fps)
-    check_inputs_and_output(input, info, output, reference=reference, work=work, fmt=opts.fmt,
-                            polarity=opts.polarity)
+    check_inputs_and_output(input, info, output, reference=reference, work=work, fmt=opts.fmt, polarity=opts.polarity)
     audio_from = choose_audio(audio, input if info.has_audio else None)
     check_output_path(output, overwrite=opts.overwrite, fmt=opts.fmt)
     ref = load_reference(reference, (info.width, info.height), opts.reference_fit, opts.reference_background)
@@ -176,9 +200,18 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
     ckpt = None
     if work is not None and backend.name == "diffusion":
         pipe = backend.pipe  # checkpoints hold latents: keyed by the loaded device class and dtype too
-        ckpt = checkpoint_folder(Path(work), input, ref, info.frame_count, opts, backend=backend.name,
-                                 fingerprint=fingerprint, device=pipe._execution_device.type,
-                                 dtype=str(pipe.unet.dtype), extra_references=extra)
+        ckpt = checkpoint_folder(
+            Path(work),
+            input,
+            ref,
+            info.frame_count,
+            opts,
+            backend=backend.name,
+            fingerprint=fingerprint,
+            device=pipe._execution_device.type,
+            dtype=str(pipe.unet.dtype),
+            extra_references=extra,
+        )
         done = SegmentStore(ckpt).finished()
         if done:
             logger.warning("resuming from %s: %d finished windows are re-decoded, not sampled again", ckpt, done)
@@ -192,10 +225,21 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
 
         monitor = DriftMonitor(ref)
     colorize = partial(colorize_frames, extra_references=extra)
-    with open_reader(input, fps=fps) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, open_writer(
-        output, info.fps, (info.width, info.height), audio_from=audio_from, crf=opts.crf,
-        overwrite=opts.overwrite, fmt=opts.fmt, timestamps=info.timestamps,  # a VFR input's timing, kept
-    ) as writer, tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar:
+    with (
+        open_reader(input, fps=fps) as reader,
+        background(reader, maxsize=8, name="lvcd-read") as frames,
+        open_writer(
+            output,
+            info.fps,
+            (info.width, info.height),
+            audio_from=audio_from,
+            crf=opts.crf,
+            overwrite=opts.overwrite,
+            fmt=opts.fmt,
+            timestamps=info.timestamps,  # a VFR input's timing, kept
+        ) as writer,
+        tqdm(total=n, unit="frame", disable=opts.quiet, desc=f"colorize ({backend.name})") as bar,
+    ):
         for frame in colorize(frames, ref, num_frames=n, backend=backend, checkpoint_dir=ckpt, options=opts):
             writer.write(frame)
             if monitor is not None:
@@ -205,9 +249,19 @@ def _colorize_video(input, reference, output, *, work, audio, fps=None, options:
         if written != n:
             raise LVCDError(f"{input}: expected {n} frames but colorized {written}; the output was not kept.")
     seconds = time.perf_counter() - t0
-    side = sidecar_record(input=input, reference=reference, output=output, frames=written, fps=info.fps,
-                          size=(info.width, info.height), backend=backend.name, options=opts, model_dir=model_dir,
-                          fingerprint=fingerprint, seconds=seconds)
+    side = sidecar_record(
+        input=input,
+        reference=reference,
+        output=output,
+        frames=written,
+        fps=info.fps,
+        size=(info.width, info.height),
+        backend=backend.name,
+        options=opts,
+        model_dir=model_dir,
+        fingerprint=fingerprint,
+        seconds=seconds,
+    )
     side["timing"] = timing_record(info)
     drift = None
     if monitor is not None:
@@ -244,8 +298,17 @@ def check_inputs_and_output(input, info, output, *, reference=None, work=None, f
 
 
 # ---------------------------------------------------------------------------------------------------- lineart
-def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, binary: bool = False, crf: int = 18,
-                          overwrite: bool = False, quiet: bool = False) -> int:
+def extract_lineart_video(
+    input,
+    output,
+    *,
+    method: str = "xdog",
+    weights=None,
+    binary: bool = False,
+    crf: int = 18,
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> int:
     """Write the lineart of a colour video / sequence (black lines on white, same frame count, fps and size)."""
     from tqdm.auto import tqdm
 
@@ -257,8 +320,10 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
     check_output_path(output, overwrite=overwrite)
     if method == "informative-drawings":
         if not weights:
-            raise LVCDError("--method informative-drawings needs --weights (the generator's sk_model.pth); or use "
-                            "--method xdog, which needs none.")
+            raise LVCDError(
+                "--method informative-drawings needs --weights (the generator's sk_model.pth); or use "
+                "--method xdog, which needs none."
+            )
         from .lineart.informative_drawings import InformativeDrawingsExtractor
 
         extract = InformativeDrawingsExtractor(weights)
@@ -268,10 +333,19 @@ def extract_lineart_video(input, output, *, method: str = "xdog", weights=None, 
     else:
         raise LVCDError(f"unknown lineart method {method!r}; choose xdog or informative-drawings.")
     n = 0
-    with open_reader(input) as reader, background(reader, maxsize=8, name="lvcd-read") as frames, \
-            open_writer(output, info.fps, (info.width, info.height), crf=crf, overwrite=overwrite,
-                        audio_from=input if info.has_audio else None,  # the clip's sound goes along
-                        timestamps=info.timestamps) as writer:
+    with (
+        open_reader(input) as reader,
+        background(reader, maxsize=8, name="lvcd-read") as frames,
+        open_writer(
+            output,
+            info.fps,
+            (info.width, info.height),
+            crf=crf,
+            overwrite=overwrite,
+            audio_from=input if info.has_audio else None,  # the clip's sound goes along
+            timestamps=info.timestamps,
+        ) as writer,
+    ):
         for frame in tqdm(frames, total=info.frame_count, unit="frame", disable=quiet, desc="lineart"):
             strength = extract(frame)  # float [H, W], 1 = line
             if binary:

@@ -1,5 +1,6 @@
 """The dry run of `lvcd colorize`: what `lvcd.api.colorize_video` would do, without loading weights (`plan_render`),
 and its printed form (`format_plan`). Re-exported by `lvcd.api`."""
+
 from __future__ import annotations
 
 from .backends import resolve_backend
@@ -22,9 +23,14 @@ def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
     backend, model_dir = resolve_backend(opts, strict=False)
     size = opts.size or model_size_for(info.width, info.height)
     plan = {
-        "input": str(input), "frames": info.frame_count, "fps": str(info.fps),
-        "source_size": [info.width, info.height], "audio": info.has_audio, "backend": backend,
-        "model": str(model_dir) if model_dir else None, "extra_references": k,
+        "input": str(input),
+        "frames": info.frame_count,
+        "fps": str(info.fps),
+        "source_size": [info.width, info.height],
+        "audio": info.has_audio,
+        "backend": backend,
+        "model": str(model_dir) if model_dir else None,
+        "extra_references": k,
     }
     if backend == "diffusion":
         from . import preflight
@@ -34,21 +40,40 @@ def plan_render(input, options: RenderOptions | None = None, **kwargs) -> dict:
         device = opts.device or ("cuda" if _cuda() else "cpu")
         cost = preflight.model_cost(size[1], size[0], model_dir, opts.overlap, extra_references=k > 0)
         dclass = preflight.device_class(device)
-        plan.update({
-            "model_size": list(size), "windows": len(segs), "window_frames": cfg.window, "steps": opts.steps,
-            "overlap": opts.overlap,
-            "padded_tail_frames": (segs[-1].start + len(segs[-1].video) - info.frame_count) if segs else 0,
-            "denoiser_calls": len(segs) * opts.steps,
-            "tflops_per_call": round(preflight.flops_per_call(cost, k) / 1e12, 2),
-            "tflops_total": round((len(segs) * opts.steps * preflight.flops_per_call(cost, k)
-                                   + info.frame_count * cost.flops_vae_decode_per_frame) / 1e12, 1),
-            "vram_estimate_gib": preflight.vram_table(cost, extra_refs=k),
-            "device": device, "device_class": dclass,
-            "assumed_tflops": preflight.ASSUMED_TFLOPS[dclass],
-            "time_estimate_s": round(preflight.estimate_seconds(cost, info.frame_count, opts.steps, dclass, k), 1),
-            "windows_detail": [{"index": s.index, "frames": [s.video[0], s.video[-1]], "mode": s.mode,
-                                "emits": [s.emit_start, s.emit_stop - 1]} for s in segs[:5]],
-        })
+        plan.update(
+            {
+                "model_size": list(size),
+                "windows": len(segs),
+                "window_frames": cfg.window,
+                "steps": opts.steps,
+                "overlap": opts.overlap,
+                "padded_tail_frames": (segs[-1].start + len(segs[-1].video) - info.frame_count) if segs else 0,
+                "denoiser_calls": len(segs) * opts.steps,
+                "tflops_per_call": round(preflight.flops_per_call(cost, k) / 1e12, 2),
+                "tflops_total": round(
+                    (
+                        len(segs) * opts.steps * preflight.flops_per_call(cost, k)
+                        + info.frame_count * cost.flops_vae_decode_per_frame
+                    )
+                    / 1e12,
+                    1,
+                ),
+                "vram_estimate_gib": preflight.vram_table(cost, extra_refs=k),
+                "device": device,
+                "device_class": dclass,
+                "assumed_tflops": preflight.ASSUMED_TFLOPS[dclass],
+                "time_estimate_s": round(preflight.estimate_seconds(cost, info.frame_count, opts.steps, dclass, k), 1),
+                "windows_detail": [
+                    {
+                        "index": s.index,
+                        "frames": [s.video[0], s.video[-1]],
+                        "mode": s.mode,
+                        "emits": [s.emit_start, s.emit_stop - 1],
+                    }
+                    for s in segs[:5]
+                ],
+            }
+        )
         preflight.refuse_extra_references(cost, opts, device, k)  # LVCDError with the numbers when K does not fit
     return plan
 
@@ -63,9 +88,11 @@ def _cuda() -> bool:
 
 
 def format_plan(plan: dict) -> str:
-    lines = [f"input     {plan['input']}: {plan['frames']} frames, {plan['fps']} fps, "
-             f"{plan['source_size'][0]}x{plan['source_size'][1]}, audio: {'yes' if plan['audio'] else 'no'}",
-             f"backend   {plan['backend']}" + (f" ({plan['model']})" if plan.get("model") else "")]
+    lines = [
+        f"input     {plan['input']}: {plan['frames']} frames, {plan['fps']} fps, "
+        f"{plan['source_size'][0]}x{plan['source_size'][1]}, audio: {'yes' if plan['audio'] else 'no'}",
+        f"backend   {plan['backend']}" + (f" ({plan['model']})" if plan.get("model") else ""),
+    ]
     if "windows" in plan:
         refs = f", {1 + plan['extra_references']} references used together" if plan.get("extra_references") else ""
         lines += [
@@ -79,11 +106,15 @@ def format_plan(plan: dict) -> str:
             f"memory    predicted peak GiB (offload none / model / sequential){refs}:",
         ]
         for row in plan["vram_estimate_gib"]:
-            lines.append(f"            {row['dtype']:>9}: {row['none_gib']:6.2f} / {row['model_gib']:6.2f} / "
-                         f"{row['sequential_gib']:6.2f}")
+            lines.append(
+                f"            {row['dtype']:>9}: {row['none_gib']:6.2f} / {row['model_gib']:6.2f} / "
+                f"{row['sequential_gib']:6.2f}"
+            )
         for w in plan["windows_detail"]:
-            lines.append(f"window {w['index']:>3}  video frames {w['frames'][0]}..{w['frames'][1]}  mode {w['mode']:8}"
-                         f"  emits {w['emits'][0]}..{w['emits'][1]}")
+            lines.append(
+                f"window {w['index']:>3}  video frames {w['frames'][0]}..{w['frames'][1]}  mode {w['mode']:8}"
+                f"  emits {w['emits'][0]}..{w['emits'][1]}"
+            )
         if plan["windows"] > len(plan["windows_detail"]):
             lines.append(f"          ... {plan['windows'] - len(plan['windows_detail'])} more windows")
     return "\n".join(lines)

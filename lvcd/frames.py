@@ -2,6 +2,7 @@
 the reference keyframe read with errors that teach, the one-pass frame pairing that --keep-lines / --snap need, and
 the per-frame finishing steps shared by every backend. numpy (+ OpenCV / PIL on first use); no torch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,9 @@ class Letterbox:
         return cv2.resize(crop, self.src, interpolation=cv2.INTER_CUBIC)
 
 
-def load_reference(path: str | os.PathLike, size: tuple[int, int], fit: str = "error",
-                   background: str | None = None) -> np.ndarray:
+def load_reference(
+    path: str | os.PathLike, size: tuple[int, int], fit: str = "error", background: str | None = None
+) -> np.ndarray:
     """Read the coloured keyframe as uint8 RGB at `size` (W, H) of the lineart, with errors that teach. A reference
     with transparent pixels is refused unless `background` names a colour to flatten it onto."""
     from PIL import Image, UnidentifiedImageError
@@ -182,7 +184,7 @@ def finishing(opts: RenderOptions, reference_rgb: np.ndarray, polarity: str, kee
 
         snapper = PaletteSnapper.from_reference(reference_rgb)
         steps.append(lambda out, line: snapper.snap(out, line))
-    if (opts.keep_lines if keep_lines is None else keep_lines):
+    if opts.keep_lines if keep_lines is None else keep_lines:
         from .lineart import composite_lines
 
         steps.append(lambda out, line: composite_lines(out, line, polarity=polarity))

@@ -10,6 +10,7 @@ file's sha256 is checked against the Hub's LFS metadata of the exact commit that
 the file, both hashes and the fix (nothing is deleted from the cache). `convert_official` then runs
 `lvcd.convert.convert_checkpoints` and records where each file came from in `lvcd_sources.json` in the output folder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,9 +49,21 @@ from .outputs import atomic_write_text
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "SVD_REPO_ID", "SVD_FILENAME", "SVD_URL", "LVCD_REPO_ID", "LVCD_MIRROR_REPO_IDS", "LVCD_FILENAME", "SOURCES_FILE",
-    "HubError", "HubAccessError", "HubIntegrityError", "HubFile",
-    "download_official", "fetch_official_weights", "convert_official", "write_sources",
+    "SVD_REPO_ID",
+    "SVD_FILENAME",
+    "SVD_URL",
+    "LVCD_REPO_ID",
+    "LVCD_MIRROR_REPO_IDS",
+    "LVCD_FILENAME",
+    "SOURCES_FILE",
+    "HubError",
+    "HubAccessError",
+    "HubIntegrityError",
+    "HubFile",
+    "download_official",
+    "fetch_official_weights",
+    "convert_official",
+    "write_sources",
 ]
 
 # Where the official files live: the repos the LVCD authors' README (github.com/luckyhzt/LVCD, "checkpoints/") points
@@ -196,8 +209,9 @@ def _fetch_from(repo_id: str, filename: str, cache_dir, token, offline: bool) ->
         cause = e.__cause__ or e.__context__
         if offline:
             raise _Unavailable("offline", f"not in the local cache ({repo_id})") from e
-        raise _Unavailable("unreachable", f"could not reach the Hub for {repo_id} ({cause or e}) and it is not in the "
-                           "local cache") from e
+        raise _Unavailable(
+            "unreachable", f"could not reach the Hub for {repo_id} ({cause or e}) and it is not in the local cache"
+        ) from e
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as e:
         status = getattr(getattr(e, "response", None), "status_code", None)
         if isinstance(e, RepositoryNotFoundError) and status in (401, 403) and repo_id == SVD_REPO_ID:
@@ -212,8 +226,10 @@ def _fetch_from(repo_id: str, filename: str, cache_dir, token, offline: bool) ->
     except Exception as e:
         if not _is_transport_error(e):
             raise
-        raise HubError(f"downloading {filename} from {repo_id} failed ({type(e).__name__}: {e}); run the same command "
-                       "again to resume the download") from e
+        raise HubError(
+            f"downloading {filename} from {repo_id} failed ({type(e).__name__}: {e}); run the same command "
+            "again to resume the download"
+        ) from e
 
     revision = _snapshot_revision(path)
     got = _sha256(path)
@@ -221,14 +237,23 @@ def _fetch_from(repo_id: str, filename: str, cache_dir, token, offline: bool) ->
     if cached and cached != got:
         raise _mismatch(repo_id, filename, revision, path, cached, got, "the cache's record")
     if offline:
-        logger.info("offline (HF_HUB_OFFLINE=1): using the cached %s from %s@%s; its sha256 is not checked against "
-                    "the Hub", filename, repo_id, revision or "?")
+        logger.info(
+            "offline (HF_HUB_OFFLINE=1): using the cached %s from %s@%s; its sha256 is not checked against the Hub",
+            filename,
+            repo_id,
+            revision or "?",
+        )
         return HubFile(repo_id, filename, revision, got, path, verified=False)
     try:
         want = _hub_sha256(repo_id, filename, revision, token)
     except Exception as e:  # the download itself worked (possibly from the cache): say so, don't fail
-        logger.warning("could not read the Hub's sha256 of %s from %s (%s: %s); the file is not verified",
-                       filename, repo_id, type(e).__name__, e)
+        logger.warning(
+            "could not read the Hub's sha256 of %s from %s (%s: %s); the file is not verified",
+            filename,
+            repo_id,
+            type(e).__name__,
+            e,
+        )
         return HubFile(repo_id, filename, revision, got, path, verified=False)
     if want is None:
         logger.warning("the Hub gives no LFS sha256 for %s in %s; the file is not verified", filename, repo_id)
@@ -255,7 +280,12 @@ def _access_error(repo_id: str, filename: str, e: Exception) -> HubAccessError:
 def _is_transport_error(e: Exception) -> bool:
     """A connection / timeout error of the HTTP client huggingface_hub uses (requests, httpx), not an HTTP status."""
     return isinstance(e, (ConnectionError, TimeoutError)) or type(e).__module__.split(".")[0] in (
-        "requests", "urllib3", "httpx", "httpx2", "httpcore")
+        "requests",
+        "urllib3",
+        "httpx",
+        "httpx2",
+        "httpcore",
+    )
 
 
 def _fetch(repo_ids: tuple[str, ...], filename: str, flag: str, cache_dir, token) -> HubFile:
@@ -283,8 +313,10 @@ def _fetch(repo_ids: tuple[str, ...], filename: str, flag: str, cache_dir, token
             f"{' and '.join(repo_ids)}): run once online (unset HF_HUB_OFFLINE) to download it, or {_OFFLINE_HINT}."
         )
     if kind == "unreachable":
-        fix = ("Check your connection (and HF_ENDPOINT / proxy settings) and run again; an interrupted download "
-               f"resumes. Or download {filename} yourself and pass it with `{flag}`.")
+        fix = (
+            "Check your connection (and HF_ENDPOINT / proxy settings) and run again; an interrupted download "
+            f"resumes. Or download {filename} yourself and pass it with `{flag}`."
+        )
     else:
         fix = f"Download {filename} yourself and pass it with `{flag}`."
     raise HubError(f"could not get {filename}: {'; '.join(reasons)}. {fix}")
@@ -294,8 +326,9 @@ def _cache_dir(cache_dir) -> str:
     return str(cache_dir or huggingface_hub.constants.HF_HUB_CACHE)
 
 
-def download_official(cache_dir: str | os.PathLike | None = None, token: str | bool | None = None
-                      ) -> tuple[HubFile, HubFile]:
+def download_official(
+    cache_dir: str | os.PathLike | None = None, token: str | bool | None = None
+) -> tuple[HubFile, HubFile]:
     """Download (or take from the cache) and verify the official `svd.safetensors` and `lvcd.ckpt`.
 
     Args:
@@ -315,8 +348,9 @@ def download_official(cache_dir: str | os.PathLike | None = None, token: str | b
     return svd, lvcd
 
 
-def fetch_official_weights(cache_dir: str | os.PathLike | None = None, token: str | bool | None = None
-                           ) -> tuple[Path, Path]:
+def fetch_official_weights(
+    cache_dir: str | os.PathLike | None = None, token: str | bool | None = None
+) -> tuple[Path, Path]:
     """(svd_path, lvcd_path): the official files in the huggingface_hub cache, downloaded and verified if needed.
 
     Pass them to `lvcd.convert.convert_checkpoints`, or use `convert_official` to do both and record the sources.
@@ -332,8 +366,13 @@ def write_sources(out: str | os.PathLike, svd: HubFile, lvcd: HubFile, **extra) 
     """Write `lvcd_sources.json` (repo, revision, sha256 of each source file) into the pipeline folder `out`."""
     from .version import __version__
 
-    data = {"svd": svd.record(), "lvcd": lvcd.record(), "lvcd_version": __version__,
-            "huggingface_hub_version": huggingface_hub.__version__, **extra}
+    data = {
+        "svd": svd.record(),
+        "lvcd": lvcd.record(),
+        "lvcd_version": __version__,
+        "huggingface_hub_version": huggingface_hub.__version__,
+        **extra,
+    }
     return atomic_write_text(Path(out) / SOURCES_FILE, json.dumps(data, indent=2) + "\n")
 
 

@@ -8,6 +8,7 @@ that index, read ahead (frames up to the last keyframe are held, then replayed: 
 index, not the shot's length). `reference`, when given, is one more keyframe: the one of frame 0. Diffusion takes one
 reference per run: `colorize_frames` refuses several keyframes for it (a manifest's `references:` gives it sub-shots).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -19,13 +20,16 @@ from .frames import load_reference
 
 __all__ = ["prepare_keyframes"]
 
-ONE_REFERENCE = ("several keyframes used together need the bucket backend (--backend bucket); the {name} backend "
-                 "takes one reference per run: use a shot manifest with `references:`, which colours one sub-shot "
-                 "from each keyframe")
+ONE_REFERENCE = (
+    "several keyframes used together need the bucket backend (--backend bucket); the {name} backend "
+    "takes one reference per run: use a shot manifest with `references:`, which colours one sub-shot "
+    "from each keyframe"
+)
 
 
-def prepare_keyframes(keyframes: Sequence, reference, first: np.ndarray, rest: Iterator[np.ndarray], opts,
-                      num_frames: int | None = None) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], Iterator]:
+def prepare_keyframes(
+    keyframes: Sequence, reference, first: np.ndarray, rest: Iterator[np.ndarray], opts, num_frames: int | None = None
+) -> tuple[list[tuple[int, np.ndarray, np.ndarray]], Iterator]:
     """-> ([(index, RGB at the frames' size, lineart frame), ...] sorted by index, the whole frame stream again)."""
     h, w = first.shape[:2]
     items = list(keyframes)
@@ -35,15 +39,20 @@ def prepare_keyframes(keyframes: Sequence, reference, first: np.ndarray, rest: I
     for i, item in enumerate(items):
         index = _index(item, i)
         if num_frames is not None and num_frames >= 0 and index >= num_frames:
-            raise LVCDError(f"keyframes[{i}]: frame {index} is past the end of the shot ({num_frames} frames: "
-                            f"0-{num_frames - 1}).")
+            raise LVCDError(
+                f"keyframes[{i}]: frame {index} is past the end of the shot ({num_frames} frames: 0-{num_frames - 1})."
+            )
         if index in seen:
-            raise LVCDError(f"keyframes[{i}]: frame {index} already has a keyframe (keyframes[{seen[index]}]); keep "
-                            "one of them.")
+            raise LVCDError(
+                f"keyframes[{i}]: frame {index} already has a keyframe (keyframes[{seen[index]}]); keep one of them."
+            )
         seen[index] = i
         image = item[1]
-        rgb = image if isinstance(image, np.ndarray) else load_reference(image, (w, h), opts.reference_fit,
-                                                                         opts.reference_background)
+        rgb = (
+            image
+            if isinstance(image, np.ndarray)
+            else load_reference(image, (w, h), opts.reference_fit, opts.reference_background)
+        )
         if rgb.shape[:2] != (h, w):
             raise LVCDError(f"keyframes[{i}]: the image is {rgb.shape[1]}x{rgb.shape[0]} but the frames are {w}x{h}.")
         keys.append((index, rgb, item[2] if len(item) > 2 else None))
@@ -66,8 +75,10 @@ def prepare_keyframes(keyframes: Sequence, reference, first: np.ndarray, rest: I
 
 def _index(item, i: int) -> int:
     if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
-        raise LVCDError(f"keyframes[{i}] must be (frame_index, image) or (frame_index, image, lineart) "
-                        f"(got {type(item).__name__}).")
+        raise LVCDError(
+            f"keyframes[{i}] must be (frame_index, image) or (frame_index, image, lineart) "
+            f"(got {type(item).__name__})."
+        )
     index = item[0]
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
         raise LVCDError(f"keyframes[{i}]: the frame index must be an int >= 0 (got {index!r}).")

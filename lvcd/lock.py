@@ -10,6 +10,7 @@ how to remove it by hand once that run is known to be gone.
 `pid_alive(pid, host, started)` is shared with the writers' leftover cleanup (`lvcd.video.writer`), which uses the
 pid and host embedded in temporary names in the same way. Nothing here imports the rest of lvcd.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ def process_start(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state is field 3, starttime field 22
+    fields = stat[stat.rfind(")") + 2 :].split()  # after "pid (comm) ": state is field 3, starttime field 22
     return fields[19] if len(fields) > 19 else None
 
 
@@ -83,8 +84,13 @@ class WorkLock:
         self.what = what
 
     def _info(self) -> dict:
-        return {"pid": os.getpid(), "host": _host(), "started": process_start(os.getpid()),
-                "since": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)[:300]}
+        return {
+            "pid": os.getpid(),
+            "host": _host(),
+            "started": process_start(os.getpid()),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv)[:300],
+        }
 
     def _read(self) -> dict | None:
         try:
@@ -115,8 +121,10 @@ class WorkLock:
                 json.dump(self._info(), f)
             self._held[key] = 1
             return self
-        raise WorkLockedError(f"could not lock the {self.what} {self.folder}: its lock file {self.path} keeps "
-                              "changing; is another lvcd run starting at the same time? Try again.")
+        raise WorkLockedError(
+            f"could not lock the {self.what} {self.folder}: its lock file {self.path} keeps "
+            "changing; is another lvcd run starting at the same time? Try again."
+        )
 
     def _stale(self, owner: dict) -> bool:
         if not owner:  # unreadable: a crash while writing it; stale once it is a minute old
@@ -142,10 +150,15 @@ class WorkLock:
         who = f"pid {owner.get('pid', '?')} on host {owner.get('host', '?')}"
         since = f" since {owner['since']}" if owner.get("since") else ""
         cmd = f" ({owner['command']})" if owner.get("command") else ""
-        fix = ("wait for it to finish, or use another --work folder" if owner.get("host") in (None, _host())
-               else f"if that run is gone, delete {self.path} by hand")
-        return (f"the {self.what} {self.folder} is in use by another lvcd run: {who}{since}{cmd}. Two runs on one "
-                f"{self.what} would overwrite each other's files; {fix}.")
+        fix = (
+            "wait for it to finish, or use another --work folder"
+            if owner.get("host") in (None, _host())
+            else f"if that run is gone, delete {self.path} by hand"
+        )
+        return (
+            f"the {self.what} {self.folder} is in use by another lvcd run: {who}{since}{cmd}. Two runs on one "
+            f"{self.what} would overwrite each other's files; {fix}."
+        )
 
     def release(self) -> None:
         key = str(self.path.resolve())

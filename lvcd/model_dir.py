@@ -3,6 +3,7 @@ for a source aspect, the weight fingerprint that resume keys and sidecars record
 (`PIPELINE_ENTRIES`, `check_model_out`). Standard library only (the
 fingerprint reads safetensors headers by hand), so `lvcd doctor`, `lvcd.hub` and the dry run use it without torch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,16 @@ MODEL_SIZE = (576, 320)  # (W, H): the resolution LVCD was trained and released 
 MODEL_AREA = MODEL_SIZE[0] * MODEL_SIZE[1]
 SOURCES_FILE = "lvcd_sources.json"  # written by `lvcd convert --download` beside model_index.json (lvcd.hub)
 # what a converted pipeline folder holds: all that `lvcd convert` writes, and all that its --overwrite replaces
-PIPELINE_ENTRIES = ("model_index.json", "unet", "controlnet", "vae", "image_encoder", "feature_extractor", "scheduler",
-                    SOURCES_FILE)
+PIPELINE_ENTRIES = (
+    "model_index.json",
+    "unet",
+    "controlnet",
+    "vae",
+    "image_encoder",
+    "feature_extractor",
+    "scheduler",
+    SOURCES_FILE,
+)
 
 
 def check_model_out(out: Path, overwrite: bool) -> None:
@@ -32,14 +41,17 @@ def check_model_out(out: Path, overwrite: bool) -> None:
     if not out.exists():
         return
     if not overwrite:
-        raise FileExistsError(f"`--out` {out} already exists; pass `--overwrite` to replace it, or choose another "
-                              "path.")
+        raise FileExistsError(
+            f"`--out` {out} already exists; pass `--overwrite` to replace it, or choose another path."
+        )
     foreign = sorted(n for n in os.listdir(out) if n not in PIPELINE_ENTRIES)
     if foreign:
         more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
-        raise FileExistsError(f"`--out` {out} holds files a conversion did not write: {', '.join(foreign[:5])}{more}; "
-                              "--overwrite replaces only a converted pipeline (model_index.json, unet/, vae/, ...). "
-                              "Move those files away, or choose another --out.")
+        raise FileExistsError(
+            f"`--out` {out} holds files a conversion did not write: {', '.join(foreign[:5])}{more}; "
+            "--overwrite replaces only a converted pipeline (model_index.json, unet/, vae/, ...). "
+            "Move those files away, or choose another --out."
+        )
 
 
 def find_model(model: str | os.PathLike | None = None) -> Path | None:
@@ -85,8 +97,10 @@ def model_fingerprint(model_dir: Path | None) -> dict:
         with open(f, "rb") as fh:
             n = int.from_bytes(fh.read(8), "little")
             header = fh.read(min(n, 1 << 26))
-        out[str(f.relative_to(model_dir))] = {"bytes": f.stat().st_size,
-                                               "header_sha256": hashlib.sha256(header).hexdigest()}
+        out[str(f.relative_to(model_dir))] = {
+            "bytes": f.stat().st_size,
+            "header_sha256": hashlib.sha256(header).hexdigest(),
+        }
     return out
 
 

@@ -13,6 +13,7 @@ hash).
 
 Imports nothing heavier than the standard library: `lvcd --help` and manifest validation stay fast.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,9 +45,19 @@ CRF_RANGE = (0, 51)  # x264's quality scale
 SEED_RANGE = (-(1 << 63), (1 << 64) - 1)  # what torch.Generator.manual_seed accepts
 
 
-def option(default: Any, help: str, *, flag: str | None = None, choices: tuple | None = None,
-           pixels: bool = False, episode: bool = False, default_text: str | None = None, metavar: str | None = None,
-           negate: bool = False, switch: bool = False) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    choices: tuple | None = None,
+    pixels: bool = False,
+    episode: bool = False,
+    default_text: str | None = None,
+    metavar: str | None = None,
+    negate: bool = False,
+    switch: bool = False,
+) -> Any:
     """A dataclass field with its CLI description.
 
     `flag`: the CLI spelling (default: --name-with-dashes); `pixels`: the option changes the rendered frames;
@@ -54,8 +65,17 @@ def option(default: Any, help: str, *, flag: str | None = None, choices: tuple |
     `default_text`: how the help states a default that is decided at run time; `negate`: a `--no-...` switch that
     turns a default-on option off; `switch`: an on/off option whose default (None) is decided at run time, given as
     `--name` / `--no-name` (`help` is the pair's help: "on help|off help")."""
-    meta = {"help": help, "flag": flag, "choices": choices, "pixels": pixels, "episode": episode,
-            "default_text": default_text, "metavar": metavar, "negate": negate, "switch": switch}
+    meta = {
+        "help": help,
+        "flag": flag,
+        "choices": choices,
+        "pixels": pixels,
+        "episode": episode,
+        "default_text": default_text,
+        "metavar": metavar,
+        "negate": negate,
+        "switch": switch,
+    }
     return field(default=default, metadata=meta)
 
 
@@ -79,16 +99,22 @@ def flag_of(name: str) -> str:
 
 def _check_choice(name: str, value, choices: tuple) -> None:
     if value not in choices:
-        raise OptionError(name, f"{flag_of(name)} (`{name}`) must be one of {', '.join(map(str, choices))} "
-                                f"(got {value!r}).")
+        raise OptionError(
+            name, f"{flag_of(name)} (`{name}`) must be one of {', '.join(map(str, choices))} (got {value!r})."
+        )
 
 
 def _check_int(name: str, value, lo: int | None = None, hi: int | None = None, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise OptionError(name, f"{flag_of(name)} must be a whole number (got {value!r}).")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        rng = f"between {lo} and {hi}" if lo is not None and hi is not None else f">= {lo}" if lo is not None \
+        rng = (
+            f"between {lo} and {hi}"
+            if lo is not None and hi is not None
+            else f">= {lo}"
+            if lo is not None
             else f"<= {hi}"
+        )
         raise OptionError(name, f"{flag_of(name)} must be {rng} (got {value}){why}.")
 
 
@@ -107,17 +133,27 @@ def _check_text(name: str, value, optional: bool = True) -> None:
 class RuntimeOptions:
     """Which model runs, and on which device."""
 
-    backend: str = option("auto", "auto: diffusion when a converted model is found, else the weight-free bucket",
-                          choices=BACKENDS, pixels=True)
-    model: str | None = option(None, "pipeline folder from `lvcd convert`",
-                               default_text="$LVCD_MODEL, then the data dir")
+    backend: str = option(
+        "auto",
+        "auto: diffusion when a converted model is found, else the weight-free bucket",
+        choices=BACKENDS,
+        pixels=True,
+    )
+    model: str | None = option(
+        None, "pipeline folder from `lvcd convert`", default_text="$LVCD_MODEL, then the data dir"
+    )
     device: str | None = option(None, "cuda, cuda:1, cpu", pixels=True, default_text="cuda if available")
-    dtype: str | None = option(None, "weights and activations dtype", choices=DTYPES, pixels=True,
-                               default_text="bf16 on CUDA, fp32 on CPU")
+    dtype: str | None = option(
+        None, "weights and activations dtype", choices=DTYPES, pixels=True, default_text="bf16 on CUDA, fp32 on CPU"
+    )
     offload: str = option("none", "CPU offload tier (lower VRAM, slower)", choices=OFFLOADS)
     attention: str = option("sdpa", "attention kernel (xformers: CUDA only)", choices=ATTENTIONS, pixels=True)
-    compile: str = option("off", "torch.compile the UNet and ControlNet (fewer kernel launches; the first windows "
-                          "compile)", choices=COMPILE_MODES, pixels=True)
+    compile: str = option(
+        "off",
+        "torch.compile the UNet and ControlNet (fewer kernel launches; the first windows compile)",
+        choices=COMPILE_MODES,
+        pixels=True,
+    )
 
     def __post_init__(self):
         _check_choice("backend", self.backend, BACKENDS)
@@ -139,19 +175,34 @@ class SamplingOptions:
     steps: int = option(25, "Euler steps per window (the released model uses 25)", pixels=True)
     overlap: int = option(4, "frames shared by consecutive windows (as released)", pixels=True)
     seed: int = option(1234, "noise seed (the official notebook's)", pixels=True)
-    size: tuple[int, int] | None = option(None, f"model resolution WxH, multiples of {SIZE_MULTIPLE}", pixels=True,
-                                          default_text="~576x320 area at the source aspect", metavar="WxH")
+    size: tuple[int, int] | None = option(
+        None,
+        f"model resolution WxH, multiples of {SIZE_MULTIPLE}",
+        pixels=True,
+        default_text="~576x320 area at the source aspect",
+        metavar="WxH",
+    )
     decode_chunk: int = option(10, "latents per temporal VAE decoder call (as released)", pixels=True)
 
     def __post_init__(self):
         _check_int("steps", self.steps, 1, None, "; the released model uses 25")
-        _check_int("overlap", self.overlap, 0, VIDEO_FRAMES - 1,
-                   f": the frames shared by consecutive windows of the {VIDEO_FRAMES}-frame video path; "
-                   "the released model uses 4")
+        _check_int(
+            "overlap",
+            self.overlap,
+            0,
+            VIDEO_FRAMES - 1,
+            f": the frames shared by consecutive windows of the {VIDEO_FRAMES}-frame video path; "
+            "the released model uses 4",
+        )
         _check_int("seed", self.seed, *SEED_RANGE)
-        _check_int("decode_chunk", self.decode_chunk, DECODE_OVERLAP + 2, None,
-                   f": each decoder call holds the reference latent and repeats the last {DECODE_OVERLAP} frames "
-                   "of the previous one; the released value is 10")
+        _check_int(
+            "decode_chunk",
+            self.decode_chunk,
+            DECODE_OVERLAP + 2,
+            None,
+            f": each decoder call holds the reference latent and repeats the last {DECODE_OVERLAP} frames "
+            "of the previous one; the released value is 10",
+        )
         if self.size is not None:
             object.__setattr__(self, "size", parse_size(self.size))
 
@@ -161,20 +212,39 @@ class LookOptions:
     """How the lineart is read and the colours finished (any backend)."""
 
     polarity: str = option("auto", "lineart polarity", choices=POLARITIES, pixels=True, default_text="detected")
-    keep_lines: bool | None = option(None, "draw the original lines over the colours|paint only, no lines on top",
-                                     pixels=True, switch=True,
-                                     default_text="on for the bucket backend (cels keep their ink), off for diffusion")
-    bucket_mode: str = option("auto", "bucket backend: flat fills, a dense-flow warp of the keyframe, or auto (warp "
-                              "when the lineart is not cel lineart)", choices=BUCKET_MODES, pixels=True)
+    keep_lines: bool | None = option(
+        None,
+        "draw the original lines over the colours|paint only, no lines on top",
+        pixels=True,
+        switch=True,
+        default_text="on for the bucket backend (cels keep their ink), off for diffusion",
+    )
+    bucket_mode: str = option(
+        "auto",
+        "bucket backend: flat fills, a dense-flow warp of the keyframe, or auto (warp "
+        "when the lineart is not cel lineart)",
+        choices=BUCKET_MODES,
+        pixels=True,
+    )
     snap: bool = option(False, "snap flat regions to the reference's palette", pixels=True)
-    reference_fit: str = option("error", "what to do with a reference of another aspect ratio",
-                                choices=REFERENCE_FITS, pixels=True)
-    reference_background: str | None = option(None, "flatten a reference with transparent pixels onto this colour "
-                                              "(white, black, #rrggbb, r,g,b)", pixels=True, metavar="COLOUR",
-                                              default_text="refuse transparent references")
-    palette: dict | None = option(None, "named colours (.gpl/.aco/palette.json): flat colours near one snap to it, "
-                                  "and it names the indexed palette's entries (manifests: `palette:`)", pixels=True,
-                                  metavar="FILE", default_text="none")
+    reference_fit: str = option(
+        "error", "what to do with a reference of another aspect ratio", choices=REFERENCE_FITS, pixels=True
+    )
+    reference_background: str | None = option(
+        None,
+        "flatten a reference with transparent pixels onto this colour (white, black, #rrggbb, r,g,b)",
+        pixels=True,
+        metavar="COLOUR",
+        default_text="refuse transparent references",
+    )
+    palette: dict | None = option(
+        None,
+        "named colours (.gpl/.aco/palette.json): flat colours near one snap to it, "
+        "and it names the indexed palette's entries (manifests: `palette:`)",
+        pixels=True,
+        metavar="FILE",
+        default_text="none",
+    )
 
     def __post_init__(self):
         _check_choice("polarity", self.polarity, POLARITIES)
@@ -199,14 +269,22 @@ class OutputOptions:
     """How the result is written and reported."""
 
     crf: int = option(18, "x264 quality for mp4/mkv, lower is better (18: visually lossless)", episode=True)
-    fmt: str | None = option(None, "output container; indexed: palette PNGs + palette.json/.gpl/.aco in a folder",
-                             flag="--format", choices=FORMATS, episode=True, default_text="from the output extension")
-    layers: bool = option(False, "with --format indexed: per-palette-entry alpha-mask PNG sequences and a lines layer",
-                          episode=True)
+    fmt: str | None = option(
+        None,
+        "output container; indexed: palette PNGs + palette.json/.gpl/.aco in a folder",
+        flag="--format",
+        choices=FORMATS,
+        episode=True,
+        default_text="from the output extension",
+    )
+    layers: bool = option(
+        False, "with --format indexed: per-palette-entry alpha-mask PNG sequences and a lines layer", episode=True
+    )
     overwrite: bool = option(False, "replace an existing output", episode=True)
     quiet: bool = option(False, "no progress bar", episode=True)
-    drift: bool = option(True, "skip the per-window colour-drift measurement (sidecar `colour_drift`)",
-                         flag="--no-drift", negate=True)
+    drift: bool = option(
+        True, "skip the per-window colour-drift measurement (sidecar `colour_drift`)", flag="--no-drift", negate=True
+    )
 
     def __post_init__(self):
         _check_int("crf", self.crf, *CRF_RANGE, " (x264's scale; 18 is visually lossless)")
@@ -276,13 +354,15 @@ def jsonable(options: Mapping) -> dict:
 def check_names(options: Mapping, what: str = "option") -> None:
     bad = [k for k in options if k not in FIELDS]
     if bad:
-        hints = [f"`{k}`" + (f" (did you mean `{m[0]}`?)" if (m := difflib.get_close_matches(k, OPTION_NAMES, 1))
-                             else "") for k in bad]
+        hints = [
+            f"`{k}`" + (f" (did you mean `{m[0]}`?)" if (m := difflib.get_close_matches(k, OPTION_NAMES, 1)) else "")
+            for k in bad
+        ]
         raise TypeError(f"unknown {what}(s) {', '.join(hints)}; the options are: {', '.join(OPTION_NAMES)}.")
 
 
 def parse_size(value) -> tuple[int, int]:
-    """"576x320", (576, 320) or [576, 320] -> (W, H), positive multiples of SIZE_MULTIPLE."""
+    """ "576x320", (576, 320) or [576, 320] -> (W, H), positive multiples of SIZE_MULTIPLE."""
     try:
         w, h = (int(x) for x in (value.lower().split("x") if isinstance(value, str) else value))
     except (TypeError, ValueError, AttributeError):
@@ -296,7 +376,7 @@ _NAMED_COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 
 
 def parse_colour(value: str) -> tuple[int, int, int]:
-    """"white", "black", "#rrggbb" or "r,g,b" -> an RGB triple."""
+    """ "white", "black", "#rrggbb" or "r,g,b" -> an RGB triple."""
     v = str(value).strip().lower()
     if v in _NAMED_COLOURS:
         return _NAMED_COLOURS[v]

@@ -4,6 +4,7 @@ Python's own text (`[Errno 28] No space left on device`) names neither the file 
 OSError through `describe`; code that writes a file wraps the write in `writing(path)` so an error raised without a
 file name (a failed `write()` or `fsync()` on an open file) still carries the path it was writing.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -15,6 +15,7 @@
   entries the writer owns (`--overwrite` never deletes what lvcd did not write).
 * `up_to_date(output, record)`: is an assembled output already the result of exactly these shots?
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,20 @@ from pathlib import Path
 from .lock import owner_tag, pid_alive
 from .oserrors import writing
 
-__all__ = ["OutputError", "atomic_write_bytes", "atomic_write_text", "check_output", "confine", "partial_prefix",
-           "publish_folder", "remove_path", "remove_stale_partials", "up_to_date", "usual_mode", "written_paths"]
+__all__ = [
+    "OutputError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_output",
+    "confine",
+    "partial_prefix",
+    "publish_folder",
+    "remove_path",
+    "remove_stale_partials",
+    "up_to_date",
+    "usual_mode",
+    "written_paths",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +95,13 @@ def _input_files(src: str | os.PathLike) -> tuple[list[Path], Path | None]:
     return [_real(s)], None
 
 
-def check_output(output: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (),
-                 work: str | os.PathLike | None = None, fmt: str | None = None) -> None:
+def check_output(
+    output: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    work: str | os.PathLike | None = None,
+    fmt: str | None = None,
+) -> None:
     """Refuse an `output` that resolves to one of `inputs` (file, folder or pattern) or lies in the `work` folder.
     Raises OutputError naming both paths and the fix; does nothing else (existence is `check_output_path`'s job)."""
     layout, folder, claims = written_paths(output, fmt)
@@ -96,14 +114,18 @@ def check_output(output: str | os.PathLike, *, inputs: Iterable[str | os.PathLik
         hit = None if same_folder else next((f for f in files if claims(f)), None)
         if hit is not None or same_folder:
             what = f"would replace {hit}" if hit is not None else f"would write frames into the input folder {src}"
-            raise OutputError(f"output {output} {what}, which is an input of this run; write the output somewhere "
-                              "else (e.g. -o colour.mp4 or -o colour_frames/).")
+            raise OutputError(
+                f"output {output} {what}, which is an input of this run; write the output somewhere "
+                "else (e.g. -o colour.mp4 or -o colour_frames/)."
+            )
     if work is not None:
         w = _real(work)
         if _inside(out_real, w) or (layout != "file" and _inside(folder, w)):
-            raise OutputError(f"output {output} is inside the work folder {work}, which lvcd clears and rewrites "
-                              "(checkpoints, per-shot frames); write the output outside it, or choose another "
-                              "--work folder.")
+            raise OutputError(
+                f"output {output} is inside the work folder {work}, which lvcd clears and rewrites "
+                "(checkpoints, per-shot frames); write the output outside it, or choose another "
+                "--work folder."
+            )
         if layout == "folder" and _inside(w, out_real):
             raise OutputError(f"the work folder {work} is inside the output folder {output}; keep them apart.")
 
@@ -115,10 +137,12 @@ def confine(path: str | os.PathLike, base: str | os.PathLike, what: str, *, allo
     if allow_outside:
         return p
     if not _inside(_real(p), _real(base)):
-        raise OutputError(f"the manifest's `{what}` {path} is outside the manifest's folder {base}; a manifest may "
-                          "only write inside its own folder (so a shared manifest cannot overwrite files elsewhere). "
-                          f"Give the path on the command line instead (e.g. --{'output' if what == 'output' else what}"
-                          f" {path}), or pass --allow-outside-paths if you trust this manifest.")
+        raise OutputError(
+            f"the manifest's `{what}` {path} is outside the manifest's folder {base}; a manifest may "
+            "only write inside its own folder (so a shared manifest cannot overwrite files elsewhere). "
+            f"Give the path on the command line instead (e.g. --{'output' if what == 'output' else what}"
+            f" {path}), or pass --allow-outside-paths if you trust this manifest."
+        )
     return p
 
 
@@ -160,8 +184,10 @@ def up_to_date(output: str | os.PathLike, record: Mapping) -> bool:
         data = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return all(json.loads(json.dumps(data.get(k), default=str)) == json.loads(json.dumps(v, default=str))
-               for k, v in record.items())
+    return all(
+        json.loads(json.dumps(data.get(k), default=str)) == json.loads(json.dumps(v, default=str))
+        for k, v in record.items()
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- temporaries
@@ -200,9 +226,9 @@ def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
     except OSError:
         return removed
     for e in entries:
-        if not e.name.startswith(stem) or not (e.name[len(stem):].startswith(("partial-", "old-"))):
+        if not e.name.startswith(stem) or not (e.name[len(stem) :].startswith(("partial-", "old-"))):
             continue
-        m = _TAGGED.match(e.name[len(stem):])
+        m = _TAGGED.match(e.name[len(stem) :])
         if m:
             stale = not pid_alive(int(m.group(1)), m.group(2))
         else:
@@ -214,13 +240,17 @@ def remove_stale_partials(output: str | os.PathLike) -> list[Path]:
             remove_path(Path(e.path))
             removed.append(Path(e.path))
     if removed:
-        logger.info("removed %d leftover temporary file(s) of an interrupted run: %s", len(removed),
-                    ", ".join(p.name for p in removed))
+        logger.info(
+            "removed %d leftover temporary file(s) of an interrupted run: %s",
+            len(removed),
+            ", ".join(p.name for p in removed),
+        )
     return removed
 
 
-def publish_folder(tmp: str | os.PathLike, dest: str | os.PathLike, *, owned: Callable[[str], bool],
-                   overwrite: bool = False) -> Path:
+def publish_folder(
+    tmp: str | os.PathLike, dest: str | os.PathLike, *, owned: Callable[[str], bool], overwrite: bool = False
+) -> Path:
     """Move the finished temporary folder `tmp` (on the same file system, e.g. `partial_prefix`) into place at `dest`.
 
     `dest` missing: `tmp` is renamed to it. `dest` an existing folder: only the entries `owned(name)` claims (what
@@ -237,12 +267,16 @@ def publish_folder(tmp: str | os.PathLike, dest: str | os.PathLike, *, owned: Ca
         old = sorted(e.name for e in it if owned(e.name))
     new = sorted(os.listdir(tmp))
     if old and not overwrite:
-        raise FileExistsError(f"{dest} now holds {', '.join(old[:3])}{' ...' if len(old) > 3 else ''} (written while "
-                              "this run worked); pass --overwrite to replace them, or choose another output path.")
+        raise FileExistsError(
+            f"{dest} now holds {', '.join(old[:3])}{' ...' if len(old) > 3 else ''} (written while "
+            "this run worked); pass --overwrite to replace them, or choose another output path."
+        )
     clash = [n for n in new if n not in old and os.path.lexists(dest / n)]
     if clash:
-        raise FileExistsError(f"{dest} holds {', '.join(clash[:3])}, which lvcd did not write and would replace; move "
-                              "it away or choose another output path.")
+        raise FileExistsError(
+            f"{dest} holds {', '.join(clash[:3])}, which lvcd did not write and would replace; move "
+            "it away or choose another output path."
+        )
     aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-{owner_tag()}~", dir=tmp.parent))
     moved_old: list[str] = []
     moved_new: list[str] = []

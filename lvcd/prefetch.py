@@ -10,6 +10,7 @@ model is never used by a stale producer once `close()` returns.
 Thread-local state (torch's grad mode, autocast, the current CUDA device) belongs to the producer's thread: set it
 inside the producer (e.g. `with torch.no_grad():` in the generator body), not around the consumer.
 """
+
 from __future__ import annotations
 
 import queue

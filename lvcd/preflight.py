@@ -5,6 +5,7 @@ Everything here runs the real model code on the `meta` device (shapes only, no m
 follow the actual architecture at the requested resolution. Times are FLOPs divided by an assumed sustained
 throughput per device class (stated in the output); they are estimates, not measurements.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,12 @@ REAL_ARCHITECTURE = LVCD_SVD  # shipped as package data, so a non-editable insta
 def _configs(model_dir: str | Path | None) -> dict[str, dict]:
     """Component configs from a pipeline folder; without one, the shipped `lvcd/model_configs/lvcd-svd` (the real
     architecture), else the class defaults set to SVD img2vid's 14 frames."""
-    out: dict[str, dict] = {"unet": {"num_frames": 14}, "controlnet": {"num_frames": 14}, "vae": {},
-                            "image_encoder": None}
+    out: dict[str, dict] = {
+        "unet": {"num_frames": 14},
+        "controlnet": {"num_frames": 14},
+        "vae": {},
+        "image_encoder": None,
+    }
     if model_dir is None and REAL_ARCHITECTURE.is_dir():
         model_dir = REAL_ARCHITECTURE
     if model_dir is not None:
@@ -78,8 +83,14 @@ def _count_flops(fn) -> float:
 
 
 @torch.no_grad()
-def model_cost(height: int = 320, width: int = 576, model_dir: str | Path | None = None, overlap: int = 4,
-               dtype: torch.dtype = torch.bfloat16, extra_references: bool = False) -> ModelCost:
+def model_cost(
+    height: int = 320,
+    width: int = 576,
+    model_dir: str | Path | None = None,
+    overlap: int = 4,
+    dtype: torch.dtype = torch.bfloat16,
+    extra_references: bool = False,
+) -> ModelCost:
     """FLOPs and parameter counts of the LVCD networks at `height` x `width` pixels, on meta tensors; with
     `extra_references`, also what one extra reference (issue 15) costs (else those fields are 0)."""
     from diffusers import AutoencoderKLTemporalDecoder
@@ -116,8 +127,9 @@ def model_cost(height: int = 320, width: int = 576, model_dir: str | Path | None
         res: dict = {}
         fl_c = _count_flops(lambda: res.update(c=controlnet(x, ts, ehs, ids, controlnet_cond=hint, return_dict=False)))
         down, mid = res["c"]
-        fl_u = _count_flops(lambda: unet(x, ts, ehs, ids, down_block_additional_residuals=down,
-                                         mid_block_additional_residual=mid))
+        fl_u = _count_flops(
+            lambda: unet(x, ts, ehs, ids, down_block_additional_residuals=down, mid_block_additional_residual=mid)
+        )
     for hk in hooks:
         hk.remove()
     fl_side = fl_routed = kv_elems = 0
@@ -129,10 +141,20 @@ def model_cost(height: int = 320, width: int = 576, model_dir: str | Path | None
     skips = sum(d.numel() for d in down) * 2 + mid.numel()  # UNet skips + ControlNet residuals live together
     enc_params = 632_076_800 if cfg["image_encoder"] is None else _clip_params(cfg["image_encoder"])
     return ModelCost(
-        height, width, t,
-        sum(p.numel() for p in unet.parameters()), sum(p.numel() for p in controlnet.parameters()),
-        sum(p.numel() for p in vae.parameters()), enc_params,
-        fl_u, fl_c, fl_v / n_dec, skips + 4 * live["peak"], fl_side, fl_routed, kv_elems,
+        height,
+        width,
+        t,
+        sum(p.numel() for p in unet.parameters()),
+        sum(p.numel() for p in controlnet.parameters()),
+        sum(p.numel() for p in vae.parameters()),
+        enc_params,
+        fl_u,
+        fl_c,
+        fl_v / n_dec,
+        skips + 4 * live["peak"],
+        fl_side,
+        fl_routed,
+        kv_elems,
     )
 
 
@@ -206,8 +228,9 @@ def peak_bytes(cost: ModelCost, dtype: torch.dtype, extra_refs: int = 0) -> dict
     }
 
 
-def vram_table(cost: ModelCost, dtypes=(torch.bfloat16, torch.float16, torch.float32), extra_refs: int = 0
-               ) -> list[dict]:
+def vram_table(
+    cost: ModelCost, dtypes=(torch.bfloat16, torch.float16, torch.float32), extra_refs: int = 0
+) -> list[dict]:
     """Predicted peak GPU memory (GiB) per dtype and offload tier. `none`: every network resident; `model`: the
     largest network plus the running activations (networks move to the GPU one at a time); `sequential`: one layer
     at a time (weights ~ the largest block), activations only. Includes ~1 GiB of CUDA context and workspace;
@@ -215,8 +238,12 @@ def vram_table(cost: ModelCost, dtypes=(torch.bfloat16, torch.float16, torch.flo
     rows = []
     for dt in dtypes:
         peak = peak_bytes(cost, dt, extra_refs)
-        rows.append({"dtype": str(dt).replace("torch.", ""),
-                     **{f"{tier}_gib": round(peak[tier] / GIB, 2) for tier in OFFLOAD_TIERS}})
+        rows.append(
+            {
+                "dtype": str(dt).replace("torch.", ""),
+                **{f"{tier}_gib": round(peak[tier] / GIB, 2) for tier in OFFLOAD_TIERS},
+            }
+        )
     return rows
 
 
@@ -234,8 +261,14 @@ class MemoryVerdict:
     message: str
 
 
-_DTYPE_NAMES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-                "fp32": torch.float32, "float32": torch.float32}
+_DTYPE_NAMES = {
+    "bf16": torch.bfloat16,
+    "bfloat16": torch.bfloat16,
+    "fp16": torch.float16,
+    "float16": torch.float16,
+    "fp32": torch.float32,
+    "float32": torch.float32,
+}
 
 
 def _smaller_size(cost: ModelCost, dtype: torch.dtype, budget: float) -> tuple[int, int] | None:
@@ -252,8 +285,9 @@ def _smaller_size(cost: ModelCost, dtype: torch.dtype, budget: float) -> tuple[i
     return w, h
 
 
-def check_memory(cost: ModelCost, dtype: torch.dtype | str, offload: str, free_bytes: int,
-                 total_bytes: int, extra_refs: int = 0) -> MemoryVerdict:
+def check_memory(
+    cost: ModelCost, dtype: torch.dtype | str, offload: str, free_bytes: int, total_bytes: int, extra_refs: int = 0
+) -> MemoryVerdict:
     """Does a render with `cost` (from `model_cost` at the render size), `dtype` and `offload` fit in `free_bytes`
     of device memory, keeping SAFETY_MARGIN_BYTES spare? If not, name the fastest slower offload tier that fits, or,
     when none does, say so with the numbers and suggest bf16 (for fp32) or a smaller --size. Pure: pass
@@ -268,8 +302,10 @@ def check_memory(cost: ModelCost, dtype: torch.dtype | str, offload: str, free_b
     needed, free = peak[offload] / GIB, free_bytes / GIB
     dt = str(dtype).replace("torch.", "")
     refs = f" with {1 + extra_refs} references" if extra_refs else ""
-    where = (f"{dt} at {cost.width}x{cost.height}{refs} with --offload {offload} needs ~{needed:.2f} GiB; {free:.2f} "
-             f"GiB of {total_bytes / GIB:.2f} GiB is free ({SAFETY_MARGIN_BYTES / GIB:.1f} GiB kept spare)")
+    where = (
+        f"{dt} at {cost.width}x{cost.height}{refs} with --offload {offload} needs ~{needed:.2f} GiB; {free:.2f} "
+        f"GiB of {total_bytes / GIB:.2f} GiB is free ({SAFETY_MARGIN_BYTES / GIB:.1f} GiB kept spare)"
+    )
     if peak[offload] <= budget:
         return MemoryVerdict(True, needed, free, None, f"memory ok: {where}.")
     if extra_refs and peak_bytes(cost, dtype)[offload] <= budget:  # it is the K references that do not fit
@@ -277,22 +313,30 @@ def check_memory(cost: ModelCost, dtype: torch.dtype | str, offload: str, free_b
         fit = max(k for k in range(extra_refs) if peak_bytes(cost, dtype, k)[offload] <= budget)
         first = extra_reference_bytes(cost, dtype, 1) / GIB
         return MemoryVerdict(
-            False, needed, free, None,
+            False,
+            needed,
+            free,
+            None,
             f"not enough GPU memory for {1 + extra_refs} references: {where}. Each extra reference adds ~{each:.3f} "
             f"GiB (its keys/values in all reference-attention layers; ~{first:.2f} GiB for the first, with the "
             f"attention tiles); at most {fit} extra reference(s) fit with --offload {offload}. Drop extra "
-            "references, use a slower --offload tier or a smaller --size.")
+            "references, use a slower --offload tier or a smaller --size.",
+        )
     others = total_bytes - free_bytes
     busy = f"; other processes hold {others / GIB:.2f} GiB" if others > 2 * CUDA_CONTEXT_BYTES else ""
-    for tier in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload) + 1:]:
+    for tier in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload) + 1 :]:
         if peak[tier] <= budget:
             flag = f"--offload {tier}"
-            return MemoryVerdict(False, needed, free, flag,
-                                 f"not enough GPU memory: {where}{busy}. Use {flag} (~{peak[tier] / GIB:.2f} GiB,"
-                                 " slower).")
-    tiers = ", ".join(f"{t} ~{peak[t] / GIB:.2f}" for t in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload):])
+            return MemoryVerdict(
+                False,
+                needed,
+                free,
+                flag,
+                f"not enough GPU memory: {where}{busy}. Use {flag} (~{peak[tier] / GIB:.2f} GiB, slower).",
+            )
+    tiers = ", ".join(f"{t} ~{peak[t] / GIB:.2f}" for t in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload) :])
     half = peak_bytes(cost, torch.bfloat16) if dtype == torch.float32 else {}
-    tier16 = next((t for t in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload):] if half and half[t] <= budget), None)
+    tier16 = next((t for t in OFFLOAD_TIERS[OFFLOAD_TIERS.index(offload) :] if half and half[t] <= budget), None)
     size = _smaller_size(cost, dtype, budget)
     if tier16 is not None:  # fp32 chosen: bf16 halves weights and activations, better than a lower resolution
         flag = "--dtype bf16" + (f" --offload {tier16}" if tier16 != offload else "")
@@ -303,9 +347,13 @@ def check_memory(cost: ModelCost, dtype: torch.dtype | str, offload: str, free_b
     else:
         flag = None
         tail = " A smaller --size will not help enough either; free GPU memory or use a larger GPU."
-    return MemoryVerdict(False, needed, free, flag,
-                         f"not enough GPU memory for any offload tier: {where}{busy}; estimated GiB per tier:"
-                         f" {tiers}.{tail}")
+    return MemoryVerdict(
+        False,
+        needed,
+        free,
+        flag,
+        f"not enough GPU memory for any offload tier: {where}{busy}; estimated GiB per tier: {tiers}.{tail}",
+    )
 
 
 def cuda_free_memory(device: str | torch.device = "cuda") -> tuple[int, int] | None:

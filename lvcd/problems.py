@@ -4,6 +4,7 @@
 A manifest with 100,000 broken shots should say so in a screenful, not in 100,000 lines; a 20 MB YAML value should
 be quoted by its start and its length, not whole.
 """
+
 from __future__ import annotations
 
 import types
@@ -27,7 +28,7 @@ def cut(value, limit: int = MAX_VALUE_CHARS) -> str:
 def _cut_line(line: str) -> str:
     if len(line) <= MAX_LINE_CHARS:
         return line
-    head, tail = line[:MAX_VALUE_CHARS], line[-MAX_VALUE_CHARS // 2:]
+    head, tail = line[:MAX_VALUE_CHARS], line[-MAX_VALUE_CHARS // 2 :]
     return f"{head} ... ({len(line) - len(head) - len(tail):,} characters cut) ... {tail}"
 
 
@@ -40,14 +41,23 @@ def format_problems(problems: list[str], source: str | None = None, note: str = 
     else:
         shown = [f"  - {_cut_line(p)}" for p in problems[:MAX_PROBLEMS]]
         if n > MAX_PROBLEMS:
-            shown.append(f"  ... and {n - MAX_PROBLEMS:,} more problems (fix these first; the rest are often the "
-                         "same mistake)")
+            shown.append(
+                f"  ... and {n - MAX_PROBLEMS:,} more problems (fix these first; the rest are often the same mistake)"
+            )
         body = f"{n:,} problems:\n" + "\n".join(shown)
     return f"{head}{body}" + (f"\n{note}" if note else "")
 
 
-_NAMES = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None), "tuple": tuple, "list": list,
-          "dict": dict}
+_NAMES = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "None": type(None),
+    "tuple": tuple,
+    "list": list,
+    "dict": dict,
+}
 
 
 def _types(annotation) -> tuple[type, ...] | None:
@@ -86,7 +96,15 @@ def check_value(name: str, value, annotation) -> str | None:
         ok = isinstance(value, allowed)
     if ok:
         return None
-    words = {int: "an integer", float: "a number", str: "text", bool: "true or false", tuple: "a list",
-             list: "a list", dict: "a mapping", type(None): "empty (null)"}
+    words = {
+        int: "an integer",
+        float: "a number",
+        str: "text",
+        bool: "true or false",
+        tuple: "a list",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "empty (null)",
+    }
     want = " or ".join(dict.fromkeys(words[t] for t in allowed if t is not type(None)))
     return f"`{name}` must be {want} (got {cut(value)})"

@@ -6,6 +6,7 @@ the sidecar record of a finished render (`sidecar_record`, `timing_record`).
 Imported by `lvcd.api` and `lvcd.shots`; imports nothing above itself (safetensors/torch only inside
 `SegmentStore`'s methods, the window carry as a plain dict of tensors that the pipeline turns back into its type).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -87,13 +88,20 @@ class InputHashes:
 
 
 # ---------------------------------------------------------------------------------------------------- render key
-def render_params(options: RenderOptions, *, backend: str, model: dict, inputs: list[dict],
-                  reference_sha256: str | None, **extra) -> dict:
+def render_params(
+    options: RenderOptions, *, backend: str, model: dict, inputs: list[dict], reference_sha256: str | None, **extra
+) -> dict:
     """Everything a render's pixels depend on: the lvcd version, the inputs' content, the reference, the options that
     change pixels (`lvcd.options.PIXEL_FIELDS`, with the resolved `backend`), the model's weight fingerprint, and
     what the caller adds (`extra`: frame count, shot range and passes, the loaded device and dtype, ...)."""
-    return {"lvcd_version": __version__, "inputs": inputs, "reference_sha256": reference_sha256,
-            "options": {**options.pixel_options(), "backend": backend}, "model": model, **extra}
+    return {
+        "lvcd_version": __version__,
+        "inputs": inputs,
+        "reference_sha256": reference_sha256,
+        "options": {**options.pixel_options(), "backend": backend},
+        "model": model,
+        **extra,
+    }
 
 
 def extra_reference_hashes(extra_references, hash_path=None) -> list[dict]:
@@ -161,7 +169,7 @@ class SegmentStore:
         for k in range(self.finished()):
             sd = load_file(str(self._path(k)))
             blocks.append(sd["latents"])
-            carry = {key[len("carry."):]: v for key, v in sd.items() if key.startswith("carry.")} or None
+            carry = {key[len("carry.") :]: v for key, v in sd.items() if key.startswith("carry.")} or None
         return blocks, carry
 
     def _path(self, segment: int) -> Path:
@@ -169,16 +177,36 @@ class SegmentStore:
 
 
 # ---------------------------------------------------------------------------------------------------- sidecar
-def sidecar_record(*, input, reference, output, frames: int, fps, size: tuple[int, int], backend: str,
-                   options: RenderOptions, model_dir: Path | None, fingerprint: dict, seconds: float) -> dict:
+def sidecar_record(
+    *,
+    input,
+    reference,
+    output,
+    frames: int,
+    fps,
+    size: tuple[int, int],
+    backend: str,
+    options: RenderOptions,
+    model_dir: Path | None,
+    fingerprint: dict,
+    seconds: float,
+) -> dict:
     """The JSON written beside a `colorize_video` output: what was rendered, how, with which model."""
     from .options import jsonable
 
     return {
-        "lvcd_version": __version__, "input": str(input), "reference": str(reference), "output": str(output),
-        "frames": frames, "fps": str(fps), "size": list(size), "backend": backend,
+        "lvcd_version": __version__,
+        "input": str(input),
+        "reference": str(reference),
+        "output": str(output),
+        "frames": frames,
+        "fps": str(fps),
+        "size": list(size),
+        "backend": backend,
         "options": jsonable(options.as_dict()),
-        "model": str(model_dir) if model_dir else None, "model_files": fingerprint, "seconds": round(seconds, 3),
+        "model": str(model_dir) if model_dir else None,
+        "model_files": fingerprint,
+        "seconds": round(seconds, 3),
     }
 
 
@@ -186,22 +214,48 @@ def timing_record(info) -> dict:
     """The sidecar's `timing` (from `lvcd.video.probe`'s `VideoInfo`): constant rate, or (variable frame rate)
     output frame i = input frame i at its timestamp, every frame kept."""
     if info.timestamps is None:
-        return {"variable_frame_rate": bool(info.is_vfr), "fps": str(info.fps),
-                "resampled": bool(info.is_vfr or info.source_frame_count != info.frame_count)}
-    return {"variable_frame_rate": True, "average_fps": str(info.fps), "mapping": "output frame i = input frame i",
-            "timestamps_s": [str(t) for t in info.timestamps]}
+        return {
+            "variable_frame_rate": bool(info.is_vfr),
+            "fps": str(info.fps),
+            "resampled": bool(info.is_vfr or info.source_frame_count != info.frame_count),
+        }
+    return {
+        "variable_frame_rate": True,
+        "average_fps": str(info.fps),
+        "mapping": "output frame i = input frame i",
+        "timestamps_s": [str(t) for t in info.timestamps],
+    }
 
 
-def checkpoint_folder(work: Path, input, reference: np.ndarray, frames: int, options: RenderOptions, *, backend: str,
-                      fingerprint: dict, device: str, dtype: str, extra_references=None) -> Path:
+def checkpoint_folder(
+    work: Path,
+    input,
+    reference: np.ndarray,
+    frames: int,
+    options: RenderOptions,
+    *,
+    backend: str,
+    fingerprint: dict,
+    device: str,
+    dtype: str,
+    extra_references=None,
+) -> Path:
     """`work/colorize/<key>`: the window checkpoints of a `colorize --work` render, keyed by everything its latents
     depend on (`render_params`: input content, reference pixels, pixel options, model; plus the frame count and the
     loaded device class and dtype; the extra references' content when there are some). The input hashes are cached
     in `work/cache/inputs.json`."""
     hashes = InputHashes(work / "cache" / "inputs.json")
     extra = {"extra_references": extra_reference_hashes(extra_references, hashes)} if extra_references else {}
-    params = render_params(options, backend=backend, model=fingerprint, inputs=[{"sha256": hashes(str(input))}],
-                           reference_sha256=sha256_pixels(reference), frames=frames, device=device, dtype=dtype,
-                           **extra)
+    params = render_params(
+        options,
+        backend=backend,
+        model=fingerprint,
+        inputs=[{"sha256": hashes(str(input))}],
+        reference_sha256=sha256_pixels(reference),
+        frames=frames,
+        device=device,
+        dtype=dtype,
+        **extra,
+    )
     hashes.save()
     return work / "colorize" / render_key(params)[:24]

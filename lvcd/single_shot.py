@@ -7,6 +7,7 @@ or from an off-frame character sheet (an external reference with its own lineart
 way by building a one-shot manifest in memory and calling `lvcd.shots.render.render_shots`. Without `--work` the
 per-shot frames go to a hidden temporary folder beside the output, removed afterwards.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,50 +21,88 @@ EXTERNAL = "external"
 
 
 def parse_reference_frame(value) -> int | str:
-    """"external", or a frame number (int); ValueError naming the option otherwise."""
+    """ "external", or a frame number (int); ValueError naming the option otherwise."""
     text = str(value).strip().lower()
     if text == EXTERNAL:
         return EXTERNAL
     try:
         n = int(text)
     except ValueError:
-        raise ValueError(f"--reference-frame must be a frame number (0 = first frame) or `{EXTERNAL}` (a character "
-                         f"sheet that is no frame of the clip); got {value!r}.") from None
+        raise ValueError(
+            f"--reference-frame must be a frame number (0 = first frame) or `{EXTERNAL}` (a character "
+            f"sheet that is no frame of the clip); got {value!r}."
+        ) from None
     if n < 0:
         raise ValueError(f"--reference-frame must be >= 0 (got {n}).")
     return n
 
 
-def colorize_from_frame(input, reference, output, *, reference_frame=None, reference_lineart=None, work=None,
-                        audio=None, extra_references=None, **options):
+def colorize_from_frame(
+    input,
+    reference,
+    output,
+    *,
+    reference_frame=None,
+    reference_lineart=None,
+    work=None,
+    audio=None,
+    extra_references=None,
+    **options,
+):
     """Colorize `input` from `reference`, which colours frame `reference_frame` (or is `external`). Returns the
     BatchResult of the one-shot render (`.output`, `.frames`, `.seconds`)."""
     from . import api
     from .video import probe
 
-    rf = parse_reference_frame(reference_frame if reference_frame is not None else
-                               (EXTERNAL if reference_lineart is not None else 0))
+    rf = parse_reference_frame(
+        reference_frame if reference_frame is not None else (EXTERNAL if reference_lineart is not None else 0)
+    )
     if reference_lineart is not None and rf != EXTERNAL:
-        raise ValueError("--reference-lineart goes with --reference-frame external (the lineart of an off-frame "
-                         "reference); a frame of the clip already has its lineart.")
+        raise ValueError(
+            "--reference-lineart goes with --reference-frame external (the lineart of an off-frame "
+            "reference); a frame of the clip already has its lineart."
+        )
     if not reference:
         raise ValueError("--reference is required: the coloured keyframe.")
     info = probe(input)
     if isinstance(rf, int) and rf >= info.frame_count:
-        raise ValueError(f"--reference-frame {rf} is past the end of {input} ({info.frame_count} frames: "
-                         f"0-{info.frame_count - 1}).")
-    api.check_inputs_and_output(input, info, output, reference=reference, work=work, fmt=options.get("fmt"),
-                                polarity=options.get("polarity", "auto"))
-    shot = {"name": "clip", "start": 0, "end": info.frame_count, "reference": os.path.abspath(reference),
-            "reference_frame": rf}
+        raise ValueError(
+            f"--reference-frame {rf} is past the end of {input} ({info.frame_count} frames: 0-{info.frame_count - 1})."
+        )
+    api.check_inputs_and_output(
+        input,
+        info,
+        output,
+        reference=reference,
+        work=work,
+        fmt=options.get("fmt"),
+        polarity=options.get("polarity", "auto"),
+    )
+    shot = {
+        "name": "clip",
+        "start": 0,
+        "end": info.frame_count,
+        "reference": os.path.abspath(reference),
+        "reference_frame": rf,
+    }
     if reference_lineart is not None:
         rl = str(reference_lineart)
         shot["reference_lineart"] = int(rl) if rl.isdigit() else os.path.abspath(rl)
     return _render_clip(input, _with_extra(shot, extra_references), output, work, audio, options)
 
 
-def colorize_from_keyframes(input, references, reference_frames, output, *, reference_lineart=None, work=None,
-                            audio=None, extra_references=None, **options):
+def colorize_from_keyframes(
+    input,
+    references,
+    reference_frames,
+    output,
+    *,
+    reference_lineart=None,
+    work=None,
+    audio=None,
+    extra_references=None,
+    **options,
+):
     """Colorize `input` as one shot from several keyframes used together: `references[i]` colours frame
     `reference_frames[i]` (the CLI's repeated --reference / --reference-frame pairs). Bucket backend only."""
     from . import api
@@ -74,36 +113,58 @@ def colorize_from_keyframes(input, references, reference_frames, output, *, refe
 
     references, reference_frames = list(references), list(reference_frames)
     if len(references) != len(reference_frames):
-        raise ValueError(f"--reference is given {len(references)} times and --reference-frame {len(reference_frames)}"
-                         " times; give them in pairs, in order: --reference A --reference-frame 0 --reference B "
-                         "--reference-frame 29.")
+        raise ValueError(
+            f"--reference is given {len(references)} times and --reference-frame {len(reference_frames)}"
+            " times; give them in pairs, in order: --reference A --reference-frame 0 --reference B "
+            "--reference-frame 29."
+        )
     if reference_lineart is not None:
-        raise ValueError("--reference-lineart goes with one --reference and --reference-frame external, not with "
-                         "several keyframes (each is a frame of the clip, with its own lineart).")
+        raise ValueError(
+            "--reference-lineart goes with one --reference and --reference-frame external, not with "
+            "several keyframes (each is a frame of the clip, with its own lineart)."
+        )
     backend = resolve_backend(RenderOptions.of(**options), strict=False)[0]
     if backend != "bucket":
-        raise ValueError(f"several --reference keyframes are used together by the bucket backend only (this render "
-                         f"would use the {backend} backend); add --backend bucket, or give one --reference, or "
-                         "colour sub-shots from each keyframe with a shot manifest's `references:` (lvcd batch).")
+        raise ValueError(
+            f"several --reference keyframes are used together by the bucket backend only (this render "
+            f"would use the {backend} backend); add --backend bucket, or give one --reference, or "
+            "colour sub-shots from each keyframe with a shot manifest's `references:` (lvcd batch)."
+        )
     info = probe(input)
     frames: dict[int, str] = {}
     for ref, raw in zip(references, reference_frames):
         rf = parse_reference_frame(raw)
         if rf == EXTERNAL:
-            raise ValueError(f"--reference-frame external (for --reference {ref}) is for one off-frame reference; "
-                             "with several --reference, each colours a frame of the clip: give its frame number.")
+            raise ValueError(
+                f"--reference-frame external (for --reference {ref}) is for one off-frame reference; "
+                "with several --reference, each colours a frame of the clip: give its frame number."
+            )
         if rf >= info.frame_count:
-            raise ValueError(f"--reference-frame {rf} is past the end of {input} ({info.frame_count} frames: "
-                             f"0-{info.frame_count - 1}).")
+            raise ValueError(
+                f"--reference-frame {rf} is past the end of {input} ({info.frame_count} frames: "
+                f"0-{info.frame_count - 1})."
+            )
         if rf in frames:
-            raise ValueError(f"--reference-frame {rf} is given twice ({frames[rf]} and {ref}); one keyframe per "
-                             "frame.")
+            raise ValueError(
+                f"--reference-frame {rf} is given twice ({frames[rf]} and {ref}); one keyframe per frame."
+            )
         frames[rf] = ref
-    api.check_inputs_and_output(input, info, output, reference=references[0], work=work, fmt=options.get("fmt"),
-                                polarity=options.get("polarity", "auto"))
+    api.check_inputs_and_output(
+        input,
+        info,
+        output,
+        reference=references[0],
+        work=work,
+        fmt=options.get("fmt"),
+        polarity=options.get("polarity", "auto"),
+    )
     check_output(output, inputs=[input, *references], work=work, fmt=options.get("fmt"))  # replaces no keyframe
-    shot = {"name": "clip", "start": 0, "end": info.frame_count,
-            "references": [{"frame": f, "image": os.path.abspath(r)} for f, r in sorted(frames.items())]}
+    shot = {
+        "name": "clip",
+        "start": 0,
+        "end": info.frame_count,
+        "references": [{"frame": f, "image": os.path.abspath(r)} for f, r in sorted(frames.items())],
+    }
     return _render_clip(input, _with_extra(shot, extra_references), output, work, audio, options)
 
 

@@ -17,6 +17,7 @@ Fields (all JSON):
   worker        who is rendering it: "host:pid" (plus whatever the executor adds, e.g. a Ray actor id)
   attempt       1-based attempt number (executors that retry raise it)
 """
+
 from __future__ import annotations
 
 import json
@@ -41,17 +42,36 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def write_status(work: str | os.PathLike, shot: str, state: str, *, frames_done: int, frames_total: int,
-                 started: float | None = None, error: str | None = None, worker: str | None = None,
-                 attempt: int = 1, **extra) -> Path:
+def write_status(
+    work: str | os.PathLike,
+    shot: str,
+    state: str,
+    *,
+    frames_done: int,
+    frames_total: int,
+    started: float | None = None,
+    error: str | None = None,
+    worker: str | None = None,
+    attempt: int = 1,
+    **extra,
+) -> Path:
     """Atomically (re)write one shot's status file; returns its path."""
     if state not in STATES:
         raise ValueError(f"status state must be one of {', '.join(STATES)}, got {state!r}")
     path = status_path(work, shot)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"shot": shot, "state": state, "frames_done": int(frames_done), "frames_total": int(frames_total),
-              "started": started, "updated": time.time(), "error": error, "worker": worker or worker_id(),
-              "attempt": int(attempt), **extra}
+    record = {
+        "shot": shot,
+        "state": state,
+        "frames_done": int(frames_done),
+        "frames_total": int(frames_total),
+        "started": started,
+        "updated": time.time(),
+        "error": error,
+        "worker": worker or worker_id(),
+        "attempt": int(attempt),
+        **extra,
+    }
     tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -86,8 +106,16 @@ class StatusReporter:
     """Writes a shot's status while it renders: `running` at start, progress at most every `interval` seconds (and
     on the last frame), `done` or `failed` at the end. Cheap enough to call per frame."""
 
-    def __init__(self, work: str | os.PathLike, shot: str, frames_total: int, *, interval: float = 0.5,
-                 worker: str | None = None, attempt: int = 1):
+    def __init__(
+        self,
+        work: str | os.PathLike,
+        shot: str,
+        frames_total: int,
+        *,
+        interval: float = 0.5,
+        worker: str | None = None,
+        attempt: int = 1,
+    ):
         self.work, self.shot, self.total = work, shot, int(frames_total)
         self.interval, self.worker, self.attempt = interval, worker, attempt
         self.done = 0
@@ -96,8 +124,17 @@ class StatusReporter:
 
     def _write(self, state: str, error: str | None = None) -> None:
         try:
-            write_status(self.work, self.shot, state, frames_done=self.done, frames_total=self.total,
-                         started=self.started, error=error, worker=self.worker, attempt=self.attempt)
+            write_status(
+                self.work,
+                self.shot,
+                state,
+                frames_done=self.done,
+                frames_total=self.total,
+                started=self.started,
+                error=error,
+                worker=self.worker,
+                attempt=self.attempt,
+            )
         except OSError:  # progress reporting must never fail a render (full disk is reported by the render itself)
             pass
         self._last = time.monotonic()
@@ -119,8 +156,9 @@ class StatusReporter:
         self._write("failed", text[:500])
 
 
-def progress_summary(statuses: dict[str, dict], frames: dict[str, int], *, since: float | None = None,
-                     now: float | None = None) -> dict:
+def progress_summary(
+    statuses: dict[str, dict], frames: dict[str, int], *, since: float | None = None, now: float | None = None
+) -> dict:
     """Progress of a set of shots ({name: frame count}) from their status files (`read_statuses`): frames done,
     shots running / done / failed, frames per second and ETA in seconds (None until something has progressed).
     With `since` (unix time a run started), a status last written before it counts as nothing done in this run
@@ -138,5 +176,10 @@ def progress_summary(statuses: dict[str, dict], frames: dict[str, int], *, since
     total = sum(int(v) for v in frames.values())
     elapsed = now - since if since is not None else None
     rate = done_frames / elapsed if elapsed and elapsed > 0 and done_frames else None
-    return {"frames_done": done_frames, "frames_total": total, **states, "fps": rate,
-            "eta_s": (total - done_frames) / rate if rate else None}
+    return {
+        "frames_done": done_frames,
+        "frames_total": total,
+        **states,
+        "fps": rate,
+        "eta_s": (total - done_frames) / rate if rate else None,
+    }

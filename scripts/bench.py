@@ -11,6 +11,7 @@ the share of time outside the denoiser on the real render path with the GPU work
 (bench_overhead.py). Sized for a 2-core machine:
 under 10 minutes. Timings depend on the machine's load; the JSON records the load average.
 """
+
 import argparse
 import json
 import os
@@ -85,8 +86,9 @@ def main():
         "rss_1000_over_100 (goal <= 1.1)": col.get("rss_ratio_last_over_first"),
         "decode_vs_ffmpeg (goal >= 0.8)": ours(vio, "decode"),
         "encode_vs_ffmpeg (goal >= 0.75)": ours(vio, "encode"),
-        "outside_denoiser_share, simulated H100, decode as released (goal <= 0.05)":
-            released.get("outside_denoiser_share"),
+        "outside_denoiser_share, simulated H100, decode as released (goal <= 0.05)": released.get(
+            "outside_denoiser_share"
+        ),
         "  of which VAE decode (10/3 chunks, as released)": released.get("vae_decode_share"),
         "  of which everything else (IO, prep, bookkeeping)": released.get("other_share"),
         "  same with --decode-chunk 19": ovh.get(("overlapped", 19), {}).get("outside_denoiser_share"),
@@ -95,23 +97,37 @@ def main():
         "flopcounter_over_analytic": flops.get("ratio_flopcounter_over_analytic"),
     }
     results = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                    "loadavg": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "loadavg": os.getloadavg(),
+        },
         "seconds": {k: round(v, 1) for k, v in secs.items()} | {"total": round(time.perf_counter() - t0, 1)},
-        "flops": flops, "vram_gib_predicted": preflight.vram_table(cost), "video_io": vio, "bucket": bucket,
-        "colorize": col, "overhead": load("overhead.json"), "ratios": ratios,
+        "flops": flops,
+        "vram_gib_predicted": preflight.vram_table(cost),
+        "video_io": vio,
+        "bucket": bucket,
+        "colorize": col,
+        "overhead": load("overhead.json"),
+        "ratios": ratios,
     }
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     rows = ["| metric | value |", "|---|---|"]
     rows += [f"| {k} | {v:.3f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in ratios.items()]
     rows += ["", "| dtype | VRAM GiB, offload none | model | sequential |", "|---|---|---|---|"]
-    rows += [f"| {r['dtype']} | {r['none_gib']} | {r['model_gib']} | {r['sequential_gib']} |"
-             for r in results["vram_gib_predicted"]]
+    rows += [
+        f"| {r['dtype']} | {r['none_gib']} | {r['model_gib']} | {r['sequential_gib']} |"
+        for r in results["vram_gib_predicted"]
+    ]
     fc = flops.get("flop_counter", {})
-    rows += ["", f"FLOPs per denoiser call (19 frames, 576x320): {fc.get('denoiser_call_tflop', 0):.2f} TFLOP; "
-             f"per output frame: {fc.get('per_output_frame_tflop', 0):.1f} TFLOP; SVD UNet alone, 14 frames: "
-             f"{fc.get('svd_unet_14_frames_per_frame_tflop', 0):.3f} TFLOP/frame (reference 0.805); "
-             f"{flops.get('dispatch', {}).get('aten_ops_per_denoiser_call', 0):,} ATen ops dispatched per call."]
+    rows += [
+        "",
+        f"FLOPs per denoiser call (19 frames, 576x320): {fc.get('denoiser_call_tflop', 0):.2f} TFLOP; "
+        f"per output frame: {fc.get('per_output_frame_tflop', 0):.1f} TFLOP; SVD UNet alone, 14 frames: "
+        f"{fc.get('svd_unet_14_frames_per_frame_tflop', 0):.3f} TFLOP/frame (reference 0.805); "
+        f"{flops.get('dispatch', {}).get('aten_ops_per_denoiser_call', 0):,} ATen ops dispatched per call.",
+    ]
     (OUT / "results.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))
     chart(ratios, OUT / "results.png")

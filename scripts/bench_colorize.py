@@ -9,6 +9,7 @@ The tiny denoiser is ~1000x cheaper than the real one, so its measured overhead 
 projection for the real model divides the measured per-frame IO/decode-free overhead by the real denoiser's
 per-frame time estimated from its FLOPs (benchmarks/flops.json) on an H100.
 """
+
 import argparse
 import json
 import subprocess
@@ -76,8 +77,12 @@ def main():
         clip = work / f"clip_{n}.mp4"
         make_clip(clip, n)
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(ref), str(work / f"out_{n}.mp4"), str(model)],
-                           capture_output=True, text=True, check=True)
+        r = subprocess.run(
+            [sys.executable, "-c", CHILD, str(clip), str(ref), str(work / f"out_{n}.mp4"), str(model)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         run = json.loads(r.stdout.strip().splitlines()[-1])
         run["wall_with_startup_s"] = time.perf_counter() - t
         run["outside_denoiser_share"] = 1 - run["denoiser_seconds"] / run["seconds"]
@@ -100,7 +105,7 @@ def main():
             "measured_io_and_prep_s_per_frame": io_per_frame,
             "outside_denoiser_share": outside / (outside + real_denoise_s),
             "note": "IO/prep (read, sketch prep, letterbox, encode) measured on this CPU with the tiny pipeline; "
-                    "denoiser and VAE decode projected from their FLOPs at 330 TFLOP/s",
+            "denoiser and VAE decode projected from their FLOPs at 330 TFLOP/s",
         }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2))

@@ -9,6 +9,7 @@ attention call with the key count the LVCD processors use). Per output frame = 2
 frames per window (steady state). The UNet alone on a plain 14-frame SVD call is reported for comparison with the
 0.805 TFLOP/frame figure for SVD at 320x576.
 """
+
 import argparse
 import json
 import time
@@ -101,8 +102,9 @@ def main():
         x = torch.empty(1, t, 8, h, w, **m)
         ts, ehs, ids = torch.empty(1, **m), torch.empty(1, 1, 1024, **m), torch.empty(1, 3, **m)
         if with_cnet:
-            d, mid = cnet(x, ts, ehs, ids, controlnet_cond=torch.empty(1, t, 3, a.height, a.width, **m),
-                          return_dict=False)
+            d, mid = cnet(
+                x, ts, ehs, ids, controlnet_cond=torch.empty(1, t, 3, a.height, a.width, **m), return_dict=False
+            )
             return unet(x, ts, ehs, ids, down_block_additional_residuals=d, mid_block_additional_residual=mid)
         return unet(x, ts, ehs, ids)
 
@@ -118,8 +120,12 @@ def main():
     steps, new_per_window = 25, 10
     res = {
         "resolution": [a.width, a.height],
-        "params": {"unet": cost.unet_params, "controlnet": cost.controlnet_params, "vae": cost.vae_params,
-                   "image_encoder": cost.image_encoder_params},
+        "params": {
+            "unet": cost.unet_params,
+            "controlnet": cost.controlnet_params,
+            "vae": cost.vae_params,
+            "image_encoder": cost.image_encoder_params,
+        },
         "flop_counter": {
             "unet_19_frames_tflop": cost.flops_unet / 1e12,
             "controlnet_19_frames_tflop": cost.flops_controlnet / 1e12,
@@ -129,7 +135,8 @@ def main():
             "svd_unet_14_frames_per_frame_tflop": svd14 / 14 / 1e12,
         },
         "analytic": {
-            "unet_19_frames_tflop": ana_u / 1e12, "controlnet_19_frames_tflop": ana_c / 1e12,
+            "unet_19_frames_tflop": ana_u / 1e12,
+            "controlnet_19_frames_tflop": ana_c / 1e12,
             "denoiser_call_tflop": (ana_u + ana_c) / 1e12,
             "svd_unet_14_frames_per_frame_tflop": ana14 / 14 / 1e12,
             "unet_parts_tflop": {k: v / 1e12 for k, v in parts_u.items()},
@@ -139,8 +146,8 @@ def main():
             "aten_ops_per_denoiser_call": ops,
             "gpu_ms_per_call_at_330_tflops": 1e3 * cost.flops_per_call / 330e12,
             "note": "eager PyTorch dispatches each op from the CPU; at ~5-10 us per op (launch + Python module "
-                    "overhead) this is the CPU time per call that must stay under the GPU time, or the denoiser "
-                    "is launch-bound (then CUDA graphs / torch.compile are the remedy). Measure on the GPU.",
+            "overhead) this is the CPU time per call that must stay under the GPU time, or the denoiser "
+            "is launch-bound (then CUDA graphs / torch.compile are the remedy). Measure on the GPU.",
         },
         "reference_svd_unet_per_frame_tflop": 0.805,
         "seconds": round(time.time() - t0, 1),

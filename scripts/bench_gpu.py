@@ -19,6 +19,7 @@ offload tier. Reported per tier:
   (then `--compile` is the remedy to try);
 * peak device memory allocated and reserved (torch.cuda.max_memory_*), next to lvcd.preflight's estimate.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,10 +62,14 @@ def build_pipeline(tiny: bool, device: str, dtype: torch.dtype, offload: str, co
             controlnet = LVCDControlNetModel(**cfg["controlnet"])
             vae = AutoencoderKLTemporalDecoder(**cfg["vae"])
             image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(**cfg["image_encoder"]))
-        pipe = LVCDPipeline(vae=vae, unet=unet, controlnet=controlnet,
-                            scheduler=EulerDiscreteScheduler.from_pretrained(folder / "scheduler"),
-                            image_encoder=image_encoder,
-                            feature_extractor=CLIPImageProcessor.from_pretrained(folder / "feature_extractor"))
+        pipe = LVCDPipeline(
+            vae=vae,
+            unet=unet,
+            controlnet=controlnet,
+            scheduler=EulerDiscreteScheduler.from_pretrained(folder / "scheduler"),
+            image_encoder=image_encoder,
+            feature_extractor=CLIPImageProcessor.from_pretrained(folder / "feature_extractor"),
+        )
         pipe = pipe.to(dtype)
     return place_pipeline(pipe, device, offload, compile=compile)
 
@@ -114,8 +119,18 @@ def run_tier(a, offload: str, clip: Path, ref: Path, out: Path) -> dict:
     pipe = build_pipeline(a.tiny, device, dtype, offload, a.compile)
     build_s = time.perf_counter() - t
     size = (64, 64) if a.tiny else (576, 320)
-    opts = api.ColorizeOptions(backend="diffusion", steps=a.steps, size=size, device=device, dtype=a.dtype,
-                               offload=offload, compile=a.compile, quiet=True, overwrite=True, drift=False)
+    opts = api.ColorizeOptions(
+        backend="diffusion",
+        steps=a.steps,
+        size=size,
+        device=device,
+        dtype=a.dtype,
+        offload=offload,
+        compile=a.compile,
+        quiet=True,
+        overwrite=True,
+        drift=False,
+    )
     backend = DiffusionBackend(pipe, opts)
     timers = Timers(cuda)
     saved = LVCDPipeline._denoise, LVCDPipeline._decode, api.make_backend
@@ -134,11 +149,20 @@ def run_tier(a, offload: str, clip: Path, ref: Path, out: Path) -> dict:
     den, dec = timers.seconds("denoise"), timers.seconds("decode")
     calls = len(timers.spans["denoise"])
     row = {
-        "offload": offload, "device": device, "dtype": a.dtype, "compile": a.compile, "frames": res.frames,
-        "steps": a.steps, "build_s": round(build_s, 1), "wall_s": round(wall, 2),
-        "s_per_frame": round(wall / res.frames, 4), "fps": round(res.frames / wall, 3),
-        "denoiser_s": round(den, 2), "vae_decode_s": round(dec, 2),
-        "outside_denoiser_share": round(1 - den / wall, 4), "vae_decode_share": round(dec / wall, 4),
+        "offload": offload,
+        "device": device,
+        "dtype": a.dtype,
+        "compile": a.compile,
+        "frames": res.frames,
+        "steps": a.steps,
+        "build_s": round(build_s, 1),
+        "wall_s": round(wall, 2),
+        "s_per_frame": round(wall / res.frames, 4),
+        "fps": round(res.frames / wall, 3),
+        "denoiser_s": round(den, 2),
+        "vae_decode_s": round(dec, 2),
+        "outside_denoiser_share": round(1 - den / wall, 4),
+        "vae_decode_share": round(dec / wall, 4),
         "denoiser_calls": calls,
         "denoiser_ms_per_call_device": round(1e3 * den / max(calls, 1), 2),
         "denoiser_ms_per_call_cpu": round(1e3 * timers.cpu["denoise"] / max(calls, 1), 2),
@@ -183,9 +207,12 @@ def main() -> None:
         row = run_tier(a, offload, clip, ref, work / f"out_{offload}.mp4")
         rows.append(row)
         print(json.dumps(row), flush=True)
-    res = {"command": "python scripts/bench_gpu.py " + " ".join(sys.argv[1:]), "torch": torch.__version__,
-           "weights": "tiny random pipeline" if a.tiny else "random weights, released architecture",
-           "runs": rows}
+    res = {
+        "command": "python scripts/bench_gpu.py " + " ".join(sys.argv[1:]),
+        "torch": torch.__version__,
+        "weights": "tiny random pipeline" if a.tiny else "random weights, released architecture",
+        "runs": rows,
+    }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {a.out}")

@@ -4,6 +4,7 @@ Writes N shots (default 100,000) whose ranges run past a 4-frame input and whose
 rejection case of issue 10: 44 s, 750 MB and ~100,000 printed lines before). Reports wall and CPU seconds, peak RSS
 and the number of lines the error prints. Results: benchmarks/manifest_validation.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,9 +38,14 @@ def main(n: int = 100_000) -> dict:
             printed = 0
         except ManifestError as e:
             printed = len(str(e).splitlines())
-        res = {"shots": n, "wall_s": round(time.perf_counter() - t, 2), "cpu_s": round(time.process_time() - c, 2),
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-               "lines_printed": printed, "rejected": printed > 0}
+        res = {
+            "shots": n,
+            "wall_s": round(time.perf_counter() - t, 2),
+            "cpu_s": round(time.process_time() - c, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "lines_printed": printed,
+            "rejected": printed > 0,
+        }
     print(json.dumps(res))
     return res
 

@@ -28,6 +28,7 @@ up to gil_share x model time), `children_cpu_s` (finished subprocesses: ffmpeg e
 average (1 / 5 / 15 min) before and after it; `cpu_count` is the cores this process may use. A share measured at a
 load above `cpu_count` is inflated by the waiting for a core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -114,8 +115,9 @@ class Serial:
         self.close()
 
 
-def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a, t_call: float,
-        t_dec_frame: float) -> dict:
+def run(
+    mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a, t_call: float, t_dec_frame: float
+) -> dict:
     import torch
 
     import lvcd.api as api
@@ -127,8 +129,11 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
         t = time.perf_counter()
         if spent["first_call"] is None:
             spent["first_call"] = t
-            cpu_at["first_call"] = (time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
-                                    + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime)
+            cpu_at["first_call"] = (
+                time.process_time(),
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
+            )
         simulated_wait(t_call, a.gil_share)
         spent["denoise"] += time.perf_counter() - t
         spent["calls"] += 1
@@ -157,8 +162,19 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
     cpu_at: dict[str, tuple[float, float]] = {}
     try:
         t = time.perf_counter()
-        res = api.colorize_video(clip, ref, out, backend="diffusion", model=str(model), steps=a.steps,
-                                 decode_chunk=chunk, quiet=True, overwrite=True, device="cpu", dtype="fp32")
+        res = api.colorize_video(
+            clip,
+            ref,
+            out,
+            backend="diffusion",
+            model=str(model),
+            steps=a.steps,
+            decode_chunk=chunk,
+            quiet=True,
+            overwrite=True,
+            device="cpu",
+            dtype="fp32",
+        )
         end = time.perf_counter()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_at["end"] = (time.process_time(), children.ru_utime + children.ru_stime)
@@ -170,10 +186,15 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
     wall = end - spent["first_call"]  # the steady part, from the first denoiser call to the finished file
     other = wall - spent["denoise"] - spent["decode"]  # outside the model
     return {
-        "mode": mode, "decode_chunk": chunk, "frames": res.frames, "startup_s": round(startup, 3),
+        "mode": mode,
+        "decode_chunk": chunk,
+        "frames": res.frames,
+        "startup_s": round(startup, 3),
         "wall_s": round(wall, 3),
         "denoiser_s": round(spent["denoise"], 3),
-        "vae_decode_s": round(spent["decode"], 3), "denoiser_calls": spent["calls"], "decode_calls": spent["decodes"],
+        "vae_decode_s": round(spent["decode"], 3),
+        "denoiser_calls": spent["calls"],
+        "decode_calls": spent["decodes"],
         "outside_model_share": round(other / wall, 4),
         "meets_goal": other / wall <= OUTSIDE_MODEL_GOAL,
         "outside_model_ms_per_frame": round(1000 * other / res.frames, 2),
@@ -181,7 +202,8 @@ def run(mode: str, chunk: int, clip: Path, ref: Path, model: Path, out: Path, a,
         "outside_denoiser_share": round(1 - spent["denoise"] / wall, 4),
         "cpu_s": round(cpu_at["end"][0] - cpu_at["first_call"][0], 3),
         "children_cpu_s": round(cpu_at["end"][1] - cpu_at["first_call"][1], 3),
-        "load_avg_before": load_before, "load_avg_after": [round(v, 2) for v in os.getloadavg()],
+        "load_avg_before": load_before,
+        "load_avg_after": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -191,12 +213,21 @@ def main() -> None:
     ap.add_argument("--source", default="576x320", help="source video size WxH (the model size stays ~576x320)")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--tflops", type=float, default=330.0, help="sustained accelerator TFLOP/s (H100 bf16: 330)")
-    ap.add_argument("--gil-share", type=float, default=0.3,
-                    help="part of each simulated GPU call spent holding the GIL (eager kernel dispatch)")
+    ap.add_argument(
+        "--gil-share",
+        type=float,
+        default=0.3,
+        help="part of each simulated GPU call spent holding the GIL (eager kernel dispatch)",
+    )
     ap.add_argument("--modes", nargs="+", default=["overlapped", "serial"], choices=["overlapped", "serial"])
-    ap.add_argument("--decode-chunks", type=int, nargs="+", default=[10, 19],
-                    help="latents per VAE decode call; the first (10 = as released) for every mode, the others "
-                         "overlapped only (19 = one window's worth: fewer re-decoded frames, not the released output)")
+    ap.add_argument(
+        "--decode-chunks",
+        type=int,
+        nargs="+",
+        default=[10, 19],
+        help="latents per VAE decode call; the first (10 = as released) for every mode, the others "
+        "overlapped only (19 = one window's worth: fewer re-decoded frames, not the released output)",
+    )
     ap.add_argument("--out", default="benchmarks/overhead.json")
     a = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -225,18 +256,23 @@ def main() -> None:
             print(json.dumps(r), flush=True)
     res = {
         "command": "python scripts/bench_overhead.py " + " ".join(sys.argv[1:]),
-        "source": [w, h], "model_size": [mw, mh], "steps": a.steps, "tflops": a.tflops, "gil_share": a.gil_share,
-        "simulated_denoiser_call_s": round(t_call, 4), "simulated_vae_decode_s_per_latent": round(t_dec_frame, 4),
+        "source": [w, h],
+        "model_size": [mw, mh],
+        "steps": a.steps,
+        "tflops": a.tflops,
+        "gil_share": a.gil_share,
+        "simulated_denoiser_call_s": round(t_call, 4),
+        "simulated_vae_decode_s_per_latent": round(t_dec_frame, 4),
         "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "runs": runs,
         "outside_model_goal": OUTSIDE_MODEL_GOAL,
         "note": "CPU side real (this machine); GPU work simulated from FLOPs. Model time = denoiser calls + VAE "
-                "decode calls; outside_model_share is the rest of the steady render (the goal applies to it). "
-                "outside_denoiser_share also counts the chunked VAE decode (as released: 10 latents per call, 6 new "
-                "frames; 19: 15 new frames a call). cpu_s / children_cpu_s: CPU time of the steady part (this "
-                "process, including the simulated GIL-holding part of the model calls / finished subprocesses); "
-                "load_avg_*: the machine's load around each run (more than "
-                "cpu_count means other work competed for the cores and inflates the outside-model share).",
+        "decode calls; outside_model_share is the rest of the steady render (the goal applies to it). "
+        "outside_denoiser_share also counts the chunked VAE decode (as released: 10 latents per call, 6 new "
+        "frames; 19: 15 new frames a call). cpu_s / children_cpu_s: CPU time of the steady part (this "
+        "process, including the simulated GIL-holding part of the model calls / finished subprocesses); "
+        "load_avg_*: the machine's load around each run (more than "
+        "cpu_count means other work competed for the cores and inflates the outside-model share).",
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2) + "\n")

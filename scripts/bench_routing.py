@@ -116,8 +116,13 @@ def child(args) -> dict:
     else:
         peak = tracker.peak
     assert torch.isfinite(out).all()
-    return {"case": args.case, "refs": k, "peak_bytes": int(peak), "peak_mib": round(peak / 2**20, 1),
-            "seconds": round(seconds, 3)}
+    return {
+        "case": args.case,
+        "refs": k,
+        "peak_bytes": int(peak),
+        "peak_mib": round(peak / 2**20, 1),
+        "seconds": round(seconds, 3),
+    }
 
 
 def main(argv=None) -> int:
@@ -137,9 +142,26 @@ def main(argv=None) -> int:
         return 0
 
     def run(case, k):
-        cmd = [sys.executable, __file__, "--case", case, "--height", str(args.height), "--width", str(args.width),
-               "--dim", str(args.dim), "--heads", str(args.heads), "--video-frames", str(args.video_frames),
-               "--device", args.device, "--refs", str(k)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            case,
+            "--height",
+            str(args.height),
+            "--width",
+            str(args.width),
+            "--dim",
+            str(args.dim),
+            "--heads",
+            str(args.heads),
+            "--video-frames",
+            str(args.video_frames),
+            "--device",
+            args.device,
+            "--refs",
+            str(k),
+        ]
         res = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
         return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -151,10 +173,15 @@ def main(argv=None) -> int:
     linear = all(routed[b] - routed[a] <= (b - a) * k1 for a, b in zip(ks, ks[1:])) if k1 else None
     result = {
         "what": "peak memory of one Reference Attention call, K references with hard target masks (routed, "
-                "log-sum-exp over key blocks); 'plain' is today's unrouted K = 1 call",
-        "tokens": [args.height, args.width], "channels": args.dim, "heads": args.heads,
-        "frames": 1 + args.video_frames, "device": args.device, "torch": __import__("torch").__version__,
-        "machine": platform.machine(), "runs": runs,
+        "log-sum-exp over key blocks); 'plain' is today's unrouted K = 1 call",
+        "tokens": [args.height, args.width],
+        "channels": args.dim,
+        "heads": args.heads,
+        "frames": 1 + args.video_frames,
+        "device": args.device,
+        "torch": __import__("torch").__version__,
+        "machine": platform.machine(),
+        "runs": runs,
         "ratio_to_routed_k1": {k: round(v / k1, 3) for k, v in routed.items()} if k1 else None,
         "grows_at_most_linearly": linear,
         "max_below_2x_k1": (max(routed.values()) < 2 * k1) if k1 else None,

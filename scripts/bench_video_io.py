@@ -14,6 +14,7 @@ frame (this process and its ffmpeg children, all threads) is reported too: unlik
 other jobs share the machine. Results go to benchmarks/video_io.json.
 Run: `python scripts/bench_video_io.py [--repeats 5] [--frames 600]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,12 @@ def pipe_decode(clip: Path):
     def run():
         from lvcd.video._ffmpeg import grow_pipe
 
-        proc = subprocess.Popen(ffmpeg_args() + ["-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, bufsize=0)
+        proc = subprocess.Popen(
+            ffmpeg_args() + ["-i", str(clip), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
         grow_pipe(proc.stdout)
         size, k = W * H * 3, 0
         while True:
@@ -130,10 +135,34 @@ def pyav_swscale_decode(clip: Path):
 # ------------------------------------------------------------------------------------------------------ encode
 def ffmpeg_encode(raw: Path, out: Path, n: int):
     def run():
-        subprocess.run(ffmpeg_args() + ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}", "-framerate",
-                                        str(FPS), "-i", str(raw), "-c:v", "libx264", "-preset", "medium", "-crf",
-                                        "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)],
-                       check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            ffmpeg_args()
+            + [
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                f"{W}x{H}",
+                "-framerate",
+                str(FPS),
+                "-i",
+                str(raw),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "medium",
+                "-crf",
+                "18",
+                "-pix_fmt",
+                "yuv420p",
+                "-movflags",
+                "+faststart",
+                str(out),
+            ],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
         return n
 
     return run
@@ -157,10 +186,31 @@ def pipe_rgb_encode(frames: np.ndarray, out: Path):
     def run():
         from lvcd.video._ffmpeg import grow_pipe
 
-        proc = subprocess.Popen(ffmpeg_args() + ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}",
-                                                 "-framerate", str(FPS), "-i", "pipe:0", "-c:v", "libx264", "-preset",
-                                                 "medium", "-crf", "18", "-pix_fmt", "yuv420p", str(out)],
-                                stdin=subprocess.PIPE)
+        proc = subprocess.Popen(
+            ffmpeg_args()
+            + [
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                f"{W}x{H}",
+                "-framerate",
+                str(FPS),
+                "-i",
+                "pipe:0",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "medium",
+                "-crf",
+                "18",
+                "-pix_fmt",
+                "yuv420p",
+                str(out),
+            ],
+            stdin=subprocess.PIPE,
+        )
         grow_pipe(proc.stdin)
         for f in frames:
             proc.stdin.write(memoryview(f).cast("B"))
@@ -183,8 +233,12 @@ def summarize(runs: dict[str, list[tuple[float, float]]], reference: str, goal: 
     out = {}
     for name in runs:
         v = fps(name)
-        out[name] = {"fps_best": round(max(v), 1), "fps_median": round(statistics.median(v), 1),
-                     "fps_runs": [round(x, 1) for x in v], "cpu_ms_per_frame_median": round(cpu(name), 3)}
+        out[name] = {
+            "fps_best": round(max(v), 1),
+            "fps_median": round(statistics.median(v), 1),
+            "fps_runs": [round(x, 1) for x in v],
+            "cpu_ms_per_frame_median": round(cpu(name), 3),
+        }
         if name != reference:
             out[name]["ratio_best"] = round(max(v) / best_ref, 3)
             out[name]["ratio_median"] = round(statistics.median(v) / med_ref, 3)
@@ -209,21 +263,48 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lvcd-bench-video-") as tmp:
         tmp = Path(tmp)
         clip = tmp / "clip.mp4"
-        subprocess.run(ffmpeg_args() + ["-f", "lavfi", "-i", f"testsrc2=size={W}x{H}:rate={FPS}", "-frames:v", str(n),
-                                        "-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
-                                        str(clip)], check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            ffmpeg_args()
+            + [
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size={W}x{H}:rate={FPS}",
+                "-frames:v",
+                str(n),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "medium",
+                "-crf",
+                "18",
+                "-pix_fmt",
+                "yuv420p",
+                str(clip),
+            ],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
         assert probe(clip).frame_count == n
         frames = np.stack(list(open_reader(clip)))  # [N, H, W, 3] held for the encoders
         raw = tmp / "clip.rgb"
         frames.tofile(raw)
 
-        decode = {"ffmpeg -f null": ffmpeg_decode(clip, n), "lvcd open_reader": lvcd_decode(clip),
-                  "alt: ffmpeg rgb24 pipe": pipe_decode(clip), "alt: PyAV swscale rgb24": pyav_swscale_decode(clip)}
-        encode = {"ffmpeg x264 medium": ffmpeg_encode(raw, tmp / "ff.mp4", n),
-                  "lvcd open_writer": lvcd_encode(frames, tmp / "ours.mp4"),
-                  "alt: rgb24 pipe to ffmpeg": pipe_rgb_encode(frames, tmp / "pipe.mp4")}
-        results: dict[str, dict[str, list[tuple[float, float]]]] = {"decode": {k: [] for k in decode},
-                                                                    "encode": {k: [] for k in encode}}
+        decode = {
+            "ffmpeg -f null": ffmpeg_decode(clip, n),
+            "lvcd open_reader": lvcd_decode(clip),
+            "alt: ffmpeg rgb24 pipe": pipe_decode(clip),
+            "alt: PyAV swscale rgb24": pyav_swscale_decode(clip),
+        }
+        encode = {
+            "ffmpeg x264 medium": ffmpeg_encode(raw, tmp / "ff.mp4", n),
+            "lvcd open_writer": lvcd_encode(frames, tmp / "ours.mp4"),
+            "alt: rgb24 pipe to ffmpeg": pipe_rgb_encode(frames, tmp / "pipe.mp4"),
+        }
+        results: dict[str, dict[str, list[tuple[float, float]]]] = {
+            "decode": {k: [] for k in decode},
+            "encode": {k: [] for k in encode},
+        }
         load_before = os.getloadavg()
         for rep in range(args.repeats):
             for group, fns in (("decode", decode), ("encode", encode)):
@@ -234,14 +315,25 @@ def main(argv: list[str] | None = None) -> int:
         assert probe(tmp / "ours.mp4").frame_count == n
 
     report = {
-        "clip": {"size": [W, H], "frames": n, "fps": str(FPS), "codec": "h264 yuv420p, x264 medium crf 18",
-                 "source": "lavfi testsrc2"},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "pyav": av.__version__, "opencv": cv2.__version__,
-                    "ffmpeg": subprocess.run(ffmpeg_args()[:1] + ["-version"], capture_output=True,
-                                             text=True).stdout.split("\n")[0],
-                    "loadavg_before": [round(x, 2) for x in load_before],
-                    "loadavg_after": [round(x, 2) for x in load_after]},
+        "clip": {
+            "size": [W, H],
+            "frames": n,
+            "fps": str(FPS),
+            "codec": "h264 yuv420p, x264 medium crf 18",
+            "source": "lavfi testsrc2",
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "pyav": av.__version__,
+            "opencv": cv2.__version__,
+            "ffmpeg": subprocess.run(ffmpeg_args()[:1] + ["-version"], capture_output=True, text=True).stdout.split(
+                "\n"
+            )[0],
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in load_after],
+        },
         "repeats": args.repeats,
         "decode": summarize(results["decode"], "ffmpeg -f null", GOALS["decode"]),
         "encode": summarize(results["encode"], "ffmpeg x264 medium", GOALS["encode"]),
@@ -249,10 +341,14 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
 
-    print(f"\n{W}x{H}, {n} frames, {os.cpu_count()} CPUs, load {load_before[0]:.2f} -> {load_after[0]:.2f}, "
-          f"{args.repeats} interleaved repeats")
-    print(f"{'':8s}{'variant':30s}{'best fps':>10s}{'median':>10s}{'x ffmpeg':>10s}{'(median)':>10s}"
-          f"{'cpu ms/fr':>11s}{'cpu x':>7s}")
+    print(
+        f"\n{W}x{H}, {n} frames, {os.cpu_count()} CPUs, load {load_before[0]:.2f} -> {load_after[0]:.2f}, "
+        f"{args.repeats} interleaved repeats"
+    )
+    print(
+        f"{'':8s}{'variant':30s}{'best fps':>10s}{'median':>10s}{'x ffmpeg':>10s}{'(median)':>10s}"
+        f"{'cpu ms/fr':>11s}{'cpu x':>7s}"
+    )
     for group in ("decode", "encode"):
         for name, r in report[group].items():
             if name == "goal_ratio":
@@ -260,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             ratio = f"{r['ratio_best']:.2f}" if "ratio_best" in r else "1.00"
             ratio_med = f"{r['ratio_median']:.2f}" if "ratio_median" in r else "1.00"
             cpu_ratio = f"{r.get('cpu_ratio', 1.0):.2f}"
-            print(f"{group:8s}{name:30s}{r['fps_best']:10.0f}{r['fps_median']:10.0f}{ratio:>10s}{ratio_med:>10s}"
-                  f"{r['cpu_ms_per_frame_median']:11.2f}{cpu_ratio:>7s}")
+            print(
+                f"{group:8s}{name:30s}{r['fps_best']:10.0f}{r['fps_median']:10.0f}{ratio:>10s}{ratio_med:>10s}"
+                f"{r['cpu_ms_per_frame_median']:11.2f}{cpu_ratio:>7s}"
+            )
         print(f"{'':8s}goal: lvcd >= {report[group]['goal_ratio']}x ffmpeg")
     print(f"\nwritten to {args.output}")
     return 0

@@ -12,6 +12,7 @@ own submodules is how packages work, not a design cycle.
 
 Usage: python scripts/check_imports.py [ROOT]     (exit 1 and a report when a rule is broken)
 """
+
 from __future__ import annotations
 
 import ast
@@ -126,8 +127,7 @@ def problems(root: Path) -> list[str]:
         links = [f"{a} -> {b} (line {where[(a, b)]})" for a in comp for b in sorted(edges[a]) if b in comp]
         out.append("import cycle: " + ", ".join(comp) + "\n    " + "\n    ".join(links))
     for m, t in upward(edges):
-        out.append(f"{m} imports {t} (line {where[(m, t)]}): modules below the API must not import "
-                   f"{', '.join(TOP)}")
+        out.append(f"{m} imports {t} (line {where[(m, t)]}): modules below the API must not import {', '.join(TOP)}")
     return out
 
 
@@ -138,8 +138,10 @@ def main(argv: list[str]) -> int:
     if found:
         print("\n".join(found))
         return 1
-    print(f"imports OK: {len(edges)} modules, {sum(map(len, edges.values()))} import edges, no cycle, nothing below "
-          "the API imports api/shots/cli")
+    print(
+        f"imports OK: {len(edges)} modules, {sum(map(len, edges.values()))} import edges, no cycle, nothing below "
+        "the API imports api/shots/cli"
+    )
     return 0
 
 

@@ -8,6 +8,7 @@ Every offender is reported, not only the first.
 
 Usage: python scripts/check_sizes.py [--formatted] [ROOT]     (exit 1 and a report when a limit is broken)
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -28,14 +29,23 @@ def limit_for(rel: str) -> int:
 def count_lines(path: Path, formatted: bool = False) -> int:
     text = path.read_text(encoding="utf-8")
     if formatted and path.suffix == ".py":
-        text = subprocess.run([sys.executable, "-m", "ruff", "format", "--stdin-filename", str(path), "-"],
-                              input=text, capture_output=True, text=True, check=True, cwd=path.parent).stdout
+        text = subprocess.run(
+            [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(path), "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=path.parent,
+        ).stdout
     return len(text.splitlines())
 
 
 def files(root: Path) -> list[Path]:
-    return sorted(f for f in (root / "lvcd").rglob("*")
-                  if f.is_file() and f.suffix in TEXT_SUFFIXES and "__pycache__" not in f.parts)
+    return sorted(
+        f
+        for f in (root / "lvcd").rglob("*")
+        if f.is_file() and f.suffix in TEXT_SUFFIXES and "__pycache__" not in f.parts
+    )
 
 
 def problems(root: Path, formatted: bool = False) -> list[str]:
@@ -45,8 +55,13 @@ def problems(root: Path, formatted: bool = False) -> list[str]:
         rel = f.relative_to(root).as_posix()
         n, limit = count_lines(f, formatted), limit_for(rel)
         if n >= limit:
-            found.append((n - limit, f"{rel}: {n} lines{' formatted' if formatted else ''} (limit: fewer than "
-                                     f"{limit}); split it along a concept it holds"))
+            found.append(
+                (
+                    n - limit,
+                    f"{rel}: {n} lines{' formatted' if formatted else ''} (limit: fewer than "
+                    f"{limit}); split it along a concept it holds",
+                )
+            )
     return [line for _, line in sorted(found, key=lambda x: -x[0])]
 
 
@@ -58,8 +73,10 @@ def main(argv: list[str]) -> int:
     if found:
         print("\n".join(found))
         return 1
-    print(f"sizes OK: {len(files(root))} files under lvcd/, none at {LIMIT} lines or more, api.py and shots/ under "
-          f"{UPPER_LIMIT}{' (formatted)' if formatted else ''}")
+    print(
+        f"sizes OK: {len(files(root))} files under lvcd/, none at {LIMIT} lines or more, api.py and shots/ under "
+        f"{UPPER_LIMIT}{' (formatted)' if formatted else ''}"
+    )
     return 0
 
 

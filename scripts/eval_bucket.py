@@ -43,8 +43,15 @@ def _codes(img: np.ndarray) -> np.ndarray:
     return (img[..., 0].astype(np.int64) << 16) | (img[..., 1].astype(np.int64) << 8) | img[..., 2]
 
 
-def score_frame(pred, gt, ids, allowed: set[int] | None, speed: dict | None = None, fresh: set | None = None,
-                unseen: set | None = None) -> dict:
+def score_frame(
+    pred,
+    gt,
+    ids,
+    allowed: set[int] | None,
+    speed: dict | None = None,
+    fresh: set | None = None,
+    unseen: set | None = None,
+) -> dict:
     """Per-frame counts: regions ok/total (scored), excluded, and per-kind ok/total; pixels ok/total."""
     pc, gc = _codes(pred), _codes(gt)
     res = {"ok": 0, "n": 0, "excluded": 0, "pix_ok": 0, "pix": 0, "kinds": {}}
@@ -131,11 +138,19 @@ def eval_clip(clip: dict, config: BucketConfig | None = None) -> dict:
     tenth = max(1, len(acc) // 10)
     ok, n = sum(f[0] for f in frames), sum(f[1] for f in frames)
     return {
-        "clip": clip["name"], "size": clip["size"], "frames": len(clip["line"]), "keyframes": keyset,
-        "region_acc": ok / max(n, 1), "regions": n, "excluded_regions": excluded,
+        "clip": clip["name"],
+        "size": clip["size"],
+        "frames": len(clip["line"]),
+        "keyframes": keyset,
+        "region_acc": ok / max(n, 1),
+        "regions": n,
+        "excluded_regions": excluded,
         "pix_acc": sum(f[2] for f in frames) / max(sum(f[3] for f in frames), 1),
-        "first_tenth": float(np.mean(acc[:tenth])), "last_tenth": float(np.mean(acc[-tenth:])),
-        "fps": len(clip["line"]) / secs, "per_frame": [round(a, 3) for a in acc], "kinds": kinds,
+        "first_tenth": float(np.mean(acc[:tenth])),
+        "last_tenth": float(np.mean(acc[-tenth:])),
+        "fps": len(clip["line"]) / secs,
+        "per_frame": [round(a, 3) for a in acc],
+        "kinds": kinds,
         "low_confidence": getattr(colorizer, "confidence", None) and colorizer.confidence.summary(),
     }
 
@@ -158,9 +173,12 @@ def main(argv=None) -> int:
         for k, (o, n) in r["kinds"].items():
             a, b = kinds.get(k, (0, 0))
             kinds[k] = (a + o, b + n)
-        print(f"{r['clip']:13s} {r['size'][0]}x{r['size'][1]} {r['frames']:3d}f keys={r['keyframes']}  "
-              f"Acc={r['region_acc']:.4f} Pix-Acc={r['pix_acc']:.4f}  first10%={r['first_tenth']:.3f} "
-              f"last10%={r['last_tenth']:.3f}  excluded={r['excluded_regions']}  {r['fps']:.1f} fps", flush=True)
+        print(
+            f"{r['clip']:13s} {r['size'][0]}x{r['size'][1]} {r['frames']:3d}f keys={r['keyframes']}  "
+            f"Acc={r['region_acc']:.4f} Pix-Acc={r['pix_acc']:.4f}  first10%={r['first_tenth']:.3f} "
+            f"last10%={r['last_tenth']:.3f}  excluded={r['excluded_regions']}  {r['fps']:.1f} fps",
+            flush=True,
+        )
         if args.per_frame:
             print("   per-frame:", " ".join(f"{a:.2f}" for a in r["per_frame"]))
         if r["low_confidence"]:
@@ -170,19 +188,29 @@ def main(argv=None) -> int:
     overall = ok / max(n, 1)
     worst = min(r["region_acc"] for r in results)
     decay = max(r["first_tenth"] - r["last_tenth"] for r in results)
-    print(f"OVERALL seed={args.seed}({seed}) Acc={overall:.4f}  worst clip={worst:.4f}  "
-          f"max first-last tenth drop={decay:.3f}")
+    print(
+        f"OVERALL seed={args.seed}({seed}) Acc={overall:.4f}  worst clip={worst:.4f}  "
+        f"max first-last tenth drop={decay:.3f}"
+    )
     print("by kind: " + "  ".join(f"{k}={o / max(t, 1):.3f}({t})" for k, (o, t) in sorted(kinds.items())))
-    out = {"command": "python scripts/eval_bucket.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "seed": seed, "overall_region_acc": overall, "worst_clip_acc": worst, "max_decay": decay,
-           "kinds": {k: {"acc": o / max(t, 1), "regions": t} for k, (o, t) in kinds.items()}, "clips": results}
+    out = {
+        "command": "python scripts/eval_bucket.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "seed": seed,
+        "overall_region_acc": overall,
+        "worst_clip_acc": worst,
+        "max_decay": decay,
+        "kinds": {k: {"acc": o / max(t, 1), "regions": t} for k, (o, t) in kinds.items()},
+        "clips": results,
+    }
     if args.sample:
         from eval_sample import evaluate
 
         s = evaluate(ROOT / "lvcd" / "data" / "sample")
         a = s["all"]
-        print(f"bundled sample: Acc={a['region_acc']:.4f} Acc-Thres={a['region_acc_thres']:.4f} "
-              f"Pix-Acc={a['pix_acc']:.4f} ({s['seconds']} s)")
+        print(
+            f"bundled sample: Acc={a['region_acc']:.4f} Acc-Thres={a['region_acc_thres']:.4f} "
+            f"Pix-Acc={a['pix_acc']:.4f} ({s['seconds']} s)"
+        )
         out["sample"] = a
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -50,9 +50,15 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def render(pipe, line, gt, seed, steps, extra=None, reference_target_mask=None):
     import torch
 
-    out = pipe(sketches=list(line), reference=gt[0], generator=torch.Generator().manual_seed(seed),
-               num_inference_steps=steps, output_type="np", extra_references=extra,
-               reference_target_mask=reference_target_mask)
+    out = pipe(
+        sketches=list(line),
+        reference=gt[0],
+        generator=torch.Generator().manual_seed(seed),
+        num_inference_steps=steps,
+        output_type="np",
+        extra_references=extra,
+        reference_target_mask=reference_target_mask,
+    )
     return (np.clip(out.frames, 0, 1) * 255).round().astype(np.uint8)
 
 
@@ -68,11 +74,15 @@ def experiment_enter(pipe, line, gt, args) -> dict:
     p1 = [psnr(one[t], gt[t]) for t in range(len(gt))]
     p2 = [psnr(two[t], gt[t]) for t in range(len(gt))]
     return {
-        "late": args.late, "enter": args.enter, "scored_frames": frames,
-        "psnr_k1": [round(x, 3) for x in p1], "psnr_k2": [round(x, 3) for x in p2],
+        "late": args.late,
+        "enter": args.enter,
+        "scored_frames": frames,
+        "psnr_k1": [round(x, 3) for x in p1],
+        "psnr_k2": [round(x, 3) for x in p2],
         "mean_psnr_k1": round(float(np.mean([p1[t] for t in frames])), 3) if frames else None,
         "mean_psnr_k2": round(float(np.mean([p2[t] for t in frames])), 3) if frames else None,
-        "seconds_k1": round(t1 - t0, 1), "seconds_k2": round(t2 - t1, 1),
+        "seconds_k1": round(t1 - t0, 1),
+        "seconds_k2": round(t2 - t1, 1),
     }
 
 
@@ -103,12 +113,16 @@ def experiment_swap(pipe, line, gt, args, size) -> dict:
     mean_a, mean_b = sheet_a.astype(np.float64).mean(0), sheet_b.astype(np.float64).mean(0)
     res = {}
     for name, (ta, tb) in {"routed": (a, b), "swapped": (b, a)}.items():
-        extra = [ExtraReference(gt[0], line[0], mask=a[0] > 127, target_mask=(ta > 127).astype(np.float32)),
-                 ExtraReference(gt[0], line[0], mask=b[0] > 127, target_mask=(tb > 127).astype(np.float32))]
+        extra = [
+            ExtraReference(gt[0], line[0], mask=a[0] > 127, target_mask=(ta > 127).astype(np.float32)),
+            ExtraReference(gt[0], line[0], mask=b[0] > 127, target_mask=(tb > 127).astype(np.float32)),
+        ]
         out = render(pipe, line, gt, args.seed, args.steps, extra, reference_target_mask=background)
         # region ta took sheet A, region tb sheet B
-        res[name] = {"follow_rate": round(_follow(out, [ta, tb], [mean_a, mean_b]), 3),
-                     "mean_psnr": round(float(np.mean([psnr(out[t], gt[t]) for t in range(1, len(gt))])), 3)}
+        res[name] = {
+            "follow_rate": round(_follow(out, [ta, tb], [mean_a, mean_b]), 3),
+            "mean_psnr": round(float(np.mean([psnr(out[t], gt[t]) for t in range(1, len(gt))])), 3),
+        }
     return res
 
 
@@ -150,17 +164,28 @@ def main(argv=None) -> int:
         pipe, device = LVCDPipeline.from_pretrained(args.pipeline, torch_dtype=dtype), args.device
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
-    result = {"frames": args.frames, "size": [w, h], "steps": args.steps, "seed": args.seed, "tiny": args.tiny,
-              "device": device, "enter": experiment_enter(pipe, line, gt, args)}
+    result = {
+        "frames": args.frames,
+        "size": [w, h],
+        "steps": args.steps,
+        "seed": args.seed,
+        "tiny": args.tiny,
+        "device": device,
+        "enter": experiment_enter(pipe, line, gt, args),
+    }
     if args.mask_a and args.mask_b:
         result["swap"] = experiment_swap(pipe, line, gt, args, (w, h))
     if device.startswith("cuda"):
         result["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "enter"} | {
-        "enter": {k: result["enter"][k] for k in ("mean_psnr_k1", "mean_psnr_k2", "seconds_k1", "seconds_k2")}},
-        indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k != "enter"}
+            | {"enter": {k: result["enter"][k] for k in ("mean_psnr_k1", "mean_psnr_k2", "seconds_k1", "seconds_k2")}},
+            indent=2,
+        )
+    )
     return 0
 
 

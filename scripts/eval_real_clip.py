@@ -65,8 +65,10 @@ def main(argv=None) -> int:
         vals = [psnr(preds[t], colour[t]) for t in range(1, n)]
         results[mode] = preds
         used = getattr(c, "used_mode", mode)
-        print(f"bucket mode={mode:4s} (used {used}) mean PSNR frames 1..{n - 1}: {np.mean(vals):.2f} dB "
-              f"({np.mean(vals) - np.mean(base):+.2f} dB vs repeat)")
+        print(
+            f"bucket mode={mode:4s} (used {used}) mean PSNR frames 1..{n - 1}: {np.mean(vals):.2f} dB "
+            f"({np.mean(vals) - np.mean(base):+.2f} dB vs repeat)"
+        )
     if args.save:
         args.save.mkdir(parents=True, exist_ok=True)
         for t in (1, n // 2, n - 1):

@@ -69,8 +69,27 @@ SEEDS = {"dev": 1, "heldout": 2}
 
 
 # ------------------------------------------------------------------------------------------------ characters
-PARTS = ["body", "shadow", "stripe1", "stripe2", "foot_l", "foot_r", "arm_l", "arm_r", "head", "hair", "ear_l",
-         "ear_l_in", "ear_r", "ear_r_in", "eye_l", "eye_r", "pupil_l", "pupil_r", "mouth"]
+PARTS = [
+    "body",
+    "shadow",
+    "stripe1",
+    "stripe2",
+    "foot_l",
+    "foot_r",
+    "arm_l",
+    "arm_r",
+    "head",
+    "hair",
+    "ear_l",
+    "ear_l_in",
+    "ear_r",
+    "ear_r_in",
+    "eye_l",
+    "eye_r",
+    "pupil_l",
+    "pupil_r",
+    "mouth",
+]
 
 
 def _ellipse(cx, cy, rx, ry, n=40):
@@ -233,21 +252,49 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
             enter = T // 3
             x0 = W + 0.25 * H
             v = -rng.uniform(*spec.speed)
-            chars.append(dict(ids=ids, cols=cols, x0=x0, v=v, y=base["y"], s=base["s"], hop=rng.uniform(0.3, 0.6),
-                              ph=rng.uniform(0, 6), enter=enter, per=rng.uniform(10, 16), blink=[]))
+            chars.append(
+                dict(
+                    ids=ids,
+                    cols=cols,
+                    x0=x0,
+                    v=v,
+                    y=base["y"],
+                    s=base["s"],
+                    hop=rng.uniform(0.3, 0.6),
+                    ph=rng.uniform(0, 6),
+                    enter=enter,
+                    per=rng.uniform(10, 16),
+                    blink=[],
+                )
+            )
             continue
         cols = dict(zip(PARTS, _palette(rng, len(PARTS))))
         cols["ear_r"], cols["ear_r_in"], cols["eye_r"], cols["pupil_r"] = (
-            cols["ear_l"], cols["ear_l_in"], cols["eye_l"], cols["pupil_l"])  # shared paints, as on real models
+            cols["ear_l"],
+            cols["ear_l_in"],
+            cols["eye_l"],
+            cols["pupil_l"],
+        )  # shared paints, as on real models
         cols["foot_r"], cols["arm_r"] = cols["foot_l"], cols["arm_l"]
         ids = {p: new_id(cols[p]) for p in PARTS}
         s = H * rng.uniform(0.32, 0.42)
         x0 = W * (0.2 + 0.6 * (c + rng.uniform(-0.2, 0.2)) / max(n_chars - (2 if spec.lookalike else 1), 1))
         v = rng.uniform(*spec.speed) * rng.choice([-1, 1]) * 0.5
-        chars.append(dict(ids=ids, cols=cols, x0=x0, v=v, y=H * rng.uniform(0.45, 0.62), s=s,
-                          hop=rng.uniform(0.4, 0.8), ph=rng.uniform(0, 6), enter=0, per=rng.uniform(10, 16),
-                          blink=sorted(rng.choice(np.arange(8, T - 4), size=3, replace=False).tolist())
-                          if spec.blink else []))
+        chars.append(
+            dict(
+                ids=ids,
+                cols=cols,
+                x0=x0,
+                v=v,
+                y=H * rng.uniform(0.45, 0.62),
+                s=s,
+                hop=rng.uniform(0.4, 0.8),
+                ph=rng.uniform(0, 6),
+                enter=0,
+                per=rng.uniform(10, 16),
+                blink=sorted(rng.choice(np.arange(8, T - 4), size=3, replace=False).tolist()) if spec.blink else [],
+            )
+        )
     if spec.exit_reentry:  # character 0 walks out of the frame and comes back
         c0 = chars[0]
         c0["exit"] = (rng.uniform(0.2, 0.35) * T, W + 0.6 * c0["s"])
@@ -257,8 +304,16 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
     clouds = [(rng.uniform(0, 2 * W), rng.uniform(0.05, 0.25) * H, rng.uniform(0.08, 0.14) * H) for _ in range(3)]
     house_x = rng.uniform(0.3, 0.8) * W
     pole_x = rng.uniform(0.35, 0.65) * W
-    out = {"name": spec.name, "size": [W, H], "keyframes": list(spec.keyframes), "line": [], "gt": [], "ids": [],
-           "speed": [], "palette": {k: list(v) for k, v in palette.items()}}
+    out = {
+        "name": spec.name,
+        "size": [W, H],
+        "keyframes": list(spec.keyframes),
+        "line": [],
+        "gt": [],
+        "ids": [],
+        "speed": [],
+        "palette": {k: list(v) for k, v in palette.items()},
+    }
     if spec.lookalike:
         out["keyframes"] = [0, T - 1]
     prev_pos = {}

@@ -5,6 +5,7 @@
 
 The folder's configs are committed; its weights are not (they are a deterministic function of --seed).
 """
+
 import argparse
 
 from lvcd.pipelines.tiny import make_tiny_pipeline

@@ -15,6 +15,7 @@ or not). scripts/suite_run.sh sets that up.
 Usage:  PYTHONPATH=scripts python -m pytest -p suite_cpu --suite-cpu-json out.json tests/...
         (or SUITE_CPU_JSON=out.json instead of the option). Compare two runs with scripts/suite_time.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -89,8 +90,12 @@ class SuiteCpu:
     def pytest_sessionfinish(self, session, exitstatus):
         total = _delta(self.start, _sample())
         out = {
-            "argv": sys.argv, "cwd": os.getcwd(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "load_avg_end": list(os.getloadavg()), "exitstatus": int(exitstatus),
+            "argv": sys.argv,
+            "cwd": os.getcwd(),
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "load_avg_end": list(os.getloadavg()),
+            "exitstatus": int(exitstatus),
             "session": total,  # includes collection and everything outside tests
             "tests": self.tests,
         }
@@ -102,8 +107,12 @@ class SuiteCpu:
 
 def pytest_addoption(parser):
     parser.addoption("--suite-cpu-json", default=None, help="write per-test CPU and wall seconds to this JSON file")
-    parser.addoption("--suite-cpu-cgroup", default=None, help="a cgroup-v1 cpuacct folder holding this pytest process:"
-                     " also record its CPU seconds (all processes in it)")
+    parser.addoption(
+        "--suite-cpu-cgroup",
+        default=None,
+        help="a cgroup-v1 cpuacct folder holding this pytest process:"
+        " also record its CPU seconds (all processes in it)",
+    )
 
 
 def pytest_configure(config):

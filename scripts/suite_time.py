@@ -11,6 +11,7 @@ With `--partial`, NEW covers only some test files (those that changed): the esti
 BASE total - BASE(those files) + NEW(those files), the files being the ones NEW contains.
 `--json OUT` writes the numbers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ def file_of(nodeid: str) -> str:
 
 def totals(tests: dict[str, dict], ids=None) -> dict:
     ids = tests.keys() if ids is None else ids
-    return {"cpu_s": round(sum(cost(tests[i]) for i in ids), 2),
-            "wall_s": round(sum(tests[i].get("wall_s", 0.0) for i in ids), 2), "tests": len(list(ids))}
+    return {
+        "cpu_s": round(sum(cost(tests[i]) for i in ids), 2),
+        "wall_s": round(sum(tests[i].get("wall_s", 0.0) for i in ids), 2),
+        "tests": len(list(ids)),
+    }
 
 
 def by_file(tests: dict[str, dict]) -> dict[str, float]:
@@ -49,22 +53,31 @@ def compare(base: dict, new: dict, partial: bool) -> dict:
     base_scope = {i: r for i, r in base.items() if not partial or file_of(i) in files}
     common = sorted(set(base_scope) & set(new))
     result = {
-        "base": totals(base_scope), "new": totals(new), "common_ids": len(common),
-        "only_in_base": sorted(set(base_scope) - set(new)), "only_in_new": sorted(set(new) - set(base_scope)),
+        "base": totals(base_scope),
+        "new": totals(new),
+        "common_ids": len(common),
+        "only_in_base": sorted(set(base_scope) - set(new)),
+        "only_in_new": sorted(set(new) - set(base_scope)),
         "not_passed_new": sorted(i for i, r in new.items() if r.get("outcome") not in ("passed", "skipped")),
         "not_passed_base": sorted(i for i, r in base_scope.items() if r.get("outcome") not in ("passed", "skipped")),
     }
     if partial:
         full = totals(base)
         est = full["cpu_s"] - result["base"]["cpu_s"] + result["new"]["cpu_s"]
-        result["suite"] = {"base_cpu_s": full["cpu_s"], "new_cpu_s_estimated": round(est, 2),
-                           "cut_pct": round(100 * (1 - est / full["cpu_s"]), 1), "files_rerun": sorted(files)}
+        result["suite"] = {
+            "base_cpu_s": full["cpu_s"],
+            "new_cpu_s_estimated": round(est, 2),
+            "cut_pct": round(100 * (1 - est / full["cpu_s"]), 1),
+            "files_rerun": sorted(files),
+        }
     else:
         b, n = result["base"]["cpu_s"], result["new"]["cpu_s"]
         result["suite"] = {"base_cpu_s": b, "new_cpu_s": n, "cut_pct": round(100 * (1 - n / max(b, 1e-9)), 1)}
     bf, nf = by_file(base_scope), by_file(new)
-    result["files"] = {f: {"base_cpu_s": round(bf.get(f, 0.0), 2), "new_cpu_s": round(nf.get(f, 0.0), 2)}
-                       for f in sorted(set(bf) | set(nf), key=lambda f: -bf.get(f, 0.0))}
+    result["files"] = {
+        f: {"base_cpu_s": round(bf.get(f, 0.0), 2), "new_cpu_s": round(nf.get(f, 0.0), 2)}
+        for f in sorted(set(bf) | set(nf), key=lambda f: -bf.get(f, 0.0))
+    }
     return result
 
 
@@ -80,10 +93,10 @@ def main(argv=None) -> int:
     base = load(a.base)
     if a.new is None:
         print(f"total {totals(base)}")
-        for i in sorted(base, key=lambda i: -cost(base[i]))[:a.top]:
+        for i in sorted(base, key=lambda i: -cost(base[i]))[: a.top]:
             print(f"{cost(base[i]):8.1f} cpu s {base[i].get('wall_s', 0):8.1f} wall s  {i}")
         if a.files:
-            for f, c in sorted(by_file(base).items(), key=lambda kv: -kv[1])[:a.top]:
+            for f, c in sorted(by_file(base).items(), key=lambda kv: -kv[1])[: a.top]:
                 print(f"{c:8.1f} cpu s  {f}")
         return 0
     new = load(a.new)
@@ -94,7 +107,7 @@ def main(argv=None) -> int:
         if r[key]:
             print(f"{key} ({len(r[key])}): " + ", ".join(r[key][:10]) + (" ..." if len(r[key]) > 10 else ""))
     print(f"top {a.top} in base -> new (cpu s):")
-    for i in sorted(base, key=lambda i: -cost(base[i]))[:a.top]:
+    for i in sorted(base, key=lambda i: -cost(base[i]))[: a.top]:
         after = f"{cost(new[i]):8.1f}" if i in new else "     n/a"
         print(f"{cost(base[i]):8.1f} -> {after}  {i}")
     if a.files:

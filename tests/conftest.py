@@ -1,5 +1,6 @@
 """Shared fixtures: the tiny random LVCD pipeline (real 19-frame layout, tiny widths), in memory and on disk; the same
 network with a short video path (windows of 1 + 1 + 4 frames) for the window-choreography tests; the golden oracle."""
+
 import os
 
 import pytest

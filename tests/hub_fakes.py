@@ -1,5 +1,6 @@
 """A fake Hugging Face Hub for the `lvcd.hub` tests (tests/test_hub.py, tests/cli/test_convert_download.py): no
 network. `install` replaces the huggingface_hub functions where lvcd.hub looks them up."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,13 @@ class FakeHub:
         self.files.setdefault(repo_id, {})[filename] = Path(src)
 
     def _snapshot(self, cache_dir, repo_id: str, filename: str) -> Path:
-        return Path(cache_dir or self.cache) / f"models--{repo_id.replace('/', '--')}" / "snapshots" / \
-            COMMIT[repo_id] / filename
+        return (
+            Path(cache_dir or self.cache)
+            / f"models--{repo_id.replace('/', '--')}"
+            / "snapshots"
+            / COMMIT[repo_id]
+            / filename
+        )
 
     def hf_hub_download(self, repo_id, filename, *, cache_dir=None, token=None, local_files_only=False, **kw):
         self.calls.append(("download", repo_id, filename, local_files_only))
@@ -72,8 +78,10 @@ class FakeHub:
         self.calls.append(("metadata", repo_id, filename, revision))
         if repo_id in self.errors:
             raise self.errors[repo_id]
-        sha = self.etags.get((repo_id, filename)) or hashlib.sha256(self.files[repo_id][filename].read_bytes()
-                                                                      ).hexdigest()
+        sha = (
+            self.etags.get((repo_id, filename))
+            or hashlib.sha256(self.files[repo_id][filename].read_bytes()).hexdigest()
+        )
         return SimpleNamespace(etag=sha, commit_hash=COMMIT[repo_id], location=url, size=None)
 
     def downloaded(self, repo_id: str) -> bool:

@@ -6,6 +6,7 @@ through the `oracle_dir` fixture (tests/conftest.py) or the `needs_oracle` mark:
 under `CI=true`, where a missing oracle fails them, so the tests that pin the models to the official code cannot
 silently stop running.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SET_FILES = ("svd_tiny.safetensors", "lvcd_tiny.ckpt", "lvcd_tiny.safetensors", "inputs.safetensors",
-             "expected.safetensors", "config.json")
+SET_FILES = (
+    "svd_tiny.safetensors",
+    "lvcd_tiny.ckpt",
+    "lvcd_tiny.safetensors",
+    "inputs.safetensors",
+    "expected.safetensors",
+    "config.json",
+)
 
 
 def oracle_root() -> Path:
@@ -40,8 +47,10 @@ def require_oracle(name: str = "A") -> Path:
     folder = oracle_set(name)
     missing = [f for f in SET_FILES if not (folder / f).is_file()]
     if missing:
-        msg = (f"golden oracle not found: {folder} lacks {', '.join(missing)} (expected the repository's sibling "
-               f"shared/oracle/{name}, or set LVCD_ORACLE_DIR)")
+        msg = (
+            f"golden oracle not found: {folder} lacks {', '.join(missing)} (expected the repository's sibling "
+            f"shared/oracle/{name}, or set LVCD_ORACLE_DIR)"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(msg + "; CI=true, so a missing oracle is a failure, not a skip", pytrace=False)
         pytest.skip(msg)

@@ -1,5 +1,6 @@
 """Generated data for the data-safety tests (issue 10): small lineart clips (black outlines on white paper), a
 colour clip, with or without sound."""
+
 from __future__ import annotations
 
 import sys
@@ -41,13 +42,43 @@ def colour_reference(frame: np.ndarray) -> np.ndarray:
 def lineart_video(path: Path, n: int = 12, *, audio: bool = False, fps: str = "24") -> Path:
     frames = lineart_frames(n)
     if not audio:
-        return encode_frames(path, frames, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                             "-crf", "10", fps=fps)
-    silent = encode_frames(path.with_name("_silent_" + path.name), frames, "-c:v", "libx264", "-preset",
-                           "ultrafast", "-pix_fmt", "yuv420p", "-crf", "10", fps=fps)
+        return encode_frames(
+            path, frames, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-crf", "10", fps=fps
+        )
+    silent = encode_frames(
+        path.with_name("_silent_" + path.name),
+        frames,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        "10",
+        fps=fps,
+    )
     seconds = n / float(fps)
-    ffmpeg("-i", silent, "-f", "lavfi", "-t", f"{seconds:.4f}", "-i", "sine=frequency=330:sample_rate=48000",
-           "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", path)
+    ffmpeg(
+        "-i",
+        silent,
+        "-f",
+        "lavfi",
+        "-t",
+        f"{seconds:.4f}",
+        "-i",
+        "sine=frequency=330:sample_rate=48000",
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-shortest",
+        path,
+    )
     silent.unlink()
     return path
 

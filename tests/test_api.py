@@ -1,4 +1,5 @@
 """lvcd.api without files: geometry, reference checks, the streaming core on both backends, resume."""
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -121,8 +122,9 @@ def test_pipeline_call_and_colorize_frames_feed_the_model_the_same_inputs(tiny_b
     orig = LVCDPipeline._denoise
 
     def record(self, x, sigma, concat, hint, cond):
-        calls.setdefault(key, []).append([t.detach().clone() for t in (x, sigma, concat, hint,
-                                                                       cond.image_embeddings, cond.added_time_ids)])
+        calls.setdefault(key, []).append(
+            [t.detach().clone() for t in (x, sigma, concat, hint, cond.image_embeddings, cond.added_time_ids)]
+        )
         return orig(self, x, sigma, concat, hint, cond)
 
     monkeypatch.setattr(LVCDPipeline, "_denoise", record)
@@ -131,8 +133,13 @@ def test_pipeline_call_and_colorize_frames_feed_the_model_the_same_inputs(tiny_b
     key = "api"
     list(api.colorize_frames(frames, ref, backend=tiny_backend, seed=7, steps=1, size=(64, 64)))
     key = "pipe"
-    tiny_backend.pipe(sketches=frames, reference=ref, generator=torch.Generator("cpu").manual_seed(7),
-                      num_inference_steps=1, output_type="latent")
+    tiny_backend.pipe(
+        sketches=frames,
+        reference=ref,
+        generator=torch.Generator("cpu").manual_seed(7),
+        num_inference_steps=1,
+        output_type="latent",
+    )
     assert len(calls["api"]) == len(calls["pipe"]) == 2  # two windows of one step
     for a, b in zip(calls["api"], calls["pipe"], strict=True):
         assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
@@ -145,8 +152,9 @@ def tiny_backend_short(tiny_pipe_short):
 
 
 # released 1 + 4 + 14 windows: 14 (one padded), 15 (one full), 16 (two); short 1 + 1 + 4: 1, 2, 5, 6 likewise
-@pytest.mark.parametrize("layout,n", [("released", 14), ("released", 16), ("short", 1), ("short", 2), ("short", 5),
-                                      ("short", 6)])
+@pytest.mark.parametrize(
+    "layout,n", [("released", 14), ("released", 16), ("short", 1), ("short", 2), ("short", 5), ("short", 6)]
+)
 def test_diffusion_streaming_gives_exactly_n_frames_at_source_size(tiny_backend, tiny_backend_short, layout, n):
     frames = lineart_clip(n)
     backend, opts = (tiny_backend, TINY) if layout == "released" else (tiny_backend_short, TINY_SHORT)
@@ -187,8 +195,9 @@ def test_diffusion_resume_from_window_checkpoints_is_identical(tiny_backend_shor
         np.testing.assert_array_equal(x, y)
 
 
-def test_a_resumed_render_prepares_only_the_sketches_its_unfinished_windows_need(tiny_backend_short, tmp_path,
-                                                                                  monkeypatch):
+def test_a_resumed_render_prepares_only_the_sketches_its_unfinished_windows_need(
+    tiny_backend_short, tmp_path, monkeypatch
+):
     from lvcd.pipelines import pipeline_lvcd
     from lvcd.sampling import plan_segments
 
@@ -256,8 +265,7 @@ def test_leaving_a_diffusion_stream_early_stops_its_threads(tiny_backend_short):
     gen.close()
     assert not _stage_threads()
     # the shared pipeline is free again: a full render on the same backend still gives every frame
-    assert len(list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend_short,
-                                        **TINY_SHORT))) == 11
+    assert len(list(api.colorize_frames(frames, colour_of(frames[0]), backend=tiny_backend_short, **TINY_SHORT))) == 11
 
 
 def test_an_input_error_mid_stream_reaches_the_caller_and_stops_the_threads(tiny_backend_short):
@@ -268,6 +276,9 @@ def test_an_input_error_mid_stream_reaches_the_caller_and_stops_the_threads(tiny
         raise OSError("disk went away at frame 8")
 
     with pytest.raises(OSError, match="frame 8"):
-        list(api.colorize_frames(failing(), colour_of(frames[0]), num_frames=11, backend=tiny_backend_short,
-                                 **TINY_SHORT))
+        list(
+            api.colorize_frames(
+                failing(), colour_of(frames[0]), num_frames=11, backend=tiny_backend_short, **TINY_SHORT
+            )
+        )
     assert not _stage_threads()

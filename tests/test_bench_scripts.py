@@ -1,4 +1,5 @@
 """The benchmark scripts stay runnable: smoke runs with the tiny pipeline (timings are not asserted)."""
+
 import json
 import subprocess
 import sys
@@ -9,8 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_bench_gpu_tiny_smoke(tmp_path):
     out = tmp_path / "gpu.json"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_gpu.py"), "--tiny", "--frames", "16", "--out",
-                    str(out)], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_gpu.py"), "--tiny", "--frames", "16", "--out", str(out)],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     run = json.loads(out.read_text())["runs"][0]
     assert run["frames"] == 16 and run["denoiser_calls"] == 2  # 16 frames: two windows, one step each
     assert 0 < run["outside_denoiser_share"] < 1
@@ -18,9 +23,25 @@ def test_bench_gpu_tiny_smoke(tmp_path):
 
 def test_bench_overhead_smoke(tmp_path):
     out = tmp_path / "overhead.json"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_overhead.py"), "--frames", "16", "--steps", "1",
-                    "--modes", "overlapped", "--decode-chunks", "10", "--out", str(out)],
-                   check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "bench_overhead.py"),
+            "--frames",
+            "16",
+            "--steps",
+            "1",
+            "--modes",
+            "overlapped",
+            "--decode-chunks",
+            "10",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     (run,) = json.loads(out.read_text())["runs"]
     assert run["frames"] == 16 and run["denoiser_calls"] == 2
     assert 0 < run["outside_denoiser_share"] < 1

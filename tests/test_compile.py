@@ -1,6 +1,7 @@
 """--compile: torch.compile of the UNet and ControlNet in place. On CPU the test uses the "aot_eager" backend (the
 graph capture through LVCD's attention processors and mode switches, without a C++ build); the output must equal
 the eager run's."""
+
 import numpy as np
 import pytest
 

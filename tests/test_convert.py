@@ -2,6 +2,7 @@
 the CLIP conversion against a pure-torch OpenCLIP reference, end-to-end conversion of tiny synthetic checkpoints,
 refusal of unsafe / bad / truncated checkpoints, atomic output, the tiny golden oracle and the default configs.
 All CPU, seconds."""
+
 from __future__ import annotations
 
 import json
@@ -37,19 +38,42 @@ from lvcd.model_dir import SOURCES_FILE
 # Tiny, SVD-like but not SVD-sized: 2 levels, attention only at the first (so the up path has a level without
 # attention first, as in SVD), GroupNorm-compatible widths.
 TINY_UNET = dict(
-    sample_size=8, in_channels=8, out_channels=4,
+    sample_size=8,
+    in_channels=8,
+    out_channels=4,
     down_block_types=["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"],
     up_block_types=["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"],
-    block_out_channels=[32, 64], addition_time_embed_dim=8, projection_class_embeddings_input_dim=24,
-    layers_per_block=2, cross_attention_dim=32, transformer_layers_per_block=1, num_attention_heads=[2, 4],
+    block_out_channels=[32, 64],
+    addition_time_embed_dim=8,
+    projection_class_embeddings_input_dim=24,
+    layers_per_block=2,
+    cross_attention_dim=32,
+    transformer_layers_per_block=1,
+    num_attention_heads=[2, 4],
     num_frames=4,
 )
 TINY_VAE = dict(
-    in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2, block_out_channels=[32, 64],
-    layers_per_block=2, latent_channels=4, sample_size=32, scaling_factor=0.18215, force_upcast=True,
+    in_channels=3,
+    out_channels=3,
+    down_block_types=["DownEncoderBlock2D"] * 2,
+    block_out_channels=[32, 64],
+    layers_per_block=2,
+    latent_channels=4,
+    sample_size=32,
+    scaling_factor=0.18215,
+    force_upcast=True,
 )
-TINY_CLIP = dict(hidden_size=32, intermediate_size=64, num_attention_heads=2, num_hidden_layers=2, patch_size=4,
-                 image_size=16, projection_dim=24, hidden_act="gelu", layer_norm_eps=1e-5)
+TINY_CLIP = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_attention_heads=2,
+    num_hidden_layers=2,
+    patch_size=4,
+    image_size=16,
+    projection_dim=24,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+)
 
 
 def _randomize(module: nn.Module, seed: int) -> nn.Module:
@@ -163,14 +187,29 @@ def tiny(tmp_path_factory):
         return t.to(torch.bfloat16).float()
 
     unet_want = {k: up(v) for k, v in unet.state_dict().items()}
-    unet_want.update(unet_sgm_to_diffusers({k[len("model.diffusion_model."):]: v for k, v in lvcd_sd.items()
-                                            if k.startswith("model.diffusion_model.")}))
+    unet_want.update(
+        unet_sgm_to_diffusers(
+            {
+                k[len("model.diffusion_model.") :]: v
+                for k, v in lvcd_sd.items()
+                if k.startswith("model.diffusion_model.")
+            }
+        )
+    )
     config = root / "config.json"
     config.write_text(json.dumps({"unet": TINY_UNET, "vae": TINY_VAE, "image_encoder": TINY_CLIP}))
     return dict(
-        root=root, svd=root / "svd.safetensors", lvcd=root / "lvcd.ckpt", config=config, clip=clip,
-        unet=unet_want, vae={k: up(v) for k, v in vae.state_dict().items()}, controlnet=controlnet.state_dict(),
-        svd_sd=svd, lvcd_sd=lvcd_sd, n_attn1=len(_attn1(unet_sgm)),
+        root=root,
+        svd=root / "svd.safetensors",
+        lvcd=root / "lvcd.ckpt",
+        config=config,
+        clip=clip,
+        unet=unet_want,
+        vae={k: up(v) for k, v in vae.state_dict().items()},
+        controlnet=controlnet.state_dict(),
+        svd_sd=svd,
+        lvcd_sd=lvcd_sd,
+        n_attn1=len(_attn1(unet_sgm)),
     )
 
 
@@ -193,10 +232,8 @@ UNET_PAIRS = {
     "input_blocks.2.0.emb_layers.1.weight": "down_blocks.0.resnets.1.spatial_res_block.time_emb_proj.weight",
     "input_blocks.1.0.time_stack.in_layers.2.weight": "down_blocks.0.resnets.0.temporal_res_block.conv1.weight",
     "input_blocks.2.0.time_mixer.mix_factor": "down_blocks.0.resnets.1.time_mixer.mix_factor",
-    "input_blocks.1.1.time_stack.0.attn1.to_q.weight":
-        "down_blocks.0.attentions.0.temporal_transformer_blocks.0.attn1.to_q.weight",
-    "input_blocks.2.1.transformer_blocks.0.attn1.to_out.0.bias":
-        "down_blocks.0.attentions.1.transformer_blocks.0.attn1.to_out.0.bias",
+    "input_blocks.1.1.time_stack.0.attn1.to_q.weight": "down_blocks.0.attentions.0.temporal_transformer_blocks.0.attn1.to_q.weight",
+    "input_blocks.2.1.transformer_blocks.0.attn1.to_out.0.bias": "down_blocks.0.attentions.1.transformer_blocks.0.attn1.to_out.0.bias",
     "input_blocks.1.1.time_pos_embed.2.weight": "down_blocks.0.attentions.0.time_pos_embed.linear_2.weight",
     "input_blocks.1.1.time_mixer.mix_factor": "down_blocks.0.attentions.0.time_mixer.mix_factor",
     "input_blocks.3.0.op.weight": "down_blocks.0.downsamplers.0.conv.weight",
@@ -209,8 +246,7 @@ UNET_PAIRS = {
     "output_blocks.2.0.time_mixer.mix_factor": "up_blocks.0.resnets.2.time_mixer.mix_factor",
     "output_blocks.2.1.conv.weight": "up_blocks.0.upsamplers.0.conv.weight",  # level without attention: `.1`
     "output_blocks.3.1.norm.weight": "up_blocks.1.attentions.0.norm.weight",
-    "output_blocks.5.1.time_stack.0.ff_in.net.0.proj.weight":
-        "up_blocks.1.attentions.2.temporal_transformer_blocks.0.ff_in.net.0.proj.weight",
+    "output_blocks.5.1.time_stack.0.ff_in.net.0.proj.weight": "up_blocks.1.attentions.2.temporal_transformer_blocks.0.ff_in.net.0.proj.weight",
     "out.0.weight": "conv_norm_out.weight",
     "out.2.bias": "conv_out.bias",
 }
@@ -226,8 +262,7 @@ CONTROLNET_PAIRS = {
 }
 VAE_PAIRS = {  # the four places where diffusers' script is wrong for real sgm names
     "encoder.down.1.block.0.nin_shortcut.weight": "encoder.down_blocks.1.resnets.0.conv_shortcut.weight",
-    "decoder.up.1.block.0.time_stack.in_layers.2.weight":
-        "decoder.up_blocks.0.resnets.0.temporal_res_block.conv1.weight",
+    "decoder.up.1.block.0.time_stack.in_layers.2.weight": "decoder.up_blocks.0.resnets.0.temporal_res_block.conv1.weight",
     "decoder.up.0.block.1.mix_factor": "decoder.up_blocks.1.resnets.1.time_mixer.mix_factor",
     "decoder.conv_out.time_mix_conv.weight": "decoder.time_conv_out.weight",
     "decoder.mid.block_2.norm1.bias": "decoder.mid_block.resnets.1.spatial_res_block.norm1.bias",
@@ -253,9 +288,14 @@ def test_unet_round_trip_and_names():
 
 def test_unet_map_is_generic_in_layers_per_block():
     # 3 levels, one resnet per level: the block arithmetic, not SVD's sizes
-    cfg = dict(TINY_UNET, layers_per_block=1, block_out_channels=[32, 32, 64], num_attention_heads=[2, 2, 4],
-               down_block_types=["CrossAttnDownBlockSpatioTemporal"] * 2 + ["DownBlockSpatioTemporal"],
-               up_block_types=["UpBlockSpatioTemporal"] + ["CrossAttnUpBlockSpatioTemporal"] * 2)
+    cfg = dict(
+        TINY_UNET,
+        layers_per_block=1,
+        block_out_channels=[32, 32, 64],
+        num_attention_heads=[2, 2, 4],
+        down_block_types=["CrossAttnDownBlockSpatioTemporal"] * 2 + ["DownBlockSpatioTemporal"],
+        up_block_types=["UpBlockSpatioTemporal"] + ["CrossAttnUpBlockSpatioTemporal"] * 2,
+    )
     with torch.device("meta"):
         from diffusers import UNetSpatioTemporalConditionModel
 
@@ -268,8 +308,13 @@ def test_unet_map_is_generic_in_layers_per_block():
 
 def test_unet_unknown_keys_are_named():
     with pytest.raises(KeyMappingError) as e:
-        unet_sgm_to_diffusers({"input_blocks.1.0.in_layers.0.weight": torch.zeros(1), "foo.bar": torch.zeros(1),
-                               "input_blocks.3.1.conv.weight": torch.zeros(1)})
+        unet_sgm_to_diffusers(
+            {
+                "input_blocks.1.0.in_layers.0.weight": torch.zeros(1),
+                "foo.bar": torch.zeros(1),
+                "input_blocks.3.1.conv.weight": torch.zeros(1),
+            }
+        )
     assert "foo.bar" in str(e.value) and set(e.value.unknown) == {"foo.bar", "input_blocks.3.1.conv.weight"}
 
 
@@ -310,18 +355,22 @@ def test_inverse_maps_give_the_official_key_names():
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]
     with torch.device("meta"):
         unet = LVCDUNetModel(**cfg["UNetSpatioTemporalConditionModel"]).state_dict()
-        cn = LVCDControlNetModel(**_controlnet_config(LVCDControlNetModel, cfg["UNetSpatioTemporalConditionModel"],
-                                                         None)).state_dict()
+        cn = LVCDControlNetModel(
+            **_controlnet_config(LVCDControlNetModel, cfg["UNetSpatioTemporalConditionModel"], None)
+        ).state_dict()
         vae = AutoencoderKLTemporalDecoder(**cfg["AutoencoderKLTemporalDecoder"]).state_dict()
     svd = set(load_state_dict(ORACLE / "svd_tiny.safetensors").keys())
     lvcd_keys = set(load_state_dict(ORACLE / "lvcd_tiny.safetensors").keys())
-    assert {f"model.diffusion_model.{k}" for k in unet_diffusers_to_sgm(unet)} == \
-        {k for k in svd if k.startswith("model.diffusion_model.")}
-    assert {f"control_model.{k}" for k in controlnet_diffusers_to_sgm(cn)} == \
-        {k for k in lvcd_keys if k.startswith("control_model.")}
+    assert {f"model.diffusion_model.{k}" for k in unet_diffusers_to_sgm(unet)} == {
+        k for k in svd if k.startswith("model.diffusion_model.")
+    }
+    assert {f"control_model.{k}" for k in controlnet_diffusers_to_sgm(cn)} == {
+        k for k in lvcd_keys if k.startswith("control_model.")
+    }
     vae_sgm = set(vae_diffusers_to_sgm(vae))
-    assert {f"first_stage_model.{k}" for k in vae_sgm if not k.startswith("quant_conv.")} == \
-        {k for k in svd if k.startswith("first_stage_model.")}
+    assert {f"first_stage_model.{k}" for k in vae_sgm if not k.startswith("quant_conv.")} == {
+        k for k in svd if k.startswith("first_stage_model.")
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -347,8 +396,9 @@ def test_clip_conversion_matches_open_clip_if_installed():
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
-    visual = open_clip.model.VisionTransformer(image_size=16, patch_size=4, width=32, layers=2, heads=2, mlp_ratio=2.0,
-                                               output_dim=24, act_layer=nn.GELU).eval()
+    visual = open_clip.model.VisionTransformer(
+        image_size=16, patch_size=4, width=32, layers=2, heads=2, mlp_ratio=2.0, output_dim=24, act_layer=nn.GELU
+    ).eval()
     for p in visual.parameters():
         p.data.normal_(0, 0.5)
     model = CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_CLIP)).eval()
@@ -383,9 +433,11 @@ def test_convert_tiny_end_to_end(tiny, tmp_path):
     assert index["vae"] == ["diffusers", "AutoencoderKLTemporalDecoder"]
     assert not list(tmp_path.glob(".pipe*")), "temporary folders left behind"
 
-    for cls, sub, want in ((LVCDUNetModel, "unet", tiny["unet"]),
-                           (LVCDControlNetModel, "controlnet", tiny["controlnet"]),
-                           (AutoencoderKLTemporalDecoder, "vae", tiny["vae"])):
+    for cls, sub, want in (
+        (LVCDUNetModel, "unet", tiny["unet"]),
+        (LVCDControlNetModel, "controlnet", tiny["controlnet"]),
+        (AutoencoderKLTemporalDecoder, "vae", tiny["vae"]),
+    ):
         model, info = cls.from_pretrained(out / sub, output_loading_info=True)
         assert not any(info.values()), info
         assert next(model.parameters()).dtype == torch.float32
@@ -421,11 +473,15 @@ def test_converted_folder_loads_as_pipeline(tiny, tmp_path):
 def test_convert_dtype_and_fp16_lvcd_safetensors(tiny, tmp_path, dtype):
     from lvcd.models import LVCDControlNetModel
 
-    out = convert_checkpoints(tiny["svd"], tiny["root"] / "lvcd-fp16.safetensors", tmp_path / "p",
-                              config=tiny["config"], dtype=dtype)
+    out = convert_checkpoints(
+        tiny["svd"], tiny["root"] / "lvcd-fp16.safetensors", tmp_path / "p", config=tiny["config"], dtype=dtype
+    )
     want = cv.DTYPES[dtype]
-    for sub, name in (("unet", "diffusion_pytorch_model"), ("vae", "diffusion_pytorch_model"),
-                      ("image_encoder", "model")):
+    for sub, name in (
+        ("unet", "diffusion_pytorch_model"),
+        ("vae", "diffusion_pytorch_model"),
+        ("image_encoder", "model"),
+    ):
         assert {t.dtype for t in load_file(out / sub / f"{name}.safetensors").values()} == {want}, sub
     cn = LVCDControlNetModel.from_pretrained(out / "controlnet", torch_dtype=want)
     _assert_equal_state(cn, {k: v.half().to(want) for k, v in tiny["controlnet"].items()}, "controlnet")
@@ -447,8 +503,12 @@ def test_convert_from_diffusers_svd_folder(tiny, tmp_path):
     CLIPVisionModelWithProjection.from_pretrained(first / "image_encoder").save_pretrained(folder / "image_encoder")
     (folder / "model_index.json").write_text("{}")
     second = convert_checkpoints(folder, tiny["lvcd"], tmp_path / "b")  # configs from the folder
-    for sub, name in (("unet", "diffusion_pytorch_model"), ("controlnet", "diffusion_pytorch_model"),
-                      ("vae", "diffusion_pytorch_model"), ("image_encoder", "model")):
+    for sub, name in (
+        ("unet", "diffusion_pytorch_model"),
+        ("controlnet", "diffusion_pytorch_model"),
+        ("vae", "diffusion_pytorch_model"),
+        ("image_encoder", "model"),
+    ):
         a, b = load_file(first / sub / f"{name}.safetensors"), load_file(second / sub / f"{name}.safetensors")
         assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a), sub
     assert json.loads((second / "controlnet" / "config.json").read_text())["block_out_channels"] == [32, 64]
@@ -700,15 +760,17 @@ def test_default_configs_build_the_real_architecture():
     root = cv.DEFAULT_PIPELINE_DIR
     index = json.loads((root / "model_index.json").read_text())
     assert index["_class_name"] == ["lvcd", "LVCDPipeline"]
-    cfg = {name: _clean(json.loads((root / name / "config.json").read_text()))
-           for name in ("unet", "controlnet", "vae")}
+    cfg = {
+        name: _clean(json.loads((root / name / "config.json").read_text())) for name in ("unet", "controlnet", "vae")
+    }
     with torch.device("meta"):
         unet = LVCDUNetModel.from_config(cfg["unet"])
         cn = LVCDControlNetModel.from_config(cfg["controlnet"])
         derived = LVCDControlNetModel.from_config(_controlnet_config(LVCDControlNetModel, cfg["unet"], None))
         vae = AutoencoderKLTemporalDecoder.from_config(cfg["vae"])
-        clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**json.loads((root / "image_encoder" /
-                                                                            "config.json").read_text())))
+        clip = CLIPVisionModelWithProjection(
+            CLIPVisionConfig(**json.loads((root / "image_encoder" / "config.json").read_text()))
+        )
     assert _clean(cn.config) == _clean(derived.config)  # the ControlNet follows the UNet's encoder
     cn_sd = cn.state_dict()
     assert len(cn_sd) == 671 and sum(t.numel() for t in cn_sd.values()) == 682_021_537

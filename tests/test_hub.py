@@ -1,6 +1,7 @@
 """lvcd.hub: fetching the official checkpoints with huggingface_hub, verified and recorded. No network: every Hub
 function is replaced (where lvcd.hub looks it up) by `hub_fakes.FakeHub`, which builds a real huggingface_hub cache
 layout (blobs named by sha256, snapshots/<commit>/<file> symlinks) from local files."""
+
 from __future__ import annotations
 
 import hashlib
@@ -69,7 +70,12 @@ def test_fetch_downloads_verifies_and_pins_the_commit(small_files, fake_hub, tmp
 
     svd, lvcd = hub.download_official(cache_dir=tmp_path / "c")  # second time: from the cache, verified again
     assert (svd.repo_id, svd.revision, svd.sha256, svd.verified, svd.mirror) == (
-        hub.SVD_REPO_ID, COMMIT[hub.SVD_REPO_ID], _sha(small_files.svd), True, False)
+        hub.SVD_REPO_ID,
+        COMMIT[hub.SVD_REPO_ID],
+        _sha(small_files.svd),
+        True,
+        False,
+    )
     assert (lvcd.repo_id, lvcd.sha256, lvcd.verified) == (hub.LVCD_REPO_ID, _sha(small_files.lvcd), True)
 
 
@@ -84,15 +90,18 @@ def test_sha256_mismatch_names_file_hashes_and_fix_and_keeps_the_cache(small_fil
     assert cached and cached[0].read_bytes() == small_files.lvcd.read_bytes()  # nothing deleted
 
 
-@pytest.mark.parametrize("version, login, download", [("0.26.2", "huggingface-cli login", "huggingface-cli download"),
-                                                      ("1.0.1", "hf auth login", "hf download")])
+@pytest.mark.parametrize(
+    "version, login, download",
+    [("0.26.2", "huggingface-cli login", "huggingface-cli download"), ("1.0.1", "hf auth login", "hf download")],
+)
 def test_cli_commands_in_the_installed_spelling(monkeypatch, version, login, download):
     monkeypatch.setattr(huggingface_hub, "__version__", version)
     assert hub._hf_cli("login") == login and hub._hf_cli("download") == download
 
 
-@pytest.mark.parametrize("error", [lambda: hf_error(hf_errors.GatedRepoError, 401),
-                                   lambda: hf_error(hf_errors.HfHubHTTPError, 403)])
+@pytest.mark.parametrize(
+    "error", [lambda: hf_error(hf_errors.GatedRepoError, 401), lambda: hf_error(hf_errors.HfHubHTTPError, 403)]
+)
 def test_gated_svd_repo_says_accept_the_licence_and_log_in(small_files, fake_hub, monkeypatch, error):
     monkeypatch.setattr(huggingface_hub, "__version__", "0.26.2")
     fake_hub.errors[hub.SVD_REPO_ID] = error()
@@ -128,8 +137,7 @@ def test_not_found_anywhere_names_both_repos(small_files, fake_hub, tmp_path):
     assert hub.LVCD_REPO_ID in msg and "vdo/lvcd" in msg and "--lvcd" in msg
 
 
-def test_offline_uses_only_the_cache_and_says_it_is_not_checked(small_files, fake_hub, tmp_path, monkeypatch,
-                                                                hub_log):
+def test_offline_uses_only_the_cache_and_says_it_is_not_checked(small_files, fake_hub, tmp_path, monkeypatch, hub_log):
     hub.download_official(cache_dir=tmp_path / "c")
     fake_hub.calls.clear()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -174,8 +182,9 @@ def test_sha256_from_paths_info_when_the_etag_is_not_one(small_files, fake_hub, 
 
     monkeypatch.setattr(hub, "HfApi", Api)
     svd, _ = hub.download_official(cache_dir=tmp_path / "c")
-    assert svd.verified and seen == dict(repo_id=hub.SVD_REPO_ID, paths=["svd.safetensors"],
-                                         revision=COMMIT[hub.SVD_REPO_ID])
+    assert svd.verified and seen == dict(
+        repo_id=hub.SVD_REPO_ID, paths=["svd.safetensors"], revision=COMMIT[hub.SVD_REPO_ID]
+    )
 
 
 def test_convert_official_refuses_an_existing_out_before_downloading(small_files, fake_hub, tmp_path):

@@ -1,6 +1,7 @@
 """Imports point one way (scripts/check_imports.py): no cycle between lvcd modules, function-local imports
 included, and nothing below the API imports lvcd.api, lvcd.shots or lvcd.cli. Files stay readable
 (scripts/check_sizes.py): under 600 lines each, api.py and shots/ under 400."""
+
 import importlib.util
 from pathlib import Path
 

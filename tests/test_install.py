@@ -1,6 +1,7 @@
 """A non-editable install works on its own: `pip install .` into a fresh venv, then `lvcd convert` on the tiny golden
 oracle and `lvcd colorize --dry-run`, run by the venv's console script from outside the repository, so that the
 package data (the released architecture's configs) is all they have. Slow: builds and installs a wheel (offline)."""
+
 from __future__ import annotations
 
 import json
@@ -50,9 +51,11 @@ def venv(tmp_path_factory):
 
 def test_installed_package_is_self_contained(venv):
     env_dir, env, root = venv
-    probe = ("import json, lvcd; from lvcd import preflight; from lvcd.convert import DEFAULT_PIPELINE_DIR as d; "
-             "print(json.dumps({'lvcd': lvcd.__file__, 'arch': str(preflight.REAL_ARCHITECTURE), 'convert': str(d), "
-             "'unet': preflight._configs(None)['unet']}))")
+    probe = (
+        "import json, lvcd; from lvcd import preflight; from lvcd.convert import DEFAULT_PIPELINE_DIR as d; "
+        "print(json.dumps({'lvcd': lvcd.__file__, 'arch': str(preflight.REAL_ARCHITECTURE), 'convert': str(d), "
+        "'unet': preflight._configs(None)['unet']}))"
+    )
     got = json.loads(_run([env_dir / "bin" / "python", "-c", probe], root, env).stdout)
     site = Path(got["lvcd"]).resolve()
     assert env_dir.resolve() in site.parents, f"the venv imported {site}, not its installed lvcd"
@@ -66,18 +69,35 @@ def test_installed_convert_on_the_oracle(venv, oracle_dir, tmp_path):
     env_dir, env, _ = venv
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]
     config = tmp_path / "convert_config.json"
-    config.write_text(json.dumps({"unet": cfg["UNetSpatioTemporalConditionModel"],
-                                  "vae": cfg["AutoencoderKLTemporalDecoder"]}))
+    config.write_text(
+        json.dumps({"unet": cfg["UNetSpatioTemporalConditionModel"], "vae": cfg["AutoencoderKLTemporalDecoder"]})
+    )
     out = tmp_path / "pipe"
-    _run([env_dir / "bin" / "lvcd", "convert", "--svd", ORACLE / "svd_tiny.safetensors", "--lvcd",
-          ORACLE / "lvcd_tiny.ckpt", "--config", config, "--out", out, "-q"], tmp_path, env)
+    _run(
+        [
+            env_dir / "bin" / "lvcd",
+            "convert",
+            "--svd",
+            ORACLE / "svd_tiny.safetensors",
+            "--lvcd",
+            ORACLE / "lvcd_tiny.ckpt",
+            "--config",
+            config,
+            "--out",
+            out,
+            "-q",
+        ],
+        tmp_path,
+        env,
+    )
     index = json.loads((out / "model_index.json").read_text())
     assert index["unet"] == ["lvcd", "LVCDUNetModel"] and index["image_encoder"] == [None, None]
     # the scheduler config comes from the shipped package data (--config gave only the UNet and the VAE)
     scheduler = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
     shipped = json.loads((REPO / "pipelines" / "lvcd-svd" / "scheduler" / "scheduler_config.json").read_text())
-    assert {k: scheduler[k] for k in ("sigma_max", "sigma_min", "prediction_type")} == \
-        {k: shipped[k] for k in ("sigma_max", "sigma_min", "prediction_type")}
+    assert {k: scheduler[k] for k in ("sigma_max", "sigma_min", "prediction_type")} == {
+        k: shipped[k] for k in ("sigma_max", "sigma_min", "prediction_type")
+    }
     for sub in ("unet", "controlnet", "vae"):
         assert (out / sub / "diffusion_pytorch_model.safetensors").is_file()
 
@@ -88,7 +108,21 @@ def test_installed_colorize_dry_run(venv, tmp_path):
         frame = np.full((64, 96, 3), 255, np.uint8)
         frame[10 + i, :] = 0
         Image.fromarray(frame).save(tmp_path / f"f_{i:04d}.png")
-    r = _run([env_dir / "bin" / "lvcd", "colorize", tmp_path / "f_%04d.png", "-r", tmp_path / "f_0000.png", "-o",
-              tmp_path / "o.mp4", "--dry-run", "--backend", "diffusion"], tmp_path, env)
+    r = _run(
+        [
+            env_dir / "bin" / "lvcd",
+            "colorize",
+            tmp_path / "f_%04d.png",
+            "-r",
+            tmp_path / "f_0000.png",
+            "-o",
+            tmp_path / "o.mp4",
+            "--dry-run",
+            "--backend",
+            "diffusion",
+        ],
+        tmp_path,
+        env,
+    )
     assert "TFLOP" in r.stdout and "GiB" in r.stdout, r.stdout
     assert not (tmp_path / "o.mp4").exists()

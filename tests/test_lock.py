@@ -1,4 +1,5 @@
 """lvcd.lock: one run per work folder, stale locks of dead runs taken over, other hosts' locks respected."""
+
 from __future__ import annotations
 
 import json
@@ -21,10 +22,16 @@ def test_lock_excludes_a_second_process(tmp_path):
     with WorkLock(tmp_path):
         owner = json.loads((tmp_path / LOCK_NAME).read_text())
         assert owner["pid"] == os.getpid()
-        code = ("import sys; from lvcd.lock import WorkLock, WorkLockedError\n"
-                "try:\n    WorkLock(sys.argv[1]).acquire()\nexcept WorkLockedError as e:\n    print(e); sys.exit(3)")
-        proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": os.getcwd()})
+        code = (
+            "import sys; from lvcd.lock import WorkLock, WorkLockedError\n"
+            "try:\n    WorkLock(sys.argv[1]).acquire()\nexcept WorkLockedError as e:\n    print(e); sys.exit(3)"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
         assert proc.returncode == 3, proc.stderr
         assert f"pid {os.getpid()}" in proc.stdout and "another --work folder" in proc.stdout
     assert not (tmp_path / LOCK_NAME).exists()

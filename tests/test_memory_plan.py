@@ -1,5 +1,6 @@
 """lvcd.backends.diffusion.memory_plan: the pre-flight memory check that runs before weights are moved to a CUDA
 device, driven here with fake free-memory figures (the estimate itself is tested in tests/test_preflight_memory.py)."""
+
 import logging
 
 import pytest

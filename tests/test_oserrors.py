@@ -1,4 +1,5 @@
 """OS errors become messages with the path and the fix; a full disk leaves nothing half-written (issue 10)."""
+
 from __future__ import annotations
 
 import errno
@@ -79,8 +80,7 @@ def test_enospc_simulated(tmp_path, monkeypatch, capsys):
         return f
 
     monkeypatch.setattr(outputs, "open", full_open, raising=False)
-    rc = main(["shots", str(src), "-o", str(tmp_path / "shots.yaml"), "--stats", str(tmp_path / "s.csv"),
-               "--quiet"])
+    rc = main(["shots", str(src), "-o", str(tmp_path / "shots.yaml"), "--stats", str(tmp_path / "s.csv"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and f"{tmp_path / 's.csv'}: the disk is full" in err
     assert not (tmp_path / "s.csv").exists() and not list(tmp_path.glob(".*tmp"))

@@ -1,4 +1,5 @@
 """lvcd.outputs and the writer's --overwrite: only what lvcd wrote is replaced; outputs never replace inputs."""
+
 from __future__ import annotations
 
 import sys
@@ -50,8 +51,23 @@ def test_output_equal_to_input_refused(tmp_path, capsys):
     assert main(["lineart", str(src), "-o", str(src), "--overwrite", "--quiet"]) == 2
     assert "is an input of this run" in capsys.readouterr().err and src.read_bytes() == before
     ref = write_png(tmp_path / "ref.png", lineart_frames(1)[0])
-    assert main(["colorize", str(src), "-r", str(ref), "-o", str(tmp_path / "." / "line.mp4"), "--overwrite",
-                 "--backend", "bucket", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "colorize",
+                str(src),
+                "-r",
+                str(ref),
+                "-o",
+                str(tmp_path / "." / "line.mp4"),
+                "--overwrite",
+                "--backend",
+                "bucket",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert src.read_bytes() == before
 
 

@@ -1,4 +1,5 @@
 """Pre-flight cost of extra references (issue 15): grows with K, and a refusal with numbers when K would not fit."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """preflight.check_memory / cuda_free_memory: fake free-memory figures against the real architecture's estimate."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """lvcd.problems and manifest validation at scale: capped lists, cut values, typed option errors."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Render keys with extra references (issue 15): their content is part of the key; without them keys are as before."""
+
 import numpy as np
 from PIL import Image
 

@@ -1,4 +1,5 @@
 """lvcd.status: atomic per-shot progress files, and `lvcd batch` writing them."""
+
 import json
 
 import pytest

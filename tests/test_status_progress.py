@@ -1,4 +1,5 @@
 """lvcd.status.progress_summary: progress and ETA of a batch from the per-shot status files."""
+
 from lvcd.status import progress_summary, read_statuses, write_status
 
 

@@ -47,9 +47,16 @@ class Backend(Protocol):
 
     name: str
 
-    def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
-                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None, extra_references=None) -> Iterator[np.ndarray]: ...
+    def colorize(
+        self,
+        reference_rgb: np.ndarray,
+        lineart_frames: Iterable[np.ndarray],
+        num_frames: int,
+        polarity: str = "auto",
+        checkpoint_dir: str | os.PathLike | None = None,
+        options: RenderOptions | None = None,
+        extra_references=None,
+    ) -> Iterator[np.ndarray]: ...
 
 
 class BucketBackend:
@@ -66,12 +73,21 @@ class BucketBackend:
         log = getattr(self.colorizer, "confidence", None)
         return log.summary() if log is not None and getattr(self.colorizer, "used_mode", "flat") == "flat" else None
 
-    def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
-                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None, keyframes=None, extra_references=None) -> Iterator[np.ndarray]:
+    def colorize(
+        self,
+        reference_rgb: np.ndarray,
+        lineart_frames: Iterable[np.ndarray],
+        num_frames: int,
+        polarity: str = "auto",
+        checkpoint_dir: str | os.PathLike | None = None,
+        options: RenderOptions | None = None,
+        keyframes=None,
+        extra_references=None,
+    ) -> Iterator[np.ndarray]:
         if extra_references:  # issue 15: more keyframes to match against, restricted by target masks
-            return self.colorizer.colorize_references(reference_rgb, lineart_frames, extra_references, num_frames,
-                                                      keyframes)
+            return self.colorizer.colorize_references(
+                reference_rgb, lineart_frames, extra_references, num_frames, keyframes
+            )
         return colorize_shot(self.colorizer, reference_rgb, lineart_frames, keyframes)
 
 
@@ -104,5 +120,12 @@ def make_backend(opts: RenderOptions, size: tuple[int, int] | None = None):
     return DiffusionBackend(load_pipeline(model_dir, opts, size), opts), model_dir
 
 
-__all__ = ["Backend", "BucketBackend", "BucketColorizer", "BucketConfig", "Colorizer", "make_backend",
-           "resolve_backend"]
+__all__ = [
+    "Backend",
+    "BucketBackend",
+    "BucketColorizer",
+    "BucketConfig",
+    "Colorizer",
+    "make_backend",
+    "resolve_backend",
+]

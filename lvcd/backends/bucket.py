@@ -130,9 +130,10 @@ class BucketConfig:
         if self.keyframe_weight < 0:
             raise ValueError(f"`keyframe_weight` must be >= 0 (got {self.keyframe_weight}).")
         if self.work_line_width < 0 or self.work_min_side < 32:
-            raise ValueError(f"`work_line_width` must be >= 0 and `work_min_side` >= 32 (got "
-                             f"{self.work_line_width}, {self.work_min_side}).")
-
+            raise ValueError(
+                f"`work_line_width` must be >= 0 and `work_min_side` >= 32 (got "
+                f"{self.work_line_width}, {self.work_min_side})."
+            )
 
 
 class BucketColorizer(ReidMixin, MatchMixin):
@@ -211,8 +212,10 @@ class BucketColorizer(ReidMixin, MatchMixin):
         def down(a, interp=cv2.INTER_AREA):
             a = np.asarray(a)
             if a.shape[:2] != (h0, w0):
-                raise ValueError(f"a frame is {a.shape[1]}x{a.shape[0]} but the reference is {w0}x{h0}; every frame "
-                                 "of a shot must have the reference's size.")
+                raise ValueError(
+                    f"a frame is {a.shape[1]}x{a.shape[0]} but the reference is {w0}x{h0}; every frame "
+                    "of a shot must have the reference's size."
+                )
             if interp != cv2.INTER_AREA or f < 2:
                 return cv2.resize(a, size, interpolation=interp)
             a = cv2.resize(a, mid, interpolation=cv2.INTER_AREA)
@@ -249,9 +252,11 @@ class BucketColorizer(ReidMixin, MatchMixin):
             self.used_mode = "flat" if looks_like_cel(self.cel) else "warp"
         if self.used_mode == "warp":
             if self.config.mode == "auto":
-                logger.warning("the keyframe does not look like cel lineart (%s): colouring by a dense-flow warp of "
-                               "the keyframe instead of flat fills (--bucket-mode flat forces fills)",
-                               describe(self.cel))
+                logger.warning(
+                    "the keyframe does not look like cel lineart (%s): colouring by a dense-flow warp of "
+                    "the keyframe instead of flat fills (--bucket-mode flat forces fills)",
+                    describe(self.cel),
+                )
             return None
         shapes = {p[1].shape for p in prepared}
         if len(shapes) > 1:
@@ -322,6 +327,7 @@ class BucketColorizer(ReidMixin, MatchMixin):
         used = region_code >= 0  # ids that lie on no pixel (specks, blank frames) get any used paint
         region_code[~used] = region_code[used][0] if used.any() else 0xFFFFFF
         return la, regions, region_code, ref
+
     def _trace_sides(self, regions: Regions, color: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Paints of the darkest and lightest region touching each `where` pixel (3x3): [m, 3] uint8 each."""
         rank = self._rank[color].astype(np.uint16)  # [n + 1] luminance rank of each region's paint
@@ -403,8 +409,14 @@ class BucketColorizer(ReidMixin, MatchMixin):
                 k.chain = track.compose(k.chain, self._prev_flow(cur_img, prev), g)
             k.chain = track.refine(k.chain, cur_img, k.frame.flow_img, self._flow, g)
 
-    def _make_frame(self, la: Lineart, regions: Regions, color: np.ndarray, conf: np.ndarray | None = None,
-                    flow_img: np.ndarray | None = None) -> _Frame:
+    def _make_frame(
+        self,
+        la: Lineart,
+        regions: Regions,
+        color: np.ndarray,
+        conf: np.ndarray | None = None,
+        flow_img: np.ndarray | None = None,
+    ) -> _Frame:
         lut = color.astype(np.uint16)
         lut[0] = NO_VOTE
         votes_map = np.take(lut, regions.inner)  # [H, W] palette index on interior pixels, NO_VOTE on lines
@@ -417,6 +429,7 @@ class BucketColorizer(ReidMixin, MatchMixin):
         if conf is not None:
             f.conf = conf
         return f
+
     def _paint(self, regions: Regions, color: np.ndarray) -> np.ndarray:
         """[H, W, 3] uint8 flat colours: one gather of packed RGBA words instead of three channel gathers."""
         rgb = self.palette[color]  # [n + 1, 3]
@@ -468,7 +481,6 @@ class BucketColorizer(ReidMixin, MatchMixin):
         flow[..., 1] *= H / h
         return flow
 
-
     def _vote_area(self, area: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Pixels a region's keyframe votes are shared over when picking its paint: its area, or for slivers
         (<= `sliver_area` px) the pixels that got a vote (at least half the area, and 2 px): a 1-px error of the
@@ -478,8 +490,9 @@ class BucketColorizer(ReidMixin, MatchMixin):
         share_over = np.maximum(voted, np.minimum(np.maximum(0.5 * area, 2.0), area))
         return np.where(area <= self.config.sliver_area, share_over, area).astype(np.float32)
 
-    def _match(self, la: Lineart, regions: Regions, cur_img: np.ndarray, keys: list[_Key], prev: _Frame | None,
-               i: int) -> tuple[np.ndarray, np.ndarray]:
+    def _match(
+        self, la: Lineart, regions: Regions, cur_img: np.ndarray, keys: list[_Key], prev: _Frame | None, i: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Colour and confidence per region. Keyframe votes come through each keyframe's position map (or a direct
         flow for keyframes not reached yet), weighted by how well the region's outline lands on keyframe lines and
         by nearness in time; previous-frame votes are weighted by the confidence of the region that cast them, so a

@@ -61,8 +61,13 @@ def _distance(shares: np.ndarray, key: np.ndarray) -> float:
 class ConfidenceLog:
     """Per-frame confidence of one shot, constant memory per frame (a few numbers)."""
 
-    def __init__(self, low: float, key_shares: np.ndarray, frame_share: float = FRAME_SHARE,
-                 paint_distance: float = PAINT_DISTANCE):
+    def __init__(
+        self,
+        low: float,
+        key_shares: np.ndarray,
+        frame_share: float = FRAME_SHARE,
+        paint_distance: float = PAINT_DISTANCE,
+    ):
         self.low, self.key_shares = low, key_shares
         self.frame_share, self.paint_distance = frame_share, paint_distance
         self.frames: list[int] = []
@@ -86,8 +91,11 @@ class ConfidenceLog:
         return [shares for _, shares in self.key_shares]
 
     def to_check(self) -> list[int]:
-        return [f for f, s, d in zip(self.frames, self.low_share, self.paint_tv)
-                if s > self.frame_share or d > self.paint_distance]
+        return [
+            f
+            for f, s, d in zip(self.frames, self.low_share, self.paint_tv)
+            if s > self.frame_share or d > self.paint_distance
+        ]
 
     def summary(self) -> dict:
         bad_paint = [f for f, d in zip(self.frames, self.paint_tv) if d > self.paint_distance]
@@ -114,8 +122,10 @@ def format_line(summary: dict, offset: int = 0) -> str:
     shown = ", ".join(str(f) for f in frames[:20]) + (f" and {len(frames) - 20} more" if len(frames) > 20 else "")
     failed = summary.get("paint_check_failed", [])
     extra = f"; paint areas far from the keyframe's on {len(failed)}" if failed else ""
-    return (f"bucket confidence: {len(frames)} of {n} frames to check ({mean:.0%} of regions uncertain on average"
-            f"{extra}): frames {shown}")
+    return (
+        f"bucket confidence: {len(frames)} of {n} frames to check ({mean:.0%} of regions uncertain on average"
+        f"{extra}): frames {shown}"
+    )
 
 
 def merge_summaries(parts) -> dict:
@@ -129,8 +139,9 @@ def merge_summaries(parts) -> dict:
             g = outputs[j] if j < len(outputs) else None
             if g is not None:
                 rows.setdefault(int(g), (share, tv))
-    log = ConfidenceLog(low if low is not None else 0.5, np.zeros(0), frame_share or FRAME_SHARE,
-                        limit or PAINT_DISTANCE)
+    log = ConfidenceLog(
+        low if low is not None else 0.5, np.zeros(0), frame_share or FRAME_SHARE, limit or PAINT_DISTANCE
+    )
     for g in sorted(rows):
         log.frames.append(g)
         log.low_share.append(rows[g][0])

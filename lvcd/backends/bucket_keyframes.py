@@ -23,8 +23,12 @@ from .bucket_warp import WarpColorizer
 __all__ = ["colorize_shot", "warp_together"]
 
 
-def colorize_shot(colorizer: BucketColorizer, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray],
-                  keyframes: Sequence[tuple] | None = None) -> Iterator[np.ndarray]:
+def colorize_shot(
+    colorizer: BucketColorizer,
+    reference_rgb: np.ndarray,
+    lineart_frames: Iterable[np.ndarray],
+    keyframes: Sequence[tuple] | None = None,
+) -> Iterator[np.ndarray]:
     """Frames coloured from `reference_rgb` (it colours the first frame), or from `keyframes` = [(position in
     `lineart_frames`, reference RGB, its lineart or None = the frame at that position), ...] used together."""
     frames = iter(lineart_frames)

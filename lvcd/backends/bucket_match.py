@@ -15,6 +15,7 @@ from ..lineart.regions import Regions
 
 NO_VOTE = np.uint16(65535)  # palette index meaning "this pixel has no colour to give" (lines, outside the frame)
 
+
 @dataclass
 class _Frame:
     """What the colorizer keeps of a coloured frame: enough to vote from it and to match regions against it."""
@@ -69,8 +70,9 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class MatchMixin:
     """Matching steps shared by every source (keyframe or previous frame); needs `config`, `palette`, `_shape`."""
 
-    def _dense_votes(self, regions: Regions, flow: np.ndarray, src: _Frame, weights: np.ndarray | None = None
-                     ) -> np.ndarray:
+    def _dense_votes(
+        self, regions: Regions, flow: np.ndarray, src: _Frame, weights: np.ndarray | None = None
+    ) -> np.ndarray:
         """float32 [n + 1, K]: per region, how many of its interior pixels the flow brings from each colour
         (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence)."""
         H, W = self._shape
@@ -93,8 +95,14 @@ class MatchMixin:
         if weights is not None:
             lut = np.round(np.clip(weights, 0, 1) * 255).astype(np.uint8)
             wsrc = np.take(lut, src.regions.inner)
-            wmap = cv2.remap(wsrc, self._grid[0] + flow[..., 0], self._grid[1] + flow[..., 1], cv2.INTER_NEAREST,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0).ravel() * np.float32(1 / 255)
+            wmap = cv2.remap(
+                wsrc,
+                self._grid[0] + flow[..., 0],
+                self._grid[1] + flow[..., 1],
+                cv2.INTER_NEAREST,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            ).ravel() * np.float32(1 / 255)
         counts = np.bincount(keys.ravel(), weights=wmap, minlength=(regions.n + 1) * (k + 1))
         counts = counts.reshape(regions.n + 1, k + 1)
         counts = counts[:, :k].astype(np.float32)
@@ -294,4 +302,3 @@ class MatchMixin:
             color[i] = best
             decided[i] = True
         return color
-

@@ -42,8 +42,9 @@ class ReidMixin:
         votes = np.full((y1 - y0, x1 - x0), k, np.int64)
         sx0, sy0, sx1, sy1 = max(x0 + dx, 0), max(y0 + dy, 0), min(x1 + dx, W), min(y1 + dy, H)
         if sx1 > sx0 and sy1 > sy0:
-            votes[sy0 - dy - y0: sy1 - dy - y0, sx0 - dx - x0: sx1 - dx - x0] = np.minimum(
-                src.votes_map[sy0:sy1, sx0:sx1], k)
+            votes[sy0 - dy - y0 : sy1 - dy - y0, sx0 - dx - x0 : sx1 - dx - x0] = np.minimum(
+                src.votes_map[sy0:sy1, sx0:sx1], k
+            )
         keys = regions.inner[y0:y1, x0:x1].astype(np.int64) * (k + 1) + votes
         c = np.bincount(keys.ravel(), minlength=(regions.n + 1) * (k + 1)).reshape(regions.n + 1, k + 1)
         counts[:] = c[:, :k]
@@ -148,8 +149,11 @@ class ReidMixin:
         sure_small = self._small(part & ~lost & (key_conf >= cfg.reid_sure), regions)
         claimed = {id(key): self._claimed(key, sure_small) for key in keys}
         area = np.maximum(regions.area, 1).astype(np.float32)
-        near_lost = None if cfg.reid_whole else cv2.dilate(self._small(seeds, regions).view(np.uint8),
-                                                            np.ones((3, 3), np.uint8)).view(bool)
+        near_lost = (
+            None
+            if cfg.reid_whole
+            else cv2.dilate(self._small(seeds, regions).view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        )
         for c in todo:
             m = gsmall == c
             if near_lost is not None:

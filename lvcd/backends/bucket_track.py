@@ -31,8 +31,9 @@ def grid(h: int, w: int) -> np.ndarray:
 def compose(chain: np.ndarray, flow: np.ndarray, g: np.ndarray) -> np.ndarray:
     """chain_new(x) = chain(x + flow(x)): `flow` maps this frame into the frame `chain` belongs to."""
     m = g + flow
-    return cv2.remap(chain, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                     borderValue=(INVALID, INVALID))
+    return cv2.remap(
+        chain, m[..., 0], m[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(INVALID, INVALID)
+    )
 
 
 def valid(chain: np.ndarray) -> np.ndarray:
@@ -47,8 +48,9 @@ def refine(chain: np.ndarray, cur_img: np.ndarray, key_img: np.ndarray, flow_fn,
     ok = valid(chain)
     if not ok.any():
         return chain
-    warped = cv2.remap(key_img, chain[..., 0], chain[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                       borderValue=0)
+    warped = cv2.remap(
+        key_img, chain[..., 0], chain[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     res = flow_fn(cur_img, warped)
     out = compose(chain, res, g)
     bad = ~valid(out) & ok  # a residual that walks off the valid area: keep the unrefined position
@@ -70,8 +72,14 @@ def to_full_flow(chain: np.ndarray, g: np.ndarray, full: tuple[int, int]) -> np.
     return out
 
 
-def reidentify(cur_img: np.ndarray, key_img: np.ndarray, mask: np.ndarray, min_score: float = 0.5,
-               claimed: np.ndarray | None = None, coarse: int = 2) -> tuple[tuple[int, int], float] | None:
+def reidentify(
+    cur_img: np.ndarray,
+    key_img: np.ndarray,
+    mask: np.ndarray,
+    min_score: float = 0.5,
+    claimed: np.ndarray | None = None,
+    coarse: int = 2,
+) -> tuple[tuple[int, int], float] | None:
     """Best shift (dx, dy) at flow resolution taking the `mask`ed part of `cur_img` onto `key_img`, and its score
     (masked normalised correlation of distance-to-line images minus the share of the window already claimed by
     other regions); None when nothing scores `min_score`. Searched at 1/`coarse` size, then refined +-1 px."""
@@ -115,9 +123,10 @@ def reidentify(cur_img: np.ndarray, key_img: np.ndarray, mask: np.ndarray, min_s
         return None
     res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
     if claimed is not None:  # a place another region of this frame already continues is not free
-        c = cv2.boxFilter(claimed.astype(np.float32), -1, (int(px), int(py)), normalize=True,
-                          borderType=cv2.BORDER_CONSTANT)
-        c = c[py // 2: py // 2 + res.shape[0], px // 2: px // 2 + res.shape[1]]
+        c = cv2.boxFilter(
+            claimed.astype(np.float32), -1, (int(px), int(py)), normalize=True, borderType=cv2.BORDER_CONSTANT
+        )
+        c = c[py // 2 : py // 2 + res.shape[0], px // 2 : px // 2 + res.shape[1]]
         res = res - c[: res.shape[0], : res.shape[1]]
     _, best, _, loc = cv2.minMaxLoc(res)
     if best < min_score:
@@ -153,7 +162,7 @@ def shift_scores(cur_img: np.ndarray, key_img: np.ndarray, mask: np.ndarray, shi
     u, v = int(round(x0 + shift[0] * sx)), int(round(y0 + shift[1] * sy))
     if not (0 <= u < res.shape[1] and 0 <= v < res.shape[0]):
         return None
-    at = float(res[max(v - 1, 0): v + 2, max(u - 1, 0): u + 2].max())
+    at = float(res[max(v - 1, 0) : v + 2, max(u - 1, 0) : u + 2].max())
     _, best, _, loc = cv2.minMaxLoc(res)
     return float(best), ((loc[0] - x0) / sx, (loc[1] - y0) / sy), at
 

@@ -51,8 +51,10 @@ def looks_like_cel(report: dict) -> bool:
 
 
 def describe(report: dict) -> str:
-    return (f"{report['regions']} regions, the largest covering {report['largest_share']:.0%} of the frame, "
-            f"{report['flat_share']:.0%} of the keyframe flat-painted")
+    return (
+        f"{report['regions']} regions, the largest covering {report['largest_share']:.0%} of the frame, "
+        f"{report['flat_share']:.0%} of the keyframe flat-painted"
+    )
 
 
 class WarpColorizer:
@@ -70,8 +72,9 @@ class WarpColorizer:
         s = cv2.GaussianBlur(s, (0, 0), 1.5)
         return np.clip(s * 255.0 * 2.0, 0, 255).astype(np.uint8)
 
-    def colorize(self, reference_rgb: np.ndarray, reference_lineart, frames: Iterable[np.ndarray]
-                 ) -> Iterator[np.ndarray]:
+    def colorize(
+        self, reference_rgb: np.ndarray, reference_lineart, frames: Iterable[np.ndarray]
+    ) -> Iterator[np.ndarray]:
         ref = np.ascontiguousarray(reference_rgb[..., :3])
         H, W = ref.shape[:2]
         s = min(1.0, self.flow_side / max(H, W))

@@ -3,6 +3,7 @@ attention kernel, torch.compile) and colour a frame stream with it. `DiffusionBa
 `LVCDPipeline.stream`, which owns the windows: the source frames are letterboxed into the model size on the way in
 (line strength first, padding = no lines) and the letterbox is undone on the way out.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,14 @@ def torch_device_dtype(opts: RenderOptions):
         raise LVCDError(
             "--device cuda was requested but this torch has no CUDA; install a CUDA build or use --device cpu."
         )
-    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
-             "fp32": torch.float32, "float32": torch.float32}
+    names = {
+        "bf16": torch.bfloat16,
+        "bfloat16": torch.bfloat16,
+        "fp16": torch.float16,
+        "float16": torch.float16,
+        "fp32": torch.float32,
+        "float32": torch.float32,
+    }
     if opts.dtype is None:
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     else:  # RenderOptions checked the name
@@ -71,14 +78,18 @@ def load_pipeline(model_dir: str | os.PathLike, opts: RenderOptions, size: tuple
     device, dtype = torch_device_dtype(opts)
     offload = memory_plan(model_dir, device, dtype, opts.offload, size or opts.size or (576, 320))
     if opts.compile != "off" and offload != "none":
-        raise LVCDError(f"--compile {opts.compile} needs the networks resident on the device, but the render uses "
-                        f"--offload {offload}; drop --compile, or free memory for --offload none.")
+        raise LVCDError(
+            f"--compile {opts.compile} needs the networks resident on the device, but the render uses "
+            f"--offload {offload}; drop --compile, or free memory for --offload none."
+        )
     try:
         pipe = LVCDPipeline.from_pretrained(str(model_dir), torch_dtype=dtype)
     except (OSError, ValueError, KeyError) as e:  # diffusers' "no file named config.json ..." and the like
-        raise LVCDError(f"the model folder {model_dir} cannot be loaded ({str(e).strip().splitlines()[0][:200]}); "
-                        f"run `lvcd doctor --model {model_dir}` to see what is missing or damaged, then convert it "
-                        "again with `lvcd convert`.") from None
+        raise LVCDError(
+            f"the model folder {model_dir} cannot be loaded ({str(e).strip().splitlines()[0][:200]}); "
+            f"run `lvcd doctor --model {model_dir}` to see what is missing or damaged, then convert it "
+            "again with `lvcd convert`."
+        ) from None
     return place_pipeline(pipe, device, offload, opts.attention, opts.compile)
 
 
@@ -114,9 +125,16 @@ class DiffusionBackend:
     def __init__(self, pipe, opts: RenderOptions):
         self.pipe, self.opts = pipe, opts
 
-    def colorize(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], num_frames: int,
-                 polarity: str = "auto", checkpoint_dir: str | os.PathLike | None = None,
-                 options: RenderOptions | None = None, extra_references=None) -> Iterator[np.ndarray]:
+    def colorize(
+        self,
+        reference_rgb: np.ndarray,
+        lineart_frames: Iterable[np.ndarray],
+        num_frames: int,
+        polarity: str = "auto",
+        checkpoint_dir: str | os.PathLike | None = None,
+        options: RenderOptions | None = None,
+        extra_references=None,
+    ) -> Iterator[np.ndarray]:
         """Yield one coloured frame per lineart frame (`options` of this call: seed, steps, overlap, size, decode
         chunk; the loaded pipeline's device/dtype/offload stay as built). With `checkpoint_dir`, every finished
         window is checkpointed there and a later call with the same inputs resumes after the last one, producing
@@ -127,8 +145,9 @@ class DiffusionBackend:
         src = (reference_rgb.shape[1], reference_rgb.shape[0])
         size = opts.size or model_size_for(*src)
         lb = Letterbox(src, size)
-        ref = pipe.preprocess_reference(lb.fit(reference_rgb, fill=255), (size[1], size[0]), pipe._execution_device,
-                                        torch.float32)
+        ref = pipe.preprocess_reference(
+            lb.fit(reference_rgb, fill=255), (size[1], size[0]), pipe._execution_device, torch.float32
+        )
         store = SegmentStore(checkpoint_dir) if checkpoint_dir is not None else None
         latent = (size[1] // pipe.vae_scale_factor, size[0] // pipe.vae_scale_factor)
         extras = diffusion_extra_references(extra_references, src, num_frames, polarity, lb, latent)
@@ -136,8 +155,13 @@ class DiffusionBackend:
             from .. import preflight  # K references must fit next to the render (an LVCDError with the numbers)
 
             folder = getattr(pipe.config, "_name_or_path", None)  # the loaded model's folder (its architecture)
-            cost = preflight.model_cost(size[1], size[0], folder if folder and os.path.isdir(folder) else None,
-                                        opts.overlap, extra_references=True)
+            cost = preflight.model_cost(
+                size[1],
+                size[0],
+                folder if folder and os.path.isdir(folder) else None,
+                opts.overlap,
+                extra_references=True,
+            )
             preflight.refuse_extra_references(cost, opts, str(pipe._execution_device), len(extras))
 
         def prepare(frame: np.ndarray):
@@ -145,10 +169,19 @@ class DiffusionBackend:
             return pipe.sketch_tensor(frame, polarity, fit=lambda s: lb.fit(s, fill=0.0))
 
         def model_frames() -> Iterator[np.ndarray]:
-            for block in pipe.stream(lineart_frames, ref, num_frames, prepare=prepare, store=store,
-                                     generator=torch.Generator("cpu").manual_seed(opts.seed),
-                                     num_inference_steps=opts.steps, overlap=opts.overlap,
-                                     decode_chunk=opts.decode_chunk, output_type="uint8", extra_references=extras):
+            for block in pipe.stream(
+                lineart_frames,
+                ref,
+                num_frames,
+                prepare=prepare,
+                store=store,
+                generator=torch.Generator("cpu").manual_seed(opts.seed),
+                num_inference_steps=opts.steps,
+                overlap=opts.overlap,
+                decode_chunk=opts.decode_chunk,
+                output_type="uint8",
+                extra_references=extras,
+            ):
                 yield from block.numpy()  # [m, H, W, 3] uint8 at the model size
 
         # The model loop runs in its own thread (the sketches are read one more ahead inside `stream`), never

@@ -45,12 +45,15 @@ def as_items(extra_references) -> list[dict]:
         elif isinstance(item, (str, os.PathLike, np.ndarray)):
             item = {"image": item}
         if not isinstance(item, Mapping) or item.get("image") is None:
-            raise ValueError(f"extra_references[{i}] must be an image (path or array) or a mapping with `image` "
-                             f"(and optional mask, target_mask, lineart); got {type(item).__name__}")
+            raise ValueError(
+                f"extra_references[{i}] must be an image (path or array) or a mapping with `image` "
+                f"(and optional mask, target_mask, lineart); got {type(item).__name__}"
+            )
         bad = sorted(set(item) - set(ITEM_KEYS))
         if bad:
-            raise ValueError(f"extra_references[{i}]: unknown key(s) {', '.join(map(repr, bad))}; valid: "
-                             f"{', '.join(ITEM_KEYS)}")
+            raise ValueError(
+                f"extra_references[{i}]: unknown key(s) {', '.join(map(repr, bad))}; valid: {', '.join(ITEM_KEYS)}"
+            )
         out.append({k: item.get(k) for k in ITEM_KEYS})
     return out
 
@@ -93,10 +96,16 @@ def target_frames(value, num_frames: int, what: str) -> MaskFrames | None:
     masks = value if isinstance(value, MaskFrames) else MaskFrames(value)
     if isinstance(value, np.ndarray) and value.ndim not in (2, 3):
         raise ValueError(f"{what}: expected an [H, W] or [frames, H, W] mask, got shape {value.shape}")
-    if masks.frames is None and masks.source_frames is not None and num_frames >= 0 and \
-            masks.source_frames != num_frames:
-        raise ValueError(f"{what} has {masks.source_frames} frames; the shot has {num_frames} (give one mask per "
-                         "frame, or one image for every frame)")
+    if (
+        masks.frames is None
+        and masks.source_frames is not None
+        and num_frames >= 0
+        and masks.source_frames != num_frames
+    ):
+        raise ValueError(
+            f"{what} has {masks.source_frames} frames; the shot has {num_frames} (give one mask per "
+            "frame, or one image for every frame)"
+        )
     return masks
 
 
@@ -109,8 +118,9 @@ def _lines(item: dict, rgb: np.ndarray, frame_size: tuple[int, int], polarity: s
     return line_strength(load_rgb(item["lineart"], frame_size, f"{what}.lineart"), polarity).astype(np.float32)
 
 
-def diffusion_extra_references(extra_references, frame_size: tuple[int, int], num_frames: int, polarity: str,
-                               letterbox, latent: tuple[int, int]) -> list:
+def diffusion_extra_references(
+    extra_references, frame_size: tuple[int, int], num_frames: int, polarity: str, letterbox, latent: tuple[int, int]
+) -> list:
     """`lvcd.pipelines.ExtraReference`s at the model size: images, lineart and source masks letterboxed like the
     frames (`letterbox`: `lvcd.frames.Letterbox`), target masks [N, h, w] pooled to the `latent` (h, w) grid."""
     import torch
@@ -154,8 +164,14 @@ class RoutedBucketColorizer(BucketColorizer):
     confident) is left as it is. Without target masks it is exactly `BucketColorizer`.
     """
 
-    def colorize_references(self, reference_rgb: np.ndarray, lineart_frames: Iterable[np.ndarray], extra_references,
-                            num_frames: int, keyframes=None) -> Iterator[np.ndarray]:
+    def colorize_references(
+        self,
+        reference_rgb: np.ndarray,
+        lineart_frames: Iterable[np.ndarray],
+        extra_references,
+        num_frames: int,
+        keyframes=None,
+    ) -> Iterator[np.ndarray]:
         """Colour `lineart_frames` from `reference_rgb` (keyframe -1 with the first frame's lineart, as `colorize`
         places it) or from `keyframes` (as `bucket_keyframes.colorize_shot` takes them), and the extra references
         (-2, -3, ...) together. The shot's own keyframe(s) come first: they settle the segmentation and the cel
@@ -184,15 +200,18 @@ class RoutedBucketColorizer(BucketColorizer):
         out = self.colorize_keyframes(keys, frames, targets)  # keyframes prepared: the mode is known
         inner = self.__dict__.get("_inner") or self  # a reduced working copy keeps its own statistics
         if getattr(inner, "used_mode", None) == "warp":  # dense-flow warp of the shot's own keyframes only
-            logger.warning("the bucket's warp mode (lineart that is not cel) does not use extra references; "
-                           "--bucket-mode flat matches against every keyframe")
+            logger.warning(
+                "the bucket's warp mode (lineart that is not cel) does not use extra references; "
+                "--bucket-mode flat matches against every keyframe"
+            )
             return colorize_shot(self, reference_rgb, frames, keyframes)
         shares = [(i, reference_shares(np.asarray(rgb), inner.palette)) for i, rgb, _ in own]
         inner.key_paint_share = shares[0][1] if len(shares) == 1 else shares  # the confidence check, as colorize_shot
         return out
 
-    def colorize_keyframes(self, keyframes, lineart_frames: Iterable[np.ndarray], targets=None
-                           ) -> Iterator[np.ndarray]:
+    def colorize_keyframes(
+        self, keyframes, lineart_frames: Iterable[np.ndarray], targets=None
+    ) -> Iterator[np.ndarray]:
         """`BucketColorizer.colorize_keyframes` with `targets` {keyframe index: MaskFrames} (None: nothing routed)."""
         self._targets = dict(targets or {})
         return super().colorize_keyframes(keyframes, lineart_frames)
@@ -240,8 +259,9 @@ class RoutedBucketColorizer(BucketColorizer):
         if route is None:
             return super()._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, beat, i)
         shares = route[0]
-        ok = np.stack([shares[id(k.frame)] >= 0.5 if id(k.frame) in shares else np.ones(regions.n + 1, bool)
-                       for k in keys])  # [keys, n + 1]
+        ok = np.stack(
+            [shares[id(k.frame)] >= 0.5 if id(k.frame) in shares else np.ones(regions.n + 1, bool) for k in keys]
+        )  # [keys, n + 1]
         groups, taken = {}, np.zeros(regions.n + 1, bool)
         for r in np.flatnonzero(lost):
             groups.setdefault(ok[:, r].tobytes(), []).append(r)
@@ -250,6 +270,7 @@ class RoutedBucketColorizer(BucketColorizer):
             sub = np.zeros_like(lost)
             sub[rows] = True
             if use:
-                taken |= super()._reidentify(regions, samples, cur_img, use, sub, score, key_score, weight_sum, beat,
-                                             i)
+                taken |= super()._reidentify(
+                    regions, samples, cur_img, use, sub, score, key_score, weight_sum, beat, i
+                )
         return taken

@@ -1,5 +1,6 @@
 """The `lvcd` command line. It only parses arguments and calls the API; each subcommand lives in its own module
 with `add_parser(subparsers)` and `run(args) -> int`."""
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,13 @@ def _install_sigterm():
 
 
 THIRD_PARTY = ("diffusers", "transformers", "huggingface_hub", "accelerate", "torch")
-QUIET_ENV = ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY", "TRANSFORMERS_NO_ADVISORY_WARNINGS",
-             "HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE")  # set by main() for its run, restored after
+QUIET_ENV = (
+    "DIFFUSERS_VERBOSITY",
+    "TRANSFORMERS_VERBOSITY",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS",
+    "HF_HUB_DISABLE_PROGRESS_BARS",
+    "TQDM_DISABLE",
+)  # set by main() for its run, restored after
 
 
 def _quiet_third_party(quiet: bool) -> None:

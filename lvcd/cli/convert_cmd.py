@@ -4,6 +4,7 @@ Only parses arguments and calls `lvcd.convert.convert_checkpoints` (or, with `--
 `lvcd.hub.convert_official`, which fetches both files from the Hugging Face Hub first); the work and its checks live
 there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,29 +36,54 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     # --svd/--lvcd are required unless --download (checked in `_check_sources`: argparse groups cannot say "both of
     # these, or that one").
-    p.add_argument("--svd", metavar="SVD",
-                   help="official SVD img2vid svd.safetensors (sgm naming), or a diffusers-format SVD folder "
-                        "(required unless --download)")
-    p.add_argument("--lvcd", metavar="LVCD",
-                   help="LVCD weights: lvcd.ckpt (tensors-only Lightning checkpoint) or lvcd(-fp16).safetensors "
-                        "(required unless --download)")
-    p.add_argument("--download", action="store_true",
-                   help="fetch the official svd.safetensors and lvcd.ckpt from the Hugging Face Hub (cached, "
-                        "sha256-verified) instead of --svd/--lvcd")
-    p.add_argument("--cache-dir", metavar="DIR",
-                   help="huggingface_hub cache for --download (default: HF_HUB_CACHE, ~/.cache/huggingface/hub)")
-    p.add_argument("--out", metavar="DIR",
-                   help=f"pipeline folder to write (must not exist); required unless --download, whose default is "
-                        f"{DEFAULT_OUT_HELP}")
-    p.add_argument("--config", metavar="CONFIG.json",
-                   help='diffusers configs for non-standard sizes: {"unet": {...}, "vae": {...}} (optional sections '
-                        '"controlnet", "image_encoder", "feature_extractor", "scheduler"); default: the real SVD '
-                        "img2vid configs (pipelines/lvcd-svd)")
-    p.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default="fp32",
-                   help="dtype of the written weights (default fp32; fp16/bf16 inputs are upcast as needed)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the converted pipeline in DIR (only once the new one is done); a DIR holding other "
-                        "files is refused, naming them")
+    p.add_argument(
+        "--svd",
+        metavar="SVD",
+        help="official SVD img2vid svd.safetensors (sgm naming), or a diffusers-format SVD folder "
+        "(required unless --download)",
+    )
+    p.add_argument(
+        "--lvcd",
+        metavar="LVCD",
+        help="LVCD weights: lvcd.ckpt (tensors-only Lightning checkpoint) or lvcd(-fp16).safetensors "
+        "(required unless --download)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the official svd.safetensors and lvcd.ckpt from the Hugging Face Hub (cached, "
+        "sha256-verified) instead of --svd/--lvcd",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="huggingface_hub cache for --download (default: HF_HUB_CACHE, ~/.cache/huggingface/hub)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"pipeline folder to write (must not exist); required unless --download, whose default is "
+        f"{DEFAULT_OUT_HELP}",
+    )
+    p.add_argument(
+        "--config",
+        metavar="CONFIG.json",
+        help='diffusers configs for non-standard sizes: {"unet": {...}, "vae": {...}} (optional sections '
+        '"controlnet", "image_encoder", "feature_extractor", "scheduler"); default: the real SVD '
+        "img2vid configs (pipelines/lvcd-svd)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("fp32", "fp16", "bf16"),
+        default="fp32",
+        help="dtype of the written weights (default fp32; fp16/bf16 inputs are upcast as needed)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the converted pipeline in DIR (only once the new one is done); a DIR holding other "
+        "files is refused, naming them",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.set_defaults(_convert_parser=p)
 
@@ -75,15 +101,19 @@ def _check_sources(args: argparse.Namespace) -> None:
     given = [flag for flag, value in (("--svd", args.svd), ("--lvcd", args.lvcd)) if value is not None]
     if args.download:
         if given:
-            error(f"argument --download: not allowed with {'/'.join(given)} (--download fetches both files; pass "
-                  "either --download or --svd and --lvcd)")
+            error(
+                f"argument --download: not allowed with {'/'.join(given)} (--download fetches both files; pass "
+                "either --download or --svd and --lvcd)"
+            )
         return
     if args.cache_dir is not None:
         error("argument --cache-dir: only used with --download")
     missing = [flag for flag in ("--svd", "--lvcd", "--out") if getattr(args, flag[2:]) is None]
     if missing:
-        error(f"the following arguments are required: {', '.join(missing)} (or pass --download to fetch the "
-              "official files from the Hugging Face Hub)")
+        error(
+            f"the following arguments are required: {', '.join(missing)} (or pass --download to fetch the "
+            "official files from the Hugging Face Hub)"
+        )
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -125,17 +155,21 @@ def run(args: argparse.Namespace) -> int:
         if quiet_bars:
             disable_progress_bars()
         try:
-            out = convert_official(args.out, cache_dir=args.cache_dir, config=args.config, dtype=args.dtype,
-                                   overwrite=args.overwrite)
+            out = convert_official(
+                args.out, cache_dir=args.cache_dir, config=args.config, dtype=args.dtype, overwrite=args.overwrite
+            )
         finally:
             if quiet_bars:
                 enable_progress_bars()
     else:
         from ..convert import convert_checkpoints
 
-        out = convert_checkpoints(args.svd, args.lvcd, args.out, config=args.config, dtype=args.dtype,
-                                  overwrite=args.overwrite)
+        out = convert_checkpoints(
+            args.svd, args.lvcd, args.out, config=args.config, dtype=args.dtype, overwrite=args.overwrite
+        )
     if not args.quiet:
-        print(f"lvcd convert: done in {time.perf_counter() - start:.1f} s; load with "
-              f"LVCDPipeline.from_pretrained({str(out)!r})")
+        print(
+            f"lvcd convert: done in {time.perf_counter() - start:.1f} s; load with "
+            f"LVCDPipeline.from_pretrained({str(out)!r})"
+        )
     return 0

@@ -1,6 +1,7 @@
 """`lvcd doctor [--model DIR] [--device cuda] [--json]`: report what in this environment will and will not work for
 lvcd, with fixes. Only parses arguments and prints `lvcd.doctor.environment_report`; exit status 1 when a check
 fails, else 0."""
+
 from __future__ import annotations
 
 import argparse

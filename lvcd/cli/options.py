@@ -1,13 +1,13 @@
 """The render options as CLI flags, generated from `lvcd.options` (names, help, choices and defaults stated there
 once). Every flag defaults to None, "not given", so a shot manifest's own values stay unless a flag overrides them."""
+
 from __future__ import annotations
 
 import argparse
 
 from ..options import FIELDS, GROUPS, parse_size
 
-_GROUP_TITLES = {"runtime": "model and device", "sampling": "sampling (diffusion)", "look": "look",
-                 "output": "output"}
+_GROUP_TITLES = {"runtime": "model and device", "sampling": "sampling (diffusion)", "look": "look", "output": "output"}
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -58,13 +58,22 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                     kw["metavar"] = m["metavar"]
             g.add_argument(flag, **kw)
     g = p.add_argument_group("files")  # how inputs and outputs are read and placed: not render options
-    g.add_argument("--audio", metavar="FILE|none",
-                   help="the output's sound: the audio of FILE (e.g. the colour clip the lineart was made from), "
-                        "or `none`; default: the input's (a manifest's `audio:`)")
-    g.add_argument("--allow-gaps", action="store_true",
-                   help="render a frame sequence with holes in its numbering (refused by default: frames lost)")
-    g.add_argument("--allow-outside-paths", action="store_true",
-                   help="let a manifest's `output:` / `work:` point outside the manifest's folder")
+    g.add_argument(
+        "--audio",
+        metavar="FILE|none",
+        help="the output's sound: the audio of FILE (e.g. the colour clip the lineart was made from), "
+        "or `none`; default: the input's (a manifest's `audio:`)",
+    )
+    g.add_argument(
+        "--allow-gaps",
+        action="store_true",
+        help="render a frame sequence with holes in its numbering (refused by default: frames lost)",
+    )
+    g.add_argument(
+        "--allow-outside-paths",
+        action="store_true",
+        help="let a manifest's `output:` / `work:` point outside the manifest's folder",
+    )
 
 
 def options_from_args(args) -> dict:

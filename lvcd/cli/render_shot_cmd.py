@@ -1,6 +1,7 @@
 """`lvcd render-shot shots.yaml --shot NAME`: render one shot of a manifest in this process, resumably, into the
 work folder; the same code as every `lvcd batch` executor. For render-farm managers (OpenCue, Deadline, Flamenco,
 SLURM arrays) that run one job per shot; assemble afterwards with `lvcd batch shots.yaml --assemble-only`."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(out, sort_keys=True))
     elif not args.quiet:
-        print(f"shot {out['shot']}: {out['status']} ({out['frames']} frames, {out['seconds']:.1f} s"
-              f"{', resumed ' + str(out['resumed_windows']) + ' windows' if out['resumed_windows'] else ''})",
-              file=sys.stderr)
+        print(
+            f"shot {out['shot']}: {out['status']} ({out['frames']} frames, {out['seconds']:.1f} s"
+            f"{', resumed ' + str(out['resumed_windows']) + ' windows' if out['resumed_windows'] else ''})",
+            file=sys.stderr,
+        )
     return 0

@@ -41,6 +41,7 @@ plans of each input file), `build` (`convert_checkpoints`, writing the folder).
 Deliberately not here: model code (`lvcd.models`), numerical patches such as the GroupNorm eps (model side), and any
 download: everything comes from local files.
 """
+
 from __future__ import annotations
 
 from .base import CheckpointError, KeyMappingError

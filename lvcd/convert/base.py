@@ -3,6 +3,7 @@
 A "plan" maps each output key to (input key, value transform or None); a key map is a pure function of the key set,
 so the converters can check keys before reading a single tensor.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -33,7 +34,7 @@ def _sub(rest: str, table: Mapping[str, str]) -> str | None:
     """Replace the leading dotted name of `rest` found in `table` (longest first); None if none matches."""
     for old in sorted(table, key=len, reverse=True):
         if rest == old or rest.startswith(old + "."):
-            return table[old] + rest[len(old):]
+            return table[old] + rest[len(old) :]
     return None
 
 
@@ -69,8 +70,9 @@ def _transform_plan(keys, rename: Callable[[str], tuple[str, Transform] | None])
     return plan, unknown
 
 
-def _materialize(plan: Plan, source: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None
-                 ) -> dict[str, torch.Tensor]:
+def _materialize(
+    plan: Plan, source: Mapping[str, torch.Tensor], dtype: torch.dtype | None = None
+) -> dict[str, torch.Tensor]:
     out = {}
     for new, (old, transform) in plan.items():
         t = source[old]

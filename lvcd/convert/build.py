@@ -2,6 +2,7 @@
 time read, cast, assigned and saved into a temporary sibling of the output folder, published when complete
 (`lvcd.outputs.publish_folder`: an existing folder keeps anything a conversion does not write; `--overwrite`
 refuses a folder that holds such files)."""
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,9 @@ def _meta_model(cls, config: Mapping, title: str, hint: str):
         with torch.device("meta"):
             return cls.from_config(dict(config))
     except Exception as e:
-        raise ValueError(f"Could not build the {title} ({cls.__name__}) from its config ({type(e).__name__}: {e}). "
-                         f"{hint}") from e
+        raise ValueError(
+            f"Could not build the {title} ({cls.__name__}) from its config ({type(e).__name__}: {e}). {hint}"
+        ) from e
 
 
 def _parse_dtype(dtype) -> torch.dtype:
@@ -54,11 +56,14 @@ def _parse_dtype(dtype) -> torch.dtype:
 
 def _check_paths(svd: Path, lvcd: Path, out: Path, overwrite: bool) -> None:
     if not svd.exists():
-        raise FileNotFoundError(f"`--svd` {svd} does not exist: pass the official svd.safetensors or a diffusers SVD "
-                                "folder (with unet/, vae/, ...).")
+        raise FileNotFoundError(
+            f"`--svd` {svd} does not exist: pass the official svd.safetensors or a diffusers SVD "
+            "folder (with unet/, vae/, ...)."
+        )
     if not lvcd.is_file():
-        raise FileNotFoundError(f"`--lvcd` {lvcd} does not exist (or is a folder): pass lvcd.ckpt or "
-                                "lvcd-fp16.safetensors.")
+        raise FileNotFoundError(
+            f"`--lvcd` {lvcd} does not exist (or is a folder): pass lvcd.ckpt or lvcd-fp16.safetensors."
+        )
     o = out.resolve()
     for name, p in (("--svd", svd), ("--lvcd", lvcd)):
         r = p.resolve()
@@ -69,19 +74,34 @@ def _check_paths(svd: Path, lvcd: Path, out: Path, overwrite: bool) -> None:
 
 def _arch_hint(has_config: bool) -> str:
     if has_config:
-        return ("Check that the file is the model your `--config` describes (sizes, layers_per_block, "
-                "num_attention_heads).")
-    return ("Is this the official SVD img2vid (14-frame) `svd.safetensors` / LVCD `lvcd.ckpt`? A model of another "
-            "size needs `--config` with its diffusers configs.")
+        return (
+            "Check that the file is the model your `--config` describes (sizes, layers_per_block, "
+            "num_attention_heads)."
+        )
+    return (
+        "Is this the official SVD img2vid (14-frame) `svd.safetensors` / LVCD `lvcd.ckpt`? A model of another "
+        "size needs `--config` with its diffusers configs."
+    )
 
 
 def _cast(state: dict[str, torch.Tensor], dtype: torch.dtype, comp: _Component) -> dict[str, torch.Tensor]:
     if dtype == torch.float16:
-        over = [k for k, v in state.items() if v.is_floating_point() and v.dtype != torch.float16
-                and v.numel() and v.detach().abs().max().item() > _FP16_MAX]
+        over = [
+            k
+            for k, v in state.items()
+            if v.is_floating_point()
+            and v.dtype != torch.float16
+            and v.numel()
+            and v.detach().abs().max().item() > _FP16_MAX
+        ]
         if over:
-            logger.warning("%s: %d %s tensor(s) exceed the fp16 range and become inf, e.g. %s; use --dtype fp32 or "
-                           "bf16.", comp.source, len(over), comp.title, _preview(over, 3))
+            logger.warning(
+                "%s: %d %s tensor(s) exceed the fp16 range and become inf, e.g. %s; use --dtype fp32 or bf16.",
+                comp.source,
+                len(over),
+                comp.title,
+                _preview(over, 3),
+            )
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
 
@@ -101,7 +121,7 @@ def _build(planned: list[_Planned], dtype: torch.dtype, folder: Path, hint: str)
 
 
 def _provenance(planned: list[_Planned]) -> str:
-    """"1266 from svd.safetensors, 160 from lvcd.ckpt": later sources replace earlier ones."""
+    """ "1266 from svd.safetensors, 160 from lvcd.ckpt": later sources replace earlier ones."""
     taken: set[str] = set()
     parts = []
     for p in reversed(planned):
@@ -150,8 +170,9 @@ def convert_checkpoints(
     unet_cfg = configs["unet"]
     layers = unet_cfg.get("layers_per_block", 2)
     unet = _meta_model(unet_cls, unet_cfg, "UNet", hint)
-    controlnet = _meta_model(controlnet_cls, _controlnet_config(controlnet_cls, unet_cfg, configs.get("controlnet")),
-                             "ControlNet", hint)
+    controlnet = _meta_model(
+        controlnet_cls, _controlnet_config(controlnet_cls, unet_cfg, configs.get("controlnet")), "ControlNet", hint
+    )
     vae = _meta_model(vae_cls, configs["vae"], "VAE", hint)
     components = {
         "unet": [base.unet(unet, layers, hint), weights.unet_overlay(unet, layers, hint)],

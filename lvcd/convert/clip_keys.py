@@ -1,5 +1,6 @@
 """CLIP key map: OpenCLIP `VisionTransformer` <-> transformers `CLIPVisionModelWithProjection` (fused `in_proj`
 split into q/k/v, `proj` transposed into `visual_projection`)."""
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,13 @@ _CLIP_TOP = {
     "ln_post.weight": "vision_model.post_layernorm.weight",
     "ln_post.bias": "vision_model.post_layernorm.bias",
 }
-_CLIP_BLOCK = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "attn.out_proj": "self_attn.out_proj",
-               "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+_CLIP_BLOCK = {
+    "ln_1": "layer_norm1",
+    "ln_2": "layer_norm2",
+    "attn.out_proj": "self_attn.out_proj",
+    "mlp.c_fc": "mlp.fc1",
+    "mlp.c_proj": "mlp.fc2",
+}
 
 
 def _chunk(i: int) -> Transform:

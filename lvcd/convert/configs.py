@@ -1,5 +1,6 @@
 """The component configs of a conversion: the shipped defaults (`lvcd.model_configs.LVCD_SVD`, the released
 architecture) or a diffusers SVD folder's, each section replaceable by `--config`."""
+
 from __future__ import annotations
 
 import inspect
@@ -60,14 +61,16 @@ def _resolve_configs(svd: Path, config: str | os.PathLike | Mapping | None) -> d
         else:
             user = _read_json(Path(config))
         if not isinstance(user, dict):
-            raise ValueError(f"`--config` {config} must hold a JSON object such as {{\"unet\": {{...}}, \"vae\": "
-                             f"{{...}}}} (got a {type(user).__name__}).")
+            raise ValueError(
+                f'`--config` {config} must hold a JSON object such as {{"unet": {{...}}, "vae": '
+                f"{{...}}}} (got a {type(user).__name__})."
+            )
         unknown = sorted(set(user) - set(CONFIG_SECTIONS))
         if unknown:
             raise ValueError(
                 f"`--config` {config}: unknown section(s) {unknown}; expected a JSON object with any of "
-                f"{list(CONFIG_SECTIONS)}, e.g. {{\"unet\": {{...UNetSpatioTemporalConditionModel kwargs}}, "
-                "\"vae\": {...AutoencoderKLTemporalDecoder kwargs}}."
+                f'{list(CONFIG_SECTIONS)}, e.g. {{"unet": {{...UNetSpatioTemporalConditionModel kwargs}}, '
+                '"vae": {...AutoencoderKLTemporalDecoder kwargs}}.'
             )
         for name, section in user.items():
             if not isinstance(section, Mapping):

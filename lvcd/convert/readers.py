@@ -1,5 +1,6 @@
 """Reading checkpoints: lazy .safetensors mappings, tensors-only `torch.load` of .ckpt files, diffusers component
 folders (single file, fp16 variant or shards) and lazy prefix / rename / merge views over them."""
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,7 @@ class _PrefixView(Mapping):
 
     def __init__(self, base: Mapping[str, torch.Tensor], prefix: str):
         self.base, self.prefix = base, prefix
-        self._keys = [k[len(prefix):] for k in base.keys() if k.startswith(prefix)]
+        self._keys = [k[len(prefix) :] for k in base.keys() if k.startswith(prefix)]
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.base[self.prefix + key]
@@ -116,8 +117,9 @@ def _load_pickle_weights(path: Path, kind: str) -> dict:
         obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=kind == "zip")
     except pickle.UnpicklingError as e:
         detail = str(e).strip().splitlines()
-        hint = next((line.strip() for line in detail if "GLOBAL" in line or "Unsupported" in line), detail[0] if detail
-                    else "")
+        hint = next(
+            (line.strip() for line in detail if "GLOBAL" in line or "Unsupported" in line), detail[0] if detail else ""
+        )
         raise CheckpointError(
             f"Refusing to load {path}: it holds pickled objects other than tensors and plain containers ({hint}). "
             "lvcd never runs pickled code. Use the .safetensors version of these weights, or re-save the state dict "

@@ -1,5 +1,6 @@
 """Sources: where each component's tensors come from (the sgm `svd.safetensors`, a diffusers SVD folder, the LVCD
 weights), as key plans checked against the model's key set and shapes before a single tensor is read."""
+
 from __future__ import annotations
 
 import logging
@@ -39,8 +40,14 @@ class _Component:
     prefix: str  # prefix of those tensors in the file
 
 
-def _key_report(comp: _Component, missing: list[str], unexpected: list[str], sgm_name: Callable[[str], str | None],
-                hint: str, mismatched: list[str] = ()) -> str:
+def _key_report(
+    comp: _Component,
+    missing: list[str],
+    unexpected: list[str],
+    sgm_name: Callable[[str], str | None],
+    hint: str,
+    mismatched: list[str] = (),
+) -> str:
     lines = [f"{comp.source}: the {comp.title} ({comp.prefix}*) does not match the expected model:"]
     if missing:
         named = [f"{comp.prefix}{s}" if (s := sgm_name(k)) else k for k in missing]
@@ -48,14 +55,16 @@ def _key_report(comp: _Component, missing: list[str], unexpected: list[str], sgm
     if unexpected:
         lines.append(f"  {len(unexpected)} unexpected tensor(s), e.g. {_preview(comp.prefix + k for k in unexpected)}")
     if mismatched:
-        lines.append(f"  {len(mismatched)} tensor(s) with the wrong shape (file vs model), e.g. "
-                     f"{_preview(mismatched, 3)}")
+        lines.append(
+            f"  {len(mismatched)} tensor(s) with the wrong shape (file vs model), e.g. {_preview(mismatched, 3)}"
+        )
     lines.append(hint)
     return "\n".join(lines)
 
 
-def _shape_mismatches(comp: _Component, plan: Plan, source: Mapping[str, torch.Tensor],
-                      expected: Mapping[str, torch.Size]) -> list[str]:
+def _shape_mismatches(
+    comp: _Component, plan: Plan, source: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Size]
+) -> list[str]:
     bad = []
     for new in sorted(set(plan) & set(expected)):
         old, transform = plan[new]
@@ -67,8 +76,9 @@ def _shape_mismatches(comp: _Component, plan: Plan, source: Mapping[str, torch.T
     return bad
 
 
-def _check_shapes(comp: _Component, state: Mapping[str, torch.Tensor], plan: Plan, expected: Mapping[str, torch.Size],
-                  hint: str) -> None:
+def _check_shapes(
+    comp: _Component, state: Mapping[str, torch.Tensor], plan: Plan, expected: Mapping[str, torch.Size], hint: str
+) -> None:
     bad = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k])]
     if bad:
         shown = [f"{comp.prefix}{plan[k][0]} {tuple(state[k].shape)} vs {tuple(expected[k])}" for k in bad]
@@ -96,8 +106,14 @@ def _attention_up_levels(keys) -> set[int]:
     return {int(k.split(".")[1]) for k in keys if re.match(r"^up_blocks\.\d+\.attentions\.", k)}
 
 
-def _checked_plan(comp: _Component, planned: tuple[Plan, list[str]], source: Mapping[str, torch.Tensor],
-                  expected: Mapping[str, torch.Size], sgm_name: Callable[[str], str | None], hint: str) -> Plan:
+def _checked_plan(
+    comp: _Component,
+    planned: tuple[Plan, list[str]],
+    source: Mapping[str, torch.Tensor],
+    expected: Mapping[str, torch.Size],
+    sgm_name: Callable[[str], str | None],
+    hint: str,
+) -> Plan:
     """The plan if it covers exactly the model's keys with the model's shapes (checked from the file headers, before
     any tensor is read); else a CheckpointError naming the first offenders in the file's own naming."""
     plan, unknown = planned
@@ -121,8 +137,10 @@ class _SgmSVD:
         self.sd = load_state_dict(path)
         keys = list(self.sd.keys())
         if any(k.startswith(LVCD_CONTROLNET) for k in keys) and not any(k.startswith(SGM_VAE) for k in keys):
-            raise CheckpointError(f"`--svd` {path} looks like LVCD weights (it holds `{LVCD_CONTROLNET}*` and no "
-                                  "VAE): pass svd.safetensors as `--svd` and this file as `--lvcd`.")
+            raise CheckpointError(
+                f"`--svd` {path} looks like LVCD weights (it holds `{LVCD_CONTROLNET}*` and no "
+                "VAE): pass svd.safetensors as `--svd` and this file as `--lvcd`."
+            )
         if not any(k.startswith(SGM_UNET) for k in keys):
             raise CheckpointError(
                 f"`--svd` {path} holds no UNet (`{SGM_UNET}*` tensors); found {len(keys)} tensors such as "
@@ -138,8 +156,9 @@ class _SgmSVD:
         view = _PrefixView(self.sd, SGM_UNET)
         expected = _expected(model)
         up = _attention_up_levels(expected)
-        plan = _checked_plan(comp, _unet_plan(view.keys(), layers), view, expected,
-                             lambda k: _unet_key_inv(k, layers, up), hint)
+        plan = _checked_plan(
+            comp, _unet_plan(view.keys(), layers), view, expected, lambda k: _unet_key_inv(k, layers, up), hint
+        )
         return _Planned(comp, model, plan, view)
 
     def vae(self, model, hint: str) -> _Planned:
@@ -167,13 +186,20 @@ class _SgmSVD:
         if not len(cond):
             return
         if set(first.keys()) != set(cond.keys()):
-            logger.warning("%s: the conditioner's VAE encoder (%s*) has other tensors than first_stage_model.encoder.",
-                           self.path, SGM_COND_VAE + "encoder.")
+            logger.warning(
+                "%s: the conditioner's VAE encoder (%s*) has other tensors than first_stage_model.encoder.",
+                self.path,
+                SGM_COND_VAE + "encoder.",
+            )
             return
         diff = max((first[k].float() - cond[k].float()).abs().max().item() for k in first.keys())
         if diff > 0:
-            logger.warning("%s: the conditioner's VAE encoder differs from first_stage_model.encoder (max |diff| "
-                           "%.3g); the converted VAE holds the first stage's.", self.path, diff)
+            logger.warning(
+                "%s: the conditioner's VAE encoder differs from first_stage_model.encoder (max |diff| "
+                "%.3g); the converted VAE holds the first stage's.",
+                self.path,
+                diff,
+            )
 
     def clip(self, config: Mapping | None, hint: str) -> _Planned | None:
         view = _PrefixView(self.sd, SGM_CLIP_VISUAL)
@@ -192,8 +218,10 @@ class _DiffusersSVD:
         self.path = folder
         for sub in ("unet", "vae"):
             if not (folder / sub).is_dir():
-                raise FileNotFoundError(f"`--svd` {folder} is a folder without `{sub}/`: pass a diffusers SVD folder "
-                                        "(unet/, vae/, image_encoder/, ...) or the official svd.safetensors.")
+                raise FileNotFoundError(
+                    f"`--svd` {folder} is a folder without `{sub}/`: pass a diffusers SVD folder "
+                    "(unet/, vae/, image_encoder/, ...) or the official svd.safetensors."
+                )
 
     def _planned(self, sub: str, title: str, model, hint: str) -> _Planned:
         weights = _component_weights(self.path / sub)
@@ -225,13 +253,17 @@ class _LVCDWeights:
             raise CheckpointError(
                 f"`--lvcd` {path} holds no ControlNet (`{LVCD_CONTROLNET}*` tensors); found {len(keys)} tensors such "
                 f"as {_preview(keys, 3)}. "
-                + ("It looks like an SVD checkpoint: pass it as `--svd` and lvcd.ckpt as `--lvcd`." if looks_svd else
-                   "Pass the LVCD weights (lvcd.ckpt or lvcd-fp16.safetensors).")
+                + (
+                    "It looks like an SVD checkpoint: pass it as `--svd` and lvcd.ckpt as `--lvcd`."
+                    if looks_svd
+                    else "Pass the LVCD weights (lvcd.ckpt or lvcd-fp16.safetensors)."
+                )
             )
         other = sorted({k.split(".")[0] for k in keys if not k.startswith((LVCD_CONTROLNET, SGM_UNET))})
         if other:
-            logger.warning("%s: ignoring tensors outside %s* and %s* (prefixes %s).", path, LVCD_CONTROLNET, SGM_UNET,
-                           other)
+            logger.warning(
+                "%s: ignoring tensors outside %s* and %s* (prefixes %s).", path, LVCD_CONTROLNET, SGM_UNET, other
+            )
 
     def unet_overlay(self, model, layers: int, hint: str) -> _Planned:
         """Every spatial and temporal UNet `attn1` tensor, in diffusers names (they replace the SVD values)."""
@@ -245,14 +277,24 @@ class _LVCDWeights:
         mismatched = _shape_mismatches(comp, plan, view, expected)
         if missing or unexpected or mismatched:
             up = _attention_up_levels(expected)
-            raise CheckpointError(_key_report(
-                comp, missing, unexpected, lambda k: _unet_key_inv(k, layers, up),
-                hint + " LVCD checkpoints hold every UNet `attn1` (spatial and temporal).", mismatched,
-            ))
+            raise CheckpointError(
+                _key_report(
+                    comp,
+                    missing,
+                    unexpected,
+                    lambda k: _unet_key_inv(k, layers, up),
+                    hint + " LVCD checkpoints hold every UNet `attn1` (spatial and temporal).",
+                    mismatched,
+                )
+            )
         extra = sorted(set(plan) - trained)
         if extra:
-            logger.warning("%s also holds %d UNet tensors besides the attn1 ones (e.g. %s); they replace the SVD "
-                           "values.", self.path, len(extra), _preview(extra, 3))
+            logger.warning(
+                "%s also holds %d UNet tensors besides the attn1 ones (e.g. %s); they replace the SVD values.",
+                self.path,
+                len(extra),
+                _preview(extra, 3),
+            )
         return _Planned(comp, model, plan, view)
 
     def controlnet(self, model, layers: int, hint: str) -> _Planned:
@@ -260,8 +302,14 @@ class _LVCDWeights:
         view = _PrefixView(self.sd, LVCD_CONTROLNET)
         expected = _expected(model)
         hint_blocks = len({k.split(".")[2] for k in expected if k.startswith("controlnet_cond_embedding.blocks.")})
-        plan = _checked_plan(comp, _unet_plan(view.keys(), layers, controlnet=True), view, expected,
-                             lambda k: _unet_key_inv(k, layers, set(), hint_blocks), hint)
+        plan = _checked_plan(
+            comp,
+            _unet_plan(view.keys(), layers, controlnet=True),
+            view,
+            expected,
+            lambda k: _unet_key_inv(k, layers, set(), hint_blocks),
+            hint,
+        )
         return _Planned(comp, model, plan, view)
 
 
@@ -269,13 +317,16 @@ def _clip_model(config: Mapping | None, hint: str):
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     if not config:
-        raise FileNotFoundError(f"No image_encoder config ({DEFAULT_PIPELINE_DIR} missing?): pass `--config` with an "
-                                "\"image_encoder\" section (transformers CLIPVisionConfig kwargs).")
+        raise FileNotFoundError(
+            f"No image_encoder config ({DEFAULT_PIPELINE_DIR} missing?): pass `--config` with an "
+            '"image_encoder" section (transformers CLIPVisionConfig kwargs).'
+        )
     skip = ("architectures", "model_type", "torch_dtype", "dtype", "transformers_version")
     kwargs = {k: v for k, v in config.items() if k not in skip}
     try:
         with torch.device("meta"):
             return CLIPVisionModelWithProjection(CLIPVisionConfig(**kwargs))
     except Exception as e:
-        raise ValueError(f"Could not build the CLIP image encoder from its config ({type(e).__name__}: {e}). {hint}"
-                         ) from e
+        raise ValueError(
+            f"Could not build the CLIP image encoder from its config ({type(e).__name__}: {e}). {hint}"
+        ) from e

@@ -1,6 +1,7 @@
 """UNet / ControlNet key map: the sgm `VideoUNet` layout (`input_blocks.i.j`, `middle_block.j`, `output_blocks.i.j`)
 <-> diffusers' `UNetSpatioTemporalConditionModel` names, plus LVCD's ControlNet additions (`input_hint_block`,
 `zero_convs`, `middle_block_out`). Pure functions of the key names, both directions."""
+
 from __future__ import annotations
 
 import re
@@ -42,7 +43,7 @@ def _video_resblock(rest: str) -> str | None:
     if rest == "time_mixer.mix_factor":
         return rest
     if rest.startswith("time_stack."):
-        r = _sub(rest[len("time_stack."):], _RESBLOCK)
+        r = _sub(rest[len("time_stack.") :], _RESBLOCK)
         return r and "temporal_res_block." + r
     r = _sub(rest, _RESBLOCK)
     return r and "spatial_res_block." + r
@@ -54,7 +55,7 @@ def _video_resblock_inv(rest: str) -> str | None:
     inv = _invert(_RESBLOCK)
     for branch, sgm in (("spatial_res_block.", ""), ("temporal_res_block.", "time_stack.")):
         if rest.startswith(branch):
-            r = _sub(rest[len(branch):], inv)
+            r = _sub(rest[len(branch) :], inv)
             return r and sgm + r
     return None
 
@@ -162,8 +163,13 @@ def _unet_key_inv(key: str, layers_per_block: int, attention_up_levels: set[int]
         return r and f"middle_block.{2 * int(m.group(2))}.{r}"
     m = re.match(r"^controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))\.(weight|bias)$", key)
     if m:
-        index = 0 if m.group(1) == "conv_in" else 2 * (hint_blocks + 1) if m.group(1) == "conv_out" else \
-            2 * (int(m.group(2)) + 1)
+        index = (
+            0
+            if m.group(1) == "conv_in"
+            else 2 * (hint_blocks + 1)
+            if m.group(1) == "conv_out"
+            else 2 * (int(m.group(2)) + 1)
+        )
         return f"input_hint_block.{index}.{m.group(3)}"
     m = re.match(r"^controlnet_down_blocks\.(\d+)\.(weight|bias)$", key)
     if m:
@@ -203,30 +209,35 @@ def _check_layers_per_block(layers_per_block) -> None:
         )
 
 
-def unet_sgm_to_diffusers(state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
-                          ) -> dict[str, torch.Tensor]:
+def unet_sgm_to_diffusers(
+    state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
+) -> dict[str, torch.Tensor]:
     """sgm `VideoUNet` state dict (`model.diffusion_model.` stripped) -> diffusers `UNetSpatioTemporalConditionModel`
     names. Also converts a subset (e.g. LVCD's 160 attn1 tensors). Raises `KeyMappingError` for keys no rule fits."""
     return _convert(_unet_plan, "sgm UNet", state_dict, layers_per_block)
 
 
-def unet_diffusers_to_sgm(state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
-                          ) -> dict[str, torch.Tensor]:
+def unet_diffusers_to_sgm(
+    state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
+) -> dict[str, torch.Tensor]:
     """Inverse of `unet_sgm_to_diffusers` (the upsampler index `.1`/`.2` is read from which up blocks have
     attentions, so pass a whole UNet)."""
     return _convert(_unet_inv_plan, "diffusers UNet", state_dict, layers_per_block)
 
 
-def controlnet_sgm_to_diffusers(state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
-                                ) -> dict[str, torch.Tensor]:
+def controlnet_sgm_to_diffusers(
+    state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
+) -> dict[str, torch.Tensor]:
     """LVCD `ControlNet` state dict (`control_model.` stripped) -> `LVCDControlNetModel` names: the SVD-encoder map
     plus `input_hint_block` -> `controlnet_cond_embedding.{conv_in, blocks.*, conv_out}`, `zero_convs.i.0` ->
     `controlnet_down_blocks.i`, `middle_block_out.0` -> `controlnet_mid_block`."""
-    return _convert(lambda keys, lpb: _unet_plan(keys, lpb, controlnet=True), "sgm ControlNet", state_dict,
-                    layers_per_block)
+    return _convert(
+        lambda keys, lpb: _unet_plan(keys, lpb, controlnet=True), "sgm ControlNet", state_dict, layers_per_block
+    )
 
 
-def controlnet_diffusers_to_sgm(state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
-                                ) -> dict[str, torch.Tensor]:
+def controlnet_diffusers_to_sgm(
+    state_dict: Mapping[str, torch.Tensor], layers_per_block: int = 2
+) -> dict[str, torch.Tensor]:
     """Inverse of `controlnet_sgm_to_diffusers`."""
     return _convert(_unet_inv_plan, "diffusers ControlNet", state_dict, layers_per_block)

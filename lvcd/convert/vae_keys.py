@@ -1,6 +1,7 @@
 """VAE key map: sgm `Encoder` + `VideoDecoder` <-> diffusers `AutoencoderKLTemporalDecoder`, with the four fixes
 that diffusers' script needs for real sgm names (diffusers-parity.md). Pure functions of the key names, both
 directions."""
+
 from __future__ import annotations
 
 import re
@@ -29,7 +30,7 @@ def _vae_video_resnet(rest: str) -> str | None:
     if rest == "mix_factor":
         return "time_mixer.mix_factor"  # fix 3: not `spatial_res_block.time_mixer.mix_factor`
     if rest.startswith("time_stack."):
-        r = _sub(rest[len("time_stack."):], _VAE_TIME_STACK)
+        r = _sub(rest[len("time_stack.") :], _VAE_TIME_STACK)
         return r and "temporal_res_block." + r  # fix 2: not `temporal_res_block.spatial_res_block.*`
     r = _sub(rest, _VAE_RESNET)
     return r and "spatial_res_block." + r
@@ -109,10 +110,10 @@ def _vae_key_inv(key: str, num_levels: int) -> tuple[str, Transform] | None:
         if r == "time_mixer.mix_factor":
             return "mix_factor"
         if r.startswith("temporal_res_block."):
-            s = _sub(r[len("temporal_res_block."):], _invert(_VAE_TIME_STACK))
+            s = _sub(r[len("temporal_res_block.") :], _invert(_VAE_TIME_STACK))
             return s and "time_stack." + s
         if r.startswith("spatial_res_block."):
-            return _sub(r[len("spatial_res_block."):], inv_res)
+            return _sub(r[len("spatial_res_block.") :], inv_res)
         return None
 
     resnet_inv = (lambda r: _sub(r, inv_res)) if side == "encoder" else video_res_inv
@@ -157,15 +158,17 @@ def _vae_inv_plan(keys, num_levels: int | None = None) -> tuple[Plan, list[str]]
     return _transform_plan(keys, lambda k: _vae_key_inv(k, n))
 
 
-def vae_sgm_to_diffusers(state_dict: Mapping[str, torch.Tensor], num_levels: int | None = None
-                         ) -> dict[str, torch.Tensor]:
+def vae_sgm_to_diffusers(
+    state_dict: Mapping[str, torch.Tensor], num_levels: int | None = None
+) -> dict[str, torch.Tensor]:
     """sgm first stage (`encoder.*` 2D Encoder + `decoder.*` VideoDecoder, `first_stage_model.` stripped) plus an
     optional `quant_conv.*` (take it from `conditioner.embedders.3.encoder.quant_conv`) -> diffusers
     `AutoencoderKLTemporalDecoder`. `num_levels` defaults to the number of decoder `up.N` levels found."""
     return _convert(_vae_plan, "sgm VAE", state_dict, num_levels)
 
 
-def vae_diffusers_to_sgm(state_dict: Mapping[str, torch.Tensor], num_levels: int | None = None
-                         ) -> dict[str, torch.Tensor]:
+def vae_diffusers_to_sgm(
+    state_dict: Mapping[str, torch.Tensor], num_levels: int | None = None
+) -> dict[str, torch.Tensor]:
     """Inverse of `vae_sgm_to_diffusers` (`quant_conv.*` kept as is)."""
     return _convert(_vae_inv_plan, "diffusers VAE", state_dict, num_levels)

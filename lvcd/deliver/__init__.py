@@ -9,11 +9,24 @@
 
 No torch.
 """
+
 from .indexed import IndexedWriter, read_indexed_png
 from .paints import Palette, PaletteError, build_palette, decompose, merge_palettes, parse_named_palette, to_indices
 from .recolour import recolour
 from .swatches import read_aco, read_gpl, read_palette_file
 
-__all__ = ["IndexedWriter", "Palette", "PaletteError", "build_palette", "decompose", "merge_palettes",
-           "parse_named_palette", "read_aco", "read_gpl", "read_indexed_png", "read_palette_file", "recolour",
-           "to_indices"]
+__all__ = [
+    "IndexedWriter",
+    "Palette",
+    "PaletteError",
+    "build_palette",
+    "decompose",
+    "merge_palettes",
+    "parse_named_palette",
+    "read_aco",
+    "read_gpl",
+    "read_indexed_png",
+    "read_palette_file",
+    "recolour",
+    "to_indices",
+]

@@ -23,6 +23,7 @@ measure them, so the format every one of them reads is the one written.
 Written atomically like lvcd.video's writers: everything goes to a hidden temporary folder beside the output,
 renamed into place by `close()`; an exception or `abort()` removes it. No torch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -77,8 +78,10 @@ def read_indexed_png(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 
     with Image.open(path) as im:
         if im.mode != "P":
-            raise ValueError(f"{path} is a {im.mode} image, not an indexed (palette) PNG; pass a folder written by "
-                             "`lvcd colorize --format indexed`.")
+            raise ValueError(
+                f"{path} is a {im.mode} image, not an indexed (palette) PNG; pass a folder written by "
+                "`lvcd colorize --format indexed`."
+            )
         idx = np.asarray(im).copy()
         pal = np.array(im.getpalette(rawmode="RGB"), np.uint8).reshape(-1, 3)
     return idx, pal
@@ -106,8 +109,19 @@ class IndexedWriter:
     ...         w.write(frame)
     """
 
-    def __init__(self, path: str | os.PathLike, fps, size: tuple[int, int], *, palette, overwrite: bool = False,
-                 layers: bool = False, name: str | None = None, extra: dict | None = None, start_number: int = 0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps,
+        size: tuple[int, int],
+        *,
+        palette,
+        overwrite: bool = False,
+        layers: bool = False,
+        name: str | None = None,
+        extra: dict | None = None,
+        start_number: int = 0,
+    ):
         self.path = Path(path)
         check_output_path(self.path, overwrite=overwrite, fmt="indexed")
         self.fps = Fraction(str(fps)) if not isinstance(fps, Fraction) else fps
@@ -139,8 +153,9 @@ class IndexedWriter:
             raise ValueError(f"frame {self.frames_written} for {self.path} must be uint8 ({h}, {w}, 3); got {got}.")
         if self.palette is None:
             self.palette = self._palette()
-            logger.info("%s: indexed palette of %d entries (%s)", self.path, len(self.palette),
-                        ", ".join(self.palette.names))
+            logger.info(
+                "%s: indexed palette of %d entries (%s)", self.path, len(self.palette), ", ".join(self.palette.names)
+            )
         pal = self.palette
         if self.counts is None:
             self.counts = np.zeros(len(pal), np.int64)
@@ -166,8 +181,7 @@ class IndexedWriter:
             self._layer_frames.setdefault(sub, set()).add(n)
         ink = np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)
         (root / LINES_LAYER).mkdir(parents=True, exist_ok=True)
-        (root / LINES_LAYER / FRAME_NAME.format(n)).write_bytes(
-            _rgba_png(pal.colours[pal.line_index].tolist(), ink))
+        (root / LINES_LAYER / FRAME_NAME.format(n)).write_bytes(_rgba_png(pal.colours[pal.line_index].tolist(), ink))
 
     # ------------------------------------------------------------------------------------------------ finishing
     def close(self) -> Path:
@@ -184,11 +198,23 @@ class IndexedWriter:
                         if n not in have:
                             (self._tmp / LAYERS_DIR / sub / FRAME_NAME.format(n)).write_bytes(empty)
             if self.foreign:
-                logger.warning("%s: %d pixels were not a palette colour or a blend of one with the line colour; "
-                               "they were given the closest entry", self.path, self.foreign)
-            write_palette_files(self._tmp, self.palette, self.counts.tolist(), self.name, fps=str(self.fps),
-                                size=list(self.size), frames=self.frames_written, first_frame=min(self._numbers),
-                                **self.extra)
+                logger.warning(
+                    "%s: %d pixels were not a palette colour or a blend of one with the line colour; "
+                    "they were given the closest entry",
+                    self.path,
+                    self.foreign,
+                )
+            write_palette_files(
+                self._tmp,
+                self.palette,
+                self.counts.tolist(),
+                self.name,
+                fps=str(self.fps),
+                size=list(self.size),
+                frames=self.frames_written,
+                first_frame=min(self._numbers),
+                **self.extra,
+            )
             self._commit()
         except BaseException:
             self.abort()
@@ -200,8 +226,12 @@ class IndexedWriter:
         # --overwrite replaces what an indexed render writes (frames, palette files, layers), never the rest of the
         # folder: the old render's entries go aside, the new ones move in, then the old ones are deleted
         usual_mode(self._tmp, directory=True)
-        publish_folder(self._tmp, self.path, overwrite=self.overwrite,
-                       owned=lambda n: bool(_FRAME_RE.match(n)) or n in PALETTE_FILES or n == LAYERS_DIR)
+        publish_folder(
+            self._tmp,
+            self.path,
+            overwrite=self.overwrite,
+            owned=lambda n: bool(_FRAME_RE.match(n)) or n in PALETTE_FILES or n == LAYERS_DIR,
+        )
 
     def abort(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)

@@ -22,6 +22,7 @@ nearest uninked pixel as their `under` (so paint layers have no holes beneath th
 Deliberately not here: choosing paints (the backends do), file formats (swatches.py), writing frames (indexed.py).
 No torch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,7 +49,7 @@ class PaletteError(ValueError):
 
 
 def parse_colour_value(value, where: str) -> tuple[int, int, int]:
-    """"#rrggbb" (or "rrggbb") or [r, g, b] (0-255) -> an RGB triple."""
+    """ "#rrggbb" (or "rrggbb") or [r, g, b] (0-255) -> an RGB triple."""
     if isinstance(value, str):
         m = _HEX.match(value.strip())
         if m:
@@ -61,8 +62,10 @@ def parse_colour_value(value, where: str) -> tuple[int, int, int]:
             rgb = ()
         if len(rgb) == 3 and all(0 <= v <= 255 and float(v) == float(o) for v, o in zip(rgb, value, strict=True)):
             return rgb
-    raise PaletteError(f"{where}: colour {value!r} must be \"#rrggbb\" (quoted in YAML: # starts a comment) or "
-                       "[r, g, b] with 0-255 values.")
+    raise PaletteError(
+        f'{where}: colour {value!r} must be "#rrggbb" (quoted in YAML: # starts a comment) or '
+        "[r, g, b] with 0-255 values."
+    )
 
 
 def parse_named_palette(raw: Mapping | None, where: str = "`palette`") -> list[tuple[str, tuple[int, int, int]]]:
@@ -70,16 +73,20 @@ def parse_named_palette(raw: Mapping | None, where: str = "`palette`") -> list[t
     if raw is None:
         return []
     if not isinstance(raw, Mapping):
-        raise PaletteError(f"{where} must be a mapping of name: \"#rrggbb\" (got {type(raw).__name__}), e.g. "
-                           "palette: {hair: \"#d03c40\", skin: \"#fad7b4\"}.")
+        raise PaletteError(
+            f'{where} must be a mapping of name: "#rrggbb" (got {type(raw).__name__}), e.g. '
+            'palette: {hair: "#d03c40", skin: "#fad7b4"}.'
+        )
     out, seen = [], {}
     for name, value in raw.items():
         if not isinstance(name, str) or not name.strip():
             raise PaletteError(f"{where}: entry names must be non-empty strings (got {name!r}).")
         rgb = parse_colour_value(value, f"{where}: `{name}`")
         if rgb in seen:
-            raise PaletteError(f"{where}: `{name}` and `{seen[rgb]}` are the same colour {to_hex(rgb)}; give each "
-                               "name its own colour.")
+            raise PaletteError(
+                f"{where}: `{name}` and `{seen[rgb]}` are the same colour {to_hex(rgb)}; give each "
+                "name its own colour."
+            )
         seen[rgb] = name
         out.append((name.strip(), rgb))
     return out
@@ -115,14 +122,17 @@ class Palette:
     def __post_init__(self):
         self.colours = np.asarray(self.colours, np.uint8).reshape(-1, 3)
         if len(self.names) != len(self.colours):
-            raise ValueError(f"a palette needs one name per colour (got {len(self.names)} names for "
-                             f"{len(self.colours)} colours).")
+            raise ValueError(
+                f"a palette needs one name per colour (got {len(self.names)} names for {len(self.colours)} colours)."
+            )
         if not self.kinds:
             self.kinds = ["keyframe"] * len(self.colours)
         if len(self.colours) > MAX_INDEXED:
-            raise PaletteError(f"the palette has {len(self.colours)} entries but an indexed PNG holds at most "
-                               f"{MAX_INDEXED}; name the paints shots share in the manifest's `palette:` (so they "
-                               "share entries), or deliver shots separately (`lvcd colorize` per shot).")
+            raise PaletteError(
+                f"the palette has {len(self.colours)} entries but an indexed PNG holds at most "
+                f"{MAX_INDEXED}; name the paints shots share in the manifest's `palette:` (so they "
+                "share entries), or deliver shots separately (`lvcd colorize` per shot)."
+            )
 
     def __len__(self) -> int:
         return len(self.colours)
@@ -135,8 +145,9 @@ class Palette:
         return Palette(np.asarray(colours, np.uint8), list(self.names), list(self.kinds), self.line_index)
 
 
-def snap_targets(paints: np.ndarray, named: Sequence[tuple[str, tuple[int, int, int]]],
-                 distance: float = NAMED_SNAP_DISTANCE) -> np.ndarray:
+def snap_targets(
+    paints: np.ndarray, named: Sequence[tuple[str, tuple[int, int, int]]], distance: float = NAMED_SNAP_DISTANCE
+) -> np.ndarray:
     """uint8 [K, 3]: each keyframe paint, or the named colour it is taken to be (the nearest within `distance`)."""
     paints = np.asarray(paints, np.uint8).reshape(-1, 3)
     out = paints.copy()
@@ -149,13 +160,20 @@ def snap_targets(paints: np.ndarray, named: Sequence[tuple[str, tuple[int, int, 
     out[near] = cols[j[near]].astype(np.uint8)
     far = [to_hex(p) for p, ok in zip(paints, near, strict=True) if not ok and tuple(p) != LINE_COLOUR]
     if far:
-        logger.info("keyframe paints %s are not within %.0f of a named palette colour; they stay unnamed",
-                    ", ".join(far), distance)
+        logger.info(
+            "keyframe paints %s are not within %.0f of a named palette colour; they stay unnamed",
+            ", ".join(far),
+            distance,
+        )
     return out
 
 
-def build_palette(paints: np.ndarray, named: Sequence[tuple[str, tuple[int, int, int]]] = (),
-                  *, line: tuple[int, int, int] = LINE_COLOUR) -> Palette:
+def build_palette(
+    paints: np.ndarray,
+    named: Sequence[tuple[str, tuple[int, int, int]]] = (),
+    *,
+    line: tuple[int, int, int] = LINE_COLOUR,
+) -> Palette:
     """The shot's palette from its keyframe paints (uint8 [K, 3], any order) and the named colours (see the module
     docstring for the order). Paints are taken after `snap_targets`, so a paint near a named colour is that entry."""
     snapped = snap_targets(paints, named)
@@ -170,8 +188,9 @@ def build_palette(paints: np.ndarray, named: Sequence[tuple[str, tuple[int, int,
         names.append(name)
         kinds.append("named")
     have = {c: i for i, c in enumerate(colours)}
-    rest = sorted({tuple(int(v) for v in p) for p in snapped} - set(have), key=lambda c: (c[0] << 16) | (c[1] << 8)
-                  | c[2])
+    rest = sorted(
+        {tuple(int(v) for v in p) for p in snapped} - set(have), key=lambda c: (c[0] << 16) | (c[1] << 8) | c[2]
+    )
     for c in rest:
         colours.append(c)
         names.append(to_hex(c))
@@ -226,7 +245,7 @@ def decompose(frame: np.ndarray, palette: Palette, fill: bool = True) -> tuple[n
     flat = frame.reshape(-1, 3)
     rest_all = np.flatnonzero(~exact)
     for s in range(0, len(rest_all), DECOMPOSE_CHUNK):  # bounded memory: chunk x K x 3 floats
-        rest = rest_all[s:s + DECOMPOSE_CHUNK]
+        rest = rest_all[s : s + DECOMPOSE_CHUNK]
         rel = flat[rest].astype(np.float32)[:, None, :] - p[None]  # [M, K, 3]
         a = np.where(dd > 0, (rel * d[None]).sum(axis=2) / np.maximum(dd, 1e-9), 0.0)
         a = np.clip(a, 0.0, 1.0)  # [M, K]
@@ -252,15 +271,15 @@ def _fill_under_ink(under: np.ndarray, line_index: int) -> None:
         return
     import cv2
 
-    _, lab = cv2.distanceTransformWithLabels(hole.astype(np.uint8), cv2.DIST_L2, 3,
-                                             labelType=cv2.DIST_LABEL_PIXEL)
+    _, lab = cv2.distanceTransformWithLabels(hole.astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
     sources = np.flatnonzero(~hole.ravel())  # label l (1-based) = the l-th zero pixel in scan order
     flat = under.ravel()
     flat[hole.ravel()] = flat[sources[lab.ravel()[hole.ravel()] - 1]]
 
 
-def to_indices(frame: np.ndarray, palette: Palette, fill: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                              int]:
+def to_indices(
+    frame: np.ndarray, palette: Palette, fill: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """(indices uint8 [H, W]: the line entry where ink covers >= half the pixel, else the paint beneath;
     under, alpha, foreign as `decompose`)."""
     under, alpha, foreign = decompose(frame, palette, fill)
@@ -277,8 +296,11 @@ class NamedSnap:
         targets = snap_targets(paints, named)
         self.moved = np.any(paints != targets, axis=1)
         keep = [tuple(int(v) for v in p) != LINE_COLOUR for p in paints]
-        self.source = Palette(np.vstack([np.array([LINE_COLOUR], np.uint8), paints[keep]]),
-                              [LINE_NAME] + [to_hex(p) for p in paints[keep]], ["line"] + ["keyframe"] * sum(keep))
+        self.source = Palette(
+            np.vstack([np.array([LINE_COLOUR], np.uint8), paints[keep]]),
+            [LINE_NAME] + [to_hex(p) for p in paints[keep]],
+            ["line"] + ["keyframe"] * sum(keep),
+        )
         self.target = np.vstack([np.array([LINE_COLOUR], np.uint8), targets[keep]])
         self.moved_entry = np.any(self.source.colours != self.target, axis=1)  # [K + 1]
 

@@ -13,6 +13,7 @@ Several shots in one indexed output share one palette: the shots' palettes merge
 so a named manifest entry has one index in the whole episode. Frames in no shot (the lineart itself) add a "paper"
 entry (#ffffff) when no paint is white. No torch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,8 @@ def check_indexed(backend_name: str, snap: bool) -> None:
     if backend_name == "diffusion" and not snap:
         raise IndexedFormatError(
             "--format indexed needs flat palette colours, which the diffusion backend's output is not; add --snap "
-            "(snap every region to the keyframe's palette) or use --backend bucket.")
+            "(snap every region to the keyframe's palette) or use --backend bucket."
+        )
 
 
 def shot_paints(backend, reference_rgb: np.ndarray, snap: bool, first_lineart: np.ndarray | None = None) -> np.ndarray:
@@ -69,8 +71,10 @@ def with_named_palette(finish, named_option: Mapping | None, backend, reference_
     if not named:
         return finish
     if getattr(backend, "name", backend) == "diffusion" and not snap:
-        logger.warning("`palette`: the diffusion backend's colours are not flat, so the named palette is not applied;"
-                       " add --snap to snap them to the keyframe's palette and then to the named colours")
+        logger.warning(
+            "`palette`: the diffusion backend's colours are not flat, so the named palette is not applied;"
+            " add --snap to snap them to the keyframe's palette and then to the named colours"
+        )
         return finish
     state: dict = {}
 
@@ -93,11 +97,13 @@ def indexed_writer_for(backend, reference_rgb: np.ndarray, options):
     def palette() -> Palette:
         return build_palette(shot_paints(backend, reference_rgb, options.snap), named)
 
-    def open_writer(output, fps, size, *, overwrite: bool = False, audio_from=None, crf=None, fmt=None,
-                    **_) -> IndexedWriter:
+    def open_writer(
+        output, fps, size, *, overwrite: bool = False, audio_from=None, crf=None, fmt=None, **_
+    ) -> IndexedWriter:
         if audio_from is not None:
             logger.info("%s: PNG frames carry no audio; the audio of %s is not written.", output, audio_from)
-        return IndexedWriter(output, fps, size, palette=palette, overwrite=overwrite,
-                             layers=bool(getattr(options, "layers", False)))
+        return IndexedWriter(
+            output, fps, size, palette=palette, overwrite=overwrite, layers=bool(getattr(options, "layers", False))
+        )
 
     return open_writer

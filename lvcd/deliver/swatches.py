@@ -27,6 +27,7 @@ this module. Readers here are used by `lvcd recolour --palette` (the edited pale
 and what GIMP/Krita/Photoshop save (GPL with or without `Columns:`, ACO with or without section 2, RGB entries only).
 No torch.
 """
+
 from __future__ import annotations
 
 import json
@@ -114,15 +115,16 @@ def read_aco(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
             space, w, x, y, _ = struct.unpack_from(">5H", data, pos)
             pos += 10
             if space != ACO_RGB:
-                raise PaletteError(f"{p}: colour {i} is in colour space {space}, not RGB (0); save the swatches as "
-                                   "RGB.")
+                raise PaletteError(
+                    f"{p}: colour {i} is in colour space {space}, not RGB (0); save the swatches as RGB."
+                )
             cols.append([round(v / 257) for v in (w, x, y)])
             if version == 2:
                 if len(data) < pos + 4:
                     fail(f"the name of colour {i} is truncated")
                 (units,) = struct.unpack_from(">I", data, pos)
                 pos += 4
-                raw = data[pos:pos + 2 * units]
+                raw = data[pos : pos + 2 * units]
                 if len(raw) != 2 * units:
                     fail(f"the name of colour {i} is truncated")
                 pos += 2 * units
@@ -171,8 +173,10 @@ def read_palette_file(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
         raise FileNotFoundError(f"palette file {p} does not exist.")
     readers = {".gpl": read_gpl, ".aco": read_aco, ".json": read_palette_json}
     if p.suffix.lower() not in readers:
-        raise PaletteError(f"palette file {p}: unknown type {p.suffix!r}; use .gpl (GIMP/Krita), .aco (Photoshop) "
-                           "or an lvcd palette.json.")
+        raise PaletteError(
+            f"palette file {p}: unknown type {p.suffix!r}; use .gpl (GIMP/Krita), .aco (Photoshop) "
+            "or an lvcd palette.json."
+        )
     return readers[p.suffix.lower()](p)
 
 
@@ -188,8 +192,9 @@ def named_palette_file(path: str | os.PathLike) -> dict[str, str]:
     return out
 
 
-def write_palette_files(folder: Path, palette: Palette, counts: Sequence[int] | None, name: str,
-                        **extra) -> list[Path]:
+def write_palette_files(
+    folder: Path, palette: Palette, counts: Sequence[int] | None, name: str, **extra
+) -> list[Path]:
     """palette.json, palette.gpl and palette.aco in `folder`."""
     folder = Path(folder)
     js, gpl, aco = (folder / f for f in PALETTE_FILES)

@@ -11,6 +11,7 @@ Importing this package imports neither Ray nor torch: `import lvcd` stays light,
 ray executor is built. A failed shot does not stop the others; when every shot has had its chance, `ShotsFailed`
 names each failed shot with its last error (and carries the results of the shots that did finish).
 """
+
 from __future__ import annotations
 
 from .errors import ExecutorUnavailable, ShotsFailed
@@ -27,8 +28,9 @@ def make_executor(name: str, **options):
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ExecutorUnavailable(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL_HINT}"
-                                      ) from None
+            raise ExecutorUnavailable(
+                f"--executor ray needs Ray, which is not installed: {RAY_INSTALL_HINT}"
+            ) from None
         from .ray_executor import RayExecutor
 
         return RayExecutor(**options)

@@ -1,4 +1,5 @@
 """The errors of the executors (in their own module so that the executors and the package import them one way)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -14,8 +15,9 @@ class ShotsFailed(RuntimeError):
     `failures`: {shot name: {"error": last error (one line), "attempts": [{"worker", "error", "kind"}, ...]}};
     `results`: the ShotResults of the shots that did finish."""
 
-    def __init__(self, failures: Mapping[str, Mapping], results: list | None = None, work=None,
-                 heading: str | None = None):
+    def __init__(
+        self, failures: Mapping[str, Mapping], results: list | None = None, work=None, heading: str | None = None
+    ):
         self.failures = {k: dict(v) for k, v in failures.items()}
         self.results = list(results or [])
         self.work = work
@@ -26,6 +28,8 @@ class ShotsFailed(RuntimeError):
             on = f" ({len(tries)} attempts on {len(workers)} workers: {', '.join(workers)})" if tries else ""
             lines.append(f"  shot {name!r}: {f.get('error')}{on}")
         if work is not None:
-            lines.append(f"Fix the input of the failed shots and run the same command again: the finished shots in"
-                         f" {work} are kept.")
+            lines.append(
+                f"Fix the input of the failed shots and run the same command again: the finished shots in"
+                f" {work} are kept."
+            )
         super().__init__("\n".join(lines))

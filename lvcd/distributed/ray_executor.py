@@ -17,6 +17,7 @@ The driver is a plain loop over `ray.wait` (no ActorPool: a dead actor must not 
     shots rendered so far in this run, at least `min_timeout` s) gets its actor killed and replaced, and is retried;
   * progress and ETA come from the per-shot status files the workers write (`lvcd.status`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -125,17 +126,29 @@ class RayExecutor:
     worker_class     the actor class (default ShotWorker; tests pass doubles)
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, gpus_per_worker: float | None = None,
-                 cpus_per_worker: float | None = None, max_attempts: int = 3, shot_timeout: float | None = 4.0,
-                 min_timeout: float = 120.0, max_restarts: int = -1, max_task_retries: int = 2, poll: float = 0.5,
-                 init_options: dict | None = None, worker_class: type | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        gpus_per_worker: float | None = None,
+        cpus_per_worker: float | None = None,
+        max_attempts: int = 3,
+        shot_timeout: float | None = 4.0,
+        min_timeout: float = 120.0,
+        max_restarts: int = -1,
+        max_task_retries: int = 2,
+        poll: float = 0.5,
+        init_options: dict | None = None,
+        worker_class: type | None = None,
+    ):
         if workers is not None and workers < 1:
             raise ValueError(f"--workers must be at least 1 (got {workers})")
         if max_attempts < 1:
             raise ValueError(f"--max-attempts must be at least 1 (got {max_attempts})")
         if shot_timeout is not None and shot_timeout <= 1:
-            raise ValueError(f"--shot-timeout is a multiple of a shot's expected time and must be > 1 (got"
-                             f" {shot_timeout})")
+            raise ValueError(
+                f"--shot-timeout is a multiple of a shot's expected time and must be > 1 (got {shot_timeout})"
+            )
         for flag, v in (("--gpus-per-worker", gpus_per_worker), ("--cpus-per-worker", cpus_per_worker)):
             if v is not None and v < 0:
                 raise ValueError(f"{flag} must be >= 0 (got {v})")
@@ -183,8 +196,11 @@ class RayExecutor:
 
     # ------------------------------------------------------------------------------------------------ the loop
     def render(self, manifest_src, manifest, work, plans, overrides, progress: bool = True) -> list[ShotResult]:
-        done = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
-                for p in plans if p.status == "done"]
+        done = [
+            ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
+            for p in plans
+            if p.status == "done"
+        ]
         todo = sorted((p for p in plans if p.status != "done"), key=lambda p: (-p.shot.frames, p.shot.start))
         self.report = {"workers": [], "restarted": [], "replaced": [], "failed": {}}
         if not todo:
@@ -213,9 +229,13 @@ class RayExecutor:
         first = tasks[todo[0].shot.name]
 
         def start(label: str) -> _Slot:
-            actor = remote_cls.options(num_gpus=gpus, num_cpus=cpus, max_concurrency=1,
-                                       max_restarts=self.max_restarts, max_task_retries=self.max_task_retries,
-                                       ).remote(label, first)
+            actor = remote_cls.options(
+                num_gpus=gpus,
+                num_cpus=cpus,
+                max_concurrency=1,
+                max_restarts=self.max_restarts,
+                max_task_retries=self.max_task_retries,
+            ).remote(label, first)
             return _Slot(label, actor, ready_ref=actor.ready.remote())
 
         logger.info("ray: %d workers (%g GPU, %g CPU each) for %d shots", n, gpus, cpus, len(todo))
@@ -246,8 +266,14 @@ class RayExecutor:
                 failed[name] = {"error": error, "attempts": attempts[name]}
                 logger.error("shot %s failed after %d attempts: %s", name, k, error)
             else:
-                logger.warning("shot %s: attempt %d on %s failed (%s): %s; retrying on another worker", name, k,
-                               worker_name(slot), kind, error)
+                logger.warning(
+                    "shot %s: attempt %d on %s failed (%s): %s; retrying on another worker",
+                    name,
+                    k,
+                    worker_name(slot),
+                    kind,
+                    error,
+                )
                 queue.appendleft(name)
 
         def pick(slot: _Slot) -> str | None:
@@ -288,8 +314,10 @@ class RayExecutor:
                                 info = ray.get(ref)
                             except ray.exceptions.RayActorError as e:
                                 if getattr(e, "actor_init_failed", False):
-                                    raise ExecutorUnavailable(f"ray worker {slot.label} could not start (loading the"
-                                                              f" backend failed): {_init_error(e)}") from None
+                                    raise ExecutorUnavailable(
+                                        f"ray worker {slot.label} could not start (loading the"
+                                        f" backend failed): {_init_error(e)}"
+                                    ) from None
                                 replace(slot, f"died before it was ready: {_one_line(e)}")
                                 continue
                             slot.ready_at, slot.pid = time.time(), info["pid"]
@@ -310,24 +338,51 @@ class RayExecutor:
                         if out.get("restarted") and not slot.restart_seen:  # restarted before `ready` answered
                             restarted = slot.restart_seen = True
                         if restarted:
-                            self.report["restarted"].append({"worker": slot.label, "old_pid": slot.pid,
-                                                             "new_pid": out["pid"], "shot": name})
-                            logger.warning("shot %s: worker %s died and was restarted (pid %s -> %s); resumed %d"
-                                           " checkpointed windows", name, slot.label, slot.pid, out["pid"],
-                                           out["resumed_windows"])
+                            self.report["restarted"].append(
+                                {"worker": slot.label, "old_pid": slot.pid, "new_pid": out["pid"], "shot": name}
+                            )
+                            logger.warning(
+                                "shot %s: worker %s died and was restarted (pid %s -> %s); resumed %d"
+                                " checkpointed windows",
+                                name,
+                                slot.label,
+                                slot.pid,
+                                out["pid"],
+                                out["resumed_windows"],
+                            )
                         slot.pid = out["pid"]
                         restarted = restarted or any(a["kind"] == "worker died" for a in attempts[name])
                         if out["status"] == "rendered" and not restarted:
                             rates.append(out["seconds"] / max(out["frames"], 1))
                         p = plans[name]
-                        results.append(RayShotResult(
-                            name, p.shot.start, p.shot.end, p.seed, out["status"], p.folder, out["seconds"], p.key,
-                            worker=out["worker"], attempts=attempts[name], resumed_windows=int(out["resumed_windows"]),
-                            actor_restarted=restarted))
+                        results.append(
+                            RayShotResult(
+                                name,
+                                p.shot.start,
+                                p.shot.end,
+                                p.seed,
+                                out["status"],
+                                p.folder,
+                                out["seconds"],
+                                p.key,
+                                worker=out["worker"],
+                                attempts=attempts[name],
+                                resumed_windows=int(out["resumed_windows"]),
+                                actor_restarted=restarted,
+                            )
+                        )
                         eta = progress_summary(read_statuses(work), frames, since=t_start)["eta_s"]
-                        logger.info("shot %s: %s on %s (%d frames, %.1f s); %d/%d shots, ETA %s", name,
-                                    out["status"], out["worker"], out["frames"], out["seconds"], len(results),
-                                    len(tasks), "?" if eta is None else f"{eta:.0f} s")
+                        logger.info(
+                            "shot %s: %s on %s (%d frames, %.1f s); %d/%d shots, ETA %s",
+                            name,
+                            out["status"],
+                            out["worker"],
+                            out["frames"],
+                            out["seconds"],
+                            len(results),
+                            len(tasks),
+                            "?" if eta is None else f"{eta:.0f} s",
+                        )
                     now = time.time()
                     for slot in list(slots):
                         if slot.shot is None or slot.ready_at is None:
@@ -336,9 +391,13 @@ class RayExecutor:
                         running = now - max(slot.sent, slot.ready_at)
                         if limit is not None and running > limit:
                             name = slot.shot
-                            give_back(name, slot, "timeout",
-                                      f"timed out after {running:.0f} s (limit {limit:.0f} s = {self.shot_timeout:g}"
-                                      " x the expected time); its worker was killed and replaced")
+                            give_back(
+                                name,
+                                slot,
+                                "timeout",
+                                f"timed out after {running:.0f} s (limit {limit:.0f} s = {self.shot_timeout:g}"
+                                " x the expected time); its worker was killed and replaced",
+                            )
                             replace(slot, "timeout")
                     summary = progress_summary(read_statuses(work), frames, since=t_start)
                     bar.n = min(total, summary["frames_done"])

@@ -6,6 +6,7 @@ re-plans the shot from it (the same `plan_shots` the driver ran, so the same has
 `render_shot` as `lvcd batch --executor local`; because every write there is atomic and deterministic, running a task
 twice (at-least-once delivery after a worker died) gives the same files.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ from pathlib import Path
 from ..shots.manifest import Manifest, load_manifest
 
 
-def make_task(manifest_src, manifest: Manifest, work: str | os.PathLike | None, shot: str, overrides: Mapping,
-              attempt: int = 1) -> dict:
+def make_task(
+    manifest_src, manifest: Manifest, work: str | os.PathLike | None, shot: str, overrides: Mapping, attempt: int = 1
+) -> dict:
     """The task of `shot`. `manifest_src` is what the caller gave (a path, a mapping or a Manifest): a path travels
     as an absolute path, a mapping with its base folder, a Manifest without a file as itself (small metadata).
     `work` None: the manifest's default work folder, chosen where the task runs."""
@@ -28,9 +30,14 @@ def make_task(manifest_src, manifest: Manifest, work: str | os.PathLike | None, 
         src = dict(manifest_src)
     else:
         src = str(Path(manifest_src).resolve())
-    return {"manifest": src, "base_dir": str(manifest.base_dir),
-            "work": str(Path(work).resolve()) if work is not None else None, "shot": shot,
-            "overrides": {k: v for k, v in overrides.items() if v is not None}, "attempt": int(attempt)}
+    return {
+        "manifest": src,
+        "base_dir": str(manifest.base_dir),
+        "work": str(Path(work).resolve()) if work is not None else None,
+        "shot": shot,
+        "overrides": {k: v for k, v in overrides.items() if v is not None},
+        "attempt": int(attempt),
+    }
 
 
 def task_manifest(task: Mapping) -> Manifest:
@@ -65,11 +72,28 @@ def render_one(task: Mapping, backends=None, worker: str | None = None) -> dict:
     _, _, plans = plan_shots(m, work=task["work"], only=[task["shot"]], **task.get("overrides", {}))
     plan = plans[0]
     resumed = checkpointed_windows(plan.state) if plan.status == "partial" else 0
-    status = render_shot(plan, EpisodeSource(m), backends if backends is not None else _Backends(), m.size,
-                         worker=worker, attempt=int(task.get("attempt", 1)))
-    return {"shot": plan.shot.name, "status": status, "frames": plan.shot.frames, "start": plan.shot.start,
-            "end": plan.shot.end, "seed": plan.seed, "key": plan.key, "seconds": time.perf_counter() - t0,
-            "resumed_windows": resumed, "worker": worker, "host": socket.gethostname(), "pid": os.getpid()}
+    status = render_shot(
+        plan,
+        EpisodeSource(m),
+        backends if backends is not None else _Backends(),
+        m.size,
+        worker=worker,
+        attempt=int(task.get("attempt", 1)),
+    )
+    return {
+        "shot": plan.shot.name,
+        "status": status,
+        "frames": plan.shot.frames,
+        "start": plan.shot.start,
+        "end": plan.shot.end,
+        "seed": plan.seed,
+        "key": plan.key,
+        "seconds": time.perf_counter() - t0,
+        "resumed_windows": resumed,
+        "worker": worker,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
 
 
 def preload(task: Mapping, backends) -> None:
@@ -88,10 +112,16 @@ class AssembleOnly:
         from .errors import ShotsFailed
 
         hint = "render it with `lvcd batch` or `lvcd render-shot MANIFEST --shot NAME` first"
-        missing = {p.shot.name: {"error": f"not rendered yet ({p.status}); {hint}", "attempts": []}
-                   for p in plans if p.status != "done"}
-        done = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
-                for p in plans if p.status == "done"]
+        missing = {
+            p.shot.name: {"error": f"not rendered yet ({p.status}); {hint}", "attempts": []}
+            for p in plans
+            if p.status != "done"
+        }
+        done = [
+            ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key)
+            for p in plans
+            if p.status == "done"
+        ]
         if missing:
             raise ShotsFailed(missing, done, heading=f"cannot assemble: {len(missing)} shot(s) are not rendered:")
         return done

@@ -7,6 +7,7 @@ model folder lvcd would use (complete? weights not truncated? where did they com
 environment. Every check is quick: no weights are loaded (only safetensors headers are read), nothing is downloaded,
 and a check that cannot run reports why instead of raising.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,14 +31,22 @@ def _backend_check(device: str, available: bool, model_dir: Path | None, checks:
     if model_dir is None:
         return Check("backend", "info", "--backend auto: paint-bucket (weight-free; no converted model)")
     if "model" in failed:
-        return Check("backend", "fail", f"--backend auto: diffusion with {model_dir}, which is incomplete (see the "
-                     "model line)", "Convert the model again, or use --backend bucket.")
+        return Check(
+            "backend",
+            "fail",
+            f"--backend auto: diffusion with {model_dir}, which is incomplete (see the model line)",
+            "Convert the model again, or use --backend bucket.",
+        )
     on_cuda = device.startswith("cuda") and available
     dtype = "bf16" if on_cuda else "fp32"
     where = f"{device} ({dtype})" if on_cuda else "cpu (fp32, very slow)"
     if failed & {"torch", "diffusers", "transformers", "accelerate", "cuda", "sdpa", "gpu memory"}:
-        return Check("backend", "fail", f"--backend auto: diffusion on {where} will not run (see the failed checks)",
-                     "Fix the failed checks above, or use --backend bucket.")
+        return Check(
+            "backend",
+            "fail",
+            f"--backend auto: diffusion on {where} will not run (see the failed checks)",
+            "Fix the failed checks above, or use --backend bucket.",
+        )
     return Check("backend", "info", f"--backend auto: diffusion on {where}")
 
 
@@ -64,9 +73,13 @@ def environment_report(model: str | None = None, device: str | None = None) -> l
         except Exception:  # noqa: BLE001
             available = False
         dev = _resolve_device(torch, device)
-        checks += [_cuda_check(torch, dev, available), _bf16_check(torch, dev, available),
-                   _memory_check(torch, dev, available, model_dir), _sdpa_check(torch, dev, available),
-                   _xformers_check(torch, dev, available)]
+        checks += [
+            _cuda_check(torch, dev, available),
+            _bf16_check(torch, dev, available),
+            _memory_check(torch, dev, available, model_dir),
+            _sdpa_check(torch, dev, available),
+            _xformers_check(torch, dev, available),
+        ]
     checks += _ffmpeg_checks()
     checks += model_checks
     checks += _hf_checks()

@@ -1,4 +1,5 @@
 """The check record, the report's constants and the package / Python checks of `lvcd doctor`."""
+
 from __future__ import annotations
 
 import importlib
@@ -41,6 +42,8 @@ def declared_minimums() -> dict[str, str]:
         if m:
             out[m.group(1).lower()] = m.group(2)
     return out
+
+
 # encoder -> (what needs it, status when missing)
 FFMPEG_ENCODERS = {
     "libx264": (".mp4 / .mkv output, H.264, the default", "fail"),
@@ -134,12 +137,15 @@ def _package_check(name: str) -> tuple[Check, object | None]:
             return Check(name, "fail", "not installed", f"pip install '{spec}'"), None
         fix = f"Reinstall it: pip install --force-reinstall '{spec}'"
         if name == "opencv" and "libGL" in str(e):
-            fix = ("OpenCV needs libGL: apt-get install libgl1 (Debian/Ubuntu), or use the headless wheel: "
-                   "pip uninstall opencv-python && pip install opencv-python-headless")
+            fix = (
+                "OpenCV needs libGL: apt-get install libgl1 (Debian/Ubuntu), or use the headless wheel: "
+                "pip uninstall opencv-python && pip install opencv-python-headless"
+            )
         return Check(name, "fail", f"installed but does not import ({_first_line(e)})", fix), None
     except Exception as e:  # noqa: BLE001 - a package whose import crashes is exactly what the report is for
-        return Check(name, "fail", f"import failed ({_first_line(e)})",
-                     f"Reinstall it: pip install --force-reinstall '{spec}'"), None
+        return Check(
+            name, "fail", f"import failed ({_first_line(e)})", f"Reinstall it: pip install --force-reinstall '{spec}'"
+        ), None
     version = str(getattr(mod, "__version__", "") or "unknown")
     if version != "unknown" and _older(version, minimum):
         return Check(name, "fail", f"{version} (lvcd needs >= {minimum})", f"pip install -U '{spec}'"), mod

@@ -167,8 +167,23 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     yield from _read_video_cv2(path)
 
 
-LOSSLESS_CODECS = {"png", "apng", "ffv1", "rawvideo", "huffyuv", "ffvhuff", "utvideo", "qtrle", "bmp", "tiff", "gif",
-                   "r210", "v210", "zlib", "magicyuv"}
+LOSSLESS_CODECS = {
+    "png",
+    "apng",
+    "ffv1",
+    "rawvideo",
+    "huffyuv",
+    "ffvhuff",
+    "utvideo",
+    "qtrle",
+    "bmp",
+    "tiff",
+    "gif",
+    "r210",
+    "v210",
+    "zlib",
+    "magicyuv",
+}
 LOSSY_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".webp")
 
 

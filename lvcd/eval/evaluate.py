@@ -41,12 +41,27 @@ from .temporal import (
 
 # weight key -> (metric lost without it (None: optional), why it is unavailable, loader module, loader, path types)
 _NETWORKS = {
-    "lpips": ("lpips", "no LPIPS weights given (lpips alex.pth + torchvision AlexNet; --lpips-weights)",
-              "lpips", "load_lpips", (str, Path, list, tuple)),  # lpips: its file and the AlexNet file, or a folder
-    "inception": ("fid", "no Inception weights given (pytorch-fid pt_inception-2015-12-05; --inception-weights)",
-                  "inception", "load_inception", (str, Path)),
-    "i3d": ("fvd", "no I3D weights given (TorchScript i3d_torchscript.pt; --i3d-weights)", "i3d", "load_i3d",
-            (str, Path)),
+    "lpips": (
+        "lpips",
+        "no LPIPS weights given (lpips alex.pth + torchvision AlexNet; --lpips-weights)",
+        "lpips",
+        "load_lpips",
+        (str, Path, list, tuple),
+    ),  # lpips: its file and the AlexNet file, or a folder
+    "inception": (
+        "fid",
+        "no Inception weights given (pytorch-fid pt_inception-2015-12-05; --inception-weights)",
+        "inception",
+        "load_inception",
+        (str, Path),
+    ),
+    "i3d": (
+        "fvd",
+        "no I3D weights given (TorchScript i3d_torchscript.pt; --i3d-weights)",
+        "i3d",
+        "load_i3d",
+        (str, Path),
+    ),
     "raft": (None, None, "temporal", "load_raft", (str, Path)),  # optional: TC falls back to OpenCV DIS flow
     # optional: EDMD's extractor falls back to XDoG
     "lineart": (None, None, "lineart_metrics", "load_line_extractor", (str, Path)),
@@ -289,8 +304,11 @@ def evaluate(
                     del per_frame[k]
                     unavailable[k] = (
                         f"not applicable: no {what} region (background = colour {tuple(background_rgb)}) in any frame"
-                        + (" of the ground truth or the prediction" if what == "background" else
-                           " of the ground truth")
+                        + (
+                            " of the ground truth or the prediction"
+                            if what == "background"
+                            else " of the ground truth"
+                        )
                         + "; set `--background R,G,B` if the background has another colour"
                     )
     report.per_frame = per_frame

@@ -55,7 +55,8 @@ class TorchScriptI3D:
 def load_i3d(path: str | Path, device: str | torch.device = "cpu") -> TorchScriptI3D:
     """Load a TorchScript I3D (StyleGAN-V's `i3d_torchscript.pt`) from `path`."""
     module = load_torchscript(
-        path, "I3D",
+        path,
+        "I3D",
         "; FVD needs the TorchScript I3D `i3d_torchscript.pt` (the detector used by StyleGAN-V's FVD); download it "
         "yourself and pass its path.",
         "lvcd computes FVD only with the TorchScript I3D (`i3d_torchscript.pt`, called as detector(x, rescale=False, "

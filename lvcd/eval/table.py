@@ -110,8 +110,10 @@ def _fmt(col: str, v: float | None, gap: bool = False) -> str:
 
 def to_markdown(table: Table) -> str:
     head = [c.capitalize() for c in table.label_columns] + [COLUMN_LABELS[c] for c in PAPER_COLUMNS]
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(["---"] * len(table.label_columns)
-                                                               + ["---:"] * len(PAPER_COLUMNS)) + " |"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join(["---"] * len(table.label_columns) + ["---:"] * len(PAPER_COLUMNS)) + " |",
+    ]
     for row in table.rows:
         labels = [row.labels.get(c, "") for c in table.label_columns]
         if row.kind != "clip":

@@ -97,7 +97,9 @@ def load_raft(path: str | Path, device: str = "cpu") -> TorchScriptRAFT:
     """Load a TorchScript RAFT from `path` (see the module docstring for the calling convention)."""
 
     module = load_torchscript(
-        path, "RAFT", ".",
+        path,
+        "RAFT",
+        ".",
         "lvcd runs RAFT only as TorchScript, e.g. `torch.jit.script(torchvision.models.optical_flow.raft_large("
         "weights='C_T_SKHT_V2')).save(path)`; the RAFT architecture is not bundled, so a bare state dict cannot be "
         "used.",

@@ -9,14 +9,22 @@ together exceed `COMBINED_AREA` (a coloured character on white paper). Measured 
 cover a few percent of a frame and pass. Transparent
 lineart (alpha) is composited over white by the readers, so it passes too. No torch here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["COLOURED_AREA", "COMBINED_AREA", "MIDTONE_AREA", "ColourStats", "check_lineart_input", "colour_stats",
-           "looks_like_colour"]
+__all__ = [
+    "COLOURED_AREA",
+    "COMBINED_AREA",
+    "MIDTONE_AREA",
+    "ColourStats",
+    "check_lineart_input",
+    "colour_stats",
+    "looks_like_colour",
+]
 
 COLOURED_AREA = 0.10  # fraction of pixels with chroma (max - min channel) over CHROMA_MIN
 MIDTONE_AREA = 0.30  # fraction of pixels whose luma is far from both paper and ink
@@ -68,4 +76,5 @@ def check_lineart_input(source, frames, what: str = "input") -> None:
             f"{what} {source} looks like a colour video, not lineart ({s.coloured:.0%} of its first frame is "
             f"coloured, {s.midtone:.0%} mid tones; lineart is paper and lines). Make lineart from it first: "
             f"`lvcd lineart {source} -o lineart.mp4`, then colorize that. If it really is lineart, pass its "
-            "--polarity (e.g. --polarity black-on-white) to skip this check.")
+            "--polarity (e.g. --polarity black-on-white) to skip this check."
+        )

@@ -160,8 +160,9 @@ def _region_stats(inner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np
     return area, centroid, bbox
 
 
-def _part_stats(part: np.ndarray, reg: np.ndarray, k: int, x0: int, y0: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _part_stats(
+    part: np.ndarray, reg: np.ndarray, k: int, x0: int, y0: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """area [k], centroid [k, 2] (x, y) and bbox [k, 4] of the parts 0..k-1 of one split region, from its crop
     (`part`: part index per crop pixel, `reg`: the region's pixels, (x0, y0): the crop's corner). The split parts
     lie inside their region's crop, so nothing outside it is read: ~100x cheaper than statistics over the frame."""
@@ -180,8 +181,9 @@ def _part_stats(part: np.ndarray, reg: np.ndarray, k: int, x0: int, y0: int
     p = part[ys, xs]
     area = np.bincount(p, minlength=k).astype(np.int64)
     a = np.maximum(area, 1)
-    centroid = np.stack([np.bincount(p, weights=xs, minlength=k) / a + x0,
-                         np.bincount(p, weights=ys, minlength=k) / a + y0], 1)
+    centroid = np.stack(
+        [np.bincount(p, weights=xs, minlength=k) / a + x0, np.bincount(p, weights=ys, minlength=k) / a + y0], 1
+    )
     bbox = np.zeros((k, 4), np.int32)
     big = np.iinfo(np.int32).max
     lo_x, lo_y = np.full(k, big, np.int64), np.full(k, big, np.int64)

@@ -4,6 +4,7 @@
 `lvcd convert` and the architecture that the weight-free memory and FLOP estimates (`lvcd.preflight`) size. The
 repository's top-level `pipelines/lvcd-svd` is the user-facing copy of the same files (a test keeps them equal).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

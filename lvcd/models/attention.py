@@ -133,15 +133,17 @@ def reference_index_tables(
 
 
 @lru_cache(maxsize=64)
-def _frame_runs(num_frames: int, num_ref_frames: int, mode: str, overlap: int, biased_ok: bool,
-                routed: bool = False):
+def _frame_runs(num_frames: int, num_ref_frames: int, mode: str, overlap: int, biased_ok: bool, routed: bool = False):
     """Consecutive runs of frames that share one attention call: `(start, stop, kind)`, kind in self / pair / biased
     / routed (with `routed`: the video frames whose second key frame is the reference, see `routing.py`)."""
     idx0, idx1, biased = _tables(num_frames, num_ref_frames, mode, overlap)
     kinds = [
-        "biased" if (b and biased_ok)
-        else "self" if i0 == i1 == t
-        else "routed" if (routed and t >= num_ref_frames and i1 == 0)
+        "biased"
+        if (b and biased_ok)
+        else "self"
+        if i0 == i1 == t
+        else "routed"
+        if (routed and t >= num_ref_frames and i1 == 0)
         else "pair"
         for t, (i0, i1, b) in enumerate(zip(idx0, idx1, biased))
     ]
@@ -167,8 +169,9 @@ def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return rearrange(x, "b t l (h d) -> (b t) h l d", h=heads)
 
 
-def _check_plain_self_attention(proc, attn: Attention, hidden_states, encoder_hidden_states, attention_mask,
-                                where: str, layout: str) -> None:
+def _check_plain_self_attention(
+    proc, attn: Attention, hidden_states, encoder_hidden_states, attention_mask, where: str, layout: str
+) -> None:
     """The LVCD processors only serve unmasked self-attention on 3-D tokens (the layers they are installed on)."""
     name = type(proc).__name__
     if encoder_hidden_states is not None or attention_mask is not None:
@@ -209,8 +212,9 @@ class ReferenceAttnProcessor:
         *args,
         **kwargs,
     ) -> torch.Tensor:
-        _check_plain_self_attention(self, attn, hidden_states, encoder_hidden_states, attention_mask, "spatial attn1",
-                                    "[B*T, N, C]")
+        _check_plain_self_attention(
+            self, attn, hidden_states, encoder_hidden_states, attention_mask, "spatial attn1", "[B*T, N, C]"
+        )
         residual = hidden_states
         num_frames = self.frames.num_frames
         num_ref = self.frames.num_reference_frames
@@ -279,8 +283,18 @@ class ReferenceAttnProcessor:
 
         return _project_out(attn, out.to(query.dtype), residual)
 
-    def _routed(self, attn: Attention, routing: ReferenceRouting, query, key, value, start: int, stop: int,
-                first: tuple[int, ...], num_ref: int) -> torch.Tensor:
+    def _routed(
+        self,
+        attn: Attention,
+        routing: ReferenceRouting,
+        query,
+        key,
+        value,
+        start: int,
+        stop: int,
+        first: tuple[int, ...],
+        num_ref: int,
+    ) -> torch.Tensor:
         """Frames [start, stop) over [own/shifted frame, reference, extra references] (`routing.py`): [B, Tg, N, C].
 
         The reference and the extra references stay one frame each, broadcast over the frames (no per-frame copy)."""
@@ -338,8 +352,9 @@ class MaskedTemporalAttnProcessor:
         *args,
         **kwargs,
     ) -> torch.Tensor:
-        _check_plain_self_attention(self, attn, hidden_states, encoder_hidden_states, attention_mask,
-                                    "temporal attn1", "[B*N, T, C]")
+        _check_plain_self_attention(
+            self, attn, hidden_states, encoder_hidden_states, attention_mask, "temporal attn1", "[B*N, T, C]"
+        )
         residual = hidden_states
         num_frames = hidden_states.shape[1]
         num_ref = max(num_frames - self.num_video_frames, 0)

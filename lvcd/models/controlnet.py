@@ -93,9 +93,12 @@ class LVCDControlNetModel(ModelMixin, AttentionMixin, ConfigMixin):
             layers_per_block = (layers_per_block,) * n
         if isinstance(transformer_layers_per_block, int):
             transformer_layers_per_block = (transformer_layers_per_block,) * n
-        for name, value in (("num_attention_heads", num_attention_heads), ("cross_attention_dim", cross_attention_dim),
-                            ("layers_per_block", layers_per_block),
-                            ("transformer_layers_per_block", transformer_layers_per_block)):
+        for name, value in (
+            ("num_attention_heads", num_attention_heads),
+            ("cross_attention_dim", cross_attention_dim),
+            ("layers_per_block", layers_per_block),
+            ("transformer_layers_per_block", transformer_layers_per_block),
+        ):
             if len(value) != n:
                 raise ValueError(f"{name} {value} must have one entry per down block ({n}).")
 
@@ -118,8 +121,9 @@ class LVCDControlNetModel(ModelMixin, AttentionMixin, ConfigMixin):
 
         # down, as the UNet; one zero 1x1 conv per skip residual
         self.down_blocks = nn.ModuleList([])
-        self.controlnet_down_blocks = nn.ModuleList([_zero_module(nn.Conv2d(block_out_channels[0],
-                                                                            block_out_channels[0], 1))])
+        self.controlnet_down_blocks = nn.ModuleList(
+            [_zero_module(nn.Conv2d(block_out_channels[0], block_out_channels[0], 1))]
+        )
         output_channel = block_out_channels[0]
         for i, down_block_type in enumerate(down_block_types):
             input_channel = output_channel
@@ -189,8 +193,15 @@ class LVCDControlNetModel(ModelMixin, AttentionMixin, ConfigMixin):
             sgm_groupnorm_eps=getattr(cfg, "sgm_groupnorm_eps", True),
         )
         if load_weights_from_unet:
-            for name in ("conv_in", "time_proj", "time_embedding", "add_time_proj", "add_embedding", "down_blocks",
-                         "mid_block"):
+            for name in (
+                "conv_in",
+                "time_proj",
+                "time_embedding",
+                "add_time_proj",
+                "add_embedding",
+                "down_blocks",
+                "mid_block",
+            ):
                 getattr(controlnet, name).load_state_dict(getattr(unet, name).state_dict())
         return controlnet
 

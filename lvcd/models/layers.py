@@ -79,8 +79,13 @@ class FramePositionTimesteps(Timesteps):
 
     @classmethod
     def from_timesteps(cls, module: Timesteps, num_video_frames: int) -> FramePositionTimesteps:
-        return cls(module.num_channels, module.flip_sin_to_cos, module.downscale_freq_shift, module.scale,
-                   num_video_frames=num_video_frames)
+        return cls(
+            module.num_channels,
+            module.flip_sin_to_cos,
+            module.downscale_freq_shift,
+            module.scale,
+            num_video_frames=num_video_frames,
+        )
 
     def forward(self, timesteps: torch.Tensor) -> torch.Tensor:
         # timesteps: [B*T] = arange(T) repeated B times, so T = max + 1. Tensor ops only (no host sync).
@@ -109,8 +114,16 @@ class MaskedTemporalConv3d(nn.Conv3d):
     @classmethod
     def from_conv(cls, conv: nn.Conv3d, num_video_frames: int) -> MaskedTemporalConv3d:
         """A masked copy of `conv` sharing its parameters (no copy, works on the meta device)."""
-        new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                  bias=conv.bias is not None, num_video_frames=num_video_frames, device="meta")
+        new = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            bias=conv.bias is not None,
+            num_video_frames=num_video_frames,
+            device="meta",
+        )
         new.weight = conv.weight
         new.bias = conv.bias
         return new
@@ -160,8 +173,12 @@ def set_sgm_groupnorm_eps(model: nn.Module, eps: float = SGM_GROUPNORM_EPS) -> l
     for name, module in model.named_modules():
         if not isinstance(module, SpatioTemporalResBlock):
             continue
-        for sub in ("spatial_res_block.norm1", "spatial_res_block.norm2",
-                    "temporal_res_block.norm1", "temporal_res_block.norm2"):
+        for sub in (
+            "spatial_res_block.norm1",
+            "spatial_res_block.norm2",
+            "temporal_res_block.norm1",
+            "temporal_res_block.norm2",
+        ):
             norm = module.get_submodule(sub)
             if norm.eps != eps:
                 norm.eps = eps

@@ -112,12 +112,15 @@ class ReferenceRouting:
         if target_masks is not None and len(target_masks) != k:
             raise ValueError(f"target_masks needs {k} entries (primary reference first), got {len(target_masks)}.")
         if source_masks is not None and len(source_masks) != num_extra:
-            raise ValueError(f"source_masks needs {num_extra} entries (one per extra reference), "
-                             f"got {len(source_masks)}.")
-        self.target_masks = [_as_mask(m, f"target mask of reference {j + 1}") for j, m in
-                             enumerate(target_masks or [None] * k)]
-        self.source_masks = [_as_mask(m, f"source mask of reference {j + 2}") for j, m in
-                             enumerate(source_masks or [None] * num_extra)]
+            raise ValueError(
+                f"source_masks needs {num_extra} entries (one per extra reference), got {len(source_masks)}."
+            )
+        self.target_masks = [
+            _as_mask(m, f"target mask of reference {j + 1}") for j, m in enumerate(target_masks or [None] * k)
+        ]
+        self.source_masks = [
+            _as_mask(m, f"source mask of reference {j + 2}") for j, m in enumerate(source_masks or [None] * num_extra)
+        ]
         for j, m in enumerate(self.source_masks):
             if m is not None and m.ndim != 2:
                 raise ValueError(f"source mask of reference {j + 2}: expected [H, W], got {tuple(m.shape)}.")
@@ -167,8 +170,10 @@ class ReferenceRouting:
                 f"The side batch has {key.shape[0]} frames, not a multiple of the {self.num_extra} extra references."
             )
         b = key.shape[0] // self.num_extra
-        self._kv[id(owner)] = (key.reshape(b, self.num_extra, *key.shape[1:]),
-                               value.reshape(b, self.num_extra, *value.shape[1:]))
+        self._kv[id(owner)] = (
+            key.reshape(b, self.num_extra, *key.shape[1:]),
+            value.reshape(b, self.num_extra, *value.shape[1:]),
+        )
 
     def captured(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The keys/values captured so far, one `[B, num_extra, N, C]` pair per layer."""

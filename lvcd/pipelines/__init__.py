@@ -1,4 +1,5 @@
 """Diffusers pipelines: `LVCDPipeline` (the only place where models, sampling and images meet)."""
+
 from .extra_refs import ExtraReference
 from .pipeline_lvcd import LVCDPipeline
 from .state import LVCDConditioning, LVCDPipelineOutput, NonFiniteLatentsError, SegmentCarry, SegmentResult

@@ -4,6 +4,7 @@ Chunks of `decode_chunk` latents (10 as released) with the reference latent prep
 overlap (`lvcd.sampling.plan_decode_chunks`); only the latents a chunk still needs are held. Moved out of
 `pipeline_lvcd.py` unchanged, to keep that file readable top to bottom.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -18,8 +19,14 @@ class TemporalDecodeMixin:
     """`decode_latents_stream` / `_decode` for a pipeline with `vae`, `conditioning` and `_execution_device`."""
 
     @torch.no_grad()
-    def decode_latents_stream(self, latents: Iterable[torch.Tensor], num_frames: int, chunk: int | None = None,
-                              overlap: int | None = None, as_uint8: bool = False) -> Iterator[torch.Tensor]:
+    def decode_latents_stream(
+        self,
+        latents: Iterable[torch.Tensor],
+        num_frames: int,
+        chunk: int | None = None,
+        overlap: int | None = None,
+        as_uint8: bool = False,
+    ) -> Iterator[torch.Tensor]:
         """Official chunked temporal decoding (reference latent prepended, 3 frames overlap) over a stream of final
         latents [n, 4, h, w] in frame order; yields decoded frames in order, on the CPU: float [m, 3, H, W] in [0, 1],
         or with `as_uint8` uint8 [m, H, W, 3] rounded on the device (4x less to copy back; the same values as
@@ -58,4 +65,3 @@ class TemporalDecodeMixin:
         if needs_upcast:
             vae.to(torch.float16)
         return (frames.clamp(-1, 1) + 1.0) / 2.0  # official clamp to [-1, 1], then (x + 1) / 2
-

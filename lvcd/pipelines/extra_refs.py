@@ -93,16 +93,25 @@ def side_generator(generator: torch.Generator | None, index: int) -> torch.Gener
 class SideBatch:
     """The extra references of one shot, prepared for sampling (latents, hints, noise, pooled masks)."""
 
-    def __init__(self, pipe, refs: Sequence[ExtraReference], size: tuple[int, int], num_frames: int,
-                 generator: torch.Generator | None, device, reference_target_mask=None):
+    def __init__(
+        self,
+        pipe,
+        refs: Sequence[ExtraReference],
+        size: tuple[int, int],
+        num_frames: int,
+        generator: torch.Generator | None,
+        device,
+        reference_target_mask=None,
+    ):
         f = pipe.vae_scale_factor
         self.latent = (size[0] // f, size[1] // f)
         self.num_frames = num_frames
         self.count = len(refs)
         self.primary_target = None
         if reference_target_mask is not None:
-            self.primary_target = pool_mask(reference_target_mask, size, self.latent, "`reference_target_mask`",
-                                            num_frames)
+            self.primary_target = pool_mask(
+                reference_target_mask, size, self.latent, "`reference_target_mask`", num_frames
+            )
         if not refs and self.primary_target is None:
             raise ValueError("SideBatch needs an extra reference or a target mask for the reference.")
         concat_first, first_mean, hints, noise = [], [], [], []
@@ -131,8 +140,11 @@ class SideBatch:
                 raise ValueError(f"{name}: lineart is {tuple(sk.shape[-2:])} (H, W), the frames are {tuple(size)}.")
             hints.append(sk[:1].expand(-1, 3, -1, -1))
             shape = (1, pipe.unet.config.out_channels, *self.latent)
-            noise.append(randn_tensor(shape, generator=side_generator(generator, j), device=torch.device("cpu"),
-                                      dtype=torch.float32))
+            noise.append(
+                randn_tensor(
+                    shape, generator=side_generator(generator, j), device=torch.device("cpu"), dtype=torch.float32
+                )
+            )
             if ref.mask is not None:
                 self.source_masks.append(pool_mask(ref.mask, size, self.latent, f"{name} `mask`")[0])
             else:
@@ -153,10 +165,13 @@ class SideBatch:
     def routing(self, video: Sequence[int]) -> ReferenceRouting:
         """The routing of one window whose video-path positions show source frames `video`."""
         idx = [min(max(int(i), 0), self.num_frames - 1) for i in video]
-        targets = [None if m is None else (m[0] if m.shape[0] == 1 else m[idx])
-                   for m in [self.primary_target, *self.target_masks]]
-        return ReferenceRouting(self.count, target_masks=targets, source_masks=self.source_masks,
-                                latent_size=self.latent)
+        targets = [
+            None if m is None else (m[0] if m.shape[0] == 1 else m[idx])
+            for m in [self.primary_target, *self.target_masks]
+        ]
+        return ReferenceRouting(
+            self.count, target_masks=targets, source_masks=self.source_masks, latent_size=self.latent
+        )
 
     def concat(self, segment_index: int) -> torch.Tensor:
         """Concat latents of the side frames, chosen as the window's reference frame's (official quirk)."""
@@ -177,8 +192,9 @@ class SideBatch:
         self.x = self.x + (self.sigmas[i + 1] - sigma) * (self.x - d) / sigma
 
 
-def side_denoise(pipe, x: torch.Tensor, sigma: torch.Tensor, concat: torch.Tensor, hint: torch.Tensor,
-                 cond) -> torch.Tensor:
+def side_denoise(
+    pipe, x: torch.Tensor, sigma: torch.Tensor, concat: torch.Tensor, hint: torch.Tensor, cond
+) -> torch.Tensor:
     """D(x; sigma) for the side batch: [K-1, 4, h, w], each frame its own one-frame video (position id 0, the
     reference path's self-attention), with the window's CLIP embedding and time ids."""
     dtype = pipe.unet.dtype
@@ -190,7 +206,12 @@ def side_denoise(pipe, x: torch.Tensor, sigma: torch.Tensor, concat: torch.Tenso
     ids = cond.added_time_ids.to(dtype).expand(k, -1)
     down, mid = pipe.controlnet(x_in, t, ehs, ids, controlnet_cond=hint, return_dict=False)
     out = pipe.unet(
-        x_in, t, ehs, ids, down_block_additional_residuals=down, mid_block_additional_residual=mid,
+        x_in,
+        t,
+        ehs,
+        ids,
+        down_block_additional_residuals=down,
+        mid_block_additional_residual=mid,
         return_dict=False,
     )[0]
     return out[:, 0].float() * c_out + x * c_skip  # [K-1, 1, 4, h, w] -> [K-1, 4, h, w]
@@ -203,8 +224,15 @@ def attach_side_batch(pipe, cond, extra_references, reference_target_mask, num_f
         return
     f = pipe.vae_scale_factor
     h, w = cond.concat_first.shape[-2:]
-    cond.extra["side"] = SideBatch(pipe, list(extra_references or []), (h * f, w * f), num_frames, generator,
-                                   pipe._execution_device, reference_target_mask)
+    cond.extra["side"] = SideBatch(
+        pipe,
+        list(extra_references or []),
+        (h * f, w * f),
+        num_frames,
+        generator,
+        pipe._execution_device,
+        reference_target_mask,
+    )
 
 
 def with_side_batch(pipe, cond, seg, sigmas: torch.Tensor, denoiser):

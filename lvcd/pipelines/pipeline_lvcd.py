@@ -9,6 +9,7 @@ chunked temporal VAE decoding with the reference latent prepended.
 
 Deliberately not here: file IO, lineart extraction, resizing to the model resolution (see `lvcd.backends.diffusion`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -170,8 +171,9 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
         return x.to(device=device, dtype=dtype)
 
     @staticmethod
-    def sketch_tensor(frame: np.ndarray, polarity: str, fit: Callable[[np.ndarray], np.ndarray] | None = None
-                      ) -> torch.Tensor:
+    def sketch_tensor(
+        frame: np.ndarray, polarity: str, fit: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> torch.Tensor:
         """One lineart frame (any polarity) -> [1, H, W] float32 line strength, lines = 1: the model convention with
         one channel (the segment loop repeats it to 3 on the device). `fit` maps the [h, w] strength at the source
         size to the model size (lvcd's letterbox); without it the frame must already be at the model size."""
@@ -226,8 +228,9 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
         concat_first = DiagonalGaussianDistribution(vae.quant_conv(h)).mode()
         posterior = DiagonalGaussianDistribution(h)
         if generator is not None:
-            eps = randn_tensor(posterior.mean.shape, generator=generator, device=torch.device("cpu"),
-                               dtype=torch.float32)
+            eps = randn_tensor(
+                posterior.mean.shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32
+            )
             first_cond = posterior.mean + posterior.std * eps.to(posterior.mean.device, posterior.mean.dtype)
         else:
             first_cond = posterior.mean
@@ -238,8 +241,9 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
         return torch.tensor([[c.fps_id, c.motion_bucket_id, c.cond_aug]], device=device, dtype=torch.float32)
 
     # ------------------------------------------------------------------------------------------------ 4. denoiser
-    def _denoise(self, x: torch.Tensor, sigma: torch.Tensor, concat: torch.Tensor, hint: torch.Tensor,
-                 cond: _Conditions) -> torch.Tensor:
+    def _denoise(
+        self, x: torch.Tensor, sigma: torch.Tensor, concat: torch.Tensor, hint: torch.Tensor, cond: _Conditions
+    ) -> torch.Tensor:
         """D(x; sigma) for one 19-frame window: [T, 4, h, w] fp32 -> [T, 4, h, w] fp32."""
         dtype = self.unet.dtype
         c_skip, c_out, c_in, c_noise = get_scalings(sigma)
@@ -249,7 +253,12 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
         ids = cond.added_time_ids.to(dtype)
         down, mid = self.controlnet(x_in, t, ehs, ids, controlnet_cond=hint, return_dict=False)
         out = self.unet(
-            x_in, t, ehs, ids, down_block_additional_residuals=down, mid_block_additional_residual=mid,
+            x_in,
+            t,
+            ehs,
+            ids,
+            down_block_additional_residuals=down,
+            mid_block_additional_residual=mid,
             return_dict=False,
         )[0]
         return rearrange(out, "1 t c h w -> t c h w").float() * c_out + x * c_skip
@@ -356,8 +365,9 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
             x_t = recycle_noise(x_t, cfg)
             carry = None
             if seg is not segments[-1]:
-                carry = SegmentCarry(seg.index + 1, x_t.cpu(), prev_tail.cpu(),
-                                     prev_d.cpu() if prev_d is not None else torch.empty(0))
+                carry = SegmentCarry(
+                    seg.index + 1, x_t.cpu(), prev_tail.cpu(), prev_d.cpu() if prev_d is not None else torch.empty(0)
+                )
             yield SegmentResult(seg.index, first_frame, new, carry)
         if bar is not None:
             bar.close()
@@ -374,8 +384,9 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
         return msg + "float16 overflows in this model; use --dtype bf16 (the CUDA default) or fp32."
 
     # ------------------------------------------------------------------------------------------------ conditions
-    def prepare_conditions(self, reference: torch.Tensor, image_embeddings: torch.Tensor | None,
-                           generator: torch.Generator | None) -> _Conditions:
+    def prepare_conditions(
+        self, reference: torch.Tensor, image_embeddings: torch.Tensor | None, generator: torch.Generator | None
+    ) -> _Conditions:
         device = self._execution_device
         if image_embeddings is None:
             image_embeddings = self.encode_image(reference, device)
@@ -438,16 +449,22 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
         done, carry = store.load() if store is not None else ([], None)
         resume = SegmentCarry.from_state_dict(carry) if carry else None
         finished = len(done)
-        first_needed = (min([i for i in segments[finished].hint_indices if i > 0], default=0)
-                        if finished < len(segments) else num_frames)
+        first_needed = (
+            min([i for i in segments[finished].hint_indices if i > 0], default=0)
+            if finished < len(segments)
+            else num_frames
+        )
         prepare = prepare or (lambda frame: frame)
 
         def prepared_items():
             for index, frame in enumerate(sketches):
                 yield None if 0 < index < first_needed else prepare(frame)
 
-        items = background(prepared_items(), maxsize=prefetch, name="lvcd-sketches") if prefetch else \
-            contextlib.nullcontext(prepared_items())
+        items = (
+            background(prepared_items(), maxsize=prefetch, name="lvcd-sketches")
+            if prefetch
+            else contextlib.nullcontext(prepared_items())
+        )
         with items as prepared:
             sketch_fn = SketchWindow(prepared, num_frames)
             H, W = reference.shape[-2:]
@@ -462,10 +479,17 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
                 if done and resume is None:
                     return  # every window was already finished
                 for res in self.iter_segments(
-                    sketch_fn, num_frames, cond, noise, num_inference_steps, overlap, resume=resume,
+                    sketch_fn,
+                    num_frames,
+                    cond,
+                    noise,
+                    num_inference_steps,
+                    overlap,
+                    resume=resume,
                     callback_on_step_end=callback_on_step_end,
                     callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-                    progress=progress, segments=segments,
+                    progress=progress,
+                    segments=segments,
                 ):
                     if store is not None:
                         store.save(res)
@@ -474,8 +498,9 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
             if output_type == "latent":
                 yield from final_latents()
             else:
-                yield from self.decode_latents_stream(final_latents(), num_frames, chunk=decode_chunk,
-                                                      as_uint8=output_type == "uint8")
+                yield from self.decode_latents_stream(
+                    final_latents(), num_frames, chunk=decode_chunk, as_uint8=output_type == "uint8"
+                )
 
     # ------------------------------------------------------------------------------------------------ __call__
     @torch.no_grad()
@@ -530,13 +555,28 @@ class LVCDPipeline(TemporalDecodeMixin, DiffusionPipeline):
         ref = self.preprocess_reference(reference, (H, W), self._execution_device, torch.float32)
 
         # 3.-7. Noise, conditioning and the window loop, collected
-        all_latents = torch.cat(list(self.stream(
-            sk, ref, n, image_embeddings=image_embeddings, latents=latents, generator=generator,
-            num_inference_steps=num_inference_steps, overlap=overlap, output_type="latent", prefetch=0, progress=True,
-            callback_on_step_end=callback_on_step_end,
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-            extra_references=extra_references, reference_target_mask=reference_target_mask,
-        )), dim=0).float()
+        all_latents = torch.cat(
+            list(
+                self.stream(
+                    sk,
+                    ref,
+                    n,
+                    image_embeddings=image_embeddings,
+                    latents=latents,
+                    generator=generator,
+                    num_inference_steps=num_inference_steps,
+                    overlap=overlap,
+                    output_type="latent",
+                    prefetch=0,
+                    progress=True,
+                    callback_on_step_end=callback_on_step_end,
+                    callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+                    extra_references=extra_references,
+                    reference_target_mask=reference_target_mask,
+                )
+            ),
+            dim=0,
+        ).float()
 
         # 8. Decode
         if output_type == "latent":

@@ -1,5 +1,6 @@
 """The values that travel through `LVCDPipeline`: the released conditioning constants, the output, the carry between
 windows (what a checkpoint holds), one window's result, the prepared conditions, and the one-pass sketch window."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -95,8 +96,9 @@ class SketchWindow:
         while self.read <= max(indices):
             s = next(self.prepared, _END)
             if s is _END:
-                raise LVCDError(f"the lineart stream ended after {self.read} frames but {self.num_frames} were "
-                                 "announced.")
+                raise LVCDError(
+                    f"the lineart stream ended after {self.read} frames but {self.num_frames} were announced."
+                )
             if self.read == 0 or self.read >= lowest:
                 self.held[self.read] = s
             self.read += 1

@@ -6,6 +6,7 @@ sigmas computed in fp32 with an appended 0, `VScalingWithEDMcNoise` precondition
 and the denoiser callable; a `blend` seam lets the caller overwrite the denoised estimate before each update
 (Overlapped Blending). It never imports a model class.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -12,6 +12,7 @@ Follows the official `sample_video` (lvcd-reference.md §3.4) and extends it to 
   Padding (rather than a shortened last window with a larger overlap) keeps every window exactly the layout the
   released weights were trained and tested with.
 """
+
 from __future__ import annotations
 
 import math

@@ -12,6 +12,7 @@
 
 Planning needs no torch; rendering imports it only through the diffusion backend.
 """
+
 from .manifest import load_manifest
 from .plan import Pass, plan_passes, plan_shots
 from .render import BatchResult, ShotResult, render_shots
@@ -20,8 +21,21 @@ from .timecode import parse_time
 
 _DETECT = ("DetectConfig", "DetectedShots", "LineartDetector", "detect_cuts", "detect_shots", "cuts_to_ranges")
 
-__all__ = ["Manifest", "ManifestError", "Shot", "load_manifest", "parse_time", "shot_seed", "BatchResult", "Pass",
-           "ShotResult", "plan_passes", "plan_shots", "render_shots", *_DETECT]
+__all__ = [
+    "Manifest",
+    "ManifestError",
+    "Shot",
+    "load_manifest",
+    "parse_time",
+    "shot_seed",
+    "BatchResult",
+    "Pass",
+    "ShotResult",
+    "plan_passes",
+    "plan_shots",
+    "render_shots",
+    *_DETECT,
+]
 
 
 def __getattr__(name: str):

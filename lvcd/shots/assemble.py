@@ -1,5 +1,6 @@
 """Assembling a batch: every frame of the episode in order (shot frames from the work folder, frames in no shot as
 the lineart itself) with the inputs' sound, written atomically."""
+
 from __future__ import annotations
 
 import contextlib
@@ -43,10 +44,20 @@ def audio_pieces(manifest: Manifest, timeline: Sequence[tuple[int, int, object]]
     return pieces
 
 
-def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | os.PathLike, *, source: EpisodeSource,
-                   crf: int = 18, fmt: str | None = None, overwrite: bool = False, progress: bool = True,
-                   work: str | os.PathLike | None = None, audio: str | os.PathLike | None = None,
-                   layers: bool = False) -> Path:
+def assemble_video(
+    manifest: Manifest,
+    plans: Sequence[ShotPlan],
+    output: str | os.PathLike,
+    *,
+    source: EpisodeSource,
+    crf: int = 18,
+    fmt: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    work: str | os.PathLike | None = None,
+    audio: str | os.PathLike | None = None,
+    layers: bool = False,
+) -> Path:
     """Write the final video: every frame in order (shot frames from the work folder, frames in no shot as the
     lineart itself) with the inputs' sound, atomically.
 
@@ -69,8 +80,9 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
     if output_format(output, fmt) == "indexed":  # palette PNGs with one merged palette (lvcd.deliver)
         from .indexed import assemble_indexed
 
-        return assemble_indexed(manifest, plans, output, source=source, overwrite=overwrite, progress=progress,
-                                layers=layers)
+        return assemble_indexed(
+            manifest, plans, output, source=source, overwrite=overwrite, progress=progress, layers=layers
+        )
     timeline: list[tuple[int, int, ShotPlan | None]] = []
     pos = 0
     for p in sorted(plans, key=lambda p: p.shot.start):
@@ -94,10 +106,12 @@ def assemble_video(manifest: Manifest, plans: Sequence[ShotPlan], output: str | 
                 audio = stack.enter_context(temporary_audio_track(audio_pieces(manifest, timeline), folder=work))
             else:
                 logger.info("%s: PNG frames carry no audio; the inputs' sound is not written.", output)
-        writer = stack.enter_context(open_writer(output, manifest.fps, manifest.size, audio_from=audio, crf=crf,
-                                                 overwrite=overwrite, fmt=fmt))
-        bar = stack.enter_context(tqdm(total=manifest.frame_count, unit="frame", desc="assemble",
-                                       disable=not progress))
+        writer = stack.enter_context(
+            open_writer(output, manifest.fps, manifest.size, audio_from=audio, crf=crf, overwrite=overwrite, fmt=fmt)
+        )
+        bar = stack.enter_context(
+            tqdm(total=manifest.frame_count, unit="frame", desc="assemble", disable=not progress)
+        )
         for a, b, p in timeline:
             frames = source.read(a, b) if p is None else (read_png(p.folder / PNG_NAME.format(i)) for i in range(a, b))
             for f in frames:

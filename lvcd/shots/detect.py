@@ -25,6 +25,7 @@ PySceneDetect's own detectors stay available as `method="hash" | "content" | "ad
 content, hash; see `METHOD_DEFAULTS`). Deliberately not here: dissolve/fade detection (rare in lineart; a dissolve is
 cut at its strongest frame or not at all) and any learned detector (TransNetV2 needs colour footage and weights).
 """
+
 from __future__ import annotations
 
 import logging
@@ -207,8 +208,9 @@ def make_detector(config: DetectConfig, fps: float | Fraction = 24.0) -> SceneDe
         return HashDetector(threshold=t, min_scene_len=config.min_shot_len)
     if config.method == "content":
         return ContentDetector(threshold=t, min_scene_len=config.min_shot_len, luma_only=True)
-    return AdaptiveDetector(adaptive_threshold=t, min_scene_len=config.min_shot_len, luma_only=True,
-                            min_content_val=3.0)
+    return AdaptiveDetector(
+        adaptive_threshold=t, min_scene_len=config.min_shot_len, luma_only=True, min_content_val=3.0
+    )
 
 
 def _small(frame: np.ndarray, width: int) -> np.ndarray:
@@ -220,8 +222,14 @@ def _small(frame: np.ndarray, width: int) -> np.ndarray:
     return cv2.resize(bgr, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
-def detect_cuts(frames: Iterable[np.ndarray], config: DetectConfig | None = None, *, fps: float | Fraction = 24.0,
-                on_frame: Callable[[int], None] | None = None, scores: list[float] | None = None) -> list[int]:
+def detect_cuts(
+    frames: Iterable[np.ndarray],
+    config: DetectConfig | None = None,
+    *,
+    fps: float | Fraction = 24.0,
+    on_frame: Callable[[int], None] | None = None,
+    scores: list[float] | None = None,
+) -> list[int]:
     """Frame numbers (0-based, within `frames`) where a new shot starts; frame 0 is never listed.
 
     `frames` are uint8 RGB (or grey) lineart frames in order; they are looked at one by one and not kept.
@@ -270,8 +278,12 @@ class DetectedShots:
         return [a for a, _ in self.ranges[1:]]
 
 
-def detect_shots(inputs: str | os.PathLike | Sequence[str | os.PathLike], config: DetectConfig | None = None, *,
-                 progress: bool = True) -> DetectedShots:
+def detect_shots(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    config: DetectConfig | None = None,
+    *,
+    progress: bool = True,
+) -> DetectedShots:
     """Detect the shots of one lineart video / image sequence, or of several played one after the other (an episode
     in parts: frame numbers are global over the concatenation). Streams the frames; memory stays constant."""
     from tqdm.auto import tqdm
@@ -293,5 +305,6 @@ def detect_shots(inputs: str | os.PathLike | Sequence[str | os.PathLike], config
     scores: list[float] = []
     with tqdm(total=total, unit="frame", desc=f"detect shots ({cfg.method})", disable=not progress) as bar:
         cuts = detect_cuts(frames(), cfg, fps=infos[0].fps, on_frame=lambda i: bar.update(), scores=scores)
-    return DetectedShots(cuts_to_ranges(cuts, total), total, Fraction(infos[0].fps), [str(p) for p in paths], cfg,
-                         scores)
+    return DetectedShots(
+        cuts_to_ranges(cuts, total), total, Fraction(infos[0].fps), [str(p) for p in paths], cfg, scores
+    )

@@ -56,15 +56,17 @@ def _resolve(base: Path | None, value) -> str:
     return str(p if p.is_absolute() or base is None else base / p)
 
 
-def parse_extra_references(value, base: Path | None, num_frames: int | None, check_files: bool, where: str,
-                           problems: list[str]) -> tuple[ExtraReferenceSpec, ...]:
+def parse_extra_references(
+    value, base: Path | None, num_frames: int | None, check_files: bool, where: str, problems: list[str]
+) -> tuple[ExtraReferenceSpec, ...]:
     """Validate a manifest's `extra_references` list (paths relative to `base`); problems are appended, each naming
     `where` (e.g. "shot 's001'") and the field. `num_frames`: the shot's length (None: not checked)."""
     if value is None:
         return ()
     if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
-        problems.append(f"{where}: `extra_references` must be a list of {{image, mask, target_mask, lineart}} "
-                        f"(got {value!r})")
+        problems.append(
+            f"{where}: `extra_references` must be a list of {{image, mask, target_mask, lineart}} (got {value!r})"
+        )
         return ()
     specs = []
     for i, entry in enumerate(value):
@@ -76,8 +78,9 @@ def parse_extra_references(value, base: Path | None, num_frames: int | None, che
             continue
         bad = sorted(set(entry) - set(EXTRA_REFERENCE_KEYS))
         if bad:
-            problems.append(f"{field}: unknown key(s) {', '.join(map(repr, bad))}; valid: "
-                            f"{', '.join(EXTRA_REFERENCE_KEYS)}")
+            problems.append(
+                f"{field}: unknown key(s) {', '.join(map(repr, bad))}; valid: {', '.join(EXTRA_REFERENCE_KEYS)}"
+            )
         if not entry.get("image"):
             problems.append(f"{field}.image is missing (the coloured reference image)")
             continue
@@ -89,8 +92,7 @@ def parse_extra_references(value, base: Path | None, num_frames: int | None, che
     return tuple(specs)
 
 
-def check_extra_reference(spec: ExtraReferenceSpec, num_frames: int | None, field: str,
-                          problems: list[str]) -> None:
+def check_extra_reference(spec: ExtraReferenceSpec, num_frames: int | None, field: str, problems: list[str]) -> None:
     """Files exist, `mask` and `lineart` have the size of `image`, `target_mask` has the shot's length. `field` is
     the problem prefix up to the index, e.g. "shot 's001': `extra_references[0]" (the key and a backquote follow)."""
     size = None
@@ -108,8 +110,10 @@ def check_extra_reference(spec: ExtraReferenceSpec, num_frames: int | None, fiel
                 problems.append(f"{field}.{key}` {path!r} cannot be read: {e}")
                 continue
             if n is not None and num_frames is not None and n != num_frames:
-                problems.append(f"{field}.{key}` {path!r} has {n} frames but the shot has {num_frames}; give one mask "
-                                "per frame of the shot (or one image for all of them)")
+                problems.append(
+                    f"{field}.{key}` {path!r} has {n} frames but the shot has {num_frames}; give one mask "
+                    "per frame of the shot (or one image for all of them)"
+                )
             continue
         try:
             wh = _image_size(path)
@@ -119,19 +123,24 @@ def check_extra_reference(spec: ExtraReferenceSpec, num_frames: int | None, fiel
         if key == "image":
             size = wh
         elif size is not None and wh != size:
-            problems.append(f"{field}.{key}` {path!r} is {wh[0]}x{wh[1]} but `image` is {size[0]}x{size[1]}; it must "
-                            "have the size of the reference image")
+            problems.append(
+                f"{field}.{key}` {path!r} is {wh[0]}x{wh[1]} but `image` is {size[0]}x{size[1]}; it must "
+                "have the size of the reference image"
+            )
 
 
-def pair_cli_extra_references(images: Sequence[str] | None, masks: Sequence[str] | None,
-                              target_masks: Sequence[str] | None) -> list[dict]:
+def pair_cli_extra_references(
+    images: Sequence[str] | None, masks: Sequence[str] | None, target_masks: Sequence[str] | None
+) -> list[dict]:
     """`--extra-reference IMAGE` (repeatable) with `--extra-reference-mask` / `--extra-target-mask` paired in order:
     the i-th mask goes with the i-th image; `-` skips one. Raises ValueError naming the flag on a count mismatch."""
     images, masks, target_masks = list(images or []), list(masks or []), list(target_masks or [])
     for flag, given in (("--extra-reference-mask", masks), ("--extra-target-mask", target_masks)):
         if len(given) > len(images):
-            raise ValueError(f"{flag} is given {len(given)} time(s) but --extra-reference only {len(images)}; they "
-                             "pair in order (use - to skip one)")
+            raise ValueError(
+                f"{flag} is given {len(given)} time(s) but --extra-reference only {len(images)}; they "
+                "pair in order (use - to skip one)"
+            )
     out = []
     for i, image in enumerate(images):
         entry = {"image": image}
@@ -188,7 +197,8 @@ def pass_extra_references(specs, frames: Sequence[int | None]) -> list[dict]:
     for spec in specs:
         item = spec.as_dict()
         if spec.target_mask is not None:
-            item["target_mask"] = MaskFrames(spec.target_mask,
-                                             [None if g is None else g - spec.first_frame for g in frames])
+            item["target_mask"] = MaskFrames(
+                spec.target_mask, [None if g is None else g - spec.first_frame for g in frames]
+            )
         out.append(item)
     return out

@@ -1,6 +1,7 @@
 """Indexed assembly of a manifest's shots (`lvcd batch --format indexed`): one palette per shot from the paints its
 frames are made of (`lvcd.deliver.shots.shot_paints`), merged in shot order so a named entry has one index in the
 whole episode, and every frame written as an indexed PNG."""
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,16 @@ def shot_palette(plan, source, size: tuple[int, int]) -> Palette:
     return build_palette(shot_paints(backend, ref, snap, first), parse_named_palette(opts.palette))
 
 
-def assemble_indexed(manifest, plans: Sequence, output: str | os.PathLike, *, source, overwrite: bool = False,
-                     progress: bool = True, layers: bool = False) -> Path:
+def assemble_indexed(
+    manifest,
+    plans: Sequence,
+    output: str | os.PathLike,
+    *,
+    source,
+    overwrite: bool = False,
+    progress: bool = True,
+    layers: bool = False,
+) -> Path:
     """Write every frame of a rendered manifest as one indexed PNG sequence with one merged palette (shot frames
     from the work folder; frames in no shot: the lineart)."""
     from tqdm.auto import tqdm
@@ -47,8 +56,15 @@ def assemble_indexed(manifest, plans: Sequence, output: str | os.PathLike, *, so
     gaps = manifest.gaps()
     if gaps and pal.index_of((255, 255, 255)) is None:
         pal = Palette(np.vstack([pal.colours, [[255, 255, 255]]]), pal.names + [PAPER_NAME], pal.kinds + ["paper"])
-    shots = [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end,
-              "indices": [pal.index_of(c) for c in sp.colours]} for p, sp in zip(ordered, palettes, strict=True)]
+    shots = [
+        {
+            "name": p.shot.name,
+            "start": p.shot.start,
+            "end": p.shot.end,
+            "indices": [pal.index_of(c) for c in sp.colours],
+        }
+        for p, sp in zip(ordered, palettes, strict=True)
+    ]
     timeline, pos = [], 0
     for p in ordered:
         if p.shot.start > pos:
@@ -58,9 +74,19 @@ def assemble_indexed(manifest, plans: Sequence, output: str | os.PathLike, *, so
     if pos < manifest.frame_count:
         timeline.append((pos, manifest.frame_count, None))
     name = manifest.path.stem if manifest.path is not None else Path(output).name
-    with IndexedWriter(output, manifest.fps, manifest.size, palette=pal, overwrite=overwrite, layers=layers,
-                       name=name, extra={"shots": shots}) as writer, \
-            tqdm(total=manifest.frame_count, unit="frame", desc="assemble (indexed)", disable=not progress) as bar:
+    with (
+        IndexedWriter(
+            output,
+            manifest.fps,
+            manifest.size,
+            palette=pal,
+            overwrite=overwrite,
+            layers=layers,
+            name=name,
+            extra={"shots": shots},
+        ) as writer,
+        tqdm(total=manifest.frame_count, unit="frame", desc="assemble (indexed)", disable=not progress) as bar,
+    ):
         for a, b, p in timeline:
             frames = source.read(a, b) if p is None else (read_png(p.folder / PNG_NAME.format(i)) for i in range(a, b))
             for i, f in zip(range(a, b), frames, strict=True):

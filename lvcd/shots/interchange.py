@@ -1,6 +1,7 @@
 """Shot lists in and out: CSV and OpenTimelineIO imports (`shots_from_csv`, `shots_from_otio`) and the commented
 YAML manifest text that `lvcd shots` writes (`manifest_text`, `write_manifest`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,10 @@ def shots_from_csv(path: str | os.PathLike) -> list[dict]:
     for line, r in enumerate(rows, 1):
         r = [c.strip() for c in r]
         if len(r) < 3 or len(r) > 5:
-            raise ValueError(f"{p}: row {line} has {len(r)} columns; expected name,start,end,reference"
-                             f"[,reference_frame] (got {','.join(r)!r})")
+            raise ValueError(
+                f"{p}: row {line} has {len(r)} columns; expected name,start,end,reference"
+                f"[,reference_frame] (got {','.join(r)!r})"
+            )
         entry: dict[str, Any] = {"name": r[0], "start": _csv_time(r[1]), "end": _csv_time(r[2])}
         ref = r[3] if len(r) > 3 else ""
         entry["reference"] = str((p.parent / ref).resolve()) if ref else None
@@ -61,8 +64,10 @@ def shots_from_otio(path: str | os.PathLike, fps: Fraction | float) -> list[dict
     try:
         obj = otio.adapters.read_from_file(str(p))
     except Exception as e:  # adapters raise their own types; all mean "cannot read this file"
-        raise ValueError(f"{p}: not readable as OpenTimelineIO ({e}); export the edit as .otio (or install the "
-                         "adapter plugin for its format).") from None
+        raise ValueError(
+            f"{p}: not readable as OpenTimelineIO ({e}); export the edit as .otio (or install the "
+            "adapter plugin for its format)."
+        ) from None
     timeline = obj if isinstance(obj, otio.schema.Timeline) else None
     tracks = timeline.video_tracks() if timeline is not None else [obj] if isinstance(obj, otio.schema.Track) else []
     track = next((t for t in tracks if any(isinstance(c, otio.schema.Clip) for c in t)), None)
@@ -103,8 +108,15 @@ def _scalar(v: Any) -> str:
     return json.dumps(v)
 
 
-def manifest_text(inputs: Sequence[str], shots: Sequence[Mapping], *, output: str | None = None,
-                  defaults: Mapping | None = None, fps: Fraction | float | None = None, header: str = "") -> str:
+def manifest_text(
+    inputs: Sequence[str],
+    shots: Sequence[Mapping],
+    *,
+    output: str | None = None,
+    defaults: Mapping | None = None,
+    fps: Fraction | float | None = None,
+    header: str = "",
+) -> str:
     """The YAML text of a manifest, with comments (what `lvcd shots` writes). `shots` are raw entries (name, start,
     end, reference, reference_frame, ...); an empty reference is written as an empty slot to fill in. An entry with
     `references` (a list of {frame, image}) is written as given, unexpanded: this writes manifest entries, not the
@@ -172,8 +184,9 @@ def check_manifest_path(out: str | os.PathLike, overwrite: bool = False) -> Path
     return out
 
 
-def imported_shots(*, from_otio: str | None = None, from_csv: str | None = None, fps: Fraction | float,
-                   base: Path) -> tuple[list[dict], str]:
+def imported_shots(
+    *, from_otio: str | None = None, from_csv: str | None = None, fps: Fraction | float, base: Path
+) -> tuple[list[dict], str]:
     """Raw shot entries from an OpenTimelineIO edit or a CSV shot list (reference paths relative to `base`, the
     manifest's folder), and the header line saying where they came from."""
     if from_otio:
@@ -191,13 +204,24 @@ def validate_entries(out: str | os.PathLike, inputs: Sequence[str], entries: Seq
 
     base = Path(out).resolve().parent
     inputs_rel = [relative_to(p, base) for p in inputs]
-    raw = {"version": MANIFEST_VERSION, "input": inputs_rel if len(inputs_rel) > 1 else inputs_rel[0],
-           "output": relative_to(output, base), "shots": list(entries)}
+    raw = {
+        "version": MANIFEST_VERSION,
+        "input": inputs_rel if len(inputs_rel) > 1 else inputs_rel[0],
+        "output": relative_to(output, base),
+        "shots": list(entries),
+    }
     return load_manifest(raw, base_dir=base)
 
 
-def write_manifest(out: str | os.PathLike, inputs: Sequence[str], entries: Sequence[Mapping], *, output: str,
-                   fps: Fraction | float, header: str = "") -> Path:
+def write_manifest(
+    out: str | os.PathLike,
+    inputs: Sequence[str],
+    entries: Sequence[Mapping],
+    *,
+    output: str,
+    fps: Fraction | float,
+    header: str = "",
+) -> Path:
     """Validate, then write the manifest atomically: a bad import never leaves a manifest behind. `inputs` and
     `output` are made relative to the manifest's folder."""
     from ..outputs import atomic_write_text
@@ -205,8 +229,9 @@ def write_manifest(out: str | os.PathLike, inputs: Sequence[str], entries: Seque
     out = Path(out)
     base = out.resolve().parent
     validate_entries(out, inputs, entries, output=output)
-    text = manifest_text([relative_to(p, base) for p in inputs], entries, output=relative_to(output, base), fps=fps,
-                         header=header)
+    text = manifest_text(
+        [relative_to(p, base) for p in inputs], entries, output=relative_to(output, base), fps=fps, header=header
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, text)
     return out

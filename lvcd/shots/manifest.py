@@ -32,6 +32,7 @@ is read by yaml_load.py (`read_yaml`, re-exported here); the data classes live i
 Deliberately not here: CSV / OpenTimelineIO shot lists and the manifest text `lvcd shots` writes (interchange.py),
 rendering (render.py) and cut detection (detect.py). No torch.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,6 +63,7 @@ from .timecode import parse_time
 from .yaml_load import read_yaml
 
 logger = logging.getLogger("lvcd")
+
 
 # ---------------------------------------------------------------------------------------------------- validation
 def option_names() -> tuple[str, ...]:
@@ -110,8 +112,12 @@ def normalize_options(raw: Mapping, where: str, problems: list[str], *, allow_ou
     return out
 
 
-def load_manifest(source: str | os.PathLike | Mapping | Manifest, *, base_dir: str | os.PathLike | None = None,
-                  check_files: bool = True) -> Manifest:
+def load_manifest(
+    source: str | os.PathLike | Mapping | Manifest,
+    *,
+    base_dir: str | os.PathLike | None = None,
+    check_files: bool = True,
+) -> Manifest:
     """Read and validate a manifest (a YAML path, or an already parsed mapping with `base_dir` for its relative
     paths). Probes the inputs (frame counts, fps, size) to turn timecodes into frames and check ranges.
 
@@ -167,8 +173,17 @@ def load_manifest(source: str | os.PathLike | Mapping | Manifest, *, base_dir: s
         logger.warning("%s%s", f"{path}: " if path else "", w)
     if audio is not None and audio.strip().lower() != "none":
         audio = resolve(base, audio)
-    return Manifest(base, inputs, resolve(base, output) if output else None, resolve(base, work) if work else None,
-                    defaults, shots, path, warnings, audio)
+    return Manifest(
+        base,
+        inputs,
+        resolve(base, output) if output else None,
+        resolve(base, work) if work else None,
+        defaults,
+        shots,
+        path,
+        warnings,
+        audio,
+    )
 
 
 def _load_inputs(value, base: Path, problems: list[str]) -> list[InputInfo]:
@@ -191,31 +206,46 @@ def _load_inputs(value, base: Path, problems: list[str]) -> list[InputInfo]:
             problems.append(f"manifest: `{where}` {p!r}: {e}")
             continue
         n = int(info.frame_count)
-        infos.append(InputInfo(path, n, offset, Fraction(info.fps), (int(info.width), int(info.height)),
-                               bool(getattr(info, "has_audio", False))))
+        infos.append(
+            InputInfo(
+                path,
+                n,
+                offset,
+                Fraction(info.fps),
+                (int(info.width), int(info.height)),
+                bool(getattr(info, "has_audio", False)),
+            )
+        )
         offset += n
     if infos:
         first = infos[0]
         for i, inf in enumerate(infos[1:], 1):
             if inf.fps != first.fps:
-                problems.append(f"manifest: `input[{i}]` runs at {float(inf.fps):g} fps but `input[0]` at "
-                                f"{float(first.fps):g}; convert the parts to one frame rate")
+                problems.append(
+                    f"manifest: `input[{i}]` runs at {float(inf.fps):g} fps but `input[0]` at "
+                    f"{float(first.fps):g}; convert the parts to one frame rate"
+                )
             if inf.size != first.size:
-                problems.append(f"manifest: `input[{i}]` is {inf.size[0]}x{inf.size[1]} but `input[0]` is "
-                                f"{first.size[0]}x{first.size[1]}; one episode needs one frame size")
+                problems.append(
+                    f"manifest: `input[{i}]` is {inf.size[0]}x{inf.size[1]} but `input[0]` is "
+                    f"{first.size[0]}x{first.size[1]}; one episode needs one frame size"
+                )
     return infos
 
 
-def _load_shots(value, base: Path, total: int, fps: Fraction, defaults: dict, check_files: bool,
-                problems: list[str]) -> list[Shot]:
+def _load_shots(
+    value, base: Path, total: int, fps: Fraction, defaults: dict, check_files: bool, problems: list[str]
+) -> list[Shot]:
     if not isinstance(value, list) or not value:
         problems.append("manifest: `shots` must be a non-empty list (make one with `lvcd shots INPUT -o FILE`)")
         return []
     shots, seen = [], {}
     for idx, entry in enumerate(value):
         if len(problems) >= STOP_AFTER_PROBLEMS:  # a broken 100,000-shot manifest is rejected in one screen
-            problems.append(f"checking stopped at shots[{idx}] of {len(value):,} after {len(problems):,} problems; "
-                            "fix these and run again")
+            problems.append(
+                f"checking stopped at shots[{idx}] of {len(value):,} after {len(problems):,} problems; "
+                "fix these and run again"
+            )
             break
         label = f"shots[{idx}]"
         if not isinstance(entry, Mapping):
@@ -223,8 +253,9 @@ def _load_shots(value, base: Path, total: int, fps: Fraction, defaults: dict, ch
             continue
         name = entry.get("name", f"shot_{idx + 1:03d}")
         if not isinstance(name, str) or not NAME_RE.match(name):
-            problems.append(f"{label}: `name` {cut(name)} must be 1-128 letters, digits, '.', '_' or '-' (it names "
-                            "files)")
+            problems.append(
+                f"{label}: `name` {cut(name)} must be 1-128 letters, digits, '.', '_' or '-' (it names files)"
+            )
             name = str(name)
         where = f"shot {name!r}"
         if name in seen:
@@ -238,17 +269,21 @@ def _load_shots(value, base: Path, total: int, fps: Fraction, defaults: dict, ch
             if start < 0:
                 problems.append(f"{where}: `start` {start} is before the first frame (0)")
             if end > total:
-                problems.append(f"{where}: `end` {end} is past the end of the input ({total} frames: last frame "
-                                f"{total - 1}; `end` is exclusive, so at most {total})")
+                problems.append(
+                    f"{where}: `end` {end} is past the end of the input ({total} frames: last frame "
+                    f"{total - 1}; `end` is exclusive, so at most {total})"
+                )
             if end <= start:
-                problems.append(f"{where}: `end` {end} must be after `start` {start} (`end` is exclusive: one past "
-                                "the last frame)")
+                problems.append(
+                    f"{where}: `end` {end} must be after `start` {start} (`end` is exclusive: one past the last frame)"
+                )
         if "references" in entry:  # several keyframes: expanded into sub-shots below
             keyframes = load_keyframes(entry, base, start, end, fps, check_files, where, problems)
         else:
             keyframes = None
-            reference, reference_frame, reference_lineart = load_reference(entry, base, start, end, total, fps,
-                                                                             check_files, where, problems)
+            reference, reference_frame, reference_lineart = load_reference(
+                entry, base, start, end, total, fps, check_files, where, problems
+            )
         opts = normalize_options(entry.get("options") or {}, f"{where}: `options`", problems, allow_output=False)
         if entry.get("palette") is not None:  # the shot's palette = options.palette
             opts.update(normalize_options({"palette": entry["palette"]}, where, problems, allow_output=False))
@@ -282,21 +317,29 @@ def _check_layout(shots: list[Shot], total: int, problems: list[str]) -> list[st
     """Overlaps are errors; gaps (frames no shot covers) are warnings."""
     warnings, prev = [], None
     if shots and shots[0].start > 0:
-        warnings.append(f"frames 0-{shots[0].start - 1} are in no shot (before shot {shots[0].label}); they will be "
-                        "left uncoloured (the lineart itself) in the assembled video")
+        warnings.append(
+            f"frames 0-{shots[0].start - 1} are in no shot (before shot {shots[0].label}); they will be "
+            "left uncoloured (the lineart itself) in the assembled video"
+        )
     for s in shots:
         if prev is not None:
             if s.start < prev.end:
-                problems.append(f"shot {s.label}: `start` {s.start} overlaps shot {prev.label} (frames {prev.start}-"
-                                f"{prev.end - 1}); `end` is exclusive, so {s.name!r} may start at {prev.end} at the "
-                                "earliest")
+                problems.append(
+                    f"shot {s.label}: `start` {s.start} overlaps shot {prev.label} (frames {prev.start}-"
+                    f"{prev.end - 1}); `end` is exclusive, so {s.name!r} may start at {prev.end} at the "
+                    "earliest"
+                )
             elif s.start > prev.end:
-                warnings.append(f"frames {prev.end}-{s.start - 1} are in no shot (between {prev.label} and "
-                                f"{s.label}); they will be left uncoloured (the lineart itself) in the assembled "
-                                "video")
+                warnings.append(
+                    f"frames {prev.end}-{s.start - 1} are in no shot (between {prev.label} and "
+                    f"{s.label}); they will be left uncoloured (the lineart itself) in the assembled "
+                    "video"
+                )
         if prev is None or s.end > prev.end:
             prev = s
     if prev is not None and prev.end < total:
-        warnings.append(f"frames {prev.end}-{total - 1} are in no shot (after {prev.label}); they will be left "
-                        "uncoloured (the lineart itself) in the assembled video")
+        warnings.append(
+            f"frames {prev.end}-{total - 1} are in no shot (after {prev.label}); they will be left "
+            "uncoloured (the lineart itself) in the assembled video"
+        )
     return warnings

@@ -2,6 +2,7 @@
 that says whether the shot's frames in the work folder are still valid (done / partial / todo). Loads no model and
 no torch; `plan_shots` is the dry run of `lvcd batch`.
 """
+
 from __future__ import annotations
 
 import json
@@ -118,8 +119,14 @@ def _model_fingerprint(model_dir: Path | None, cache: dict) -> dict:
     return cache[str(model_dir)]
 
 
-def plan_shot(manifest: Manifest, shot: Shot, work: Path, overrides: Mapping, hashes: InputHashes,
-              model_cache: dict | None = None) -> ShotPlan:
+def plan_shot(
+    manifest: Manifest,
+    shot: Shot,
+    work: Path,
+    overrides: Mapping,
+    hashes: InputHashes,
+    model_cache: dict | None = None,
+) -> ShotPlan:
     """Resolve options, seed, backend and passes of `shot`, hash its dependencies and look at the work folder."""
     model_cache = {} if model_cache is None else model_cache
     opts, seed = effective_options(manifest, shot, overrides)
@@ -136,25 +143,36 @@ def plan_shot(manifest: Manifest, shot: Shot, work: Path, overrides: Mapping, ha
     rl = shot.reference_lineart
     extras = shot.extra_references  # references used together: their content is part of the key
     params = render_params(
-        opts, backend=backend, model=_model_fingerprint(model_dir, model_cache),
-        inputs=[{"index": i, "offset": manifest.inputs[i].offset, "frames": manifest.inputs[i].frame_count,
-                 "sha256": hashes(manifest.inputs[i].path)} for i in sorted(touched)],
+        opts,
+        backend=backend,
+        model=_model_fingerprint(model_dir, model_cache),
+        inputs=[
+            {
+                "index": i,
+                "offset": manifest.inputs[i].offset,
+                "frames": manifest.inputs[i].frame_count,
+                "sha256": hashes(manifest.inputs[i].path),
+            }
+            for i in sorted(touched)
+        ],
         reference_sha256=sha256_file(shot.reference) if shot.reference is not None else None,
         shot={"name": shot.name, "start": shot.start, "end": shot.end, "reference_frame": shot.reference_frame},
-        reference_lineart=(None if rl is None else {"frame": rl} if isinstance(rl, int)
-                           else {"sha256": sha256_file(rl)}),
+        reference_lineart=(
+            None if rl is None else {"frame": rl} if isinstance(rl, int) else {"sha256": sha256_file(rl)}
+        ),
         passes=[asdict(p) for p in passes],
         **({"extra_references": extra_reference_hashes(extras, hashes)} if extras else {}),
         **keyframe_params(shot),  # keyframes used together: every one's sha256
     )
-    plan = ShotPlan(shot, opts, seed, backend, model_dir, passes, render_key(params), params,
-                    work / "shots" / shot.name)
+    plan = ShotPlan(
+        shot, opts, seed, backend, model_dir, passes, render_key(params), params, work / "shots" / shot.name
+    )
     plan.status = shot_status(plan)
     return plan
 
 
 def shot_status(plan: ShotPlan) -> str:
-    """"done" (stamp matches and every frame is there), "partial" (a state folder of this key) or "todo"."""
+    """ "done" (stamp matches and every frame is there), "partial" (a state folder of this key) or "todo"."""
     try:
         stamp = json.loads(plan.stamp.read_text())
     except (OSError, ValueError):
@@ -198,8 +216,13 @@ def _check_references(m: Manifest, shots: Sequence[Shot], overrides: Mapping) ->
         raise ManifestError(problems, m.path, note="Nothing was rendered.")
 
 
-def plan_shots(manifest: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
-               only: Sequence[str] | None = None, **overrides) -> tuple[Manifest, Path, list[ShotPlan]]:
+def plan_shots(
+    manifest: Manifest | str | os.PathLike | Mapping,
+    *,
+    work: str | os.PathLike | None = None,
+    only: Sequence[str] | None = None,
+    **overrides,
+) -> tuple[Manifest, Path, list[ShotPlan]]:
     """Validate the manifest and plan the selected shots (options, seeds, passes, hashes, status); loads no model."""
     try:
         overrides = split_overrides(overrides)
@@ -227,7 +250,17 @@ def format_plans(plans: Sequence[ShotPlan]) -> str:
         ref = "external" if s.external else str(s.reference_frame)
         if s.keyframes:  # keyframes used together
             ref = "+".join(str(f) for f, _ in s.keyframes)
-        rows.append((s.name, f"{s.start}-{s.end - 1} ({s.frames})", ref, "+".join(q.name for q in p.passes),
-                     str(p.seed), p.backend, p.status) + ((str(1 + len(s.extra_references)),) if refs else ()))
+        rows.append(
+            (
+                s.name,
+                f"{s.start}-{s.end - 1} ({s.frames})",
+                ref,
+                "+".join(q.name for q in p.passes),
+                str(p.seed),
+                p.backend,
+                p.status,
+            )
+            + ((str(1 + len(s.extra_references)),) if refs else ())
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)

@@ -37,6 +37,7 @@ drawn in the shot's polarity), which is prepended as frame 0 of one pass and its
 Deliberately not here: cut detection (detect.py), manifest parsing (manifest.py), planning (plan.py), assembly
 (assemble.py), locking between machines that render the same shot at the same time (split the work with `only=`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,15 +59,33 @@ from .worker import BatchResult, ShotResult, _Backends, render_shot, stamped_con
 
 logger = logging.getLogger("lvcd")
 
-__all__ = ["BatchResult", "EpisodeSource", "Pass", "ShotResult", "plan_passes", "plan_shots", "read_png",
-           "render_shot", "render_shots"]
+__all__ = [
+    "BatchResult",
+    "EpisodeSource",
+    "Pass",
+    "ShotResult",
+    "plan_passes",
+    "plan_shots",
+    "read_png",
+    "render_shot",
+    "render_shots",
+]
 
 
-def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, work: str | os.PathLike | None = None,
-                 only: Sequence[str] | None = None, output: str | os.PathLike | None = None, assemble: bool = True,
-                 progress: bool | None = None, executor: str = "local", executor_options: Mapping | None = None,
-                 audio: str | os.PathLike | None = None, allow_outside_paths: bool = False,
-                 **overrides) -> BatchResult:
+def render_shots(
+    manifest_or_path: Manifest | str | os.PathLike | Mapping,
+    *,
+    work: str | os.PathLike | None = None,
+    only: Sequence[str] | None = None,
+    output: str | os.PathLike | None = None,
+    assemble: bool = True,
+    progress: bool | None = None,
+    executor: str = "local",
+    executor_options: Mapping | None = None,
+    audio: str | os.PathLike | None = None,
+    allow_outside_paths: bool = False,
+    **overrides,
+) -> BatchResult:
     """Render every shot of a manifest (or the shots named in `only`) into the work folder, then assemble the final
     video (`output`, else the manifest's `output`) with the inputs' audio (see `assemble_video`). Resumable: see
     the module docstring.
@@ -111,12 +130,23 @@ def render_shots(manifest_or_path: Manifest | str | os.PathLike | Mapping, *, wo
 
         runner = make_executor(executor, **(executor_options or {}))
     with WorkLock(work_dir):
-        return _render_shots(m, work=work_dir, only=only, output=out_path, assemble=assemble, progress=progress,
-                             runner=runner, audio=audio, manifest_src=manifest_or_path, **overrides)
+        return _render_shots(
+            m,
+            work=work_dir,
+            only=only,
+            output=out_path,
+            assemble=assemble,
+            progress=progress,
+            runner=runner,
+            audio=audio,
+            manifest_src=manifest_or_path,
+            **overrides,
+        )
 
 
-def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, progress, runner, audio, manifest_src,
-                  **overrides) -> BatchResult:
+def _render_shots(
+    m: Manifest, *, work: Path, only, output, assemble: bool, progress, runner, audio, manifest_src, **overrides
+) -> BatchResult:
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -127,10 +157,23 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
     do_assemble = assemble and not only and out_path is not None
     side = _assembly_record(m, plans, out_path, audio, opts) if do_assemble else None
     result = BatchResult(work_dir)
-    if do_assemble and not opts.overwrite and all(p.status == "done" for p in plans) and \
-            up_to_date(out_path, side):  # a finished batch run again: nothing to render, nothing to write
-        result.shots = [ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, "up to date", p.folder, 0.0, p.key,
-                                   stamped_confidence(p)) for p in plans]
+    if (
+        do_assemble and not opts.overwrite and all(p.status == "done" for p in plans) and up_to_date(out_path, side)
+    ):  # a finished batch run again: nothing to render, nothing to write
+        result.shots = [
+            ShotResult(
+                p.shot.name,
+                p.shot.start,
+                p.shot.end,
+                p.seed,
+                "up to date",
+                p.folder,
+                0.0,
+                p.key,
+                stamped_confidence(p),
+            )
+            for p in plans
+        ]
         result.output, result.unchanged = out_path, True
         result.sidecar = sidecar_path(out_path)
         result.seconds = time.perf_counter() - t0
@@ -149,20 +192,33 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
     source = EpisodeSource(m)
     backends = _Backends()
     todo = sum(p.shot.frames for p in plans if p.status != "done")
-    logger.info("%d shots: %d up to date, %d to resume, %d to render (%d frames); work folder %s", len(plans),
-                sum(p.status == "done" for p in plans), sum(p.status == "partial" for p in plans),
-                sum(p.status == "todo" for p in plans), todo, work_dir)
+    logger.info(
+        "%d shots: %d up to date, %d to resume, %d to render (%d frames); work folder %s",
+        len(plans),
+        sum(p.status == "done" for p in plans),
+        sum(p.status == "partial" for p in plans),
+        sum(p.status == "todo" for p in plans),
+        todo,
+        work_dir,
+    )
     if runner is not None:  # renders elsewhere; raises lvcd.distributed.ShotsFailed (nothing assembled) on failures
         result.shots = runner.render(manifest_src, m, work_dir, plans, overrides, progress=show)
-    with tqdm(total=todo, unit="frame", desc="all shots", disable=not show or runner is not None,
-              position=0) as overall:
+    with tqdm(
+        total=todo, unit="frame", desc="all shots", disable=not show or runner is not None, position=0
+    ) as overall:
         for p in plans if runner is None else ():
             ts = time.perf_counter()
             if p.status == "done":
                 status = "up to date"
             else:
-                with tqdm(total=p.shot.frames, unit="frame", desc=f"shot {p.shot.name}", disable=not show, position=1,
-                          leave=False) as bar:
+                with tqdm(
+                    total=p.shot.frames,
+                    unit="frame",
+                    desc=f"shot {p.shot.name}",
+                    disable=not show,
+                    position=1,
+                    leave=False,
+                ) as bar:
 
                     def tick(bar=bar):
                         bar.update()
@@ -170,8 +226,19 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
 
                     status = render_shot(p, source, backends, m.size, tick)
             conf = stamped_confidence(p)
-            result.shots.append(ShotResult(p.shot.name, p.shot.start, p.shot.end, p.seed, status, p.folder,
-                                           time.perf_counter() - ts, p.key, conf))
+            result.shots.append(
+                ShotResult(
+                    p.shot.name,
+                    p.shot.start,
+                    p.shot.end,
+                    p.seed,
+                    status,
+                    p.folder,
+                    time.perf_counter() - ts,
+                    p.key,
+                    conf,
+                )
+            )
             logger.info("shot %s: %s (%d frames, seed %d)", p.shot.name, status, p.shot.frames, p.seed)
             if conf and conf["frames_to_check"]:
                 from ..backends.bucket_confidence import format_line
@@ -185,9 +252,19 @@ def _render_shots(m: Manifest, *, work: Path, only, output, assemble: bool, prog
     if do_assemble:
         if len(plans) != len(m.shots):  # pragma: no cover - `only` is excluded above
             raise ManifestError(["internal: not every shot was planned"], m.path)
-        result.output = assemble_video(m, plans, out_path, source=source, crf=opts.crf,
-                                       fmt=opts.fmt, overwrite=opts.overwrite,
-                                       progress=show, work=work_dir, audio=audio, layers=opts.layers)
+        result.output = assemble_video(
+            m,
+            plans,
+            out_path,
+            source=source,
+            crf=opts.crf,
+            fmt=opts.fmt,
+            overwrite=opts.overwrite,
+            progress=show,
+            work=work_dir,
+            audio=audio,
+            layers=opts.layers,
+        )
         from ..video import write_sidecar
 
         result.sidecar = write_sidecar(out_path, _assembly_record(m, plans, out_path, audio, opts))
@@ -209,6 +286,16 @@ def _assembly_record(m: Manifest, plans: Sequence[ShotPlan], out_path: Path, aud
         "gaps": [list(g) for g in m.gaps()],
         "audio": str(audio) if audio is not None else None,
         "encode": {"crf": opts.crf, "fmt": opts.fmt},
-        "shots": [{"name": p.shot.name, "start": p.shot.start, "end": p.shot.end, "seed": p.seed,
-                   "backend": p.backend, "key": p.key, "colour_drift": stamped_drift(p)} for p in plans],
+        "shots": [
+            {
+                "name": p.shot.name,
+                "start": p.shot.start,
+                "end": p.shot.end,
+                "seed": p.seed,
+                "backend": p.backend,
+                "key": p.key,
+                "colour_drift": stamped_drift(p),
+            }
+            for p in plans
+        ],
     }

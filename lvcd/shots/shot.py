@@ -2,6 +2,7 @@
 `Manifest`, the error that lists every problem (`ManifestError`), how a shot with several keyframes splits into
 sub-shots (`expand_keyframes`) and the per-shot seed (`shot_seed`). Parsing and validation: manifest.py.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -18,8 +19,18 @@ from ..problems import format_problems
 
 MANIFEST_VERSION = 1
 TOP_KEYS = ("version", "input", "output", "work", "audio", "defaults", "palette", "shots")
-SHOT_KEYS = ("name", "start", "end", "reference", "reference_frame", "reference_lineart", "references", "options",
-             "palette", "extra_references")
+SHOT_KEYS = (
+    "name",
+    "start",
+    "end",
+    "reference",
+    "reference_frame",
+    "reference_lineart",
+    "references",
+    "options",
+    "palette",
+    "extra_references",
+)
 KEYFRAME_KEYS = ("frame", "image")  # one entry of a shot's `references` list
 EXTERNAL = "external"  # `reference_frame: external`: the reference is not a frame of this shot
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a shot name is also a file name in the work folder
@@ -129,9 +140,11 @@ class Manifest:
         empty = [s for s in (self.shots if shots is None else shots) if s.reference is None]
         if empty:
             raise ManifestError(
-                [f"shot {s.name!r}: `reference` is empty; set it to the coloured keyframe image of frame "
-                 f"{s.start if s.reference_frame is None else s.reference_frame} (a path relative to the manifest)"
-                 for s in empty],
+                [
+                    f"shot {s.name!r}: `reference` is empty; set it to the coloured keyframe image of frame "
+                    f"{s.start if s.reference_frame is None else s.reference_frame} (a path relative to the manifest)"
+                    for s in empty
+                ],
                 self.path,
             )
 
@@ -154,8 +167,12 @@ def subshot_name(name: str, frame: int) -> str:
     return f"{name}.f{frame}"
 
 
-def expand_keyframes(name: str, start: int, end: int, keyframes: Sequence[tuple[int, Any]],
-                     ) -> list[tuple[str, int, int, int, Any]]:
+def expand_keyframes(
+    name: str,
+    start: int,
+    end: int,
+    keyframes: Sequence[tuple[int, Any]],
+) -> list[tuple[str, int, int, int, Any]]:
     """Split shot [start, end) at its keyframes: (sub-shot name, start, end, reference frame, image) per keyframe.
 
     `keyframes` are (global frame, image) pairs inside [start, end) with distinct frames, in any order. Sorted by
@@ -190,8 +207,11 @@ def suggest(word: str, choices) -> str:
 
 
 def unknown(keys, allowed, where: str) -> list[str]:
-    return [f"{where}: unknown key `{k}`{suggest(k, allowed)}; allowed: {', '.join(allowed)}"
-            for k in keys if k not in allowed]
+    return [
+        f"{where}: unknown key `{k}`{suggest(k, allowed)}; allowed: {', '.join(allowed)}"
+        for k in keys
+        if k not in allowed
+    ]
 
 
 def resolve(base: Path, p: str) -> Path:

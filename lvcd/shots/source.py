@@ -1,6 +1,7 @@
 """The episode as one frame axis: the manifest's inputs read lazily by global frame number (forwards, or backwards
 in bounded chunks), the lossless PNG frames a shot is rendered into, and a shot's reference frames (the keyframe at
 the model input size, the lineart standing for an external reference, the shot's polarity)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -38,8 +39,10 @@ class EpisodeSource:
                 yield frame
                 n += 1
             if n != b - a:
-                raise ValueError(f"{inp.path}: expected frames {a - inp.offset}-{b - inp.offset - 1} but read {n};"
-                                 " the input is shorter than probed (damaged file?)")
+                raise ValueError(
+                    f"{inp.path}: expected frames {a - inp.offset}-{b - inp.offset - 1} but read {n};"
+                    " the input is shorter than probed (damaged file?)"
+                )
 
     def read_reversed(self, start: int, stop: int, chunk: int | None = None) -> Iterator[np.ndarray]:
         """Frames stop-1 down to start: chunks read forwards from the end and reversed (at most `chunk` held)."""
@@ -78,8 +81,9 @@ def read_png(path: Path) -> np.ndarray:
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise FileNotFoundError(f"shot frame {path} is missing or unreadable; delete its shot's .json to re-render"
-                                " it.")
+        raise FileNotFoundError(
+            f"shot frame {path} is missing or unreadable; delete its shot's .json to re-render it."
+        )
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

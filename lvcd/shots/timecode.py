@@ -1,4 +1,5 @@
 """Times in a shot manifest: frame numbers, SMPTE non-drop timecodes, clock times and seconds, to and from frames."""
+
 from __future__ import annotations
 
 import math
@@ -45,8 +46,8 @@ def parse_time(value: Any, fps: Fraction | float) -> int:
     if m:
         return round(float(m.group(1)) * float(fps))
     raise ValueError(
-        f"cannot read {text!r} as a time; use a frame number (120), a timecode (\"00:00:05:00\"), or seconds (5.0 or"
-        " \"5s\")"
+        f'cannot read {text!r} as a time; use a frame number (120), a timecode ("00:00:05:00"), or seconds (5.0 or'
+        ' "5s")'
     )
 
 

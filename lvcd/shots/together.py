@@ -12,6 +12,7 @@ in time). The render key covers every keyframe's sha256 (`keyframe_params`); `--
 name) selects the whole shot (`Manifest.select`); the colour-drift check takes the palette of all the keyframes
 (`drift_reference`). No torch.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -44,8 +45,19 @@ def join_keyframes(m: Manifest, overrides: Mapping) -> Manifest:
         if resolve_backend(opts, strict=False)[0] != "bucket":
             continue
         keys = tuple(sorted((s.reference_frame, s.reference) for s in subs))
-        joined[parent] = Shot(parent, first.start, max(s.end for s in subs), keys[0][1], keys[0][0], None,
-                              dict(first.options), first.index, None, keys, first.extra_references)
+        joined[parent] = Shot(
+            parent,
+            first.start,
+            max(s.end for s in subs),
+            keys[0][1],
+            keys[0][0],
+            None,
+            dict(first.options),
+            first.index,
+            None,
+            keys,
+            first.extra_references,
+        )
     if not joined:
         return m
     shots, done = [], set()
@@ -87,5 +99,10 @@ def drift_reference(plan, size: tuple[int, int], ref_rgb: np.ndarray) -> np.ndar
     if not plan.shot.keyframes:
         return ref_rgb
     opts = plan.options
-    return np.concatenate([load_reference(image, size, opts.reference_fit, opts.reference_background)
-                           for _, image in plan.shot.keyframes], axis=1)
+    return np.concatenate(
+        [
+            load_reference(image, size, opts.reference_fit, opts.reference_background)
+            for _, image in plan.shot.keyframes
+        ],
+        axis=1,
+    )

@@ -2,6 +2,7 @@
 distributed worker (`lvcd.distributed`) does for the shots it is given. Resumable (see render.py's docstring for the
 work-folder layout and the resume rules); progress goes to the work folder's status file (`lvcd.status`).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,16 @@ class _Backends:
         return self.loaded[opts.runtime]
 
 
-def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: EpisodeSource, polarity: str | None,
-              on_frame, size: tuple[int, int]) -> None:
+def _run_pass(
+    plan: ShotPlan,
+    p: Pass,
+    backend,
+    ref_rgb: np.ndarray,
+    source: EpisodeSource,
+    polarity: str | None,
+    on_frame,
+    size: tuple[int, int],
+) -> None:
     from ..api import colorize_frames  # the streaming core (imports the backends; planning does not need it)
 
     frames = source.frames(p)
@@ -62,9 +71,18 @@ def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: Epi
     keys = pass_keyframes(plan, p, source, size)  # a shot's keyframes used together (bucket)
     read = ([None] if p.prepend_reference else []) + list(p.frames)  # global frame of each frame given
     extra = pass_extra_references(plan.shot.extra_references, read)  # references used together (extra_refs.py)
-    for j, frame in enumerate(colorize_frames(frames, ref_rgb, num_frames=p.num_frames, backend=backend,
-                                              checkpoint_dir=ckpt if plan.backend == "diffusion" else None,
-                                              options=opts, keyframes=keys, extra_references=extra)):
+    for j, frame in enumerate(
+        colorize_frames(
+            frames,
+            ref_rgb,
+            num_frames=p.num_frames,
+            backend=backend,
+            checkpoint_dir=ckpt if plan.backend == "diffusion" else None,
+            options=opts,
+            keyframes=keys,
+            extra_references=extra,
+        )
+    ):
         if j >= len(outputs):
             raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced more frames than it was given")
         g = outputs[j]
@@ -76,8 +94,10 @@ def _run_pass(plan: ShotPlan, p: Pass, backend, ref_rgb: np.ndarray, source: Epi
             write_png(target, frame)
         on_frame()
     if n != len(outputs):
-        raise RuntimeError(f"shot {plan.shot.name!r}: the {p.name} pass produced {n} frames for {len(outputs)} inputs;"
-                           " the shot was not finished")
+        raise RuntimeError(
+            f"shot {plan.shot.name!r}: the {p.name} pass produced {n} frames for {len(outputs)} inputs;"
+            " the shot was not finished"
+        )
     conf = backend.confidence() if plan.backend == "bucket" else None
     if conf is not None:  # flat fills: per-frame confidence, merged into the stamp over global frames
         write_json(plan.state / f"{p.name}.confidence.json", {"outputs": outputs, "summary": conf})
@@ -93,14 +113,23 @@ def _reset(plan: ShotPlan) -> None:
     atomic_write_bytes(plan.state / "key", plan.key.encode())
 
 
-def render_shot(plan: ShotPlan, source: EpisodeSource, backends: _Backends, size: tuple[int, int],
-                on_frame=lambda: None, *, worker: str | None = None, attempt: int = 1) -> str:
+def render_shot(
+    plan: ShotPlan,
+    source: EpisodeSource,
+    backends: _Backends,
+    size: tuple[int, int],
+    on_frame=lambda: None,
+    *,
+    worker: str | None = None,
+    attempt: int = 1,
+) -> str:
     """Render one planned shot into its folder (resuming where a previous run stopped). Returns what happened:
     "up to date" | "resumed" | "rendered". Progress goes to the work folder's status file (`lvcd.status`)."""
     from ..status import StatusReporter
 
-    reporter = StatusReporter(plan.folder.parent.parent, plan.shot.name, plan.shot.frames, worker=worker,
-                              attempt=attempt)
+    reporter = StatusReporter(
+        plan.folder.parent.parent, plan.shot.name, plan.shot.frames, worker=worker, attempt=attempt
+    )
     if plan.status == "done":
         reporter.finish()
         return "up to date"

@@ -5,6 +5,7 @@ errors name the file, line and column (`ManifestError`).
 
 Deliberately not here: what the values mean (manifest.py validates them). No torch.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,6 +18,7 @@ import yaml
 from .shot import ManifestError
 
 __all__ = ["read_yaml"]
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader without YAML 1.1's base-60 numbers: `1:00:00:00` must stay a timecode string, not 216000."""
@@ -33,8 +35,10 @@ _Loader.add_implicit_resolver(
 )
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-               r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
     list("-+0123456789."),
 )
 

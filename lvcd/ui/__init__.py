@@ -5,6 +5,7 @@ extra `pip install lvcd[ui]`. `project.py` holds everything the page reads and c
 manifest code), `jobs.py` the background renders, `app.py` the HTTP API. Nothing here is imported by the rest of
 lvcd.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,8 +15,10 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def missing_extra_message(e: ImportError) -> str:
-    return (f"`lvcd ui` needs the optional packages of the ui extra ({e.name} is missing); install them with "
-            "`pip install 'lvcd[ui]'`")
+    return (
+        f"`lvcd ui` needs the optional packages of the ui extra ({e.name} is missing); install them with "
+        "`pip install 'lvcd[ui]'`"
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -27,8 +30,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(manifest: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 7860, work=None,
-          log_level: str = "warning") -> None:
+def serve(
+    manifest: str | os.PathLike, *, host: str = "127.0.0.1", port: int = 7860, work=None, log_level: str = "warning"
+) -> None:
     """Serve the page for `manifest` until interrupted."""
     import uvicorn
 

@@ -1,6 +1,7 @@
 """The few lvcd.shots names the page uses, in one place (lvcd.shots is being split into smaller modules; this keeps
 the page working against either layout). Nothing here re-implements the manifest: reading, validating and the
 manifest text all come from lvcd.shots."""
+
 from __future__ import annotations
 
 from ..shots import Manifest, ManifestError, Shot, load_manifest, render_shots
@@ -27,8 +28,21 @@ try:
 except ImportError:  # pragma: no cover
     from ..shots.render import PNG_NAME
 
-__all__ = ["Manifest", "ManifestError", "Shot", "load_manifest", "render_shots", "read_yaml", "manifest_text",
-           "relative_to", "format_timecode", "default_work_dir", "PNG_NAME", "join_keyframes", "keyframes_of"]
+__all__ = [
+    "Manifest",
+    "ManifestError",
+    "Shot",
+    "load_manifest",
+    "render_shots",
+    "read_yaml",
+    "manifest_text",
+    "relative_to",
+    "format_timecode",
+    "default_work_dir",
+    "PNG_NAME",
+    "join_keyframes",
+    "keyframes_of",
+]
 
 
 def keyframes_of(shot: Shot) -> list:

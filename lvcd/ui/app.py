@@ -14,6 +14,7 @@
 
 Errors are JSON `{"error": "...", "problems": [...]}` with a 4xx status; the message names the input and the fix.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,9 @@ CSRF_HEADER = "x-lvcd"  # every change must carry it: a form on another web site
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 
-def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike | None = None,
-               local_only: bool = True) -> FastAPI:
+def create_app(
+    manifest: str | os.PathLike | Project, *, work: str | os.PathLike | None = None, local_only: bool = True
+) -> FastAPI:
     """The app for one manifest. `local_only`: answer only requests addressed to this machine by a loopback name
     (a web page cannot reach the API through DNS rebinding)."""
     project = manifest if isinstance(manifest, Project) else Project(manifest, work=work)
@@ -50,12 +52,23 @@ def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike
         host = request.headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if local_only and name not in LOCAL_HOSTS:
-            return JSONResponse({"error": f"this lvcd ui serves 127.0.0.1 only, not {host!r}; open "
-                                          "http://localhost:PORT/ (or start it with --host)", "problems": []},
-                                status_code=421)
+            return JSONResponse(
+                {
+                    "error": f"this lvcd ui serves 127.0.0.1 only, not {host!r}; open "
+                    "http://localhost:PORT/ (or start it with --host)",
+                    "problems": [],
+                },
+                status_code=421,
+            )
         if request.method not in ("GET", "HEAD", "OPTIONS") and request.headers.get(CSRF_HEADER) != "1":
-            return JSONResponse({"error": f"changes need the `{CSRF_HEADER}: 1` header (the page sends it; a form on "
-                                          "another site cannot)", "problems": []}, status_code=403)
+            return JSONResponse(
+                {
+                    "error": f"changes need the `{CSRF_HEADER}: 1` header (the page sends it; a form on "
+                    "another site cannot)",
+                    "problems": [],
+                },
+                status_code=403,
+            )
         return await call_next(request)
 
     @app.exception_handler(UIError)
@@ -64,8 +77,14 @@ def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike
 
     @app.exception_handler(ManifestError)
     async def _manifest_error(request: Request, e: ManifestError):
-        return JSONResponse({"error": f"{project.path.name} is not a valid manifest; fix it in a text editor (the "
-                                      "page reloads it by itself)", "problems": e.problems}, status_code=422)
+        return JSONResponse(
+            {
+                "error": f"{project.path.name} is not a valid manifest; fix it in a text editor (the "
+                "page reloads it by itself)",
+                "problems": e.problems,
+            },
+            status_code=422,
+        )
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -94,24 +113,32 @@ def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike
     async def upload_keyframe(shot: str, request: Request):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > project.max_upload + FORM_OVERHEAD:
-            raise UIError(413, f"the upload is {int(length) / 2**20:.1f} MB; the limit is "
-                               f"{project.max_upload / 2**20:.0f} MB (export the keyframe as PNG at the frame size)")
+            raise UIError(
+                413,
+                f"the upload is {int(length) / 2**20:.1f} MB; the limit is "
+                f"{project.max_upload / 2**20:.0f} MB (export the keyframe as PNG at the frame size)",
+            )
         try:
             form = await request.form()
         except Exception as e:  # malformed multipart
-            raise UIError(400, f"could not read the upload ({e}); send multipart/form-data with a `file` "
-                               "field") from None
+            raise UIError(
+                400, f"could not read the upload ({e}); send multipart/form-data with a `file` field"
+            ) from None
         file = form.get("file")
         if file is None or isinstance(file, str):
             raise UIError(400, "the upload has no `file` field; send the coloured keyframe image as `file`")
         data = await file.read(project.max_upload + 1)
         if len(data) > project.max_upload:
-            raise UIError(413, f"{file.filename!r} is too large: the limit is {project.max_upload / 2**20:.0f} MB "
-                               "(export the keyframe as PNG at the frame size)")
+            raise UIError(
+                413,
+                f"{file.filename!r} is too large: the limit is {project.max_upload / 2**20:.0f} MB "
+                "(export the keyframe as PNG at the frame size)",
+            )
         frame = form.get("frame") or None
         mode = str(form.get("mode") or "replace")
-        return await run_in_threadpool(project.set_keyframe, shot, data, file.filename,
-                                       str(frame) if frame is not None else None, mode=mode)
+        return await run_in_threadpool(
+            project.set_keyframe, shot, data, file.filename, str(frame) if frame is not None else None, mode=mode
+        )
 
     @app.delete("/api/shots/{shot}/keyframes/{frame}")
     def remove_keyframe(shot: str, frame: int):
@@ -122,7 +149,7 @@ def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike
         try:
             body = await request.json()
         except ValueError:
-            raise UIError(400, "send the options as a JSON object, e.g. {\"backend\": \"bucket\"}") from None
+            raise UIError(400, 'send the options as a JSON object, e.g. {"backend": "bucket"}') from None
         return await run_in_threadpool(project.set_options, shot, body)
 
     @app.post("/api/shots/{shot}/preview")
@@ -136,7 +163,7 @@ def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike
             try:
                 body = await request.json()
             except ValueError:
-                raise UIError(400, "send {\"shots\": [names]} as JSON (or nothing, to render every shot)") from None
+                raise UIError(400, 'send {"shots": [names]} as JSON (or nothing, to render every shot)') from None
         shots = body.get("shots") if isinstance(body, dict) else None
         if shots is not None and (not isinstance(shots, list) or not all(isinstance(s, str) for s in shots)):
             raise UIError(400, "`shots` must be a list of shot names")
@@ -145,8 +172,9 @@ def create_app(manifest: str | os.PathLike | Project, *, work: str | os.PathLike
     @app.get("/api/download/shots/{shot}.zip")
     def download_shot(shot: str):
         data, filename = project.shot_zip(shot)
-        return Response(data, media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+        return Response(
+            data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        )
 
     @app.get("/api/download/video")
     def download_video():

@@ -6,6 +6,7 @@ file name must be a plain name with an image extension, the size under the limit
 extension says. Stored keyframes are only ever added (a replaced keyframe's file stays: it is the artist's work).
 `Project` (lvcd.ui.project) mixes this in; `self.load`, `self.lock`, `self.base`, `self.path` come from there.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,15 @@ from pathlib import Path
 from ._shots import Manifest, ManifestError, load_manifest, manifest_text, relative_to
 
 MAX_UPLOAD_BYTES = 20 << 20
-IMAGE_TYPES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
-               ".tiff": "TIFF"}  # extension -> the Pillow format its content must have
+IMAGE_TYPES = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}  # extension -> the Pillow format its content must have
 KEYFRAME_DIR = "keyframes"
 _BAD_NAME = re.compile(r"[\x00-\x1f/\\]")
 
@@ -48,8 +56,14 @@ class KeyframeEdits:
         except ManifestError as e:
             raise _manifest_error(e, what) from None
         inputs = raw["input"] if isinstance(raw["input"], list) else [raw["input"]]
-        text = manifest_text(inputs, self._entries(raw), output=raw.get("output"), defaults=raw.get("defaults"),
-                             fps=m.fps, header="Last changed in `lvcd ui`.")
+        text = manifest_text(
+            inputs,
+            self._entries(raw),
+            output=raw.get("output"),
+            defaults=raw.get("defaults"),
+            fps=m.fps,
+            header="Last changed in `lvcd ui`.",
+        )
         if raw.get("work"):
             lines = text.splitlines(keepends=True)
             at = next(i for i, ln in enumerate(lines) if ln.startswith("output:")) + 1
@@ -98,8 +112,11 @@ class KeyframeEdits:
         except ValueError as e:
             raise UIError(422, f"frame: {e}") from None
         if not start <= frame < end:
-            raise UIError(422, f"frame {frame} is outside the shot (frames {start}-{end - 1}); a keyframe colours "
-                               "one of its shot's frames")
+            raise UIError(
+                422,
+                f"frame {frame} is outside the shot (frames {start}-{end - 1}); a keyframe colours "
+                "one of its shot's frames",
+            )
         return frame
 
     def check_upload_name(self, filename: str | None) -> str:
@@ -108,8 +125,11 @@ class KeyframeEdits:
         if not name:
             raise UIError(400, "the upload has no file name; send the image as a file")
         if _BAD_NAME.search(name) or name in (".", "..") or ".." in name.split("."):
-            raise UIError(400, f"file name {name!r} is not a plain file name (no folders, '..' or control "
-                               "characters); rename the file")
+            raise UIError(
+                400,
+                f"file name {name!r} is not a plain file name (no folders, '..' or control "
+                "characters); rename the file",
+            )
         ext = Path(name).suffix.lower()
         if ext not in IMAGE_TYPES:
             raise UIError(415, f"{name!r} is not an image lvcd reads; use {', '.join(sorted(IMAGE_TYPES))}")
@@ -127,8 +147,11 @@ class KeyframeEdits:
             raise UIError(400, f"mode must be replace or add (got {mode!r})")
         ext = self.check_upload_name(filename)
         if len(data) > self.max_upload:
-            raise UIError(413, f"{filename!r} is {len(data) / 2**20:.1f} MB; the limit is "
-                               f"{self.max_upload / 2**20:.0f} MB (export the keyframe as PNG at the frame size)")
+            raise UIError(
+                413,
+                f"{filename!r} is {len(data) / 2**20:.1f} MB; the limit is "
+                f"{self.max_upload / 2**20:.0f} MB (export the keyframe as PNG at the frame size)",
+            )
         if not data:
             raise UIError(415, f"{filename!r} is empty; it is not an image")
         try:
@@ -136,13 +159,19 @@ class KeyframeEdits:
                 fmt = im.format
                 im.verify()
         except UnidentifiedImageError:
-            raise UIError(415, f"{filename!r} is not an image (its content is no format Pillow knows); export the "
-                               "keyframe as PNG or JPEG") from None
+            raise UIError(
+                415,
+                f"{filename!r} is not an image (its content is no format Pillow knows); export the "
+                "keyframe as PNG or JPEG",
+            ) from None
         except (OSError, SyntaxError, ValueError) as e:
             raise UIError(415, f"{filename!r} is a damaged image ({e}); export it again as PNG or JPEG") from None
         if fmt != IMAGE_TYPES[ext]:
-            raise UIError(415, f"{filename!r} is named {ext} but holds {fmt or 'something else'}; export it again or "
-                               "fix the extension")
+            raise UIError(
+                415,
+                f"{filename!r} is named {ext} but holds {fmt or 'something else'}; export it again or "
+                "fix the extension",
+            )
         with self.lock:
             m, raw = self.load()
             raw = json.loads(json.dumps(raw))  # a private copy to change
@@ -166,8 +195,9 @@ class KeyframeEdits:
             try:
                 opts = {**m.defaults, **dict(entry.get("options") or {})}
                 try:
-                    api.load_reference(target, m.size, opts.get("reference_fit", "error"),
-                                       opts.get("reference_background"))
+                    api.load_reference(
+                        target, m.size, opts.get("reference_fit", "error"), opts.get("reference_background")
+                    )
                 except (OSError, ValueError) as e:
                     raise UIError(422, f"{filename}: {e}".replace(str(target), target.name)) from None
                 image = relative_to(target, self.base)

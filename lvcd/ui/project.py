@@ -13,6 +13,7 @@ ever added: a replaced keyframe's old file stays on disk (it is the artist's wor
 Progress comes from the work folder's status files (`lvcd.status`), so a render started with `lvcd batch` shows up
 as well as one started here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,12 +50,14 @@ OUTPUT_ONLY = ("crf", "fmt", "overwrite", "quiet", "drift")  # options that do n
 class Project(KeyframeEdits):
     """One manifest, its uploads folder and its work folder."""
 
-    def __init__(self, manifest: str | os.PathLike, *, work: str | os.PathLike | None = None,
-                 max_upload: int = MAX_UPLOAD_BYTES):
+    def __init__(
+        self, manifest: str | os.PathLike, *, work: str | os.PathLike | None = None, max_upload: int = MAX_UPLOAD_BYTES
+    ):
         self.path = Path(manifest).resolve()
         if not self.path.is_file():
-            raise FileNotFoundError(f"manifest {manifest} does not exist; make one with `lvcd shots INPUT -o "
-                                    f"{Path(manifest).name}`.")
+            raise FileNotFoundError(
+                f"manifest {manifest} does not exist; make one with `lvcd shots INPUT -o {Path(manifest).name}`."
+            )
         self.base = self.path.parent
         self.work_override = Path(work).resolve() if work is not None else None
         self.max_upload = max_upload
@@ -120,28 +123,54 @@ class Project(KeyframeEdits):
                 continue
             name = e.get("name", f"shot_{i + 1:03d}")
             start, end = subs[0].start, max(s.end for s in subs)
-            keyframes = [{"frame": f, "image": relative_to(image, self.base),
-                          "timecode": format_timecode(f, m.fps) if f is not None else None, "external": f is None}
-                         for s in subs for f, image in keyframes_of(s)]
+            keyframes = [
+                {
+                    "frame": f,
+                    "image": relative_to(image, self.base),
+                    "timecode": format_timecode(f, m.fps) if f is not None else None,
+                    "external": f is None,
+                }
+                for s in subs
+                for f, image in keyframes_of(s)
+            ]
             opts = dict(e.get("options") or {})
-            shots.append({
-                "name": name, "index": i, "start": start, "end": end, "frames": end - start,
-                "tc_start": format_timecode(start, m.fps), "tc_end": format_timecode(end, m.fps),
-                "thumbs": sorted({start, (start + end - 1) // 2, end - 1}),
-                "keyframes": keyframes, "subshots": [s.name for s in subs], "options": opts,
-                "backend": opts.get("backend", m.defaults.get("backend", "auto")),
-                "status": self._shot_status(subs, statuses),
-                "finished": all(self._finished(s) for s in subs),
-                "preview": self._preview_info(name),
-                "preview_mtime": self._preview_mtime(name),
-            })
+            shots.append(
+                {
+                    "name": name,
+                    "index": i,
+                    "start": start,
+                    "end": end,
+                    "frames": end - start,
+                    "tc_start": format_timecode(start, m.fps),
+                    "tc_end": format_timecode(end, m.fps),
+                    "thumbs": sorted({start, (start + end - 1) // 2, end - 1}),
+                    "keyframes": keyframes,
+                    "subshots": [s.name for s in subs],
+                    "options": opts,
+                    "backend": opts.get("backend", m.defaults.get("backend", "auto")),
+                    "status": self._shot_status(subs, statuses),
+                    "finished": all(self._finished(s) for s in subs),
+                    "preview": self._preview_info(name),
+                    "preview_mtime": self._preview_mtime(name),
+                }
+            )
         out = self.output_path(m)
         return {
-            "manifest": str(self.path), "name": self.path.name, "version": self.version(),
-            "fps": float(m.fps), "frame_count": m.frame_count, "size": list(m.size), "defaults": m.defaults,
-            "output": str(out), "output_name": relative_to(out, self.base), "output_exists": out.is_file(),
-            "work": str(self.work), "warnings": m.warnings,
-            "shots": shots, "max_upload": self.max_upload, "image_types": sorted(IMAGE_TYPES),
+            "manifest": str(self.path),
+            "name": self.path.name,
+            "version": self.version(),
+            "fps": float(m.fps),
+            "frame_count": m.frame_count,
+            "size": list(m.size),
+            "defaults": m.defaults,
+            "output": str(out),
+            "output_name": relative_to(out, self.base),
+            "output_exists": out.is_file(),
+            "work": str(self.work),
+            "warnings": m.warnings,
+            "shots": shots,
+            "max_upload": self.max_upload,
+            "image_types": sorted(IMAGE_TYPES),
         }
 
     # ------------------------------------------------------------------------------------------------ progress
@@ -192,8 +221,11 @@ class Project(KeyframeEdits):
             state = "running" if any(r and time.time() - r.get("updated", 0) < 30 for r in recs) else "partial"
         else:
             state = "pending"
-        errors = [f"{s.name}: {r['error']}" if len(subs) > 1 else r["error"]
-                  for r, s in zip(recs, subs) if r and r.get("error")]
+        errors = [
+            f"{s.name}: {r['error']}" if len(subs) > 1 else r["error"]
+            for r, s in zip(recs, subs)
+            if r and r.get("error")
+        ]
         started = [r["started"] for r in recs if r and r.get("started")]
         updated = max((r.get("updated", 0) for r in recs if r), default=None)
         eta = None
@@ -202,9 +234,16 @@ class Project(KeyframeEdits):
         made = sum(int(r.get("frames_done", 0)) for r, _ in busy)
         if state == "running" and made > 0 and spent > 0:
             eta = round((total - done) * spent / made, 1)
-        return {"state": state, "frames_done": done, "frames_total": total,
-                "percent": round(100.0 * done / total, 1) if total else 0.0, "eta_s": eta,
-                "error": "; ".join(errors) or None, "started": min(started) if started else None, "updated": updated}
+        return {
+            "state": state,
+            "frames_done": done,
+            "frames_total": total,
+            "percent": round(100.0 * done / total, 1) if total else 0.0,
+            "eta_s": eta,
+            "error": "; ".join(errors) or None,
+            "started": min(started) if started else None,
+            "updated": updated,
+        }
 
     def progress(self) -> dict:
         m, raw = self.load()
@@ -214,8 +253,11 @@ class Project(KeyframeEdits):
             subs = self._subshots(m, i)
             if subs:
                 name = e.get("name", f"shot_{i + 1:03d}")
-                shots[name] = {**self._shot_status(subs, statuses), "finished": all(self._finished(s) for s in subs),
-                               "preview_mtime": self._preview_mtime(name)}
+                shots[name] = {
+                    **self._shot_status(subs, statuses),
+                    "finished": all(self._finished(s) for s in subs),
+                    "preview_mtime": self._preview_mtime(name),
+                }
         return {"version": self.version(), "shots": shots}
 
     # ------------------------------------------------------------------------------------------------ frames
@@ -330,8 +372,11 @@ class Project(KeyframeEdits):
             raise UIError(409, f"shot {name!r} has no keyframe yet; drop its coloured keyframe first")
         s = min(subs, key=lambda s: -1 if s.reference_frame is None else s.reference_frame)
         if s.external:
-            raise UIError(409, f"shot {name!r} is coloured from an external reference (a design sheet); preview "
-                               "needs a keyframe that is a frame of the shot. Render the shot instead.")
+            raise UIError(
+                409,
+                f"shot {name!r} is coloured from an external reference (a design sheet); preview "
+                "needs a keyframe that is a frame of the shot. Render the shot instead.",
+            )
         k = s.reference_frame
         n = min(PREVIEW_FRAMES, s.end - k)
         opts = {key: v for key, v in {**m.defaults, **s.options}.items() if key not in OUTPUT_ONLY}
@@ -342,8 +387,9 @@ class Project(KeyframeEdits):
         t0 = time.perf_counter()
         with self.preview_lock:
             try:
-                ref = api.load_reference(s.reference, m.size, opts.get("reference_fit", "error"),
-                                         opts.get("reference_background"))
+                ref = api.load_reference(
+                    s.reference, m.size, opts.get("reference_fit", "error"), opts.get("reference_background")
+                )
                 frames = [self._read_lineart(m, f) for f in range(k, k + n)]
                 outs = list(api.colorize_frames(frames, ref, num_frames=n, **opts))
             except (OSError, ValueError) as e:
@@ -357,8 +403,14 @@ class Project(KeyframeEdits):
                 tmp = p.with_name(f".{p.name}.tmp")
                 Image.fromarray(np.asarray(rgb, np.uint8)).save(tmp, "PNG", compress_level=3)
                 os.replace(tmp, p)
-            info = {"shot": name, "frames": list(range(k, k + n)), "backend": backend, "why": why,
-                    "seconds": round(time.perf_counter() - t0, 2), "made": time.time()}
+            info = {
+                "shot": name,
+                "frames": list(range(k, k + n)),
+                "backend": backend,
+                "why": why,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "made": time.time(),
+            }
             tmp = folder / ".preview.json.tmp"
             tmp.write_text(json.dumps(info))
             os.replace(tmp, folder / "preview.json")

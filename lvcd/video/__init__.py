@@ -15,6 +15,7 @@ output, atomic rename, audio passthrough), `output_paths` (formats, pre-checks, 
 frame rate timestamps), `audio`, `images` (image sequences, `read_image` with alpha), `errors`.
 Lineart polarity detection lives in `lvcd.lineart`, not here.
 """
+
 from .errors import VideoReadError, VideoTruncatedError, VideoWriteError
 from .images import IMAGE_EXTENSIONS, allow_gaps, list_sequence, natural_key, read_image
 from .output_paths import SUPPORTED_OUTPUTS, check_output_path, sidecar_path
@@ -23,25 +24,25 @@ from .reader import FrameReader, open_reader, read_frames
 from .writer import FrameWriter, open_writer, write_sidecar
 
 __all__ = [
-                     "DEFAULT_SEQUENCE_FPS",
-                     "IMAGE_EXTENSIONS",
-                     "SUPPORTED_OUTPUTS",
-                     "FrameReader",
-                     "FrameWriter",
-                     "VideoInfo",
-                     "VideoReadError",
-                     "VideoTruncatedError",
-                     "VideoWriteError",
-                     "allow_gaps",
-                     "as_fps",
-                     "check_output_path",
-                     "list_sequence",
-                     "natural_key",
-                     "open_reader",
-                     "open_writer",
-                     "probe",
-                     "read_frames",
-                     "read_image",
-                     "sidecar_path",
-                     "write_sidecar",
+    "DEFAULT_SEQUENCE_FPS",
+    "IMAGE_EXTENSIONS",
+    "SUPPORTED_OUTPUTS",
+    "FrameReader",
+    "FrameWriter",
+    "VideoInfo",
+    "VideoReadError",
+    "VideoTruncatedError",
+    "VideoWriteError",
+    "allow_gaps",
+    "as_fps",
+    "check_output_path",
+    "list_sequence",
+    "natural_key",
+    "open_reader",
+    "open_writer",
+    "probe",
+    "read_frames",
+    "read_image",
+    "sidecar_path",
+    "write_sidecar",
 ]

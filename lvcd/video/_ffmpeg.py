@@ -4,6 +4,7 @@ We own every subprocess we start: argument lists (never a shell), `-nostdin` (ff
 stderr to a temporary file (a pipe nobody drains can deadlock the encoder) whose tail goes into our errors, and a kill
 on close. The binary is the one imageio-ffmpeg ships (it honours `IMAGEIO_FFMPEG_EXE`), else `ffmpeg` on PATH.
 """
+
 from __future__ import annotations
 
 import functools
@@ -67,8 +68,9 @@ def grow_pipe(fileobj) -> None:
 
 def run(args: list[str], *, what: str) -> None:
     """Run ffmpeg to completion (`args` after the common flags); raise `VideoWriteError` with its stderr tail."""
-    proc = subprocess.run(base_args() + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(
+        base_args() + args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
     if proc.returncode != 0:
         raise VideoWriteError(f"{what} failed (ffmpeg exit status {proc.returncode}):\n{tail(proc.stderr)}")
 
@@ -76,8 +78,13 @@ def run(args: list[str], *, what: str) -> None:
 def spawn(args: list[str], stderr: IO[bytes]) -> subprocess.Popen:
     """Start ffmpeg reading frames from our pipe. It gets its own session, so a Ctrl-C in the terminal reaches only
     Python, which then decides what happens to the half-written file (see `FrameWriter.abort`)."""
-    proc = subprocess.Popen(base_args() + args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
-                            start_new_session=os.name == "posix")
+    proc = subprocess.Popen(
+        base_args() + args,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=os.name == "posix",
+    )
     grow_pipe(proc.stdin)
     return proc
 

@@ -22,6 +22,7 @@ Contiguous pieces of the same file are merged first (a shot list cut at every sh
 Atomic: the track is written to a hidden temporary name beside `dest` and renamed into place; on any failure (or
 Ctrl-C) the temporary is deleted and `dest` is left as it was. No torch here.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,8 +38,16 @@ from . import _ffmpeg
 from .errors import VideoReadError, VideoWriteError
 from .images import is_pattern
 
-__all__ = ["AAC_ARGS", "NO_AUDIO", "AudioPiece", "AudioStreamInfo", "audio_stream_info", "build_audio_track",
-           "choose_audio", "temporary_audio_track"]
+__all__ = [
+    "AAC_ARGS",
+    "NO_AUDIO",
+    "AudioPiece",
+    "AudioStreamInfo",
+    "audio_stream_info",
+    "build_audio_track",
+    "choose_audio",
+    "temporary_audio_track",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +89,9 @@ def audio_stream_info(path: str | os.PathLike) -> AudioStreamInfo | None:
     if is_pattern(p) or p.is_dir():
         return None
     if not p.exists():
-        raise FileNotFoundError(f"{p} does not exist; its audio cannot be read. Check the path (or pass None for "
-                                "silence).")
+        raise FileNotFoundError(
+            f"{p} does not exist; its audio cannot be read. Check the path (or pass None for silence)."
+        )
     try:
         with av.open(str(p), metadata_errors="ignore") as c:
             if not c.streams.audio:
@@ -92,8 +102,10 @@ def audio_stream_info(path: str | os.PathLike) -> AudioStreamInfo | None:
             return AudioStreamInfo(ctx.name, int(ctx.sample_rate or 0), channels, bool(c.streams.video))
     except av.FFmpegError as e:
         reason = getattr(e, "strerror", None) or str(e)
-        raise VideoReadError(f"{p}: its audio cannot be read ({reason}); re-export the file, or remove its sound "
-                             "(ffmpeg -i IN -an -c copy OUT) to use silence instead.") from None
+        raise VideoReadError(
+            f"{p}: its audio cannot be read ({reason}); re-export the file, or remove its sound "
+            "(ffmpeg -i IN -an -c copy OUT) to use silence instead."
+        ) from None
 
 
 def _as_seconds(value, what: str) -> Fraction:
@@ -111,12 +123,16 @@ def _pieces(pieces: Iterable) -> list[AudioPiece]:
     out: list[AudioPiece] = []
     for raw in pieces:
         path, start, duration = (raw.path, raw.start, raw.duration) if isinstance(raw, AudioPiece) else raw
-        piece = AudioPiece(None if path is None else str(path), _as_seconds(start, "start"),
-                           _as_seconds(duration, "duration"))
+        piece = AudioPiece(
+            None if path is None else str(path), _as_seconds(start, "start"), _as_seconds(duration, "duration")
+        )
         if piece.duration == 0:
             continue
-        if out and out[-1].path == piece.path and (
-                piece.path is None or abs(out[-1].start + out[-1].duration - piece.start) <= MERGE_TOLERANCE):
+        if (
+            out
+            and out[-1].path == piece.path
+            and (piece.path is None or abs(out[-1].start + out[-1].duration - piece.start) <= MERGE_TOLERANCE)
+        ):
             prev = out.pop()
             piece = AudioPiece(prev.path, prev.start, prev.duration + piece.duration)
         out.append(piece)
@@ -134,8 +150,14 @@ def _seconds_arg(s: Fraction) -> str:
     return f"{float(s):.6f}"
 
 
-def build_audio_track(pieces: Iterable, dest: str | os.PathLike, *, codec_args: list[str] | None = None,
-                      sample_rate: int | None = None, channels: int | None = None) -> Path | None:
+def build_audio_track(
+    pieces: Iterable,
+    dest: str | os.PathLike,
+    *,
+    codec_args: list[str] | None = None,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+) -> Path | None:
     """Concatenate `pieces` ((path, start_seconds, duration_seconds) tuples or AudioPiece; path None = silence) into
     one audio file `dest`, atomically; see the module docstring. Returns `dest`, or None (and writes nothing) when no
     piece has audio: a track of pure silence is not worth a stream.
@@ -178,8 +200,14 @@ def build_audio_track(pieces: Iterable, dest: str | os.PathLike, *, codec_args: 
             continue
         cut = f"atrim=end_sample={samples},asetpts=N/SR/TB"
         if piece.path is not None and sources.get(piece.path) is not None:
-            args += ["-ss", _seconds_arg(piece.start), "-t", _seconds_arg(piece.duration + Fraction(READ_MARGIN)),
-                     "-i", piece.path]
+            args += [
+                "-ss",
+                _seconds_arg(piece.start),
+                "-t",
+                _seconds_arg(piece.duration + Fraction(READ_MARGIN)),
+                "-i",
+                piece.path,
+            ]
             chains.append(f"[{n_inputs}:a:0]aresample=async=1:first_pts=0,{fmt},apad,{cut}[p{k}]")
             n_inputs += 1
         else:
@@ -197,23 +225,27 @@ def build_audio_track(pieces: Iterable, dest: str | os.PathLike, *, codec_args: 
         out = ["-filter_complex", graph, "-map", "[out]", *(codec_args or AAC_ARGS), "-ar", str(rate)]
         if muxer in ("mp4", "mov"):
             out += ["-movflags", "+faststart"]
-        _ffmpeg.run(args + out + ["-f", muxer, str(tmp_path)],
-                    what=f"building the audio track {dest.name} from {names}")
+        _ffmpeg.run(
+            args + out + ["-f", muxer, str(tmp_path)], what=f"building the audio track {dest.name} from {names}"
+        )
         _usual_mode(tmp_path)
         os.replace(tmp_path, dest)
     except BaseException as e:
         tmp_path.unlink(missing_ok=True)
         if isinstance(e, VideoWriteError):
-            raise VideoWriteError(f"{e}\nCheck that these inputs play with sound, or remove the sound of a damaged one"
-                                  " (ffmpeg -i IN -an -c copy OUT) so that it counts as silence.") from None
+            raise VideoWriteError(
+                f"{e}\nCheck that these inputs play with sound, or remove the sound of a damaged one"
+                " (ffmpeg -i IN -an -c copy OUT) so that it counts as silence."
+            ) from None
         raise
     logger.debug("audio track %s: %d pieces from %s, %d Hz %s", dest, len(labels), names, rate, layout)
     return dest
 
 
 @contextlib.contextmanager
-def temporary_audio_track(pieces: Iterable, folder: str | os.PathLike | None = None, *, suffix: str = ".m4a",
-                          **kwargs) -> Iterator[Path | None]:
+def temporary_audio_track(
+    pieces: Iterable, folder: str | os.PathLike | None = None, *, suffix: str = ".m4a", **kwargs
+) -> Iterator[Path | None]:
     """`build_audio_track` into a hidden temporary file in `folder` (default: the system's temporary folder), yielded
     and deleted when the block ends (whatever happens). Yields None when no piece has audio."""
     if folder is not None:
@@ -240,13 +272,17 @@ def choose_audio(audio: str | os.PathLike | None, default: str | os.PathLike | N
         return None
     path = Path(audio)
     if not path.is_file():
-        raise FileNotFoundError(f"--audio {audio}: no such file; give the video or audio file whose sound the output "
-                                f"should carry, or `--audio {NO_AUDIO}` for none.")
+        raise FileNotFoundError(
+            f"--audio {audio}: no such file; give the video or audio file whose sound the output "
+            f"should carry, or `--audio {NO_AUDIO}` for none."
+        )
     try:
         info = audio_stream_info(path)
     except (OSError, VideoReadError) as e:
         raise ValueError(f"--audio {audio}: cannot be read ({e}); give a video or audio file.") from None
     if info is None:
-        raise ValueError(f"--audio {audio} has no audio stream; give the colour clip or sound file the lineart was "
-                         f"made from, or `--audio {NO_AUDIO}`.")
+        raise ValueError(
+            f"--audio {audio} has no audio stream; give the colour clip or sound file the lineart was "
+            f"made from, or `--audio {NO_AUDIO}`."
+        )
     return os.fspath(path)

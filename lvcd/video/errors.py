@@ -3,6 +3,7 @@
 Every message names the input and says what to do about it. Read errors subclass `ValueError` so the CLI prints them
 without a traceback (see `lvcd.cli.main`); an encoder failure is a `RuntimeError` carrying ffmpeg's stderr tail.
 """
+
 from __future__ import annotations
 
 import os

@@ -12,6 +12,7 @@ fallback. Conversions to the uint8 RGB frames that cross `lvcd.video`'s boundary
 
 EXIF orientation is not applied (animation frames do not carry it). Not here: polarity detection (`lvcd.lineart`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,17 @@ import numpy as np
 
 from .errors import VideoReadError
 
-__all__ = ["IMAGE_EXTENSIONS", "allow_gaps", "gaps_allowed", "is_pattern", "list_sequence", "natural_key",
-           "read_image", "to_rgb", "to_rgba"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "allow_gaps",
+    "gaps_allowed",
+    "is_pattern",
+    "list_sequence",
+    "natural_key",
+    "read_image",
+    "to_rgb",
+    "to_rgba",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +85,24 @@ def _check_gaps(src: Path, numbers: list[int], width: int, what: str) -> None:
     missing = [n for n in range(lo, hi + 1) if n not in have]
     listed = _ranges(missing, width)
     if gaps_allowed():
-        logger.warning("%s %s: %d frame numbers are missing (%s); --allow-gaps: rendering the %d frames that are "
-                       "there, one after the other (the output has %d frames, the gaps closed up)", what, src,
-                       len(missing), listed, len(numbers), len(numbers))
+        logger.warning(
+            "%s %s: %d frame numbers are missing (%s); --allow-gaps: rendering the %d frames that are "
+            "there, one after the other (the output has %d frames, the gaps closed up)",
+            what,
+            src,
+            len(missing),
+            listed,
+            len(numbers),
+            len(numbers),
+        )
         return
     from .errors import VideoReadError
 
     raise VideoReadError(
         f"{what} {src} has gaps in its numbering: {len(missing)} of {hi - lo + 1} frames are missing ({listed}). "
         f"Re-export the missing frames, or pass --allow-gaps to render the {len(numbers)} frames that are there "
-        "(the output then has the gaps closed up, so its timing differs from the numbering).")
+        "(the output then has the gaps closed up, so its timing differs from the numbering)."
+    )
 
 
 def natural_key(name: str) -> list:
@@ -102,10 +120,12 @@ def pattern_regex(pattern: str | os.PathLike) -> re.Pattern:
     name = Path(pattern).name
     specs = list(_PRINTF.finditer(name))
     if len(specs) != 1:
-        raise ValueError(f"frame pattern {pattern} must contain exactly one %d / %0Nd (got {len(specs)}); e.g. "
-                         "frames/frame_%04d.png")
+        raise ValueError(
+            f"frame pattern {pattern} must contain exactly one %d / %0Nd (got {len(specs)}); e.g. "
+            "frames/frame_%04d.png"
+        )
     m = specs[0]
-    return re.compile(re.escape(name[: m.start()]) + r"(\d+)" + re.escape(name[m.end():]) + r"\Z")
+    return re.compile(re.escape(name[: m.start()]) + r"(\d+)" + re.escape(name[m.end() :]) + r"\Z")
 
 
 def pattern_files(pattern: str | os.PathLike) -> dict[int, Path]:
@@ -133,35 +153,46 @@ def list_sequence(source: str | os.PathLike) -> list[Path]:
     src = Path(source)
     if is_pattern(src):
         if not src.parent.is_dir():
-            raise FileNotFoundError(f"the folder of frame pattern {src} does not exist ({src.parent}); check the "
-                                    "path.")
+            raise FileNotFoundError(
+                f"the folder of frame pattern {src} does not exist ({src.parent}); check the path."
+            )
         found = pattern_files(src)
         if not found:
-            raise VideoReadError(f"no file matches the frame pattern {src} (zero frames); check the name and the "
-                                 f"number of digits (%04d means frame_0001.png).")
+            raise VideoReadError(
+                f"no file matches the frame pattern {src} (zero frames); check the name and the "
+                f"number of digits (%04d means frame_0001.png)."
+            )
         numbers = sorted(found)
         m = _PRINTF.search(src.name)
         width = int(m.group(2)) if m and m.group(2) else 1
         _check_gaps(src, numbers, width, "frame pattern")
         return [found[n] for n in numbers]
     if not src.exists():
-        raise FileNotFoundError(f"{src} does not exist; pass a video file, a folder of frames or a pattern like "
-                                "frames/frame_%04d.png.")
+        raise FileNotFoundError(
+            f"{src} does not exist; pass a video file, a folder of frames or a pattern like frames/frame_%04d.png."
+        )
     if not src.is_dir():
         raise VideoReadError(f"{src} is not a folder of frames.")
-    files = [Path(e.path) for e in os.scandir(src)
-             if e.is_file() and not e.name.startswith(".") and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS]
+    files = [
+        Path(e.path)
+        for e in os.scandir(src)
+        if e.is_file() and not e.name.startswith(".") and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS
+    ]
     if not files:
-        raise VideoReadError(f"folder {src} holds no images ({', '.join(IMAGE_EXTENSIONS)}): zero frames. Point at "
-                             "the folder that holds the frames, or at a video file.")
+        raise VideoReadError(
+            f"folder {src} holds no images ({', '.join(IMAGE_EXTENSIONS)}): zero frames. Point at "
+            "the folder that holds the frames, or at a video file."
+        )
     kinds: dict[str, int] = {}
     for f in files:
         ext = f.suffix.lower()
         kinds[_SAME_KIND.get(ext, ext)] = kinds.get(_SAME_KIND.get(ext, ext), 0) + 1
     if len(kinds) > 1:
         counts = ", ".join(f"{n} {ext}" for ext, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
-        raise VideoReadError(f"folder {src} mixes image formats ({counts}); pass a pattern that picks the frames, "
-                             f"e.g. {src / 'frame_%04d.png'}, or move the other files out.")
+        raise VideoReadError(
+            f"folder {src} mixes image formats ({counts}); pass a pattern that picks the frames, "
+            f"e.g. {src / 'frame_%04d.png'}, or move the other files out."
+        )
     files.sort(key=lambda p: natural_key(p.name))
     _check_folder_numbering(src, files)
     return files
@@ -206,8 +237,9 @@ def _decode(path: Path) -> np.ndarray:
             return np.asarray(im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB"))
     except (UnidentifiedImageError, OSError, ValueError):
         pass
-    raise VideoReadError(f"{path} is not a readable image (empty, damaged or an unsupported format); re-export it as "
-                         "PNG.")
+    raise VideoReadError(
+        f"{path} is not a readable image (empty, damaged or an unsupported format); re-export it as PNG."
+    )
 
 
 def _to_uint8(img: np.ndarray, path: Path | str) -> np.ndarray:

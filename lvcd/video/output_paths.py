@@ -5,6 +5,7 @@ to) and where its JSON sidecar goes (`sidecar_path`). The formats are listed in 
 Deliberately not here: writing (writer.py) and the temporary names / publishing of finished outputs
 (`lvcd.outputs`). No torch.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,16 @@ from pathlib import Path
 
 from .images import is_pattern, pattern_files
 
-__all__ = ["FOLDER_FRAME_NAME", "FORMATS", "SUPPORTED_OUTPUTS", "check_output_path", "output_format",
-           "resolve_format", "sidecar_path", "writable_dir"]
+__all__ = [
+    "FOLDER_FRAME_NAME",
+    "FORMATS",
+    "SUPPORTED_OUTPUTS",
+    "check_output_path",
+    "output_format",
+    "resolve_format",
+    "sidecar_path",
+    "writable_dir",
+]
 
 VIDEO_EXTENSIONS = {".mp4": "mp4", ".m4v": "mp4", ".mkv": "mkv", ".mov": "mov"}
 FORMATS = ("mp4", "mkv", "mov", "png")
@@ -38,8 +47,10 @@ def resolve_format(path: Path, fmt: str | None) -> tuple[str, str]:
     if suffix == ".png":
         if is_pattern(path):
             return "png", "pattern"
-        raise ValueError(f"output {path}: one .png file cannot hold a video; pass a folder ({path.with_suffix('')}/) "
-                         f"or a pattern ({path.with_name(path.stem + '_%06d.png')}).")
+        raise ValueError(
+            f"output {path}: one .png file cannot hold a video; pass a folder ({path.with_suffix('')}/) "
+            f"or a pattern ({path.with_name(path.stem + '_%06d.png')})."
+        )
     if is_pattern(path):
         raise ValueError(f"output {path}: frame patterns are written as PNG; end the pattern in .png.")
     if suffix == "" or str(path).endswith(os.sep) or path.is_dir():
@@ -61,11 +72,13 @@ def writable_dir(folder: Path) -> Path:
             break
         probe_dir = probe_dir.parent
     if not probe_dir.is_dir():
-        raise NotADirectoryError(f"cannot write into {folder}: {probe_dir} is a file, not a folder; choose another "
-                                 "output path.")
+        raise NotADirectoryError(
+            f"cannot write into {folder}: {probe_dir} is a file, not a folder; choose another output path."
+        )
     if not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write into {probe_dir} (permission denied); choose an output path in a "
-                              "folder you can write to.")
+        raise PermissionError(
+            f"cannot write into {probe_dir} (permission denied); choose an output path in a folder you can write to."
+        )
     return probe_dir
 
 
@@ -77,20 +90,25 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False, fmt: 
     exists = False
     if layout == "file":
         if out.is_dir():
-            raise ValueError(f"output {out} is a folder; give a file name such as {out / 'colorized.mp4'}, or "
-                             "`fmt='png'` to write PNG frames into it.")
+            raise ValueError(
+                f"output {out} is a folder; give a file name such as {out / 'colorized.mp4'}, or "
+                "`fmt='png'` to write PNG frames into it."
+            )
         exists = out.exists()
     elif layout == "folder":
         if out.exists() and not out.is_dir():
-            raise ValueError(f"output {out} is a file, but a path without extension means a folder of PNG frames; "
-                             "give a .mp4/.mkv/.mov name or a folder path.")
+            raise ValueError(
+                f"output {out} is a file, but a path without extension means a folder of PNG frames; "
+                "give a .mp4/.mkv/.mov name or a folder path."
+            )
         exists = out.is_dir() and any(not e.name.startswith(".") for e in os.scandir(out))
     else:
         exists = bool(pattern_files(out))
     if exists and not overwrite:
         what = "holds files" if layout != "file" else "exists"
-        raise FileExistsError(f"output {out} {what}; pass --overwrite (overwrite=True) to replace it, or choose "
-                              "another output path.")
+        raise FileExistsError(
+            f"output {out} {what}; pass --overwrite (overwrite=True) to replace it, or choose another output path."
+        )
     writable_dir(out.parent if layout != "folder" else out)
     return out
 

@@ -16,6 +16,7 @@ then being the resampled count. The first frame is decoded to learn the pixel fo
 Image sequences (a folder or a printf pattern, see `lvcd.video.images`) have no rate: 24 fps unless `fps` is given.
 Results are cached per (path, mtime, size, fps), so probing again before every `read_frames` call is free.
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,10 +38,30 @@ __all__ = ["DEFAULT_SEQUENCE_FPS", "STANDARD_RATES", "VideoInfo", "as_fps", "pro
 logger = logging.getLogger(__name__)
 
 DEFAULT_SEQUENCE_FPS = Fraction(24)  # image sequences carry no rate; 24 is the animation norm
-STANDARD_RATES = tuple(Fraction(r) for r in (
-    "24000/1001", "24", "25", "30000/1001", "30", "48000/1001", "48", "50", "60000/1001", "60",
-    "12", "15", "8", "10", "6", "20", "100", "120000/1001", "120",
-))
+STANDARD_RATES = tuple(
+    Fraction(r)
+    for r in (
+        "24000/1001",
+        "24",
+        "25",
+        "30000/1001",
+        "30",
+        "48000/1001",
+        "48",
+        "50",
+        "60000/1001",
+        "60",
+        "12",
+        "15",
+        "8",
+        "10",
+        "6",
+        "20",
+        "100",
+        "120000/1001",
+        "120",
+    )
+)
 SNAP_TOLERANCE = 0.002  # a measured rate within 0.2% of a standard one is that rate (mkv rounds pts to 1 ms)
 VFR_TOLERANCE = 0.02  # frame durations straying more than 2% (and more than a tick) from the median mean VFR
 MOV_FORMATS = ("mov", "mp4")  # containers whose index lists every sample
@@ -98,8 +119,9 @@ def as_fps(value, what: str = "fps") -> Fraction:
         else:
             rate = Fraction(value)
     except (TypeError, ValueError, ZeroDivisionError):
-        raise ValueError(f"`{what}` must be a positive frame rate such as 24, 25 or '24000/1001' (got {value!r}).") \
-            from None
+        raise ValueError(
+            f"`{what}` must be a positive frame rate such as 24, 25 or '24000/1001' (got {value!r})."
+        ) from None
     if rate <= 0:
         raise ValueError(f"`{what}` must be a positive frame rate such as 24, 25 or '24000/1001' (got {value!r}).")
     return rate
@@ -127,8 +149,9 @@ def probe(path: str | os.PathLike, *, fps: Fraction | int | str | None = None) -
         stamp = (folder.stat().st_mtime_ns, 0) if folder.is_dir() else None
         return _probe_cached(str(folder.resolve() / src.name), "pattern", stamp, rate, gaps_allowed())
     if not src.exists():
-        raise FileNotFoundError(f"{src} does not exist; pass a video file, a folder of frames or a pattern like "
-                                "frames/frame_%04d.png.")
+        raise FileNotFoundError(
+            f"{src} does not exist; pass a video file, a folder of frames or a pattern like frames/frame_%04d.png."
+        )
     st = src.stat()
     kind = "folder" if src.is_dir() else ("image" if src.suffix.lower() in IMAGE_EXTENSIONS else "video")
     return _probe_cached(str(src.resolve()), kind, (st.st_mtime_ns, st.st_size), rate, gaps_allowed())
@@ -150,9 +173,20 @@ def _probe_sequence(path: str, files: list[Path], fps: Fraction | None) -> Video
     pix_fmt = {1: "gray", 2: "ya", 3: "rgb", 4: "rgba"}[channels] + (depth or ("24" if channels == 3 else ""))
     rate = fps or DEFAULT_SEQUENCE_FPS
     n = len(files)
-    return VideoInfo(path=path, kind="sequence", frame_count=n, fps=rate, width=w, height=h, duration=float(n / rate),
-                     pix_fmt=pix_fmt, codec=files[0].suffix.lower().lstrip("."), container="image2",
-                     source_frame_count=n, _timing=_Timing(files=tuple(str(f) for f in files)))
+    return VideoInfo(
+        path=path,
+        kind="sequence",
+        frame_count=n,
+        fps=rate,
+        width=w,
+        height=h,
+        duration=float(n / rate),
+        pix_fmt=pix_fmt,
+        codec=files[0].suffix.lower().lstrip("."),
+        container="image2",
+        source_frame_count=n,
+        _timing=_Timing(files=tuple(str(f) for f in files)),
+    )
 
 
 def _open(path: Path):
@@ -162,9 +196,11 @@ def _open(path: Path):
         return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as e:
         reason = getattr(e, "strerror", None) or str(e)
-        raise VideoReadError(f"{path} is not a readable video ({reason}). Check that it is a video file and was "
-                             "completely written (an MP4 cut short loses its index); re-export it, or pass a folder "
-                             "of frames.") from None
+        raise VideoReadError(
+            f"{path} is not a readable video ({reason}). Check that it is a video file and was "
+            "completely written (an MP4 cut short loses its index); re-export it, or pass a folder "
+            "of frames."
+        ) from None
 
 
 def _describe_streams(container) -> str:
@@ -177,8 +213,10 @@ def _probe_video(path: Path, fps: Fraction | None) -> VideoInfo:
 
     with _open(path) as container:
         if not container.streams.video:
-            raise VideoReadError(f"{path} has no video stream (it holds {_describe_streams(container)}); pass the "
-                                 "lineart video itself or a folder of frames.")
+            raise VideoReadError(
+                f"{path} has no video stream (it holds {_describe_streams(container)}); pass the "
+                "lineart video itself or a folder of frames."
+            )
         stream = container.streams.video[0]
         time_base = Fraction(stream.time_base) if stream.time_base else None
         fmt_name = container.format.name
@@ -189,8 +227,10 @@ def _probe_video(path: Path, fps: Fraction | None) -> VideoInfo:
         audio_duration = float(audio.duration * audio.time_base) if audio is not None and audio.duration else None
         native = _native_rate(stream, ts, time_base)
     if count == 0:
-        raise VideoReadError(f"{path} has a video stream but zero frames (an encoder that failed, or an empty "
-                             "export); re-export the video.")
+        raise VideoReadError(
+            f"{path} has a video stream but zero frames (an encoder that failed, or an empty "
+            "export); re-export the video."
+        )
     if truncated_at is not None:
         raise VideoTruncatedError(path, truncated_at, max(expected, count))
 
@@ -199,11 +239,14 @@ def _probe_video(path: Path, fps: Fraction | None) -> VideoInfo:
         try:
             frame0 = next(container.decode(stream), None)
         except av.FFmpegError as e:
-            raise VideoReadError(f"{path}: the first frame cannot be decoded ({e}); the file is damaged or uses a "
-                                 "codec this ffmpeg build lacks. Re-export it (H.264 MP4 or PNG frames).") from None
+            raise VideoReadError(
+                f"{path}: the first frame cannot be decoded ({e}); the file is damaged or uses a "
+                "codec this ffmpeg build lacks. Re-export it (H.264 MP4 or PNG frames)."
+            ) from None
     if frame0 is None:
-        raise VideoReadError(f"{path}: no frame could be decoded from {count} packets; the video data is damaged. "
-                             "Re-export it.")
+        raise VideoReadError(
+            f"{path}: no frame could be decoded from {count} packets; the video data is damaged. Re-export it."
+        )
     rotation = _rotation(frame0, path)
     w, h = (frame0.height, frame0.width) if rotation in (90, 270) else (frame0.width, frame0.height)
 
@@ -216,31 +259,63 @@ def _probe_video(path: Path, fps: Fraction | None) -> VideoInfo:
         pts = ts if ts_kind == "pts" else _demux_pts(path)
         if pts is not None and time_base is not None:
             timestamps = tuple((p - pts[0]) * time_base for p in pts)
-            logger.warning("%s has a variable frame rate (%d frames over %.3f s, %s fps on average): every frame is "
-                           "kept with its own timestamp, and a video output carries the same timing. Pass `fps` "
-                           "(--fps) to resample it to a constant rate instead.", path, count,
-                           float(timestamps[-1]), rate)
+            logger.warning(
+                "%s has a variable frame rate (%d frames over %.3f s, %s fps on average): every frame is "
+                "kept with its own timestamp, and a video output carries the same timing. Pass `fps` "
+                "(--fps) to resample it to a constant rate instead.",
+                path,
+                count,
+                float(timestamps[-1]),
+                rate,
+            )
         else:
             resample = True  # no usable timestamps: fall back to the average rate
     if resample:
         pts = ts if ts_kind == "pts" else _demux_pts(path)
         if pts is None or time_base is None:
-            raise VideoReadError(f"{path} has no usable timestamps, so it cannot be resampled to {rate} fps; convert "
-                                 f"it to a constant rate first (ffmpeg -i {path} -fps_mode cfr -r {rate} fixed.mp4).")
+            raise VideoReadError(
+                f"{path} has no usable timestamps, so it cannot be resampled to {rate} fps; convert "
+                f"it to a constant rate first (ffmpeg -i {path} -fps_mode cfr -r {rate} fixed.mp4)."
+            )
         span = (max(pts) - min(pts)) * time_base
         frame_count = _slot(span, rate) + 1
         if is_vfr:
-            logger.warning("%s has a variable frame rate; it is resampled to constant %s fps (%.3f): %d stored "
-                           "frames -> %d frames, repeated or dropped by timestamp.", path, rate, float(rate), count,
-                           frame_count)
+            logger.warning(
+                "%s has a variable frame rate; it is resampled to constant %s fps (%.3f): %d stored "
+                "frames -> %d frames, repeated or dropped by timestamp.",
+                path,
+                rate,
+                float(rate),
+                count,
+                frame_count,
+            )
     first_pts = frame0.pts
-    seekable = (ts is not None and first_pts is not None and time_base is not None and not resample
-                and not is_vfr and fmt_name not in ("gif", "image2", "apng"))
+    seekable = (
+        ts is not None
+        and first_pts is not None
+        and time_base is not None
+        and not resample
+        and not is_vfr
+        and fmt_name not in ("gif", "image2", "apng")
+    )
     return VideoInfo(
-        path=str(path), kind="video", frame_count=frame_count, fps=rate, width=w, height=h, rotation=rotation,
-        has_audio=audio is not None, audio_codec=audio_codec, audio_duration=audio_duration, is_vfr=is_vfr,
+        path=str(path),
+        kind="video",
+        frame_count=frame_count,
+        fps=rate,
+        width=w,
+        height=h,
+        rotation=rotation,
+        has_audio=audio is not None,
+        audio_codec=audio_codec,
+        audio_duration=audio_duration,
+        is_vfr=is_vfr,
         duration=float(frame_count / rate) if timestamps is None else float(timestamps[-1] + 1 / rate),
-        pix_fmt=frame0.format.name, codec=codec, container=fmt_name, source_frame_count=count, timestamps=timestamps,
+        pix_fmt=frame0.format.name,
+        codec=codec,
+        container=fmt_name,
+        source_frame_count=count,
+        timestamps=timestamps,
         _timing=_Timing(time_base=time_base, first_pts=first_pts, resample=resample, seekable=seekable),
     )
 
@@ -330,8 +405,10 @@ def _native_rate(stream, ts: list[int] | None, time_base: Fraction | None) -> Fr
     if measured is None:
         if candidates:
             return snap_rate(candidates[0], tolerance=1e-4) if candidates[0].denominator > 1001 else candidates[0]
-        raise VideoReadError(f"{stream.container.name if stream.container else 'the video'} declares no frame rate "
-                             "and has a single timestamp; pass `fps` explicitly.")
+        raise VideoReadError(
+            f"{stream.container.name if stream.container else 'the video'} declares no frame rate "
+            "and has a single timestamp; pass `fps` explicitly."
+        )
     for c in candidates:
         if abs(c - measured) <= 0.005 * measured:
             return c if c.denominator <= 1001 else snap_rate(c)
@@ -342,7 +419,8 @@ def _rotation(frame, path: Path) -> int:
     deg = float(getattr(frame, "rotation", 0) or 0)
     quarter = round(deg / 90)
     if abs(deg - 90 * quarter) > 1:
-        logger.warning("%s is rotated by %.1f degrees; only multiples of 90 are applied, it is read unrotated.",
-                       path, deg)
+        logger.warning(
+            "%s is rotated by %.1f degrees; only multiples of 90 are applied, it is read unrotated.", path, deg
+        )
         return 0
     return (quarter % 4) * 90

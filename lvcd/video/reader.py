@@ -20,6 +20,7 @@ Behaviour:
 * the count is exact: the reader yields `probe(source).frame_count` frames, and a stream that ends early raises
   VideoTruncatedError after the frames that were there (a damaged file fails loudly, it never drops frames silently).
 """
+
 from __future__ import annotations
 
 import functools
@@ -58,8 +59,13 @@ def _frame_to_rgb(frame) -> np.ndarray:
     import cv2
 
     fmt = frame.format
-    if (fmt.name == "yuv420p" and frame.colorspace in _BT601 and frame.color_range in _LIMITED
-            and frame.width % 2 == 0 and frame.height % 2 == 0):
+    if (
+        fmt.name == "yuv420p"
+        and frame.colorspace in _BT601
+        and frame.color_range in _LIMITED
+        and frame.width % 2 == 0
+        and frame.height % 2 == 0
+    ):
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)  # [H*3/2, W] I420 -> [H, W, 3]
     # libswscale, with the frame's matrix (PyAV's default) and range (which PyAV would otherwise take as unspecified);
     # full horizontal chroma interpolation: without it, >8-bit input comes out up to 2 levels dark (ffmpeg CLI too)
@@ -84,15 +90,23 @@ class FrameReader:
     Iterate once; a second iteration raises.
     """
 
-    def __init__(self, source: str | os.PathLike, *, fps: Fraction | int | str | None = None, start: int = 0,
-                 stop: int | None = None):
+    def __init__(
+        self,
+        source: str | os.PathLike,
+        *,
+        fps: Fraction | int | str | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ):
         self.info: VideoInfo = probe(source, fps=fps)
         self.path = self.info.path
         n = self.info.frame_count
         stop = n if stop is None else stop
         if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop <= n):
-            raise ValueError(f"frame range `start`={start!r}, `stop`={stop!r} is outside {self.path} "
-                             f"(frames 0..{n - 1}); pass 0 <= start <= stop <= {n}.")
+            raise ValueError(
+                f"frame range `start`={start!r}, `stop`={stop!r} is outside {self.path} "
+                f"(frames 0..{n - 1}); pass 0 <= start <= stop <= {n}."
+            )
         self.start, self.stop = start, stop
         self._container = None
         self._iter = None  # the running generator
@@ -141,11 +155,13 @@ class FrameReader:
     # ------------------------------------------------------------------------------------------------ sequences
     def _sequence_frames(self) -> Iterator[np.ndarray]:
         w, h = self.info.width, self.info.height
-        for f in self.info._timing.files[self.start:self.stop]:
+        for f in self.info._timing.files[self.start : self.stop]:
             img = _decode(Path(f))
             if img.shape[:2] != (h, w):
-                raise VideoReadError(f"{f} is {img.shape[1]}x{img.shape[0]} but the sequence {self.path} is {w}x{h} "
-                                     "(from its first frame); every frame must have one size. Re-export it.")
+                raise VideoReadError(
+                    f"{f} is {img.shape[1]}x{img.shape[0]} but the sequence {self.path} is {w}x{h} "
+                    "(from its first frame); every frame must have one size. Re-export it."
+                )
             yield to_rgb(img, f)
 
     # ------------------------------------------------------------------------------------------------ videos
@@ -174,8 +190,9 @@ class FrameReader:
             except StopIteration:
                 return
             except av.FFmpegError as e:
-                raise VideoReadError(f"{self.path}: decoding failed after {k} frames ({e}); the file is damaged. "
-                                     "Re-export it.") from None
+                raise VideoReadError(
+                    f"{self.path}: decoding failed after {k} frames ({e}); the file is damaged. Re-export it."
+                ) from None
             k += 1
             yield frame
 
@@ -206,8 +223,12 @@ class FrameReader:
             first = next(frames, None)
             index = self._index_of(first) if first is not None else None
             if index is None or index > self.start:  # seek landed past the frame (no keyframe index): start over
-                logger.debug("%s: seek to frame %d overshot (landed at %s); decoding from the start", self.path,
-                             self.start, index)
+                logger.debug(
+                    "%s: seek to frame %d overshot (landed at %s); decoding from the start",
+                    self.path,
+                    self.start,
+                    index,
+                )
                 self._container.close()
                 stream = self._open_stream()
                 frames, index = None, 0
@@ -236,9 +257,11 @@ class FrameReader:
         for frame in self._decoded(stream):
             decoded += 1
             if frame.pts is None:
-                raise VideoReadError(f"{self.path}: frame {decoded - 1} has no timestamp, so the variable-rate "
-                                     "video cannot be resampled; convert it to a constant rate first (ffmpeg "
-                                     "-fps_mode cfr).")
+                raise VideoReadError(
+                    f"{self.path}: frame {decoded - 1} has no timestamp, so the variable-rate "
+                    "video cannot be resampled; convert it to a constant rate first (ffmpeg "
+                    "-fps_mode cfr)."
+                )
             if first_pts is None:
                 first_pts = frame.pts
             slot = _slot((frame.pts - first_pts) * t.time_base, info.fps)
@@ -280,8 +303,9 @@ def open_reader(source: str | os.PathLike, *, fps: Fraction | int | str | None =
     return FrameReader(source, fps=fps)
 
 
-def read_frames(source: str | os.PathLike, start: int = 0, stop: int | None = None, *,
-                fps: Fraction | int | str | None = None) -> Iterator[np.ndarray]:
+def read_frames(
+    source: str | os.PathLike, start: int = 0, stop: int | None = None, *, fps: Fraction | int | str | None = None
+) -> Iterator[np.ndarray]:
     """Frames `start`..`stop`-1 of a source, frame-exact: seeks to the keyframe before `start` when the timestamps
     are regular (decode-and-skip otherwise) and stops after `stop`-1. A generator; the decoder closes when it ends.
     """

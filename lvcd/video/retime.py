@@ -5,6 +5,7 @@ stream-copies an encoded video (PyAV remux, no re-encode), giving packet i the t
 must run without B-frames, so that packets come in display order (`FrameWriter` passes `-bf 0` when retiming).
 No torch.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,10 @@ def check_timestamps(timestamps) -> tuple[Fraction, ...] | None:
         return None
     ts = tuple(Fraction(t) for t in timestamps)
     if not ts or any(b <= a for a, b in zip(ts, ts[1:], strict=False)) or ts[0] < 0:
-        raise ValueError("`timestamps` must be increasing times in seconds, one per frame, starting at >= 0 "
-                         "(e.g. probe(input).timestamps).")
+        raise ValueError(
+            "`timestamps` must be increasing times in seconds, one per frame, starting at >= 0 "
+            "(e.g. probe(input).timestamps)."
+        )
     return ts
 
 
@@ -35,8 +38,16 @@ def last_step(ts: tuple[Fraction, ...], fps: Fraction) -> Fraction:
     return steps[len(steps) // 2]
 
 
-def retime(src: str | os.PathLike, dst: str | os.PathLike, ts: tuple[Fraction, ...], fps: Fraction, *, muxer: str,
-           faststart: bool = False, what: str | os.PathLike = "") -> None:
+def retime(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    ts: tuple[Fraction, ...],
+    fps: Fraction,
+    *,
+    muxer: str,
+    faststart: bool = False,
+    what: str | os.PathLike = "",
+) -> None:
     """Write `src`'s video stream to `dst` (container `muxer`) with packet i at time `ts[i]` seconds; the time base
     is exact where the timestamps' common denominator allows (else 1/90000). `what` names the output in errors."""
     import av

@@ -34,6 +34,7 @@ folder are left alone. The temporary names, the leftover cleanup and the publish
 `lvcd.outputs`' (shared with the indexed writer and `lvcd convert`); formats, pre-checks and sidecar paths are
 `output_paths.py`'s, variable-frame-rate timing `retime.py`'s.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,17 @@ from .output_paths import (
 from .probe import as_fps, probe
 from .retime import check_timestamps, last_step, retime
 
-__all__ = ["FOLDER_FRAME_NAME", "SUPPORTED_OUTPUTS", "FrameWriter", "check_output_path", "open_writer",
-           "output_format", "remove_stale_partials", "sidecar_path", "write_sidecar"]
+__all__ = [
+    "FOLDER_FRAME_NAME",
+    "SUPPORTED_OUTPUTS",
+    "FrameWriter",
+    "check_output_path",
+    "open_writer",
+    "output_format",
+    "remove_stale_partials",
+    "sidecar_path",
+    "write_sidecar",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +126,8 @@ def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
     ycrcb = cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)  # [H/2, W/2, (Y, Cr, Cb)] full range
     flat = out.reshape(-1)  # planes: Y [H*W], U [H*W/4], V [H*W/4]
     n, q = h * w, h * w // 4
-    flat[n:n + q] = cv2.LUT(ycrcb[:, :, 2], _CHROMA_TO_LIMITED).reshape(-1)
-    flat[n + q:] = cv2.LUT(ycrcb[:, :, 1], _CHROMA_TO_LIMITED).reshape(-1)
+    flat[n : n + q] = cv2.LUT(ycrcb[:, :, 2], _CHROMA_TO_LIMITED).reshape(-1)
+    flat[n + q :] = cv2.LUT(ycrcb[:, :, 1], _CHROMA_TO_LIMITED).reshape(-1)
     return out
 
 
@@ -129,22 +139,36 @@ class FrameWriter:
     on any exception (KeyboardInterrupt included).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int], *,
-                 audio_from: str | os.PathLike | None = None, crf: int = 18, preset: str = "medium",
-                 codec: str | None = None, fmt: str | None = None, overwrite: bool = False, pix_fmt: str | None = None,
-                 start_number: int = 0, timestamps=None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: Fraction | int | str,
+        size: tuple[int, int],
+        *,
+        audio_from: str | os.PathLike | None = None,
+        crf: int = 18,
+        preset: str = "medium",
+        codec: str | None = None,
+        fmt: str | None = None,
+        overwrite: bool = False,
+        pix_fmt: str | None = None,
+        start_number: int = 0,
+        timestamps=None,
+    ):
         self._done, self._proc, self._temps, self._created_dirs = True, None, [], []  # (until set up)
         self.timestamps = check_timestamps(timestamps)
         self.path = Path(path)
         self.fps = as_fps(fps)
         self.size = _check_size(size)
         if not (isinstance(crf, (int, np.integer)) and 0 <= crf <= 51):
-            raise ValueError(f"`crf` must be an integer 0..51 (lower is better quality; 18 is visually lossless), "
-                             f"got {crf!r}.")
+            raise ValueError(
+                f"`crf` must be an integer 0..51 (lower is better quality; 18 is visually lossless), got {crf!r}."
+            )
         self.format, self.layout = resolve_format(self.path, fmt)
         if self.format not in DEFAULT_CODEC:
-            raise ValueError(f"{self.path}: format {self.format!r} is written by lvcd.deliver.IndexedWriter, not "
-                             "open_writer.")
+            raise ValueError(
+                f"{self.path}: format {self.format!r} is written by lvcd.deliver.IndexedWriter, not open_writer."
+            )
         check_output_path(self.path, overwrite=overwrite, fmt=fmt)
         self.overwrite = overwrite
         self.codec = codec or DEFAULT_CODEC[self.format]
@@ -163,8 +187,10 @@ class FrameWriter:
                 self._make_parent()
                 self._target = self._make_temp()
             except PermissionError as e:
-                raise PermissionError(f"cannot write into {self.path.parent} ({e.strerror or e}); choose an output "
-                                      "path in a folder you can write to.") from None
+                raise PermissionError(
+                    f"cannot write into {self.path.parent} ({e.strerror or e}); choose an output "
+                    "path in a folder you can write to."
+                ) from None
             self._proc = _ffmpeg.spawn(self._encode_args(), self._stderr)
         except BaseException:
             self.abort()
@@ -177,9 +203,14 @@ class FrameWriter:
         if self.codec == "png":
             return "rgb24"
         if w % 2 or h % 2:
-            logger.warning("%s: %dx%d has an odd side, which H.264 4:2:0 cannot code; writing 4:4:4 (High 4:4:4) to "
-                           "keep the exact size. Some browsers and QuickTime cannot play it: use an even size, .mov "
-                           "(ProRes) or PNG frames for those.", self.path, w, h)
+            logger.warning(
+                "%s: %dx%d has an odd side, which H.264 4:2:0 cannot code; writing 4:4:4 (High 4:4:4) to "
+                "keep the exact size. Some browsers and QuickTime cannot play it: use an even size, .mov "
+                "(ProRes) or PNG frames for those.",
+                self.path,
+                w,
+                h,
+            )
             return "yuv444p"
         return "yuv420p"
 
@@ -196,8 +227,9 @@ class FrameWriter:
             if only is not None:
                 self._audio_codec = only.codec
                 return Path(audio_from)
-            raise ValueError(f"`audio_from` {audio_from} cannot be read ({e}); pass the input video or None.") \
-                from None
+            raise ValueError(
+                f"`audio_from` {audio_from} cannot be read ({e}); pass the input video or None."
+            ) from None
         if info.kind != "video" or not info.has_audio:
             logger.info("%s has no audio stream; %s is written without sound.", audio_from, self.path)
             return None
@@ -224,8 +256,9 @@ class FrameWriter:
 
     def _temp_file(self) -> Path:
         """A new hidden temporary beside the output (`lvcd.outputs.partial_prefix`), removed by `abort()`."""
-        fd, tmp = tempfile.mkstemp(prefix=partial_prefix(self.path.name), suffix=self.path.suffix or ".tmp",
-                                   dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=partial_prefix(self.path.name), suffix=self.path.suffix or ".tmp", dir=self.path.parent
+        )
         os.close(fd)
         usual_mode(tmp)
         self._temps.append(Path(tmp))
@@ -234,8 +267,16 @@ class FrameWriter:
     def _encode_args(self) -> list[str]:
         w, h = self.size
         rate = f"{self.fps.numerator}/{self.fps.denominator}"
-        args = ["-f", "rawvideo", "-pix_fmt", "yuv420p" if self._feed_i420 else "rgb24", "-s", f"{w}x{h}",
-                "-framerate", rate]
+        args = [
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p" if self._feed_i420 else "rgb24",
+            "-s",
+            f"{w}x{h}",
+            "-framerate",
+            rate,
+        ]
         if self._feed_i420:
             args += ["-colorspace", "smpte170m", "-color_range", "tv"]
         args += ["-i", "pipe:0", "-map", "0:v:0", "-an", "-c:v", self.codec, "-pix_fmt", self.pix_fmt]
@@ -263,10 +304,12 @@ class FrameWriter:
         w, h = self.size
         if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != (h, w, 3):
             got = f"{frame.dtype} {tuple(frame.shape)}" if isinstance(frame, np.ndarray) else type(frame).__name__
-            raise ValueError(f"frame {self.frames_written} for {self.path} must be a uint8 array of shape "
-                             f"({h}, {w}, 3) (HxWx3 RGB at the writer's size {w}x{h}); got {got}. Resize/crop "
-                             "back to the source size and convert with "
-                             "np.clip(x * 255, 0, 255).round().astype(np.uint8).")
+            raise ValueError(
+                f"frame {self.frames_written} for {self.path} must be a uint8 array of shape "
+                f"({h}, {w}, 3) (HxWx3 RGB at the writer's size {w}x{h}); got {got}. Resize/crop "
+                "back to the source size and convert with "
+                "np.clip(x * 255, 0, 255).round().astype(np.uint8)."
+            )
         if self._feed_i420:
             data = rgb_to_i420(frame)
         else:
@@ -277,8 +320,10 @@ class FrameWriter:
             rc = self._proc.poll()
             message = _ffmpeg.read_tail(self._stderr)
             self.abort()
-            raise VideoWriteError(f"writing {self.path} failed at frame {self.frames_written}: ffmpeg stopped "
-                                  f"(exit status {rc}, {e.__class__.__name__}):\n{message}") from None
+            raise VideoWriteError(
+                f"writing {self.path} failed at frame {self.frames_written}: ffmpeg stopped "
+                f"(exit status {rc}, {e.__class__.__name__}):\n{message}"
+            ) from None
         self.frames_written += 1
 
     def close(self) -> Path:
@@ -287,8 +332,9 @@ class FrameWriter:
             return self.path
         if self.frames_written == 0:
             self.abort()
-            raise ValueError(f"no frames were written to {self.path}, so nothing was saved; check that the input "
-                             "has frames.")
+            raise ValueError(
+                f"no frames were written to {self.path}, so nothing was saved; check that the input has frames."
+            )
         try:
             proc, self._proc = self._proc, None
             try:
@@ -297,8 +343,9 @@ class FrameWriter:
                 pass
             rc = proc.wait()
             if rc != 0:
-                raise VideoWriteError(f"encoding {self.path} failed (ffmpeg exit status {rc}):\n"
-                                      f"{_ffmpeg.read_tail(self._stderr)}")
+                raise VideoWriteError(
+                    f"encoding {self.path} failed (ffmpeg exit status {rc}):\n{_ffmpeg.read_tail(self._stderr)}"
+                )
             if self.layout == "file":
                 final_tmp = self._target
                 if self.timestamps is not None:
@@ -354,23 +401,45 @@ class FrameWriter:
         """Second pass: video stream-copied, audio copied (AAC if it cannot go in the container), cut to length."""
         muxed = self._temp_file()
         seconds = math.ceil(self._seconds() * 1_000_000) / 1_000_000  # whole frames, >= video
-        base = ["-i", str(video_tmp), "-t", f"{seconds:.6f}", "-i", str(self._audio), "-map", "0:v:0", "-map", "1:a",
-                "-c:v", "copy"]
-        tail = (["-movflags", "+faststart"] if self.format in ("mp4", "mov") else []) + ["-f", MUXER[self.format],
-                                                                                          str(muxed)]
+        base = [
+            "-i",
+            str(video_tmp),
+            "-t",
+            f"{seconds:.6f}",
+            "-i",
+            str(self._audio),
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+        ]
+        tail = (["-movflags", "+faststart"] if self.format in ("mp4", "mov") else []) + [
+            "-f",
+            MUXER[self.format],
+            str(muxed),
+        ]
         codec = getattr(self, "_audio_codec", None) or ""
         reason = None
         if codec.startswith(REENCODE_AUDIO.get(self.format, ())):
             reason = f"{codec} in {self.format.upper()} does not play in common players"
         else:
             try:
-                _ffmpeg.run(base + ["-c:a", "copy"] + tail,
-                            what=f"copying the audio of {self._audio} into {self.path}")
+                _ffmpeg.run(
+                    base + ["-c:a", "copy"] + tail, what=f"copying the audio of {self._audio} into {self.path}"
+                )
             except VideoWriteError as e:
                 reason = str(e).splitlines()[-1].strip()
         if reason is not None:
-            logger.warning("%s: the %s audio of %s cannot be copied into %s as is; re-encoding it to AAC (%s)",
-                           self.path, codec, self._audio, self.format.upper(), reason)
+            logger.warning(
+                "%s: the %s audio of %s cannot be copied into %s as is; re-encoding it to AAC (%s)",
+                self.path,
+                codec,
+                self._audio,
+                self.format.upper(),
+                reason,
+            )
             _ffmpeg.run(base + AUDIO_FALLBACK + tail, what=f"re-encoding the audio of {self._audio} for {self.path}")
         remove_path(video_tmp)
         return muxed
@@ -385,12 +454,21 @@ class FrameWriter:
         """Give packet i the presentation time `timestamps[i]` (`lvcd.video.retime.retime`): a variable-frame-rate
         input's timing, frame for frame. The encoder ran without B-frames, so packets come in display order."""
         if len(self.timestamps) != self.frames_written:
-            raise ValueError(f"{self.path}: {len(self.timestamps)} timestamps were given for {self.frames_written} "
-                             "frames; give one timestamp per frame written.")
+            raise ValueError(
+                f"{self.path}: {len(self.timestamps)} timestamps were given for {self.frames_written} "
+                "frames; give one timestamp per frame written."
+            )
         out_path = self._temp_file()
         faststart = self.format in ("mp4", "mov") and self._audio is None
-        retime(video_tmp, out_path, self.timestamps, self.fps, muxer=MUXER[self.format], faststart=faststart,
-               what=self.path)
+        retime(
+            video_tmp,
+            out_path,
+            self.timestamps,
+            self.fps,
+            muxer=MUXER[self.format],
+            faststart=faststart,
+            what=self.path,
+        )
         remove_path(video_tmp)
         return out_path
 
@@ -430,10 +508,21 @@ def _check_size(size) -> tuple[int, int]:
     return w, h
 
 
-def open_writer(path: str | os.PathLike, fps: Fraction | int | str, size: tuple[int, int], *,
-                audio_from: str | os.PathLike | None = None, crf: int = 18, preset: str = "medium",
-                codec: str | None = None, fmt: str | None = None, overwrite: bool = False,
-                pix_fmt: str | None = None, start_number: int = 0, timestamps=None) -> FrameWriter:
+def open_writer(
+    path: str | os.PathLike,
+    fps: Fraction | int | str,
+    size: tuple[int, int],
+    *,
+    audio_from: str | os.PathLike | None = None,
+    crf: int = 18,
+    preset: str = "medium",
+    codec: str | None = None,
+    fmt: str | None = None,
+    overwrite: bool = False,
+    pix_fmt: str | None = None,
+    start_number: int = 0,
+    timestamps=None,
+) -> FrameWriter:
     """Open an atomic writer for uint8 HxWx3 RGB frames of `size` = (width, height) at the exact rate `fps`.
 
     `path`: .mp4 / .mkv (H.264), .mov (ProRes 422 HQ), a folder or a printf pattern `out/frame_%06d.png` (PNG).
@@ -443,5 +532,17 @@ def open_writer(path: str | os.PathLike, fps: Fraction | int | str, size: tuple[
     output that keeps an input's timing (`probe(input).timestamps`; PNG frames carry none). Raises
     FileExistsError (exists, no `overwrite`), PermissionError, ValueError.
     """
-    return FrameWriter(path, fps, size, audio_from=audio_from, crf=crf, preset=preset, codec=codec, fmt=fmt,
-                       overwrite=overwrite, pix_fmt=pix_fmt, start_number=start_number, timestamps=timestamps)
+    return FrameWriter(
+        path,
+        fps,
+        size,
+        audio_from=audio_from,
+        crf=crf,
+        preset=preset,
+        codec=codec,
+        fmt=fmt,
+        overwrite=overwrite,
+        pix_fmt=pix_fmt,
+        start_number=start_number,
+        timestamps=timestamps,
+    )

@@ -1,4 +1,5 @@
 """lvcd.colorize_frames(extra_references=[...]) through both backends (issue 15)."""
+
 import cv2
 import numpy as np
 import pytest
@@ -26,8 +27,10 @@ def _extras(frames):
     left[:, :, : w // 2] = 1
     sel = np.zeros((h, w), bool)
     sel[8:40, 8:60] = True
-    return [{"image": colour_of(frames[3]), "mask": sel, "target_mask": left, "lineart": frames[3]},
-            {"image": colour_of(frames[5]), "target_mask": 1 - left[0]}]  # no lineart: XDoG
+    return [
+        {"image": colour_of(frames[3]), "mask": sel, "target_mask": left, "lineart": frames[3]},
+        {"image": colour_of(frames[5]), "target_mask": 1 - left[0]},
+    ]  # no lineart: XDoG
 
 
 def test_diffusion_two_extra_references_deterministic_exact_count(backend):
@@ -74,11 +77,21 @@ def test_bucket_extra_reference_paints_follow_its_target_mask():
     assert sum(_green(free)) > 0 and sum(_green(plain)) == 0  # the extra keyframe is matched against
     h, w = frames[0].shape[:2]
     nowhere = np.zeros((h, w), np.uint8)
-    barred = list(api.colorize_frames(frames, ref, backend="bucket", bucket_mode="flat",
-                                      extra_references=[{**extra, "target_mask": nowhere}]))
+    barred = list(
+        api.colorize_frames(
+            frames, ref, backend="bucket", bucket_mode="flat", extra_references=[{**extra, "target_mask": nowhere}]
+        )
+    )
     assert len(barred) == N and sum(_green(barred)) == 0  # its paints may go nowhere
-    everywhere = list(api.colorize_frames(frames, ref, backend="bucket", bucket_mode="flat",
-                                          extra_references=[{**extra, "target_mask": nowhere + 255}]))
+    everywhere = list(
+        api.colorize_frames(
+            frames,
+            ref,
+            backend="bucket",
+            bucket_mode="flat",
+            extra_references=[{**extra, "target_mask": nowhere + 255}],
+        )
+    )
     assert all(np.array_equal(x, y) for x, y in zip(everywhere, free))  # an all-white mask restricts nothing
 
 
@@ -90,9 +103,15 @@ def test_items_validate():
         as_items(["a.png", {"mask": "m.png"}])
     frames = lineart_clip(3)
     with pytest.raises(ValueError, match="target_mask has 2 frames; the shot has 3"):
-        list(api.colorize_frames(frames, colour_of(frames[0]), backend="bucket", bucket_mode="flat",
-                                 extra_references=[{"image": colour_of(frames[1]),
-                                                    "target_mask": np.zeros((2, 48, 80), np.uint8)}]))
+        list(
+            api.colorize_frames(
+                frames,
+                colour_of(frames[0]),
+                backend="bucket",
+                bucket_mode="flat",
+                extra_references=[{"image": colour_of(frames[1]), "target_mask": np.zeros((2, 48, 80), np.uint8)}],
+            )
+        )
 
 
 def test_diffusion_resume_with_extra_references_is_identical(backend, tmp_path):
@@ -114,8 +133,11 @@ def test_bucket_extra_references_join_the_shots_keyframes():
     frames = _entering_clip()
     keys = [(0, colour_of(frames[0])), (2, colour_of(frames[2]))]  # neither shows the square
     extra = {"image": _painted(frames[4], (60, 22), GREEN), "lineart": frames[4]}
-    out = list(api.colorize_frames(frames, None, keyframes=keys, backend="bucket", bucket_mode="flat",
-                                   extra_references=[extra]))
+    out = list(
+        api.colorize_frames(
+            frames, None, keyframes=keys, backend="bucket", bucket_mode="flat", extra_references=[extra]
+        )
+    )
     plain = list(api.colorize_frames(frames, None, keyframes=keys, backend="bucket", bucket_mode="flat"))
     assert len(out) == N and np.array_equal(out[2], plain[2])  # a keyframe keeps its paints exactly
     assert sum(_green(out)) > 0 and sum(_green(plain)) == 0

@@ -1,5 +1,6 @@
 """The non-cel detector (issue 11, item 5): unclosed lines on a shaded keyframe are not cel; a flat-painted keyframe
 is cel even when its ground covers most of the frame (a few small characters on a plain background)."""
+
 from __future__ import annotations
 
 import cv2

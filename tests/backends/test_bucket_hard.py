@@ -74,8 +74,14 @@ def shaded_clip(n: int = 6):
     rng = np.random.default_rng(0)
     h, w = 120, 200
     yy, xx = np.mgrid[0:h, 0 : w + 8 * n].astype(np.float32)
-    world = np.stack([128 + 90 * np.sin(xx / 17.0) * np.cos(yy / 23.0), 120 + 60 * np.cos(xx / 11.0 + yy / 29.0),
-                      140 + 80 * np.sin((xx + yy) / 31.0)], -1)
+    world = np.stack(
+        [
+            128 + 90 * np.sin(xx / 17.0) * np.cos(yy / 23.0),
+            120 + 60 * np.cos(xx / 11.0 + yy / 29.0),
+            140 + 80 * np.sin((xx + yy) / 31.0),
+        ],
+        -1,
+    )
     for _ in range(12):
         cx, cy, r = rng.uniform(0, w + 8 * n), rng.uniform(0, h), rng.uniform(6, 18)
         d = np.hypot(xx - cx, yy - cy)

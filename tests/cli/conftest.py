@@ -12,5 +12,15 @@ def tiny_args_short(tiny_pipeline_dir_short):
     """The same with the short tiny pipeline (windows of 1 + 1 + 4 frames): several windows in few frames."""
     from lvcd.pipelines.tiny import SHORT_OVERLAP
 
-    return ["--backend", "diffusion", "--model", str(tiny_pipeline_dir_short), "--steps", "1", "--size", "64x64",
-            "--overlap", str(SHORT_OVERLAP)]
+    return [
+        "--backend",
+        "diffusion",
+        "--model",
+        str(tiny_pipeline_dir_short),
+        "--steps",
+        "1",
+        "--size",
+        "64x64",
+        "--overlap",
+        str(SHORT_OVERLAP),
+    ]

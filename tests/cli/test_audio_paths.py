@@ -1,5 +1,6 @@
 """Sound survives the documented path: `lvcd lineart` keeps it; `--audio FILE|none` on colorize and batch, and the
 manifest's `audio:` (issue 10)."""
+
 from __future__ import annotations
 
 import sys
@@ -39,11 +40,18 @@ def test_batch_audio_flag_and_manifest_key(tmp_path):
         write_png(tmp_path / "line" / f"{i:04d}.png", f)
     write_png(tmp_path / "ref.png", colour_reference(frames[0]))
     colour_video(tmp_path / "colour.mp4", 12, audio=True)
-    m = {"input": "line", "output": "out.mp4", "audio": "colour.mp4", "defaults": {"backend": "bucket"},
-         "shots": [{"name": "a", "start": 0, "end": 12, "reference": "ref.png"}]}
+    m = {
+        "input": "line",
+        "output": "out.mp4",
+        "audio": "colour.mp4",
+        "defaults": {"backend": "bucket"},
+        "shots": [{"name": "a", "start": 0, "end": 12, "reference": "ref.png"}],
+    }
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(m))
     assert main(["batch", str(tmp_path / "m.yaml"), "--quiet"]) == 0
     assert has_audio(tmp_path / "out.mp4")
-    assert main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "silent.mp4"), "--audio", "none",
-                 "--quiet"]) == 0
+    assert (
+        main(["batch", str(tmp_path / "m.yaml"), "-o", str(tmp_path / "silent.mp4"), "--audio", "none", "--quiet"])
+        == 0
+    )
     assert not has_audio(tmp_path / "silent.mp4")

@@ -1,4 +1,5 @@
 """`lvcd batch`: dry run, errors, and the kill test (SIGKILL mid-shot at several points, resume, byte-identical)."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def _episode(root: Path, size=(128, 72), defaults: dict | None = None, shots: li
     ]
     for s in shots:
         k = s.get("reference_frame", s["start"])
-        cv2.imwrite(str(root / "refs" / f"{k}.png"), cv2.cvtColor(colour_reference(frames[k], seed=k),
-                                                                  cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            str(root / "refs" / f"{k}.png"), cv2.cvtColor(colour_reference(frames[k], seed=k), cv2.COLOR_RGB2BGR)
+        )
     defaults = {"backend": "bucket", "fmt": "png", "seed": 5, **(defaults or {})}
     data = {"input": "line", "output": "out", "defaults": defaults, "shots": shots}
     (root / "shots.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
@@ -72,9 +74,13 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 def _batch(manifest: Path, work: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-m", "lvcd", "batch", str(manifest), "--work", str(work), "-o", str(out),
-                             "--quiet"], cwd=manifest.parent, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lvcd", "batch", str(manifest), "--work", str(work), "-o", str(out), "--quiet"],
+        cwd=manifest.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 120.0) -> bool:
@@ -137,10 +143,17 @@ def test_kill_and_resume_is_byte_identical_diffusion(tmp_path, tiny_pipeline_dir
     # the short tiny random pipeline (windows of 1 + 1 + 4 frames), 2 steps at 64x64. Shot a: 2 forward windows;
     # shot b: reference at 10 in 6..14, one forward and one backward window. Kill after a's first window (it resumes
     # from that checkpoint) and after b's forward pass (during the backward one).
-    shots = [{"name": "a", "start": 0, "end": 6, "reference": "refs/0.png"},
-             {"name": "b", "start": 6, "end": 15, "reference": "refs/10.png", "reference_frame": 10}]
-    defaults = {"backend": "diffusion", "model": str(tiny_pipeline_dir_short), "steps": 2, "overlap": SHORT_OVERLAP,
-                "size": "64x64"}
+    shots = [
+        {"name": "a", "start": 0, "end": 6, "reference": "refs/0.png"},
+        {"name": "b", "start": 6, "end": 15, "reference": "refs/10.png", "reference_frame": 10},
+    ]
+    defaults = {
+        "backend": "diffusion",
+        "model": str(tiny_pipeline_dir_short),
+        "steps": 2,
+        "overlap": SHORT_OVERLAP,
+        "size": "64x64",
+    }
     manifest = _episode(tmp_path, size=(64, 64), defaults=defaults, shots=shots)
     data = yaml.safe_load(manifest.read_text())
     data["input"], data["shots"] = "line15", shots
@@ -162,6 +175,10 @@ def test_shots_then_batch_workflow(tmp_path):
         cv2.imwrite(str(tmp_path / f"key{start}.png"), key)
         text = text.replace("    reference:\n", f"    reference: key{start}.png\n", 1)
     manifest.write_text(text)
-    assert main(["batch", str(manifest), "--backend", "bucket", "--format", "png", "-o", str(tmp_path / "out"),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            ["batch", str(manifest), "--backend", "bucket", "--format", "png", "-o", str(tmp_path / "out"), "--quiet"]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "out").glob("*.png"))) == len(frames)

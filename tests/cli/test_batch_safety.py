@@ -1,4 +1,5 @@
 """`lvcd batch` safety (issue 10): manifest write paths confined, one run per work folder, re-run = up to date."""
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,16 @@ def _project(root: Path, n: int = 24, **top) -> Path:
         write_png(root / "line" / f"{i:04d}.png", f)
     write_png(root / "refs" / "a.png", colour_reference(frames[0]))
     write_png(root / "refs" / "b.png", colour_reference(frames[n // 2]))
-    m = {"input": "line", "output": "out.mp4", "defaults": {"backend": "bucket"},
-         "shots": [{"name": "a", "start": 0, "end": n // 2, "reference": "refs/a.png"},
-                   {"name": "b", "start": n // 2, "end": n, "reference": "refs/b.png"}], **top}
+    m = {
+        "input": "line",
+        "output": "out.mp4",
+        "defaults": {"backend": "bucket"},
+        "shots": [
+            {"name": "a", "start": 0, "end": n // 2, "reference": "refs/a.png"},
+            {"name": "b", "start": n // 2, "end": n, "reference": "refs/b.png"},
+        ],
+        **top,
+    }
     (root / "shots.yaml").write_text(yaml.safe_dump(m, sort_keys=False))
     return root / "shots.yaml"
 
@@ -75,10 +83,18 @@ def test_locked_work_folder_refused_cleanly(tmp_path, capsys):
         code = main(["batch", str(manifest), "--quiet"])  # the same process re-enters its own lock...
     assert code == 0
     (tmp_path / "out.mp4").unlink()
-    proc = subprocess.Popen([sys.executable, "-c", "import sys, time; from lvcd.lock import WorkLock\n"
-                             "WorkLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
-                             str(tmp_path / "shots.work")], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from lvcd.lock import WorkLock\n"
+            "WorkLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
+            str(tmp_path / "shots.work"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert proc.stdout.readline().strip() == "held"
         assert main(["batch", str(manifest), "--quiet"]) == 1  # ...another process's lock is respected

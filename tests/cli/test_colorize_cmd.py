@@ -1,5 +1,6 @@
 """`lvcd colorize` end to end on generated clips (issue 3): exact frame counts, fps, size, audio, sequences, and bad
 inputs that teach and leave nothing behind."""
+
 import subprocess
 import sys
 import warnings
@@ -81,8 +82,10 @@ def test_odd_size_is_restored_exactly_with_diffusion(tmp_path, tiny_args):
     for i, f in enumerate(frames):
         Image.fromarray(f).save(seq / f"f_{i + 1}.png")
     out = tmp_path / "out"
-    assert run(seq, "--reference", reference_for(frames, tmp_path / "r.png"), "-o", out, "--format", "png",
-               *tiny_args) == 0
+    assert (
+        run(seq, "--reference", reference_for(frames, tmp_path / "r.png"), "-o", out, "--format", "png", *tiny_args)
+        == 0
+    )
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 3
     assert all(Image.open(p).size == (641, 359) for p in pngs)
@@ -93,8 +96,18 @@ def test_image_sequence_in_and_out_bucket(tmp_path):
     for i, f in enumerate(frames):
         Image.fromarray(f).save(tmp_path / f"frame_{i:04d}.png")
     out = tmp_path / "colored" / "c_%04d.png"
-    assert run(tmp_path / "frame_%04d.png", "--reference", reference_for(frames, tmp_path / "r.png"), "-o", out,
-               "--backend", "bucket") == 0
+    assert (
+        run(
+            tmp_path / "frame_%04d.png",
+            "--reference",
+            reference_for(frames, tmp_path / "r.png"),
+            "-o",
+            out,
+            "--backend",
+            "bucket",
+        )
+        == 0
+    )
     got = sorted((tmp_path / "colored").glob("c_*.png"))
     assert len(got) == 12
     first = np.asarray(Image.open(got[0]))
@@ -104,32 +117,72 @@ def test_image_sequence_in_and_out_bucket(tmp_path):
 def test_dry_run_prints_the_plan_without_weights(tmp_path, capsys, tiny_pipeline_dir):
     frames = lineart_frames(40)
     src = write_clip(tmp_path / "in.mp4", frames)
-    assert main(["colorize", str(src), "-r", "x.png", "-o", str(tmp_path / "o.mp4"), "--dry-run",
-                 "--backend", "diffusion", "--model", str(tiny_pipeline_dir)]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(src),
+                "-r",
+                "x.png",
+                "-o",
+                str(tmp_path / "o.mp4"),
+                "--dry-run",
+                "--backend",
+                "diffusion",
+                "--model",
+                str(tiny_pipeline_dir),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "windows of 19 frames" in text and "TFLOP" in text and "GiB" in text
     assert not (tmp_path / "o.mp4").exists()
-    assert main(["colorize", str(src), "-r", "x.png", "-o", str(tmp_path / "o.mp4"), "--dry-run", "--overlap", "2",
-                 "--backend", "diffusion", "--model", str(tiny_pipeline_dir)]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(src),
+                "-r",
+                "x.png",
+                "-o",
+                str(tmp_path / "o.mp4"),
+                "--dry-run",
+                "--overlap",
+                "2",
+                "--backend",
+                "diffusion",
+                "--model",
+                str(tiny_pipeline_dir),
+            ]
+        )
+        == 0
+    )
     assert "windows of 17 frames (overlap 2" in capsys.readouterr().out  # the real window: 1 + 2 + 14
 
 
-@pytest.mark.parametrize("flag, value, needle", [
-    ("--overlap", "20", "--overlap must be between 0 and 13 (got 20)"),
-    ("--decode-chunk", "2", "--decode-chunk must be >= 5 (got 2)"),
-    ("--crf", "60", "--crf must be between 0 and 51 (got 60)"),
-    ("--steps", "0", "--steps must be >= 1 (got 0)"),
-])
-def test_bad_option_values_exit_2_before_anything_is_read_or_loaded(tmp_path, capsys, monkeypatch, flag, value,
-                                                                    needle):
+@pytest.mark.parametrize(
+    "flag, value, needle",
+    [
+        ("--overlap", "20", "--overlap must be between 0 and 13 (got 20)"),
+        ("--decode-chunk", "2", "--decode-chunk must be >= 5 (got 2)"),
+        ("--crf", "60", "--crf must be between 0 and 51 (got 60)"),
+        ("--steps", "0", "--steps must be >= 1 (got 0)"),
+    ],
+)
+def test_bad_option_values_exit_2_before_anything_is_read_or_loaded(
+    tmp_path, capsys, monkeypatch, flag, value, needle
+):
     from lvcd.backends import diffusion
 
     def no_loading(*a, **k):
         raise AssertionError("weights were loaded")
 
     monkeypatch.setattr(diffusion, "load_pipeline", no_loading)
-    for cmd in (["colorize", str(tmp_path / "in.mp4"), "--reference", "k.png", "-o", str(tmp_path / "o.mp4")],
-                ["batch", str(tmp_path / "shots.yaml")]):
+    for cmd in (
+        ["colorize", str(tmp_path / "in.mp4"), "--reference", "k.png", "-o", str(tmp_path / "o.mp4")],
+        ["batch", str(tmp_path / "shots.yaml")],
+    ):
         assert main([*cmd, flag, value]) == 2
         err = capsys.readouterr().err
         assert needle in err and "does not exist" not in err  # the option, before the missing input
@@ -186,8 +239,16 @@ def test_truncated_file(tmp_path, capsys):
     assert_fails(capsys, [cut, "-r", ref, "-o", out, "--backend", "bucket"], "cut.mp4", out=out)
 
 
-@pytest.mark.parametrize("kind,needle", [("missing", "does not exist"), ("unreadable", "not a readable image"),
-                                          ("rgba", "transparent"), ("gray", "grayscale"), ("aspect", "aspect")])
+@pytest.mark.parametrize(
+    "kind,needle",
+    [
+        ("missing", "does not exist"),
+        ("unreadable", "not a readable image"),
+        ("rgba", "transparent"),
+        ("gray", "grayscale"),
+        ("aspect", "aspect"),
+    ],
+)
 def test_bad_reference(tmp_path, capsys, clip, kind, needle):
     ref = tmp_path / f"{kind}.png"
     if kind == "unreadable":
@@ -268,8 +329,21 @@ def test_variable_frame_rate_keeps_every_frame_and_its_time(tmp_path, capsys, ca
 
 
 def test_subprocess_exit_status_and_message(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "lvcd", "colorize", str(tmp_path / "missing.mp4"), "-r", "r.png",
-                        "-o", str(tmp_path / "o.mp4")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lvcd",
+            "colorize",
+            str(tmp_path / "missing.mp4"),
+            "-r",
+            "r.png",
+            "-o",
+            str(tmp_path / "o.mp4"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "missing.mp4" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -279,8 +353,12 @@ def test_colorize_a_shot_manifest_renders_every_shot_from_its_keyframe(tmp_path,
 
     manifest = Path(api_file).parent / "data" / "sample" / "shots.yaml"
     out = tmp_path / "sample"
-    assert main(["colorize", str(manifest), "--work", str(tmp_path / "work"), "-o", str(out), "--format", "png",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            ["colorize", str(manifest), "--work", str(tmp_path / "work"), "-o", str(out), "--format", "png", "--quiet"]
+        )
+        == 0
+    )
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) == 48
     gt = Path(api_file).parent / "data" / "sample" / "gt"

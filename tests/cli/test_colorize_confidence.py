@@ -1,6 +1,7 @@
 """Confidence out (issue 11, item 4): in flat mode `lvcd colorize` prints the bucket confidence line, not the palette
 drift line (a flat fill never leaves the keyframe's palette); the sidecar keeps the per-frame numbers; a flat fill of
 a shaded keyframe, or a near-blank single-paint result, is flagged (a check that can fail)."""
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,20 @@ def _shaded(tmp_path, n=5):
     from lvcd.lineart.xdog import extract_lineart
 
     h, w = 96, 160
-    yy, xx = np.mgrid[0:h, 0: w + 6 * n].astype(np.float32)
-    world = np.stack([128 + 90 * np.sin(xx / 13.0) * np.cos(yy / 19.0), 120 + 60 * np.cos(xx / 9.0 + yy / 23.0),
-                      140 + 80 * np.sin((xx + yy) / 27.0)], -1).clip(0, 255).astype(np.uint8)
-    colour = [np.ascontiguousarray(world[:, 6 * t: 6 * t + w]) for t in range(n)]
+    yy, xx = np.mgrid[0:h, 0 : w + 6 * n].astype(np.float32)
+    world = (
+        np.stack(
+            [
+                128 + 90 * np.sin(xx / 13.0) * np.cos(yy / 19.0),
+                120 + 60 * np.cos(xx / 9.0 + yy / 23.0),
+                140 + 80 * np.sin((xx + yy) / 27.0),
+            ],
+            -1,
+        )
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
+    colour = [np.ascontiguousarray(world[:, 6 * t : 6 * t + w]) for t in range(n)]
     for i, c in enumerate(colour):
         ink = (255 * (1 - extract_lineart(c).strength)).astype(np.uint8)
         write_png(tmp_path / "line" / f"{i:04d}.png", np.repeat(ink[..., None], 3, 2))
@@ -53,8 +64,10 @@ def test_flat_mode_prints_the_confidence_line_not_the_drift_line(tmp_path, capsy
 def test_flat_fill_of_a_shaded_keyframe_is_flagged(tmp_path, capsys, caplog):
     line, ref = _shaded(tmp_path)
     out = tmp_path / "flat.mp4"
-    assert main(["colorize", str(line), "-r", str(ref), "-o", str(out), "--backend", "bucket", "--bucket-mode",
-                 "flat"]) == 0
+    assert (
+        main(["colorize", str(line), "-r", str(ref), "-o", str(out), "--backend", "bucket", "--bucket-mode", "flat"])
+        == 0
+    )
     text = capsys.readouterr().err + caplog.text
     assert "frames to check" in text and "paint areas far from the keyframe's" in text
     caplog.clear()
@@ -85,8 +98,13 @@ def test_single_paint_fails_whatever_the_keyframe_background():
 
 
 def test_passes_merge_on_global_frames():
-    fwd = {"low_confidence_threshold": 0.5, "frame_share_to_check": 0.1, "paint_share_limit": 0.35,
-           "low_confidence_share": [0.0, 0.3, 0.0], "paint_share_distance": [0.0, 0.0, 0.5]}
+    fwd = {
+        "low_confidence_threshold": 0.5,
+        "frame_share_to_check": 0.1,
+        "paint_share_limit": 0.35,
+        "low_confidence_share": [0.0, 0.3, 0.0],
+        "paint_share_distance": [0.0, 0.0, 0.5],
+    }
     bwd = dict(fwd, low_confidence_share=[0.0, 0.0, 0.2], paint_share_distance=[0.0, 0.0, 0.0])
     s = merge_summaries([([5, 6, 7], fwd), ([None, 4, 3], bwd)])
     assert s["frames"] == 5 and s["frames_to_check"] == [3, 6, 7]

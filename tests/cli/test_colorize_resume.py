@@ -1,5 +1,6 @@
 """`lvcd colorize VIDEO --work DIR`: a diffusion render interrupted mid-video resumes from its window checkpoints
 and writes the same video as an uninterrupted run; finished checkpoints are removed."""
+
 import pytest
 from test_colorize_cmd import lineart_frames, reference_for, write_clip
 
@@ -50,8 +51,23 @@ def test_interrupted_render_resumes_to_the_same_video(tmp_path, tiny_args_short,
 
     monkeypatch.undo()
     calls = count_calls(monkeypatch)
-    assert main(["colorize", str(src), "-r", str(ref), "-o", str(tmp_path / "out.mp4"), "--work", str(work),
-                 *tiny_args, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(src),
+                "-r",
+                str(ref),
+                "-o",
+                str(tmp_path / "out.mp4"),
+                "--work",
+                str(work),
+                *tiny_args,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert calls["n"] == 1  # only the unfinished window was sampled
     resumed, straight = frames_of(tmp_path / "out.mp4"), frames_of(tmp_path / "straight.mp4")
     assert len(resumed) == len(straight) == 11
@@ -75,12 +91,18 @@ def test_changed_options_do_not_reuse_checkpoints(tmp_path, tiny_args_short, mon
     assert calls["n"] == 3  # another seed: nothing reused
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["colorize", "in.mp4", "-r", "r.png", "-o", "o.mp4", "--work", "w"], "resume from the window checkpoints in w"),
-    (["colorize", "in.mp4", "-r", "r.png", "-o", "o.mp4"], "add --work DIR"),
-    (["colorize", "shots.yaml", "-o", "o.mp4"], "finished shots are kept"),
-    (["batch", "shots.yaml"], "finished shots are kept"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (
+            ["colorize", "in.mp4", "-r", "r.png", "-o", "o.mp4", "--work", "w"],
+            "resume from the window checkpoints in w",
+        ),
+        (["colorize", "in.mp4", "-r", "r.png", "-o", "o.mp4"], "add --work DIR"),
+        (["colorize", "shots.yaml", "-o", "o.mp4"], "finished shots are kept"),
+        (["batch", "shots.yaml"], "finished shots are kept"),
+    ],
+)
 def test_ctrl_c_says_how_to_go_on(monkeypatch, capsys, argv, needle):
     import lvcd.cli.batch_cmd as batch_cmd
     import lvcd.cli.colorize_cmd as colorize_cmd
@@ -113,7 +135,8 @@ def test_a_writer_failure_mid_render_leaves_nothing_and_stops_the_threads(tmp_pa
 
     monkeypatch.setattr(writer_mod.FrameWriter, "write", write)
     with pytest.raises(OSError, match="No space left"):
-        api.colorize_video(src, ref, tmp_path / "out.mp4", backend="diffusion", model=tiny_args[3], steps=1,
-                           size=(64, 64), quiet=True)
+        api.colorize_video(
+            src, ref, tmp_path / "out.mp4", backend="diffusion", model=tiny_args[3], steps=1, size=(64, 64), quiet=True
+        )
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out", ".partial"))]
     assert not [t.name for t in threading.enumerate() if t.name.startswith("lvcd-")]

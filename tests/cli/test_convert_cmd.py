@@ -1,4 +1,5 @@
 """`lvcd convert`: argument wiring, exit codes and messages, and a real run on the tiny golden oracle."""
+
 from __future__ import annotations
 
 import json
@@ -31,11 +32,26 @@ def test_arguments_reach_the_api(monkeypatch, tmp_path, capsys):
         return Path(out)
 
     monkeypatch.setattr(lvcd.convert, "convert_checkpoints", fake)
-    rc = main(["convert", "--svd", "a.safetensors", "--lvcd", "b.ckpt", "--out", str(tmp_path / "o"),
-               "--config", "c.json", "--dtype", "bf16", "--overwrite"])
+    rc = main(
+        [
+            "convert",
+            "--svd",
+            "a.safetensors",
+            "--lvcd",
+            "b.ckpt",
+            "--out",
+            str(tmp_path / "o"),
+            "--config",
+            "c.json",
+            "--dtype",
+            "bf16",
+            "--overwrite",
+        ]
+    )
     assert rc == 0
-    assert seen == dict(svd="a.safetensors", lvcd="b.ckpt", out=str(tmp_path / "o"), config="c.json", dtype="bf16",
-                        overwrite=True)
+    assert seen == dict(
+        svd="a.safetensors", lvcd="b.ckpt", out=str(tmp_path / "o"), config="c.json", dtype="bf16", overwrite=True
+    )
     assert "LVCDPipeline.from_pretrained" in capsys.readouterr().out
 
 
@@ -55,8 +71,17 @@ def test_bad_dtype_is_a_usage_error(capsys):
 
 
 def test_missing_file_exits_2_with_a_message(tmp_path, capsys):
-    rc = main(["convert", "--svd", str(tmp_path / "nope.safetensors"), "--lvcd", str(tmp_path / "x.ckpt"),
-               "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "convert",
+            "--svd",
+            str(tmp_path / "nope.safetensors"),
+            "--lvcd",
+            str(tmp_path / "x.ckpt"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "nope.safetensors" in err and "does not exist" in err and "Traceback" not in err
 
@@ -67,8 +92,19 @@ def test_unsafe_ckpt_exits_2(tmp_path, capsys):
     from safetensors.torch import save_file
 
     save_file({"model.diffusion_model.time_embed.0.weight": torch.zeros(1)}, tmp_path / "svd.safetensors")
-    rc = main(["convert", "--svd", str(tmp_path / "svd.safetensors"), "--lvcd", str(tmp_path / "lvcd.ckpt"),
-               "--out", str(tmp_path / "o"), "--config", str(_tiny_config(tmp_path))])
+    rc = main(
+        [
+            "convert",
+            "--svd",
+            str(tmp_path / "svd.safetensors"),
+            "--lvcd",
+            str(tmp_path / "lvcd.ckpt"),
+            "--out",
+            str(tmp_path / "o"),
+            "--config",
+            str(_tiny_config(tmp_path)),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "Refusing to load" in err and "lvcd.ckpt" in err
     assert not (tmp_path / "o").exists()
@@ -80,14 +116,23 @@ class _Opaque:
 
 def _tiny_config(tmp_path: Path) -> Path:
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"unet": {"block_out_channels": [32, 64], "num_attention_heads": [2, 4],
-                                         "down_block_types": ["CrossAttnDownBlockSpatioTemporal",
-                                                              "DownBlockSpatioTemporal"],
-                                         "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"],
-                                         "cross_attention_dim": 32, "addition_time_embed_dim": 8,
-                                         "projection_class_embeddings_input_dim": 24, "num_frames": 4},
-                                "vae": {"block_out_channels": [32, 64],
-                                        "down_block_types": ["DownEncoderBlock2D"] * 2}}))
+    path.write_text(
+        json.dumps(
+            {
+                "unet": {
+                    "block_out_channels": [32, 64],
+                    "num_attention_heads": [2, 4],
+                    "down_block_types": ["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"],
+                    "up_block_types": ["UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"],
+                    "cross_attention_dim": 32,
+                    "addition_time_embed_dim": 8,
+                    "projection_class_embeddings_input_dim": 24,
+                    "num_frames": 4,
+                },
+                "vae": {"block_out_channels": [32, 64], "down_block_types": ["DownEncoderBlock2D"] * 2},
+            }
+        )
+    )
     return path
 
 
@@ -96,11 +141,24 @@ def _tiny_config(tmp_path: Path) -> Path:
 def test_oracle_conversion_via_the_console_script(tmp_path, capsys):
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]
     config = tmp_path / "convert_config.json"
-    config.write_text(json.dumps({"unet": cfg["UNetSpatioTemporalConditionModel"],
-                                  "vae": cfg["AutoencoderKLTemporalDecoder"]}))
+    config.write_text(
+        json.dumps({"unet": cfg["UNetSpatioTemporalConditionModel"], "vae": cfg["AutoencoderKLTemporalDecoder"]})
+    )
     out = tmp_path / "pipeline"
-    cmd = [sys.executable, "-m", "lvcd", "convert", "--svd", str(ORACLE / "svd_tiny.safetensors"),
-           "--lvcd", str(ORACLE / "lvcd_tiny.ckpt"), "--config", str(config), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lvcd",
+        "convert",
+        "--svd",
+        str(ORACLE / "svd_tiny.safetensors"),
+        "--lvcd",
+        str(ORACLE / "lvcd_tiny.ckpt"),
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "unet: 1426 tensors (1266 from svd_tiny.safetensors, 160 from lvcd_tiny.ckpt)" in r.stderr

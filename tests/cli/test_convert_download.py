@@ -1,5 +1,6 @@
 """`lvcd convert --download`: the official files from a fake Hub (tests/hub_fakes.py, no network) through the real
 conversion; argument rules; exit codes and messages."""
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,9 @@ def oracle_hub(fake_hub, tmp_path, oracle_dir):
     fake_hub.publish(hub.LVCD_REPO_ID, hub.LVCD_FILENAME, ORACLE / "lvcd_tiny.ckpt")
     cfg = json.loads((ORACLE / "config.json").read_text())["diffusers"]
     config = tmp_path / "convert_config.json"
-    config.write_text(json.dumps({"unet": cfg["UNetSpatioTemporalConditionModel"],
-                                  "vae": cfg["AutoencoderKLTemporalDecoder"]}))
+    config.write_text(
+        json.dumps({"unet": cfg["UNetSpatioTemporalConditionModel"], "vae": cfg["AutoencoderKLTemporalDecoder"]})
+    )
     fake_hub.config = config
     return fake_hub
 
@@ -71,18 +73,32 @@ def test_download_converts_to_a_loadable_pipeline_with_sources(oracle_hub, tmp_p
     assert "unet: 1426 tensors (1266 from svd.safetensors, 160 from lvcd.ckpt)" in captured.err
     assert "sha256" in captured.err and "verified" in captured.err
     assert "LVCDPipeline.from_pretrained" in captured.out
-    assert sorted(p.name for p in out.iterdir()) == ["controlnet", "lvcd_sources.json", "model_index.json",
-                                                     "scheduler", "unet", "vae"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "controlnet",
+        "lvcd_sources.json",
+        "model_index.json",
+        "scheduler",
+        "unet",
+        "vae",
+    ]
     pipe = LVCDPipeline.from_pretrained(out, torch_dtype=torch.float32)
     assert pipe.image_encoder is None and pipe.unet is not None and pipe.controlnet is not None
 
     sources = json.loads((out / "lvcd_sources.json").read_text())
     assert sources["svd"] == {
-        "repo_id": hub.SVD_REPO_ID, "filename": "svd.safetensors", "revision": COMMIT[hub.SVD_REPO_ID],
-        "sha256": _sha(ORACLE / "svd_tiny.safetensors"), "verified": True, "mirror": False,
-        "url": f"https://huggingface.co/{hub.SVD_REPO_ID}/blob/{COMMIT[hub.SVD_REPO_ID]}/svd.safetensors"}
+        "repo_id": hub.SVD_REPO_ID,
+        "filename": "svd.safetensors",
+        "revision": COMMIT[hub.SVD_REPO_ID],
+        "sha256": _sha(ORACLE / "svd_tiny.safetensors"),
+        "verified": True,
+        "mirror": False,
+        "url": f"https://huggingface.co/{hub.SVD_REPO_ID}/blob/{COMMIT[hub.SVD_REPO_ID]}/svd.safetensors",
+    }
     assert (sources["lvcd"]["repo_id"], sources["lvcd"]["revision"], sources["lvcd"]["sha256"]) == (
-        hub.LVCD_REPO_ID, COMMIT[hub.LVCD_REPO_ID], _sha(ORACLE / "lvcd_tiny.ckpt"))
+        hub.LVCD_REPO_ID,
+        COMMIT[hub.LVCD_REPO_ID],
+        _sha(ORACLE / "lvcd_tiny.ckpt"),
+    )
     assert sources["dtype"] == "fp32"
 
     # again: from the cache (no new download), --overwrite replaces the folder
@@ -154,13 +170,24 @@ def test_download_without_out_uses_the_default_model_dir(small_hub, tmp_path, mo
 
     monkeypatch.setattr(lvcd.convert, "convert_checkpoints", fake_convert)
     assert _download(tmp_path, "-q", "--dtype", "bf16") == 0
-    assert seen == dict(out=tmp_path / "share" / "lvcd" / "lvcd-svd", svd="svd.safetensors", lvcd="lvcd.ckpt",
-                        dtype="bf16", overwrite=False)
+    assert seen == dict(
+        out=tmp_path / "share" / "lvcd" / "lvcd-svd",
+        svd="svd.safetensors",
+        lvcd="lvcd.ckpt",
+        dtype="bf16",
+        overwrite=False,
+    )
     assert json.loads((seen["out"] / "lvcd_sources.json").read_text())["dtype"] == "bf16"
 
 
-@pytest.mark.parametrize("extra, flags", [(["--svd", "a.safetensors"], "--svd"), (["--lvcd", "b.ckpt"], "--lvcd"),
-                                          (["--svd", "a", "--lvcd", "b"], "--svd/--lvcd")])
+@pytest.mark.parametrize(
+    "extra, flags",
+    [
+        (["--svd", "a.safetensors"], "--svd"),
+        (["--lvcd", "b.ckpt"], "--lvcd"),
+        (["--svd", "a", "--lvcd", "b"], "--svd/--lvcd"),
+    ],
+)
 def test_download_with_svd_or_lvcd_is_a_usage_error(extra, flags, capsys):
     with pytest.raises(SystemExit) as e:
         main(["convert", "--download", *extra, "--out", "o"])
@@ -168,10 +195,15 @@ def test_download_with_svd_or_lvcd_is_a_usage_error(extra, flags, capsys):
     assert e.value.code == 2 and f"argument --download: not allowed with {flags}" in err and "usage:" in err
 
 
-@pytest.mark.parametrize("argv, missing", [(["--lvcd", "b", "--out", "o"], "--svd"),
-                                           (["--svd", "a", "--out", "o"], "--lvcd"),
-                                           (["--svd", "a", "--lvcd", "b"], "--out"),
-                                           ([], "--svd, --lvcd, --out")])
+@pytest.mark.parametrize(
+    "argv, missing",
+    [
+        (["--lvcd", "b", "--out", "o"], "--svd"),
+        (["--svd", "a", "--out", "o"], "--lvcd"),
+        (["--svd", "a", "--lvcd", "b"], "--out"),
+        ([], "--svd, --lvcd, --out"),
+    ],
+)
 def test_svd_lvcd_out_stay_required_without_download(argv, missing, capsys):
     with pytest.raises(SystemExit) as e:
         main(["convert", *argv])

@@ -1,4 +1,5 @@
 """`lvcd doctor`: the environment report (on this machine, with a fake CUDA device, a broken ffmpeg, tiny models)."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,27 @@ from lvcd.doctor import base as doctor_base
 from lvcd.doctor import gpu as doctor_gpu
 from lvcd.video import _ffmpeg
 
-EXPECTED = ["python", "lvcd", "torch", "diffusers", "transformers", "accelerate", "av", "opencv", "scenedetect",
-            "cuda", "bf16", "gpu memory", "sdpa", "xformers", "ffmpeg", "model", "HF_HUB_OFFLINE", "HF_HOME",
-            "backend"]
+EXPECTED = [
+    "python",
+    "lvcd",
+    "torch",
+    "diffusers",
+    "transformers",
+    "accelerate",
+    "av",
+    "opencv",
+    "scenedetect",
+    "cuda",
+    "bf16",
+    "gpu memory",
+    "sdpa",
+    "xformers",
+    "ffmpeg",
+    "model",
+    "HF_HUB_OFFLINE",
+    "HF_HOME",
+    "backend",
+]
 
 
 @pytest.fixture
@@ -62,8 +81,9 @@ def test_report_on_this_machine_exit_status_follows_the_checks(capsys, no_defaul
 def test_json_has_the_expected_checks(capsys, no_default_model):
     code, checks = run_json(capsys)
     assert [n for n in EXPECTED if n not in checks] == []
-    assert all(set(c) == {"name", "status", "detail", "fix"} and c["status"] in doctor.STATUSES
-               for c in checks.values())
+    assert all(
+        set(c) == {"name", "status", "detail", "fix"} and c["status"] in doctor.STATUSES for c in checks.values()
+    )
     assert code == (1 if any(c["status"] == "fail" for c in checks.values()) else 0)
     assert checks["python"]["status"] == "info" and checks["diffusers"]["status"] in ("info", "fail")
     assert checks["HF_HUB_OFFLINE"]["status"] == "info"
@@ -92,10 +112,22 @@ def test_model_missing_warns_with_the_convert_fix(capsys, tmp_path, no_default_m
 def test_model_sources_and_truncated_weights(capsys, tmp_path, tiny_pipeline_dir, no_default_model):
     model = tmp_path / "model"
     shutil.copytree(tiny_pipeline_dir, model)
-    (model / "lvcd_sources.json").write_text(json.dumps({
-        "svd": {"repo_id": "stabilityai/stable-video-diffusion-img2vid", "revision": "9cf024d5bfa8f56622af86c8",
-                "verified": True},
-        "lvcd": {"repo_id": "luckyhzt/lvcd_pretrained_models", "revision": "abcdef0123456789", "verified": True}}))
+    (model / "lvcd_sources.json").write_text(
+        json.dumps(
+            {
+                "svd": {
+                    "repo_id": "stabilityai/stable-video-diffusion-img2vid",
+                    "revision": "9cf024d5bfa8f56622af86c8",
+                    "verified": True,
+                },
+                "lvcd": {
+                    "repo_id": "luckyhzt/lvcd_pretrained_models",
+                    "revision": "abcdef0123456789",
+                    "verified": True,
+                },
+            }
+        )
+    )
     code, checks = run_json(capsys, "--model", str(model))
     assert checks["model"]["status"] == "ok"
     src = checks["model sources"]
@@ -110,8 +142,10 @@ def test_model_sources_and_truncated_weights(capsys, tmp_path, tiny_pipeline_dir
     weights.write_bytes(data[: len(data) - 100])  # an interrupted copy
     code, checks = run_json(capsys, "--model", str(model))
     assert code == 1
-    assert checks["model"]["status"] == "fail" and "unet/diffusion_pytorch_model.safetensors: truncated" in \
-        checks["model"]["detail"]
+    assert (
+        checks["model"]["status"] == "fail"
+        and "unet/diffusion_pytorch_model.safetensors: truncated" in checks["model"]["detail"]
+    )
     assert "lvcd convert" in checks["model"]["fix"] and checks["backend"]["status"] == "fail"
 
     shutil.rmtree(model / "vae")
@@ -153,10 +187,12 @@ def real_peaks() -> dict[str, float]:
 def test_fake_cuda_reports_the_offload_tier_that_fits(capsys, fake_cuda, no_default_model, tier):
     peaks = real_peaks()
     margin = preflight.SAFETY_MARGIN_BYTES
-    free = {"none": peaks["none"] + margin + preflight.GIB // 8,
-            "model": (peaks["none"] + peaks["model"]) / 2 + margin,
-            "sequential": (peaks["model"] + peaks["sequential"]) / 2 + margin,
-            None: peaks["sequential"] / 2}[tier]
+    free = {
+        "none": peaks["none"] + margin + preflight.GIB // 8,
+        "model": (peaks["none"] + peaks["model"]) / 2 + margin,
+        "sequential": (peaks["model"] + peaks["sequential"]) / 2 + margin,
+        None: peaks["sequential"] / 2,
+    }[tier]
     fake_cuda(free)
     code, checks = run_json(capsys)
     assert checks["torch"]["status"] == "ok" and "CUDA 12.4 build" in checks["torch"]["detail"]
@@ -218,11 +254,13 @@ def test_broken_ffmpeg_path_fails_with_a_fix(capsys, monkeypatch, tmp_path, no_d
 @pytest.mark.skipif(os.name != "posix", reason="a shell-script stand-in for ffmpeg")
 def test_ffmpeg_without_prores_or_x264(capsys, monkeypatch, tmp_path, no_default_model):
     fake = tmp_path / "ffmpeg"
-    fake.write_text("#!/bin/sh\n"
-                    'case "$*" in *-version*) echo "ffmpeg version 6.1-fake Copyright (c) the FFmpeg developers";;\n'
-                    '*-encoders*) printf "Encoders:\\n V..... = Video\\n ------\\n'
-                    ' V....D libopenh264          OpenH264\\n A....D aac                  AAC\\n";;\n'
-                    "esac\n")
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *-version*) echo "ffmpeg version 6.1-fake Copyright (c) the FFmpeg developers";;\n'
+        '*-encoders*) printf "Encoders:\\n V..... = Video\\n ------\\n'
+        ' V....D libopenh264          OpenH264\\n A....D aac                  AAC\\n";;\n'
+        "esac\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setattr(_ffmpeg, "ffmpeg_exe", lambda: str(fake))
     code, checks = run_json(capsys)

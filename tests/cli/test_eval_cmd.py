@@ -67,8 +67,18 @@ def test_eval_help_lists_weight_flags(capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--lpips-weights", "--inception-weights", "--i3d-weights", "--raft-weights", "--lineart-weights",
-                 "--plot", "--shots", "--resize", "--format", "--colour-tolerance"):
+    for flag in (
+        "--lpips-weights",
+        "--inception-weights",
+        "--i3d-weights",
+        "--raft-weights",
+        "--lineart-weights",
+        "--plot",
+        "--shots",
+        "--resize",
+        "--format",
+        "--colour-tolerance",
+    ):
         assert flag in text
 
 

@@ -1,4 +1,5 @@
 """`lvcd colorize --extra-reference IMAGE [--extra-reference-mask M] [--extra-target-mask T]` (issue 15)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -35,30 +36,76 @@ def clip(tmp_path):
 def test_extra_references_with_masks_render_every_frame(clip):
     tmp, src, ref = clip
     out = tmp / "out" / "c_%04d.png"
-    assert main(["colorize", str(src), "-r", str(ref), "-o", str(out), "--backend", "bucket", "--quiet",
-                 "--extra-reference", str(tmp / "sheet.png"), "--extra-target-mask", str(tmp / "left.png"),
-                 "--extra-reference", str(tmp / "sheet.png"), "--extra-reference-mask", "-",
-                 "--extra-reference-mask", str(tmp / "left.png")]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(src),
+                "-r",
+                str(ref),
+                "-o",
+                str(out),
+                "--backend",
+                "bucket",
+                "--quiet",
+                "--extra-reference",
+                str(tmp / "sheet.png"),
+                "--extra-target-mask",
+                str(tmp / "left.png"),
+                "--extra-reference",
+                str(tmp / "sheet.png"),
+                "--extra-reference-mask",
+                "-",
+                "--extra-reference-mask",
+                str(tmp / "left.png"),
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp / "out").glob("c_*.png"))) == N
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--extra-reference-mask", "m.png"], "--extra-reference-mask is given 1 time(s) but --extra-reference only 0"),
-    (["--extra-reference", "missing.png"], "--extra-reference missing.png: no such file"),
-    (["--extra-reference", "{tmp}/sheet.png", "--extra-target-mask", "{tmp}/line"],  # 6 masks: fine
-     None),
-    (["--extra-reference", "{tmp}/sheet.png", "--extra-target-mask", "{tmp}/three"],
-     "--extra-reference #1: `extra_references[0].target_mask`"),
-    (["--extra-reference", "{tmp}/sheet.png", "--extra-reference-mask", "{tmp}/small.png"],
-     "`extra_references[0].mask`"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (
+            ["--extra-reference-mask", "m.png"],
+            "--extra-reference-mask is given 1 time(s) but --extra-reference only 0",
+        ),
+        (["--extra-reference", "missing.png"], "--extra-reference missing.png: no such file"),
+        (
+            ["--extra-reference", "{tmp}/sheet.png", "--extra-target-mask", "{tmp}/line"],  # 6 masks: fine
+            None,
+        ),
+        (
+            ["--extra-reference", "{tmp}/sheet.png", "--extra-target-mask", "{tmp}/three"],
+            "--extra-reference #1: `extra_references[0].target_mask`",
+        ),
+        (
+            ["--extra-reference", "{tmp}/sheet.png", "--extra-reference-mask", "{tmp}/small.png"],
+            "`extra_references[0].mask`",
+        ),
+    ],
+)
 def test_flag_errors_exit_2_naming_the_flag(clip, capsys, args, needle):
     tmp, src, ref = clip
     _sequence(tmp / "three", lineart_frames(3))
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp / "small.png")
     args = [a.format(tmp=tmp) for a in args]
-    rc = main(["colorize", str(src), "-r", str(ref), "-o", str(tmp / "o" / "c_%04d.png"), "--backend", "bucket",
-               "--quiet", *args])
+    rc = main(
+        [
+            "colorize",
+            str(src),
+            "-r",
+            str(ref),
+            "-o",
+            str(tmp / "o" / "c_%04d.png"),
+            "--backend",
+            "bucket",
+            "--quiet",
+            *args,
+        ]
+    )
     if needle is None:
         assert rc == 0 and len(list((tmp / "o").glob("c_*.png"))) == N
         return
@@ -70,8 +117,23 @@ def test_dry_run_counts_k_and_refuses_when_k_does_not_fit(clip, capsys, monkeypa
     from lvcd import preflight
 
     tmp, src, ref = clip
-    base = ["colorize", str(src), "-r", str(ref), "-o", str(tmp / "o.mp4"), "--dry-run", "--backend", "diffusion",
-            "--model", str(tiny_pipeline_dir), "--device", "cuda", "--size", "128x64"]
+    base = [
+        "colorize",
+        str(src),
+        "-r",
+        str(ref),
+        "-o",
+        str(tmp / "o.mp4"),
+        "--dry-run",
+        "--backend",
+        "diffusion",
+        "--model",
+        str(tiny_pipeline_dir),
+        "--device",
+        "cuda",
+        "--size",
+        "128x64",
+    ]
     monkeypatch.setattr(preflight, "cuda_free_memory", lambda device="cuda": None)  # no GPU to compare with
     assert main(base) == 0
     plain = capsys.readouterr().out

@@ -1,4 +1,5 @@
 """`lvcd lineart`: colour video in, lineart video out with the same frames, fps and size."""
+
 from fractions import Fraction
 
 import numpy as np

@@ -1,4 +1,5 @@
 """--quiet silences third-party noise; stderr that is not a terminal gets plain progress lines (issue 10, item 9)."""
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,13 @@ def test_plain_lines_turn_a_bar_into_lines():
 
 def test_non_tty_log_has_no_cursor_codes(tmp_path):
     src = lineart_video(tmp_path / "line.mp4", 30)
-    proc = subprocess.run([sys.executable, "-m", "lvcd", "lineart", str(src), "-o", str(tmp_path / "l2.mp4")],
-                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "lvcd", "lineart", str(src), "-o", str(tmp_path / "l2.mp4")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "\r" not in proc.stderr and "\x1b[" not in proc.stderr and "lineart: 100%" in proc.stderr
 
@@ -47,12 +53,21 @@ def test_quiet_run_restores_the_environment(tmp_path):
 
 def test_quiet_silences_diffusers_bars_and_warnings(tmp_path):
     """What `lvcd ... --quiet` sets up, seen from diffusers itself in a fresh process."""
-    code = ("import sys, warnings\nfrom lvcd.cli import _quiet_third_party\n_quiet_third_party(True)\n"
-            "from diffusers.utils import logging as dl\n"
-            "print(dl.get_verbosity(), dl.tqdm(range(3), desc='Loading pipeline components...').disable)\n"
-            "warnings.warn_explicit('old api', FutureWarning, 'x.py', 1, module='diffusers.models')\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith(("DIFFUSERS_", "HF_"))},
-                               "PYTHONPATH": str(REPO)})
+    code = (
+        "import sys, warnings\nfrom lvcd.cli import _quiet_third_party\n_quiet_third_party(True)\n"
+        "from diffusers.utils import logging as dl\n"
+        "print(dl.get_verbosity(), dl.tqdm(range(3), desc='Loading pipeline components...').disable)\n"
+        "warnings.warn_explicit('old api', FutureWarning, 'x.py', 1, module='diffusers.models')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DIFFUSERS_", "HF_"))},
+            "PYTHONPATH": str(REPO),
+        },
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["40", "True"] and "old api" not in proc.stderr

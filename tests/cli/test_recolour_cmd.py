@@ -55,13 +55,11 @@ def test_one_entry_changed_changes_exactly_its_pixels(indexed, tmp_path, kind):
 
 def test_video_output_and_unchanged_palette(indexed, tmp_path):
     out = tmp_path / "same"
-    assert main(["recolour", str(indexed), "--palette", str(indexed / "palette.json"), "-o", str(out),
-                 "--quiet"]) == 0
+    assert main(["recolour", str(indexed), "--palette", str(indexed / "palette.json"), "-o", str(out), "--quiet"]) == 0
     for a, b in zip(frames(out), frames(indexed), strict=True):
         np.testing.assert_array_equal(a, b)
     mp4 = tmp_path / "re.mp4"
-    assert main(["recolour", str(indexed), "--palette", str(indexed / "palette.aco"), "-o", str(mp4),
-                 "--quiet"]) == 0
+    assert main(["recolour", str(indexed), "--palette", str(indexed / "palette.aco"), "-o", str(mp4), "--quiet"]) == 0
     from lvcd.video import probe
 
     info = probe(mp4)

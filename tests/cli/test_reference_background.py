@@ -1,4 +1,5 @@
 """A reference exported with transparent paper: refused with the fix, or flattened with --reference-background."""
+
 from test_colorize_cmd import lineart_frames, write_clip
 
 from lvcd.cli import main
@@ -22,6 +23,6 @@ def test_transparent_reference_is_refused_or_flattened_on_request(tmp_path, caps
     assert main([*args, "-o", str(tmp_path / "b.mp4"), "--reference-background", "#5a7896"]) == 0
     with open_reader(tmp_path / "b.mp4") as r:
         first = next(iter(r))
-    assert (np.abs(first[2, 2].astype(int) - (0x5a, 0x78, 0x96)) <= 6).all()  # paper painted the given colour
+    assert (np.abs(first[2, 2].astype(int) - (0x5A, 0x78, 0x96)) <= 6).all()  # paper painted the given colour
     assert main([*args, "-o", str(tmp_path / "c.mp4"), "--reference-background", "mauve"]) == 2
     assert "#rrggbb" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """`lvcd colorize --reference-frame N|external [--reference-lineart]` (issue 10)."""
+
 from __future__ import annotations
 
 import sys
@@ -22,8 +23,24 @@ def test_reference_at_a_middle_frame(tmp_path):
     line, frames = _clip(tmp_path)
     ref = write_png(tmp_path / "ref6.png", colour_reference(frames[6]))
     out = tmp_path / "out"
-    assert main(["colorize", str(line), "-r", str(ref), "--reference-frame", "6", "-o", str(out), "--backend",
-                 "bucket", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(line),
+                "-r",
+                str(ref),
+                "--reference-frame",
+                "6",
+                "-o",
+                str(out),
+                "--backend",
+                "bucket",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     got = sorted(out.glob("frame_*.png"))
     assert len(got) == 10
     for i in (6, 2, 9):  # the keyframe itself, a frame of the backward pass, one of the forward pass
@@ -38,8 +55,26 @@ def test_external_reference_with_its_lineart(tmp_path):
     sheet = write_png(tmp_path / "sheet.png", colour_reference(frames[3]))
     sheet_line = write_png(tmp_path / "sheet_line.png", frames[3])
     out = tmp_path / "out.mp4"
-    assert main(["colorize", str(line), "-r", str(sheet), "--reference-frame", "external", "--reference-lineart",
-                 str(sheet_line), "-o", str(out), "--backend", "bucket", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                str(line),
+                "-r",
+                str(sheet),
+                "--reference-frame",
+                "external",
+                "--reference-lineart",
+                str(sheet_line),
+                "-o",
+                str(out),
+                "--backend",
+                "bucket",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert out.exists()
 
 

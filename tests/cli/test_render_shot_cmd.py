@@ -1,4 +1,5 @@
 """`lvcd render-shot` (one shot, for farm managers) and `lvcd batch --assemble-only`."""
+
 import json
 import shutil
 from pathlib import Path

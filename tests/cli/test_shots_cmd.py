@@ -1,4 +1,5 @@
 """`lvcd shots`: detect cuts in a generated lineart clip (or import CSV / OTIO) and write a manifest."""
+
 from __future__ import annotations
 
 import sys
@@ -13,8 +14,12 @@ from shots_synth import make_clip, write_sequence  # noqa: E402
 from lvcd.cli import main  # noqa: E402
 from lvcd.shots.manifest import load_manifest  # noqa: E402
 
-SPEC = [dict(kind="shapes", n=12, seed=1), dict(kind="pan", n=30, seed=2, speed=1.5),
-        dict(kind="sparse", n=10, seed=3), dict(kind="twos", n=12, seed=4)]
+SPEC = [
+    dict(kind="shapes", n=12, seed=1),
+    dict(kind="pan", n=30, seed=2, speed=1.5),
+    dict(kind="sparse", n=10, seed=3),
+    dict(kind="twos", n=12, seed=4),
+]
 
 
 @pytest.fixture
@@ -61,7 +66,8 @@ def test_from_csv(clip, tmp_path):
     m = load_manifest(out)
     assert [(s.name, s.start, s.end) for s in m.shots] == [("opening", 0, 12), ("rest", 12, n)]
     assert m.shots[0].reference == (tmp_path / "refs" / "a.png").resolve() or m.shots[0].reference.samefile(
-        tmp_path / "refs" / "a.png")
+        tmp_path / "refs" / "a.png"
+    )
     assert yaml.safe_load(out.read_text())["input"] == "../line"
 
 
@@ -82,8 +88,14 @@ def test_from_otio(clip, tmp_path):
     tr = otio.schema.Track(kind=otio.schema.TrackKind.Video)
     tl.tracks.append(tr)
     for name, dur in [("c010", 20), ("c020", n - 20)]:
-        tr.append(otio.schema.Clip(name=name, source_range=otio.opentime.TimeRange(
-            otio.opentime.RationalTime(1000, 24), otio.opentime.RationalTime(dur, 24))))
+        tr.append(
+            otio.schema.Clip(
+                name=name,
+                source_range=otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(1000, 24), otio.opentime.RationalTime(dur, 24)
+                ),
+            )
+        )
     edit = tmp_path / "edit.otio"
     otio.adapters.write_to_file(tl, str(edit))
     out = tmp_path / "shots.yaml"

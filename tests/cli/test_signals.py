@@ -1,5 +1,6 @@
 """SIGTERM is handled like Ctrl-C (message, exit 143, no temporaries); a SIGKILLed run's leftovers are removed by
 the next run of the same output (issue 10)."""
+
 from __future__ import annotations
 
 import gc
@@ -19,10 +20,28 @@ def _start(tmp_path, out):
     if not src.exists():
         lineart_video(src, 400)
         write_png(tmp_path / "ref.png", colour_reference(lineart_frames(1)[0]))
-    cmd = [sys.executable, "-m", "lvcd", "colorize", str(src), "-r", str(tmp_path / "ref.png"), "-o", str(out),
-           "--backend", "bucket", "--no-drift"]
-    return subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "lvcd",
+        "colorize",
+        str(src),
+        "-r",
+        str(tmp_path / "ref.png"),
+        "-o",
+        str(out),
+        "--backend",
+        "bucket",
+        "--no-drift",
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def _partials(folder: Path) -> list[str]:

@@ -25,8 +25,13 @@ def batch(tmp_path_factory):
         "palette": {"sky": "#aad2f0", "hair": "#5b3d29"},  # the episode palette; hair is off by one per channel
         "shots": [
             {"name": "a", "start": 0, "end": 4, "reference": str(SAMPLE / "reference.png")},
-            {"name": "b", "start": 24, "end": 28, "reference": str(SAMPLE / "reference_shot2.png"),
-             "palette": {"coat": "#3c78dc"}},
+            {
+                "name": "b",
+                "start": 24,
+                "end": 28,
+                "reference": str(SAMPLE / "reference_shot2.png"),
+                "palette": {"coat": "#3c78dc"},
+            },
         ],
     }
     path = d / "shots.yaml"
@@ -58,9 +63,9 @@ def test_frames_decode_to_shot_renders_and_lineart(batch):
         want = np.asarray(Image.open(work[shot] / f"{g:06d}.png").convert("RGB"))
         got = np.asarray(Image.open(files[g]).convert("RGB"))
         np.testing.assert_array_equal(got, want)
-        assert not (want == (0x5a, 0x3c, 0x28)).all(-1).any()  # hair snapped to the named value in the render
+        assert not (want == (0x5A, 0x3C, 0x28)).all(-1).any()  # hair snapped to the named value in the render
     a0 = np.asarray(Image.open(work["a"] / "000000.png").convert("RGB"))
-    assert (a0 == (0x5b, 0x3d, 0x29)).all(-1).any()
+    assert (a0 == (0x5B, 0x3D, 0x29)).all(-1).any()
     for g in (10, 40):  # no shot: the lineart itself
         want = np.asarray(Image.open(SAMPLE / "line" / f"{g:04d}.png").convert("RGB"))
         np.testing.assert_array_equal(np.asarray(Image.open(files[g]).convert("RGB")), want)

@@ -1,4 +1,5 @@
 """`--overwrite` on an indexed output folder replaces only what an indexed render writes (issue 10, item 1)."""
+
 import numpy as np
 
 from lvcd.deliver.indexed import IndexedWriter

@@ -43,9 +43,9 @@ def png_chunks(path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, out = 8, []
     while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-        assert struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0] == zlib.crc32(kind + body)
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        assert struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0] == zlib.crc32(kind + body)
         out.append((kind.decode(), body))
         pos += 12 + n
     return out
@@ -67,8 +67,10 @@ def flat(clip, tmp_path_factory):
 @pytest.fixture(scope="module")
 def lined(clip, tmp_path_factory):
     d = tmp_path_factory.mktemp("lined")
-    return (render(clip, d / "rgb", fmt="png", keep_lines=True),
-            render(clip, d / "idx", fmt="indexed", keep_lines=True, layers=True))
+    return (
+        render(clip, d / "rgb", fmt="png", keep_lines=True),
+        render(clip, d / "idx", fmt="indexed", keep_lines=True, layers=True),
+    )
 
 
 def test_indexed_decodes_bit_exactly_to_the_rgb_render(flat):
@@ -107,13 +109,16 @@ def test_recolour_round_trip_on_the_sample(flat, tmp_path):
 
     _, idx = flat
     lines = (idx / "palette.gpl").read_text().splitlines()
-    k = next(i for i, e in enumerate(json.loads((idx / "palette.json").read_text())["entries"])
-             if e["hex"] == "#aad2f0")  # the sky
+    k = next(
+        i for i, e in enumerate(json.loads((idx / "palette.json").read_text())["entries"]) if e["hex"] == "#aad2f0"
+    )  # the sky
     row = lines.index(next(r for r in lines if r.endswith("#aad2f0")))
     lines[row] = "255 128   0\tsky"
     (tmp_path / "edited.gpl").write_text("\n".join(lines) + "\n")
-    assert main(["recolour", str(idx), "--palette", str(tmp_path / "edited.gpl"), "-o", str(tmp_path / "re"),
-                 "--quiet"]) == 0
+    assert (
+        main(["recolour", str(idx), "--palette", str(tmp_path / "edited.gpl"), "-o", str(tmp_path / "re"), "--quiet"])
+        == 0
+    )
     for f, g in zip(sorted(idx.glob("frame_*.png")), sorted((tmp_path / "re").glob("frame_*.png")), strict=True):
         i = np.asarray(Image.open(f))
         before, after = np.asarray(Image.open(f).convert("RGB")), np.asarray(Image.open(g).convert("RGB"))
@@ -166,7 +171,7 @@ def test_named_palette_snaps_and_names(clip, tmp_path):
     assert e[1]["hex"] == "#abd3ef" and e[1]["pixels"] > 0 and e[3]["pixels"] == 0
     assert (170, 210, 240) not in {tuple(x["rgb"]) for x in e}
     frame = np.asarray(Image.open(idx / "frame_000000.png").convert("RGB"))
-    assert (frame == (0xab, 0xd3, 0xef)).all(-1).sum() > 1000  # the sky, at the named value
+    assert (frame == (0xAB, 0xD3, 0xEF)).all(-1).sum() > 1000  # the sky, at the named value
     assert not (frame == (170, 210, 240)).all(-1).any()
     assert "sky" in (idx / "palette.gpl").read_text()
 
@@ -192,8 +197,9 @@ def test_diffusion_with_snap_renders_indexed(clip, tmp_path, tiny_pipeline_dir):
         api.colorize_video(clip, ref, tmp_path / "no", fmt="indexed", quiet=True, **tiny)
     assert not (tmp_path / "no").exists()
     for fmt in ("png", "indexed"):
-        api.colorize_video(clip, ref, tmp_path / fmt, fmt=fmt, snap=True, keep_lines=True, quiet=True, drift=False,
-                           **tiny)
+        api.colorize_video(
+            clip, ref, tmp_path / fmt, fmt=fmt, snap=True, keep_lines=True, quiet=True, drift=False, **tiny
+        )
     for f, w in zip(sorted((tmp_path / "indexed").glob("frame_*.png")), rgb_frames(tmp_path / "png"), strict=True):
         np.testing.assert_array_equal(np.asarray(Image.open(f).convert("RGB")), w)
 

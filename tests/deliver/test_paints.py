@@ -39,7 +39,8 @@ def test_decompose_recovers_paint_and_ink_coverage():
     assert foreign == 0
     idx_of = {tuple(c): i for i, c in enumerate(pal.colours.tolist())}
     truth = np.vectorize(lambda x: idx_of[tuple(PAINTS[0 if x < 20 else 1 if x < 44 else 2].tolist())])(
-        np.arange(flat.shape[1]))
+        np.arange(flat.shape[1])
+    )
     partial = (strength > 0) & (strength < 1)
     # the paint beneath is right wherever it shows at all; fully inked pixels take a neighbouring paint
     assert (under[partial] == np.broadcast_to(truth, under.shape)[partial]).all()
@@ -94,16 +95,19 @@ def test_merge_keeps_first_indices_and_adds_new_colours():
     b = build_palette(np.array([[110, 170, 90], [1, 1, 1]], np.uint8), parse_named_palette({"red": "#c83c3c"}))
     m = merge_palettes([a, b])
     assert m.colours[: len(a)].tolist() == a.colours.tolist()
-    assert m.colours[len(a):].tolist() == [[1, 1, 1]]
+    assert m.colours[len(a) :].tolist() == [[1, 1, 1]]
     assert m.index_of((200, 60, 60)) == 1
 
 
-@pytest.mark.parametrize("bad, match", [
-    ({"hair": "d03c4"}, "#rrggbb"),
-    ({"hair": [1, 2, 300]}, "0-255"),
-    ({"a": "#000001", "b": "#000001"}, "same colour"),
-    (["#000000"], "mapping"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"hair": "d03c4"}, "#rrggbb"),
+        ({"hair": [1, 2, 300]}, "0-255"),
+        ({"a": "#000001", "b": "#000001"}, "same colour"),
+        (["#000000"], "mapping"),
+    ],
+)
 def test_named_palette_errors_teach(bad, match):
     with pytest.raises(PaletteError, match=match):
         parse_named_palette(bad)

@@ -47,7 +47,7 @@ def parse_aco(data: bytes):
     count, count x [space, w, x, y, z]) then section 2 (version 2, count, count x [space, w, x, y, z, name]) where a
     name is a 32-bit length in UTF-16 code units *including* the terminating NUL, then those code units. RGB (space
     0) components are 0..65535."""
-    words = lambda off, n: struct.unpack(f">{n}H", data[off:off + 2 * n])  # noqa: E731
+    words = lambda off, n: struct.unpack(f">{n}H", data[off : off + 2 * n])  # noqa: E731
     version, count = words(0, 2)
     assert version == 1
     v1 = [words(4 + 10 * i, 5) for i in range(count)]
@@ -59,9 +59,9 @@ def parse_aco(data: bytes):
     for _ in range(count2):
         space, w, x, y, z = words(off, 5)
         off += 10
-        (length,) = struct.unpack(">I", data[off:off + 4])
+        (length,) = struct.unpack(">I", data[off : off + 4])
         off += 4
-        units = data[off:off + 2 * length]
+        units = data[off : off + 2 * length]
         off += 2 * length
         assert units[-2:] == b"\0\0", "the name ends in a NUL code unit counted in the length"
         v2.append(((space, w, x, y, z), units[:-2].decode("utf-16-be")))
@@ -73,8 +73,14 @@ def test_palette_order_line_named_then_keyframe_by_value(palette):
     assert palette.names[:4] == ["line", "hair", "skin tone", "ciel é"]
     assert palette.kinds[:4] == ["line", "named", "named", "named"]
     # hair (92, 61, 40) is within the snap distance of the keyframe's (90, 60, 40): one entry, the named value
-    assert palette.colours.tolist() == [[0, 0, 0], [92, 61, 40], [250, 215, 180], [10, 20, 30], [1, 2, 3],
-                                        [170, 210, 240]]
+    assert palette.colours.tolist() == [
+        [0, 0, 0],
+        [92, 61, 40],
+        [250, 215, 180],
+        [10, 20, 30],
+        [1, 2, 3],
+        [170, 210, 240],
+    ]
     assert palette.names[4:] == ["#010203", "#aad2f0"]
 
 
@@ -134,13 +140,23 @@ def test_palette_json_and_files(palette, tmp_path):
     js = json.loads((tmp_path / "palette.json").read_text())
     assert [e["index"] for e in js["entries"]] == list(range(len(palette)))
     assert [e["pixels"] for e in js["entries"]] == counts
-    assert js["entries"][1] == {"index": 1, "rgb": [92, 61, 40], "hex": "#5c3d28", "name": "hair", "kind": "named",
-                                "pixels": 1}
+    assert js["entries"][1] == {
+        "index": 1,
+        "rgb": [92, 61, 40],
+        "hex": "#5c3d28",
+        "name": "hair",
+        "kind": "named",
+        "pixels": 1,
+    }
     for f in files:
         cols, names = read_palette_file(f)
         assert cols.tolist() == palette.colours.tolist() and names == palette.names
-    assert named_palette_file(tmp_path / "palette.gpl") == {"line": "#000000", "hair": "#5c3d28",
-                                                            "skin tone": "#fad7b4", "ciel é": "#0a141e"}
+    assert named_palette_file(tmp_path / "palette.gpl") == {
+        "line": "#000000",
+        "hair": "#5c3d28",
+        "skin tone": "#fad7b4",
+        "ciel é": "#0a141e",
+    }
 
 
 def test_bad_files_teach(tmp_path):

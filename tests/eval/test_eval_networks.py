@@ -154,13 +154,15 @@ def test_informative_drawings_weights_become_edmds_extractor(tmp_path, clip):
     torch.save(Generator(3, 1, 3).state_dict(), path)
     frames, _ = clip
     report = evaluate(frames[:2], frames[:2], weights={"lineart": str(path)})
-    assert report.meta["edmd_output_lineart"].startswith("informative-drawings") and str(path) in (
-        report.meta["edmd_output_lineart"]
+    assert (
+        report.meta["edmd_output_lineart"].startswith("informative-drawings")
+        and str(path) in (report.meta["edmd_output_lineart"])
     )
     assert report.per_frame["edmd"] == [0.0, 0.0]  # same extractor on output and ground truth
     plain = evaluate(frames[:2], frames[:2])
-    assert plain.meta["edmd_output_lineart"].startswith("XDoG") and "no informative-drawings" in (
-        plain.meta["edmd_output_lineart"]
+    assert (
+        plain.meta["edmd_output_lineart"].startswith("XDoG")
+        and "no informative-drawings" in (plain.meta["edmd_output_lineart"])
     )
 
 

@@ -1,4 +1,5 @@
 """A colour clip given as the lineart is refused with a pointer to `lvcd lineart` (issue 10)."""
+
 from __future__ import annotations
 
 import sys
@@ -28,11 +29,14 @@ def test_measures():
 def test_colorize_refuses_a_colour_clip(tmp_path, capsys):
     clip = colour_video(tmp_path / "colour.mp4", 8)
     ref = write_png(tmp_path / "ref.png", colour_reference(lineart_frames(1)[0]))
-    rc = main(["colorize", str(clip), "-r", str(ref), "-o", str(tmp_path / "out.mp4"), "--backend", "bucket",
-               "--quiet"])
+    rc = main(
+        ["colorize", str(clip), "-r", str(ref), "-o", str(tmp_path / "out.mp4"), "--backend", "bucket", "--quiet"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "looks like a colour video, not lineart" in err and f"lvcd lineart {clip}" in err
     assert not (tmp_path / "out.mp4").exists()
     line = lineart_video(tmp_path / "line.mp4", 8)
-    assert main(["colorize", str(line), "-r", str(ref), "-o", str(tmp_path / "ok.mp4"), "--backend", "bucket",
-                 "--quiet"]) == 0
+    assert (
+        main(["colorize", str(line), "-r", str(ref), "-o", str(tmp_path / "ok.mp4"), "--backend", "bucket", "--quiet"])
+        == 0
+    )

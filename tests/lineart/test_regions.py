@@ -135,8 +135,8 @@ def test_split_regions_statistics_match_a_full_recount(cells):
         m[:, i * cw] = True
         m[i * ch, :] = True
         for j in range(cells):
-            m[j * ch + ch // 2: j * ch + ch // 2 + 2, i * cw] = False
-            m[i * ch, j * cw + cw // 2: j * cw + cw // 2 + 2] = False
+            m[j * ch + ch // 2 : j * ch + ch // 2 + 2, i * cw] = False
+            m[i * ch, j * cw + cw // 2 : j * cw + cw // 2 + 2] = False
     assert (segment_regions(m, RegionConfig(gap_radius=0)).area > 0).sum() == 1
     reg = segment_regions(m, RegionConfig(gap_radius=2))
     assert (reg.area > 0).sum() == cells * cells  # every cell its own region

@@ -49,9 +49,13 @@ def test_zero_initialised_controlnet_gives_zero_residuals_with_the_unet_skip_sha
     install_lvcd_processors(controlnet, state, bias_excluded=())
     inputs = make_inputs(batch=1, frames=19, h=8, w=8)
     shapes = []
-    handles = [b.register_forward_pre_hook(
-        lambda m, a, kw: shapes.extend(tuple(r.shape) for r in reversed(kw["res_hidden_states_tuple"])),
-        with_kwargs=True) for b in tiny_unet.up_blocks]
+    handles = [
+        b.register_forward_pre_hook(
+            lambda m, a, kw: shapes.extend(tuple(r.shape) for r in reversed(kw["res_hidden_states_tuple"])),
+            with_kwargs=True,
+        )
+        for b in tiny_unet.up_blocks
+    ]
     with torch.no_grad(), state.use("normal"):
         out = controlnet(**inputs, controlnet_cond=_hint(1, 19, 8, 8))
         down, mid = out.down_block_res_samples, out.mid_block_res_sample
@@ -80,7 +84,8 @@ def test_sketch_is_added_after_conv_in_and_scale_applies(tiny_config):
     with torch.no_grad():
         down, mid = controlnet(**inputs, controlnet_cond=hint, return_dict=False)
         expected = controlnet.conv_in(inputs["sample"].flatten(0, 1)) + controlnet.controlnet_cond_embedding(
-            hint.flatten(0, 1))
+            hint.flatten(0, 1)
+        )
         half, half_mid = controlnet(**inputs, controlnet_cond=hint, conditioning_scale=0.5, return_dict=False)
     torch.testing.assert_close(down[0], expected, rtol=1e-5, atol=1e-6)
     assert all(torch.allclose(h, 0.5 * d) for h, d in zip(half, down)) and torch.allclose(half_mid, 0.5 * mid)
@@ -93,6 +98,7 @@ def test_controlnet_state_dict_roundtrip(tiny_config, tmp_path):
     controlnet = randomize_(LVCDControlNetModel.from_unet(LVCDUNetModel(**tiny_config)))
     controlnet.save_pretrained(tmp_path / "cn")
     loaded = LVCDControlNetModel.from_pretrained(tmp_path / "cn")
+
     def plain(cfg):
         return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in cfg.items() if not k.startswith("_")}
 

@@ -78,12 +78,19 @@ def test_apply_reference_path_layers_counts_and_keys(tiny_config):
     assert counts == {"time_proj": 16, "temporal_conv": 44}  # official: 16 transformers, 44 Conv3d_Masked
     assert {k: v.shape for k, v in stock.state_dict().items()} == keys
     assert apply_reference_path_layers(stock, 14) == counts  # idempotent
-    assert all(isinstance(m.time_proj, FramePositionTimesteps)
-               for m in stock.modules() if isinstance(m, TransformerSpatioTemporalModel))
-    assert all(isinstance(m.conv1, MaskedTemporalConv3d) and isinstance(m.conv2, MaskedTemporalConv3d)
-               for m in stock.modules() if isinstance(m, TemporalResnetBlock))
-    controlnet = LVCDControlNetModel(**{k: v for k, v in tiny_config.items() if k not in ("out_channels",
-                                                                                         "up_block_types")})
+    assert all(
+        isinstance(m.time_proj, FramePositionTimesteps)
+        for m in stock.modules()
+        if isinstance(m, TransformerSpatioTemporalModel)
+    )
+    assert all(
+        isinstance(m.conv1, MaskedTemporalConv3d) and isinstance(m.conv2, MaskedTemporalConv3d)
+        for m in stock.modules()
+        if isinstance(m, TemporalResnetBlock)
+    )
+    controlnet = LVCDControlNetModel(
+        **{k: v for k, v in tiny_config.items() if k not in ("out_channels", "up_block_types")}
+    )
     assert apply_reference_path_layers(controlnet, 14) == {"time_proj": 7, "temporal_conv": 20}
 
 

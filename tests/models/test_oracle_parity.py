@@ -24,8 +24,14 @@ pytestmark = [
     needs_oracle,
 ]
 
-_RES = {"in_layers.0": "norm1", "in_layers.2": "conv1", "emb_layers.1": "time_emb_proj", "out_layers.0": "norm2",
-        "out_layers.3": "conv2", "skip_connection": "conv_shortcut"}
+_RES = {
+    "in_layers.0": "norm1",
+    "in_layers.2": "conv1",
+    "emb_layers.1": "time_emb_proj",
+    "out_layers.0": "norm2",
+    "out_layers.3": "conv2",
+    "skip_connection": "conv_shortcut",
+}
 
 
 def _resnet(rest: str) -> str:
@@ -33,9 +39,9 @@ def _resnet(rest: str) -> str:
         return rest
     prefix = "spatial_res_block."
     if rest.startswith("time_stack."):
-        prefix, rest = "temporal_res_block.", rest[len("time_stack."):]
+        prefix, rest = "temporal_res_block.", rest[len("time_stack.") :]
     old = next(o for o in _RES if rest.startswith(o + "."))
-    return prefix + _RES[old] + rest[len(old):]
+    return prefix + _RES[old] + rest[len(old) :]
 
 
 def _transformer(rest: str) -> str:
@@ -48,19 +54,29 @@ def _sgm_to_diffusers(key: str) -> str:
         (r"time_embed\.([02])\.(.*)", lambda m: f"time_embedding.linear_{1 + int(m[1]) // 2}.{m[2]}"),
         (r"label_emb\.0\.([02])\.(.*)", lambda m: f"add_embedding.linear_{1 + int(m[1]) // 2}.{m[2]}"),
         (r"input_blocks\.0\.0\.(.*)", lambda m: f"conv_in.{m[1]}"),
-        (r"input_blocks\.(3|6|9)\.0\.op\.(.*)", lambda m: f"down_blocks.{int(m[1]) // 3 - 1}.downsamplers.0.conv."
-                                                          f"{m[2]}"),
-        (r"input_blocks\.(\d+)\.0\.(.*)", lambda m: f"down_blocks.{(int(m[1]) - 1) // 3}.resnets."
-                                                    f"{(int(m[1]) - 1) % 3}." + _resnet(m[2])),
-        (r"input_blocks\.(\d+)\.1\.(.*)", lambda m: f"down_blocks.{(int(m[1]) - 1) // 3}.attentions."
-                                                    f"{(int(m[1]) - 1) % 3}." + _transformer(m[2])),
+        (
+            r"input_blocks\.(3|6|9)\.0\.op\.(.*)",
+            lambda m: f"down_blocks.{int(m[1]) // 3 - 1}.downsamplers.0.conv.{m[2]}",
+        ),
+        (
+            r"input_blocks\.(\d+)\.0\.(.*)",
+            lambda m: f"down_blocks.{(int(m[1]) - 1) // 3}.resnets.{(int(m[1]) - 1) % 3}." + _resnet(m[2]),
+        ),
+        (
+            r"input_blocks\.(\d+)\.1\.(.*)",
+            lambda m: f"down_blocks.{(int(m[1]) - 1) // 3}.attentions.{(int(m[1]) - 1) % 3}." + _transformer(m[2]),
+        ),
         (r"middle_block\.1\.(.*)", lambda m: "mid_block.attentions.0." + _transformer(m[1])),
         (r"middle_block\.([02])\.(.*)", lambda m: f"mid_block.resnets.{int(m[1]) // 2}." + _resnet(m[2])),
         (r"output_blocks\.(\d+)\.\d\.conv\.(.*)", lambda m: f"up_blocks.{int(m[1]) // 3}.upsamplers.0.conv.{m[2]}"),
-        (r"output_blocks\.(\d+)\.0\.(.*)", lambda m: f"up_blocks.{int(m[1]) // 3}.resnets.{int(m[1]) % 3}."
-                                                     + _resnet(m[2])),
-        (r"output_blocks\.(\d+)\.1\.(.*)", lambda m: f"up_blocks.{int(m[1]) // 3}.attentions.{int(m[1]) % 3}."
-                                                     + _transformer(m[2])),
+        (
+            r"output_blocks\.(\d+)\.0\.(.*)",
+            lambda m: f"up_blocks.{int(m[1]) // 3}.resnets.{int(m[1]) % 3}." + _resnet(m[2]),
+        ),
+        (
+            r"output_blocks\.(\d+)\.1\.(.*)",
+            lambda m: f"up_blocks.{int(m[1]) // 3}.attentions.{int(m[1]) % 3}." + _transformer(m[2]),
+        ),
         (r"out\.0\.(.*)", lambda m: f"conv_norm_out.{m[1]}"),
         (r"out\.2\.(.*)", lambda m: f"conv_out.{m[1]}"),
         (r"input_hint_block\.0\.(.*)", lambda m: f"controlnet_cond_embedding.conv_in.{m[1]}"),
@@ -77,7 +93,7 @@ def _sgm_to_diffusers(key: str) -> str:
 
 
 def _convert(sd, prefix):
-    return {_sgm_to_diffusers(k[len(prefix):]): v.float() for k, v in sd.items() if k.startswith(prefix)}
+    return {_sgm_to_diffusers(k[len(prefix) :]): v.float() for k, v in sd.items() if k.startswith(prefix)}
 
 
 @pytest.fixture(scope="module")

@@ -136,8 +136,11 @@ def _naive_routed(layer, x, side, frames, mode, target, source, num_extra, batch
 
 def _masks(seed, frames_axis):
     g = torch.Generator().manual_seed(seed)
-    soft = torch.rand(NV, 2 * H, 2 * W, generator=g, dtype=torch.float64) if frames_axis else \
-        torch.rand(2 * H, 2 * W, generator=g, dtype=torch.float64)
+    soft = (
+        torch.rand(NV, 2 * H, 2 * W, generator=g, dtype=torch.float64)
+        if frames_axis
+        else torch.rand(2 * H, 2 * W, generator=g, dtype=torch.float64)
+    )
     return soft
 
 
@@ -158,8 +161,9 @@ def test_log_sum_exp_equals_concat_softmax(mode, frames, case):
         target = [None, None, _masks(7, True)]
     elif case == "primary_masked":
         target = [torch.zeros(H, W, dtype=torch.float64).index_fill_(1, torch.tensor([0, 1]), 1.0), None, None]
-    routing = ReferenceRouting(extra, target_masks=target, source_masks=source, latent_size=(H, W),
-                               chunk_elements=7)  # tiny tiles: several query chunks per block
+    routing = ReferenceRouting(
+        extra, target_masks=target, source_masks=source, latent_size=(H, W), chunk_elements=7
+    )  # tiny tiles: several query chunks per block
     out = layer(x, frames, mode, routing, side=side).view(batch, frames, N, -1)
     plain = layer(x, frames, mode).view(batch, frames, N, -1)
     naive = _naive_routed(layer, x, side, frames, mode, target, source, extra, batch)
@@ -204,8 +208,12 @@ def test_no_nan_when_masks_exclude_every_reference(mode, frames):
     x, side = _video(batch, frames), _side(batch, 2)
     none = torch.zeros(H, W, dtype=torch.float64)
     none[0] = 1  # only the first token row may take colour (from the primary); everything else is excluded
-    routing = ReferenceRouting(2, target_masks=[none, torch.zeros(H, W, dtype=torch.float64), None],
-                               source_masks=[None, torch.zeros(H, W, dtype=torch.float64)], latent_size=(H, W))
+    routing = ReferenceRouting(
+        2,
+        target_masks=[none, torch.zeros(H, W, dtype=torch.float64), None],
+        source_masks=[None, torch.zeros(H, W, dtype=torch.float64)],
+        latent_size=(H, W),
+    )
     # the third reference is unmasked on the query side but its source mask selects nothing: an empty block
     out = layer(x, frames, mode, routing, side=side).view(batch, frames, N, -1)
     assert torch.isfinite(out).all()
@@ -221,8 +229,9 @@ def test_no_nan_when_masks_exclude_every_reference(mode, frames):
         def split(y):
             return y.reshape(batch, -1, attn.heads, c // attn.heads).transpose(1, 2)
 
-        own = F.scaled_dot_product_attention(split(attn.to_q(xv[:, t])), split(attn.to_k(xv[:, idx0[t]])),
-                                             split(attn.to_v(xv[:, idx0[t]])))
+        own = F.scaled_dot_product_attention(
+            split(attn.to_q(xv[:, t])), split(attn.to_k(xv[:, idx0[t]])), split(attn.to_v(xv[:, idx0[t]]))
+        )
         own = attn.to_out[0](own.transpose(1, 2).reshape(batch, N, c))
         assert (out[:, t, W:] - own[:, W:]).abs().max() < 1e-9
 
@@ -230,12 +239,23 @@ def test_no_nan_when_masks_exclude_every_reference(mode, frames):
 def test_routed_attention_empty_first_rows_and_chunks_agree():
     torch.manual_seed(0)
     q = torch.randn(2, 3, 2, 10, 4, dtype=torch.float64)
-    blocks = [(torch.randn(2, 3, 2, 10, 4, dtype=torch.float64), torch.randn(2, 3, 2, 10, 4, dtype=torch.float64),
-               None, None)]
+    blocks = [
+        (
+            torch.randn(2, 3, 2, 10, 4, dtype=torch.float64),
+            torch.randn(2, 3, 2, 10, 4, dtype=torch.float64),
+            None,
+            None,
+        )
+    ]
     for _ in range(3):
-        blocks.append((torch.randn(2, 1, 2, 10, 4, dtype=torch.float64), torch.randn(2, 1, 2, 10, 4,
-                       dtype=torch.float64), torch.randn(10, dtype=torch.float64), torch.randn(1, 3, 1, 10,
-                                                                                                 dtype=torch.float64)))
+        blocks.append(
+            (
+                torch.randn(2, 1, 2, 10, 4, dtype=torch.float64),
+                torch.randn(2, 1, 2, 10, 4, dtype=torch.float64),
+                torch.randn(10, dtype=torch.float64),
+                torch.randn(1, 3, 1, 10, dtype=torch.float64),
+            )
+        )
     whole = routed_attention(q, blocks, chunk_elements=1 << 30)
     tiled = routed_attention(q, blocks, chunk_elements=1)
     assert (whole - tiled).abs().max() < 1e-12
@@ -251,8 +271,12 @@ def test_capture_is_required_and_checked():
     with pytest.raises(ValueError, match="latent_size"):
         layer(x, 1 + NV, routing=ReferenceRouting(1, target_masks=[None, torch.ones(H, W)]), side=_side(1, 1))
     with pytest.raises(ValueError, match="video frames"):
-        layer(x, 1 + NV, routing=ReferenceRouting(1, target_masks=[None, torch.ones(NV + 1, H, W)],
-                                                  latent_size=(H, W)), side=_side(1, 1))
+        layer(
+            x,
+            1 + NV,
+            routing=ReferenceRouting(1, target_masks=[None, torch.ones(NV + 1, H, W)], latent_size=(H, W)),
+            side=_side(1, 1),
+        )
 
 
 def test_routing_validation():

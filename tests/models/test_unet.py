@@ -64,8 +64,14 @@ def test_sgm_groupnorm_eps_changes_exactly_the_72_resnet_norms(tiny_config):
     for name in changed:
         block = name.split(".resnets.")[0]
         assert block in {"down_blocks.0", "down_blocks.1", "down_blocks.2"} or block.startswith("up_blocks.")
-        assert name.endswith(("spatial_res_block.norm1", "spatial_res_block.norm2",
-                              "temporal_res_block.norm1", "temporal_res_block.norm2"))
+        assert name.endswith(
+            (
+                "spatial_res_block.norm1",
+                "spatial_res_block.norm2",
+                "temporal_res_block.norm1",
+                "temporal_res_block.norm2",
+            )
+        )
     # afterwards every resnet norm is 1e-5 as in sgm; the transformer norms stay 1e-6 (as in sgm)
     assert all(eps == 1e-5 for n, eps in with_fix.items() if ".resnets." in n or n == "conv_norm_out")
     assert all(eps == 1e-6 for n, eps in with_fix.items() if ".attentions." in n)
@@ -101,8 +107,11 @@ def test_residuals_are_added_to_skips_and_mid_output(tiny_unet):
     mid = torch.randn(plain[0][0].shape, generator=g)
     with torch.no_grad():
         out = unet(**inputs, down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
-        zeros = unet(**inputs, down_block_additional_residuals=tuple(torch.zeros_like(d) for d in down),
-                     mid_block_additional_residual=torch.zeros_like(mid)).sample
+        zeros = unet(
+            **inputs,
+            down_block_additional_residuals=tuple(torch.zeros_like(d) for d in down),
+            mid_block_additional_residual=torch.zeros_like(mid),
+        ).sample
     for h in handles:
         h.remove()
     # first up block: hidden = mid output + mid residual; its skips = the last 3 down residuals + theirs

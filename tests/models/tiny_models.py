@@ -59,8 +59,9 @@ def randomize_(model: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
     return model
 
 
-def make_inputs(batch: int = 1, frames: int = 19, h: int = 8, w: int = 24, channels: int = 8, context: int = 32,
-                seed: int = 1):
+def make_inputs(
+    batch: int = 1, frames: int = 19, h: int = 8, w: int = 24, channels: int = 8, context: int = 32, seed: int = 1
+):
     g = torch.Generator().manual_seed(seed)
     return {
         "sample": torch.randn(batch, frames, channels, h, w, generator=g),

@@ -1,4 +1,5 @@
 """Renders shared by the pipeline tests that assert different things about the same render."""
+
 import pytest
 from test_pipeline_lvcd import run_short
 

@@ -4,6 +4,7 @@ accelerate hooks) is driven through accelerate.cpu_offload with execution device
 enable_sequential_cpu_offload turns a CPU device into "cpu:0", which accelerate cannot load to (a plain
 `torch.nn.Conv2d` fails the same way), so that wrapper itself is only usable on an accelerator.
 Runs the short tiny pipeline: two windows of 1 + 1 + 4 frames (6 frames) instead of 16 frames."""
+
 import pytest
 import torch
 from accelerate import cpu_offload

@@ -1,4 +1,5 @@
 """LVCDPipeline with extra references (issue 15): a side batch whose keys/values feed every reference layer."""
+
 import contextlib
 
 import pytest
@@ -17,8 +18,13 @@ N = 7  # two windows of the short layout (1 + 1 + 4)
 
 def _inputs(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return dict(sketches=torch.rand(N, 3, H, W, generator=g), reference=torch.rand(1, 3, H, W, generator=g) * 2 - 1,
-                num_inference_steps=STEPS, overlap=SHORT_OVERLAP, output_type="pt")
+    return dict(
+        sketches=torch.rand(N, 3, H, W, generator=g),
+        reference=torch.rand(1, 3, H, W, generator=g) * 2 - 1,
+        num_inference_steps=STEPS,
+        overlap=SHORT_OVERLAP,
+        output_type="pt",
+    )
 
 
 def _extras(seed=1):
@@ -29,10 +35,12 @@ def _extras(seed=1):
     sheet = torch.zeros(H, W, dtype=torch.bool)
     sheet[8:40, 8:40] = True
     return [
-        ExtraReference(torch.rand(1, 3, H, W, generator=g) * 2 - 1, torch.rand(3, H, W, generator=g),
-                       mask=sheet, target_mask=left),
-        ExtraReference(torch.rand(3, H, W, generator=g) * 2 - 1, torch.rand(1, H, W, generator=g),
-                       target_mask=1 - left[0]),
+        ExtraReference(
+            torch.rand(1, 3, H, W, generator=g) * 2 - 1, torch.rand(3, H, W, generator=g), mask=sheet, target_mask=left
+        ),
+        ExtraReference(
+            torch.rand(3, H, W, generator=g) * 2 - 1, torch.rand(1, H, W, generator=g), target_mask=1 - left[0]
+        ),
     ]
 
 
@@ -58,8 +66,11 @@ def test_two_extra_references_with_masks_render_deterministically(tiny_pipe_shor
     torch.testing.assert_close(a.latents, b.latents, rtol=0, atol=0)
     torch.testing.assert_close(a.frames, b.frames, rtol=0, atol=0)
     # every Reference Attention layer of both networks captured the two extra references, in every window
-    layers = sum(isinstance(p, ReferenceAttnProcessor) for m in (tiny_pipe_short.unet, tiny_pipe_short.controlnet)
-                 for p in m.attn_processors.values())
+    layers = sum(
+        isinstance(p, ReferenceAttnProcessor)
+        for m in (tiny_pipe_short.unet, tiny_pipe_short.controlnet)
+        for p in m.attn_processors.values()
+    )
     assert len(captured) == 2 * 2 * STEPS  # two windows, two runs, every step
     assert all(len(c) == layers and set(c) == {(1, 2)} for c in captured)
     # the references act on the video frames; frame 0 is the encoded primary reference in both
@@ -82,12 +93,15 @@ def test_side_noise_is_derived_from_the_seed_without_consuming_it():
     assert side_generator(None, 0) is None
 
 
-@pytest.mark.parametrize("bad,match", [
-    (dict(mask=torch.ones(32, 32)), "extra reference 2 `mask`"),
-    (dict(target_mask=torch.ones(N + 1, H, W)), "shot has 7"),
-    (dict(sketch=None), "no lineart"),
-    (dict(image=torch.rand(1, 3, 32, 32)), "extra reference 2"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (dict(mask=torch.ones(32, 32)), "extra reference 2 `mask`"),
+        (dict(target_mask=torch.ones(N + 1, H, W)), "shot has 7"),
+        (dict(sketch=None), "no lineart"),
+        (dict(image=torch.rand(1, 3, 32, 32)), "extra reference 2"),
+    ],
+)
 def test_extra_reference_errors_name_the_reference(tiny_pipe_short, bad, match):
     ref = _extras()[1]
     fields = dict(image=ref.image, sketch=ref.sketch, mask=None, target_mask=None)

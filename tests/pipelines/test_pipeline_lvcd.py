@@ -3,6 +3,7 @@
 Tests of the window choreography (lengths, windows, callbacks, overlap, resume) run the short tiny pipeline
 (`tiny_pipe_short`: windows of 1 + 1 + 4 frames, so several windows take a third of the frames); the released
 1 + 4 + 14 layout is run by `tiny_pipe` (any length up to two windows, the encoded reference, round trip, ...)."""
+
 import numpy as np
 import pytest
 import torch
@@ -86,8 +87,9 @@ def test_output_types_and_tuple(tiny_pipe):
     assert len(pil.frames) == 2 and pil.frames[0].size == (W, H)
     npy = tiny_pipe(**inputs(2), generator=torch.Generator().manual_seed(0), output_type="np")
     assert npy.frames.shape == (2, H, W, 3)
-    frames, latents = tiny_pipe(**inputs(2), generator=torch.Generator().manual_seed(0), output_type="pt",
-                                return_dict=False)
+    frames, latents = tiny_pipe(
+        **inputs(2), generator=torch.Generator().manual_seed(0), output_type="pt", return_dict=False
+    )
     np.testing.assert_allclose(frames.permute(0, 2, 3, 1).numpy(), npy.frames, atol=1e-6)
     assert tiny_pipe(**inputs(2), output_type="latent", generator=torch.Generator()).frames is None
 
@@ -98,8 +100,13 @@ def test_uint8_inputs_in_user_convention(tiny_pipe):
     for f in lines:
         f[rng.integers(0, H, 50), rng.integers(0, W, 50)] = 0
     ref = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
-    out = tiny_pipe(sketches=lines, reference=ref, num_inference_steps=1, output_type="np",
-                    generator=torch.Generator().manual_seed(0))
+    out = tiny_pipe(
+        sketches=lines,
+        reference=ref,
+        num_inference_steps=1,
+        output_type="np",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.frames.shape == (3, H, W, 3)
     sk = tiny_pipe.preprocess_sketches(lines, "cpu", torch.float32)
     assert sk.shape == (3, 3, H, W) and sk.max() == 1 and sk.min() == 0
@@ -133,8 +140,18 @@ def test_overlap_frames_follow_the_previous_window_exactly(tiny_pipe_short):
         finals.append(t["latents"].clone())
         return t
 
-    res = list(pipe.iter_segments(lambda idx: x["sketches"][idx], 8, cond, noise, STEPS, SHORT_OVERLAP,
-                                  callback_on_step_end=cb, progress=False))
+    res = list(
+        pipe.iter_segments(
+            lambda idx: x["sketches"][idx],
+            8,
+            cond,
+            noise,
+            STEPS,
+            SHORT_OVERLAP,
+            callback_on_step_end=cb,
+            progress=False,
+        )
+    )
     seg0_final, seg1_final = finals[STEPS - 1], finals[2 * STEPS - 1]
     # window 1's overlap frame (after the reference and the prev-reference frame) is window 0's last frame
     torch.testing.assert_close(seg1_final[2:3], seg0_final[5:6], rtol=0, atol=0)
@@ -149,8 +166,7 @@ def test_resume_from_carry_equals_uninterrupted(tiny_pipe_short):
     fn = lambda idx: x["sketches"][idx]  # noqa: E731
     full = list(pipe.iter_segments(fn, 11, cond, noise, STEPS, SHORT_OVERLAP, progress=False))
     assert len(full) == 3
-    resumed = list(pipe.iter_segments(fn, 11, cond, noise, STEPS, SHORT_OVERLAP, resume=full[0].carry,
-                                      progress=False))
+    resumed = list(pipe.iter_segments(fn, 11, cond, noise, STEPS, SHORT_OVERLAP, resume=full[0].carry, progress=False))
     for a, b in zip(full[1:], resumed):
         assert torch.equal(a.latents, b.latents)
 
@@ -168,19 +184,28 @@ def test_save_and_load_round_trip(tiny_pipe, tiny_pipeline_dir):
 
 
 def test_pipeline_without_image_encoder_needs_embeddings(tiny_pipe):
-    pipe = LVCDPipeline(vae=tiny_pipe.vae, unet=tiny_pipe.unet, controlnet=tiny_pipe.controlnet,
-                        scheduler=tiny_pipe.scheduler)
+    pipe = LVCDPipeline(
+        vae=tiny_pipe.vae, unet=tiny_pipe.unet, controlnet=tiny_pipe.controlnet, scheduler=tiny_pipe.scheduler
+    )
     with pytest.raises(ValueError, match="image_embeddings"):
         pipe(**inputs(2))
-    out = pipe(**inputs(2), image_embeddings=torch.randn(1, 1, 32), output_type="latent",
-               generator=torch.Generator().manual_seed(0))
+    out = pipe(
+        **inputs(2),
+        image_embeddings=torch.randn(1, 1, 32),
+        output_type="latent",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.latents.shape == (2, 4, 8, 8)
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(overlap=14), "overlap"), (dict(num_inference_steps=0), "num_inference_steps"),
-    (dict(output_type="gif"), "output_type"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(overlap=14), "overlap"),
+        (dict(num_inference_steps=0), "num_inference_steps"),
+        (dict(output_type="gif"), "output_type"),
+    ],
+)
 def test_bad_arguments_teach(tiny_pipe, kw, match):
     x = inputs(2)
     x.update(kw)

@@ -1,6 +1,7 @@
 """NaN guard of LVCDPipeline.iter_segments: non-finite final latents of a window raise NonFiniteLatentsError.
 
 Runs the short tiny pipeline (windows of 1 + 1 + 4 frames): two windows take 6 frames instead of 16."""
+
 from types import SimpleNamespace
 
 import pytest

@@ -1,5 +1,6 @@
 """LVCD's attn1 processors cannot be lost silently: a global processor swap (diffusers' xformers switch,
 set_default_attn_processor) is either undone by the pipeline or refused before sampling."""
+
 import pytest
 import torch
 from diffusers import DiffusionPipeline
@@ -25,6 +26,7 @@ def test_a_global_processor_swap_is_refused_then_repaired():
 def test_xformers_switch_keeps_reference_attention(monkeypatch):
     """diffusers' enable_xformers_memory_efficient_attention puts one processor on every layer (stood in for here:
     xformers only runs on CUDA); the pipeline's override keeps LVCD's attn1 processors and lets the rest change."""
+
     def set_everywhere(self, attention_op=None):
         for m in (self.unet, self.controlnet):
             m.set_attn_processor(AttnProcessor())

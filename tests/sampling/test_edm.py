@@ -1,4 +1,5 @@
 """The functional EDM sampler: sigmas, preconditioning, and parity with diffusers' EulerDiscreteScheduler."""
+
 import math
 
 import pytest
@@ -8,9 +9,18 @@ from diffusers import EulerDiscreteScheduler
 from lvcd.sampling import edm_sigmas, get_scalings, noise_scale, precondition, sample_euler
 
 SVD_SCHEDULER = {
-    "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "interpolation_type": "linear",
-    "num_train_timesteps": 1000, "prediction_type": "v_prediction", "sigma_max": 700.0, "sigma_min": 0.002,
-    "steps_offset": 1, "timestep_spacing": "leading", "timestep_type": "continuous", "use_karras_sigmas": True,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "interpolation_type": "linear",
+    "num_train_timesteps": 1000,
+    "prediction_type": "v_prediction",
+    "sigma_max": 700.0,
+    "sigma_min": 0.002,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "timestep_type": "continuous",
+    "use_karras_sigmas": True,
 }
 
 

@@ -1,4 +1,5 @@
 """Segment planning for any length, noise recycling and decode chunking (official values and generalisations)."""
+
 import pytest
 import torch
 
@@ -73,7 +74,11 @@ def test_noise_recycling_matches_official_positions():
 def test_official_decode_chunks_for_25_frames():
     chunks = plan_decode_chunks(25)
     assert [list(c.latent_indices) for c in chunks] == [
-        list(range(10)), [0, *range(7, 16)], [0, *range(13, 22)], [0, *range(19, 25)]]
+        list(range(10)),
+        [0, *range(7, 16)],
+        [0, *range(13, 22)],
+        [0, *range(19, 25)],
+    ]
     assert [c.keep_from for c in chunks] == [0, 4, 4, 4]
 
 

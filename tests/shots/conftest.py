@@ -1,4 +1,5 @@
 """Fixtures for the shot tests: a small generated lineart episode on disk (PNG sequence) with coloured keyframes."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -15,6 +15,7 @@ Every scene is black ink on white paper, like scanned or exported lineart:
 `make_clip(spec)` concatenates scenes and returns the frames and the true cut positions (the first frame of every
 scene after the first).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,17 +32,21 @@ def _random_shapes(rng: np.random.Generator, w: int, h: int, n: int) -> list[dic
     shapes = []
     for _ in range(n):
         kind = rng.choice(["poly", "ellipse"])
-        shapes.append(dict(
-            kind=kind,
-            cx=rng.uniform(0.2, 0.8) * w, cy=rng.uniform(0.2, 0.8) * h,
-            r=rng.uniform(0.08, 0.2) * min(w, h),
-            ratio=rng.uniform(0.5, 1.0),
-            sides=int(rng.integers(3, 7)),
-            angle=rng.uniform(0, 2 * math.pi),
-            vx=rng.uniform(-2.0, 2.0), vy=rng.uniform(-1.5, 1.5),
-            va=rng.uniform(-0.05, 0.05),
-            inner=bool(rng.random() < 0.6),
-        ))
+        shapes.append(
+            dict(
+                kind=kind,
+                cx=rng.uniform(0.2, 0.8) * w,
+                cy=rng.uniform(0.2, 0.8) * h,
+                r=rng.uniform(0.08, 0.2) * min(w, h),
+                ratio=rng.uniform(0.5, 1.0),
+                sides=int(rng.integers(3, 7)),
+                angle=rng.uniform(0, 2 * math.pi),
+                vx=rng.uniform(-2.0, 2.0),
+                vy=rng.uniform(-1.5, 1.5),
+                va=rng.uniform(-0.05, 0.05),
+                inner=bool(rng.random() < 0.6),
+            )
+        )
     return shapes
 
 
@@ -52,19 +57,46 @@ def _draw_shape(img: np.ndarray, s: dict, t: float, scale: float = 1.0, offset=(
     a = s["angle"] + s["va"] * t
     if s["kind"] == "ellipse":
         sh = 16
-        cv2.ellipse(img, (round(cx * sh), round(cy * sh)), (round(r * sh), round(r * s["ratio"] * sh)),
-                    math.degrees(a), 0, 360, 0, INK, cv2.LINE_AA, shift=4)
+        cv2.ellipse(
+            img,
+            (round(cx * sh), round(cy * sh)),
+            (round(r * sh), round(r * s["ratio"] * sh)),
+            math.degrees(a),
+            0,
+            360,
+            0,
+            INK,
+            cv2.LINE_AA,
+            shift=4,
+        )
         if s["inner"]:
-            cv2.ellipse(img, (round(cx * sh), round(cy * sh)), (round(r * 0.4 * sh), round(r * 0.3 * sh)),
-                        math.degrees(a), 0, 360, 0, INK, cv2.LINE_AA, shift=4)
+            cv2.ellipse(
+                img,
+                (round(cx * sh), round(cy * sh)),
+                (round(r * 0.4 * sh), round(r * 0.3 * sh)),
+                math.degrees(a),
+                0,
+                360,
+                0,
+                INK,
+                cv2.LINE_AA,
+                shift=4,
+            )
     else:
         k = s["sides"]
         angles = a + 2 * math.pi * np.arange(k) / k
         pts = np.stack([cx + r * np.cos(angles), cy + r * s["ratio"] * np.sin(angles)], axis=1)
         cv2.polylines(img, [np.round(pts * 16).astype(np.int32)], True, 0, INK, cv2.LINE_AA, shift=4)
         if s["inner"]:
-            cv2.line(img, tuple(np.round(pts[0] * 16).astype(int)), tuple(np.round(pts[k // 2] * 16).astype(int)),
-                     0, INK, cv2.LINE_AA, shift=4)
+            cv2.line(
+                img,
+                tuple(np.round(pts[0] * 16).astype(int)),
+                tuple(np.round(pts[k // 2] * 16).astype(int)),
+                0,
+                INK,
+                cv2.LINE_AA,
+                shift=4,
+            )
 
 
 def _canvas(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
@@ -84,8 +116,16 @@ def _to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=2)
 
 
-def scene(kind: str, n: int, seed: int, size: tuple[int, int] = (320, 180), *, canvas_seed: int | None = None,
-          speed: float = 1.0, start: float = 0.0) -> Iterator[np.ndarray]:
+def scene(
+    kind: str,
+    n: int,
+    seed: int,
+    size: tuple[int, int] = (320, 180),
+    *,
+    canvas_seed: int | None = None,
+    speed: float = 1.0,
+    start: float = 0.0,
+) -> Iterator[np.ndarray]:
     """Yield `n` uint8 RGB frames of one scene (see the module docstring for the kinds)."""
     w, h = size
     px = w / 320  # motion is specified at 320 px wide and scales with the frame
@@ -141,8 +181,10 @@ DEFAULT_SPEC = [
 ]
 
 
-def make_clip(spec: list[dict] | None = None, size: tuple[int, int] = (320, 180),
-              ) -> tuple[list[np.ndarray], list[int]]:
+def make_clip(
+    spec: list[dict] | None = None,
+    size: tuple[int, int] = (320, 180),
+) -> tuple[list[np.ndarray], list[int]]:
     """-> (frames, true cuts): the frames of every scene of `spec` in order, and each later scene's first frame."""
     frames, cuts = [], []
     for i, sc in enumerate(spec or DEFAULT_SPEC):

@@ -1,4 +1,5 @@
 """Cut detection on generated lineart clips with known cuts (tests/shots/shots_synth.py)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Several keyframes used together (issue 11, item 3): a bucket shot with several `references` is rendered as ONE
 shot whose frames match against all its keyframes; its key covers every keyframe; `--only <shot>.f<frame>` selects
 the whole shot; `colorize_frames(..., keyframes=...)`; `lvcd colorize -r A --reference-frame 0 -r B ...`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,8 +48,12 @@ def clip(tmp_path):
             cv2.imwrite(str(p), cv2.cvtColor(_flat_key(frames[f], colour), cv2.COLOR_RGB2BGR))
             refs.append({"frame": f, "image": f"refs/{p.name}"})
         defaults = {"backend": "bucket", "fmt": "png"}
-        data = {"input": "line", "output": "out", "defaults": defaults,
-                "shots": [{"name": "clip", "start": 0, "end": 30, "references": refs}]}
+        data = {
+            "input": "line",
+            "output": "out",
+            "defaults": defaults,
+            "shots": [{"name": "clip", "start": 0, "end": 30, "references": refs}],
+        }
         path = tmp_path / name
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         return path
@@ -126,8 +131,27 @@ def test_cli_reference_pairs(clip, tmp_path, capsys, caplog):
     cv2.imwrite(str(a), cv2.cvtColor(_flat_key(frames[0], RED), cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(b), cv2.cvtColor(_flat_key(frames[29], BLUE), cv2.COLOR_RGB2BGR))
     line, out = str(tmp_path / "line"), tmp_path / "out"
-    assert main(["colorize", line, "-r", str(a), "--reference-frame", "0", "-r", str(b), "--reference-frame", "29",
-                 "-o", str(out), "--backend", "bucket"]) == 0
+    assert (
+        main(
+            [
+                "colorize",
+                line,
+                "-r",
+                str(a),
+                "--reference-frame",
+                "0",
+                "-r",
+                str(b),
+                "--reference-frame",
+                "29",
+                "-o",
+                str(out),
+                "--backend",
+                "bucket",
+            ]
+        )
+        == 0
+    )
     got = sorted(out.glob("frame_*.png"))
     assert len(got) == 30 and _dominant(read_png(got[0])) == RED and _dominant(read_png(got[29])) == BLUE
     err = capsys.readouterr().err + caplog.text  # printed when all frames are confident, else logged
@@ -139,8 +163,25 @@ def test_cli_reference_pairs(clip, tmp_path, capsys, caplog):
     assert "--reference-frame external (for --reference" in capsys.readouterr().err
     assert main(base + ["--reference-frame", "3", "--reference-frame", "3"]) == 2
     assert "--reference-frame 3 is given twice" in capsys.readouterr().err
-    assert main(base[:4] + ["--backend", "diffusion", "--quiet", "-r", str(a), "-r", str(b), "--reference-frame",
-                            "0", "--reference-frame", "9"]) == 2
+    assert (
+        main(
+            base[:4]
+            + [
+                "--backend",
+                "diffusion",
+                "--quiet",
+                "-r",
+                str(a),
+                "-r",
+                str(b),
+                "--reference-frame",
+                "0",
+                "--reference-frame",
+                "9",
+            ]
+        )
+        == 2
+    )
     assert "used together by the bucket backend only" in capsys.readouterr().err
 
 
@@ -150,10 +191,20 @@ def test_non_cel_lineart_warps_each_keyframe_over_its_own_stretch():
     from lvcd.lineart.xdog import extract_lineart
 
     h, w, n = 72, 120, 6
-    yy, xx = np.mgrid[0:h, 0: w + 4 * n].astype(np.float32)
-    world = np.stack([128 + 90 * np.sin(xx / 13.0) * np.cos(yy / 19.0), 120 + 60 * np.cos(xx / 9.0 + yy / 23.0),
-                      140 + 80 * np.sin((xx + yy) / 27.0)], -1).clip(0, 255).astype(np.uint8)
-    colour = [np.ascontiguousarray(world[:, 4 * t: 4 * t + w]) for t in range(n)]
+    yy, xx = np.mgrid[0:h, 0 : w + 4 * n].astype(np.float32)
+    world = (
+        np.stack(
+            [
+                128 + 90 * np.sin(xx / 13.0) * np.cos(yy / 19.0),
+                120 + 60 * np.cos(xx / 9.0 + yy / 23.0),
+                140 + 80 * np.sin((xx + yy) / 27.0),
+            ],
+            -1,
+        )
+        .clip(0, 255)
+        .astype(np.uint8)
+    )
+    colour = [np.ascontiguousarray(world[:, 4 * t : 4 * t + w]) for t in range(n)]
     lines = [np.repeat((255 * (1 - extract_lineart(c).strength)).astype(np.uint8)[..., None], 3, 2) for c in colour]
     second = np.ascontiguousarray(colour[4][..., ::-1])
     out = list(colorize_frames(lines, colour[0], backend="bucket", keep_lines=False, keyframes=[(4, second)]))

@@ -1,4 +1,5 @@
 """Manifest parsing and validation: every error names the shot and the field, and nothing renders."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,12 +67,15 @@ def test_missing_reference_file(episode):
     assert "shot 'b': `reference` file" in msg and "nope.png" in msg and "does not exist" in msg
 
 
-@pytest.mark.parametrize("where,key,expect", [
-    ("top", "shotz", "manifest: unknown key `shotz` (did you mean 'shots'?)"),
-    ("shot", "referense", "shot 'a': unknown key `referense` (did you mean 'reference'?)"),
-    ("defaults", "stepz", "defaults: unknown key `stepz` (did you mean 'steps'?)"),
-    ("options", "overlapp", "shot 'a': `options`: unknown key `overlapp` (did you mean 'overlap'?)"),
-])
+@pytest.mark.parametrize(
+    "where,key,expect",
+    [
+        ("top", "shotz", "manifest: unknown key `shotz` (did you mean 'shots'?)"),
+        ("shot", "referense", "shot 'a': unknown key `referense` (did you mean 'reference'?)"),
+        ("defaults", "stepz", "defaults: unknown key `stepz` (did you mean 'steps'?)"),
+        ("options", "overlapp", "shot 'a': `options`: unknown key `overlapp` (did you mean 'overlap'?)"),
+    ],
+)
 def test_unknown_keys(episode, where, key, expect):
     shots = episode.default_shots()
     top = {}
@@ -103,8 +107,9 @@ def test_every_problem_reported_at_once(episode):
     assert len(e.value.problems) == 3 and "3 problems" in str(e.value)
 
 
-@pytest.mark.parametrize("case", ["overlap", "range", "missing_ref", "unknown_key", "ref_frame", "empty_ref",
-                                  "grey_ref"])
+@pytest.mark.parametrize(
+    "case", ["overlap", "range", "missing_ref", "unknown_key", "ref_frame", "empty_ref", "grey_ref"]
+)
 def test_errors_render_nothing(episode, case):
     shots = episode.default_shots()
     if case == "overlap":
@@ -141,7 +146,8 @@ def test_empty_reference_loads_but_does_not_render(episode):
 
 def test_option_values_checked(episode):
     assert "`size` 100x72 must be positive multiples of 64" in _problems(
-        episode, defaults={"backend": "bucket", "size": "100x72"})
+        episode, defaults={"backend": "bucket", "size": "100x72"}
+    )
     shots = episode.default_shots()
     shots[0]["options"] = {"crf": 10}
     assert "shot 'a': `options`: `crf` applies to the assembled video" in _problems(episode, shots)
@@ -167,22 +173,36 @@ def test_reference_lineart_needs_external(episode):
 
 
 def test_inputs_concatenate(episode, tmp_path):
-    m = load_manifest(episode.manifest(input=["line", "line"], shots=[
-        {"name": "x", "start": 25, "end": 35, "reference": episode.ref(25)}]))
+    m = load_manifest(
+        episode.manifest(
+            input=["line", "line"], shots=[{"name": "x", "start": 25, "end": 35, "reference": episode.ref(25)}]
+        )
+    )
     assert m.frame_count == 60 and [i.offset for i in m.inputs] == [0, 30]
     assert m.gaps() == [(0, 25), (35, 60)]
     assert "`input[1]`" in _problems(episode, input=["line", "nowhere"])
 
 
-@pytest.mark.parametrize("value,frame", [
-    (12, 12), ("12", 12), (0.5, 12), ("0.5s", 12), ("00:00:01:06", 30), ("1:00:00:00", 86400), ("00:01.5", 36),
-])
+@pytest.mark.parametrize(
+    "value,frame",
+    [
+        (12, 12),
+        ("12", 12),
+        (0.5, 12),
+        ("0.5s", 12),
+        ("00:00:01:06", 30),
+        ("1:00:00:00", 86400),
+        ("00:01.5", 36),
+    ],
+)
 def test_parse_time(value, frame):
     assert parse_time(value, Fraction(24)) == frame
 
 
-@pytest.mark.parametrize("value,match", [("00:00:01;06", "drop-frame"), ("00:00:01:30", "out of range"),
-                                         ("soon", "cannot read"), (True, "frame number")])
+@pytest.mark.parametrize(
+    "value,match",
+    [("00:00:01;06", "drop-frame"), ("00:00:01:30", "out of range"), ("soon", "cannot read"), (True, "frame number")],
+)
 def test_parse_time_errors(value, match):
     with pytest.raises(ValueError, match=match):
         parse_time(value, Fraction(24))
@@ -203,9 +223,10 @@ def test_shot_seed_is_stable_and_per_name():
 
 
 def test_manifest_text_round_trip(episode):
-    entries = [{"name": "shot_001", "start": 0, "end": 10, "reference": None},
-               {"name": "shot_002", "start": "00:00:00:10", "end": 30, "reference": "refs/x y.png",
-                "reference_frame": 12}]
+    entries = [
+        {"name": "shot_001", "start": 0, "end": 10, "reference": None},
+        {"name": "shot_002", "start": "00:00:00:10", "end": 30, "reference": "refs/x y.png", "reference_frame": 12},
+    ]
     text = manifest_text(["line"], entries, output="out.mp4", fps=24)
     assert "reference:\n" in text and "# 10 frames, 00:00:00:00 - 00:00:00:10" in text
     raw = yaml.safe_load(text)

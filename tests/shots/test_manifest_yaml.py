@@ -1,4 +1,5 @@
 """read_yaml's event-built fast path gives exactly what the loader gives, and falls back for what it leaves out."""
+
 import math
 from pathlib import Path
 
@@ -21,7 +22,7 @@ DOCS = [
     "shots:\n  - {name: s0, start: 0, end: 2, reference: r.png}\n  - name: s1\n    start: 00:00:01:00\n"
     "    end: 2.5s\n    options: {steps: 25, seed: 7, snap: true}\n"
     "    references:\n      - {frame: 3, image: k.png}\n",
-    "key: |\n  block\n  text\nfolded: >\n  a\n  b\nq: \"double\\tquoted\"\n",
+    'key: |\n  block\n  text\nfolded: >\n  a\n  b\nq: "double\\tquoted"\n',
     "nested: [[1, [2, {x: [3]}]], {}, []]\nempty_map: {}\n",
     "dup: 1\ndup: 2\n",
     "? simple\n: value\n",
@@ -48,13 +49,16 @@ def test_fast_path_on_shipped_manifests(path):
     assert _load_plain(text) == yaml.load(text, Loader=_FastLoader)
 
 
-@pytest.mark.parametrize("text", [
-    "base: &b {x: 1}\nother: *b\n",
-    "base: &b {x: 1}\nmerged:\n  <<: *b\n  y: 2\n",
-    "v: !!str 12\n",
-    "? [a, b]\n: c\n",
-    "a: 1\n---\nb: 2\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "base: &b {x: 1}\nother: *b\n",
+        "base: &b {x: 1}\nmerged:\n  <<: *b\n  y: 2\n",
+        "v: !!str 12\n",
+        "? [a, b]\n: c\n",
+        "a: 1\n---\nb: 2\n",
+    ],
+)
 def test_features_left_to_pyyaml(text, tmp_path):
     with pytest.raises(_NeedsFullLoader):
         _load_plain(text)

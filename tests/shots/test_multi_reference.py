@@ -1,5 +1,6 @@
 """Several coloured keyframes per shot (`references:`): parse-time expansion into sub-shots, errors, sub-shot plans
 (a one-reference backend). The bucket backend uses them together: tests/shots/test_keyframes_together.py."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,18 +19,27 @@ def _problems(episode, shots) -> str:
 
 
 def _multi(episode, frames, name="a", start=0, end=30, **extra) -> dict:
-    return {"name": name, "start": start, "end": end,
-            "references": [{"frame": f, "image": episode.ref(int(f) if isinstance(f, int) else 15)} for f in frames],
-            **extra}
+    return {
+        "name": name,
+        "start": start,
+        "end": end,
+        "references": [{"frame": f, "image": episode.ref(int(f) if isinstance(f, int) else 15)} for f in frames],
+        **extra,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- parsing
 def test_expand_keyframes_tiles_the_shot():
     assert expand_keyframes("s", 10, 40, [(25, "b"), (10, "a"), (33, "c")]) == [
-        ("s.f10", 10, 25, 10, "a"), ("s.f25", 25, 33, 25, "b"), ("s.f33", 33, 40, 33, "c")]
+        ("s.f10", 10, 25, 10, "a"),
+        ("s.f25", 25, 33, 25, "b"),
+        ("s.f33", 33, 40, 33, "c"),
+    ]
     # first keyframe mid-shot: its sub-shot also covers the frames before it (coloured backward)
-    assert expand_keyframes("s", 10, 40, [(30, "b"), (14, "a")]) == [("s.f14", 10, 30, 14, "a"),
-                                                                     ("s.f30", 30, 40, 30, "b")]
+    assert expand_keyframes("s", 10, 40, [(30, "b"), (14, "a")]) == [
+        ("s.f14", 10, 30, 14, "a"),
+        ("s.f30", 30, 40, 30, "b"),
+    ]
     # one keyframe: the shot itself, under its own name
     assert expand_keyframes("s", 10, 40, [(14, "a")]) == [("s", 10, 40, 14, "a")]
     assert subshot_name("s", 7) == "s.f7"
@@ -37,13 +47,23 @@ def test_expand_keyframes_tiles_the_shot():
 
 def test_references_expand_into_sorted_subshots(episode):
     # unsorted, mixed time syntax (timecode at 24 fps = frame 10, seconds 20/24 s = frame 20)
-    entry = {"name": "a", "start": 0, "end": 30, "options": {"steps": 7},
-             "references": [{"frame": "00:00:00:20", "image": episode.ref(20)},
-                            {"frame": 0, "image": episode.ref(0)},
-                            {"frame": "00:00:00:10", "image": episode.ref(10)}]}
+    entry = {
+        "name": "a",
+        "start": 0,
+        "end": 30,
+        "options": {"steps": 7},
+        "references": [
+            {"frame": "00:00:00:20", "image": episode.ref(20)},
+            {"frame": 0, "image": episode.ref(0)},
+            {"frame": "00:00:00:10", "image": episode.ref(10)},
+        ],
+    }
     m = load_manifest(episode.manifest([entry]))
     assert [(s.name, s.start, s.end, s.reference_frame) for s in m.shots] == [
-        ("a.f0", 0, 10, 0), ("a.f10", 10, 20, 10), ("a.f20", 20, 30, 20)]
+        ("a.f0", 0, 10, 0),
+        ("a.f10", 10, 20, 10),
+        ("a.f20", 20, 30, 20),
+    ]
     assert [s.reference.name for s in m.shots] == ["0000.png", "0010.png", "0020.png"]
     assert all(s.parent == "a" and s.options == {"steps": 7} and not s.external for s in m.shots)
     assert m.shots[0].options is not m.shots[1].options  # copies, not one shared dict
@@ -58,7 +78,11 @@ def test_first_keyframe_mid_shot_covers_the_start(episode):
     shots[1] = _multi(episode, [18, 13], name="b", start=10, end=22)
     m = load_manifest(episode.manifest(shots))
     assert [(s.name, s.start, s.end, s.reference_frame) for s in m.shots] == [
-        ("a", 0, 10, 0), ("b.f13", 10, 18, 13), ("b.f18", 18, 22, 18), ("c", 22, 30, 22)]
+        ("a", 0, 10, 0),
+        ("b.f13", 10, 18, 13),
+        ("b.f18", 18, 22, 18),
+        ("c", 22, 30, 22),
+    ]
 
 
 def test_single_entry_is_exactly_reference_and_reference_frame(episode):
@@ -87,14 +111,17 @@ def test_reference_and_references_together(episode):
     assert "shot 'a': `reference_lineart` is only for `reference_frame: external`" in _problems(episode, [entry])
 
 
-@pytest.mark.parametrize("frame,expect", [
-    (30, "`references[1]`: `frame` 30 is outside the shot (frames 0-29)"),
-    (-1, "`references[1]`: `frame` -1 is outside the shot (frames 0-29)"),
-    ("00:00:02:00", "`references[1]`: `frame` 48 is outside the shot (frames 0-29)"),
-    ("external", "`references[1]`: `frame: external` is not possible in `references`"),
-    ("soon", "`references[1]`: `frame`: cannot read 'soon' as a time"),
-    (None, "`references[1]`: `frame` is missing"),
-])
+@pytest.mark.parametrize(
+    "frame,expect",
+    [
+        (30, "`references[1]`: `frame` 30 is outside the shot (frames 0-29)"),
+        (-1, "`references[1]`: `frame` -1 is outside the shot (frames 0-29)"),
+        ("00:00:02:00", "`references[1]`: `frame` 48 is outside the shot (frames 0-29)"),
+        ("external", "`references[1]`: `frame: external` is not possible in `references`"),
+        ("soon", "`references[1]`: `frame`: cannot read 'soon' as a time"),
+        (None, "`references[1]`: `frame` is missing"),
+    ],
+)
 def test_keyframe_outside_the_shot_or_unreadable(episode, frame, expect):
     entry = _multi(episode, [0, 15])
     entry["references"][1]["frame"] = frame
@@ -131,7 +158,8 @@ def test_malformed_references(episode):
     for bad in ([], None, "refs/0000.png"):
         entry = {"name": "a", "start": 0, "end": 30, "references": bad}
         assert "shot 'a': `references` must be a non-empty list of {frame: <time>, image: <path>}" in _problems(
-            episode, [entry])
+            episode, [entry]
+        )
     entry = _multi(episode, [0, 15])
     entry["references"][0]["img"] = "x.png"
     entry["references"].append("refs/0000.png")
@@ -150,8 +178,10 @@ def test_subshot_names_unique_and_file_safe(episode):
 
 
 def test_overlap_names_the_subshot_and_its_shot(episode):
-    shots = [{"name": "a", "start": 0, "end": 12, "reference": episode.ref(0)}, _multi(episode, [15, 20], start=10,
-                                                                                        name="b")]
+    shots = [
+        {"name": "a", "start": 0, "end": 12, "reference": episode.ref(0)},
+        _multi(episode, [15, 20], start=10, name="b"),
+    ]
     msg = _problems(episode, shots)
     assert "shot 'b.f15' (keyframe of shot 'b'): `start` 10 overlaps shot 'a' (frames 0-11)" in msg
 
@@ -177,7 +207,9 @@ def test_manifest_text_writes_references_unexpanded(episode):
     text = manifest_text(["line"], entries, output="out", fps=24)
     raw = yaml.safe_load(text)
     assert "reference" not in raw["shots"][0]  # no empty slot beside the list
-    assert raw["shots"][0]["references"] == [{"frame": 15, "image": "refs/0015.png"},
-                                             {"frame": "00:00:00:00", "image": "refs/0000.png"}]
+    assert raw["shots"][0]["references"] == [
+        {"frame": 15, "image": "refs/0015.png"},
+        {"frame": "00:00:00:00", "image": "refs/0000.png"},
+    ]
     m = load_manifest(raw, base_dir=episode.root)
     assert [(s.name, s.start, s.end) for s in m.shots] == [("a.f0", 0, 15), ("a.f15", 15, 30)]

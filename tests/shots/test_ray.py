@@ -5,6 +5,7 @@ One local Ray instance (address="local", 2 CPUs, no dashboard, node IP = loopbac
 the module; the node test builds its own `ray.cluster_utils.Cluster`. Each test renders into its own tmp_path. The
 module's last fixture checks that every Ray process it started has exited.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,11 @@ import yaml
 from shots_synth import colour_reference, make_clip, write_sequence
 
 SAMPLE = Path(__file__).resolve().parents[2] / "lvcd" / "data" / "sample"
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled",  # no telemetry, no token file in ~/.ray
-           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # node IP = loopback (Ray otherwise picks the LAN address)
+RAY_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",  # no telemetry, no token file in ~/.ray
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+}  # node IP = loopback (Ray otherwise picks the LAN address)
 _saved_env = {k: os.environ.get(k) for k in (*RAY_ENV, "RAY_TMPDIR")}
 os.environ.update(RAY_ENV)  # before `import ray`: Ray reads the node-address switch at import
 ray = pytest.importorskip("ray")
@@ -40,8 +44,12 @@ POLL = 0.02  # seconds between looks at the work folder while waiting for an eve
 
 # ------------------------------------------------------------------------------------------------ Ray fixtures
 # a removed node is declared dead after ~1 s instead of Ray's default ~30 s (3 missed checks, 10 s apart)
-FAST_HEALTH_CHECKS = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 300,
-                      "health_check_timeout_ms": 300, "health_check_failure_threshold": 3}
+FAST_HEALTH_CHECKS = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 300,
+    "health_check_timeout_ms": 300,
+    "health_check_failure_threshold": 3,
+}
 _started: list = []  # psutil.Process of everything our Ray instances spawned
 _cluster: dict = {}  # "cluster": the node test's ray.cluster_utils.Cluster while it runs
 
@@ -85,8 +93,13 @@ def ray_local(no_ray_left_behind):
     if _cluster.get("cluster") is not None:
         _shutdown()
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 _temp_dir=os.path.join(no_ray_left_behind, "local"))
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            _temp_dir=os.path.join(no_ray_left_behind, "local"),
+        )
         _remember_children()
     return ray
 
@@ -135,9 +148,12 @@ class DiffusionEpisode:
         for _, a, _ in shots:
             ref = cv2.cvtColor(colour_reference(frames[a], a), cv2.COLOR_RGB2BGR)
             cv2.imwrite(str(root / "refs" / f"{a}.png"), ref)
-        data = {"input": "line", "output": "out", "defaults": {"backend": "diffusion", "model": str(model),
-                                                               "fmt": "png", "steps": 1, "size": [64, 64]},
-                "shots": [{"name": n, "start": a, "end": b, "reference": f"refs/{a}.png"} for n, a, b in shots]}
+        data = {
+            "input": "line",
+            "output": "out",
+            "defaults": {"backend": "diffusion", "model": str(model), "fmt": "png", "steps": 1, "size": [64, 64]},
+            "shots": [{"name": n, "start": a, "end": b, "reference": f"refs/{a}.png"} for n, a, b in shots],
+        }
         self.manifest = root / "shots.yaml"
         self.manifest.write_text(yaml.safe_dump(data, sort_keys=False))
 
@@ -189,8 +205,9 @@ def test_import_lvcd_does_not_import_ray():
 def test_sample_parity_and_loopback(ray_local, tmp_path, sample_reference):
     assert _listening_addresses() <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, _listening_addresses()
     ref_work, ref_out = sample_reference
-    res = render_shots(copy_sample(tmp_path), output=tmp_path / "out.mp4", progress=False, executor="ray",
-                       executor_options=WORKER)
+    res = render_shots(
+        copy_sample(tmp_path), output=tmp_path / "out.mp4", progress=False, executor="ray", executor_options=WORKER
+    )
     assert [s.status for s in res.shots] == ["rendered", "rendered"]
     assert {s.worker.split("@")[0] for s in res.shots} == {"w0", "w1"}  # both workers rendered a shot
     assert res.output.read_bytes() == ref_out.read_bytes()
@@ -199,21 +216,39 @@ def test_sample_parity_and_loopback(ray_local, tmp_path, sample_reference):
 
 def test_diffusion_parity(ray_local, tmp_path, diffusion):
     ep, ref_work, ref_out = diffusion
-    res = render_shots(ep.manifest, work=tmp_path / "w", output=tmp_path / "out", progress=False, drift=False,
-                       executor="ray", executor_options=WORKER)
+    res = render_shots(
+        ep.manifest,
+        work=tmp_path / "w",
+        output=tmp_path / "out",
+        progress=False,
+        drift=False,
+        executor="ray",
+        executor_options=WORKER,
+    )
     assert sorted(s.status for s in res.shots) == ["rendered"] * 4
     assert frames_of(res.work) == frames_of(ref_work)
-    assert {p.name: p.read_bytes() for p in sorted(res.output.iterdir())} == \
-        {p.name: p.read_bytes() for p in sorted(ref_out.iterdir())}
+    assert {p.name: p.read_bytes() for p in sorted(res.output.iterdir())} == {
+        p.name: p.read_bytes() for p in sorted(ref_out.iterdir())
+    }
 
 
 def test_killed_worker_restarts_and_resumes(ray_local, tmp_path, diffusion):
     ep, ref_work, _ = diffusion
     work = tmp_path / "w"
-    thread, box = in_thread(render_shots, ep.manifest, work=work, only=["long"], progress=False, drift=False,
-                            executor="ray", executor_options=WORKER)
-    wait_for(lambda: (work / "shots" / "long.state" / "ckpt" / "forward" / "seg_00000.safetensors").is_file(),
-             "the first window checkpoint of shot long")
+    thread, box = in_thread(
+        render_shots,
+        ep.manifest,
+        work=work,
+        only=["long"],
+        progress=False,
+        drift=False,
+        executor="ray",
+        executor_options=WORKER,
+    )
+    wait_for(
+        lambda: (work / "shots" / "long.state" / "ckpt" / "forward" / "seg_00000.safetensors").is_file(),
+        "the first window checkpoint of shot long",
+    )
     os.kill(worker_pid(work, "long"), signal.SIGKILL)
     thread.join(300)
     assert "error" not in box, box.get("error")
@@ -226,8 +261,21 @@ def test_killed_worker_restarts_and_resumes(ray_local, tmp_path, diffusion):
 def test_corrupt_shot_fails_on_two_workers_while_the_others_finish(ray_local, episode, capsys):
     manifest = episode.manifest()
     (episode.root / "line" / "0025.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")  # a frame of shot c
-    code = main(["batch", str(manifest), "--executor", "ray", "--workers", "2", "--cpus-per-worker", "1",
-                 "--max-attempts", "2", "--quiet"])
+    code = main(
+        [
+            "batch",
+            str(manifest),
+            "--executor",
+            "ray",
+            "--workers",
+            "2",
+            "--cpus-per-worker",
+            "1",
+            "--max-attempts",
+            "2",
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1, err
     assert "shot 'c'" in err and "2 attempts on 2 workers" in err, err
@@ -252,25 +300,51 @@ def test_hung_shot_is_killed_at_its_timeout_and_retried(ray_local, episode, tmp_
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the double travels by value
     manifest = episode.manifest()
     ref = render_shots(manifest, work=tmp_path / "local", output=tmp_path / "local-out", progress=False)
-    res = render_shots(manifest, work=tmp_path / "ray", output=tmp_path / "ray-out", progress=False, executor="ray",
-                       executor_options={**WORKER, "shot_timeout": 2.0, "min_timeout": 4.0,
-                                         "worker_class": HangingWorker})
+    res = render_shots(
+        manifest,
+        work=tmp_path / "ray",
+        output=tmp_path / "ray-out",
+        progress=False,
+        executor="ray",
+        executor_options={**WORKER, "shot_timeout": 2.0, "min_timeout": 4.0, "worker_class": HangingWorker},
+    )
     b = next(s for s in res.shots if s.name == "b")
     assert [a["kind"] for a in b.attempts] == ["timeout"] and b.status == "rendered"
     assert frames_of(res.work) == frames_of(ref.work)
-    assert {p.name: p.read_bytes() for p in sorted(res.output.iterdir())} == \
-        {p.name: p.read_bytes() for p in sorted(ref.output.iterdir())}
+    assert {p.name: p.read_bytes() for p in sorted(res.output.iterdir())} == {
+        p.name: p.read_bytes() for p in sorted(ref.output.iterdir())
+    }
 
 
 def test_killed_driver_rerun_skips_finished_shots(ray_local, tmp_path, sample_reference):
     ref_work, ref_out = sample_reference
     manifest = copy_sample(tmp_path)
     work = manifest.with_name("shots.work")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    driver = subprocess.Popen([sys.executable, "-m", "lvcd", "batch", str(manifest), "--executor", "ray",
-                               "--ray-address", ray.get_runtime_context().gcs_address, "--workers", "1",
-                               "--cpus-per-worker", "1", "-o", str(tmp_path / "out.mp4"), "--quiet"], env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+    }
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lvcd",
+            "batch",
+            str(manifest),
+            "--executor",
+            "ray",
+            "--ray-address",
+            ray.get_runtime_context().gcs_address,
+            "--workers",
+            "1",
+            "--cpus-per-worker",
+            "1",
+            "-o",
+            str(tmp_path / "out.mp4"),
+            "--quiet",
+        ],
+        env=env,
+    )
     try:
         wait_for(lambda: (work / "shots" / "shot1.json").is_file() or driver.poll() is not None, "shot1 to finish")
         driver.send_signal(signal.SIGKILL)
@@ -297,17 +371,33 @@ def test_removed_node_is_replaced_and_the_shot_resumes(no_ray_left_behind, tmp_p
 
     ep, ref_work, _ = diffusion
     _shutdown()
-    cluster = _cluster["cluster"] = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "include_dashboard": False, "temp_dir": os.path.join(no_ray_left_behind, "cluster"),
-        "_system_config": FAST_HEALTH_CHECKS})
+    cluster = _cluster["cluster"] = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": False,
+            "temp_dir": os.path.join(no_ray_left_behind, "cluster"),
+            "_system_config": FAST_HEALTH_CHECKS,
+        },
+    )
     node = cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False)
     _remember_children()
     work = tmp_path / "w"
-    thread, box = in_thread(render_shots, ep.manifest, work=work, only=["long"], progress=False, drift=False,
-                            executor="ray", executor_options={"workers": 1, "cpus_per_worker": 1})
-    wait_for(lambda: (work / "shots" / "long.state" / "ckpt" / "forward" / "seg_00000.safetensors").is_file(),
-             "the first window checkpoint of shot long")
+    thread, box = in_thread(
+        render_shots,
+        ep.manifest,
+        work=work,
+        only=["long"],
+        progress=False,
+        drift=False,
+        executor="ray",
+        executor_options={"workers": 1, "cpus_per_worker": 1},
+    )
+    wait_for(
+        lambda: (work / "shots" / "long.state" / "ckpt" / "forward" / "seg_00000.safetensors").is_file(),
+        "the first window checkpoint of shot long",
+    )
     cluster.remove_node(node, allow_graceful=False)
     cluster.add_node(num_cpus=1)  # the autoscaler's replacement node
     _remember_children()

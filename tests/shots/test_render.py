@@ -1,4 +1,5 @@
 """Batch rendering: passes around a mid-shot reference, external references, resume, equality with `lvcd colorize`."""
+
 from __future__ import annotations
 
 import itertools
@@ -81,8 +82,11 @@ def test_external_reference(episode, lineart):
     assert sorted(frames) == list(range(22, 30))
     if lineart != "xdog":  # the reference's own lineart prepended as frame 0, its output dropped
         ref = _rgb(episode.root / "refs" / "0000.png")
-        expect = list(colorize_frames([episode.frames[0], *episode.frames[22:30]], ref, backend=_bucket(),
-                                      polarity="black-on-white"))[1:]
+        expect = list(
+            colorize_frames(
+                [episode.frames[0], *episode.frames[22:30]], ref, backend=_bucket(), polarity="black-on-white"
+            )
+        )[1:]
         assert all(np.array_equal(frames[22 + i], e) for i, e in enumerate(expect))
 
 
@@ -139,19 +143,36 @@ def test_manifest_render_equals_colorize_one_by_one(episode, tmp_path):
     """Each shot rendered by `lvcd batch` equals the same shot cut out and coloured by `lvcd colorize`."""
     from lvcd.cli import main
 
-    path = episode.manifest([
-        {"name": "a", "start": 0, "end": 10, "reference": episode.ref(0)},
-        {"name": "b", "start": 10, "end": 22, "reference": episode.ref(10)},
-        {"name": "c", "start": 22, "end": 30, "reference": episode.ref(22)},
-    ])
+    path = episode.manifest(
+        [
+            {"name": "a", "start": 0, "end": 10, "reference": episode.ref(0)},
+            {"name": "b", "start": 10, "end": 22, "reference": episode.ref(10)},
+            {"name": "c", "start": 22, "end": 30, "reference": episode.ref(22)},
+        ]
+    )
     res = render_shots(path, assemble=False)
     from shots_synth import write_sequence
 
     for s in res.shots:
-        clip = write_sequence(episode.frames[s.start:s.end], tmp_path / "cut" / s.name)
+        clip = write_sequence(episode.frames[s.start : s.end], tmp_path / "cut" / s.name)
         out = tmp_path / "single" / s.name
-        rc = main(["colorize", str(clip), "--reference", str(episode.root / "refs" / f"{s.start:04d}.png"), "-o",
-                   str(out), "--backend", "bucket", "--format", "png", "--seed", str(s.seed), "--quiet"])
+        rc = main(
+            [
+                "colorize",
+                str(clip),
+                "--reference",
+                str(episode.root / "refs" / f"{s.start:04d}.png"),
+                "-o",
+                str(out),
+                "--backend",
+                "bucket",
+                "--format",
+                "png",
+                "--seed",
+                str(s.seed),
+                "--quiet",
+            ]
+        )
         assert rc == 0
         single = [_rgb(p) for p in sorted(Path(out).glob("*.png"))]
         batch = _shot_frames(res.work, s.name)
@@ -196,18 +217,44 @@ def test_video_input_keeps_its_audio_and_reads_backwards_exactly(tmp_path):
         for f in frames:
             w.write(f)
     clip = tmp_path / "line.mp4"
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(silent), "-f", "lavfi", "-i",
-                    "sine=frequency=440:duration=2", "-c:v", "copy", "-c:a", "aac", "-shortest", str(clip)],
-                   check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(silent),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(clip),
+        ],
+        check=True,
+    )
     assert probe(clip).has_audio
     decoded = list(read_frames(clip))
     for k in (5, 27):
         ref = colour_reference(decoded[k], seed=k)
         cv2.imwrite(str(tmp_path / f"ref{k}.png"), cv2.cvtColor(ref, cv2.COLOR_RGB2BGR))
-    (tmp_path / "shots.yaml").write_text(yaml.safe_dump({
-        "input": "line.mp4", "output": "out.mp4", "defaults": {"backend": "bucket"},
-        "shots": [{"name": "a", "start": 0, "end": 20, "reference": "ref5.png", "reference_frame": 5},
-                  {"name": "b", "start": 20, "end": 36, "reference": "ref27.png", "reference_frame": 27}]}))
+    (tmp_path / "shots.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "input": "line.mp4",
+                "output": "out.mp4",
+                "defaults": {"backend": "bucket"},
+                "shots": [
+                    {"name": "a", "start": 0, "end": 20, "reference": "ref5.png", "reference_frame": 5},
+                    {"name": "b", "start": 20, "end": 36, "reference": "ref27.png", "reference_frame": 27},
+                ],
+            }
+        )
+    )
     res = render_shots(tmp_path / "shots.yaml", progress=False)
     info = probe(res.output)
     assert info.frame_count == 36 and info.has_audio and info.fps == 24

@@ -1,6 +1,7 @@
 """`lvcd batch` with an episode split across several input videos: the assembled video carries their sound, in
 output order and in sync (each shot's frames with the audio of its input over the same frames); one input is still
 stream-copied."""
+
 from __future__ import annotations
 
 import subprocess
@@ -32,9 +33,32 @@ def clip(path: Path, spec: list[dict], tone: str | None, layout: str = "mono") -
             w.write(f)
     if tone is not None:
         seconds = len(frames) / FPS
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(silent), "-f", "lavfi", "-t", f"{seconds:.6f}",
-                        "-i", f"aevalsrc={tone}:s=48000:c={layout}", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
-                        "-c:a", "aac", str(path)], check=True)
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(silent),
+                "-f",
+                "lavfi",
+                "-t",
+                f"{seconds:.6f}",
+                "-i",
+                f"aevalsrc={tone}:s=48000:c={layout}",
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-c:v",
+                "copy",
+                "-c:a",
+                "aac",
+                str(path),
+            ],
+            check=True,
+        )
         silent.unlink()
     return path
 
@@ -44,26 +68,41 @@ def refs(tmp_path: Path, inputs: list[Path], frames: dict[str, int]) -> dict[str
     decoded = [f for p in inputs for f in read_frames(p)]
     out = {}
     for name, k in frames.items():
-        cv2.imwrite(str(tmp_path / f"ref{k}.png"), cv2.cvtColor(colour_reference(decoded[k], seed=k),
-                                                               cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            str(tmp_path / f"ref{k}.png"), cv2.cvtColor(colour_reference(decoded[k], seed=k), cv2.COLOR_RGB2BGR)
+        )
         out[name] = f"ref{k}.png"
     return out
 
 
-def two_part_episode(tmp_path: Path, tone_a: str | None, tone_b: str | None, output: str = "out.mp4",
-                     defaults: dict | None = None) -> Path:
+def two_part_episode(
+    tmp_path: Path, tone_a: str | None, tone_b: str | None, output: str = "out.mp4", defaults: dict | None = None
+) -> Path:
     """Input A: 24 frames (1 s), input B: 48 frames (2 s). Shots: a 0-20; b 20-30 (across the two files); c 30-72
     (starts at frame 6 of B, reference mid-shot so a backward pass runs)."""
     a = clip(tmp_path / "part1.mp4", [{"kind": "shapes", "n": 24, "seed": 1}], tone_a)
-    b = clip(tmp_path / "part2.mp4", [{"kind": "twos", "n": 18, "seed": 4}, {"kind": "pan", "n": 30, "seed": 2}],
-             tone_b, layout="stereo")
+    b = clip(
+        tmp_path / "part2.mp4",
+        [{"kind": "twos", "n": 18, "seed": 4}, {"kind": "pan", "n": 30, "seed": 2}],
+        tone_b,
+        layout="stereo",
+    )
     r = refs(tmp_path, [a, b], {"a": 0, "b": 24, "c": 40})
     m = tmp_path / "shots.yaml"
-    m.write_text(yaml.safe_dump({
-        "input": ["part1.mp4", "part2.mp4"], "output": output, "defaults": {"backend": "bucket", **(defaults or {})},
-        "shots": [{"name": "a", "start": 0, "end": 20, "reference": r["a"]},
-                  {"name": "b", "start": 20, "end": 30, "reference": r["b"], "reference_frame": 24},
-                  {"name": "c", "start": 30, "end": 72, "reference": r["c"], "reference_frame": 40}]}))
+    m.write_text(
+        yaml.safe_dump(
+            {
+                "input": ["part1.mp4", "part2.mp4"],
+                "output": output,
+                "defaults": {"backend": "bucket", **(defaults or {})},
+                "shots": [
+                    {"name": "a", "start": 0, "end": 20, "reference": r["a"]},
+                    {"name": "b", "start": 20, "end": 30, "reference": r["b"], "reference_frame": 24},
+                    {"name": "c", "start": 30, "end": 72, "reference": r["c"], "reference_frame": 40},
+                ],
+            }
+        )
+    )
     return m
 
 
@@ -94,7 +133,7 @@ def audio_seconds(path: Path) -> float:
 
 def dominant(x: np.ndarray, rate: int, a: float, b: float) -> tuple[float, float]:
     """(dominant frequency, RMS) over seconds [a, b)."""
-    w = x[int(a * rate):int(b * rate)]
+    w = x[int(a * rate) : int(b * rate)]
     spec = np.abs(np.fft.rfft(w * np.hanning(len(w))))
     return float(np.fft.rfftfreq(len(w), 1 / rate)[spec.argmax()]), float(np.sqrt(np.mean(w**2)))
 
@@ -138,8 +177,9 @@ def test_no_input_with_audio_means_no_audio_stream(tmp_path):
 
 
 def test_png_output_of_several_inputs_writes_no_audio(tmp_path):
-    res = render_shots(two_part_episode(tmp_path, "sin(2*PI*440*t)", SWITCH, output="frames",
-                                        defaults={"fmt": "png"}), progress=False)
+    res = render_shots(
+        two_part_episode(tmp_path, "sin(2*PI*440*t)", SWITCH, output="frames", defaults={"fmt": "png"}), progress=False
+    )
     assert len(list(res.output.glob("*.png"))) == 72 and leftovers(tmp_path) == []
 
 
@@ -168,8 +208,16 @@ def test_one_input_is_still_stream_copied(tmp_path):
     a = clip(tmp_path / "line.mp4", [{"kind": "shapes", "n": 24, "seed": 1}], "sin(2*PI*440*t)")
     r = refs(tmp_path, [a], {"a": 0})
     m = tmp_path / "shots.yaml"
-    m.write_text(yaml.safe_dump({"input": "line.mp4", "output": "out.mp4", "defaults": {"backend": "bucket"},
-                                 "shots": [{"name": "a", "start": 0, "end": 24, "reference": r["a"]}]}))
+    m.write_text(
+        yaml.safe_dump(
+            {
+                "input": "line.mp4",
+                "output": "out.mp4",
+                "defaults": {"backend": "bucket"},
+                "shots": [{"name": "a", "start": 0, "end": 24, "reference": r["a"]}],
+            }
+        )
+    )
     res = render_shots(m, progress=False)
 
     def packets(p):
@@ -177,4 +225,4 @@ def test_one_input_is_still_stream_copied(tmp_path):
             return [bytes(k) for k in c.demux(c.streams.audio[0]) if k.size]
 
     src, out = packets(a), packets(res.output)
-    assert len(out) >= len(src) - 1 and out == src[:len(out)]
+    assert len(out) >= len(src) - 1 and out == src[: len(out)]

@@ -1,4 +1,5 @@
 """Manifest / CLI extra references (issue 15): validation naming shot and field, CLI pairing, mask loading."""
+
 from pathlib import Path
 
 import numpy as np
@@ -29,23 +30,37 @@ def files(tmp_path):
 
 def test_valid_entries_resolve_relative_to_the_manifest(files):
     problems = []
-    specs = parse_extra_references([{"image": "sheet.png", "mask": "sheet_mask.png", "target_mask": "tm",
-                                     "lineart": "line.png"}, "sheet.png"], files, 5, True, "shot 's1'", problems)
+    specs = parse_extra_references(
+        [{"image": "sheet.png", "mask": "sheet_mask.png", "target_mask": "tm", "lineart": "line.png"}, "sheet.png"],
+        files,
+        5,
+        True,
+        "shot 's1'",
+        problems,
+    )
     assert problems == []
-    assert specs[0] == ExtraReferenceSpec(str(files / "sheet.png"), str(files / "sheet_mask.png"), str(files / "tm"),
-                                          str(files / "line.png"))
+    assert specs[0] == ExtraReferenceSpec(
+        str(files / "sheet.png"), str(files / "sheet_mask.png"), str(files / "tm"), str(files / "line.png")
+    )
     assert specs[1] == ExtraReferenceSpec(str(files / "sheet.png"))
 
 
 def test_problems_name_shot_and_field(files):
     problems = []
-    parse_extra_references([
-        {"image": "sheet.png", "mask": "small_mask.png"},  # wrong size
-        {"image": "sheet.png", "target_mask": "tm"},  # 5 frames, the shot has 7
-        {"image": "missing.png", "lineart": "nope.png"},  # missing files
-        {"mask": "sheet_mask.png"},  # no image
-        {"image": "sheet.png", "colour": 3},  # unknown key
-    ], files, 7, True, "shot 's1'", problems)
+    parse_extra_references(
+        [
+            {"image": "sheet.png", "mask": "small_mask.png"},  # wrong size
+            {"image": "sheet.png", "target_mask": "tm"},  # 5 frames, the shot has 7
+            {"image": "missing.png", "lineart": "nope.png"},  # missing files
+            {"mask": "sheet_mask.png"},  # no image
+            {"image": "sheet.png", "colour": 3},  # unknown key
+        ],
+        files,
+        7,
+        True,
+        "shot 's1'",
+        problems,
+    )
     text = "\n".join(problems)
     assert "shot 's1': `extra_references[0].mask`" in text and "32x24 but `image` is 64x48" in text
     assert "shot 's1': `extra_references[1].target_mask`" in text and "has 5 frames but the shot has 7" in text
@@ -61,8 +76,9 @@ def test_problems_name_shot_and_field(files):
 
 def test_one_target_image_serves_every_frame(files):
     problems = []
-    parse_extra_references([{"image": "sheet.png", "target_mask": "sheet_mask.png"}], files, 99, True, "shot 'a'",
-                           problems)
+    parse_extra_references(
+        [{"image": "sheet.png", "target_mask": "sheet_mask.png"}], files, 99, True, "shot 'a'", problems
+    )
     assert problems == []
     frames = list(target_mask_frames(str(files / "sheet_mask.png"), 3, (32, 24)))
     assert len(frames) == 3 and frames[0].shape == (24, 32) and frames[0].max() == 255
@@ -76,7 +92,9 @@ def test_target_mask_sequence_streams_the_shot(files):
 
 def test_cli_pairs_masks_in_order():
     assert pair_cli_extra_references(["a.png", "b.png"], ["ma.png"], ["-", "tb"]) == [
-        {"image": "a.png", "mask": "ma.png"}, {"image": "b.png", "target_mask": "tb"}]
+        {"image": "a.png", "mask": "ma.png"},
+        {"image": "b.png", "target_mask": "tb"},
+    ]
     assert pair_cli_extra_references(None, None, None) == []
     with pytest.raises(ValueError, match="--extra-target-mask is given 2 time"):
         pair_cli_extra_references(["a.png"], [], ["x", "y"])
@@ -108,12 +126,20 @@ def test_manifest_extra_references_from_defaults_and_shots(episode):
     from lvcd.shots.manifest import load_manifest
 
     sheet = _sheet(episode, 5, "s5")
-    path = episode.manifest([
-        {"name": "a", "start": 0, "end": 10, "reference": episode.ref(0)},
-        {"name": "b", "start": 10, "end": 22, "reference": episode.ref(10),
-         "extra_references": [{"image": sheet, "target_mask": _target_sequence(episode, "b", 12, True)}]},
-        {"name": "c", "start": 22, "end": 30, "reference": episode.ref(22), "extra_references": []},
-    ], defaults={"backend": "bucket", "fmt": "png", "extra_references": [sheet]})
+    path = episode.manifest(
+        [
+            {"name": "a", "start": 0, "end": 10, "reference": episode.ref(0)},
+            {
+                "name": "b",
+                "start": 10,
+                "end": 22,
+                "reference": episode.ref(10),
+                "extra_references": [{"image": sheet, "target_mask": _target_sequence(episode, "b", 12, True)}],
+            },
+            {"name": "c", "start": 22, "end": 30, "reference": episode.ref(22), "extra_references": []},
+        ],
+        defaults={"backend": "bucket", "fmt": "png", "extra_references": [sheet]},
+    )
     m = load_manifest(path)
     a, b, c = (m.shot(n) for n in "abc")
     assert a.extra_references == (ExtraReferenceSpec(str(episode.root / sheet)),)
@@ -131,12 +157,23 @@ def test_manifest_problems_name_shot_and_field(episode):
 
     sheet = _sheet(episode, 5, "s5")
     _png(episode.root / "small.png", 32, 24, mode="L")
-    path = episode.manifest([
-        {"name": "a", "start": 0, "end": 10, "reference": episode.ref(0),
-         "extra_references": [{"image": sheet, "target_mask": _target_sequence(episode, "five", 5, True)},
-                              {"image": sheet, "mask": "small.png"}, {"image": "nope.png"}]},
-        {"name": "b", "start": 10, "end": 30, "reference": episode.ref(10)},
-    ], defaults={"backend": "bucket", "extra_references": [{"image": sheet, "lineart": "gone.png"}]})
+    path = episode.manifest(
+        [
+            {
+                "name": "a",
+                "start": 0,
+                "end": 10,
+                "reference": episode.ref(0),
+                "extra_references": [
+                    {"image": sheet, "target_mask": _target_sequence(episode, "five", 5, True)},
+                    {"image": sheet, "mask": "small.png"},
+                    {"image": "nope.png"},
+                ],
+            },
+            {"name": "b", "start": 10, "end": 30, "reference": episode.ref(10)},
+        ],
+        defaults={"backend": "bucket", "extra_references": [{"image": sheet, "lineart": "gone.png"}]},
+    )
     with pytest.raises(ManifestError) as e:
         load_manifest(path)
     text = str(e.value)
@@ -160,14 +197,30 @@ def test_pass_reads_target_masks_in_its_own_order(episode):
 
 
 def _two_reference_shot(episode, backend_defaults: dict, start: int, end: int, key: int) -> Path:
-    return episode.manifest([
-        {"name": "s", "start": start, "end": end, "reference": episode.ref(key), "reference_frame": key,
-         "extra_references": [
-             {"image": _sheet(episode, start + 3, "x3"), "lineart": f"line/{start + 3:04d}.png",
-              "target_mask": _target_sequence(episode, "left", end - start, True)},
-             {"image": _sheet(episode, end - 2, "x2"), "mask": "sheets/x2_mask.png",
-              "target_mask": _target_sequence(episode, "right", end - start, False)}]},
-    ], defaults=backend_defaults)
+    return episode.manifest(
+        [
+            {
+                "name": "s",
+                "start": start,
+                "end": end,
+                "reference": episode.ref(key),
+                "reference_frame": key,
+                "extra_references": [
+                    {
+                        "image": _sheet(episode, start + 3, "x3"),
+                        "lineart": f"line/{start + 3:04d}.png",
+                        "target_mask": _target_sequence(episode, "left", end - start, True),
+                    },
+                    {
+                        "image": _sheet(episode, end - 2, "x2"),
+                        "mask": "sheets/x2_mask.png",
+                        "target_mask": _target_sequence(episode, "right", end - start, False),
+                    },
+                ],
+            },
+        ],
+        defaults=backend_defaults,
+    )
 
 
 def _render_twice(path, tmp_path):
@@ -186,15 +239,21 @@ def test_shot_with_two_extra_references_and_masks_is_deterministic(episode, tmp_
 
     if backend == "diffusion":
         model = request.getfixturevalue("tiny_pipeline_dir_short")
-        defaults = {"backend": "diffusion", "model": str(model), "fmt": "png", "steps": 1, "overlap": 1,
-                    "size": [64, 64]}
+        defaults = {
+            "backend": "diffusion",
+            "model": str(model),
+            "fmt": "png",
+            "steps": 1,
+            "overlap": 1,
+            "size": [64, 64],
+        }
         start, end, key = 0, 10, 0  # two windows of the short layout
     else:
         defaults = {"backend": "bucket", "fmt": "png", "bucket_mode": "flat"}
         start, end, key = 10, 22, 16  # a keyframe mid-shot: a backward and a forward pass
     w, h = episode.frames[0].shape[1], episode.frames[0].shape[0]
     sel = np.zeros((h, w), np.uint8)
-    sel[:, w // 3:] = 255
+    sel[:, w // 3 :] = 255
     _sheet(episode, end - 2, "x2")
     Image.fromarray(sel).save(episode.root / "sheets" / "x2_mask.png")
     path = _two_reference_shot(episode, defaults, start, end, key)

@@ -1,5 +1,6 @@
 """Fixtures for the `lvcd ui` tests: a copy of the bundled sample, the app served by uvicorn on a free loopback port,
 and headless Chromium (Debian's `chromium` package driven by Playwright through `executable_path`)."""
+
 from __future__ import annotations
 
 import os
@@ -79,8 +80,10 @@ def browser():
     exe = find_chromium()
     missing = None
     if exe is None:
-        missing = ("no chromium found (install Debian's package: apt-get install chromium; or point LVCD_CHROMIUM at "
-                   "a Chromium)")
+        missing = (
+            "no chromium found (install Debian's package: apt-get install chromium; or point LVCD_CHROMIUM at "
+            "a Chromium)"
+        )
     else:
         try:
             from playwright.sync_api import sync_playwright
@@ -91,7 +94,8 @@ def browser():
             pytest.fail(f"browser tests need a browser under CI: {missing}")
         pytest.skip(missing)
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=exe, headless=True,
-                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        b = pw.chromium.launch(
+            executable_path=exe, headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
         yield b
         b.close()

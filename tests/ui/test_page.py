@@ -2,6 +2,7 @@
 with thumbnails; a keyframe dropped on shot 2 changes the manifest on disk (and it validates); preview shows a
 coloured frame; render all reaches 100% and the assembled video downloads. A screenshot of each state is saved in
 the test's tmp folder (LVCD_UI_SCREENSHOTS=DIR copies them there too, e.g. to refresh docs/ui.png)."""
+
 from __future__ import annotations
 
 import base64
@@ -59,7 +60,8 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
             page.wait_for_function(
                 "id => { const i = document.querySelector(`#${id} img`); "
                 "return i && i.complete && i.naturalWidth > 0 }",
-                arg=f"thumb-{name}-{k}")
+                arg=f"thumb-{name}-{k}",
+            )
     assert page.locator("#shots > .shot").count() == 2
     assert page.inner_text("#shot-shot2 .range").startswith("24–47")
     _shot(page, tmp_path / "ui-1-shots.png", shots)
@@ -81,9 +83,11 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
     Image.fromarray(np.ascontiguousarray(ref[..., ::-1])).save(buf, "PNG")
     page.fill("#frame-shot2", "30")
     _drop_file(page, "#drop-shot2", "shot2 key.png", buf.getvalue())
-    page.wait_for_function("() => document.querySelector('#frame-shot2') && "
-                           "document.querySelector('#frame-shot2').value === '30' && "
-                           "document.querySelector('#drop-shot2').classList.contains('filled')")
+    page.wait_for_function(
+        "() => document.querySelector('#frame-shot2') && "
+        "document.querySelector('#frame-shot2').value === '30' && "
+        "document.querySelector('#drop-shot2').classList.contains('filled')"
+    )
     deadline = time.monotonic() + 10
     while sample.read_text() == before and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -93,20 +97,27 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
     s2 = m.shot("shot2")
     assert s2.reference_frame == 30 and s2.reference.parent.name == "keyframes" and s2.reference.is_file()
     assert m.shot("shot1").reference.name == "reference.png"  # the other shot is untouched
-    page.wait_for_function("() => { const i = document.querySelector('#drop-shot2 img'); "
-                           "return i && i.src.includes('shot2_f000030_') && i.complete && i.naturalWidth > 0 }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#drop-shot2 img'); "
+        "return i && i.src.includes('shot2_f000030_') && i.complete && i.naturalWidth > 0 }"
+    )
     _shot(page, tmp_path / "ui-2-keyframe.png", shots)
     # a second tab, open since before the drop, shows the new keyframe by itself (it polls)
-    other.wait_for_function("() => { const i = document.querySelector('#drop-shot2 img'); "
-                            "return i && i.src.includes('shot2_f000030_') }", timeout=10000)
+    other.wait_for_function(
+        "() => { const i = document.querySelector('#drop-shot2 img'); return i && i.src.includes('shot2_f000030_') }",
+        timeout=10000,
+    )
     assert other.input_value("#frame-shot2") == "30"
     other.close()
 
     # 3. preview shot 2 -> a coloured frame appears beside the lineart
     page.click("#preview-shot2")
     page.wait_for_selector("#preview-panel-shot2:not(.hidden)")
-    page.wait_for_function("() => { const i = document.querySelector('#preview-img-shot2'); "
-                           "return i && i.complete && i.naturalWidth > 0 }", timeout=30000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#preview-img-shot2'); "
+        "return i && i.complete && i.naturalWidth > 0 }",
+        timeout=30000,
+    )
     src = page.get_attribute("#preview-img-shot2", "src")
     assert _coloured(page.request.get(served.url + src).body()) > 0.2
     assert "frame 30" in page.inner_text("#preview-panel-shot2")
@@ -121,8 +132,10 @@ def test_page_end_to_end(browser, served, sample, tmp_path):
         assert page.inner_text(f"#status-{name}").lower() == "done"
     page.wait_for_selector("#download-video:not(.disabled)")
     page.click("#view-color")
-    page.wait_for_function("() => [...document.querySelectorAll('.thumb img')].every(i => i.complete && "
-                           "i.naturalWidth > 0 && i.src.includes('kind=color'))")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.thumb img')].every(i => i.complete && "
+        "i.naturalWidth > 0 && i.src.includes('kind=color'))"
+    )
     with page.expect_download() as dl:
         page.click("#download-video")
     video = tmp_path / dl.value.suggested_filename

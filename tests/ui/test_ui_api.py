@@ -1,5 +1,6 @@
 """The JSON API of `lvcd ui` against a real server on a copy of the bundled sample: uploads (good, bad, concurrent),
 options, keyframe removal, previews, progress from the status files, and manifest changes seen by a second client."""
+
 from __future__ import annotations
 
 import io
@@ -30,13 +31,24 @@ def call(served, method: str, path: str, body: bytes | None = None, headers: dic
 
 def upload(served, shot: str, filename: str, data: bytes, **fields):
     boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-                 "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return call(served, "POST", f"/api/shots/{shot}/keyframes", body,
-                {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return call(
+        served,
+        "POST",
+        f"/api/shots/{shot}/keyframes",
+        body,
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
 
 
 def png(rgb: np.ndarray) -> bytes:
@@ -66,8 +78,18 @@ def test_shots_and_thumbnails(served):
     assert status == 200 and data[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("case", ["not-an-image", "too-large", "dotdot-name", "unknown-shot", "wrong-extension",
-                                  "lineart-as-keyframe", "frame-outside-shot"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "not-an-image",
+        "too-large",
+        "dotdot-name",
+        "unknown-shot",
+        "wrong-extension",
+        "lineart-as-keyframe",
+        "frame-outside-shot",
+    ],
+)
 def test_bad_uploads_are_refused_and_change_nothing(served, sample, keyframe, case):
     before = sample.read_bytes()
     line = np.asarray(Image.open(sample.parent / "line" / "0024.png").convert("RGB"))
@@ -87,10 +109,15 @@ def test_bad_uploads_are_refused_and_change_nothing(served, sample, keyframe, ca
     elif case == "frame-outside-shot":
         fields = {"frame": "12"}
     status, body = upload(served, shot, name, data, **fields)
-    expected = {"not-an-image": (415, "not an image"), "too-large": (413, "limit is 20 MB"),
-                "dotdot-name": (400, "not a plain file name"), "unknown-shot": (404, "no shot named 'shot9'"),
-                "wrong-extension": (415, "holds PNG"), "lineart-as-keyframe": (422, "grayscale lineart"),
-                "frame-outside-shot": (422, "outside the shot (frames 24-47)")}[case]
+    expected = {
+        "not-an-image": (415, "not an image"),
+        "too-large": (413, "limit is 20 MB"),
+        "dotdot-name": (400, "not a plain file name"),
+        "unknown-shot": (404, "no shot named 'shot9'"),
+        "wrong-extension": (415, "holds PNG"),
+        "lineart-as-keyframe": (422, "grayscale lineart"),
+        "frame-outside-shot": (422, "outside the shot (frames 24-47)"),
+    }[case]
     assert status == expected[0], body
     assert expected[1] in body["error"], body
     assert sample.read_bytes() == before
@@ -101,8 +128,9 @@ def test_bad_uploads_are_refused_and_change_nothing(served, sample, keyframe, ca
 def test_changes_need_the_page_header_and_a_loopback_host(served, sample, keyframe):
     """A form on another web site (CSRF) or a rebound DNS name cannot change the manifest."""
     before = sample.read_bytes()
-    status, body = call(served, "PATCH", "/api/shots/shot1/options", b'{"seed": 1}',
-                        {"Content-Type": "application/json", "X-LVCD": ""})
+    status, body = call(
+        served, "PATCH", "/api/shots/shot1/options", b'{"seed": 1}', {"Content-Type": "application/json", "X-LVCD": ""}
+    )
     assert status == 403 and "x-lvcd" in body["error"]
     status, body = call(served, "GET", "/api/shots", headers={"Host": f"evil.example:{served.port}"})
     assert status == 421 and "127.0.0.1 only" in body["error"]
@@ -111,8 +139,12 @@ def test_changes_need_the_page_header_and_a_loopback_host(served, sample, keyfra
 
 
 def test_path_traversal_in_urls_is_refused(served, sample):
-    for path in ("/api/shots/..%2F..%2Fetc%2Fpasswd/keyframes/0/image", "/api/shots/..%2Fshots.yaml/preview",
-                 "/api/download/shots/..%2F..%2Fshots.yaml.zip", "/static/..%2F..%2F..%2Fshots.yaml"):
+    for path in (
+        "/api/shots/..%2F..%2Fetc%2Fpasswd/keyframes/0/image",
+        "/api/shots/..%2Fshots.yaml/preview",
+        "/api/download/shots/..%2F..%2Fshots.yaml.zip",
+        "/static/..%2F..%2F..%2Fshots.yaml",
+    ):
         status, _ = call(served, "POST" if path.endswith("preview") else "GET", path)
         assert status in (404, 405), path
 
@@ -160,11 +192,21 @@ def test_two_concurrent_uploads_to_different_shots_both_land(served, sample, key
 
 def test_options_are_validated_like_the_cli(served, sample):
     before = sample.read_bytes()
-    status, body = call(served, "PATCH", "/api/shots/shot1/options", json.dumps({"steps": 0}).encode(),
-                        {"Content-Type": "application/json"})
+    status, body = call(
+        served,
+        "PATCH",
+        "/api/shots/shot1/options",
+        json.dumps({"steps": 0}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 422 and any("steps" in p for p in body["problems"])
-    status, body = call(served, "PATCH", "/api/shots/shot1/options", json.dumps({"stepz": 3}).encode(),
-                        {"Content-Type": "application/json"})
+    status, body = call(
+        served,
+        "PATCH",
+        "/api/shots/shot1/options",
+        json.dumps({"stepz": 3}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 422 and any("`stepz`" in p and "steps" in p for p in body["problems"])
     assert sample.read_bytes() == before
     body = json.dumps({"backend": "bucket", "seed": 7}).encode()
@@ -212,8 +254,9 @@ def test_render_one_shot_then_it_downloads(served, sample):
     import time
     import zipfile
 
-    status, job = call(served, "POST", "/api/render", json.dumps({"shots": ["shot1"]}).encode(),
-                       {"Content-Type": "application/json"})
+    status, job = call(
+        served, "POST", "/api/render", json.dumps({"shots": ["shot1"]}).encode(), {"Content-Type": "application/json"}
+    )
     assert status == 200 and job["state"] == "running"
     assert call(served, "POST", "/api/render", b"")[0] == 409  # one render at a time
     deadline = time.monotonic() + 60

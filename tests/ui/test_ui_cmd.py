@@ -1,4 +1,5 @@
 """`lvcd ui`: argument parsing and the warning when the page is served beyond this machine."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """`lvcd.video.audio`: audio tracks joined from pieces of several files (exact lengths, timing, silence, atomicity)."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -21,9 +22,29 @@ SWITCH = "sin(2*PI*if(lt(t\\,1)\\,1000\\,2000)*t)"
 def tone_clip(path: Path, seconds: float, expr: str, *, rate: int = 48000, fps: str = "24", layout: str = "mono"):
     """A small video with an `aevalsrc` sound of exactly `seconds`."""
     n = round(seconds * Fraction(fps))
-    ffmpeg("-f", "lavfi", "-i", f"testsrc2=size=32x24:rate={fps}", "-f", "lavfi", "-t", f"{seconds:.6f}", "-i",
-           f"aevalsrc={expr}:s={rate}:c={layout}", "-frames:v", str(n), "-c:v", "libx264", "-preset", "ultrafast",
-           "-pix_fmt", "yuv420p", "-c:a", "aac", path)
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size=32x24:rate={fps}",
+        "-f",
+        "lavfi",
+        "-t",
+        f"{seconds:.6f}",
+        "-i",
+        f"aevalsrc={expr}:s={rate}:c={layout}",
+        "-frames:v",
+        str(n),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        path,
+    )
     return path
 
 
@@ -32,9 +53,14 @@ def decode_mono(path: Path) -> tuple[np.ndarray, int]:
 
     with av.open(str(path)) as c:
         s = c.streams.audio[0]
-        x = np.concatenate([f.to_ndarray().reshape(len(f.layout.channels), -1).mean(0) if f.format.is_planar
-                            else f.to_ndarray().reshape(-1, len(f.layout.channels)).mean(1)
-                            for f in c.decode(s)])
+        x = np.concatenate(
+            [
+                f.to_ndarray().reshape(len(f.layout.channels), -1).mean(0)
+                if f.format.is_planar
+                else f.to_ndarray().reshape(-1, len(f.layout.channels)).mean(1)
+                for f in c.decode(s)
+            ]
+        )
         return x.astype(np.float64), s.sample_rate
 
 
@@ -48,7 +74,7 @@ def container_audio_seconds(path: Path) -> float:
 
 def dominant(x: np.ndarray, rate: int, a: float, b: float) -> tuple[float, float]:
     """(dominant frequency, RMS) of x over seconds [a, b)."""
-    w = x[int(a * rate):int(b * rate)]
+    w = x[int(a * rate) : int(b * rate)]
     spec = np.abs(np.fft.rfft(w * np.hanning(len(w))))
     return float(np.fft.rfftfreq(len(w), 1 / rate)[spec.argmax()]), float(np.sqrt(np.mean(w**2)))
 
@@ -57,9 +83,13 @@ def test_pieces_silence_and_timing(tmp_path):
     a = tone_clip(tmp_path / "a.mp4", 1.0, "sin(2*PI*440*t)", rate=44100)
     b = tone_clip(tmp_path / "b.mp4", 2.0, SWITCH, layout="stereo")
     silent = make_clip(tmp_path / "silent.mp4", 12, fps="24", size=(32, 24))
-    pieces = [(a, 0, Fraction(20, 24)), (a, Fraction(20, 24), Fraction(4, 24)),  # contiguous: merged
-              (None, 0, Fraction(1, 2)), (silent, Fraction(2, 24), Fraction(6, 24)),  # silence: 0.75 s
-              AudioPiece(str(b), Fraction(6, 24), Fraction(42, 24))]  # b from 0.25 s: the switch at 1 + .75 + .75
+    pieces = [
+        (a, 0, Fraction(20, 24)),
+        (a, Fraction(20, 24), Fraction(4, 24)),  # contiguous: merged
+        (None, 0, Fraction(1, 2)),
+        (silent, Fraction(2, 24), Fraction(6, 24)),  # silence: 0.75 s
+        AudioPiece(str(b), Fraction(6, 24), Fraction(42, 24)),
+    ]  # b from 0.25 s: the switch at 1 + .75 + .75
     out = build_audio_track(pieces, tmp_path / "t.m4a")
     assert out == tmp_path / "t.m4a" and probe_codec(out) == ("aac", 44100, 2, False)  # 1st rate, most channels
     total = 1 + 0.75 + 1.75
@@ -81,10 +111,21 @@ def probe_codec(path):
 
 
 def test_merging_contiguous_pieces():
-    got = audio_mod._pieces([("x", 0, Fraction(1, 3)), ("x", Fraction(1, 3), Fraction(2, 3)), (None, 5, 1),
-                             (None, 0, 2), ("x", 3, 1), ("x", 0, 0)])
-    assert got == [AudioPiece("x", Fraction(0), Fraction(1)), AudioPiece(None, Fraction(5), Fraction(3)),
-                   AudioPiece("x", Fraction(3), Fraction(1))]
+    got = audio_mod._pieces(
+        [
+            ("x", 0, Fraction(1, 3)),
+            ("x", Fraction(1, 3), Fraction(2, 3)),
+            (None, 5, 1),
+            (None, 0, 2),
+            ("x", 3, 1),
+            ("x", 0, 0),
+        ]
+    )
+    assert got == [
+        AudioPiece("x", Fraction(0), Fraction(1)),
+        AudioPiece(None, Fraction(5), Fraction(3)),
+        AudioPiece("x", Fraction(3), Fraction(1)),
+    ]
     with pytest.raises(ValueError, match="duration must be >= 0"):
         audio_mod._pieces([("x", 0, -1)])
 

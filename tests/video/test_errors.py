@@ -1,4 +1,5 @@
 """Bad inputs: each error names the input and the fix, and is a type the CLI prints without a traceback."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -84,13 +85,21 @@ def test_zero_frames(tmp_path):
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
 def test_truncated_file(tmp_path, ext):
     extra = ("-movflags", "+faststart") if ext == "mp4" else ()
-    clip = make_clip(tmp_path / f"full.{ext}", 50, size=(64, 48), extra=extra,
-                     vcodec=("-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p"))
+    clip = make_clip(
+        tmp_path / f"full.{ext}",
+        50,
+        size=(64, 48),
+        extra=extra,
+        vcodec=("-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-pix_fmt", "yuv420p"),
+    )
     cut = tmp_path / f"cut.{ext}"
     data = clip.read_bytes()
     cut.write_bytes(data[: len(data) * 6 // 10])  # an interrupted copy
-    with pytest.raises(VideoTruncatedError, match=rf"cut\.{ext} is truncated: it declares 50 frames but its data ends "
-                                                  r"at frame \d+.*Re-export") as e:
+    with pytest.raises(
+        VideoTruncatedError,
+        match=rf"cut\.{ext} is truncated: it declares 50 frames but its data ends "
+        r"at frame \d+.*Re-export",
+    ) as e:
         with open_reader(cut) as reader:  # detected by probe, before any frame is handed out...
             for _ in reader:
                 pass

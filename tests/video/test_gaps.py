@@ -1,5 +1,6 @@
 """A numbering gap in a frame sequence is an error listing the missing numbers; --allow-gaps renders what is there
 (issue 10)."""
+
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,5 @@
 """`lvcd.video.probe`: exact frame counts and rates in every container, rotation, audio, VFR, image sequences."""
+
 from __future__ import annotations
 
 import subprocess
@@ -32,12 +33,15 @@ def test_mp4_count_rate_size_audio(tmp_path, fps):
     assert info.duration == pytest.approx(13 / float(Fraction(fps)))
 
 
-@pytest.mark.parametrize("ext, vcodec", [
-    ("mkv", ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")),
-    ("webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p")),
-    ("avi", ("-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p")),
-    ("mov", ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")),
-])
+@pytest.mark.parametrize(
+    "ext, vcodec",
+    [
+        ("mkv", ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")),
+        ("webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p")),
+        ("avi", ("-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p")),
+        ("mov", ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")),
+    ],
+)
 def test_other_containers_count_exactly(tmp_path, ext, vcodec):
     clip = make_clip(tmp_path / f"a.{ext}", 17, fps="24000/1001", vcodec=vcodec)
     info = probe(clip)

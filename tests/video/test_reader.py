@@ -1,4 +1,5 @@
 """`lvcd.video.open_reader` / `read_frames`: exact counts, order, ranges, formats, rotation, VFR, image sequences."""
+
 from __future__ import annotations
 
 import subprocess
@@ -27,8 +28,11 @@ pytestmark = requires_ffmpeg
 
 def _ffmpeg_rgb(path, w, h) -> np.ndarray:
     """Reference decode by the ffmpeg CLI (autorotate, swscale honouring the colour tags)."""
-    out = subprocess.run([FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
-                          "-"], capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [FFMPEG, "-v", "error", "-nostdin", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(out, np.uint8).reshape(-1, h, w, 3)
 
 
@@ -52,9 +56,12 @@ def test_frames_are_fresh_arrays_in_order(tmp_path):
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
 def test_read_frames_ranges_are_frame_exact(tmp_path, ext):
     # keyframe every 10 frames with B-frames: seeking must land on the right frame, not the keyframe
-    clip = make_clip(tmp_path / f"a.{ext}", 60, size=(32, 24),
-                     vcodec=("-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "10", "-pix_fmt",
-                             "yuv420p"))
+    clip = make_clip(
+        tmp_path / f"a.{ext}",
+        60,
+        size=(32, 24),
+        vcodec=("-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "10", "-pix_fmt", "yuv420p"),
+    )
     full = list(open_reader(clip))
     for start, stop in [(0, 60), (0, 1), (17, 23), (20, 21), (59, 60), (33, 60), (5, 5)]:
         got = list(read_frames(clip, start, stop))
@@ -75,14 +82,17 @@ def test_fast_yuv_path_matches_ffmpeg(tmp_path):
     assert np.abs(ours - ref).mean() < 1.0 and np.abs(ours - ref).max() <= 8
 
 
-@pytest.mark.parametrize("opts", [
-    ("-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p", "-colorspace", "bt709"),  # HD matrix
-    ("-vf", "scale=out_range=pc,format=yuvj420p", "-color_range", "pc"),  # full range
-    ("-pix_fmt", "yuv444p"),  # 4:4:4
-    ("-pix_fmt", "yuv422p"),  # 4:2:2
-    ("-pix_fmt", "yuv420p10le"),  # 10-bit
-    ("-pix_fmt", "rgb24", "-c:v", "libx264rgb"),  # RGB
-])
+@pytest.mark.parametrize(
+    "opts",
+    [
+        ("-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p", "-colorspace", "bt709"),  # HD matrix
+        ("-vf", "scale=out_range=pc,format=yuvj420p", "-color_range", "pc"),  # full range
+        ("-pix_fmt", "yuv444p"),  # 4:4:4
+        ("-pix_fmt", "yuv422p"),  # 4:2:2
+        ("-pix_fmt", "yuv420p10le"),  # 10-bit
+        ("-pix_fmt", "rgb24", "-c:v", "libx264rgb"),  # RGB
+    ],
+)
 def test_tagged_and_other_pixel_formats_are_converted_right(tmp_path, opts):
     src = smooth_frames(2, (64, 48))
     codec = () if "-c:v" in opts else ("-c:v", "libx264")
@@ -95,8 +105,10 @@ def test_tagged_and_other_pixel_formats_are_converted_right(tmp_path, opts):
 
 def test_high_bit_depth_flat_levels_are_exact(tmp_path):
     frames = level_frames(6, (32, 24))
-    for opts in (("-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p10le"),
-                 ("-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le")):
+    for opts in (
+        ("-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p10le"),
+        ("-c:v", "prores_ks", "-profile:v", "3", "-pix_fmt", "yuv422p10le"),
+    ):
         clip = encode_frames(tmp_path / "a.mov", frames, *opts)
         assert [level_index(f) for f in open_reader(clip)] == list(range(6))
         pairs = zip(open_reader(clip), frames, strict=True)
@@ -118,8 +130,13 @@ def test_rotation_is_applied(tmp_path):
 
 
 def test_odd_size_video(tmp_path):
-    clip = make_clip(tmp_path / "odd.mp4", 3, size=(41, 23), source="testsrc",
-                     vcodec=("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p"))
+    clip = make_clip(
+        tmp_path / "odd.mp4",
+        3,
+        size=(41, 23),
+        source="testsrc",
+        vcodec=("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p"),
+    )
     frames = list(open_reader(clip))
     assert len(frames) == 3 and frames[0].shape == (23, 41, 3)
 

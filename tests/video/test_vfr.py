@@ -1,5 +1,6 @@
 """Variable frame rate: every decoded frame is kept with its timestamp, and the output carries the input's timing
 (issue 10); resampling happens only when asked (`fps`)."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,10 @@ def test_writer_reproduces_the_timing(tmp_path):
     clip = write_pyav(tmp_path / "vfr.mp4", level_frames(len(PTS)), PTS, TB)
     info = probe(clip)
     for name in ("out.mp4", "out.mkv", "out.mov"):
-        with open_reader(clip) as r, open_writer(tmp_path / name, info.fps, info.size,
-                                                 timestamps=info.timestamps) as w:
+        with (
+            open_reader(clip) as r,
+            open_writer(tmp_path / name, info.fps, info.size, timestamps=info.timestamps) as w,
+        ):
             for f in r:
                 w.write(f)
         back = probe(tmp_path / name)
@@ -65,7 +68,9 @@ def test_colorize_fps_resamples_when_asked(tmp_path):
     clip = write_pyav(tmp_path / "line.mp4", frames, PTS, TB)
     ref = write_png(tmp_path / "ref.png", colour_reference(frames[0]))
     out = tmp_path / "cfr.mp4"
-    assert main(["colorize", str(clip), "-r", str(ref), "-o", str(out), "--backend", "bucket", "--fps", "24",
-                 "--quiet"]) == 0
+    assert (
+        main(["colorize", str(clip), "-r", str(ref), "-o", str(out), "--backend", "bucket", "--fps", "24", "--quiet"])
+        == 0
+    )
     back = probe(out)
     assert back.frame_count == 31 and back.fps == 24 and not back.is_vfr

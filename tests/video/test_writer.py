@@ -1,4 +1,5 @@
 """`lvcd.video.open_writer`: exact counts, rates and sizes out, audio passthrough, quality, atomicity, sidecars."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,7 @@ def test_audio_is_copied_and_cut_to_the_video(tmp_path, ext, codec):
     fps = Fraction(25)
     src = make_clip(tmp_path / "src.mp4", 50, fps="25", size=(32, 24), audio=True)  # 2 s of video and sine
     for n in (50, 20):  # whole clip; a shorter render: the audio is cut to 0.8 s
-        out = _write(tmp_path / f"o{n}.{ext}", list(open_reader(src))[:n], fps=fps, audio_from=src,
-                     preset="ultrafast")
+        out = _write(tmp_path / f"o{n}.{ext}", list(open_reader(src))[:n], fps=fps, audio_from=src, preset="ultrafast")
         info = probe(out)
         assert info.codec == codec and info.frame_count == n
         assert info.has_audio and info.audio_codec == "aac"  # copied, not re-encoded

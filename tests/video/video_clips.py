@@ -1,5 +1,6 @@
 """Helpers for the `lvcd.video` tests: every clip is generated inside the test (ffmpeg lavfi sources from the binary
 that imageio-ffmpeg ships, or PyAV for exact per-frame timestamps), small enough to keep the suite fast."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,15 +24,27 @@ def ffmpeg(*args: str) -> None:
     """Run the ffmpeg binary; fail the test with its stderr."""
     if FFMPEG is None:
         pytest.skip("no ffmpeg binary (pip install imageio-ffmpeg)")
-    proc = subprocess.run([FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *map(str, args)],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    proc = subprocess.run(
+        [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *map(str, args)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
-def make_clip(path: Path, frames: int, *, fps: str = "25", size: tuple[int, int] = (64, 48), audio: bool = False,
-              source: str = "testsrc2", vcodec: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast",
-                                                                   "-pix_fmt", "yuv420p"),
-              acodec: tuple[str, ...] = ("-c:a", "aac"), extra: tuple[str, ...] = ()) -> Path:
+def make_clip(
+    path: Path,
+    frames: int,
+    *,
+    fps: str = "25",
+    size: tuple[int, int] = (64, 48),
+    audio: bool = False,
+    source: str = "testsrc2",
+    vcodec: tuple[str, ...] = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"),
+    acodec: tuple[str, ...] = ("-c:a", "aac"),
+    extra: tuple[str, ...] = (),
+) -> Path:
     """A `frames`-frame clip of a lavfi test pattern at `fps`, optionally with a 440 Hz sine track as long as it."""
     w, h = size
     args: list[str] = ["-f", "lavfi", "-i", f"{source}=size={w}x{h}:rate={fps}"]
@@ -75,10 +88,27 @@ def encode_frames(path: Path, frames: list[np.ndarray], *args: str, fps: str = "
     if FFMPEG is None:
         pytest.skip("no ffmpeg binary (pip install imageio-ffmpeg)")
     h, w = frames[0].shape[:2]
-    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{w}x{h}", "-framerate", fps, "-i", "-", *map(str, args), str(path)]
-    proc = subprocess.run(cmd, input=b"".join(np.ascontiguousarray(f).tobytes() for f in frames),
-                          capture_output=True)
+    cmd = [
+        FFMPEG,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{w}x{h}",
+        "-framerate",
+        fps,
+        "-i",
+        "-",
+        *map(str, args),
+        str(path),
+    ]
+    proc = subprocess.run(cmd, input=b"".join(np.ascontiguousarray(f).tobytes() for f in frames), capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
     return path
 
@@ -88,8 +118,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def write_pyav(path: Path, frames: list[np.ndarray], pts: list[int], time_base: Fraction, codec: str = "libx264",
-               rate: int = 24) -> Path:
+def write_pyav(
+    path: Path, frames: list[np.ndarray], pts: list[int], time_base: Fraction, codec: str = "libx264", rate: int = 24
+) -> Path:
     """Encode frames with explicit timestamps (for variable-frame-rate inputs)."""
     import av
 
