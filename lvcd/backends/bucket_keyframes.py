@@ -35,9 +35,6 @@ def colorize_shot(
     if keyframes:
         keys = sorted(((int(i), rgb, lineart) for i, rgb, lineart in keyframes), key=lambda k: k[0])
         out = colorizer.colorize_keyframes(keys, frames)
-        inner = colorizer.__dict__.get("_inner") or colorizer
-        if len(keys) > 1 and getattr(inner, "used_mode", None) == "warp":
-            out = warp_together(colorizer.config, keys, frames)  # the colorizer's own warp takes one keyframe
     else:
         first = next(frames)
 
@@ -47,7 +44,9 @@ def colorize_shot(
 
         out = colorizer.colorize(reference_rgb, first, chain())
         keys = [(-1, reference_rgb, None)]
-    target = colorizer.__dict__.get("_inner") or colorizer  # a reduced working copy keeps its own statistics
+    target = colorizer.__dict__.get("_inner") or colorizer  # a reduced working copy keeps its own mode and statistics
+    if len(keys) > 1 and getattr(target, "used_mode", None) == "warp":
+        out = warp_together(colorizer.config, keys, frames)  # the colorizer's own warp takes one keyframe
     if getattr(target, "used_mode", None) == "flat":  # a frame fails only when far from every keyframe
         shares = [(i, reference_shares(np.asarray(rgb), target.palette)) for i, rgb, _ in keys]
         target.key_paint_share = shares[0][1] if len(shares) == 1 else shares
