@@ -52,6 +52,7 @@ from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
 from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key
+from .bucket_objects import ObjectsMixin
 from .bucket_reid import ReidMixin
 from .bucket_warp import WarpColorizer, cel_report, describe, looks_like_cel
 
@@ -112,6 +113,9 @@ class BucketConfig:
     #                               down until they are this wide (segmentation, flow, votes); the result is scaled
     #                               back up. 0 = always full size.
     work_min_side: int = 320  # px: the working copy's longer side never goes below this
+    objects: bool = False  # track keyframe characters as whole objects (bucket_objects): identity through crossings
+    #                        and exits, where per-pixel flow drags one character's positions onto the other
+    objects_weight: float = 2.0  # object votes relative to a keyframe's (x outline alignment^2)
     mode: str = "auto"  # "flat": paint regions; "warp": carry the keyframe's colours along dense flow (lineart that
     #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
 
@@ -136,7 +140,7 @@ class BucketConfig:
             )
 
 
-class BucketColorizer(ReidMixin, MatchMixin):
+class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
     """Colour a shot's lineart frames from one coloured keyframe with flat palette colours.
 
     >>> colorizer = BucketColorizer(BucketConfig(keep_lines=True))
@@ -381,6 +385,9 @@ class BucketColorizer(ReidMixin, MatchMixin):
                 regions = segment_regions(la, self._regions_cfg)
                 cur_img = self._flow_image(la)
                 self._advance_chains(keys, cur_img, prev, i)
+            if cfg.objects:
+                self._track_objects(la, regions, cur_img, keys, i, own)
+            if own is None:
                 color, conf = self._match(la, regions, cur_img, keys, prev, i)
             out = self._paint(regions, color)
             if not cfg.keep_colored_lines:
@@ -530,6 +537,8 @@ class BucketColorizer(ReidMixin, MatchMixin):
                 chain_part = (part, pick) if chain_part is None else (chain_part[0] + part, chain_part[1] + pick)
                 chain_w = wq if chain_w is None else chain_w + wq
                 chain_align = np.maximum(chain_align, align)
+        if cfg.objects:
+            self._add_object_votes(score, key_score, weight_sum)
         key_conf = key_score.max(axis=1) / max(cfg.keyframe_weight, 1e-9)
         # clusters the keyframes' maps do not explain (entered, revealed, lost by the chain): search them whole
         lost = (key_conf < cfg.reid_below) & (regions.area > 0)

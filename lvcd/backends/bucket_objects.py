@@ -1,0 +1,419 @@
+"""Object-level tracking for the paint-bucket matcher (`lvcd.backends.bucket`): identity through crossings and exits.
+
+The position maps of `bucket_track` are per pixel: when two characters drawn alike cross (one passes behind the
+other) or one leaves and re-enters the frame, the dense flow drags the occluder's keyframe positions onto the one that
+emerges, and that one is painted with the other's paints from then on. Here each character keeps its identity by
+motion continuity instead:
+
+1. At each keyframe, objects are the connected groups of part-sized regions (as `bucket_reid` groups them; regions
+   larger than `reid_part` of the frame are background, not objects). Each keeps a crop of its own keyframe lines,
+   the nearest own line pixel of every crop pixel (a Euclidean distance transform), its footprint and its paints.
+2. Per frame, each object's affine transform (current frame -> keyframe) is predicted with constant velocity, then
+   refined by iterated closest points: the current frame's line pixels inside the predicted footprint are paired
+   with the nearest line of THAT object only, pairs farther than a shrinking radius (and than 2.5 x their median)
+   are dropped, so occluding or foreign lines fall out; the linear part is pulled towards the previous one (sizes
+   and shears change slowly), so a look-alike of another size is not taken for this one. The fit is the share of
+   the object's visible keyframe lines that the transform lays on current lines.
+3. An object fitting badly coasts on its prediction (hidden behind another) for `objects_coast` frames, then is
+   lost; one whose footprint leaves the frame is dormant. A cluster of part regions that no live object explains is
+   matched against lost and dormant objects only (masked correlation in the object's keyframe crop, then the fit),
+   never against objects in view.
+4. Votes: each part region takes, from the live object whose transform lays its outline best onto that object's
+   keyframe lines (share of outline pixels within `align_tolerance`), that object's keyframe paints under the
+   transform, weighted by `objects_weight` x alignment^2. Regions no object explains (a swinging arm badly fitted by
+   the whole-object motion, the background) keep the other sources' votes.
+
+Memory: a few crops per keyframe object, constant in shot length. Work is on sampled line pixels, vectorised. No
+torch.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import scipy.ndimage as ndi
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from ..lineart.regions import Regions
+from . import bucket_track as track
+from .bucket_match import NO_VOTE, _group_median, _Key
+
+MAX_POINTS = 4000  # current-frame line pixels used per object fit (sampled evenly)
+LINE_SAMPLES = 600  # keyframe line pixels per object for the fit score
+MIN_PAIRS = 12  # closest-point pairs a transform update needs
+MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
+ITERS = 12  # closest-point iterations per fit
+RIGIDITY = 0.05  # pull of the linear part towards the previous frame's (x the points' spread)
+RADIUS = 0.03  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
+FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
+COAST = 8  # frames an object fitting badly follows its prediction before it is lost
+MOTION_GAP = 2.0  # px: touching part regions moving more apart than this (or 25% of their shift) are two objects
+JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
+ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
+
+
+class _Obj:
+    """One keyframe object: crops of its keyframe state and its current transform (current -> keyframe px)."""
+
+    def __init__(self, key_index, ids, ox, oy, near, foot, nearest, votes, line_pts, flow_crop):
+        self.key_index = key_index
+        self.ids = ids  # keyframe region ids
+        self.ox, self.oy = ox, oy  # crop origin in the keyframe (px)
+        self.near = near  # bool crop: within align tolerance of its own lines
+        self.foot = foot  # bool crop: its regions and lines, dilated
+        self.nearest = nearest  # int16 [2, h, w] (y, x) in the crop of the nearest own line pixel
+        self.votes = votes  # uint16 crop: its paints on its interior, NO_VOTE elsewhere
+        self.line_pts = line_pts  # float [m, 2] (x, y) keyframe coords of sampled own line pixels
+        self.flow_crop = flow_crop  # (x0, y0, x1, y1) at flow resolution
+        self.center = line_pts.mean(axis=0)
+        self.A = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        self.vel = np.zeros(2)  # px / frame in the current frame
+        self.fit = 1.0
+        self.miss = 0
+        self.live = True
+
+    def pos(self, A=None) -> np.ndarray:
+        """Where the keyframe centre lies in the current frame under A (default: the current transform)."""
+        A = self.A if A is None else A
+        return np.linalg.solve(A[:, :2], self.center - A[:, 2])
+
+
+def _apply(A: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return p @ A[:, :2].T + A[:, 2]
+
+
+def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarray:
+    """Affine A (2x3) minimising sum |A p - q|^2 + mu |L - L0|^2 (L the linear part, mu = `lam` x the points'
+    spread): the translation is free, the linear part stays near the previous one."""
+    m = p.mean(axis=0)
+    pc, qc = p - m, q - q.mean(axis=0)
+    S = pc.T @ pc
+    mu = lam * np.trace(S) / 2 + 1e-6
+    L = (qc.T @ pc + mu * L0) @ np.linalg.inv(S + mu * np.eye(2))
+    return np.concatenate([L, (q.mean(axis=0) - L @ m)[:, None]], axis=1)
+
+
+class ObjectsMixin:
+    """Needs `config`, `_shape`, `_flow_size`, `_samples` (MatchMixin)."""
+
+    # ---------------------------------------------------------------------------------------------- building
+    def _build_objects(self, key: _Key, cur_img: np.ndarray) -> list[_Obj]:
+        """Objects of keyframe `key`, built on the first frame after it: touching part regions join when the dense
+        flow from the keyframe to this frame moves them alike (a character standing in front of a house is not one
+        object with it). Each starts at the flow's median shift."""
+        cfg = self.config
+        fr = key.frame
+        reg = fr.regions
+        H, W = self._shape
+        n = reg.n
+        part = (reg.area > 0) & (reg.area <= cfg.reid_part * H * W)
+        part[0] = False
+        fw, fh = self._flow_size()
+        flow = self._flow(fr.flow_img, cur_img) * np.array([W / fw, H / fh], np.float32)  # key(x) ~ cur(x + f)
+        lab = cv2.resize(reg.inner, (fw, fh), interpolation=cv2.INTER_NEAREST).ravel()
+        order = np.argsort(lab, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n + 1))])
+        med = _group_median(flow.reshape(-1, 2)[order], starts)  # [n + 1, 2]; tiny regions missing: 0
+        seen = np.diff(starts) >= 3
+        adj = reg.adjacency()
+        src = np.repeat(np.arange(n + 1), [len(a) for a in adj])
+        dst = np.concatenate(adj) if n else np.zeros(0, np.int64)
+        gap = np.hypot(*(med[src] - med[dst]).T)
+        same = gap <= np.maximum(MOTION_GAP, 0.25 * np.maximum(np.hypot(*med[src].T), np.hypot(*med[dst].T)))
+        keep = part[src] & part[dst] & (same | ~seen[src] | ~seen[dst])
+        g = coo_matrix((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n + 1, n + 1))
+        _, comp = connected_components(g, directed=False)
+        comp = np.where(part, comp, -1)
+        margin = max(4, round(0.02 * max(H, W)))
+        t = cfg.align_tolerance
+        fw, fh = self._flow_size()
+        objs = []
+        for c in np.unique(comp[comp >= 0]):
+            ids = np.flatnonzero(comp == c)
+            if reg.area[ids].sum() < MIN_AREA * H * W or len(ids) < 2:
+                continue
+            b = reg.bbox[ids]
+            x0, y0 = max(int(b[:, 0].min()) - margin, 0), max(int(b[:, 1].min()) - margin, 0)
+            x1, y1 = min(int(b[:, 2].max()) + margin, W), min(int(b[:, 3].max()) + margin, H)
+            inobj = np.zeros(n + 1, bool)
+            inobj[ids] = True
+            pix = inobj[reg.labels[y0:y1, x0:x1]]
+            lines = pix & fr.lineart.mask[y0:y1, x0:x1]
+            if lines.sum() < MIN_PAIRS:
+                continue
+            k = np.ones((2 * t + 1, 2 * t + 1), np.uint8)
+            near = cv2.dilate(lines.view(np.uint8), k).view(bool) if t else lines
+            foot = cv2.dilate(pix.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
+            _, nearest = ndi.distance_transform_edt(~lines, return_indices=True)
+            votes = np.where(inobj[reg.inner[y0:y1, x0:x1]], fr.votes_map[y0:y1, x0:x1], NO_VOTE).astype(np.uint16)
+            ly, lx = np.nonzero(lines)
+            step = max(1, len(lx) // LINE_SAMPLES)
+            line_pts = np.stack([lx[::step] + x0, ly[::step] + y0], 1).astype(np.float64)
+            sx, sy = fw / W, fh / H
+            fc = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
+            o = _Obj(key.index, ids, x0, y0, near, foot, nearest.astype(np.int16), votes, line_pts, fc)
+            wts = reg.area[ids] * seen[ids]
+            shift = (med[ids] * wts[:, None]).sum(axis=0) / max(wts.sum(), 1)
+            o.vel = shift.astype(np.float64)  # from the keyframe's pose: the first prediction is the flow's
+            objs.append(o)
+        return objs
+
+    # ---------------------------------------------------------------------------------------------- tracking
+    def _track_objects(self, la, regions: Regions, cur_img: np.ndarray, keys: list[_Key], i: int, own) -> None:
+        """Advance every object one frame (build those of a keyframe reached now); store their votes for `_match`."""
+        cfg = self.config
+        if i == 0 or not hasattr(self, "_objs"):
+            self._objs = []
+        self._obj_votes = None
+        if i == 0:
+            self._pending = [k for k in keys if k.index < 0]
+        if self._pending and own is None:  # the first frame after a keyframe brings its objects
+            built = [k.index for k in self._pending]
+            self._objs = [o for o in self._objs if o.key_index not in built]
+            for k in self._pending:
+                self._objs += self._build_objects(k, cur_img)
+            self._pending = []
+        if own is not None and all(k is not own for k in self._pending):
+            self._pending.append(own)
+        if not self._objs:
+            return
+        H, W = self._shape
+        ys, xs = np.nonzero(la.mask)
+        pts = np.stack([xs, ys], 1).astype(np.float64)
+        near_cur = cv2.dilate(la.mask.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        for o in self._objs:
+            if not o.live or (own is not None and o.key_index == own.index):
+                continue  # its own keyframe: identity
+            key = next((k for k in keys if k.index == o.key_index), None)
+            self._step(o, pts, near_cur, None if key is None or key.index >= i else key.chain)
+        samples = self._samples(la, regions)
+        align, best = self._region_alignment(regions, samples)
+        self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
+        if own is None:
+            align, best = self._region_alignment(regions, samples)
+            self._obj_votes = self._votes(regions, align, best)
+
+    def _predict(self, o: _Obj) -> np.ndarray:
+        """Constant velocity: A_pred(p) = A(p - vel)."""
+        A = o.A.copy()
+        A[:, 2] -= A[:, :2] @ o.vel
+        return A
+
+    def _visible(self, o: _Obj, A: np.ndarray) -> np.ndarray:
+        """bool [m]: the object's sampled keyframe line pixels that A places inside the current frame, and where."""
+        H, W = self._shape
+        p = (o.line_pts - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
+        inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
+        return inside, p
+
+    def _fit(self, o: _Obj, A: np.ndarray, near_cur: np.ndarray) -> tuple[float, int]:
+        """(share of the object's visible keyframe lines that A lays on current lines, visible count)."""
+        inside, p = self._visible(o, A)
+        nv = int(inside.sum())
+        if nv < MIN_PAIRS:
+            return 0.0, nv
+        H, W = self._shape
+        q = np.rint(p[inside]).astype(np.int64)
+        q[:, 0] = np.minimum(q[:, 0], W - 1)
+        q[:, 1] = np.minimum(q[:, 1], H - 1)
+        return float(near_cur[q[:, 1], q[:, 0]].mean()), nv
+
+    def _icp(self, o: _Obj, pts: np.ndarray, A: np.ndarray, radius: float) -> np.ndarray | None:
+        cfg = self.config
+        h, w = o.foot.shape
+        L0 = A[:, :2].copy()
+        # current line pixels inside the footprint predicted by A (a box first, cheap)
+        corners = np.array([[o.ox, o.oy], [o.ox + w, o.oy], [o.ox, o.oy + h], [o.ox + w, o.oy + h]], np.float64)
+        cc = (corners - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
+        lo, hi = cc.min(axis=0) - radius, cc.max(axis=0) + radius
+        sel = (pts[:, 0] >= lo[0]) & (pts[:, 0] < hi[0]) & (pts[:, 1] >= lo[1]) & (pts[:, 1] < hi[1])
+        p = pts[sel]
+        if len(p) > MAX_POINTS:
+            p = p[:: len(p) // MAX_POINTS + 1]
+        if len(p) < MIN_PAIRS:
+            return None
+        r = radius
+        for _ in range(ITERS):
+            q = _apply(A, p) - (o.ox, o.oy)
+            qi = np.rint(q).astype(np.int64)
+            ok = (qi[:, 0] >= 0) & (qi[:, 0] < w) & (qi[:, 1] >= 0) & (qi[:, 1] < h)
+            ok[ok] = o.foot[qi[ok, 1], qi[ok, 0]]
+            if ok.sum() < MIN_PAIRS:
+                return None
+            qy, qx = o.nearest[0][qi[ok, 1], qi[ok, 0]], o.nearest[1][qi[ok, 1], qi[ok, 0]]
+            tgt = np.stack([qx, qy], 1).astype(np.float64)
+            d = np.hypot(*(tgt - q[ok]).T)
+            keep = d <= max(1.5, min(r, 2.5 * np.median(d)))
+            if keep.sum() < MIN_PAIRS:
+                return None
+            A = _solve(p[ok][keep], tgt[keep] + (o.ox, o.oy), L0, RIGIDITY)
+            r = max(2.0, 0.5 * r)
+        return A
+
+    def _chain_guess(self, o: _Obj, chain: np.ndarray | None) -> np.ndarray | None:
+        """The affine motion the keyframe's position map gives the object: least squares over the current pixels
+        (flow resolution) it places inside the object's keyframe footprint."""
+        if chain is None:
+            return None
+        H, W = self._shape
+        fh, fw = chain.shape[:2]
+        c = chain[::2, ::2].reshape(-1, 2) * (W / fw, H / fh)
+        h, w = o.foot.shape
+        q = np.rint(c - (o.ox, o.oy)).astype(np.int64)
+        ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+        ok[ok] = o.foot[q[ok, 1], q[ok, 0]]
+        if ok.sum() < MIN_PAIRS:
+            return None
+        gy, gx = np.mgrid[0:fh:2, 0:fw:2]
+        p = np.stack([gx.ravel(), gy.ravel()], 1)[ok] * (W / fw, H / fh)
+        return _solve(p.astype(np.float64), c[ok].astype(np.float64), o.A[:, :2], RIGIDITY)
+
+    def _step(self, o: _Obj, pts: np.ndarray, near_cur: np.ndarray, chain: np.ndarray | None) -> None:
+        H, W = self._shape
+        pred = self._predict(o)
+        radius = RADIUS * max(H, W)
+        best = None
+        guess = self._chain_guess(o, chain)
+        p0 = o.pos(pred)
+        for A0 in [a for a in (pred, o.A if o.vel.any() else None, guess) if a is not None]:
+            A = self._icp(o, pts, A0, radius)
+            if A is None:
+                continue
+            f, nv = self._fit(o, A, near_cur)
+            f -= JUMP_COST * np.hypot(*(o.pos(A) - p0)) / radius  # motion continuity
+            if best is None or f > best[0] + 0.02:
+                best = (f, A, nv)
+        old = o.pos()
+        if best is not None and best[0] >= FIT:
+            o.fit, o.A = best[0], best[1]
+            o.vel = o.pos() - old
+            o.miss = 0
+            o.live = True
+            return
+        o.A = pred  # hidden or lost: coast on the prediction
+        o.fit = 0.0 if best is None else best[0]
+        o.miss += 1
+        inside, _ = self._visible(o, pred)
+        if o.miss > COAST or not inside.any():
+            o.live = False
+            o.vel = np.zeros(2) if not inside.any() else o.vel
+
+    # ---------------------------------------------------------------------------------------------- voting
+    def _region_alignment(self, regions: Regions, samples) -> tuple[np.ndarray, np.ndarray]:
+        """(float [n + 1] best share of each region's outline that a live object's transform lays on that object's
+        own keyframe lines, int [n + 1] which object, -1 none)."""
+        lab, xs, ys, _ = samples
+        n = regions.n
+        cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1)
+        best = np.zeros(n + 1)
+        who = np.full(n + 1, -1)
+        p = np.stack([xs, ys], 1).astype(np.float64)
+        for j, o in enumerate(self._objs):
+            if not o.live:
+                continue
+            h, w = o.near.shape
+            q = np.rint(_apply(o.A, p) - (o.ox, o.oy)).astype(np.int64)
+            ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+            qy, qx = q[ok, 1], q[ok, 0]
+            hit = np.zeros(len(p), bool)
+            hit[ok] = o.near[qy, qx]
+            inf = np.zeros(len(p), bool)
+            inf[ok] = o.foot[qy, qx]
+            a = np.bincount(lab, weights=hit, minlength=n + 1) / cnt
+            a[np.bincount(lab, weights=inf, minlength=n + 1) / cnt < 0.8] = 0.0
+            better = a > best
+            best[better], who[better] = a[better], j
+        best[0], who[0] = 0.0, -1
+        return best, who
+
+    def _votes(self, regions: Regions, align: np.ndarray, who: np.ndarray):
+        """(float32 [n + 1, K] per-area votes x weight, float32 [n + 1] weights) from the objects."""
+        cfg = self.config
+        H, W = self._shape
+        k = len(self.palette)
+        n = regions.n
+        part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
+        use = part & (align >= ALIGN) & (who >= 0)
+        votes = np.zeros((n + 1, k), np.float32)
+        wsum = np.zeros(n + 1, np.float32)
+        area = np.maximum(regions.area, 1).astype(np.float32)
+        for j in np.unique(who[use]):
+            o = self._objs[j]
+            ids = np.flatnonzero(use & (who == j))
+            b = regions.bbox[ids]
+            x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+            M = o.A.copy()
+            M[:, 2] += M[:, :2] @ (x0, y0) - (o.ox, o.oy)
+            v = cv2.warpAffine(
+                o.votes,
+                M.astype(np.float64),
+                (int(x1 - x0), int(y1 - y0)),
+                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=int(NO_VOTE),
+            )
+            v = np.minimum(v, k).astype(np.int64)
+            keys = regions.inner[y0:y1, x0:x1].astype(np.int64) * (k + 1) + v
+            c = np.bincount(keys.ravel(), minlength=(n + 1) * (k + 1)).reshape(n + 1, k + 1)[:, :k]
+            mine = np.zeros(n + 1, bool)
+            mine[ids] = True
+            cover = c.sum(axis=1) / area
+            mine &= cover >= 0.5
+            wq = np.where(mine, cfg.objects_weight * align**2, 0.0).astype(np.float32)
+            votes += wq[:, None] * c.astype(np.float32) / area[:, None]
+            wsum += wq
+        return votes, wsum
+
+    def _add_object_votes(self, score: np.ndarray, key_score: np.ndarray, weight_sum: np.ndarray) -> None:
+        if getattr(self, "_obj_votes", None) is None:
+            return
+        votes, wsum = self._obj_votes
+        score += votes
+        key_score += votes
+        weight_sum += wsum
+
+    # ---------------------------------------------------------------------------------------------- re-entry
+    def _reacquire(self, la, regions, cur_img, keys, i, pts, near_cur, align) -> None:
+        """Lost and dormant objects are searched for among the clusters of part regions no live object explains."""
+        cfg = self.config
+        lost = [o for o in self._objs if not o.live]
+        if not lost:
+            return
+        gid, gsmall = self._groups(regions, keys, i)
+        explained = align >= ALIGN
+        fw, fh = self._flow_size()
+        H, W = self._shape
+        sx, sy = fw / W, fh / H
+        key_img = {k.index: k.frame.flow_img for k in keys}
+        for c in np.unique(gid[gid > 0]):
+            ids = np.flatnonzero(gid == c)
+            a = regions.area[ids]
+            if a.sum() < MIN_AREA * H * W or a[explained[ids]].sum() > 0.5 * a.sum():
+                continue
+            m = gsmall == c
+            if m.sum() < 32:
+                continue
+            best = None
+            for o in lost:
+                if not o.live:  # one cluster per object per frame
+                    x0, y0, x1, y1 = o.flow_crop
+                    crop = key_img[o.key_index][y0:y1, x0:x1]
+                    r = track.reidentify(cur_img, crop, m, cfg.reid_score, None, coarse=1)
+                    if r is None:
+                        continue
+                    (dx, dy), _ = r
+                    my, mx = np.nonzero(m)
+                    c_cur = np.array([mx.mean() / sx, my.mean() / sy])
+                    c_key = c_cur + np.array([(dx + x0) / sx, (dy + y0) / sy])
+                    L = o.A[:, :2]
+                    A0 = np.concatenate([L, (c_key - L @ c_cur)[:, None]], axis=1)
+                    A = self._icp(o, pts, A0, 0.02 * max(H, W))
+                    if A is None:
+                        continue
+                    f, _ = self._fit(o, A, near_cur)
+                    if f >= FIT and (best is None or f > best[0]):
+                        best = (f, A, o)
+            if best is not None:
+                f, A, o = best
+                o.A, o.fit, o.vel, o.miss, o.live = A, f, np.zeros(2), 0, True
