@@ -45,7 +45,8 @@ MIN_PAIRS = 12  # closest-point pairs a transform update needs
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
 ITERS = 12  # closest-point iterations per fit
 RIGIDITY = 0.05  # pull of the linear part towards the previous frame's (x the points' spread)
-RADIUS = 0.03  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
+RADIUS = 0.01  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
+SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
 MOTION_GAP = 2.0  # px: touching part regions moving more apart than this (or 25% of their shift) are two objects
@@ -121,10 +122,14 @@ class ObjectsMixin:
         dst = np.concatenate(adj) if n else np.zeros(0, np.int64)
         gap = np.hypot(*(med[src] - med[dst]).T)
         same = gap <= np.maximum(MOTION_GAP, 0.25 * np.maximum(np.hypot(*med[src].T), np.hypot(*med[dst].T)))
-        keep = part[src] & part[dst] & (same | ~seen[src] | ~seen[dst])
+        keep = part[src] & part[dst] & same & seen[src] & seen[dst]
         g = coo_matrix((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n + 1, n + 1))
         _, comp = connected_components(g, directed=False)
-        comp = np.where(part, comp, -1)
+        comp = np.where(part & seen, comp, -1)
+        for r in np.flatnonzero(part & ~seen):  # too small for the flow (pupils): with their largest neighbour
+            nb = [j for j in adj[r] if comp[j] >= 0]
+            if nb:
+                comp[r] = comp[max(nb, key=lambda j: reg.area[j])]
         margin = max(4, round(0.02 * max(H, W)))
         t = cfg.align_tolerance
         fw, fh = self._flow_size()
@@ -153,6 +158,8 @@ class ObjectsMixin:
             sx, sy = fw / W, fh / H
             fc = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
             o = _Obj(key.index, ids, x0, y0, near, foot, nearest.astype(np.int16), votes, line_pts, fc)
+            o.tmpl = fr.flow_img[fc[1] : fc[3], fc[0] : fc[2]]
+            o.tmask = cv2.resize(foot.view(np.uint8), (o.tmpl.shape[1], o.tmpl.shape[0]), interpolation=cv2.INTER_NEAREST)
             wts = reg.area[ids] * seen[ids]
             shift = (med[ids] * wts[:, None]).sum(axis=0) / max(wts.sum(), 1)
             o.vel = shift.astype(np.float64)  # from the keyframe's pose: the first prediction is the flow's
@@ -182,17 +189,36 @@ class ObjectsMixin:
         ys, xs = np.nonzero(la.mask)
         pts = np.stack([xs, ys], 1).astype(np.float64)
         near_cur = cv2.dilate(la.mask.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-        for o in self._objs:
+        # best-fitting first; the lines an object lays its own lines on are its, not free for the others: the one in
+        # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
+        claimed = np.zeros(len(pts), bool)
+        for o in sorted(self._objs, key=lambda o: -o.fit):
             if not o.live or (own is not None and o.key_index == own.index):
                 continue  # its own keyframe: identity
             key = next((k for k in keys if k.index == o.key_index), None)
-            self._step(o, pts, near_cur, None if key is None or key.index >= i else key.chain)
+            free, near = pts, near_cur
+            if claimed.any():
+                free = pts[~claimed]
+                img = np.zeros((H, W), np.uint8)
+                img[free[:, 1].astype(np.int64), free[:, 0].astype(np.int64)] = 1
+                near = cv2.dilate(img, np.ones((3, 3), np.uint8)).view(bool)
+            self._step(o, free, near, None if key is None or key.index >= i else key.chain, cur_img)
+            if o.live and o.miss == 0:
+                claimed |= self._on_lines(o, pts)
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
         self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
         if own is None:
             align, best = self._region_alignment(regions, samples)
             self._obj_votes = self._votes(regions, align, best)
+
+    def _on_lines(self, o: _Obj, p: np.ndarray) -> np.ndarray:
+        """bool [len(p)]: points that the object's transform lays on its own keyframe lines."""
+        h, w = o.near.shape
+        q = np.rint(_apply(o.A, p) - (o.ox, o.oy)).astype(np.int64)
+        ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+        ok[ok] = o.near[q[ok, 1], q[ok, 0]]
+        return ok
 
     def _predict(self, o: _Obj) -> np.ndarray:
         """Constant velocity: A_pred(p) = A(p - vel)."""
@@ -269,21 +295,54 @@ class ObjectsMixin:
         p = np.stack([gx.ravel(), gy.ravel()], 1)[ok] * (W / fw, H / fh)
         return _solve(p.astype(np.float64), c[ok].astype(np.float64), o.A[:, :2], RIGIDITY)
 
-    def _step(self, o: _Obj, pts: np.ndarray, near_cur: np.ndarray, chain: np.ndarray | None) -> None:
+    def _search(self, o: _Obj, A: np.ndarray, cur_img: np.ndarray) -> np.ndarray | None:
+        """A corrected by the shift that best aligns the current frame, warped into the keyframe by A, with the
+        object's keyframe distance-to-line image (masked correlation within `SEARCH` of the longer side, flow
+        resolution; nearer shifts are preferred). Dense line drawings trap closest points within a line spacing of
+        where they start: this brings them within it."""
+        H, W = self._shape
+        fh, fw = cur_img.shape
+        sx, sy = fw / W, fh / H
+        x0, y0, x1, y1 = o.flow_crop
+        m = max(2, round(SEARCH * max(fw, fh)))
+        S = np.diag([sx, sy])
+        Ai = np.linalg.inv(A[:, :2])
+        # dst (u, v) -> key flow (u + x0 - m, v + y0 - m) -> key full -> cur full (A^-1) -> cur flow
+        L = S @ Ai @ np.linalg.inv(S)
+        t = S @ (Ai @ (np.linalg.inv(S) @ np.array([x0 - m, y0 - m]) - A[:, 2]))
+        M = np.concatenate([L, t[:, None]], axis=1)
+        size = (x1 - x0 + 2 * m, y1 - y0 + 2 * m)
+        warped = cv2.warpAffine(cur_img, M, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
+        if o.tmask.sum() < 16 or o.tmpl.shape[0] > size[1] or o.tmpl.shape[1] > size[0]:
+            return None
+        try:
+            res = cv2.matchTemplate(warped, o.tmpl, cv2.TM_CCOEFF_NORMED, mask=o.tmask)
+        except cv2.error:
+            return None
+        res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
+        yy, xx = np.mgrid[0 : res.shape[0], 0 : res.shape[1]]
+        res -= 0.1 * np.hypot(xx - m, yy - m) / m
+        ey, ex = np.unravel_index(int(np.argmax(res)), res.shape)
+        out = A.copy()
+        out[:, 2] -= ((ex - m) / sx, (ey - m) / sy)
+        return out
+
+    def _step(self, o: _Obj, pts, near_cur, chain, cur_img) -> None:
         H, W = self._shape
         pred = self._predict(o)
         radius = RADIUS * max(H, W)
         best = None
         guess = self._chain_guess(o, chain)
+        found = self._search(o, pred, cur_img)
         p0 = o.pos(pred)
-        for A0 in [a for a in (pred, o.A if o.vel.any() else None, guess) if a is not None]:
+        for A0 in [a for a in (pred, found, guess) if a is not None]:
             A = self._icp(o, pts, A0, radius)
             if A is None:
                 continue
             f, nv = self._fit(o, A, near_cur)
-            f -= JUMP_COST * np.hypot(*(o.pos(A) - p0)) / radius  # motion continuity
-            if best is None or f > best[0] + 0.02:
-                best = (f, A, nv)
+            s = f - JUMP_COST * np.hypot(*(o.pos(A) - p0)) / (SEARCH * max(H, W))  # motion continuity
+            if best is None or s > best[3] + 0.02:
+                best = (f, A, nv, s)
         old = o.pos()
         if best is not None and best[0] >= FIT:
             o.fit, o.A = best[0], best[1]
