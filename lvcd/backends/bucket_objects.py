@@ -49,8 +49,9 @@ RADIUS = 0.01  # of the longer side: pairing radius of the first iteration (halv
 SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
-MOTION_GAP = 2.0  # px: touching part regions moving more apart than this (or 25% of their shift) are two objects
+MOTION_GAP = 4.0  # px: touching part regions moving more apart than this (or half their shift) are two objects
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
+CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 
 
@@ -121,7 +122,7 @@ class ObjectsMixin:
         src = np.repeat(np.arange(n + 1), [len(a) for a in adj])
         dst = np.concatenate(adj) if n else np.zeros(0, np.int64)
         gap = np.hypot(*(med[src] - med[dst]).T)
-        same = gap <= np.maximum(MOTION_GAP, 0.25 * np.maximum(np.hypot(*med[src].T), np.hypot(*med[dst].T)))
+        same = gap <= np.maximum(MOTION_GAP, 0.5 * np.maximum(np.hypot(*med[src].T), np.hypot(*med[dst].T)))
         keep = part[src] & part[dst] & same & seen[src] & seen[dst]
         g = coo_matrix((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n + 1, n + 1))
         _, comp = connected_components(g, directed=False)
@@ -192,7 +193,7 @@ class ObjectsMixin:
         # best-fitting first; the lines an object lays its own lines on are its, not free for the others: the one in
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
-        for o in sorted(self._objs, key=lambda o: -o.fit):
+        for o in self._front_first(near_cur):
             if not o.live or (own is not None and o.key_index == own.index):
                 continue  # its own keyframe: identity
             key = next((k for k in keys if k.index == o.key_index), None)
@@ -212,12 +213,37 @@ class ObjectsMixin:
             align, best = self._region_alignment(regions, samples)
             self._obj_votes = self._votes(regions, align, best)
 
+    def _front_first(self, near_cur: np.ndarray) -> list[_Obj]:
+        """Live objects, those in front first: where two footprints overlap, the one in front still shows its lines
+        there (at last frame's transforms) and the one behind does not."""
+        H, W = self._shape
+        live = [o for o in self._objs if o.live]
+        front = {}
+        for o in live:
+            inside, p = self._visible(o, o.A)
+            p = p[inside]
+            score = 1.0
+            for k in live:
+                if k is o or len(p) == 0:
+                    continue
+                h, w = k.foot.shape
+                q = np.rint(_apply(k.A, p) - (k.ox, k.oy)).astype(np.int64)
+                ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+                ok[ok] = k.foot[q[ok, 1], q[ok, 0]]
+                if ok.sum() >= MIN_PAIRS:
+                    c = np.rint(p[ok]).astype(np.int64)
+                    score = min(score, float(near_cur[np.minimum(c[:, 1], H - 1), np.minimum(c[:, 0], W - 1)].mean()))
+            front[id(o)] = score
+        return sorted(live, key=lambda o: (-round(front[id(o)], 1), -o.fit))
+
     def _on_lines(self, o: _Obj, p: np.ndarray) -> np.ndarray:
         """bool [len(p)]: points that the object's transform lays on its own keyframe lines."""
         h, w = o.near.shape
-        q = np.rint(_apply(o.A, p) - (o.ox, o.oy)).astype(np.int64)
+        f = _apply(o.A, p) - (o.ox, o.oy)
+        q = np.rint(f).astype(np.int64)
         ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
-        ok[ok] = o.near[q[ok, 1], q[ok, 0]]
+        qy, qx = q[ok, 1], q[ok, 0]
+        ok[ok] = o.foot[qy, qx] & (np.hypot(o.nearest[1][qy, qx] - f[ok, 0], o.nearest[0][qy, qx] - f[ok, 1]) <= CLAIM)
         return ok
 
     def _predict(self, o: _Obj) -> np.ndarray:
