@@ -160,7 +160,9 @@ class ObjectsMixin:
             fc = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
             o = _Obj(key.index, ids, x0, y0, near, foot, nearest.astype(np.int16), votes, line_pts, fc)
             o.tmpl = fr.flow_img[fc[1] : fc[3], fc[0] : fc[2]]
-            o.tmask = cv2.resize(foot.view(np.uint8), (o.tmpl.shape[1], o.tmpl.shape[0]), interpolation=cv2.INTER_NEAREST)
+            o.tmask = cv2.resize(
+                foot.view(np.uint8), (o.tmpl.shape[1], o.tmpl.shape[0]), interpolation=cv2.INTER_NEAREST
+            )
             wts = reg.area[ids] * seen[ids]
             shift = (med[ids] * wts[:, None]).sum(axis=0) / max(wts.sum(), 1)
             o.vel = shift.astype(np.float64)  # from the keyframe's pose: the first prediction is the flow's
@@ -170,7 +172,6 @@ class ObjectsMixin:
     # ---------------------------------------------------------------------------------------------- tracking
     def _track_objects(self, la, regions: Regions, cur_img: np.ndarray, keys: list[_Key], i: int, own) -> None:
         """Advance every object one frame (build those of a keyframe reached now); store their votes for `_match`."""
-        cfg = self.config
         if i == 0 or not hasattr(self, "_objs"):
             self._objs = []
         self._obj_votes = None
@@ -272,7 +273,6 @@ class ObjectsMixin:
         return float(near_cur[q[:, 1], q[:, 0]].mean()), nv
 
     def _icp(self, o: _Obj, pts: np.ndarray, A: np.ndarray, radius: float) -> np.ndarray | None:
-        cfg = self.config
         h, w = o.foot.shape
         L0 = A[:, :2].copy()
         # current line pixels inside the footprint predicted by A (a box first, cheap)
