@@ -37,7 +37,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..lineart.regions import Regions
 from . import bucket_track as track
-from .bucket_match import NO_VOTE, _group_median, _Key
+from .bucket_match import NO_VOTE, _Key
 
 MAX_POINTS = 4000  # current-frame line pixels used per object fit (sampled evenly)
 LINE_SAMPLES = 600  # keyframe line pixels per object for the fit score
@@ -49,7 +49,9 @@ RADIUS = 0.01  # of the longer side: pairing radius of the first iteration (halv
 SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
-MOTION_GAP = 4.0  # px: touching part regions moving more apart than this (or half their shift) are two objects
+MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart more than this (or 30% of their
+#                    shift) in any of the first `WATCH` frames after the keyframe are two objects
+WATCH = 4  # frames after a keyframe watched before its objects are built
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
 CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
@@ -100,37 +102,69 @@ class ObjectsMixin:
     """Needs `config`, `_shape`, `_flow_size`, `_samples` (MatchMixin)."""
 
     # ---------------------------------------------------------------------------------------------- building
-    def _build_objects(self, key: _Key, cur_img: np.ndarray) -> list[_Obj]:
-        """Objects of keyframe `key`, built on the first frame after it: touching part regions join when the dense
-        flow from the keyframe to this frame moves them alike (a character standing in front of a house is not one
-        object with it). Each starts at the flow's median shift."""
+    def _key_motion(self, key: _Key) -> tuple[np.ndarray, np.ndarray]:
+        """(float [n + 1, 2] mean motion (px) of each keyframe region from the keyframe to this frame through the
+        keyframe's position map, int [n + 1] how many flow pixels measured it)."""
+        reg = key.frame.regions
+        H, W = self._shape
+        fw, fh = self._flow_size()
+        if getattr(key, "_small_lab", None) is None:
+            key._small_lab = cv2.resize(reg.inner, (fw, fh), interpolation=cv2.INTER_NEAREST)
+        c = key.chain
+        ok = track.valid(c)
+        kx = np.clip(np.rint(c[..., 0][ok]), 0, fw - 1).astype(np.int64)
+        ky = np.clip(np.rint(c[..., 1][ok]), 0, fh - 1).astype(np.int64)
+        lab = key._small_lab[ky, kx]
+        d = (self._identity()[ok] - c[ok]) * (W / fw, H / fh)
+        cnt = np.bincount(lab, minlength=reg.n + 1)
+        m = np.stack([np.bincount(lab, weights=d[:, j], minlength=reg.n + 1) for j in (0, 1)], 1)
+        return m / np.maximum(cnt, 1)[:, None], cnt
+
+    def _watch(self, key: _Key, state: dict) -> bool:
+        """Accumulate, over the first frames after keyframe `key`, how far apart its touching part regions move;
+        True when enough frames were seen to build its objects."""
+        reg = key.frame.regions
+        H, W = self._shape
+        if "src" not in state:
+            part = (reg.area > 0) & (reg.area <= self.config.reid_part * H * W)
+            part[0] = False
+            adj = reg.adjacency()
+            src = np.repeat(np.arange(reg.n + 1), [len(a) for a in adj])
+            dst = np.concatenate(adj) if reg.n else np.zeros(0, np.int64)
+            keep = part[src] & part[dst] & (src < dst)
+            state.update(src=src[keep], dst=dst[keep], part=part, ratio=np.zeros(int(keep.sum())), n=0, seen=None)
+        d, cnt = self._key_motion(key)
+        src, dst = state["src"], state["dst"]
+        gap = np.hypot(*(d[src] - d[dst]).T)
+        scale = np.maximum(MOTION_GAP * max(H, W), 0.3 * np.maximum(np.hypot(*d[src].T), np.hypot(*d[dst].T)))
+        both = (cnt[src] >= 3) & (cnt[dst] >= 3)
+        state["ratio"] = np.maximum(state["ratio"], np.where(both, gap / scale, 0.0))
+        state["seen"] = cnt >= 3 if state["seen"] is None else state["seen"] | (cnt >= 3)
+        state["n"] += 1
+        state["prev_d"], state["d"] = state.get("d"), d
+        return state["n"] >= WATCH
+
+    def _build_objects(self, key: _Key, state: dict) -> list[_Obj]:
+        """Objects of keyframe `key`, built `WATCH` frames after it: touching part regions join when the position map
+        moved them alike all along (a character standing in front of a house is not one object with it)."""
         cfg = self.config
         fr = key.frame
         reg = fr.regions
         H, W = self._shape
         n = reg.n
-        part = (reg.area > 0) & (reg.area <= cfg.reid_part * H * W)
-        part[0] = False
-        fw, fh = self._flow_size()
-        flow = self._flow(fr.flow_img, cur_img) * np.array([W / fw, H / fh], np.float32)  # key(x) ~ cur(x + f)
-        lab = cv2.resize(reg.inner, (fw, fh), interpolation=cv2.INTER_NEAREST).ravel()
-        order = np.argsort(lab, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n + 1))])
-        med = _group_median(flow.reshape(-1, 2)[order], starts)  # [n + 1, 2]; tiny regions missing: 0
-        seen = np.diff(starts) >= 3
-        adj = reg.adjacency()
-        src = np.repeat(np.arange(n + 1), [len(a) for a in adj])
-        dst = np.concatenate(adj) if n else np.zeros(0, np.int64)
-        gap = np.hypot(*(med[src] - med[dst]).T)
-        same = gap <= np.maximum(MOTION_GAP, 0.5 * np.maximum(np.hypot(*med[src].T), np.hypot(*med[dst].T)))
-        keep = part[src] & part[dst] & same & seen[src] & seen[dst]
-        g = coo_matrix((np.ones(int(keep.sum())), (src[keep], dst[keep])), shape=(n + 1, n + 1))
+        part, seen = state["part"], state["seen"]
+        keep = state["ratio"] <= 1.0
+        src, dst = state["src"][keep], state["dst"][keep]
+        g = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n + 1, n + 1))
         _, comp = connected_components(g, directed=False)
         comp = np.where(part & seen, comp, -1)
+        adj = reg.adjacency()
         for r in np.flatnonzero(part & ~seen):  # too small for the flow (pupils): with their largest neighbour
             nb = [j for j in adj[r] if comp[j] >= 0]
             if nb:
                 comp[r] = comp[max(nb, key=lambda j: reg.area[j])]
+        fw, fh = self._flow_size()
+        med, prev_d = state["d"], state["prev_d"]
         margin = max(4, round(0.02 * max(H, W)))
         t = cfg.align_tolerance
         fw, fh = self._flow_size()
@@ -163,9 +197,14 @@ class ObjectsMixin:
             o.tmask = cv2.resize(
                 foot.view(np.uint8), (o.tmpl.shape[1], o.tmpl.shape[0]), interpolation=cv2.INTER_NEAREST
             )
-            wts = reg.area[ids] * seen[ids]
-            shift = (med[ids] * wts[:, None]).sum(axis=0) / max(wts.sum(), 1)
-            o.vel = shift.astype(np.float64)  # from the keyframe's pose: the first prediction is the flow's
+            wts = (reg.area[ids] * seen[ids])[:, None]
+            shift = (med[ids] * wts).sum(axis=0) / max(wts.sum(), 1)
+            o.A[:, 2] = -shift
+            guess = self._chain_guess(o, key.chain)
+            if guess is not None:
+                o.A = guess
+            if prev_d is not None:
+                o.vel = shift - (prev_d[ids] * wts).sum(axis=0) / max(wts.sum(), 1)
             objs.append(o)
         return objs
 
@@ -176,16 +215,16 @@ class ObjectsMixin:
             self._objs = []
         self._obj_votes = None
         if i == 0:
-            self._pending = [k for k in keys if k.index < 0]
-        if self._pending and own is None:  # the first frame after a keyframe brings its objects
-            built = [k.index for k in self._pending]
-            self._objs = [o for o in self._objs if o.key_index not in built]
-            for k in self._pending:
-                self._objs += self._build_objects(k, cur_img)
-            self._pending = []
-        if own is not None and all(k is not own for k in self._pending):
-            self._pending.append(own)
-        if not self._objs:
+            self._pending = {}
+        if own is not None:  # a keyframe: its objects are built after watching how its regions move
+            self._objs = [o for o in self._objs if o.key_index != own.index]
+            self._pending[own.index] = {}
+        built = []
+        for k in keys:
+            if k.index in self._pending and k.index < i and k.chain is not None:
+                if self._watch(k, self._pending[k.index]):
+                    built += self._build_objects(k, self._pending.pop(k.index))
+        if not self._objs and not built:
             return
         H, W = self._shape
         ys, xs = np.nonzero(la.mask)
@@ -195,7 +234,7 @@ class ObjectsMixin:
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
         for o in self._front_first(near_cur):
-            if not o.live or (own is not None and o.key_index == own.index):
+            if not o.live or any(o is b for b in built) or (own is not None and o.key_index == own.index):
                 continue  # its own keyframe: identity
             key = next((k for k in keys if k.index == o.key_index), None)
             free, near = pts, near_cur
@@ -209,6 +248,7 @@ class ObjectsMixin:
                 claimed |= self._on_lines(o, pts)
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
+        self._objs += built
         self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
         if own is None:
             align, best = self._region_alignment(regions, samples)
