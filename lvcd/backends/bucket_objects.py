@@ -48,6 +48,8 @@ RIGIDITY = 0.05  # pull of the linear part towards the previous frame's (x the p
 RADIUS = 0.01  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
 SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
+RESUME = 0.6  # ... and to take it up again after coasting
+PRUNE = 0.3  # running share of a region's lines on current lines under which it leaves its object
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
 MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart more than this (or 30% of their
 #                    shift) in any of the first `WATCH` frames after the keyframe are two objects
@@ -147,7 +149,6 @@ class ObjectsMixin:
     def _build_objects(self, key: _Key, state: dict) -> list[_Obj]:
         """Objects of keyframe `key`, built `WATCH` frames after it: touching part regions join when the position map
         moved them alike all along (a character standing in front of a house is not one object with it)."""
-        cfg = self.config
         fr = key.frame
         reg = fr.regions
         H, W = self._shape
@@ -165,38 +166,14 @@ class ObjectsMixin:
                 comp[r] = comp[max(nb, key=lambda j: reg.area[j])]
         fw, fh = self._flow_size()
         med, prev_d = state["d"], state["prev_d"]
-        margin = max(4, round(0.02 * max(H, W)))
-        t = cfg.align_tolerance
-        fw, fh = self._flow_size()
         objs = []
         for c in np.unique(comp[comp >= 0]):
             ids = np.flatnonzero(comp == c)
             if reg.area[ids].sum() < MIN_AREA * H * W or len(ids) < 2:
                 continue
-            b = reg.bbox[ids]
-            x0, y0 = max(int(b[:, 0].min()) - margin, 0), max(int(b[:, 1].min()) - margin, 0)
-            x1, y1 = min(int(b[:, 2].max()) + margin, W), min(int(b[:, 3].max()) + margin, H)
-            inobj = np.zeros(n + 1, bool)
-            inobj[ids] = True
-            pix = inobj[reg.labels[y0:y1, x0:x1]]
-            lines = pix & fr.lineart.mask[y0:y1, x0:x1]
-            if lines.sum() < MIN_PAIRS:
+            o = self._new_obj(key, ids)
+            if o is None:
                 continue
-            k = np.ones((2 * t + 1, 2 * t + 1), np.uint8)
-            near = cv2.dilate(lines.view(np.uint8), k).view(bool) if t else lines
-            foot = cv2.dilate(pix.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
-            _, nearest = ndi.distance_transform_edt(~lines, return_indices=True)
-            votes = np.where(inobj[reg.inner[y0:y1, x0:x1]], fr.votes_map[y0:y1, x0:x1], NO_VOTE).astype(np.uint16)
-            ly, lx = np.nonzero(lines)
-            step = max(1, len(lx) // LINE_SAMPLES)
-            line_pts = np.stack([lx[::step] + x0, ly[::step] + y0], 1).astype(np.float64)
-            sx, sy = fw / W, fh / H
-            fc = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
-            o = _Obj(key.index, ids, x0, y0, near, foot, nearest.astype(np.int16), votes, line_pts, fc)
-            o.tmpl = fr.flow_img[fc[1] : fc[3], fc[0] : fc[2]]
-            o.tmask = cv2.resize(
-                foot.view(np.uint8), (o.tmpl.shape[1], o.tmpl.shape[0]), interpolation=cv2.INTER_NEAREST
-            )
             wts = (reg.area[ids] * seen[ids])[:, None]
             shift = (med[ids] * wts).sum(axis=0) / max(wts.sum(), 1)
             o.A[:, 2] = -shift
@@ -207,6 +184,66 @@ class ObjectsMixin:
                 o.vel = shift - (prev_d[ids] * wts).sum(axis=0) / max(wts.sum(), 1)
             objs.append(o)
         return objs
+
+    def _new_obj(self, key: _Key, ids: np.ndarray) -> _Obj | None:
+        """An object of keyframe `key` made of its regions `ids` (crops of its lines, footprint and paints)."""
+        fr = key.frame
+        reg = fr.regions
+        H, W = self._shape
+        margin = max(4, round(0.02 * max(H, W)))
+        t = self.config.align_tolerance
+        fw, fh = self._flow_size()
+        b = reg.bbox[ids]
+        x0, y0 = max(int(b[:, 0].min()) - margin, 0), max(int(b[:, 1].min()) - margin, 0)
+        x1, y1 = min(int(b[:, 2].max()) + margin, W), min(int(b[:, 3].max()) + margin, H)
+        inobj = np.zeros(reg.n + 1, bool)
+        inobj[ids] = True
+        lab = reg.labels[y0:y1, x0:x1]
+        pix = inobj[lab]
+        lines = pix & fr.lineart.mask[y0:y1, x0:x1]
+        if lines.sum() < MIN_PAIRS:
+            return None
+        k = np.ones((2 * t + 1, 2 * t + 1), np.uint8)
+        near = cv2.dilate(lines.view(np.uint8), k).view(bool) if t else lines
+        foot = cv2.dilate(pix.view(np.uint8), np.ones((5, 5), np.uint8)).view(bool)
+        _, nearest = ndi.distance_transform_edt(~lines, return_indices=True)
+        votes = np.where(inobj[reg.inner[y0:y1, x0:x1]], fr.votes_map[y0:y1, x0:x1], NO_VOTE).astype(np.uint16)
+        ly, lx = np.nonzero(lines)
+        step = max(1, len(lx) // LINE_SAMPLES)
+        ly, lx = ly[::step], lx[::step]
+        line_pts = np.stack([lx + x0, ly + y0], 1).astype(np.float64)
+        sx, sy = fw / W, fh / H
+        fc = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
+        o = _Obj(key.index, ids, x0, y0, near, foot, nearest.astype(np.int16), votes, line_pts, fc)
+        o.line_part = np.searchsorted(ids, lab[ly, lx])  # which of `ids` each line sample outlines
+        o.part_hit = np.ones(len(ids))  # running share of each region's lines the transform lays on current lines
+        o.tmpl = fr.flow_img[fc[1] : fc[3], fc[0] : fc[2]]
+        o.tmask = cv2.resize(foot.view(np.uint8), (o.tmpl.shape[1], o.tmpl.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return o
+
+    def _prune(self, o: _Obj, near_cur: np.ndarray, keys: list[_Key]) -> _Obj:
+        """Regions that stop following the object (scenery it touched while both stood still at the keyframe) leave
+        it: their lines miss under the object's transform while most of its lines land."""
+        H, W = self._shape
+        inside, p = self._visible(o, o.A)
+        q = np.rint(p[inside]).astype(np.int64)
+        hit = near_cur[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
+        part = o.line_part[inside]
+        cnt = np.bincount(part, minlength=len(o.ids))
+        share = np.bincount(part, weights=hit, minlength=len(o.ids)) / np.maximum(cnt, 1)
+        seen = cnt >= 5
+        o.part_hit[seen] = 0.7 * o.part_hit[seen] + 0.3 * share[seen]
+        bad = o.part_hit < PRUNE
+        key = next((k for k in keys if k.index == o.key_index), None)
+        area = key.frame.regions.area[o.ids] if key is not None else None
+        if not bad.any() or key is None or area[bad].sum() > 0.5 * area.sum():
+            return o
+        new = self._new_obj(key, o.ids[~bad])
+        if new is None:
+            return o
+        new.A, new.vel, new.fit, new.miss, new.live = o.A, o.vel, o.fit, o.miss, o.live
+        new.part_hit = o.part_hit[~bad]
+        return new
 
     # ---------------------------------------------------------------------------------------------- tracking
     def _track_objects(self, la, regions: Regions, cur_img: np.ndarray, keys: list[_Key], i: int, own) -> None:
@@ -233,6 +270,7 @@ class ObjectsMixin:
         # best-fitting first; the lines an object lays its own lines on are its, not free for the others: the one in
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
+        pruned = []
         for o in self._front_first(near_cur):
             if not o.live or any(o is b for b in built) or (own is not None and o.key_index == own.index):
                 continue  # its own keyframe: identity
@@ -246,9 +284,12 @@ class ObjectsMixin:
             self._step(o, free, near, None if key is None or key.index >= i else key.chain, cur_img)
             if o.live and o.miss == 0:
                 claimed |= self._on_lines(o, pts)
+                if o.fit >= RESUME:
+                    pruned.append((o, self._prune(o, near_cur, keys)))
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
-        self._objs += built
+        swap = {id(a): b for a, b in pruned}
+        self._objs = [swap.get(id(o), o) for o in self._objs] + built
         self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
         if own is None:
             align, best = self._region_alignment(regions, samples)
@@ -410,7 +451,7 @@ class ObjectsMixin:
             if best is None or s > best[3] + 0.02:
                 best = (f, A, nv, s)
         old = o.pos()
-        if best is not None and best[0] >= FIT:
+        if best is not None and best[0] >= (FIT if o.miss == 0 else RESUME):
             o.fit, o.A = best[0], best[1]
             o.vel = o.pos() - old
             o.miss = 0
@@ -505,20 +546,21 @@ class ObjectsMixin:
         lost = [o for o in self._objs if not o.live]
         if not lost:
             return
-        gid, gsmall = self._groups(regions, keys, i)
-        explained = align >= ALIGN
-        fw, fh = self._flow_size()
         H, W = self._shape
+        part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W) & (align < ALIGN)
+        part[0] = False
+        if not part.any():
+            return
+        fw, fh = self._flow_size()
         sx, sy = fw / W, fh / H
         key_img = {k.index: k.frame.flow_img for k in keys}
-        for c in np.unique(gid[gid > 0]):
-            ids = np.flatnonzero(gid == c)
-            a = regions.area[ids]
-            if a.sum() < MIN_AREA * H * W or a[explained[ids]].sum() > 0.5 * a.sum():
+        # the part regions no live object explains, in connected pieces (across the lines between them)
+        small = cv2.dilate(self._small(part, regions).view(np.uint8), np.ones((3, 3), np.uint8))
+        n, comp, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
+        for c in range(1, n):
+            if stats[c, cv2.CC_STAT_AREA] < max(32, MIN_AREA * fw * fh):
                 continue
-            m = gsmall == c
-            if m.sum() < 32:
-                continue
+            m = comp == c
             best = None
             for o in lost:
                 if not o.live:  # one cluster per object per frame
