@@ -45,7 +45,8 @@ MIN_PAIRS = 12  # closest-point pairs a transform update needs
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
 ITERS = 12  # closest-point iterations per fit
 RIGIDITY = 0.05  # pull of the linear part towards the previous frame's (x the points' spread)
-RADIUS = 0.01  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
+SHIFT = 0.012  # of the longer side: shifts searched around each starting transform
+RADIUS = 0.004  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
 SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 RESUME = 0.6  # ... and to take it up again after coasting
@@ -98,6 +99,22 @@ def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarr
     mu = lam * np.trace(S) / 2 + 1e-6
     L = (qc.T @ pc + mu * L0) @ np.linalg.inv(S + mu * np.eye(2))
     return np.concatenate([L, (q.mean(axis=0) - L @ m)[:, None]], axis=1)
+
+
+def _constrain(A: np.ndarray) -> np.ndarray:
+    """A with its linear part made a rotation times an axis-aligned scale (squash and stretch, no shear), scales
+    within [0.7, 1.4] and the rotation within 0.5 rad; the centre of its points stays where A puts it."""
+    L = A[:, :2]
+    U, _, Vt = np.linalg.svd(L)
+    R = U @ Vt
+    if np.linalg.det(R) < 0:
+        return A
+    ang = float(np.clip(np.arctan2(R[1, 0], R[0, 0]), -0.5, 0.5))
+    R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    sc = np.clip(np.diag(R.T @ L), 0.7, 1.4)
+    out = A.copy()
+    out[:, :2] = R * sc[None, :]
+    return out
 
 
 class ObjectsMixin:
@@ -284,7 +301,7 @@ class ObjectsMixin:
             self._step(o, free, near, None if key is None or key.index >= i else key.chain, cur_img)
             if o.live and o.miss == 0:
                 claimed |= self._on_lines(o, pts)
-                if o.fit >= RESUME:
+                if o.fit >= FIT:
                     pruned.append((o, self._prune(o, near_cur, keys)))
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
@@ -380,7 +397,12 @@ class ObjectsMixin:
             keep = d <= max(1.5, min(r, 2.5 * np.median(d)))
             if keep.sum() < MIN_PAIRS:
                 return None
-            A = _solve(p[ok][keep], tgt[keep] + (o.ox, o.oy), L0, RIGIDITY)
+            pk = p[ok][keep]
+            A = _solve(pk, tgt[keep] + (o.ox, o.oy), L0, RIGIDITY)
+            c = pk.mean(axis=0)
+            B = _constrain(A)
+            B[:, 2] += _apply(A, c[None])[0] - _apply(B, c[None])[0]
+            A = B
             r = max(2.0, 0.5 * r)
         return A
 
@@ -434,6 +456,50 @@ class ObjectsMixin:
         out[:, 2] -= ((ex - m) / sx, (ey - m) / sy)
         return out
 
+    def _chamfer(self, o: _Obj, A: np.ndarray, near: np.ndarray) -> np.ndarray:
+        """A refined by exhaustive search: shifts within `SHIFT` of the longer side, then small rotations and
+        squashes about the object's centre, each scored by the share of the object's visible keyframe lines that land
+        on (free) current lines. Closest points alone stay trapped within a line spacing of where they start."""
+        H, W = self._shape
+        inside, p = self._visible(o, A)
+        if inside.sum() < MIN_PAIRS:
+            return A
+        p = p[inside]
+        c = p.mean(axis=0)
+        r = max(2, round(SHIFT * max(H, W)))
+        st = max(1, r // 8)
+        d = np.arange(-r, r + 1, st)
+        sh = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2).astype(np.float64)
+
+        def score(M, shifts):
+            q = (p - c) @ M.T + c  # [m, 2]
+            x = np.rint(q[None, :, 0] + shifts[:, None, 0]).astype(np.int64)
+            y = np.rint(q[None, :, 1] + shifts[:, None, 1]).astype(np.int64)
+            ok = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+            hit = ok & near[np.clip(y, 0, H - 1), np.clip(x, 0, W - 1)]
+            return hit.sum(axis=1) / max(len(p), 1)
+
+        s0 = score(np.eye(2), sh)
+        s0 -= 0.05 * np.hypot(*sh.T) / r  # ties go to the prediction
+        best_t = sh[int(np.argmax(s0))]
+        fine = np.stack(np.meshgrid(np.arange(-st, st + 1), np.arange(-st, st + 1)), -1).reshape(-1, 2) + best_t
+        best = (-1.0, np.eye(2), best_t)
+        for ang in (-0.05, 0.0, 0.05):
+            R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+            for sx in (0.95, 1.0, 1.05):
+                for sy in (0.95, 1.0, 1.05):
+                    M = R @ np.diag([sx, sy])
+                    sc = score(M, fine.astype(np.float64))
+                    j = int(np.argmax(sc))
+                    if sc[j] > best[0] + 1e-6:
+                        best = (float(sc[j]), M, fine[j].astype(np.float64))
+        _, M, t = best
+        # key -> current was G0 = A^-1; now G = c + M (G0 - c) + t, and A = G^-1
+        Ai = np.concatenate([np.linalg.inv(A[:, :2]), (-np.linalg.inv(A[:, :2]) @ A[:, 2])[:, None]], axis=1)
+        G = np.concatenate([M @ Ai[:, :2], (M @ (Ai[:, 2] - c) + c + t)[:, None]], axis=1)
+        Gi = np.linalg.inv(G[:, :2])
+        return np.concatenate([Gi, (-Gi @ G[:, 2])[:, None]], axis=1)
+
     def _step(self, o: _Obj, pts, near_cur, chain, cur_img) -> None:
         H, W = self._shape
         pred = self._predict(o)
@@ -443,7 +509,7 @@ class ObjectsMixin:
         found = self._search(o, pred, cur_img)
         p0 = o.pos(pred)
         for A0 in [a for a in (pred, found, guess) if a is not None]:
-            A = self._icp(o, pts, A0, radius)
+            A = self._icp(o, pts, self._chamfer(o, A0, near_cur), radius)
             if A is None:
                 continue
             f, nv = self._fit(o, A, near_cur)
