@@ -76,6 +76,7 @@ class _Obj:
         self.center = line_pts.mean(axis=0)
         self.A = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
         self.vel = np.zeros(2)  # px / frame in the current frame
+        self.vmean = np.zeros(2)  # its running mean
         self.fit = 1.0
         self.miss = 0
         self.live = True
@@ -199,6 +200,7 @@ class ObjectsMixin:
                 o.A = guess
             if prev_d is not None:
                 o.vel = shift - (prev_d[ids] * wts).sum(axis=0) / max(wts.sum(), 1)
+                o.vmean = shift / WATCH
             objs.append(o)
         return objs
 
@@ -288,6 +290,7 @@ class ObjectsMixin:
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
         pruned = []
+        self._occl = None
         for o in self._front_first(near_cur):
             if not o.live or any(o is b for b in built) or (own is not None and o.key_index == own.index):
                 continue  # its own keyframe: identity
@@ -303,6 +306,11 @@ class ObjectsMixin:
                 claimed |= self._on_lines(o, pts)
                 if o.fit >= FIT:
                     pruned.append((o, self._prune(o, near_cur, keys)))
+                M = o.A.copy()
+                M[:, 2] -= (o.ox, o.oy)
+                fp = cv2.warpAffine(o.foot.view(np.uint8), M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+                self._occl = fp.view(bool) if self._occl is None else self._occl | fp.view(bool)
+        self._occl = None
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
         swap = {id(a): b for a, b in pruned}
@@ -346,9 +354,10 @@ class ObjectsMixin:
         return ok
 
     def _predict(self, o: _Obj) -> np.ndarray:
-        """Constant velocity: A_pred(p) = A(p - vel)."""
+        """Constant velocity: A_pred(p) = A(p - vel); an object coasting (hidden) moves with its mean velocity over
+        the last frames instead (hops and bounces average out)."""
         A = o.A.copy()
-        A[:, 2] -= A[:, :2] @ o.vel
+        A[:, 2] -= A[:, :2] @ (o.vel if o.miss == 0 else o.vmean)
         return A
 
     def _visible(self, o: _Obj, A: np.ndarray) -> np.ndarray:
@@ -356,6 +365,10 @@ class ObjectsMixin:
         H, W = self._shape
         p = (o.line_pts - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
         inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
+        front = getattr(self, "_occl", None)
+        if front is not None:  # hidden behind an object in front: neither seen nor missed
+            q = np.rint(p[inside]).astype(np.int64)
+            inside[inside] = ~front[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
         return inside, p
 
     def _fit(self, o: _Obj, A: np.ndarray, near_cur: np.ndarray) -> tuple[float, int]:
@@ -520,6 +533,7 @@ class ObjectsMixin:
         if best is not None and best[0] >= (FIT if o.miss == 0 else RESUME):
             o.fit, o.A = best[0], best[1]
             o.vel = o.pos() - old
+            o.vmean = o.vel if o.miss else 0.8 * o.vmean + 0.2 * o.vel
             o.miss = 0
             o.live = True
             return
