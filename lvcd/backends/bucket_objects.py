@@ -55,6 +55,7 @@ COAST = 8  # frames an object fitting badly follows its prediction before it is 
 MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart more than this (or 30% of their
 #                    shift) in any of the first `WATCH` frames after the keyframe are two objects
 WATCH = 4  # frames after a keyframe watched before its objects are built
+GATE = 0.04  # of the longer side: farthest a fit may land from the constant-velocity prediction
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
 CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
@@ -310,12 +311,14 @@ class ObjectsMixin:
                 M[:, 2] -= (o.ox, o.oy)
                 fp = cv2.warpAffine(o.foot.view(np.uint8), M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
                 self._occl = fp.view(bool) if self._occl is None else self._occl | fp.view(bool)
-        self._occl = None
+        front, self._occl = self._occl, None
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
         swap = {id(a): b for a, b in pruned}
         self._objs = [swap.get(id(o), o) for o in self._objs] + built
+        self._occl = front  # a character found again may still be half behind one in view
         self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
+        self._occl = None
         if own is None:
             align, best = self._region_alignment(regions, samples)
             self._obj_votes = self._votes(regions, align, best)
@@ -525,6 +528,8 @@ class ObjectsMixin:
             A = self._icp(o, pts, self._chamfer(o, A0, near_cur), radius)
             if A is None:
                 continue
+            if np.hypot(*(o.pos(A) - p0)) > GATE * max(H, W):
+                continue  # a jump no motion explains: another character drawn alike, not this one
             f, nv = self._fit(o, A, near_cur)
             s = f - JUMP_COST * np.hypot(*(o.pos(A) - p0)) / (SEARCH * max(H, W))  # motion continuity
             if best is None or s > best[3] + 0.02:
@@ -541,9 +546,10 @@ class ObjectsMixin:
         o.fit = 0.0 if best is None else best[0]
         o.miss += 1
         inside, _ = self._visible(o, pred)
-        if o.miss > COAST or not inside.any():
+        gone = inside.mean() < 0.2  # (almost) out of the frame: dormant until a new cluster there matches it
+        if o.miss > COAST or gone:
             o.live = False
-            o.vel = np.zeros(2) if not inside.any() else o.vel
+            o.vel = np.zeros(2) if gone else o.vel
 
     # ---------------------------------------------------------------------------------------------- voting
     def _region_alignment(self, regions: Regions, samples) -> tuple[np.ndarray, np.ndarray]:
@@ -556,7 +562,7 @@ class ObjectsMixin:
         who = np.full(n + 1, -1)
         p = np.stack([xs, ys], 1).astype(np.float64)
         for j, o in enumerate(self._objs):
-            if not o.live:
+            if not o.live or o.miss:  # lost, or coasting behind another: it explains nothing it does not see
                 continue
             h, w = o.near.shape
             q = np.rint(_apply(o.A, p) - (o.ox, o.oy)).astype(np.int64)
@@ -620,10 +626,42 @@ class ObjectsMixin:
         weight_sum += wsum
 
     # ---------------------------------------------------------------------------------------------- re-entry
+    def _locate(self, o: _Obj, cur_img: np.ndarray, box) -> np.ndarray | None:
+        """Where the object's keyframe look (its distance-to-line image, masked to its footprint) best correlates
+        with the current frame around `box` (flow resolution; the object may stick out of the frame): a transform
+        with its last linear part, or None when nothing correlates `reid_score`."""
+        H, W = self._shape
+        fh, fw = cur_img.shape
+        th, tw = o.tmpl.shape
+        if o.tmask.sum() < 16:
+            return None
+        bx, by, bw, bh = box
+        pad = cv2.copyMakeBorder(cur_img, th, th, tw, tw, cv2.BORDER_CONSTANT, value=0)
+        x0, y0 = max(bx - tw, -tw) + tw, max(by - th, -th) + th  # window in padded coordinates
+        x1, y1 = min(bx + bw + tw, fw + tw) + tw, min(by + bh + th, fh + th) + th
+        win = pad[y0:y1, x0:x1]
+        if win.shape[0] < th or win.shape[1] < tw:
+            return None
+        try:
+            res = cv2.matchTemplate(win, o.tmpl, cv2.TM_CCOEFF_NORMED, mask=o.tmask)
+        except cv2.error:
+            return None
+        res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
+        _, score, _, (lx, ly) = cv2.minMaxLoc(res)
+        if score < self.config.reid_score:
+            return None
+        sx, sy = fw / W, fh / H
+        kx0, ky0 = o.flow_crop[:2]
+        shift = np.array([(x0 - tw + lx - kx0) / sx, (y0 - th + ly - ky0) / sy])  # keyframe -> current (px)
+        L = o.A[:, :2]
+        c_key = o.center
+        c_cur = c_key + shift
+        return np.concatenate([L, (c_key - L @ c_cur)[:, None]], axis=1)
+
     def _reacquire(self, la, regions, cur_img, keys, i, pts, near_cur, align) -> None:
         """Lost and dormant objects are searched for among the clusters of part regions no live object explains."""
         cfg = self.config
-        lost = [o for o in self._objs if not o.live]
+        lost = [o for o in self._objs if not o.live or o.miss]
         if not lost:
             return
         H, W = self._shape
@@ -632,34 +670,24 @@ class ObjectsMixin:
         if not part.any():
             return
         fw, fh = self._flow_size()
-        sx, sy = fw / W, fh / H
-        key_img = {k.index: k.frame.flow_img for k in keys}
         # the part regions no live object explains, in connected pieces (across the lines between them)
         small = cv2.dilate(self._small(part, regions).view(np.uint8), np.ones((3, 3), np.uint8))
         n, comp, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
         for c in range(1, n):
             if stats[c, cv2.CC_STAT_AREA] < max(32, MIN_AREA * fw * fh):
                 continue
-            m = comp == c
+            bx, by, bw, bh = stats[c, :4]
             best = None
             for o in lost:
-                if not o.live:  # one cluster per object per frame
-                    x0, y0, x1, y1 = o.flow_crop
-                    crop = key_img[o.key_index][y0:y1, x0:x1]
-                    r = track.reidentify(cur_img, crop, m, cfg.reid_score, None, coarse=1)
-                    if r is None:
+                if not o.live or o.miss:  # one cluster per object per frame
+                    A0 = self._locate(o, cur_img, (bx, by, bw, bh))
+                    if A0 is None:
                         continue
-                    (dx, dy), _ = r
-                    my, mx = np.nonzero(m)
-                    c_cur = np.array([mx.mean() / sx, my.mean() / sy])
-                    c_key = c_cur + np.array([(dx + x0) / sx, (dy + y0) / sy])
-                    L = o.A[:, :2]
-                    A0 = np.concatenate([L, (c_key - L @ c_cur)[:, None]], axis=1)
-                    A = self._icp(o, pts, A0, 0.02 * max(H, W))
+                    A = self._icp(o, pts, self._chamfer(o, A0, near_cur), RADIUS * max(H, W))
                     if A is None:
                         continue
                     f, _ = self._fit(o, A, near_cur)
-                    if f >= FIT and (best is None or f > best[0]):
+                    if f >= RESUME and (best is None or f > best[0]):
                         best = (f, A, o)
             if best is not None:
                 f, A, o = best

@@ -1,5 +1,6 @@
-"""Object-level tracking in the paint-bucket matcher (lvcd/backends/bucket_objects.py) on small generated cel clips
-(scripts/make_cel_bench.py at half size): objects are built per character (not glued to the scenery they touch), a
+"""Object-level tracking in the paint-bucket matcher (lvcd/backends/bucket_objects.py) on short generated cel clips
+(scripts/make_cel_bench.py, benchmark size, few frames): objects are built per character (one character each, not
+one blob of every part that touches), a
 tracked character's keyframe paints land on it frame after frame, and a character that leaves the frame goes dormant
 and is found again when it comes back. Each check measures the object's own paints warped by its transform against
 the ground truth, so a tracker that stays put, drifts or swaps characters fails it."""
@@ -7,6 +8,7 @@ the ground truth, so a tracker that stays put, drifts or swaps characters fails 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -52,20 +54,29 @@ def _characters(colorizer, clip) -> list:
 
 
 def test_objects_are_characters_not_scenery():
-    clip = make_clip(SPEC["hop_pan"], seed=1, scale=0.5)
+    clip = make_clip(replace(SPEC["hop_pan"], frames=6), seed=1)
     colorizer, _ = _run(clip, 6)
     chars = _characters(colorizer, clip)
     assert len(chars) == 3, [len(o.ids) for o in colorizer._objs]
     ids0 = clip["ids"][0]
-    for o in chars:  # every object's keyframe pixels belong to one character: its ids are a character's 19 or fewer
+    area = np.bincount(ids0.ravel())
+    small = (area < 0.015 * ids0.size)[ids0] & (ids0 > 0)  # body parts (sky, ground, clouds, house are larger)
+    closed = cv2.morphologyEx(small.view(np.uint8), cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+    n, who = cv2.connectedComponents(closed)  # one blob per character (they stand apart at the keyframe)
+    owners = set()
+    for o in chars:  # each object holds one character, and a different one from the other objects
         h, w = o.votes.shape
-        got = np.unique(ids0[o.oy : o.oy + h, o.ox : o.ox + w][o.votes != NO_VOTE])
-        assert len(got[got > 0]) <= 19, got
+        mine = (o.votes != NO_VOTE) & small[o.oy : o.oy + h, o.ox : o.ox + w]
+        got = who[o.oy : o.oy + h, o.ox : o.ox + w][mine]
+        top = np.bincount(got[got > 0]).argmax()
+        assert (got == top).mean() > 0.95, np.bincount(got)
+        owners.add(int(top))
+    assert len(owners) == 3
 
 
 def test_tracked_characters_keep_their_paints():
-    clip = make_clip(SPEC["hop_pan"], seed=1, scale=0.5)
-    frames = 16
+    frames = 14
+    clip = make_clip(replace(SPEC["hop_pan"], frames=frames), seed=1)
     colorizer, states = _run(clip, frames)
     for o in _characters(colorizer, clip):
         accs = []
