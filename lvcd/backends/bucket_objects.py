@@ -29,6 +29,8 @@ torch.
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import scipy.ndimage as ndi
@@ -39,6 +41,7 @@ from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_match import NO_VOTE, _Key
 
+_UIDS = itertools.count()
 MAX_POINTS = 4000  # current-frame line pixels used per object fit (sampled evenly)
 LINE_SAMPLES = 600  # keyframe line pixels per object for the fit score
 MIN_PAIRS = 12  # closest-point pairs a transform update needs
@@ -75,6 +78,7 @@ class _Obj:
         self.line_pts = line_pts  # float [m, 2] (x, y) keyframe coords of sampled own line pixels
         self.flow_crop = flow_crop  # (x0, y0, x1, y1) at flow resolution
         self.center = line_pts.mean(axis=0)
+        self.uid = next(_UIDS)  # kept when regions are pruned from it
         self.A = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
         self.vel = np.zeros(2)  # px / frame in the current frame
         self.vmean = np.zeros(2)  # its running mean
@@ -261,7 +265,8 @@ class ObjectsMixin:
         new = self._new_obj(key, o.ids[~bad])
         if new is None:
             return o
-        new.A, new.vel, new.fit, new.miss, new.live = o.A, o.vel, o.fit, o.miss, o.live
+        new.A, new.vel, new.fit, new.miss, new.live, new.uid = o.A, o.vel, o.fit, o.miss, o.live, o.uid
+        new.vmean = o.vmean
         new.part_hit = o.part_hit[~bad]
         return new
 

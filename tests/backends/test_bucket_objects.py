@@ -40,11 +40,12 @@ def _paint_accuracy(colorizer, obj, gt: np.ndarray, ids: np.ndarray) -> float:
 
 
 def _run(clip, frames):
+    """Colour `frames` frames; per frame {object uid: (object, transform, live)}."""
     gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
     states = []
-    for t in range(frames):
+    for _ in range(frames):
         next(gen)
-        states.append([(o, o.A.copy(), o.live) for o in getattr(colorizer, "_objs", [])])
+        states.append({o.uid: (o, o.A.copy(), o.live) for o in getattr(colorizer, "_objs", [])})
     return colorizer, states
 
 
@@ -81,28 +82,28 @@ def test_tracked_characters_keep_their_paints():
     for o in _characters(colorizer, clip):
         accs = []
         for t in range(1, frames):
-            st = next((s for s in states[t] if s[0] is o), None)
-            if st is None:  # not built yet
+            if o.uid not in states[t]:  # not built yet
                 continue
-            o.A = st[1]
+            o.A = states[t][o.uid][1]
             accs.append(_paint_accuracy(colorizer, o, clip["gt"][t], clip["ids"][t]))
-        assert min(accs) >= 0.8, accs
+        assert len(accs) >= 8 and min(accs) >= 0.85, accs
 
 
 def test_character_leaving_the_frame_is_found_again():
-    clip = make_clip(SPEC["exit_reentry"], seed=1, scale=0.5)
+    """Character 0 walks out past the right edge and back, crossing behind character 1 both ways: its object goes
+    dormant while it is out and is found again, with its own paints, when it is back in view."""
+    clip = make_clip(SPEC["exit_reentry"], seed=1)
     frames = len(clip["line"])
     colorizer, states = _run(clip, frames)
-    W = clip["size"][0]
-    # the character that leaves: the one whose object goes dormant
-    gone = [o for o in _characters(colorizer, clip) if not all(s[2] for st in states for s in st if s[0] is o)]
-    assert gone, "no character object went dormant while one left the frame"
-    o = gone[0]
-    lives = [next((s[2] for s in states[t] if s[0] is o), None) for t in range(frames)]
-    lives = [True if v is None else v for v in lives]
-    back = [t for t in range(frames) if lives[t] and not all(lives[: t + 1])]
-    assert back, "the character that left was never found again"
-    t = back[-1]
-    o.A = next(s[1] for s in states[t] if s[0] is o)
-    assert _paint_accuracy(colorizer, o, clip["gt"][t], clip["ids"][t]) >= 0.8
-    assert W > 0
+    back = []
+    for o in _characters(colorizer, clip):
+        lives = [states[t][o.uid][2] if o.uid in states[t] else None for t in range(frames)]
+        out = [t for t, v in enumerate(lives) if v is False]
+        if not out:
+            continue
+        for t in range(out[0] + 1, frames):
+            if lives[t]:
+                o.A = states[t][o.uid][1]
+                back.append(_paint_accuracy(colorizer, o, clip["gt"][t], clip["ids"][t]))
+    assert back, "no character object went dormant and came back"
+    assert max(back) >= 0.9 and np.mean(np.array(back) >= 0.75) >= 0.5, back
