@@ -5,8 +5,8 @@ other) or one leaves and re-enters the frame, the dense flow drags the occluder'
 emerges, and that one is painted with the other's paints from then on. Here each character keeps its identity by
 motion continuity instead:
 
-1. At each keyframe, objects are the connected groups of part-sized regions (as `bucket_reid` groups them; regions
-   larger than `reid_part` of the frame are background, not objects). Each keeps a crop of its own keyframe lines,
+1. At each keyframe, objects are the connected groups of character-part-sized regions (regions larger than
+   `OBJ_PART` of the frame are scenery) that the position map moves alike over the next `WATCH` frames. Each keeps a crop of its own keyframe lines,
    the nearest own line pixel of every crop pixel (a Euclidean distance transform), its footprint and its paints.
 2. Per frame, each object's affine transform (current frame -> keyframe) is predicted with constant velocity, then
    refined by iterated closest points: the current frame's line pixels inside the predicted footprint are paired
@@ -45,6 +45,8 @@ _UIDS = itertools.count()
 MAX_POINTS = 4000  # current-frame line pixels used per object fit (sampled evenly)
 LINE_SAMPLES = 600  # keyframe line pixels per object for the fit score
 MIN_PAIRS = 12  # closest-point pairs a transform update needs
+OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
+#                  character's parts are smaller, and scenery between two characters would glue them into one
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
 ITERS = 12  # closest-point iterations per fit
 RIGIDITY = 0.05  # pull of the linear part towards the previous frame's (x the points' spread)
@@ -151,7 +153,7 @@ class ObjectsMixin:
         reg = key.frame.regions
         H, W = self._shape
         if "src" not in state:
-            part = (reg.area > 0) & (reg.area <= self.config.reid_part * H * W)
+            part = (reg.area > 0) & (reg.area <= OBJ_PART * H * W)
             part[0] = False
             adj = reg.adjacency()
             src = np.repeat(np.arange(reg.n + 1), [len(a) for a in adj])
