@@ -6,8 +6,9 @@ emerges, and that one is painted with the other's paints from then on. Here each
 motion continuity instead:
 
 1. At each keyframe, objects are the connected groups of character-part-sized regions (regions larger than
-   `OBJ_PART` of the frame are scenery) that the position map moves alike over the next `WATCH` frames. Each keeps a crop of its own keyframe lines,
-   the nearest own line pixel of every crop pixel (a Euclidean distance transform), its footprint and its paints.
+   `OBJ_PART` of the frame are scenery) that the position map moves alike over the next `WATCH` frames. Each keeps
+   crops of its own keyframe lines, of the nearest own line pixel of every crop pixel (a Euclidean distance
+   transform), of its footprint and of its paints.
 2. Per frame, each object's affine transform (current frame -> keyframe) is predicted with constant velocity, then
    refined by iterated closest points: the current frame's line pixels inside the predicted footprint are paired
    with the nearest line of THAT object only, pairs farther than a shrinking radius (and than 2.5 x their median)
@@ -42,6 +43,8 @@ from . import bucket_track as track
 from .bucket_match import NO_VOTE, _Key
 
 _UIDS = itertools.count()
+SQUASHES = [(1.0, 1.0), (1.04, 1 / 1.04), (1 / 1.04, 1.04), (1.015, 1.015), (1 / 1.015, 1 / 1.015)]
+AREA_STEP = 0.015  # most a fit may change an object's size per frame (x its linear size)
 MAX_POINTS = 4000  # current-frame line pixels used per object fit (sampled evenly)
 LINE_SAMPLES = 600  # keyframe line pixels per object for the fit score
 MIN_PAIRS = 12  # closest-point pairs a transform update needs
@@ -109,10 +112,14 @@ def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarr
     return np.concatenate([L, (q.mean(axis=0) - L @ m)[:, None]], axis=1)
 
 
-def _constrain(A: np.ndarray) -> np.ndarray:
+def _constrain(A: np.ndarray, L0: np.ndarray) -> np.ndarray:
     """A with its linear part made a rotation times an axis-aligned scale (squash and stretch, no shear), scales
-    within [0.7, 1.4] and the rotation within 0.5 rad; the centre of its points stays where A puts it."""
+    within [0.7, 1.4], the rotation within 0.5 rad and the area within `AREA_STEP` of L0's (characters drawn alike
+    differ in size: a size that jumps is another character)."""
     L = A[:, :2]
+    a0, a = np.sqrt(abs(np.linalg.det(L0))), np.sqrt(abs(np.linalg.det(L)))
+    if a > 0:
+        L = L * np.clip(a, a0 * (1 - AREA_STEP), a0 * (1 + AREA_STEP)) / a
     U, _, Vt = np.linalg.svd(L)
     R = U @ Vt
     if np.linalg.det(R) < 0:
@@ -423,7 +430,7 @@ class ObjectsMixin:
             pk = p[ok][keep]
             A = _solve(pk, tgt[keep] + (o.ox, o.oy), L0, RIGIDITY)
             c = pk.mean(axis=0)
-            B = _constrain(A)
+            B = _constrain(A, L0)
             B[:, 2] += _apply(A, c[None])[0] - _apply(B, c[None])[0]
             A = B
             r = max(2.0, 0.5 * r)
@@ -445,7 +452,12 @@ class ObjectsMixin:
             return None
         gy, gx = np.mgrid[0:fh:2, 0:fw:2]
         p = np.stack([gx.ravel(), gy.ravel()], 1)[ok] * (W / fw, H / fh)
-        return _solve(p.astype(np.float64), c[ok].astype(np.float64), o.A[:, :2], RIGIDITY)
+        p, q = p.astype(np.float64), c[ok].astype(np.float64)
+        A = _solve(p, q, o.A[:, :2], RIGIDITY)
+        B = _constrain(A, o.A[:, :2])
+        m = p.mean(axis=0)
+        B[:, 2] += _apply(A, m[None])[0] - _apply(B, m[None])[0]
+        return B
 
     def _search(self, o: _Obj, A: np.ndarray, cur_img: np.ndarray) -> np.ndarray | None:
         """A corrected by the shift that best aligns the current frame, warped into the keyframe by A, with the
@@ -509,13 +521,12 @@ class ObjectsMixin:
         best = (-1.0, np.eye(2), best_t)
         for ang in (-0.05, 0.0, 0.05):
             R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
-            for sx in (0.95, 1.0, 1.05):
-                for sy in (0.95, 1.0, 1.05):
-                    M = R @ np.diag([sx, sy])
-                    sc = score(M, fine.astype(np.float64))
-                    j = int(np.argmax(sc))
-                    if sc[j] > best[0] + 1e-6:
-                        best = (float(sc[j]), M, fine[j].astype(np.float64))
+            for sx, sy in SQUASHES:  # squash and stretch keep the area: a size change is another character
+                M = R @ np.diag([sx, sy])
+                sc = score(M, fine.astype(np.float64))
+                j = int(np.argmax(sc))
+                if sc[j] > best[0] + 1e-6:
+                    best = (float(sc[j]), M, fine[j].astype(np.float64))
         _, M, t = best
         # key -> current was G0 = A^-1; now G = c + M (G0 - c) + t, and A = G^-1
         Ai = np.concatenate([np.linalg.inv(A[:, :2]), (-np.linalg.inv(A[:, :2]) @ A[:, 2])[:, None]], axis=1)
