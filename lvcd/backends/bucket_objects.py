@@ -9,28 +9,28 @@ motion continuity instead:
    `OBJ_PART` of the frame are scenery) that the position map moves alike over the next `WATCH` frames. Each keeps
    crops of its own keyframe lines, of the nearest own line pixel of every crop pixel (a Euclidean distance
    transform), of its footprint and of its paints.
-2. Per frame, each object's affine transform (current frame -> keyframe) is predicted with constant velocity, then
-   refined by iterated closest points: the current frame's line pixels inside the predicted footprint are paired
-   with the nearest line of THAT object only, pairs farther than a shrinking radius (and than 2.5 x their median)
-   are dropped, so occluding or foreign lines fall out; the linear part is pulled towards the previous one (sizes
-   and shears change slowly), so a look-alike of another size is not taken for this one. The fit is the share of
-   the object's visible keyframe lines that the transform lays on current lines.
-3. An object fitting badly coasts on its prediction (hidden behind another) for `objects_coast` frames, then is
-   lost; one whose footprint leaves the frame is dormant. A cluster of part regions that no live object explains is
-   matched against lost and dormant objects only (masked correlation in the object's keyframe crop, then the fit),
-   never against objects in view.
-4. Votes: each part region takes, from the live object whose transform lays its outline best onto that object's
-   keyframe lines (share of outline pixels within `align_tolerance`), that object's keyframe paints under the
-   transform, weighted by `objects_weight` x alignment^2. Regions no object explains (a swinging arm badly fitted by
-   the whole-object motion, the background) keep the other sources' votes.
+2. Per frame, objects are fitted front first (where two footprints overlap, the one in front still shows its lines
+   there). Each object's transform (current frame -> keyframe: rotation, area-preserving squash, slowly changing
+   size, shift) starts from its constant-velocity prediction, from a masked correlation of its keyframe look around
+   it and from the position map's own motion, each refined by an exhaustive search of shifts, small rotations and
+   squashes scored on its keyframe lines, then by closest points to THAT object's lines only; a start that lands
+   farther than `GATE` from the prediction is dropped (another character drawn alike). The fit is the share of its
+   visible keyframe lines that land on current lines not already taken by an object in front; lines hidden behind
+   one are neither seen nor missed. Regions whose lines stop following the object leave it.
+3. An object fitting badly coasts on its mean velocity (hidden behind another) for `COAST` frames, then is lost; one
+   whose prediction leaves the frame is dormant. Pieces of part regions that no object in view explains are matched
+   against lost, dormant and coasting objects only (the object's keyframe look correlated around the piece, then
+   the search and the fit), never against objects in view.
+4. Votes: each part region takes, from the object in view whose transform lays its outline best onto that object's
+   keyframe lines (share of outline pixels within `align_tolerance`, at least `ALIGN`), that object's keyframe
+   paints under the transform, weighted by `objects_weight` x alignment^2. Regions no object explains (a swinging
+   arm badly fitted by the whole-object motion, the background) keep the other sources' votes.
 
 Memory: a few crops per keyframe object, constant in shot length. Work is on sampled line pixels, vectorised. No
 torch.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import cv2
 import numpy as np
@@ -41,21 +41,11 @@ from scipy.sparse.csgraph import connected_components
 from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_match import NO_VOTE, _Key
+from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _apply, _Obj
 
-_UIDS = itertools.count()
-SQUASHES = [(1.0, 1.0), (1.04, 1 / 1.04), (1 / 1.04, 1.04), (1.015, 1.015), (1 / 1.015, 1 / 1.015)]
-AREA_STEP = 0.015  # most a fit may change an object's size per frame (x its linear size)
-MAX_POINTS = 4000  # current-frame line pixels used per object fit (sampled evenly)
-LINE_SAMPLES = 600  # keyframe line pixels per object for the fit score
-MIN_PAIRS = 12  # closest-point pairs a transform update needs
 OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
 #                  character's parts are smaller, and scenery between two characters would glue them into one
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
-ITERS = 12  # closest-point iterations per fit
-RIGIDITY = 0.05  # pull of the linear part towards the previous frame's (x the points' spread)
-SHIFT = 0.012  # of the longer side: shifts searched around each starting transform
-RADIUS = 0.004  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
-SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 RESUME = 0.6  # ... and to take it up again after coasting
 PRUNE = 0.3  # running share of a region's lines on current lines under which it leaves its object
@@ -65,74 +55,10 @@ MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart mor
 WATCH = 4  # frames after a keyframe watched before its objects are built
 GATE = 0.04  # of the longer side: farthest a fit may land from the constant-velocity prediction
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
-CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 
 
-class _Obj:
-    """One keyframe object: crops of its keyframe state and its current transform (current -> keyframe px)."""
-
-    def __init__(self, key_index, ids, ox, oy, near, foot, nearest, votes, line_pts, flow_crop):
-        self.key_index = key_index
-        self.ids = ids  # keyframe region ids
-        self.ox, self.oy = ox, oy  # crop origin in the keyframe (px)
-        self.near = near  # bool crop: within align tolerance of its own lines
-        self.foot = foot  # bool crop: its regions and lines, dilated
-        self.nearest = nearest  # int16 [2, h, w] (y, x) in the crop of the nearest own line pixel
-        self.votes = votes  # uint16 crop: its paints on its interior, NO_VOTE elsewhere
-        self.line_pts = line_pts  # float [m, 2] (x, y) keyframe coords of sampled own line pixels
-        self.flow_crop = flow_crop  # (x0, y0, x1, y1) at flow resolution
-        self.center = line_pts.mean(axis=0)
-        self.uid = next(_UIDS)  # kept when regions are pruned from it
-        self.A = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        self.vel = np.zeros(2)  # px / frame in the current frame
-        self.vmean = np.zeros(2)  # its running mean
-        self.fit = 1.0
-        self.miss = 0
-        self.live = True
-
-    def pos(self, A=None) -> np.ndarray:
-        """Where the keyframe centre lies in the current frame under A (default: the current transform)."""
-        A = self.A if A is None else A
-        return np.linalg.solve(A[:, :2], self.center - A[:, 2])
-
-
-def _apply(A: np.ndarray, p: np.ndarray) -> np.ndarray:
-    return p @ A[:, :2].T + A[:, 2]
-
-
-def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarray:
-    """Affine A (2x3) minimising sum |A p - q|^2 + mu |L - L0|^2 (L the linear part, mu = `lam` x the points'
-    spread): the translation is free, the linear part stays near the previous one."""
-    m = p.mean(axis=0)
-    pc, qc = p - m, q - q.mean(axis=0)
-    S = pc.T @ pc
-    mu = lam * np.trace(S) / 2 + 1e-6
-    L = (qc.T @ pc + mu * L0) @ np.linalg.inv(S + mu * np.eye(2))
-    return np.concatenate([L, (q.mean(axis=0) - L @ m)[:, None]], axis=1)
-
-
-def _constrain(A: np.ndarray, L0: np.ndarray) -> np.ndarray:
-    """A with its linear part made a rotation times an axis-aligned scale (squash and stretch, no shear), scales
-    within [0.7, 1.4], the rotation within 0.5 rad and the area within `AREA_STEP` of L0's (characters drawn alike
-    differ in size: a size that jumps is another character)."""
-    L = A[:, :2]
-    a0, a = np.sqrt(abs(np.linalg.det(L0))), np.sqrt(abs(np.linalg.det(L)))
-    if a > 0:
-        L = L * np.clip(a, a0 * (1 - AREA_STEP), a0 * (1 + AREA_STEP)) / a
-    U, _, Vt = np.linalg.svd(L)
-    R = U @ Vt
-    if np.linalg.det(R) < 0:
-        return A
-    ang = float(np.clip(np.arctan2(R[1, 0], R[0, 0]), -0.5, 0.5))
-    R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
-    sc = np.clip(np.diag(R.T @ L), 0.7, 1.4)
-    out = A.copy()
-    out[:, :2] = R * sc[None, :]
-    return out
-
-
-class ObjectsMixin:
+class ObjectsMixin(PoseMixin):
     """Needs `config`, `_shape`, `_flow_size`, `_samples` (MatchMixin)."""
 
     # ---------------------------------------------------------------------------------------------- building
@@ -360,180 +286,6 @@ class ObjectsMixin:
             front[id(o)] = score
         return sorted(live, key=lambda o: (-round(front[id(o)], 1), -o.fit))
 
-    def _on_lines(self, o: _Obj, p: np.ndarray) -> np.ndarray:
-        """bool [len(p)]: points that the object's transform lays on its own keyframe lines."""
-        h, w = o.near.shape
-        f = _apply(o.A, p) - (o.ox, o.oy)
-        q = np.rint(f).astype(np.int64)
-        ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
-        qy, qx = q[ok, 1], q[ok, 0]
-        ok[ok] = o.foot[qy, qx] & (np.hypot(o.nearest[1][qy, qx] - f[ok, 0], o.nearest[0][qy, qx] - f[ok, 1]) <= CLAIM)
-        return ok
-
-    def _predict(self, o: _Obj) -> np.ndarray:
-        """Constant velocity: A_pred(p) = A(p - vel); an object coasting (hidden) moves with its mean velocity over
-        the last frames instead (hops and bounces average out)."""
-        A = o.A.copy()
-        A[:, 2] -= A[:, :2] @ (o.vel if o.miss == 0 else o.vmean)
-        return A
-
-    def _visible(self, o: _Obj, A: np.ndarray) -> np.ndarray:
-        """bool [m]: the object's sampled keyframe line pixels that A places inside the current frame, and where."""
-        H, W = self._shape
-        p = (o.line_pts - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
-        inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
-        front = getattr(self, "_occl", None)
-        if front is not None:  # hidden behind an object in front: neither seen nor missed
-            q = np.rint(p[inside]).astype(np.int64)
-            inside[inside] = ~front[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
-        return inside, p
-
-    def _fit(self, o: _Obj, A: np.ndarray, near_cur: np.ndarray) -> tuple[float, int]:
-        """(share of the object's visible keyframe lines that A lays on current lines, visible count)."""
-        inside, p = self._visible(o, A)
-        nv = int(inside.sum())
-        if nv < MIN_PAIRS:
-            return 0.0, nv
-        H, W = self._shape
-        q = np.rint(p[inside]).astype(np.int64)
-        q[:, 0] = np.minimum(q[:, 0], W - 1)
-        q[:, 1] = np.minimum(q[:, 1], H - 1)
-        return float(near_cur[q[:, 1], q[:, 0]].mean()), nv
-
-    def _icp(self, o: _Obj, pts: np.ndarray, A: np.ndarray, radius: float) -> np.ndarray | None:
-        h, w = o.foot.shape
-        L0 = A[:, :2].copy()
-        # current line pixels inside the footprint predicted by A (a box first, cheap)
-        corners = np.array([[o.ox, o.oy], [o.ox + w, o.oy], [o.ox, o.oy + h], [o.ox + w, o.oy + h]], np.float64)
-        cc = (corners - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
-        lo, hi = cc.min(axis=0) - radius, cc.max(axis=0) + radius
-        sel = (pts[:, 0] >= lo[0]) & (pts[:, 0] < hi[0]) & (pts[:, 1] >= lo[1]) & (pts[:, 1] < hi[1])
-        p = pts[sel]
-        if len(p) > MAX_POINTS:
-            p = p[:: len(p) // MAX_POINTS + 1]
-        if len(p) < MIN_PAIRS:
-            return None
-        r = radius
-        for _ in range(ITERS):
-            q = _apply(A, p) - (o.ox, o.oy)
-            qi = np.rint(q).astype(np.int64)
-            ok = (qi[:, 0] >= 0) & (qi[:, 0] < w) & (qi[:, 1] >= 0) & (qi[:, 1] < h)
-            ok[ok] = o.foot[qi[ok, 1], qi[ok, 0]]
-            if ok.sum() < MIN_PAIRS:
-                return None
-            qy, qx = o.nearest[0][qi[ok, 1], qi[ok, 0]], o.nearest[1][qi[ok, 1], qi[ok, 0]]
-            tgt = np.stack([qx, qy], 1).astype(np.float64)
-            d = np.hypot(*(tgt - q[ok]).T)
-            keep = d <= max(1.5, min(r, 2.5 * np.median(d)))
-            if keep.sum() < MIN_PAIRS:
-                return None
-            pk = p[ok][keep]
-            A = _solve(pk, tgt[keep] + (o.ox, o.oy), L0, RIGIDITY)
-            c = pk.mean(axis=0)
-            B = _constrain(A, L0)
-            B[:, 2] += _apply(A, c[None])[0] - _apply(B, c[None])[0]
-            A = B
-            r = max(2.0, 0.5 * r)
-        return A
-
-    def _chain_guess(self, o: _Obj, chain: np.ndarray | None) -> np.ndarray | None:
-        """The affine motion the keyframe's position map gives the object: least squares over the current pixels
-        (flow resolution) it places inside the object's keyframe footprint."""
-        if chain is None:
-            return None
-        H, W = self._shape
-        fh, fw = chain.shape[:2]
-        c = chain[::2, ::2].reshape(-1, 2) * (W / fw, H / fh)
-        h, w = o.foot.shape
-        q = np.rint(c - (o.ox, o.oy)).astype(np.int64)
-        ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
-        ok[ok] = o.foot[q[ok, 1], q[ok, 0]]
-        if ok.sum() < MIN_PAIRS:
-            return None
-        gy, gx = np.mgrid[0:fh:2, 0:fw:2]
-        p = np.stack([gx.ravel(), gy.ravel()], 1)[ok] * (W / fw, H / fh)
-        p, q = p.astype(np.float64), c[ok].astype(np.float64)
-        A = _solve(p, q, o.A[:, :2], RIGIDITY)
-        B = _constrain(A, o.A[:, :2])
-        m = p.mean(axis=0)
-        B[:, 2] += _apply(A, m[None])[0] - _apply(B, m[None])[0]
-        return B
-
-    def _search(self, o: _Obj, A: np.ndarray, cur_img: np.ndarray) -> np.ndarray | None:
-        """A corrected by the shift that best aligns the current frame, warped into the keyframe by A, with the
-        object's keyframe distance-to-line image (masked correlation within `SEARCH` of the longer side, flow
-        resolution; nearer shifts are preferred). Dense line drawings trap closest points within a line spacing of
-        where they start: this brings them within it."""
-        H, W = self._shape
-        fh, fw = cur_img.shape
-        sx, sy = fw / W, fh / H
-        x0, y0, x1, y1 = o.flow_crop
-        m = max(2, round(SEARCH * max(fw, fh)))
-        S = np.diag([sx, sy])
-        Ai = np.linalg.inv(A[:, :2])
-        # dst (u, v) -> key flow (u + x0 - m, v + y0 - m) -> key full -> cur full (A^-1) -> cur flow
-        L = S @ Ai @ np.linalg.inv(S)
-        t = S @ (Ai @ (np.linalg.inv(S) @ np.array([x0 - m, y0 - m]) - A[:, 2]))
-        M = np.concatenate([L, t[:, None]], axis=1)
-        size = (x1 - x0 + 2 * m, y1 - y0 + 2 * m)
-        warped = cv2.warpAffine(cur_img, M, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
-        if o.tmask.sum() < 16 or o.tmpl.shape[0] > size[1] or o.tmpl.shape[1] > size[0]:
-            return None
-        try:
-            res = cv2.matchTemplate(warped, o.tmpl, cv2.TM_CCOEFF_NORMED, mask=o.tmask)
-        except cv2.error:
-            return None
-        res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
-        yy, xx = np.mgrid[0 : res.shape[0], 0 : res.shape[1]]
-        res -= 0.1 * np.hypot(xx - m, yy - m) / m
-        ey, ex = np.unravel_index(int(np.argmax(res)), res.shape)
-        out = A.copy()
-        out[:, 2] -= ((ex - m) / sx, (ey - m) / sy)
-        return out
-
-    def _chamfer(self, o: _Obj, A: np.ndarray, near: np.ndarray) -> np.ndarray:
-        """A refined by exhaustive search: shifts within `SHIFT` of the longer side, then small rotations and
-        squashes about the object's centre, each scored by the share of the object's visible keyframe lines that land
-        on (free) current lines. Closest points alone stay trapped within a line spacing of where they start."""
-        H, W = self._shape
-        inside, p = self._visible(o, A)
-        if inside.sum() < MIN_PAIRS:
-            return A
-        p = p[inside]
-        c = p.mean(axis=0)
-        r = max(2, round(SHIFT * max(H, W)))
-        st = max(1, r // 8)
-        d = np.arange(-r, r + 1, st)
-        sh = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2).astype(np.float64)
-
-        def score(M, shifts):
-            q = (p - c) @ M.T + c  # [m, 2]
-            x = np.rint(q[None, :, 0] + shifts[:, None, 0]).astype(np.int64)
-            y = np.rint(q[None, :, 1] + shifts[:, None, 1]).astype(np.int64)
-            ok = (x >= 0) & (x < W) & (y >= 0) & (y < H)
-            hit = ok & near[np.clip(y, 0, H - 1), np.clip(x, 0, W - 1)]
-            return hit.sum(axis=1) / max(len(p), 1)
-
-        s0 = score(np.eye(2), sh)
-        s0 -= 0.05 * np.hypot(*sh.T) / r  # ties go to the prediction
-        best_t = sh[int(np.argmax(s0))]
-        fine = np.stack(np.meshgrid(np.arange(-st, st + 1), np.arange(-st, st + 1)), -1).reshape(-1, 2) + best_t
-        best = (-1.0, np.eye(2), best_t)
-        for ang in (-0.05, 0.0, 0.05):
-            R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
-            for sx, sy in SQUASHES:  # squash and stretch keep the area: a size change is another character
-                M = R @ np.diag([sx, sy])
-                sc = score(M, fine.astype(np.float64))
-                j = int(np.argmax(sc))
-                if sc[j] > best[0] + 1e-6:
-                    best = (float(sc[j]), M, fine[j].astype(np.float64))
-        _, M, t = best
-        # key -> current was G0 = A^-1; now G = c + M (G0 - c) + t, and A = G^-1
-        Ai = np.concatenate([np.linalg.inv(A[:, :2]), (-np.linalg.inv(A[:, :2]) @ A[:, 2])[:, None]], axis=1)
-        G = np.concatenate([M @ Ai[:, :2], (M @ (Ai[:, 2] - c) + c + t)[:, None]], axis=1)
-        Gi = np.linalg.inv(G[:, :2])
-        return np.concatenate([Gi, (-Gi @ G[:, 2])[:, None]], axis=1)
-
     def _step(self, o: _Obj, pts, near_cur, chain, cur_img) -> None:
         H, W = self._shape
         pred = self._predict(o)
@@ -644,38 +396,6 @@ class ObjectsMixin:
         weight_sum += wsum
 
     # ---------------------------------------------------------------------------------------------- re-entry
-    def _locate(self, o: _Obj, cur_img: np.ndarray, box) -> np.ndarray | None:
-        """Where the object's keyframe look (its distance-to-line image, masked to its footprint) best correlates
-        with the current frame around `box` (flow resolution; the object may stick out of the frame): a transform
-        with its last linear part, or None when nothing correlates `reid_score`."""
-        H, W = self._shape
-        fh, fw = cur_img.shape
-        th, tw = o.tmpl.shape
-        if o.tmask.sum() < 16:
-            return None
-        bx, by, bw, bh = box
-        pad = cv2.copyMakeBorder(cur_img, th, th, tw, tw, cv2.BORDER_CONSTANT, value=0)
-        x0, y0 = max(bx - tw, -tw) + tw, max(by - th, -th) + th  # window in padded coordinates
-        x1, y1 = min(bx + bw + tw, fw + tw) + tw, min(by + bh + th, fh + th) + th
-        win = pad[y0:y1, x0:x1]
-        if win.shape[0] < th or win.shape[1] < tw:
-            return None
-        try:
-            res = cv2.matchTemplate(win, o.tmpl, cv2.TM_CCOEFF_NORMED, mask=o.tmask)
-        except cv2.error:
-            return None
-        res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
-        _, score, _, (lx, ly) = cv2.minMaxLoc(res)
-        if score < self.config.reid_score:
-            return None
-        sx, sy = fw / W, fh / H
-        kx0, ky0 = o.flow_crop[:2]
-        shift = np.array([(x0 - tw + lx - kx0) / sx, (y0 - th + ly - ky0) / sy])  # keyframe -> current (px)
-        L = o.A[:, :2]
-        c_key = o.center
-        c_cur = c_key + shift
-        return np.concatenate([L, (c_key - L @ c_cur)[:, None]], axis=1)
-
     def _reacquire(self, la, regions, cur_img, keys, i, pts, near_cur, align) -> None:
         """Lost and dormant objects are searched for among the clusters of part regions no live object explains."""
         cfg = self.config
