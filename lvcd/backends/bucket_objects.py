@@ -45,6 +45,8 @@ from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _ap
 
 OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
 #                  character's parts are smaller, and scenery between two characters would glue them into one
+MIN_REGIONS = 4  # an object is a character of several parts: a lone blob (a ball, a leaf) is matched by its shape
+#                  well enough elsewhere, and a simple outline fits onto any other simple outline
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 RESUME = 0.6  # ... and to take it up again after coasting
@@ -127,7 +129,7 @@ class ObjectsMixin(PoseMixin):
         objs = []
         for c in np.unique(comp[comp >= 0]):
             ids = np.flatnonzero(comp == c)
-            if reg.area[ids].sum() < MIN_AREA * H * W or len(ids) < 2:
+            if reg.area[ids].sum() < MIN_AREA * H * W or len(ids) < MIN_REGIONS:
                 continue
             o = self._new_obj(key, ids)
             if o is None:
