@@ -221,7 +221,8 @@ def render_frame(ids: np.ndarray, palette: dict[int, tuple], line: float, gaps: 
 
 def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
     """One clip in memory: {'name', 'size', 'keyframes', 'line': [...], 'gt': [...], 'ids': [...], 'speed': {id: px},
-    'palette': {id: rgb}}. `scale` resizes the whole clip (geometry, lines, speeds), e.g. 2.0 for a bigger test."""
+    'palette': {id: rgb}, 'names': {id: 'c0.body'}}. `scale` resizes the whole clip (geometry, lines, speeds), e.g. 2.0
+    for a bigger test."""
     rng = np.random.default_rng([seed, CLIP_NAMES.index(spec.name) if spec.name in CLIP_NAMES else 99])
     W, H = round(spec.size[0] * scale), round(spec.size[1] * scale)
     line = spec.line * scale
@@ -238,6 +239,12 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
     bg = _palette(rng, 6)
     sky, ground, cloud, hill, house, roof = (new_id(c) for c in bg)
     pole_id = new_id(_palette(rng, 1)[0]) if spec.pole else None
+    names = dict(
+        zip(
+            (sky, ground, cloud, hill, house, roof, pole_id),
+            ("sky", "ground", "cloud", "hill", "house", "roof", "pole"),
+        )
+    )
     # characters: world x, base y, size, speed, phases, colours
     chars = []
     n_chars = spec.chars + (1 if spec.lookalike else 0)
@@ -249,6 +256,7 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
             for p in ("body", "hair", "stripe1"):
                 cols[p] = donor[p]  # a look-alike: same drawing, some paints of another character
             ids = {p: new_id(cols[p]) for p in PARTS}
+            names.update({gid: f"c{c}.{p}" for p, gid in ids.items()})
             enter = T // 3
             x0 = W + 0.25 * H
             v = -rng.uniform(*spec.speed)
@@ -277,6 +285,7 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
         )  # shared paints, as on real models
         cols["foot_r"], cols["arm_r"] = cols["foot_l"], cols["arm_l"]
         ids = {p: new_id(cols[p]) for p in PARTS}
+        names.update({gid: f"c{c}.{p}" for p, gid in ids.items()})
         s = H * rng.uniform(0.32, 0.42)
         x0 = W * (0.2 + 0.6 * (c + rng.uniform(-0.2, 0.2)) / max(n_chars - (2 if spec.lookalike else 1), 1))
         v = rng.uniform(*spec.speed) * rng.choice([-1, 1]) * 0.5
@@ -313,6 +322,7 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
         "ids": [],
         "speed": [],
         "palette": {k: list(v) for k, v in palette.items()},
+        "names": {k: v for k, v in names.items() if k is not None},  # id -> "sky", "c0.body" (c: character)
     }
     if spec.lookalike:
         out["keyframes"] = [0, T - 1]

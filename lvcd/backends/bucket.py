@@ -47,7 +47,7 @@ import numpy as np
 
 from ..lineart.normalize import Lineart, LineartConfig, composite_lines, normalize_lineart
 from ..lineart.palette import codes_rgb, rgb_codes
-from ..lineart.regions import RegionConfig, Regions, estimate_line_width, segment_regions
+from ..lineart.regions import RegionConfig, Regions, estimate_line_width, segment_regions, split_by_paint
 from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
@@ -104,6 +104,8 @@ class BucketConfig:
     reid_background: float = 0.5  # weight of the camera-motion votes for lost regions larger than parts
     reid_agree: float = 0.5  # share of a cluster's area a shift must align to re-seed a keyframe's position map
     #                          (dev: 0.5 fast_squash 0.813 -> 0.819, exit_reentry 0.862 -> 0.868 vs 0.6)
+    key_split_area: int = 20  # px: a keyframe region's second paint covering this much (3 px thick) becomes its own
+    #                           region (an unclosed gap joined a stripe to a body); 0 = one paint per region
     sliver_area: int = 12  # px: regions this small pick their paint from keyframe votes over their voted pixels
     min_share: float = 0.5  # a region is decided by votes when its top colour holds this share of its vote mass
     min_support: float = 0.2  # ... and the votes cover this fraction of its pixels
@@ -319,8 +321,10 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         if i == 0:
             self._regions_cfg = self.config.regions.resolved(la.mask)  # one segmentation setting per shot
         regions = segment_regions(la, self._regions_cfg)
-        # each region's colour = the most common reference colour over its interior pixels (exact paint values)
+        # each region's colour = the most common reference colour over its interior pixels (exact paint values); a
+        # region holding a second paint (a gap joined two shapes) is split first, so no paint of the keyframe is lost
         codes = rgb_codes(ref)
+        regions = split_by_paint(regions, codes, self.config.key_split_area) if self.config.key_split_area else regions
         lab = regions.labels[regions.interior].astype(np.int64)
         pairs, counts = np.unique(lab << 24 | codes[regions.interior], return_counts=True)
         reg, col = pairs >> 24, pairs & 0xFFFFFF

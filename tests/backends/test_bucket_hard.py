@@ -136,3 +136,25 @@ def test_thick_lines_work_on_a_reduced_copy():
     full = eval_clip(clip, BucketConfig(work_line_width=0))
     assert reduced["size"] == full["size"] == [864, 480]
     assert reduced["region_acc"] >= max(0.7, full["region_acc"] - 0.1), (reduced["per_frame"], full["per_frame"])
+
+
+def test_keyframe_region_with_two_paints_keeps_both():
+    """A gap joins a stripe to its body in the keyframe's lineart only (the next frames draw the line whole): both
+    paints still reach the frames."""
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    _sys.path.insert(0, str(_Path(__file__).resolve().parents[1] / "lineart"))
+    from test_regions import _gapped_stripe_keyframe
+
+    from lvcd.backends.bucket import BucketColorizer, BucketConfig
+    from lvcd.lineart.regions import RegionConfig
+
+    line, rgb = _gapped_stripe_keyframe()
+    whole = line.copy()
+    whole[36, 5:75] = 0
+    cfg = dict(regions=RegionConfig(gap_radius=0, wide_gap_radius=0), work_line_width=0, mode="flat")
+    out = list(BucketColorizer(BucketConfig(**cfg)).colorize(rgb, line, [whole, whole]))
+    assert all(tuple(o[45, 40]) == (30, 30, 200) and tuple(o[20, 40]) == (200, 30, 30) for o in out)
+    joined = list(BucketColorizer(BucketConfig(key_split_area=0, **cfg)).colorize(rgb, line, [whole]))
+    assert tuple(joined[0][45, 40]) == (200, 30, 30)  # one paint per keyframe region loses the blue

@@ -144,3 +144,51 @@ def test_split_regions_statistics_match_a_full_recount(cells):
     np.testing.assert_array_equal(reg.area, area)
     np.testing.assert_allclose(reg.centroid, centroid)
     np.testing.assert_array_equal(reg.bbox[area > 0], bbox[area > 0])
+
+
+def _gapped_stripe_keyframe():
+    """A box split by a horizontal line with a 6-px gap no gap closing here: one region,
+    painted in two paints (red above the line, blue below), plus a 1-px green fringe along the top outline."""
+    h, w = 60, 80
+    line = np.full((h, w), 255, np.uint8)
+    line[[5, 54], 5:75] = 0
+    line[5:55, [5, 74]] = 0
+    line[36, 5:37] = 0
+    line[36, 43:75] = 0  # gap at x = 37..42
+    rgb = np.full((h, w, 3), 255, np.uint8)
+    rgb[6:36, 6:74] = (200, 30, 30)  # the larger paint: the region keeps its id
+    rgb[37:54, 6:74] = (30, 30, 200)
+    rgb[6, 6:74] = (30, 200, 30)  # a fringe one pixel thick: not a paint
+    return line, rgb
+
+
+def test_split_by_paint_splits_a_joined_paint_and_keeps_fringes():
+    from lvcd.lineart.palette import rgb_codes
+    from lvcd.lineart.regions import RegionConfig, segment_regions, split_by_paint
+
+    line, rgb = _gapped_stripe_keyframe()
+    regions = segment_regions(line, RegionConfig(gap_radius=0, wide_gap_radius=0))
+    codes = rgb_codes(rgb)
+    inside = regions.inner[20, 40]
+    assert regions.inner[40, 40] == inside  # the gap joined both halves: one region
+    split = split_by_paint(regions, codes, min_area=20)
+    assert split.inner[20, 40] != split.inner[40, 40]  # two paints, two regions
+    red, blue = codes[20, 40], codes[40, 40]
+    for y, x in ((20, 40), (40, 40)):
+        held = set(np.unique(codes[split.inner == split.inner[y, x]]).tolist())
+        assert not {red, blue} <= held  # no region holds both paints any more
+    assert split.n == regions.n + 1  # the 1-px green fringe (68 px) is not a paint: it stays with its region
+    assert split.inner[6, 40] == split.inner[20, 40]
+    assert split.area.sum() == regions.area.sum()
+    assert (split.labels > 0).all()
+    assert split_by_paint(split, codes, min_area=20) is split  # nothing left to split
+
+
+def test_split_by_paint_leaves_one_paint_regions_alone():
+    from lvcd.lineart.palette import rgb_codes
+    from lvcd.lineart.regions import RegionConfig, segment_regions, split_by_paint
+
+    line, rgb = _gapped_stripe_keyframe()
+    rgb[37:54, 6:74] = (200, 30, 30)
+    regions = segment_regions(line, RegionConfig(gap_radius=0, wide_gap_radius=0))
+    assert split_by_paint(regions, rgb_codes(rgb), min_area=20) is regions
