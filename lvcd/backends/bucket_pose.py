@@ -25,6 +25,7 @@ RIGIDITY = 0.05  # pull of the linear part towards the previous frame's (x the p
 SHIFT = 0.012  # of the longer side: shifts searched around each starting transform
 RADIUS = 0.004  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
 SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
+SEEN = 0.3  # share of an object's in-frame lines that must be in view (not behind an object in front) to fit it
 CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
 
 
@@ -116,6 +117,7 @@ class PoseMixin:
         H, W = self._shape
         p = (o.line_pts - A[:, 2]) @ np.linalg.inv(A[:, :2]).T
         inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
+        self._in_frame = int(inside.sum())
         front = getattr(self, "_occl", None)
         if front is not None:  # hidden behind an object in front: neither seen nor missed
             q = np.rint(p[inside]).astype(np.int64)
@@ -126,7 +128,7 @@ class PoseMixin:
         """(share of the object's visible keyframe lines that A lays on current lines, visible count)."""
         inside, p = self._visible(o, A)
         nv = int(inside.sum())
-        if nv < MIN_PAIRS:
+        if nv < max(MIN_PAIRS, SEEN * self._in_frame):  # mostly behind objects in front: too little to judge
             return 0.0, nv
         H, W = self._shape
         q = np.rint(p[inside]).astype(np.int64)
