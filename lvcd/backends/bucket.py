@@ -117,7 +117,7 @@ class BucketConfig:
     work_min_side: int = 320  # px: the working copy's longer side never goes below this
     objects: bool = True  # track keyframe characters as whole objects (bucket_objects): identity through crossings
     #                       and exits, where per-pixel flow drags one character's positions onto the other (dev
-    #                       seeds 1, 3, 4: mean region Acc 0.894 -> 0.937, worst clip 0.708 -> 0.854)
+    #                       seeds 1, 3, 4: mean region Acc 0.897 -> 0.937, worst clip 0.708 -> 0.892)
     objects_weight: float = 2.0  # object votes relative to a keyframe's (x outline alignment^2)
     mode: str = "auto"  # "flat": paint regions; "warp": carry the keyframe's colours along dense flow (lineart that
     #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
