@@ -13,6 +13,9 @@ file does it with classical tools.) Per frame:
    flow. Each keyframe's paints are warped through its map and counted per region, weighted by the square of how
    well the affine motion fitted along the region's outline lays that outline onto the keyframe's lines, and by
    nearness in time (nearest keyframe first).
+   Objects (`bucket_objects`): part regions that move alike become one object per character, fitted to each frame's
+   lines (front to back), dormant out of view and found again; a fitted object votes its paints onto the regions
+   its lines explain and vetoes votes (and rescues) that put its paints where it no longer is.
 3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
    cluster of part-sized regions in the keyframes (`bucket_reid`: masked correlation of distance-to-line images,
    keyframe places other confident parts continue cost score); a shift whose outlines land on keyframe lines gives
@@ -60,6 +63,7 @@ logger = logging.getLogger(__name__)
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 KEY_TIE_BREAK = 1e-3  # share of the keyframe's own score added when picking the winner: breaks (near-)ties its way
+VETO = 0.3  # share of a region a moved-away object's paint must cover to veto that paint's previous-frame votes
 MAX_PALETTE = 1024  # distinct paints in a keyframe; cels use tens, and votes cost regions x paints memory
 _INNER_STATE = ("confidence", "palette", "cel", "used_mode", "key_paint_share")  # read from a reduced run
 _DIS_PRESETS = {
@@ -523,15 +527,21 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         misplaced = self._misplaced(regions, cur_img, keys, i)
         chain_part = chain_w = None
         chain_align = np.zeros(n + 1)
+        vetoed = None  # [n + 1, K] votes dropped as their object's paints now lie elsewhere
         for key, d in zip(keys, dists):
             w = cfg.keyframe_weight / (1.0 + 0.5 * (d - nearest) / max(nearest, 1))  # nearest in time first
             if key.chain is not None and key.index < i:
                 flow = track.to_full_flow(key.chain, g, self._shape)
             else:
                 flow = self._full_flow(cur_img, key.frame)
-            counts = self._dense_votes(regions, flow, key.frame)
+            veto = self._moved_away(key, flow, regions) if cfg.objects else None
+            away = None if veto is None else veto[0]
+            counts = self._dense_votes(regions, flow, key.frame, drop=away)
+            if away is not None and away.any():  # paints of objects now elsewhere: the previous frame's too
+                gone = self._dense_votes(regions, flow, key.frame, drop=~away)
+                vetoed = gone if vetoed is None else vetoed + gone
             align = self._affine_alignment(regions, samples, flow, key.frame)
-            self._rigid_rescue(regions, samples, flow, key.frame, counts, align)
+            self._rigid_rescue(regions, samples, flow, key.frame, counts, align, None if veto is None else veto[1:])
             wq = (w * align**2).astype(np.float32)
             part = wq[:, None] * counts / area[:, None]
             pick = wq[:, None] * counts / self._vote_area(area, counts)[:, None]  # slivers: over voted pixels
@@ -564,6 +574,8 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
             counts = self._dense_votes(regions, flow, prev, weights=prev.conf)
             align = self._affine_alignment(regions, samples, flow, prev)
             self._rigid_rescue(regions, samples, flow, prev, counts, align)
+            if vetoed is not None:  # the previous frame took them from the same moved-away object: not confirmed
+                counts[vetoed >= VETO * area[:, None]] = 0.0
             wq = (cfg.prev_weight * align**2).astype(np.float32)
             prev_part = wq[:, None] * counts / area[:, None]
             score += prev_part

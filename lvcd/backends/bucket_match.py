@@ -71,10 +71,16 @@ class MatchMixin:
     """Matching steps shared by every source (keyframe or previous frame); needs `config`, `palette`, `_shape`."""
 
     def _dense_votes(
-        self, regions: Regions, flow: np.ndarray, src: _Frame, weights: np.ndarray | None = None
+        self,
+        regions: Regions,
+        flow: np.ndarray,
+        src: _Frame,
+        weights: np.ndarray | None = None,
+        drop: np.ndarray | None = None,
     ) -> np.ndarray:
         """float32 [n + 1, K]: per region, how many of its interior pixels the flow brings from each colour
-        (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence)."""
+        (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence; none
+        from the pixels `drop`)."""
         H, W = self._shape
         if self._grid is None:
             self._grid = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
@@ -89,6 +95,8 @@ class MatchMixin:
         k = len(self.palette)
         # column k collects "no vote", row 0 the current frame's line pixels: both dropped after one bincount
         np.minimum(votes, k, out=votes)
+        if drop is not None:
+            votes[drop] = k
         big = (regions.n + 1) * (k + 1) >= 2**31
         keys = (regions.inner.astype(np.int64) if big else regions.inner) * (k + 1) + votes
         wmap = None
@@ -174,7 +182,14 @@ class MatchMixin:
         return np.where(counts > 0, np.bincount(lab, weights=hit, minlength=n + 1) / np.maximum(counts, 1), overall)
 
     def _rigid_rescue(
-        self, regions: Regions, samples, flow: np.ndarray, src: _Frame, counts: np.ndarray, align: np.ndarray
+        self,
+        regions: Regions,
+        samples,
+        flow: np.ndarray,
+        src: _Frame,
+        counts: np.ndarray,
+        align: np.ndarray,
+        forbid: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Re-match regions whose dense votes are weak (badly aligned outline, few or split votes) region to region.
 
@@ -183,6 +198,8 @@ class MatchMixin:
         `search_radius` of the region's centroid (as is, or moved by the flow's median over the region); each is
         tried at the shift that aligns the centroids, refined by +-`refine` px, and scored by the IoU of the shifted
         region with it. The best match with IoU >= `rescue_iou` replaces the region's dense votes by its colour.
+        `forbid` (owner of each source region, -1 none; [n + 1, J] whether each region lies within each owner's
+        reach): a source region owned by an object that is elsewhere is no candidate (characters drawn alike).
         """
         cfg = self.config
         _, xs, ys, starts = samples
@@ -208,6 +225,10 @@ class MatchMixin:
         ratio = np.abs(np.log(s_area[None] / a_r[:, None]))
         near = np.minimum(_distances(c_r, s_cent), _distances(moved, s_cent))
         ok = (ratio < np.log(cfg.area_ratio)) & (near < radius)
+        if forbid is not None:
+            owner, in_reach = forbid
+            o = owner[1:]
+            ok &= (o[None] < 0) | in_reach[todo][:, np.maximum(o, 0)]
         for row in np.flatnonzero(ok.any(axis=1)):
             r = todo[row]
             cand = np.flatnonzero(ok[row]) + 1

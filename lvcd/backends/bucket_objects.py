@@ -57,6 +57,8 @@ MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart mor
 WATCH = 4  # frames after a keyframe watched before its objects are built
 GATE = 0.04  # of the longer side: farthest a fit may land from the constant-velocity prediction
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
+ATTACH = 0.5  # share of an object's motion a touching part must follow to be attached to it (owned, not fitted)
+SWING = 0.02  # of the longer side: how far an attached part may swing from where the object's fit puts it
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 
 
@@ -127,6 +129,7 @@ class ObjectsMixin(PoseMixin):
         fw, fh = self._flow_size()
         med, prev_d = state["d"], state["prev_d"]
         objs = []
+        s_all, d_all = state["src"], state["dst"]
         for c in np.unique(comp[comp >= 0]):
             ids = np.flatnonzero(comp == c)
             if reg.area[ids].sum() < MIN_AREA * H * W or len(ids) < MIN_REGIONS:
@@ -136,6 +139,13 @@ class ObjectsMixin(PoseMixin):
                 continue
             wts = (reg.area[ids] * seen[ids])[:, None]
             shift = (med[ids] * wts).sum(axis=0) / max(wts.sum(), 1)
+            # parts touching it that moved along with it, if not alike (arms swinging on a body; scenery stays put)
+            inobj = comp == c
+            touch = np.union1d(d_all[inobj[s_all]], s_all[inobj[d_all]])
+            touch = touch[part[touch] & seen[touch] & ~inobj[touch]]
+            if np.hypot(*shift) >= MOTION_GAP * max(H, W):
+                along = med[touch] @ shift / (shift @ shift)
+                o.attached = touch[along >= ATTACH]
             o.A[:, 2] = -shift
             guess = self._chain_guess(o, key.chain)
             if guess is not None:
@@ -204,6 +214,7 @@ class ObjectsMixin(PoseMixin):
             return o
         new.A, new.vel, new.fit, new.miss, new.live, new.uid = o.A, o.vel, o.fit, o.miss, o.live, o.uid
         new.vmean = o.vmean
+        new.attached = o.attached
         new.part_hit = o.part_hit[~bad]
         return new
 
@@ -213,6 +224,7 @@ class ObjectsMixin(PoseMixin):
         if i == 0 or not hasattr(self, "_objs"):
             self._objs = []
         self._obj_votes = None
+        self._covers = []
         if i == 0:
             self._pending = {}
         if own is not None:  # a keyframe: its objects are built after watching how its regions move
@@ -232,7 +244,7 @@ class ObjectsMixin(PoseMixin):
         # best-fitting first; the lines an object lays its own lines on are its, not free for the others: the one in
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
-        pruned = []
+        pruned, covers = [], []
         self._occl = None
         for o in self._front_first(near_cur):
             if not o.live or any(o is b for b in built) or (own is not None and o.key_index == own.index):
@@ -253,11 +265,14 @@ class ObjectsMixin(PoseMixin):
                 M[:, 2] -= (o.ox, o.oy)
                 fp = cv2.warpAffine(o.foot.view(np.uint8), M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
                 self._occl = fp.view(bool) if self._occl is None else self._occl | fp.view(bool)
+                if o.fit >= FIT:
+                    covers.append(o)
         front, self._occl = self._occl, None
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
         swap = {id(a): b for a, b in pruned}
         self._objs = [swap.get(id(o), o) for o in self._objs] + built
+        self._covers = [swap.get(id(o), o) for o in covers]
         self._occl = front  # a character found again may still be half behind one in view
         self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
         self._occl = None
@@ -296,16 +311,28 @@ class ObjectsMixin(PoseMixin):
         guess = self._chain_guess(o, chain)
         found = self._search(o, pred, cur_img)
         p0 = o.pos(pred)
-        for A0 in [a for a in (pred, found, guess) if a is not None]:
-            A = self._icp(o, pts, self._chamfer(o, A0, near_cur), radius)
-            if A is None:
-                continue
+
+        def judged(A):  # (fit, A, lines in view, fit less the cost of the jump), None for a jump no motion explains
             if np.hypot(*(o.pos(A) - p0)) > GATE * max(H, W):
-                continue  # a jump no motion explains: another character drawn alike, not this one
+                return None  # another character drawn alike, not this one
             f, nv = self._fit(o, A, near_cur)
-            s = f - JUMP_COST * np.hypot(*(o.pos(A) - p0)) / (SEARCH * max(H, W))  # motion continuity
-            if best is None or s > best[3] + 0.02:
-                best = (f, A, nv, s)
+            return f, A, nv, f - JUMP_COST * np.hypot(*(o.pos(A) - p0)) / (SEARCH * max(H, W))
+
+        # every starting guess gets a shift search (cheap; guesses that land together once); the best goes on to
+        # the rotation/squash search and closest points, the costly steps (the next one if those fail)
+        starts, cands = [], []
+        for A0 in (pred, found, guess):
+            if A0 is None or any(np.abs(A0 - B).max() < 0.5 for B in starts):
+                continue
+            starts.append(A0)
+            c = judged(self._chamfer(o, A0, near_cur, shapes=False))
+            if c is not None and (not cands or c[3] > max(x[3] for x in cands) + 0.02):
+                cands.append(c)
+        for c in sorted(cands, key=lambda x: -x[3]):
+            A = self._icp(o, pts, self._chamfer(o, c[1], near_cur), radius)
+            best = judged(A) if A is not None else None
+            if best is not None:
+                break
         old = o.pos()
         if best is not None and best[0] >= (FIT if o.miss == 0 else RESUME):
             o.fit, o.A = best[0], best[1]
@@ -388,6 +415,69 @@ class ObjectsMixin(PoseMixin):
             votes += wq[:, None] * c.astype(np.float32) / area[:, None]
             wsum += wq
         return votes, wsum
+
+    def _moved_away(self, key: _Key, flow: np.ndarray, regions: Regions):
+        """What `key`'s objects now fitted elsewhere rule out, or None: (bool [H, W] current pixels the flow takes to a
+        keyframe pixel of such an object or a part attached to it, outside where its fit puts them; int [m + 1] the
+        object owning each keyframe region, -1 none; bool [n + 1, J] current regions mostly within each object's
+        reach). A roof revealed where a character's arm was in the keyframe, or the character behind one that crossed
+        it, takes no votes (nor rescues) from that object."""
+        covers = [o for o in getattr(self, "_covers", []) if o.key_index == key.index and o.live]
+        if not covers:
+            return None
+        H, W = self._shape
+        reg = key.frame.regions
+        owner = np.full((H, W), -1, np.int16)
+        region_owner = np.full(reg.n + 1, -1, np.int64)
+        area = np.maximum(regions.area, 1)
+        in_reach = np.zeros((regions.n + 1, len(covers)), bool)
+        reach = []
+        for j, o in enumerate(covers):
+            x0, y0, own, near = self._reach(o, key)
+            h, w = own.shape
+            owner[y0 : y0 + h, x0 : x0 + w][own] = j
+            region_owner[o.ids] = j
+            region_owner[o.attached] = j
+            M = o.A.copy()
+            M[:, 2] -= (x0, y0)
+            r = cv2.warpAffine(near, M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP).view(bool)
+            in_reach[:, j] = np.bincount(regions.inner[r], minlength=regions.n + 1) >= 0.5 * area
+            reach.append(r)
+        if self._grid is None:
+            self._grid = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+        src = cv2.remap(
+            owner,
+            self._grid[0] + flow[..., 0],
+            self._grid[1] + flow[..., 1],
+            cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=-1,
+        )
+        away = np.zeros((H, W), bool)
+        for j, r in enumerate(reach):
+            away |= (src == j) & ~r
+        return away, region_owner, in_reach
+
+    def _reach(self, o: _Obj, key: _Key):
+        """(x0, y0, owned, reach) keyframe crops of object `o`, cached: `owned` its and its attached parts' interior
+        pixels, `reach` (uint8) where they may lie under the object's transform (attached parts swing: dilated)."""
+        if getattr(o, "reach", None) is None:
+            reg = key.frame.regions
+            H, W = self._shape
+            ids = np.concatenate([o.ids, getattr(o, "attached", np.zeros(0, np.int64))]).astype(np.int64)
+            m = max(4, round(SWING * max(H, W)))
+            b = reg.bbox[ids]
+            x0, y0 = max(int(b[:, 0].min()) - m, 0), max(int(b[:, 1].min()) - m, 0)
+            x1, y1 = min(int(b[:, 2].max()) + m, W), min(int(b[:, 3].max()) + m, H)
+            sel = np.zeros(reg.n + 1, bool)
+            sel[ids] = True
+            own = sel[reg.inner[y0:y1, x0:x1]]
+            att = own & ~np.isin(reg.inner[y0:y1, x0:x1], o.ids)
+            near = cv2.dilate(att.view(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8))
+            h, w = o.foot.shape
+            near[o.oy - y0 : o.oy - y0 + h, o.ox - x0 : o.ox - x0 + w] |= o.foot.view(np.uint8)
+            o.reach = (x0, y0, own, near)
+        return o.reach
 
     def _add_object_votes(self, score: np.ndarray, key_score: np.ndarray, weight_sum: np.ndarray) -> None:
         if getattr(self, "_obj_votes", None) is None:

@@ -17,7 +17,7 @@ import numpy as np
 _UIDS = itertools.count()
 SQUASHES = [(1.0, 1.0), (1.04, 1 / 1.04), (1 / 1.04, 1.04), (1.015, 1.015), (1 / 1.015, 1 / 1.015)]
 AREA_STEP = 0.015  # most a fit may change an object's size per frame (x its linear size)
-MAX_POINTS = 4000  # current-frame line pixels used per object fit (sampled evenly)
+MAX_POINTS = 2000  # current-frame line pixels used per object fit (sampled evenly)
 LINE_SAMPLES = 600  # keyframe line pixels per object for the fit score
 MIN_PAIRS = 12  # closest-point pairs a transform update needs
 ITERS = 12  # closest-point iterations per fit
@@ -50,6 +50,8 @@ class _Obj:
         self.fit = 1.0
         self.miss = 0
         self.live = True
+        self.attached = np.zeros(0, np.int64)  # keyframe part regions moving with it but not fitted (swinging arms)
+        self.reach = None  # cached keyframe crops of where it and its attached parts may lie (bucket_objects)
 
     def pos(self, A=None) -> np.ndarray:
         """Where the keyframe centre lies in the current frame under A (default: the current transform)."""
@@ -164,11 +166,15 @@ class PoseMixin:
             if keep.sum() < MIN_PAIRS:
                 return None
             pk = p[ok][keep]
+            A_prev = A
             A = _solve(pk, tgt[keep] + (o.ox, o.oy), L0, RIGIDITY)
             c = pk.mean(axis=0)
             B = _constrain(A, L0)
             B[:, 2] += _apply(A, c[None])[0] - _apply(B, c[None])[0]
+            done = r <= 2.0 and np.abs(B - A_prev).max() < 0.02  # converged at the finest radius
             A = B
+            if done:
+                break
             r = max(2.0, 0.5 * r)
         return A
 
@@ -227,10 +233,11 @@ class PoseMixin:
         out[:, 2] -= ((ex - m) / sx, (ey - m) / sy)
         return out
 
-    def _chamfer(self, o: _Obj, A: np.ndarray, near: np.ndarray) -> np.ndarray:
+    def _chamfer(self, o: _Obj, A: np.ndarray, near: np.ndarray, shapes: bool = True) -> np.ndarray:
         """A refined by exhaustive search: shifts within `SHIFT` of the longer side, then small rotations and
-        squashes about the object's centre, each scored by the share of the object's visible keyframe lines that land
-        on (free) current lines. Closest points alone stay trapped within a line spacing of where they start."""
+        squashes about the object's centre (`shapes`; shifts only without), each scored by the share of the object's
+        visible keyframe lines that land on (free) current lines. Closest points alone stay trapped within a line
+        spacing of where they start."""
         H, W = self._shape
         inside, p = self._visible(o, A)
         if inside.sum() < MIN_PAIRS:
@@ -238,8 +245,8 @@ class PoseMixin:
         p = p[inside]
         c = p.mean(axis=0)
         r = max(2, round(SHIFT * max(H, W)))
-        st = max(1, r // 8)
-        d = np.arange(-r, r + 1, st)
+        st = max(1, (r + 2) // 6)  # coarse grid, then +-st px around its best
+        d = np.arange(-(r // st), r // st + 1) * st  # holds 0: the prediction itself
         sh = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2).astype(np.float64)
 
         def score(M, shifts):
@@ -254,15 +261,20 @@ class PoseMixin:
         s0 -= 0.05 * np.hypot(*sh.T) / r  # ties go to the prediction
         best_t = sh[int(np.argmax(s0))]
         fine = np.stack(np.meshgrid(np.arange(-st, st + 1), np.arange(-st, st + 1)), -1).reshape(-1, 2) + best_t
-        best = (-1.0, np.eye(2), best_t)
-        for ang in (-0.05, 0.0, 0.05):
+        sc = score(np.eye(2), fine.astype(np.float64))  # the shape as it is first: ties stay with it
+        j = int(np.argmax(sc))
+        best = (float(sc[j]), np.eye(2), fine[j].astype(np.float64))
+        near1 = np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2)), -1).reshape(-1, 2) + best[2]
+        for ang in (-0.05, 0.0, 0.05) if shapes else ():
             R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
             for sx, sy in SQUASHES:  # squash and stretch keep the area: a size change is another character
+                if ang == 0.0 and sx == sy == 1.0:
+                    continue
                 M = R @ np.diag([sx, sy])
-                sc = score(M, fine.astype(np.float64))
+                sc = score(M, near1)  # +-1 px around the best shift of the shape as it is
                 j = int(np.argmax(sc))
                 if sc[j] > best[0] + 1e-6:
-                    best = (float(sc[j]), M, fine[j].astype(np.float64))
+                    best = (float(sc[j]), M, near1[j])
         _, M, t = best
         # key -> current was G0 = A^-1; now G = c + M (G0 - c) + t, and A = G^-1
         Ai = np.concatenate([np.linalg.inv(A[:, :2]), (-np.linalg.inv(A[:, :2]) @ A[:, 2])[:, None]], axis=1)

@@ -242,8 +242,8 @@ class RoutedBucketColorizer(BucketColorizer):
             allowed[:, paints] = np.maximum(allowed[:, paints], s[:, None])
         return shares, allowed
 
-    def _rigid_rescue(self, regions, samples, flow, src, counts, align) -> None:
-        super()._rigid_rescue(regions, samples, flow, src, counts, align)
+    def _rigid_rescue(self, regions, samples, flow, src, counts, align, forbid=None) -> None:
+        super()._rigid_rescue(regions, samples, flow, src, counts, align, forbid)
         route = getattr(self, "_route", None)
         if route is None:
             return
