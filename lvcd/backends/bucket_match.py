@@ -119,7 +119,15 @@ class MatchMixin:
 
     def _samples(self, la: Lineart, regions: Regions):
         """Up to `align_points` line pixels per region (lines belong to their nearest region): the region's outline,
-        used to score how well a motion lays it onto the source's lines."""
+        used to score how well a motion lays it onto the source's lines. Cached for the frame's last call."""
+        cached = getattr(self, "_samples_of", None)
+        if cached is not None and cached[0] is la and cached[1] is regions:
+            return cached[2]
+        out = self._outline_samples(la, regions)
+        self._samples_of = (la, regions, out)
+        return out
+
+    def _outline_samples(self, la: Lineart, regions: Regions):
         ys, xs = np.nonzero(la.mask)
         lab = regions.labels[ys, xs]
         order = np.argsort(lab, kind="stable")

@@ -59,6 +59,7 @@ GATE = 0.04  # of the longer side: farthest a fit may land from the constant-vel
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
 ATTACH = 0.5  # share of an object's motion a touching part must follow to be attached to it (owned, not fitted)
 SWING = 0.02  # of the longer side: how far an attached part may swing from where the object's fit puts it
+PLACE = 0.5  # share of an object's lines inside another's predicted footprint that makes a fit take its place
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 
 
@@ -245,6 +246,7 @@ class ObjectsMixin(PoseMixin):
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
         pruned, covers = [], []
+        self._placed = [(k, self._predict(k)) for k in self._objs if k.live and k.miss == 0 and k.fit >= FIT]
         self._occl = None
         for o in self._front_first(near_cur):
             if not o.live or any(o is b for b in built) or (own is not None and o.key_index == own.index):
@@ -274,10 +276,11 @@ class ObjectsMixin(PoseMixin):
         self._objs = [swap.get(id(o), o) for o in self._objs] + built
         self._covers = [swap.get(id(o), o) for o in covers]
         self._occl = front  # a character found again may still be half behind one in view
-        self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
+        found = self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
         self._occl = None
         if own is None:
-            align, best = self._region_alignment(regions, samples)
+            if found or built or any(a is not b for a, b in pruned):  # else: the objects it was computed for
+                align, best = self._region_alignment(regions, samples)
             self._obj_votes = self._votes(regions, align, best)
 
     def _front_first(self, near_cur: np.ndarray) -> list[_Obj]:
@@ -315,6 +318,8 @@ class ObjectsMixin(PoseMixin):
         def judged(A):  # (fit, A, lines in view, fit less the cost of the jump), None for a jump no motion explains
             if np.hypot(*(o.pos(A) - p0)) > GATE * max(H, W):
                 return None  # another character drawn alike, not this one
+            if self._takes_place(o, A, pred):
+                return None
             f, nv = self._fit(o, A, near_cur)
             return f, A, nv, f - JUMP_COST * np.hypot(*(o.pos(A) - p0)) / (SEARCH * max(H, W))
 
@@ -349,6 +354,24 @@ class ObjectsMixin(PoseMixin):
         if o.miss > COAST or gone:
             o.live = False
             o.vel = np.zeros(2) if gone else o.vel
+
+    def _takes_place(self, o: _Obj, A: np.ndarray, pred: np.ndarray) -> bool:
+        """Whether transform A puts `o` where another object, fitted last frame, is predicted to be now, and not
+        where `o` itself is predicted (anywhere, for an object coasting): characters drawn alike swap identities that
+        way when they cross."""
+        cur = (o.line_pts - A[:, 2]) @ np.linalg.inv(A[:, :2]).T  # its keyframe lines, in this frame
+
+        def share(k, Ak):  # of those lines, inside k's footprint placed by Ak
+            h, w = k.foot.shape
+            q = np.rint(_apply(Ak, cur) - (k.ox, k.oy)).astype(np.int64)
+            ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+            ok[ok] = k.foot[q[ok, 1], q[ok, 0]]
+            return ok.mean()
+
+        others = [(k, Ak) for k, Ak in getattr(self, "_placed", []) if k is not o]
+        if not any(share(k, Ak) > PLACE for k, Ak in others):
+            return False
+        return o.miss > 0 or share(o, pred) <= PLACE  # one coasting never resumes on a tracked one's place
 
     # ---------------------------------------------------------------------------------------------- voting
     def _region_alignment(self, regions: Regions, samples) -> tuple[np.ndarray, np.ndarray]:
@@ -488,21 +511,23 @@ class ObjectsMixin(PoseMixin):
         weight_sum += wsum
 
     # ---------------------------------------------------------------------------------------------- re-entry
-    def _reacquire(self, la, regions, cur_img, keys, i, pts, near_cur, align) -> None:
-        """Lost and dormant objects are searched for among the clusters of part regions no live object explains."""
+    def _reacquire(self, la, regions, cur_img, keys, i, pts, near_cur, align) -> bool:
+        """Lost and dormant objects are searched for among the clusters of part regions no live object explains;
+        True when one was found."""
         cfg = self.config
         lost = [o for o in self._objs if not o.live or o.miss]
         if not lost:
-            return
+            return False
         H, W = self._shape
         part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W) & (align < ALIGN)
         part[0] = False
         if not part.any():
-            return
+            return False
         fw, fh = self._flow_size()
         # the part regions no live object explains, in connected pieces (across the lines between them)
         small = cv2.dilate(self._small(part, regions).view(np.uint8), np.ones((3, 3), np.uint8))
         n, comp, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
+        taken = False
         for c in range(1, n):
             if stats[c, cv2.CC_STAT_AREA] < max(32, MIN_AREA * fw * fh):
                 continue
@@ -522,3 +547,5 @@ class ObjectsMixin(PoseMixin):
             if best is not None:
                 f, A, o = best
                 o.A, o.fit, o.vel, o.miss, o.live = A, f, np.zeros(2), 0, True
+                taken = True
+        return taken

@@ -152,15 +152,17 @@ class PoseMixin:
         if len(p) < MIN_PAIRS:
             return None
         r = radius
+        foot, ny, nx = o.foot.ravel(), o.nearest[0].ravel(), o.nearest[1].ravel()
         for _ in range(ITERS):
             q = _apply(A, p) - (o.ox, o.oy)
             qi = np.rint(q).astype(np.int64)
             ok = (qi[:, 0] >= 0) & (qi[:, 0] < w) & (qi[:, 1] >= 0) & (qi[:, 1] < h)
-            ok[ok] = o.foot[qi[ok, 1], qi[ok, 0]]
+            flat = qi[ok, 1] * w + qi[ok, 0]
+            ok[ok] = foot[flat]
             if ok.sum() < MIN_PAIRS:
                 return None
-            qy, qx = o.nearest[0][qi[ok, 1], qi[ok, 0]], o.nearest[1][qi[ok, 1], qi[ok, 0]]
-            tgt = np.stack([qx, qy], 1).astype(np.float64)
+            flat = qi[ok, 1] * w + qi[ok, 0]
+            tgt = np.stack([nx[flat], ny[flat]], 1).astype(np.float64)
             d = np.hypot(*(tgt - q[ok]).T)
             keep = d <= max(1.5, min(r, 2.5 * np.median(d)))
             if keep.sum() < MIN_PAIRS:
@@ -249,12 +251,18 @@ class PoseMixin:
         d = np.arange(-(r // st), r // st + 1) * st  # holds 0: the prediction itself
         sh = np.stack(np.meshgrid(d, d), -1).reshape(-1, 2).astype(np.float64)
 
+        # integer shifts of rounded points, looked up in the lines padded with misses: one flat gather per shift
+        reach = r + st + 2  # the largest shift searched, and then some
+        pad = 2 * reach
+        flat = np.pad(near, pad).ravel()
+        wp = W + 2 * pad
+
         def score(M, shifts):
-            q = (p - c) @ M.T + c  # [m, 2]
-            x = np.rint(q[None, :, 0] + shifts[:, None, 0]).astype(np.int64)
-            y = np.rint(q[None, :, 1] + shifts[:, None, 1]).astype(np.int64)
-            ok = (x >= 0) & (x < W) & (y >= 0) & (y < H)
-            hit = ok & near[np.clip(y, 0, H - 1), np.clip(x, 0, W - 1)]
+            q = np.rint((p - c) @ M.T + c).astype(np.int64)  # [m, 2]
+            qx = np.clip(q[:, 0], -(pad - reach), W - 1 + pad - reach) + pad  # farther out: a miss shifted or not
+            qy = np.clip(q[:, 1], -(pad - reach), H - 1 + pad - reach) + pad
+            s = np.rint(shifts).astype(np.int64)  # [S, 2]
+            hit = flat[(qy * wp + qx)[None] + (s[:, 1] * wp + s[:, 0])[:, None]]  # [S, m]
             return hit.sum(axis=1) / max(len(p), 1)
 
         s0 = score(np.eye(2), sh)
