@@ -150,11 +150,15 @@ def test_crossing_characters_drawn_alike_keep_their_identities():
     clip = make_clip(SPEC["hop_pan"], seed=6)
     frames = len(clip["line"])
     colorizer, states = _run(clip, frames)
+    checked = 0
     for o in _characters(colorizer, clip):
         accs = []
         for t in range(frames - 10, frames):
             if o.uid in states[t] and states[t][o.uid][2]:
                 o.A = states[t][o.uid][1]
                 accs.append(_paint_accuracy(colorizer, o, clip["gt"][t], clip["ids"][t]))
-        # a swapped object scores 0 here; character 0's pose after its hop is rough (~0.67), not swapped
-        assert accs and np.median(accs) >= 0.5, (o.uid, accs)
+        if accs:  # (one that walked out of the pan is dormant)
+            checked += 1
+            # a swapped object scores 0 here; character 0's pose after its hop is rough (~0.67), not swapped
+            assert np.median(accs) >= 0.5, (o.uid, accs)
+    assert checked >= 2
