@@ -48,6 +48,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from ..lineart import regions as rg
 from ..lineart.normalize import Lineart, LineartConfig, composite_lines, normalize_lineart
 from ..lineart.palette import codes_rgb, rgb_codes
 from ..lineart.regions import RegionConfig, Regions, estimate_line_width, segment_regions, split_by_paint
@@ -257,7 +258,6 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
                 raise ValueError(f"two keyframes are given for frame {index}; keep one of them.")
             idx.add(int(index))
             prepared.append((int(index), *self._key_regions(rgb, lineart, i)))
-        self.cel = cel_report(prepared[0][2], prepared[0][4])
         self.used_mode = self.config.mode
         if self.config.mode == "auto":
             self.used_mode = "flat" if looks_like_cel(self.cel) else "warp"
@@ -328,18 +328,14 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         # each region's colour = the most common reference colour over its interior pixels (exact paint values); a
         # region holding a second paint (a gap joined two shapes) is split first, so no paint of the keyframe is lost
         codes = rgb_codes(ref)
-        regions = split_by_paint(regions, codes, self.config.key_split_area) if self.config.key_split_area else regions
-        lab = regions.labels[regions.interior].astype(np.int64)
-        pairs, counts = np.unique(lab << 24 | codes[regions.interior], return_counts=True)
-        reg, col = pairs >> 24, pairs & 0xFFFFFF
-        order = np.lexsort((-counts, reg))  # per region, most common colour first
-        first = np.ones(len(order), bool)
-        first[1:] = reg[order][1:] != reg[order][:-1]
-        region_code = np.full(regions.n + 1, -1, np.int64)
-        region_code[reg[order][first]] = col[order][first]
-        used = region_code >= 0  # ids that lie on no pixel (specks, blank frames) get any used paint
-        region_code[~used] = region_code[used][0] if used.any() else 0xFFFFFF
-        return la, regions, region_code, ref
+        if i == 0:  # cel or not is judged on the regions the lines close (split by paint, tone bands would pass)
+            self.cel = cel_report(regions, ref)
+        if self.config.key_split_area and (self.config.mode == "flat" or looks_like_cel(self.cel)):
+            split = split_by_paint(regions, codes, self.config.key_split_area)
+            region_code = rg.region_paints(split, codes)
+            if len(np.unique(region_code[1:])) <= MAX_PALETTE:  # else shading bands: fills of the unsplit regions
+                return la, split, region_code, ref
+        return la, regions, rg.region_paints(regions, codes), ref
 
     def _trace_sides(self, regions: Regions, color: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Paints of the darkest and lightest region touching each `where` pixel (3x3): [m, 3] uint8 each."""

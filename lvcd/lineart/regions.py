@@ -303,6 +303,21 @@ def _fill_lines(inner: np.ndarray, interior: np.ndarray) -> np.ndarray:
     return labels
 
 
+def region_paints(regions: Regions, codes: np.ndarray) -> np.ndarray:
+    """int64 [n + 1]: each region's most common paint code over its interior (ids on no pixel: any used paint)."""
+    lab = regions.labels[regions.interior].astype(np.int64)
+    pairs, counts = np.unique(lab << 24 | codes[regions.interior], return_counts=True)
+    reg, col = pairs >> 24, pairs & 0xFFFFFF
+    order = np.lexsort((-counts, reg))  # per region, most common colour first
+    first = np.ones(len(order), bool)
+    first[1:] = reg[order][1:] != reg[order][:-1]
+    region_code = np.full(regions.n + 1, -1, np.int64)
+    region_code[reg[order][first]] = col[order][first]
+    used = region_code >= 0  # ids that lie on no pixel (specks, blank frames) get any used paint
+    region_code[~used] = region_code[used][0] if used.any() else 0xFFFFFF
+    return region_code
+
+
 def split_by_paint(regions: Regions, codes: np.ndarray, min_area: int = 20) -> Regions:
     """Split regions of a coloured keyframe that hold more than one paint.
 

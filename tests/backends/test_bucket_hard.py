@@ -114,6 +114,19 @@ def test_non_cel_lineart_is_detected_and_warped():
         BucketConfig(mode="paint")
 
 
+def test_banded_shading_is_detected_before_regions_are_split_by_paint():
+    """Anime shading comes in flat tone bands: split by paint, unclosed regions would turn into thousands of flat
+    pieces and pass for cel. The detector judges the segmentation as the lines close it."""
+    frames, lines = shaded_clip(3)
+    banded = [(f // 48) * 48 + 24 for f in frames]  # a few exact tones per channel
+    c = BucketColorizer()
+    list(c.colorize(banded[0], lines[0], lines))
+    assert c.used_mode == "warp", c.cel
+    flat = BucketColorizer(BucketConfig(mode="flat"))  # forced fills still work (no split, no palette overflow)
+    out = list(flat.colorize(banded[0], lines[0], lines[:2]))
+    assert flat.used_mode == "flat" and len(out) == 2
+
+
 def test_confidence_names_frames_a_check_can_fail_on():
     """Blank lineart after the keyframe: one region, one paint. The old palette-distance check passed such a result;
     the per-paint area share check flags every blank frame."""
