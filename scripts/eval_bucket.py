@@ -205,14 +205,7 @@ def main(argv=None) -> int:
         out.update(runs[0])
     else:  # several seeds: every clip counts once, as in the per-seed lines
         clips = [c for r in runs for c in r["clips"]]
-        ok = sum(c["region_acc"] * c["regions"] for c in clips)
-        overall = ok / max(sum(c["regions"] for c in clips), 1)
-        worst = min(c["region_acc"] for c in clips)
-        decay = max(c["first_tenth"] - c["last_tenth"] for c in clips)
-        print(
-            f"OVERALL seeds={args.seed} ({len(clips)} clips) Acc={overall:.4f}  worst clip={worst:.4f}  "
-            f"max first-last tenth drop={decay:.3f}"
-        )
+        overall, worst, decay = _summary(clips, f"seeds={args.seed} ({len(clips)} clips)")
         out.update(overall_region_acc=overall, worst_clip_acc=worst, max_decay=decay, seeds=runs)
     if args.sample:
         from eval_sample import evaluate
@@ -228,6 +221,15 @@ def main(argv=None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1) + "\n")
     return 0
+
+
+def _summary(clips: list[dict], label: str) -> tuple[float, float, float]:
+    """(region Acc over all clips' regions, worst clip Acc, largest first-to-last-tenth drop), printed on one line."""
+    overall = sum(c["region_acc"] * c["regions"] for c in clips) / max(sum(c["regions"] for c in clips), 1)
+    worst = min(c["region_acc"] for c in clips)
+    decay = max(c["first_tenth"] - c["last_tenth"] for c in clips)
+    print(f"OVERALL {label} Acc={overall:.4f}  worst clip={worst:.4f}  max first-last tenth drop={decay:.3f}")
+    return overall, worst, decay
 
 
 def _eval_seed(label: str, seed: int, names, args) -> dict:
@@ -248,15 +250,7 @@ def _eval_seed(label: str, seed: int, names, args) -> dict:
             print("   per-frame:", " ".join(f"{a:.2f}" for a in r["per_frame"]))
         if r["low_confidence"]:
             print("   low-confidence:", r["low_confidence"])
-    ok = sum(r["region_acc"] * r["regions"] for r in results)
-    n = sum(r["regions"] for r in results)
-    overall = ok / max(n, 1)
-    worst = min(r["region_acc"] for r in results)
-    decay = max(r["first_tenth"] - r["last_tenth"] for r in results)
-    print(
-        f"OVERALL seed={label}({seed}) Acc={overall:.4f}  worst clip={worst:.4f}  "
-        f"max first-last tenth drop={decay:.3f}"
-    )
+    overall, worst, decay = _summary(results, f"seed={label}({seed})")
     print("by kind: " + "  ".join(f"{k}={o / max(t, 1):.3f}({t})" for k, (o, t) in sorted(kinds.items())))
     return {
         "seed": seed,

@@ -531,11 +531,11 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
             else:
                 flow = self._full_flow(cur_img, key.frame)
             veto = self._moved_away(key, flow, regions) if cfg.objects else None
-            away = None if veto is None else veto[0]
-            counts = self._dense_votes(regions, flow, key.frame, drop=away)
-            if away is not None and away.any():  # paints of objects now elsewhere: the previous frame's too
-                gone = self._dense_votes(regions, flow, key.frame, drop=~away)
+            if veto is not None and veto[0].any():  # paints of objects now elsewhere: the previous frame's too
+                counts, gone = self._dense_votes_split(regions, flow, key.frame, veto[0])
                 vetoed = gone if vetoed is None else vetoed + gone
+            else:
+                counts = self._dense_votes(regions, flow, key.frame)
             align = self._affine_alignment(regions, samples, flow, key.frame)
             self._rigid_rescue(regions, samples, flow, key.frame, counts, align, None if veto is None else veto[1:])
             wq = (w * align**2).astype(np.float32)

@@ -70,47 +70,58 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class MatchMixin:
     """Matching steps shared by every source (keyframe or previous frame); needs `config`, `palette`, `_shape`."""
 
-    def _dense_votes(
-        self,
-        regions: Regions,
-        flow: np.ndarray,
-        src: _Frame,
-        weights: np.ndarray | None = None,
-        drop: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """float32 [n + 1, K]: per region, how many of its interior pixels the flow brings from each colour
-        (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence; none
-        from the pixels `drop`)."""
+    def _pull(self, img: np.ndarray, flow: np.ndarray, fill: int) -> np.ndarray:
+        """`img` (a source frame's per-pixel map) brought into the current frame: out(x) = img(x + flow(x)), nearest
+        pixel, `fill` outside the source."""
         H, W = self._shape
         if self._grid is None:
             self._grid = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-        votes = cv2.remap(
-            src.votes_map,
+        return cv2.remap(
+            img,
             self._grid[0] + flow[..., 0],
             self._grid[1] + flow[..., 1],
             cv2.INTER_NEAREST,
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=int(NO_VOTE),
+            borderValue=fill,
         )
-        k = len(self.palette)
-        # column k collects "no vote", row 0 the current frame's line pixels: both dropped after one bincount
-        np.minimum(votes, k, out=votes)
-        if drop is not None:
-            votes[drop] = k
-        big = (regions.n + 1) * (k + 1) >= 2**31
-        keys = (regions.inner.astype(np.int64) if big else regions.inner) * (k + 1) + votes
+
+    def _dense_votes(
+        self, regions: Regions, flow: np.ndarray, src: _Frame, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        """float32 [n + 1, K]: per region, how many of its interior pixels the flow brings from each colour
+        (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence)."""
+        votes = self._flow_votes(flow, src)
         wmap = None
         if weights is not None:
             lut = np.round(np.clip(weights, 0, 1) * 255).astype(np.uint8)
-            wsrc = np.take(lut, src.regions.inner)
-            wmap = cv2.remap(
-                wsrc,
-                self._grid[0] + flow[..., 0],
-                self._grid[1] + flow[..., 1],
-                cv2.INTER_NEAREST,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            ).ravel() * np.float32(1 / 255)
+            wmap = self._pull(np.take(lut, src.regions.inner), flow, 0).ravel() * np.float32(1 / 255)
+        return self._count_votes(regions, votes, wmap)
+
+    def _dense_votes_split(
+        self, regions: Regions, flow: np.ndarray, src: _Frame, drop: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`_dense_votes` (no weights) counted apart for the pixels outside `drop` and those inside it."""
+        votes = self._flow_votes(flow, src)
+        k = len(self.palette)
+        gone = np.where(drop, votes, np.uint16(k))
+        votes[drop] = k
+        return self._count_votes(regions, votes), self._count_votes(regions, gone)
+
+    def _flow_votes(self, flow: np.ndarray, src: _Frame) -> np.ndarray:
+        """uint16 [H, W]: the source's palette index the flow brings to each pixel, K for none."""
+        votes = self._pull(src.votes_map, flow, int(NO_VOTE))
+        np.minimum(votes, len(self.palette), out=votes)
+        return votes
+
+    def _count_votes(
+        self, regions: Regions, votes: np.ndarray, wmap: np.ndarray | None = None, box: tuple | None = None
+    ) -> np.ndarray:
+        """float32 [n + 1, K] votes per region and paint (column K collects "no vote", row 0 the current frame's
+        line pixels: both dropped after one bincount). `box` (x0, y0, x1, y1): `votes` covers only that crop."""
+        k = len(self.palette)
+        inner = regions.inner if box is None else regions.inner[box[1] : box[3], box[0] : box[2]]
+        big = (regions.n + 1) * (k + 1) >= 2**31
+        keys = (inner.astype(np.int64) if big else inner) * (k + 1) + votes
         counts = np.bincount(keys.ravel(), weights=wmap, minlength=(regions.n + 1) * (k + 1))
         counts = counts.reshape(regions.n + 1, k + 1)
         counts = counts[:, :k].astype(np.float32)

@@ -41,7 +41,7 @@ from scipy.sparse.csgraph import connected_components
 from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_match import NO_VOTE, _Key
-from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _apply, _Obj
+from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _apply, _crop_hits, _Obj
 
 OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
 #                  character's parts are smaller, and scenery between two characters would glue them into one
@@ -263,10 +263,8 @@ class ObjectsMixin(PoseMixin):
                 claimed |= self._on_lines(o, pts)
                 if o.fit >= FIT:
                     pruned.append((o, self._prune(o, near_cur, keys)))
-                M = o.A.copy()
-                M[:, 2] -= (o.ox, o.oy)
-                fp = cv2.warpAffine(o.foot.view(np.uint8), M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-                self._occl = fp.view(bool) if self._occl is None else self._occl | fp.view(bool)
+                fp = self._in_frame_of(o.foot.view(np.uint8), o.A, o.ox, o.oy)
+                self._occl = fp if self._occl is None else self._occl | fp
                 if o.fit >= FIT:
                     covers.append(o)
         front, self._occl = self._occl, None
@@ -296,10 +294,7 @@ class ObjectsMixin(PoseMixin):
             for k in live:
                 if k is o or len(p) == 0:
                     continue
-                h, w = k.foot.shape
-                q = np.rint(_apply(k.A, p) - (k.ox, k.oy)).astype(np.int64)
-                ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
-                ok[ok] = k.foot[q[ok, 1], q[ok, 0]]
+                ok = _crop_hits(k.foot, k, k.A, p)
                 if ok.sum() >= MIN_PAIRS:
                     c = np.rint(p[ok]).astype(np.int64)
                     score = min(score, float(near_cur[np.minimum(c[:, 1], H - 1), np.minimum(c[:, 0], W - 1)].mean()))
@@ -362,13 +357,9 @@ class ObjectsMixin(PoseMixin):
         cur = (o.line_pts - A[:, 2]) @ np.linalg.inv(A[:, :2]).T  # its keyframe lines, in this frame
 
         def share(k, Ak):  # of those lines, inside k's footprint placed by Ak
-            h, w = k.foot.shape
-            q = np.rint(_apply(Ak, cur) - (k.ox, k.oy)).astype(np.int64)
-            ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
-            ok[ok] = k.foot[q[ok, 1], q[ok, 0]]
-            return ok.mean()
+            return _crop_hits(k.foot, k, Ak, cur).mean()
 
-        others = [(k, Ak) for k, Ak in getattr(self, "_placed", []) if k is not o]
+        others = [(k, Ak) for k, Ak in self._placed if k is not o]
         if not any(share(k, Ak) > PLACE for k, Ak in others):
             return False
         return o.miss > 0 or share(o, pred) <= PLACE  # one coasting never resumes on a tracked one's place
@@ -427,15 +418,13 @@ class ObjectsMixin(PoseMixin):
                 borderMode=cv2.BORDER_CONSTANT,
                 borderValue=int(NO_VOTE),
             )
-            v = np.minimum(v, k).astype(np.int64)
-            keys = regions.inner[y0:y1, x0:x1].astype(np.int64) * (k + 1) + v
-            c = np.bincount(keys.ravel(), minlength=(n + 1) * (k + 1)).reshape(n + 1, k + 1)[:, :k]
+            c = self._count_votes(regions, np.minimum(v, k), box=(x0, y0, x1, y1))
             mine = np.zeros(n + 1, bool)
             mine[ids] = True
             cover = c.sum(axis=1) / area
             mine &= cover >= 0.5
             wq = np.where(mine, cfg.objects_weight * align**2, 0.0).astype(np.float32)
-            votes += wq[:, None] * c.astype(np.float32) / area[:, None]
+            votes += wq[:, None] * c / area[:, None]
             wsum += wq
         return votes, wsum
 
@@ -461,33 +450,29 @@ class ObjectsMixin(PoseMixin):
             owner[y0 : y0 + h, x0 : x0 + w][own] = j
             region_owner[o.ids] = j
             region_owner[o.attached] = j
-            M = o.A.copy()
-            M[:, 2] -= (x0, y0)
-            r = cv2.warpAffine(near, M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP).view(bool)
+            r = self._in_frame_of(near, o.A, x0, y0)
             in_reach[:, j] = np.bincount(regions.inner[r], minlength=regions.n + 1) >= 0.5 * area
             reach.append(r)
-        if self._grid is None:
-            self._grid = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-        src = cv2.remap(
-            owner,
-            self._grid[0] + flow[..., 0],
-            self._grid[1] + flow[..., 1],
-            cv2.INTER_NEAREST,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=-1,
-        )
+        src = self._pull(owner, flow, -1)
         away = np.zeros((H, W), bool)
         for j, r in enumerate(reach):
             away |= (src == j) & ~r
         return away, region_owner, in_reach
 
+    def _in_frame_of(self, crop: np.ndarray, A: np.ndarray, x0: int, y0: int) -> np.ndarray:
+        """bool [H, W]: a uint8 keyframe crop at (x0, y0) brought into the current frame by A (current -> keyframe)."""
+        H, W = self._shape
+        M = A.copy()
+        M[:, 2] -= (x0, y0)
+        return cv2.warpAffine(crop, M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP).view(bool)
+
     def _reach(self, o: _Obj, key: _Key):
         """(x0, y0, owned, reach) keyframe crops of object `o`, cached: `owned` its and its attached parts' interior
         pixels, `reach` (uint8) where they may lie under the object's transform (attached parts swing: dilated)."""
-        if getattr(o, "reach", None) is None:
+        if o.reach is None:
             reg = key.frame.regions
             H, W = self._shape
-            ids = np.concatenate([o.ids, getattr(o, "attached", np.zeros(0, np.int64))]).astype(np.int64)
+            ids = np.concatenate([o.ids, o.attached]).astype(np.int64)
             m = max(4, round(SWING * max(H, W)))
             b = reg.bbox[ids]
             x0, y0 = max(int(b[:, 0].min()) - m, 0), max(int(b[:, 1].min()) - m, 0)

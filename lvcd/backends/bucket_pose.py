@@ -14,6 +14,8 @@ import itertools
 import cv2
 import numpy as np
 
+from . import bucket_track as track
+
 _UIDS = itertools.count()
 SQUASHES = [(1.0, 1.0), (1.04, 1 / 1.04), (1 / 1.04, 1.04), (1.015, 1.015), (1 / 1.015, 1 / 1.015)]
 AREA_STEP = 0.015  # most a fit may change an object's size per frame (x its linear size)
@@ -61,6 +63,16 @@ class _Obj:
 
 def _apply(A: np.ndarray, p: np.ndarray) -> np.ndarray:
     return p @ A[:, :2].T + A[:, 2]
+
+
+def _crop_hits(crop: np.ndarray, o: _Obj, A: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """bool [len(p)]: current-frame points `p` that transform A (current -> keyframe) lays on True pixels of
+    `crop`, one of object `o`'s keyframe crops (its footprint, its lines)."""
+    h, w = crop.shape
+    q = np.rint(_apply(A, p) - (o.ox, o.oy)).astype(np.int64)
+    ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+    ok[ok] = crop[q[ok, 1], q[ok, 0]]
+    return ok
 
 
 def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarray:
@@ -223,11 +235,9 @@ class PoseMixin:
         warped = cv2.warpAffine(cur_img, M, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
         if o.tmask.sum() < 16 or o.tmpl.shape[0] > size[1] or o.tmpl.shape[1] > size[0]:
             return None
-        try:
-            res = cv2.matchTemplate(warped, o.tmpl, cv2.TM_CCOEFF_NORMED, mask=o.tmask)
-        except cv2.error:
+        res = track.masked_ncc(warped, o.tmpl, o.tmask)
+        if res is None:
             return None
-        res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
         yy, xx = np.mgrid[0 : res.shape[0], 0 : res.shape[1]]
         res -= 0.1 * np.hypot(xx - m, yy - m) / m
         ey, ex = np.unravel_index(int(np.argmax(res)), res.shape)
@@ -306,11 +316,9 @@ class PoseMixin:
         win = pad[y0:y1, x0:x1]
         if win.shape[0] < th or win.shape[1] < tw:
             return None
-        try:
-            res = cv2.matchTemplate(win, o.tmpl, cv2.TM_CCOEFF_NORMED, mask=o.tmask)
-        except cv2.error:
+        res = track.masked_ncc(win, o.tmpl, o.tmask)
+        if res is None:
             return None
-        res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
         _, score, _, (lx, ly) = cv2.minMaxLoc(res)
         if score < self.config.reid_score:
             return None

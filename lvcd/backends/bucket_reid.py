@@ -45,11 +45,7 @@ class ReidMixin:
             votes[sy0 - dy - y0 : sy1 - dy - y0, sx0 - dx - x0 : sx1 - dx - x0] = np.minimum(
                 src.votes_map[sy0:sy1, sx0:sx1], k
             )
-        keys = regions.inner[y0:y1, x0:x1].astype(np.int64) * (k + 1) + votes
-        c = np.bincount(keys.ravel(), minlength=(regions.n + 1) * (k + 1)).reshape(regions.n + 1, k + 1)
-        counts[:] = c[:, :k]
-        counts[0] = 0.0
-        return counts
+        return self._count_votes(regions, votes, box=(x0, y0, x1, y1))
 
     def _unplaced(self, regions: Regions, keys: list[_Key], i: int) -> np.ndarray:
         """float [n + 1]: share of each region's pixels that no keyframe position map places (entered the frame,

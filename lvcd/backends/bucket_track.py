@@ -72,6 +72,16 @@ def to_full_flow(chain: np.ndarray, g: np.ndarray, full: tuple[int, int]) -> np.
     return out
 
 
+def masked_ncc(image: np.ndarray, tmpl: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Masked normalised correlation of `tmpl` at every place in `image` (cv2.TM_CCOEFF_NORMED), flat windows (NaN,
+    inf) scored -1; None when OpenCV cannot score it (a mask or template it refuses)."""
+    try:
+        res = cv2.matchTemplate(image, tmpl, cv2.TM_CCOEFF_NORMED, mask=mask)
+    except cv2.error:
+        return None
+    return np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
+
+
 def reidentify(
     cur_img: np.ndarray,
     key_img: np.ndarray,
@@ -117,11 +127,9 @@ def reidentify(
     m = mask[y0:y1, x0:x1].astype(np.float32)
     if float(tmpl[m > 0].std()) < 1.0:
         return None
-    try:
-        res = cv2.matchTemplate(key_img, tmpl, cv2.TM_CCOEFF_NORMED, mask=m)
-    except cv2.error:
+    res = masked_ncc(key_img, tmpl, m)
+    if res is None:
         return None
-    res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
     if claimed is not None:  # a place another region of this frame already continues is not free
         c = cv2.boxFilter(
             claimed.astype(np.float32), -1, (int(px), int(py)), normalize=True, borderType=cv2.BORDER_CONSTANT
@@ -153,11 +161,9 @@ def shift_scores(cur_img: np.ndarray, key_img: np.ndarray, mask: np.ndarray, shi
     mm = m[y0:y1, x0:x1].astype(np.float32)
     if float(tmpl[mm > 0].std()) < 1.0:
         return None
-    try:
-        res = cv2.matchTemplate(b, tmpl, cv2.TM_CCOEFF_NORMED, mask=mm)
-    except cv2.error:
+    res = masked_ncc(b, tmpl, mm)
+    if res is None:
         return None
-    res = np.nan_to_num(res, nan=-1.0, posinf=-1.0, neginf=-1.0)
     sx, sy = size[0] / w, size[1] / h
     u, v = int(round(x0 + shift[0] * sx)), int(round(y0 + shift[1] * sy))
     if not (0 <= u < res.shape[1] and 0 <= v < res.shape[0]):

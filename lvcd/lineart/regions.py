@@ -303,14 +303,21 @@ def _fill_lines(inner: np.ndarray, interior: np.ndarray) -> np.ndarray:
     return labels
 
 
-def region_paints(regions: Regions, codes: np.ndarray) -> np.ndarray:
-    """int64 [n + 1]: each region's most common paint code over its interior (ids on no pixel: any used paint)."""
-    lab = regions.labels[regions.interior].astype(np.int64)
-    pairs, counts = np.unique(lab << 24 | codes[regions.interior], return_counts=True)
+def _paints_by_region(regions: Regions, codes: np.ndarray):
+    """(region, paint, pixel count) of every (region, paint) pair on interior pixels, the pairs' order with each
+    region's most common paint first, and which of that order are the firsts."""
+    lab = regions.inner[regions.interior].astype(np.int64)
+    pairs, counts = np.unique(lab << 24 | codes[regions.interior].astype(np.int64), return_counts=True)
     reg, col = pairs >> 24, pairs & 0xFFFFFF
-    order = np.lexsort((-counts, reg))  # per region, most common colour first
+    order = np.lexsort((-counts, reg))  # per region, most common paint first
     first = np.ones(len(order), bool)
     first[1:] = reg[order][1:] != reg[order][:-1]
+    return reg, col, counts, order, first
+
+
+def region_paints(regions: Regions, codes: np.ndarray) -> np.ndarray:
+    """int64 [n + 1]: each region's most common paint code over its interior (ids on no pixel: any used paint)."""
+    reg, col, _, order, first = _paints_by_region(regions, codes)
     region_code = np.full(regions.n + 1, -1, np.int64)
     region_code[reg[order][first]] = col[order][first]
     used = region_code >= 0  # ids that lie on no pixel (specks, blank frames) get any used paint
@@ -327,13 +334,7 @@ def split_by_paint(regions: Regions, codes: np.ndarray, min_area: int = 20) -> R
     (the 1-px blended fringe anti-aliasing leaves along a straight line never is). `codes`: int [H, W] packed
     RGB of the keyframe. Returns `regions` itself when nothing splits."""
     inner, interior, n = regions.inner, regions.interior, regions.n
-    lab = inner[interior].astype(np.int64)
-    col = codes[interior].astype(np.int64)
-    pairs, counts = np.unique(lab << 24 | col, return_counts=True)
-    reg, pc = pairs >> 24, pairs & 0xFFFFFF
-    order = np.lexsort((-counts, reg))  # per region, most common paint first
-    first = np.ones(len(order), bool)
-    first[1:] = reg[order][1:] != reg[order][:-1]
+    reg, pc, counts, order, first = _paints_by_region(regions, codes)
     minority = order[~first & (counts[order] >= min_area)]
     if len(minority) == 0:
         return regions
