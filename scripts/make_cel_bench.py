@@ -321,6 +321,7 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
         "gt": [],
         "ids": [],
         "speed": [],
+        "pos": [],  # per frame: character index -> (x, y) of its anchor (feet centre), for diagnostics
         "palette": {k: list(v) for k, v in palette.items()},
         "names": {k: v for k, v in names.items() if k is not None},  # id -> "sky", "c0.body" (c: character)
     }
@@ -343,6 +344,7 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
         cv.fill(_rect(hx, 0.45 * H, 0.16 * H, 0.3 * H, 0.0), house)
         cv.fill(np.array([[hx - 0.1 * H, 0.45 * H], [hx + 0.1 * H, 0.45 * H], [hx, 0.33 * H]]), roof)
         speeds = {}
+        where = {}
         for ci, ch in enumerate(chars):
             if t < ch["enter"]:
                 continue
@@ -372,6 +374,7 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
             pos = np.array([x, y])
             sp = float(np.linalg.norm(pos - prev_pos[ci])) if ci in prev_pos else 0.0
             prev_pos[ci] = pos
+            where[ci] = (float(x), float(y))
             for gid in ch["ids"].values():
                 speeds[gid] = sp
         if pole_id is not None:
@@ -384,6 +387,7 @@ def make_clip(spec: ClipSpec, seed: int, scale: float = 1.0) -> dict:
         out["gt"].append(gt)
         out["ids"].append(ids)
         out["speed"].append(speeds)
+        out["pos"].append(where)
     return out
 
 

@@ -18,9 +18,11 @@ motion continuity instead:
    visible keyframe lines that land on current lines not already taken by an object in front; lines hidden behind
    one are neither seen nor missed. Regions whose lines stop following the object leave it.
 3. An object fitting badly coasts on its mean velocity (hidden behind another) for `COAST` frames, then is lost; one
-   whose prediction leaves the frame is dormant. Pieces of part regions that no object in view explains are matched
-   against lost, dormant and coasting objects only (the object's keyframe look correlated around the piece, then
-   the search and the fit), never against objects in view.
+   whose prediction leaves the frame is dormant (one merely hidden behind an object in front keeps coasting). An
+   object coasting, or found again, is also tried in its keyframe pose (no rotation, no squash) at the same place:
+   the search moves a pose by small steps, and one found again in a wrong rotation stays trapped in it. Pieces of
+   part regions that no object in view explains are matched against lost, dormant and coasting objects only (the
+   object's keyframe look correlated around the piece, then the search and the fit), never against objects in view.
 4. Votes: each part region takes, from the object in view whose transform lays its outline best onto that object's
    keyframe lines (share of outline pixels within `align_tolerance`, at least `ALIGN`), that object's keyframe
    paints under the transform, weighted by `objects_weight` x alignment^2. Regions no object explains (a swinging
@@ -41,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_match import NO_VOTE, _Key
-from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _apply, _crop_hits, _Obj
+from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _apply, _at_rest, _crop_hits, _Obj
 
 OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
 #                  character's parts are smaller, and scenery between two characters would glue them into one
@@ -60,6 +62,8 @@ JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity 
 ATTACH = 0.5  # share of an object's motion a touching part must follow to be attached to it (owned, not fitted)
 SWING = 0.02  # of the longer side: how far an attached part may swing from where the object's fit puts it
 PLACE = 0.5  # share of an object's lines inside another's predicted footprint that makes a fit take its place
+REST = 0.05  # fit by which a re-found object's keyframe pose must beat the pose it was last seen in (else the
+#             last one: a tie between the two flips the pose frame to frame)
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 
 
@@ -321,7 +325,8 @@ class ObjectsMixin(PoseMixin):
         # every starting guess gets a shift search (cheap; guesses that land together once); the best goes on to
         # the rotation/squash search and closest points, the costly steps (the next one if those fail)
         starts, cands = [], []
-        for A0 in (pred, found, guess):
+        rest = _at_rest(pred, o.center) if o.miss else None  # coasting: maybe stuck in a wrong rotation or squash
+        for A0 in (pred, found, guess, rest):
             if A0 is None or any(np.abs(A0 - B).max() < 0.5 for B in starts):
                 continue
             starts.append(A0)
@@ -344,8 +349,9 @@ class ObjectsMixin(PoseMixin):
         o.A = pred  # hidden or lost: coast on the prediction
         o.fit = 0.0 if best is None else best[0]
         o.miss += 1
-        inside, _ = self._visible(o, pred)
-        gone = inside.mean() < 0.2  # (almost) out of the frame: dormant until a new cluster there matches it
+        self._visible(o, pred)
+        gone = self._in_frame < 0.2 * len(o.line_pts)  # (almost) out of the frame, not hidden behind one in front:
+        #                                                dormant until a new cluster there matches it
         if o.miss > COAST or gone:
             o.live = False
             o.vel = np.zeros(2) if gone else o.vel
@@ -523,12 +529,13 @@ class ObjectsMixin(PoseMixin):
                     A0 = self._locate(o, cur_img, (bx, by, bw, bh))
                     if A0 is None:
                         continue
-                    A = self._icp(o, pts, self._chamfer(o, A0, near_cur), RADIUS * max(H, W))
-                    if A is None:
-                        continue
-                    f, _ = self._fit(o, A, near_cur)
-                    if f >= RESUME and (best is None or f > best[0]):
-                        best = (f, A, o)
+                    for S, margin in ((A0, 0.0), (_at_rest(A0, o.center), REST)):  # as last seen; keyframe pose
+                        A = self._icp(o, pts, self._chamfer(o, S, near_cur), RADIUS * max(H, W))
+                        if A is None:
+                            continue
+                        f, _ = self._fit(o, A, near_cur)
+                        if f - margin >= RESUME and (best is None or f - margin > best[0]):
+                            best = (f, A, o)
             if best is not None:
                 f, A, o = best
                 o.A, o.fit, o.vel, o.miss, o.live = A, f, np.zeros(2), 0, True

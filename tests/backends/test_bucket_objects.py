@@ -89,24 +89,48 @@ def test_tracked_characters_keep_their_paints():
         assert len(accs) >= 8 and min(accs) >= 0.85, accs
 
 
+def _character_of(obj, clip) -> int:
+    """Index of the generated character whose keyframe pixels hold most of the object's keyframe paints."""
+    h, w = obj.votes.shape
+    ids = clip["ids"][0][obj.oy : obj.oy + h, obj.ox : obj.ox + w][obj.votes != NO_VOTE]
+    names = [clip["names"].get(int(i), "") for i in ids]
+    chars = [int(n[1 : n.index(".")]) for n in names if n[:1] == "c" and "." in n and n[1 : n.index(".")].isdigit()]
+    return int(np.bincount(chars).argmax())
+
+
 def test_character_leaving_the_frame_is_found_again():
     """Character 0 walks out past the right edge and back, crossing behind character 1 both ways: its object goes
-    dormant while it is out and is found again, with its own paints, when it is back in view."""
+    dormant while it is out and is found again, with its own paints, when it is back in view. Judged on the frames
+    the object is fitted in after that (not those it coasts through, hidden), on the character's own visible pixels
+    (character 1 walks in front of it) and against where the generator put the character."""
     clip = make_clip(SPEC["exit_reentry"], seed=1)
     frames = len(clip["line"])
-    colorizer, states = _run(clip, frames)
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    states = []
+    for _ in range(frames):
+        next(gen)
+        states.append({o.uid: (o.A.copy(), o.live, o.miss) for o in getattr(colorizer, "_objs", [])})
+    H, W = clip["ids"][0].shape
     back = []
     for o in _characters(colorizer, clip):
-        lives = [states[t][o.uid][2] if o.uid in states[t] else None for t in range(frames)]
+        lives = [states[t][o.uid][1] if o.uid in states[t] else None for t in range(frames)]
         out = [t for t, v in enumerate(lives) if v is False]
         if not out:
             continue
+        ci = _character_of(o, clip)
+        mine = [k for k, v in clip["names"].items() if v.startswith(f"c{ci}.")]
         for t in range(out[0] + 1, frames):
-            if lives[t]:
-                o.A = states[t][o.uid][1]
-                back.append(_paint_accuracy(colorizer, o, clip["gt"][t], clip["ids"][t]))
+            A, live, miss = states[t][o.uid]
+            if not live or miss:
+                continue
+            o.A = A
+            truth = o.center + np.subtract(clip["pos"][t][ci], clip["pos"][0][ci])
+            err = float(np.hypot(*(o.pos() - truth)))
+            own = np.where(np.isin(clip["ids"][t], mine), clip["ids"][t], 0)
+            back.append((t, err, _paint_accuracy(colorizer, o, clip["gt"][t], own)))
     assert back, "no character object went dormant and came back"
-    assert max(back) >= 0.9 and np.mean(np.array(back) >= 0.75) >= 0.5, back
+    good = [err <= 0.01 * max(H, W) and acc >= 0.9 for _, err, acc in back]
+    assert len(back) >= 10 and np.mean(good) >= 0.8, back
 
 
 def test_keyframe_votes_of_a_character_that_moved_away_are_vetoed():
