@@ -6,7 +6,9 @@ emerges, and that one is painted with the other's paints from then on. Here each
 motion continuity instead:
 
 1. At each keyframe, objects are the connected groups of character-part-sized regions (regions larger than
-   `OBJ_PART` of the frame are scenery) that the position map moves alike over the next `WATCH` frames. Each keeps
+   `OBJ_PART` of the frame are scenery, unless they are clear of the frame's edges, at most `BIG_PART` and move
+   against the scene's median motion: a character large in the frame) that the position map moves alike over the
+   next `WATCH` frames. Each keeps
    crops of its own keyframe lines, of the nearest own line pixel of every crop pixel (a Euclidean distance
    transform), of its footprint and of its paints.
 2. Per frame, objects are fitted front first (where two footprints overlap, the one in front still shows its lines
@@ -47,6 +49,10 @@ from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _ap
 
 OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
 #                  character's parts are smaller, and scenery between two characters would glue them into one
+BIG_PART = 0.05  # of the frame: regions up to this size, clear of the frame's edges, are parts too when they move
+#                  against the scene (`MOVED`): a character large in the frame (a close-up, a small frame) has parts
+#                  above `OBJ_PART`; scenery moves with the camera, and a foreground pole spans the frame
+MOVED = 0.012  # of the longer side: how far against the scene's median motion over the `WATCH` frames that is
 MIN_REGIONS = 4  # an object is a character of several parts: a lone blob (a ball, a leaf) is matched by its shape
 #                  well enough elsewhere, and a simple outline fits onto any other simple outline
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
@@ -65,6 +71,12 @@ PLACE = 0.5  # share of an object's lines inside another's predicted footprint t
 REST = 0.05  # fit by which a re-found object's keyframe pose must beat the pose it was last seen in (else the
 #             last one: a tie between the two flips the pose frame to frame)
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
+
+
+def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(v)
+    c = np.cumsum(w[order])
+    return float(v[order][min(int(np.searchsorted(c, 0.5 * c[-1])), len(v) - 1)]) if c[-1] > 0 else 0.0
 
 
 class ObjectsMixin(PoseMixin):
@@ -97,11 +109,16 @@ class ObjectsMixin(PoseMixin):
         if "src" not in state:
             part = (reg.area > 0) & (reg.area <= OBJ_PART * H * W)
             part[0] = False
+            b = reg.bbox  # larger regions clear of the frame's edges may be parts too, if they move (`_build_objects`)
+            inner = (b[:, 0] > 0) & (b[:, 1] > 0) & (b[:, 2] < W) & (b[:, 3] < H)
+            cand = part | ((reg.area > 0) & (reg.area <= BIG_PART * H * W) & inner)
+            cand[0] = False
             adj = reg.adjacency()
             src = np.repeat(np.arange(reg.n + 1), [len(a) for a in adj])
             dst = np.concatenate(adj) if reg.n else np.zeros(0, np.int64)
-            keep = part[src] & part[dst] & (src < dst)
-            state.update(src=src[keep], dst=dst[keep], part=part, ratio=np.zeros(int(keep.sum())), n=0, seen=None)
+            keep = cand[src] & cand[dst] & (src < dst)
+            state.update(src=src[keep], dst=dst[keep], part=part, cand=cand, ratio=np.zeros(int(keep.sum())), n=0)
+            state["seen"] = None
         d, cnt = self._key_motion(key)
         src, dst = state["src"], state["dst"]
         gap = np.hypot(*(d[src] - d[dst]).T)
@@ -120,8 +137,13 @@ class ObjectsMixin(PoseMixin):
         reg = fr.regions
         H, W = self._shape
         n = reg.n
-        part, seen = state["part"], state["seen"]
-        keep = state["ratio"] <= 1.0
+        part, seen = state["part"].copy(), state["seen"]
+        big = state["cand"] & ~part & seen
+        if big.any():  # a large part of a character big in the frame moves against the scene (the median motion)
+            d, w = state["d"], reg.area.astype(np.float64) * seen
+            scene = np.array([_weighted_median(d[:, j], w) for j in (0, 1)])
+            part |= big & (np.hypot(*(d - scene).T) > MOVED * max(H, W))
+        keep = (state["ratio"] <= 1.0) & part[state["src"]] & part[state["dst"]]
         src, dst = state["src"][keep], state["dst"][keep]
         g = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n + 1, n + 1))
         _, comp = connected_components(g, directed=False)

@@ -21,6 +21,7 @@ from make_cel_bench import CLIPS, make_clip  # noqa: E402
 
 from lvcd.backends.bucket import BucketConfig  # noqa: E402
 from lvcd.backends.bucket_match import NO_VOTE  # noqa: E402
+from lvcd.backends.bucket_objects import OBJ_PART  # noqa: E402
 from lvcd.lineart.palette import rgb_codes  # noqa: E402
 
 SPEC = {c.name: c for c in CLIPS}
@@ -186,3 +187,63 @@ def test_crossing_characters_drawn_alike_keep_their_identities():
             # a swapped object scores 0 here; character 0's pose after its hop is rough (~0.67), not swapped
             assert np.median(accs) >= 0.5, (o.uid, accs)
     assert checked >= 2
+
+
+def test_object_coasting_in_a_wrong_rotation_is_fitted_again_in_its_keyframe_pose():
+    """The pose search moves a rotation by small steps: an object found again in a rotation far off (here 0.3 rad)
+    would stay trapped in it. Coasting, it is also tried in its keyframe pose at the same place, and fits again."""
+    frames = 6
+    clip = make_clip(replace(SPEC["hop_pan"], frames=frames), seed=1)
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    calls = {}
+    step = colorizer._step
+
+    def spy(o, pts, near, chain, cur_img):
+        calls[o.uid] = (pts, near, chain, cur_img)
+        return step(o, pts, near, chain, cur_img)
+
+    colorizer._step = spy
+    for _ in range(frames):
+        next(gen)
+    o = max(_characters(colorizer, clip), key=lambda k: k.fit)
+    assert o.fit >= 0.9 and o.uid in calls
+    pts, near, chain, cur_img = calls[o.uid]
+    here = o.pos()
+    ang = 0.3
+    R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    L = R @ o.A[:, :2]
+    bad = np.concatenate([L, (o.center - L @ here)[:, None]], axis=1)  # same place, turned by 0.3 rad
+    colorizer._placed, colorizer._occl = [], None
+    for miss in (0, 1):  # fitted last frame / coasting; no position map to guess from (lost in a crossing)
+        o.A, o.miss, o.live, o.vel, o.vmean = bad.copy(), miss, True, np.zeros(2), np.zeros(2)
+        step(o, pts, near, None, cur_img)
+        if miss == 0:
+            trapped = o.fit
+            assert trapped < 0.7, trapped  # a search near the pose it has stays trapped
+    assert o.miss == 0 and o.fit >= max(0.8, trapped + 0.15), (trapped, o.fit)  # coasting: keyframe pose tried too
+    assert np.hypot(*(o.pos() - here)) <= 0.01 * max(clip["ids"][0].shape)  # where it was, not on another
+
+
+def test_character_large_in_the_frame_is_one_object_with_its_large_parts():
+    """A close-up: the frame cropped around character 0, whose body, shadow, head and hair each cover more than
+    `OBJ_PART` of it. Parts that large are scenery in a wide shot, but these move against the scene and are clear of
+    the frame's edges: the character is one object holding its body (without that, two fragments of small parts)."""
+    frames = 8
+    clip = make_clip(replace(SPEC["hop_pan"], frames=frames), seed=1)
+    names = clip["names"]
+    mine = [k for k, v in names.items() if v.startswith("c0.")]
+    ys, xs = np.nonzero(np.isin(np.stack(clip["ids"][:frames]), mine).any(axis=0))
+    y0, y1, x0, x1 = max(ys.min() - 12, 0), ys.max() + 12, max(xs.min() - 12, 0), xs.max() + 12
+    close = dict(clip, **{k: [a[y0:y1, x0:x1] for a in clip[k][:frames]] for k in ("line", "gt", "ids")})
+    ids0 = close["ids"][0]
+    body = [k for k in mine if names[k] == "c0.body"]
+    assert (np.isin(ids0, body)).sum() > OBJ_PART * ids0.size  # the premise: a part above the scenery size
+    gen, colorizer = colorize_clip(close, BucketConfig(objects=True))
+    for _ in range(frames):
+        next(gen)
+    held = []
+    for o in colorizer._objs:
+        h, w = o.votes.shape
+        crop = np.isin(ids0[o.oy : o.oy + h, o.ox : o.ox + w], body)
+        held.append(float((crop & (o.votes != NO_VOTE)).sum() / max(np.isin(ids0, body).sum(), 1)))
+    assert max(held, default=0.0) >= 0.9, held
