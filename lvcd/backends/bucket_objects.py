@@ -61,8 +61,10 @@ RESUME = 0.6  # ... and to take it up again after coasting
 PRUNE = 0.3  # running share of a region's lines on current lines under which it leaves its object
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
 MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart more than this (or 30% of their
-#                    shift) in any of the first `WATCH` frames after the keyframe are two objects
+#                    shift) in `APART` of the first `WATCH` frames after the keyframe are two objects
 WATCH = 4  # frames after a keyframe watched before its objects are built
+APART = 2  # frames of those that must see two touching parts move apart: in one alone it may be the flow (a pole
+#            passing in front cut a character into fragments that each fit anywhere)
 GATE = 0.04  # of the longer side: farthest a fit may land from the constant-velocity prediction
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
 ATTACH = 0.5  # share of an object's motion a touching part must follow to be attached to it (owned, not fitted)
@@ -117,14 +119,16 @@ class ObjectsMixin(PoseMixin):
             src = np.repeat(np.arange(reg.n + 1), [len(a) for a in adj])
             dst = np.concatenate(adj) if reg.n else np.zeros(0, np.int64)
             keep = cand[src] & cand[dst] & (src < dst)
-            state.update(src=src[keep], dst=dst[keep], part=part, cand=cand, ratio=np.zeros(int(keep.sum())), n=0)
+            state.update(
+                src=src[keep], dst=dst[keep], part=part, cand=cand, apart=np.zeros(int(keep.sum()), np.int64), n=0
+            )
             state["seen"] = None
         d, cnt = self._key_motion(key)
         src, dst = state["src"], state["dst"]
         gap = np.hypot(*(d[src] - d[dst]).T)
         scale = np.maximum(MOTION_GAP * max(H, W), 0.3 * np.maximum(np.hypot(*d[src].T), np.hypot(*d[dst].T)))
         both = (cnt[src] >= 3) & (cnt[dst] >= 3)
-        state["ratio"] = np.maximum(state["ratio"], np.where(both, gap / scale, 0.0))
+        state["apart"] += both & (gap > scale)  # frames seen moving apart (one is a flow glitch: a pole passing)
         state["seen"] = cnt >= 3 if state["seen"] is None else state["seen"] | (cnt >= 3)
         state["n"] += 1
         state["prev_d"], state["d"] = state.get("d"), d
@@ -143,7 +147,7 @@ class ObjectsMixin(PoseMixin):
             d, w = state["d"], reg.area.astype(np.float64) * seen
             scene = np.array([_weighted_median(d[:, j], w) for j in (0, 1)])
             part |= big & (np.hypot(*(d - scene).T) > MOVED * max(H, W))
-        keep = (state["ratio"] <= 1.0) & part[state["src"]] & part[state["dst"]]
+        keep = (state["apart"] < APART) & part[state["src"]] & part[state["dst"]]
         src, dst = state["src"][keep], state["dst"][keep]
         g = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n + 1, n + 1))
         _, comp = connected_components(g, directed=False)
