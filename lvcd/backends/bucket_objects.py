@@ -72,6 +72,8 @@ SWING = 0.02  # of the longer side: how far an attached part may swing from wher
 PLACE = 0.5  # share of an object's lines inside another's predicted footprint that makes a fit take its place
 REST = 0.05  # fit by which a re-found object's keyframe pose must beat the pose it was last seen in (else the
 #             last one: a tie between the two flips the pose frame to frame)
+TIE = 0.1  # fit within which two places an object's search lands on are a tie: the nearer the prediction is tried
+#           first (a look-alike, or the character in front, may fit as well as the right place)
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 
 
@@ -348,8 +350,9 @@ class ObjectsMixin(PoseMixin):
             f, nv = self._fit(o, A, near_cur)
             return f, A, nv, f - JUMP_COST * np.hypot(*(o.pos(A) - p0)) / (SEARCH * max(H, W))
 
-        # every starting guess gets a shift search (cheap; guesses that land together once); the best goes on to
-        # the rotation/squash search and closest points, the costly steps (the next one if those fail)
+        # every starting guess gets a shift search (cheap; guesses that land together once); the best (of near ties,
+        # the nearest the prediction) goes on to the rotation/squash search and closest points, the costly steps
+        # (the next one if those fail)
         starts, cands = [], []
         rest = _at_rest(pred, o.center) if o.miss else None  # coasting: maybe stuck in a wrong rotation or squash
         for A0 in (pred, found, guess, rest):
@@ -357,9 +360,11 @@ class ObjectsMixin(PoseMixin):
                 continue
             starts.append(A0)
             c = judged(self._chamfer(o, A0, near_cur, shapes=False))
-            if c is not None and (not cands or c[3] > max(x[3] for x in cands) + 0.02):
+            if c is not None:
                 cands.append(c)
-        for c in sorted(cands, key=lambda x: -x[3]):
+        top = max((x[0] for x in cands), default=0.0)
+        ties = sorted((x for x in cands if x[0] >= top - TIE), key=lambda x: np.hypot(*(o.pos(x[1]) - p0)))
+        for c in ties + sorted((x for x in cands if x[0] < top - TIE), key=lambda x: -x[3]):
             A = self._icp(o, pts, self._chamfer(o, c[1], near_cur), radius)
             best = judged(A) if A is not None else None
             if best is not None:
