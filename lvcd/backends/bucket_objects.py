@@ -78,6 +78,7 @@ ALIGN = 0.6  # outline share on an object's own lines for a region to take that 
 
 
 def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
+    """The value of `v` at half the total weight `w` (0 when nothing weighs)."""
     order = np.argsort(v)
     c = np.cumsum(w[order])
     return float(v[order][min(int(np.searchsorted(c, 0.5 * c[-1])), len(v) - 1)]) if c[-1] > 0 else 0.0
@@ -121,10 +122,8 @@ class ObjectsMixin(PoseMixin):
             src = np.repeat(np.arange(reg.n + 1), [len(a) for a in adj])
             dst = np.concatenate(adj) if reg.n else np.zeros(0, np.int64)
             keep = cand[src] & cand[dst] & (src < dst)
-            state.update(
-                src=src[keep], dst=dst[keep], part=part, cand=cand, apart=np.zeros(int(keep.sum()), np.int64), n=0
-            )
-            state["seen"] = None
+            apart = np.zeros(int(keep.sum()), np.int64)  # per touching pair: frames seen moving apart
+            state.update(src=src[keep], dst=dst[keep], part=part, cand=cand, apart=apart, n=0, seen=None)
         d, cnt = self._key_motion(key)
         src, dst = state["src"], state["dst"]
         gap = np.hypot(*(d[src] - d[dst]).T)
