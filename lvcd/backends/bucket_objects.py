@@ -353,7 +353,7 @@ class ObjectsMixin(PoseMixin):
         # the nearest the prediction) goes on to the rotation/squash search and closest points, the costly steps
         # (the next one if those fail)
         starts, cands = [], []
-        rest = _at_rest(pred, o.center) if o.miss else None  # coasting: maybe stuck in a wrong rotation or squash
+        rest = _at_rest(o, pred) if o.miss else None  # coasting: maybe stuck in a wrong rotation or squash
         for A0 in (pred, found, guess, rest):
             if A0 is None or any(np.abs(A0 - B).max() < 0.5 for B in starts):
                 continue
@@ -379,7 +379,7 @@ class ObjectsMixin(PoseMixin):
         o.A = pred  # hidden or lost: coast on the prediction
         o.fit = 0.0 if best is None else best[0]
         o.miss += 1
-        self._visible(o, pred)
+        self._visible(o, pred)  # sets self._in_frame: its lines inside the frame, hidden or not
         gone = self._in_frame < 0.2 * len(o.line_pts)  # (almost) out of the frame, not hidden behind one in front:
         #                                                dormant until a new cluster there matches it
         if o.miss > COAST or gone:
@@ -559,7 +559,7 @@ class ObjectsMixin(PoseMixin):
                     A0 = self._locate(o, cur_img, (bx, by, bw, bh))
                     if A0 is None:
                         continue
-                    for S, margin in ((A0, 0.0), (_at_rest(A0, o.center), REST)):  # as last seen; keyframe pose
+                    for S, margin in ((A0, 0.0), (_at_rest(o, A0), REST)):  # as last seen; keyframe pose
                         A = self._icp(o, pts, self._chamfer(o, S, near_cur), RADIUS * max(H, W))
                         if A is None:
                             continue

@@ -86,13 +86,12 @@ def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarr
     return np.concatenate([L, (q.mean(axis=0) - L @ m)[:, None]], axis=1)
 
 
-def _at_rest(A: np.ndarray, center: np.ndarray) -> np.ndarray:
-    """A with its linear part made a plain scale of the same area (no rotation, no squash), the keyframe centre
-    staying where A puts it: characters swing back to their keyframe pose, and a fit trapped in a wrong rotation or
-    squash (the search moves it by small steps) starts again from there."""
+def _at_rest(o: _Obj, A: np.ndarray) -> np.ndarray:
+    """A with its linear part made a plain scale of the same area (no rotation, no squash), the keyframe centre of
+    object `o` staying where A puts it: characters swing back to their keyframe pose, and a fit trapped in a wrong
+    rotation or squash (the search moves it by small steps) starts again from there."""
     s = np.sqrt(abs(np.linalg.det(A[:, :2])))
-    pos = np.linalg.solve(A[:, :2], center - A[:, 2])
-    return np.concatenate([s * np.eye(2), (center - s * pos)[:, None]], axis=1)
+    return np.concatenate([s * np.eye(2), (o.center - s * o.pos(A))[:, None]], axis=1)
 
 
 def _constrain(A: np.ndarray, L0: np.ndarray) -> np.ndarray:

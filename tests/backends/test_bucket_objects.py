@@ -41,12 +41,12 @@ def _paint_accuracy(colorizer, obj, gt: np.ndarray, ids: np.ndarray) -> float:
 
 
 def _run(clip, frames):
-    """Colour `frames` frames; per frame {object uid: (object, transform, live)}."""
+    """Colour `frames` frames; per frame {object uid: (object, transform, live, frames coasting)}."""
     gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
     states = []
     for _ in range(frames):
         next(gen)
-        states.append({o.uid: (o, o.A.copy(), o.live) for o in getattr(colorizer, "_objs", [])})
+        states.append({o.uid: (o, o.A.copy(), o.live, o.miss) for o in getattr(colorizer, "_objs", [])})
     return colorizer, states
 
 
@@ -106,22 +106,18 @@ def test_character_leaving_the_frame_is_found_again():
     (character 1 walks in front of it) and against where the generator put the character."""
     clip = make_clip(SPEC["exit_reentry"], seed=1)
     frames = len(clip["line"])
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
-    states = []
-    for _ in range(frames):
-        next(gen)
-        states.append({o.uid: (o.A.copy(), o.live, o.miss) for o in getattr(colorizer, "_objs", [])})
+    colorizer, states = _run(clip, frames)
     H, W = clip["ids"][0].shape
     back = []
     for o in _characters(colorizer, clip):
-        lives = [states[t][o.uid][1] if o.uid in states[t] else None for t in range(frames)]
+        lives = [states[t][o.uid][2] if o.uid in states[t] else None for t in range(frames)]
         out = [t for t, v in enumerate(lives) if v is False]
         if not out:
             continue
         ci = _character_of(o, clip)
         mine = [k for k, v in clip["names"].items() if v.startswith(f"c{ci}.")]
         for t in range(out[0] + 1, frames):
-            A, live, miss = states[t][o.uid]
+            _, A, live, miss = states[t][o.uid]
             if not live or miss:
                 continue
             o.A = A
