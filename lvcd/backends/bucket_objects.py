@@ -44,6 +44,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..lineart.regions import Regions
 from . import bucket_track as track
+from .bucket_limbs import LimbsMixin
 from .bucket_match import NO_VOTE, _Key
 from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _apply, _at_rest, _crop_hits, _Obj
 
@@ -84,7 +85,7 @@ def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
     return float(v[order][min(int(np.searchsorted(c, 0.5 * c[-1])), len(v) - 1)]) if c[-1] > 0 else 0.0
 
 
-class ObjectsMixin(PoseMixin):
+class ObjectsMixin(PoseMixin, LimbsMixin):
     """Needs `config`, `_shape`, `_flow_size`, `_samples` (MatchMixin)."""
 
     # ---------------------------------------------------------------------------------------------- building
@@ -311,6 +312,8 @@ class ObjectsMixin(PoseMixin):
             if found or built or any(a is not b for a, b in pruned):  # else: the objects it was computed for
                 align, best = self._region_alignment(regions, samples)
             self._obj_votes = self._votes(regions, align, best)
+            lv, lw = self._limb_votes(regions, samples, align, keys, ALIGN, near_cur)  # parts turning on their own
+            self._obj_votes = (self._obj_votes[0] + lv, self._obj_votes[1] + lw)
 
     def _front_first(self, near_cur: np.ndarray) -> list[_Obj]:
         """Live objects, those in front first: where two footprints overlap, the one in front still shows its lines

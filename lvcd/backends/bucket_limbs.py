@@ -1,0 +1,205 @@
+"""Swinging parts of tracked objects for the paint-bucket matcher (`lvcd.backends.bucket_objects`).
+
+An object's transform is one motion for the whole character: a part that turns on its own (an arm swinging on the
+body, a tail, a raised ear) is laid beside its keyframe lines, its outline misses, and it takes no object votes. The
+dense flow cannot follow it either (a thin part turning 0.5 rad in a few frames), so its paint came from the previous
+frame or a guess, and a wrong guess stayed. Here each such region near a fitted object is matched to the object's
+keyframe parts one by one: the region's centroid is laid on the part's and its long axis turned onto the part's
+(both ways round), a few px of shift refine it, and the part whose outline it lands on best, with its interior
+inside that part, gives the region its paint. Only parts of similar area within reach of where the object puts them
+are tried; a tie between two parts of different paints gives nothing.
+
+Memory: per object, the keyframe parts' moments (a few floats each). No torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..lineart.regions import Regions
+from .bucket_match import _Key
+from .bucket_pose import _apply, _Obj
+
+LIMB_FIT = 0.4  # an object's fit (as `bucket_objects.FIT`) for its parts to be searched: a coasting pose is a guess
+LIMB_MIN = 30  # px: smaller regions have no stable axis (pupils, eye glints): the whole-object votes serve them
+LIMB_ALIGN = 0.7  # outline share on the keyframe lines: stricter than the object's own `ALIGN`, as the turn and the
+#                  shift are fitted to this one region (a long sky pocket fits some long part loosely)
+LIMB_IOU = 0.6  # overlap (intersection over union) of the region laid on the part with the part: a pocket of sky
+#               beside a character, or a body band beside the shadow, lines up along one side only
+LIMB_TIE = 0.1  # outline share within which two parts of different paints are a tie: neither is taken
+LIMB_TURN = 1.0  # rad: largest turn of a part against the object (arms swing +-0.5 rad about a posed angle)
+LIMB_AREA = 1.8  # area ratio (either way) beyond which a part is not the region (occlusion changes the visible area)
+LIMB_ROUND = 1.4  # axis ratio under which a region is round: its axis is noise, it is laid on the part unturned
+LIMB_PLACED = 0.6  # share of a keyframe part's lines the whole motion lays on current lines: it moved with the body
+SHIFT = 3  # px: the centroids of a part seen behind another differ by this much
+
+
+def _moments(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(centroid (x, y), long-axis angle (rad), long/short axis ratio) of a pixel set."""
+    c = np.array([xs.mean(), ys.mean()])
+    dx, dy = xs - c[0], ys - c[1]
+    mxx, myy, mxy = (dx * dx).mean(), (dy * dy).mean(), (dx * dy).mean()
+    ang = 0.5 * np.arctan2(2 * mxy, mxx - myy)
+    tr, det = mxx + myy, mxx * myy - mxy * mxy
+    disc = np.sqrt(max(tr * tr / 4 - det, 0.0))
+    l1, l2 = tr / 2 + disc, max(tr / 2 - disc, 1e-9)
+    return c, float(ang), float(np.sqrt(l1 / l2))
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+class LimbsMixin:
+    """Needs `config`, `_shape`, `_objs` (ObjectsMixin)."""
+
+    def _part_moments(self, o: _Obj, key: _Key) -> dict:
+        """Per keyframe part of `o` (its regions and attached ones, >= `LIMB_MIN` px): centroid, axis, ratio, paint;
+        cached on the object."""
+        got = getattr(o, "limb_parts", None)
+        if got is not None:
+            return got
+        reg = key.frame.regions
+        out = {}
+        for r in np.concatenate([o.ids, o.attached]).astype(np.int64):
+            if reg.area[r] < LIMB_MIN:
+                continue
+            x0, y0, x1, y1 = reg.bbox[r]
+            ys, xs = np.nonzero(reg.inner[y0:y1, x0:x1] == r)
+            c, ang, ratio = _moments(xs + x0 + 0.5, ys + y0 + 0.5)
+            out[int(r)] = (c, ang, ratio, int(key.frame.color[r]), float(reg.area[r]), max(x1 - x0, y1 - y0))
+        o.limb_parts = out
+        return out
+
+    def _limb_votes(self, regions: Regions, samples, align, keys: list[_Key], align_min: float, near_cur: np.ndarray):
+        """(float32 [n + 1, K] votes x weight, float32 [n + 1] weights) for part regions no object's whole motion
+        explains (`align` < `align_min`) that one of a fitted object's keyframe parts, turned and shifted on its own,
+        lays on its lines."""
+        cfg = self.config
+        H, W = self._shape
+        n = regions.n
+        votes = np.zeros((n + 1, len(self.palette)), np.float32)
+        wsum = np.zeros(n + 1, np.float32)
+        objs = [o for o in self._objs if o.live and o.miss == 0 and o.fit >= LIMB_FIT]
+        if not objs:
+            return votes, wsum
+        lab, xs, ys, starts = samples
+        todo = (regions.area >= LIMB_MIN) & (regions.area <= cfg.reid_part * H * W) & (align < align_min)
+        todo[0] = False
+        best = {}  # region -> list of (outline share, paint)
+        for o in objs:
+            key = next((k for k in keys if k.index == o.key_index), None)
+            if key is None:
+                continue
+            parts = self._part_moments(o, key)
+            if not parts:
+                continue
+            det = abs(np.linalg.det(o.A[:, :2]))
+            claimed = self._claimed_parts(o, key, regions, align, align_min) | self._placed_parts(o, near_cur)
+            parts = {p: v for p, v in parts.items() if p not in claimed}
+            if not parts:
+                continue
+            pc = np.array([p[0] for p in parts.values()])
+            reach = np.array([0.75 * p[5] + SHIFT for p in parts.values()])
+            cand = np.flatnonzero(todo)
+            mapped = _apply(o.A, regions.centroid[cand])
+            dist = np.hypot(*(mapped[:, None, :] - pc[None]).transpose(2, 0, 1))
+            near = (dist <= reach[None]).any(axis=1)
+            for r in cand[near]:
+                self._limb_try(o, key, regions, r, parts, det, lab, xs, ys, starts, best)
+        for r, found in best.items():
+            found.sort(key=lambda f: -f[0])
+            share, paint = found[0]
+            if any(s >= share - LIMB_TIE and p != paint for s, p in found[1:]):
+                continue  # two parts of different paints fit alike
+            wq = np.float32(cfg.objects_weight * share**2)
+            votes[r, paint] += wq
+            wsum[r] += wq
+        return votes, wsum
+
+    def _placed_parts(self, o: _Obj, near_cur: np.ndarray) -> set:
+        """Keyframe regions of `o` whose own sampled lines the object's whole motion lays on current lines (at least
+        `LIMB_PLACED` of >= 5 samples): they move with the body; only the others (and the attached parts) may have
+        turned on their own."""
+        H, W = self._shape
+        p = (o.line_pts - o.A[:, 2]) @ np.linalg.inv(o.A[:, :2]).T
+        inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
+        q = np.rint(p[inside]).astype(np.int64)
+        hit = near_cur[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
+        part = o.line_part[inside]
+        cnt = np.bincount(part, minlength=len(o.ids))
+        share = np.bincount(part, weights=hit, minlength=len(o.ids)) / np.maximum(cnt, 1)
+        return set(o.ids[(cnt >= 5) & (share >= LIMB_PLACED)].tolist())
+
+    def _claimed_parts(self, o: _Obj, key: _Key, regions: Regions, align: np.ndarray, align_min: float) -> set:
+        """Keyframe parts of `o` that a current region its whole motion explains already lands on (the keyframe region
+        under most of that region's pixels, every third row and column): a band of the body between two stripes is
+        as long and as wide as an arm, and a crescent of shadow as a pocket of sky beside it, but they are where the
+        body's motion puts them, so a swinging arm (or the pocket) is not them."""
+        H, W = self._shape
+        good = align >= align_min
+        good[0] = False
+        if not good.any():
+            return set()
+        sub = regions.inner[::3, ::3]
+        ys, xs = np.nonzero(good[sub])
+        lab = sub[ys, xs]
+        q = np.rint(_apply(o.A, np.stack([xs * 3.0, ys * 3.0], 1))).astype(np.int64)
+        ok = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
+        kl = key.frame.regions.inner[q[ok, 1], q[ok, 0]]
+        lab = lab[ok]
+        pairs, cnt = np.unique(np.stack([lab, kl], 1), axis=0, return_counts=True)
+        tot = np.bincount(lab, minlength=regions.n + 1)
+        return set(pairs[cnt >= 0.5 * tot[pairs[:, 0]], 1].tolist())
+
+    def _limb_try(self, o, key, regions, r, parts, det, lab, xs, ys, starts, best) -> None:
+        """Lay region `r` on each of `o`'s keyframe parts within reach; record those its outline lands on."""
+        x0, y0, x1, y1 = regions.bbox[r]
+        iy, ix = np.nonzero(regions.inner[y0:y1, x0:x1] == r)
+        c_r, ang_r, ratio_r = _moments(ix + x0 + 0.5, iy + y0 + 0.5)
+        step = max(1, len(ix) // 200)
+        inner = np.stack([ix[::step] + x0, iy[::step] + y0], 1).astype(np.float64)
+        s0, s1 = starts[r], starts[r + 1]
+        outline = np.stack([xs[s0:s1], ys[s0:s1]], 1).astype(np.float64)
+        if len(outline) < 8:
+            return
+        L = o.A[:, :2]
+        ax = L @ np.array([np.cos(ang_r), np.sin(ang_r)])
+        ang_k = np.arctan2(ax[1], ax[0])  # the region's axis laid into the keyframe by the object's motion
+        c_k = _apply(o.A, c_r[None])[0]
+        area_k = regions.area[r] * det
+        size_k = max(x1 - x0, y1 - y0) * np.sqrt(det)
+        fr = key.frame
+        H, W = self._shape
+        sh = np.arange(-SHIFT, SHIFT + 1)
+        sx, sy = np.meshgrid(sh, sh)
+        shifts = np.stack([sx.ravel(), sy.ravel()], 1).astype(np.float64)  # [S, 2]
+        for p, (c_p, ang_p, ratio_p, paint, area_p, size_p) in parts.items():
+            if not (1 / LIMB_AREA <= area_k / area_p <= LIMB_AREA):
+                continue
+            if np.hypot(*(c_k - c_p)) > 0.75 * min(size_p, size_k) + SHIFT:
+                continue
+            if min(ratio_r, ratio_p) < LIMB_ROUND:
+                turns = [0.0]
+            else:
+                d = float(_wrap(np.array(ang_p - ang_k)))
+                turns = [t for t in (d, float(_wrap(np.array(d + np.pi)))) if abs(t) <= LIMB_TURN]
+            for t in turns:
+                cs, sn = np.cos(t), np.sin(t)
+                R = np.array([[cs, -sn], [sn, cs]])
+                q = (_apply(o.A, outline) - c_k) @ R.T + c_p  # [m, 2] keyframe px, before the shift
+                qi = (_apply(o.A, inner) - c_k) @ R.T + c_p
+                qq = np.rint(q[None] + shifts[:, None]).astype(np.int64)  # [S, m, 2]
+                ok = (qq[..., 0] >= 0) & (qq[..., 0] < W) & (qq[..., 1] >= 0) & (qq[..., 1] < H)
+                hit = ok & fr.near[np.clip(qq[..., 1], 0, H - 1), np.clip(qq[..., 0], 0, W - 1)]
+                share = hit.mean(axis=1)
+                j = int(share.argmax())
+                if share[j] < LIMB_ALIGN:
+                    continue
+                qi = np.rint(qi + shifts[j]).astype(np.int64)
+                ok = (qi[:, 0] >= 0) & (qi[:, 0] < W) & (qi[:, 1] >= 0) & (qi[:, 1] < H)
+                ins = ok & (fr.regions.inner[np.clip(qi[:, 1], 0, H - 1), np.clip(qi[:, 0], 0, W - 1)] == p)
+                inter = ins.mean() * area_k
+                if inter / (area_k + area_p - inter) < LIMB_IOU:
+                    continue
+                best.setdefault(int(r), []).append((float(share[j]), paint))
