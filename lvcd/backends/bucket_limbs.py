@@ -6,8 +6,10 @@ dense flow cannot follow it either (a thin part turning 0.5 rad in a few frames)
 frame or a guess, and a wrong guess stayed. Here each such region near a fitted object is matched to the object's
 keyframe parts one by one: the region's centroid is laid on the part's and its long axis turned onto the part's
 (both ways round), a few px of shift refine it, and the part whose outline it lands on best, with its interior
-inside that part, gives the region its paint. Only parts of similar area within reach of where the object puts them
-are tried; a tie between two parts of different paints gives nothing.
+inside that part, gives the region its paint. Only parts that the whole motion does not place already (their own
+lines miss, no current region it explains lies on them), of similar area, width and length, within reach of where the
+object puts them are tried; each part goes to one region (the best fitting first: a pocket of sky between the arm and
+the body is shaped like the arm too), and a tie between two parts of different paints gives nothing.
 
 Memory: per object, the keyframe parts' moments (a few floats each). No torch.
 """
@@ -29,13 +31,15 @@ LIMB_IOU = 0.6  # overlap (intersection over union) of the region laid on the pa
 LIMB_TIE = 0.1  # outline share within which two parts of different paints are a tie: neither is taken
 LIMB_TURN = 1.0  # rad: largest turn of a part against the object (arms swing +-0.5 rad about a posed angle)
 LIMB_AREA = 1.8  # area ratio (either way) beyond which a part is not the region (occlusion changes the visible area)
+LIMB_WIDTH = 1.3  # short-axis spread ratio (either way): an arm keeps its width when it swings behind the body
+LIMB_LENGTH = 1.5  # long-axis spread ratio (either way): ... and loses some length; a body band is longer
 LIMB_ROUND = 1.4  # axis ratio under which a region is round: its axis is noise, it is laid on the part unturned
 LIMB_PLACED = 0.6  # share of a keyframe part's lines the whole motion lays on current lines: it moved with the body
 SHIFT = 3  # px: the centroids of a part seen behind another differ by this much
 
 
-def _moments(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(centroid (x, y), long-axis angle (rad), long/short axis ratio) of a pixel set."""
+def _moments(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    """(centroid (x, y), long-axis angle (rad), long/short axis ratio, short-axis spread (px)) of a pixel set."""
     c = np.array([xs.mean(), ys.mean()])
     dx, dy = xs - c[0], ys - c[1]
     mxx, myy, mxy = (dx * dx).mean(), (dy * dy).mean(), (dx * dy).mean()
@@ -43,7 +47,7 @@ def _moments(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float]:
     tr, det = mxx + myy, mxx * myy - mxy * mxy
     disc = np.sqrt(max(tr * tr / 4 - det, 0.0))
     l1, l2 = tr / 2 + disc, max(tr / 2 - disc, 1e-9)
-    return c, float(ang), float(np.sqrt(l1 / l2))
+    return c, float(ang), float(np.sqrt(l1 / l2)), float(np.sqrt(l2))
 
 
 def _wrap(a: np.ndarray) -> np.ndarray:
@@ -66,8 +70,8 @@ class LimbsMixin:
                 continue
             x0, y0, x1, y1 = reg.bbox[r]
             ys, xs = np.nonzero(reg.inner[y0:y1, x0:x1] == r)
-            c, ang, ratio = _moments(xs + x0 + 0.5, ys + y0 + 0.5)
-            out[int(r)] = (c, ang, ratio, int(key.frame.color[r]), float(reg.area[r]), max(x1 - x0, y1 - y0))
+            c, ang, ratio, width = _moments(xs + x0 + 0.5, ys + y0 + 0.5)
+            out[int(r)] = (c, ang, ratio, int(key.frame.color[r]), float(reg.area[r]), max(x1 - x0, y1 - y0), width)
         o.limb_parts = out
         return out
 
@@ -86,7 +90,7 @@ class LimbsMixin:
         lab, xs, ys, starts = samples
         todo = (regions.area >= LIMB_MIN) & (regions.area <= cfg.reid_part * H * W) & (align < align_min)
         todo[0] = False
-        best = {}  # region -> list of (outline share, paint)
+        best = {}  # region -> list of (outline share, paint, keyframe part, overlap, object uid)
         for o in objs:
             key = next((k for k in keys if k.index == o.key_index), None)
             if key is None:
@@ -107,11 +111,16 @@ class LimbsMixin:
             near = (dist <= reach[None]).any(axis=1)
             for r in cand[near]:
                 self._limb_try(o, key, regions, r, parts, det, lab, xs, ys, starts, best)
-        for r, found in best.items():
+        taken = set()  # (object, keyframe part): one part is one region (a pocket of sky beside an arm loses to it)
+        for r in sorted(best, key=lambda r: -max(f[0] + f[3] for f in best[r])):  # best outline + overlap first
+            found = [f for f in best[r] if (f[4], f[2]) not in taken]
+            if not found:
+                continue
             found.sort(key=lambda f: -f[0])
-            share, paint = found[0]
-            if any(s >= share - LIMB_TIE and p != paint for s, p in found[1:]):
+            share, paint = found[0][:2]
+            if any(f[0] >= share - LIMB_TIE and f[1] != paint for f in found[1:]):
                 continue  # two parts of different paints fit alike
+            taken.add((found[0][4], found[0][2]))
             wq = np.float32(cfg.objects_weight * share**2)
             votes[r, paint] += wq
             wsum[r] += wq
@@ -156,7 +165,7 @@ class LimbsMixin:
         """Lay region `r` on each of `o`'s keyframe parts within reach; record those its outline lands on."""
         x0, y0, x1, y1 = regions.bbox[r]
         iy, ix = np.nonzero(regions.inner[y0:y1, x0:x1] == r)
-        c_r, ang_r, ratio_r = _moments(ix + x0 + 0.5, iy + y0 + 0.5)
+        c_r, ang_r, ratio_r, width_r = _moments(ix + x0 + 0.5, iy + y0 + 0.5)
         step = max(1, len(ix) // 200)
         inner = np.stack([ix[::step] + x0, iy[::step] + y0], 1).astype(np.float64)
         s0, s1 = starts[r], starts[r + 1]
@@ -174,9 +183,12 @@ class LimbsMixin:
         sh = np.arange(-SHIFT, SHIFT + 1)
         sx, sy = np.meshgrid(sh, sh)
         shifts = np.stack([sx.ravel(), sy.ravel()], 1).astype(np.float64)  # [S, 2]
-        for p, (c_p, ang_p, ratio_p, paint, area_p, size_p) in parts.items():
+        for p, (c_p, ang_p, ratio_p, paint, area_p, size_p, width_p) in parts.items():
             if not (1 / LIMB_AREA <= area_k / area_p <= LIMB_AREA):
                 continue
+            wk, lk, lp = width_r * np.sqrt(det), width_r * ratio_r * np.sqrt(det), width_p * ratio_p
+            if not (1 / LIMB_WIDTH <= wk / width_p <= LIMB_WIDTH and 1 / LIMB_LENGTH <= lk / lp <= LIMB_LENGTH):
+                continue  # not its width, or far off its length
             if np.hypot(*(c_k - c_p)) > 0.75 * min(size_p, size_k) + SHIFT:
                 continue
             if min(ratio_r, ratio_p) < LIMB_ROUND:
@@ -200,6 +212,7 @@ class LimbsMixin:
                 ok = (qi[:, 0] >= 0) & (qi[:, 0] < W) & (qi[:, 1] >= 0) & (qi[:, 1] < H)
                 ins = ok & (fr.regions.inner[np.clip(qi[:, 1], 0, H - 1), np.clip(qi[:, 0], 0, W - 1)] == p)
                 inter = ins.mean() * area_k
-                if inter / (area_k + area_p - inter) < LIMB_IOU:
+                iou = inter / (area_k + area_p - inter)
+                if iou < LIMB_IOU:
                     continue
-                best.setdefault(int(r), []).append((float(share[j]), paint))
+                best.setdefault(int(r), []).append((float(share[j]), paint, p, iou, o.uid))

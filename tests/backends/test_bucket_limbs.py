@@ -20,13 +20,14 @@ from lvcd.lineart.palette import rgb_codes  # noqa: E402
 SPEC = {c.name: c for c in CLIPS}
 
 
-def test_moments_give_the_long_axis_and_its_ratio():
+def test_moments_give_the_long_axis_its_ratio_and_the_width():
     ys, xs = np.mgrid[0:10, 0:40]  # a 40 x 10 bar, turned by 0.5 rad
     a = 0.5
     x = xs.ravel() * np.cos(a) - ys.ravel() * np.sin(a)
     y = xs.ravel() * np.sin(a) + ys.ravel() * np.cos(a)
-    c, ang, ratio = _moments(x, y)
+    c, ang, ratio, width = _moments(x, y)
     assert abs(ang - a) < 1e-6 and 3.5 < ratio < 4.5
+    assert abs(width - np.sqrt((10**2 - 1) / 12)) < 1e-6  # a uniform bar's spread across: sqrt((n^2 - 1) / 12)
     assert np.allclose(c, [x.mean(), y.mean()])
 
 
