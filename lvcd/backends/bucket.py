@@ -400,6 +400,7 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
             if cfg.keep_lines:
                 out = composite_lines(out, la, keep_colored=cfg.keep_colored_lines)
             prev = self._make_frame(la, regions, color, conf, cur_img)
+            prev.obj_src = getattr(self, "_obj_src", None) if own is None else None
             self.confidence.add(i, regions, conf, color, len(self.palette))
             yield out
 
@@ -514,6 +515,8 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         n = regions.n
         area = np.maximum(regions.area, 1).astype(np.float32)
         samples = self._samples(la, regions)
+        if cfg.objects:
+            samples = self._behind(samples, regions)  # lines of a character in front are not a region's outline
         score = np.zeros((n + 1, k), np.float32)
         key_score = np.zeros((n + 1, k), np.float32)
         weight_sum = np.zeros(n + 1, np.float32)
@@ -537,7 +540,8 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
             else:
                 counts = self._dense_votes(regions, flow, key.frame)
             align = self._affine_alignment(regions, samples, flow, key.frame)
-            self._rigid_rescue(regions, samples, flow, key.frame, counts, align, None if veto is None else veto[1:])
+            taken = getattr(self, "_key_taken", {}).get(key.index)  # parts an object shows here: no shape match
+            self._rigid_rescue(regions, samples, flow, key.frame, counts, align, veto and veto[1:], taken)
             wq = (w * align**2).astype(np.float32)
             part = wq[:, None] * counts / area[:, None]
             pick = wq[:, None] * counts / self._vote_area(area, counts)[:, None]  # slivers: over voted pixels
@@ -569,7 +573,7 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
             flow = self._full_flow(cur_img, prev, prev=True)
             counts = self._dense_votes(regions, flow, prev, weights=prev.conf)
             align = self._affine_alignment(regions, samples, flow, prev)
-            self._rigid_rescue(regions, samples, flow, prev, counts, align)
+            self._rigid_rescue(regions, samples, flow, prev, counts, align, None, self._taken_in_prev(prev))
             if vetoed is not None:  # the previous frame took them from the same moved-away object: not confirmed
                 counts[vetoed >= VETO * area[:, None]] = 0.0
             wq = (cfg.prev_weight * align**2).astype(np.float32)

@@ -20,9 +20,8 @@ import numpy as np
 
 from ..lineart.regions import Regions
 from .bucket_match import _Key
-from .bucket_pose import _apply, _Obj
+from .bucket_pose import ALIGN, FIT, _apply, _Obj
 
-LIMB_FIT = 0.4  # an object's fit (as `bucket_objects.FIT`) for its parts to be searched: a coasting pose is a guess
 LIMB_MIN = 30  # px: smaller regions have no stable axis (pupils, eye glints): the whole-object votes serve them
 LIMB_ALIGN = 0.7  # outline share on the keyframe lines: stricter than the object's own `ALIGN`, as the turn and the
 #                  shift are fitted to this one region (a long sky pocket fits some long part loosely)
@@ -84,7 +83,7 @@ class LimbsMixin:
         n = regions.n
         votes = np.zeros((n + 1, len(self.palette)), np.float32)
         wsum = np.zeros(n + 1, np.float32)
-        objs = [o for o in self._objs if o.live and o.miss == 0 and o.fit >= LIMB_FIT]
+        objs = [o for o in self._objs if o.live and o.miss == 0 and o.fit >= FIT]
         if not objs:
             return votes, wsum
         lab, xs, ys, starts = samples
@@ -99,7 +98,7 @@ class LimbsMixin:
             if not parts:
                 continue
             det = abs(np.linalg.det(o.A[:, :2]))
-            claimed = self._claimed_parts(o, key, regions, align, align_min) | self._placed_parts(o, near_cur)
+            claimed = self._claimed_parts(o, key, regions, align >= align_min) | self._placed_parts(o, near_cur)
             parts = {p: v for p, v in parts.items() if p not in claimed}
             if not parts:
                 continue
@@ -140,13 +139,25 @@ class LimbsMixin:
         share = np.bincount(part, weights=hit, minlength=len(o.ids)) / np.maximum(cnt, 1)
         return set(o.ids[(cnt >= 5) & (share >= LIMB_PLACED)].tolist())
 
-    def _claimed_parts(self, o: _Obj, key: _Key, regions: Regions, align: np.ndarray, align_min: float) -> set:
+    def _taken_in_prev(self, prev) -> np.ndarray | None:
+        """bool [m + 1]: regions of the previous frame that an object laid on a keyframe part which a current region
+        lies on now (`_taken_in_keys`): no other region is matched to them by shape; None when nothing is known."""
+        if prev.obj_src is None or not getattr(self, "_key_taken", None):
+            return None
+        sk, sr = prev.obj_src
+        taken = np.zeros(prev.regions.n + 1, bool)
+        for ki, got in self._key_taken.items():
+            m = sk == ki
+            taken[m] = got[sr[m]]
+        return taken
+
+    def _claimed_parts(self, o: _Obj, key: _Key, regions: Regions, good: np.ndarray) -> set:
         """Keyframe parts of `o` that a current region its whole motion explains already lands on (the keyframe region
         under most of that region's pixels, every third row and column): a band of the body between two stripes is
         as long and as wide as an arm, and a crescent of shadow as a pocket of sky beside it, but they are where the
         body's motion puts them, so a swinging arm (or the pocket) is not them."""
         H, W = self._shape
-        good = align >= align_min
+        good = good.copy()
         good[0] = False
         if not good.any():
             return set()
@@ -159,7 +170,9 @@ class LimbsMixin:
         lab = lab[ok]
         pairs, cnt = np.unique(np.stack([lab, kl], 1), axis=0, return_counts=True)
         tot = np.bincount(lab, minlength=regions.n + 1)
-        return set(pairs[cnt >= 0.5 * tot[pairs[:, 0]], 1].tolist())
+        pairs = pairs[cnt >= 0.5 * tot[pairs[:, 0]]]
+        self._pairs = pairs  # [P, 2] (current region, keyframe region) of the last call
+        return set(pairs[:, 1].tolist())
 
     def _limb_try(self, o, key, regions, r, parts, det, lab, xs, ys, starts, best) -> None:
         """Lay region `r` on each of `o`'s keyframe parts within reach; record those its outline lands on."""
@@ -216,3 +229,46 @@ class LimbsMixin:
                 if iou < LIMB_IOU:
                     continue
                 best.setdefault(int(r), []).append((float(share[j]), paint, p, iou, o.uid))
+
+    def _taken_in_keys(self, regions: Regions, align: np.ndarray, who: np.ndarray, keys: list[_Key]) -> dict:
+        """{keyframe index: bool [m + 1]} keyframe regions that a current region an object in view explains lies on
+        (through that object's transform): they are here already, so no other region is matched to them by shape."""
+        out = {}
+        src_key = np.full(regions.n + 1, -(1 << 30), np.int64)
+        src_reg = np.zeros(regions.n + 1, np.int64)
+        for j, o in enumerate(self._objs):
+            good = (align >= ALIGN) & (who == j)
+            key = next((k for k in keys if k.index == o.key_index), None)
+            if key is None or not o.live or o.miss or o.fit < FIT or not good.any():
+                continue
+            got = out.setdefault(o.key_index, np.zeros(key.frame.regions.n + 1, bool))
+            got[list(self._claimed_parts(o, key, regions, good))] = True
+            got[0] = False
+            src_key[self._pairs[:, 0]], src_reg[self._pairs[:, 0]] = o.key_index, self._pairs[:, 1]
+        self._obj_src = (src_key, src_reg)  # per current region: the keyframe region its object lays it on
+        return out
+
+    def _behind(self, samples, regions: Regions):
+        """`samples` without, for regions that no object explains (scenery behind a character), the outline pixels on
+        lines an object in view lays its own lines on: a cloud cut by a character's head is outlined partly by the
+        head, which moves with the character, not with the cloud, so the cloud's own motion would never align there.
+        A region left with fewer than a quarter of its samples (or 8) keeps them all."""
+        got = getattr(self, "_front_lines", None)
+        if got is None or not len(got[0]):
+            return samples
+        lines, align = got
+        lab, xs, ys, _ = samples
+        H, W = self._shape
+        front = np.zeros((H, W), bool)
+        front[lines[:, 1].astype(np.int64), lines[:, 0].astype(np.int64)] = True
+        n = regions.n
+        drop = front[ys, xs] & (align[lab] < ALIGN)
+        cnt = np.bincount(lab, minlength=n + 1)
+        left = np.bincount(lab, weights=~drop, minlength=n + 1)
+        drop &= (left >= np.maximum(8, 0.25 * cnt))[lab]
+        if not drop.any():
+            return samples
+        keep = ~drop
+        lab, xs, ys = lab[keep], xs[keep], ys[keep]
+        starts = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n + 1))])
+        return lab, xs, ys, starts

@@ -27,6 +27,8 @@ class _Frame:
     flow_img: np.ndarray  # uint8 [h, w] softened lines at flow resolution
     near: np.ndarray  # bool [H, W]: within `align_tolerance` px of a line (scores how well a motion aligns lines)
     conf: np.ndarray | None = None  # float32 [n + 1] confidence of each region's colour (None: all certain)
+    obj_src: tuple[np.ndarray, np.ndarray] | None = None  # per region: (keyframe index, keyframe region) an object
+    #                                                       laid it on (bucket_objects), -2^30 / 0 none
     _neighbour_colors: list[set[int]] | None = None
 
     def neighbour_colors(self) -> list[set[int]]:
@@ -209,6 +211,7 @@ class MatchMixin:
         counts: np.ndarray,
         align: np.ndarray,
         forbid: tuple[np.ndarray, np.ndarray] | None = None,
+        taken: np.ndarray | None = None,
     ) -> None:
         """Re-match regions whose dense votes are weak (badly aligned outline, few or split votes) region to region.
 
@@ -244,6 +247,8 @@ class MatchMixin:
         ratio = np.abs(np.log(s_area[None] / a_r[:, None]))
         near = np.minimum(_distances(c_r, s_cent), _distances(moved, s_cent))
         ok = (ratio < np.log(cfg.area_ratio)) & (near < radius)
+        if taken is not None:  # source regions a tracked object shows elsewhere in this frame
+            ok &= ~taken[1:][None]
         if forbid is not None:
             owner, in_reach = forbid
             o = owner[1:]

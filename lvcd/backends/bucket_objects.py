@@ -46,7 +46,19 @@ from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_limbs import LimbsMixin
 from .bucket_match import NO_VOTE, _Key
-from .bucket_pose import LINE_SAMPLES, MIN_PAIRS, RADIUS, SEARCH, PoseMixin, _apply, _at_rest, _crop_hits, _Obj
+from .bucket_pose import (
+    ALIGN,
+    FIT,
+    LINE_SAMPLES,
+    MIN_PAIRS,
+    RADIUS,
+    SEARCH,
+    PoseMixin,
+    _apply,
+    _at_rest,
+    _crop_hits,
+    _Obj,
+)
 
 OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
 #                  character's parts are smaller, and scenery between two characters would glue them into one
@@ -57,7 +69,6 @@ MOVED = 0.012  # of the longer side: how far against the scene's median motion o
 MIN_REGIONS = 4  # an object is a character of several parts: a lone blob (a ball, a leaf) is matched by its shape
 #                  well enough elsewhere, and a simple outline fits onto any other simple outline
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
-FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 RESUME = 0.6  # ... and to take it up again after coasting
 PRUNE = 0.3  # running share of a region's lines on current lines under which it leaves its object
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
@@ -75,7 +86,6 @@ REST = 0.05  # fit by which a re-found object's keyframe pose must beat the pose
 #             last one: a tie between the two flips the pose frame to frame)
 TIE = 0.1  # fit within which two places an object's search lands on are a tie: the nearer the prediction is tried
 #           first (a look-alike, or the character in front, may fit as well as the right place)
-ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 
 
 def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
@@ -257,6 +267,9 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
         if i == 0 or not hasattr(self, "_objs"):
             self._objs = []
         self._obj_votes = None
+        self._key_taken = {}
+        self._obj_src = None
+        self._front_lines = None
         self._covers = []
         if i == 0:
             self._pending = {}
@@ -308,10 +321,13 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
         self._occl = front  # a character found again may still be half behind one in view
         found = self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
         self._occl = None
+        self._front_lines = (pts[claimed], align)  # current line pixels that objects in view lay their lines on
         if own is None:
             if found or built or any(a is not b for a, b in pruned):  # else: the objects it was computed for
                 align, best = self._region_alignment(regions, samples)
+                self._front_lines = (pts[claimed], align)
             self._obj_votes = self._votes(regions, align, best)
+            self._key_taken = self._taken_in_keys(regions, align, best, keys)
             lv, lw = self._limb_votes(regions, samples, align, keys, ALIGN, near_cur)  # parts turning on their own
             self._obj_votes = (self._obj_votes[0] + lv, self._obj_votes[1] + lw)
 

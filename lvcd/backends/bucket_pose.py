@@ -28,6 +28,8 @@ SHIFT = 0.012  # of the longer side: shifts searched around each starting transf
 RADIUS = 0.004  # of the longer side: pairing radius of the first iteration (halved each one, down to 2 px)
 SEARCH = 0.04  # of the longer side: shifts searched around the predicted place by correlation
 SEEN = 0.3  # share of an object's in-frame lines that must be in view (not behind an object in front) to fit it
+FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
+ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
 
 

@@ -242,8 +242,8 @@ class RoutedBucketColorizer(BucketColorizer):
             allowed[:, paints] = np.maximum(allowed[:, paints], s[:, None])
         return shares, allowed
 
-    def _rigid_rescue(self, regions, samples, flow, src, counts, align, forbid=None) -> None:
-        super()._rigid_rescue(regions, samples, flow, src, counts, align, forbid)
+    def _rigid_rescue(self, regions, samples, flow, src, counts, align, forbid=None, taken=None) -> None:
+        super()._rigid_rescue(regions, samples, flow, src, counts, align, forbid, taken)
         route = getattr(self, "_route", None)
         if route is None:
             return

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,8 +16,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from eval_bucket import colorize_clip  # noqa: E402
 from make_cel_bench import CLIPS, make_clip  # noqa: E402
 
+from lvcd.backends.bucket import BucketColorizer, BucketConfig  # noqa: E402
 from lvcd.backends.bucket_limbs import _moments  # noqa: E402
+from lvcd.lineart import normalize_lineart  # noqa: E402
 from lvcd.lineart.palette import rgb_codes  # noqa: E402
+from lvcd.lineart.regions import segment_regions  # noqa: E402
 
 SPEC = {c.name: c for c in CLIPS}
 
@@ -46,3 +51,61 @@ def test_swinging_arms_keep_their_paints():
         ok += int((rgb_codes(pred)[m] == rgb_codes(clip["gt"][t])[m]).sum())
         total += int(m.sum())
     assert ok / total >= 0.87, ok / total
+
+
+def _disc_frame(cx: int, size=(96, 128)):
+    """(lineart, colours) of a red disc with a black outline at x = `cx` on a white ground."""
+    h, w = size
+    line = np.full((h, w), 255, np.uint8)
+    rgb = np.full((h, w, 3), 230, np.uint8)
+    cv2.circle(rgb, (cx, 48), 15, (200, 30, 30), -1)
+    cv2.circle(line, (cx, 48), 15, 0, 2)
+    return line, rgb
+
+
+def _rescue(taken_disc: bool):
+    """Rigid rescue of the current frame's disc (moved 14 px, no flow, no votes) against the keyframe's disc."""
+    colorizer = BucketColorizer(BucketConfig(objects=False))
+    line0, rgb0 = _disc_frame(40)
+    (key,) = colorizer.prepare_keyframes([(0, rgb0, line0)])
+    line1, _ = _disc_frame(54)
+    la = normalize_lineart(line1, colorizer.config.lineart)
+    regions = segment_regions(la, colorizer._regions_cfg)
+    disc = int(regions.inner[48, 54])
+    src = key.frame
+    k_disc = int(src.regions.inner[48, 40])
+    counts = np.zeros((regions.n + 1, len(colorizer.palette)), np.float32)
+    align = np.zeros(regions.n + 1)
+    flow = np.zeros(regions.shape + (2,), np.float32)
+    taken = np.zeros(src.regions.n + 1, bool)
+    taken[k_disc] = taken_disc
+    colorizer._rigid_rescue(regions, colorizer._samples(la, regions), flow, src, counts, align, None, taken)
+    return counts[disc], int(src.color[k_disc])
+
+
+def test_rescue_never_matches_a_keyframe_part_an_object_shows_elsewhere():
+    """A region-to-region shape match (rigid rescue) gives the moved disc the keyframe disc's paint; when a tracked
+    object lays another current region on that keyframe disc (`taken`), it is no candidate: a pocket of sky shaped
+    like a character's hair took the hair's paint this way while the hair itself was in view."""
+    got, paint = _rescue(taken_disc=False)
+    assert got.argmax() == paint and got.sum() > 0
+    got, _ = _rescue(taken_disc=True)
+    assert got.sum() == 0
+
+
+def test_lines_of_a_character_in_front_are_not_a_region_outline():
+    """Outline samples on lines an object in view lays its own lines on are dropped for regions no object explains
+    (scenery behind a character), kept for the object's own regions and for regions left with too few."""
+    colorizer = BucketColorizer(BucketConfig())
+    colorizer._shape = (20, 20)
+    xs = np.concatenate([np.arange(20), np.arange(20), np.arange(10)]).astype(np.int32)
+    ys = np.concatenate([np.zeros(20), np.full(20, 5), np.full(10, 9)]).astype(np.int32)
+    lab = np.repeat([1, 2, 3], [20, 20, 10])
+    starts = np.array([0, 0, 20, 40, 50])
+    front = np.array([[x, y] for y in (0, 5) for x in range(10)] + [[x, 9] for x in range(10)], np.float64)
+    colorizer._front_lines = (front, np.array([0.0, 0.2, 0.9, 0.1]))  # region 2 is an object's own
+    regions = SimpleNamespace(n=3)
+    lab2, xs2, ys2, starts2 = colorizer._behind((lab, xs, ys, starts), regions)
+    assert np.bincount(lab2, minlength=4).tolist() == [0, 10, 20, 10]
+    assert (xs2[lab2 == 1] >= 10).all()  # region 1 (behind) kept only its own outline
+    assert starts2.tolist() == [0, 0, 10, 30, 40]
