@@ -34,6 +34,9 @@ LIMB_WIDTH = 1.3  # short-axis spread ratio (either way): an arm keeps its width
 LIMB_LENGTH = 1.5  # long-axis spread ratio (either way): ... and loses some length; a body band is longer
 LIMB_ROUND = 1.4  # axis ratio under which a region is round: its axis is noise, it is laid on the part unturned
 LIMB_PLACED = 0.6  # share of a keyframe part's lines the whole motion lays on current lines: it moved with the body
+LIMB_NEIGHBOUR = 0.015  # of the frame: keyframe regions touching an object's, up to this size, are tried too: an arm
+#                        swinging during the watch frames joined neither its body's object nor its attached parts
+#                        (it was glued to pieces of hill it touched, into an object of scenery)
 SHIFT = 3  # px: the centroids of a part seen behind another differ by this much
 
 
@@ -57,14 +60,20 @@ class LimbsMixin:
     """Needs `config`, `_shape`, `_objs` (ObjectsMixin)."""
 
     def _part_moments(self, o: _Obj, key: _Key) -> dict:
-        """Per keyframe part of `o` (its regions and attached ones, >= `LIMB_MIN` px): centroid, axis, ratio, paint;
-        cached on the object."""
+        """Per keyframe part of `o` (its regions, attached ones and part-sized ones touching them, >= `LIMB_MIN` px):
+        centroid, axis, ratio, paint, area, size, width; cached on the object."""
         got = getattr(o, "limb_parts", None)
         if got is not None:
             return got
         reg = key.frame.regions
         out = {}
-        for r in np.concatenate([o.ids, o.attached]).astype(np.int64):
+        ids = np.concatenate([o.ids, o.attached]).astype(np.int64)
+        H, W = self._shape
+        adj = reg.adjacency()
+        nb = set(np.concatenate([adj[r] for r in ids]).tolist()) if len(ids) else set()
+        nb -= set(ids.tolist()) | {0}
+        nb = [r for r in nb if reg.area[r] <= LIMB_NEIGHBOUR * H * W]  # and the part-sized regions touching it
+        for r in np.concatenate([ids, np.array(sorted(nb), np.int64)]):
             if reg.area[r] < LIMB_MIN:
                 continue
             x0, y0, x1, y1 = reg.bbox[r]

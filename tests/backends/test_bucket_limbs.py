@@ -36,12 +36,9 @@ def test_moments_give_the_long_axis_its_ratio_and_the_width():
     assert np.allclose(c, [x.mean(), y.mean()])
 
 
-def test_swinging_arms_keep_their_paints():
-    """`exit_reentry` seed 6, frames 0-33: while character 0 walks out, its arms (and character 1's) swing on the
-    bodies; frames 23-30 give them another part's or the sky's paint without part-by-part matching (0.80 of arm
-    pixels right over the 34 frames, 0.00-0.37 in frames 24-30); with it 0.90."""
-    frames = 34
-    clip = make_clip(SPEC["exit_reentry"], seed=6)
+def _arm_accuracy(name: str, seed: int, frames: int) -> float:
+    """Share of arm pixels with the right paint over the clip's first `frames` frames."""
+    clip = make_clip(SPEC[name], seed=seed)
     arms = [k for k, v in clip["names"].items() if "arm" in v]
     gen, _ = colorize_clip(clip)
     ok = total = 0
@@ -50,7 +47,23 @@ def test_swinging_arms_keep_their_paints():
         m = np.isin(clip["ids"][t], arms)
         ok += int((rgb_codes(pred)[m] == rgb_codes(clip["gt"][t])[m]).sum())
         total += int(m.sum())
-    assert ok / total >= 0.87, ok / total
+    return ok / total
+
+
+def test_swinging_arms_keep_their_paints():
+    """`exit_reentry` seed 6, frames 0-33: while character 0 walks out, its arms (and character 1's) swing on the
+    bodies; frames 23-30 give them another part's or the sky's paint without part-by-part matching (0.80 of arm
+    pixels right over the 34 frames, 0.00-0.37 in frames 24-30); with it 0.90."""
+    acc = _arm_accuracy("exit_reentry", 6, 34)
+    assert acc >= 0.87, acc
+
+
+def test_arms_glued_to_scenery_are_matched_as_parts_of_the_body_they_touch():
+    """`occlusion` seed 3: both characters' swinging arms moved alike with pieces of hill they touch during the watch
+    frames and joined an object of scenery, not their bodies' objects. The keyframe regions touching an object are
+    tried as its parts too: 0.72 of arm pixels right over the 48 frames without them, 0.82 with."""
+    acc = _arm_accuracy("occlusion", 3, 48)
+    assert acc >= 0.78, acc
 
 
 def _disc_frame(cx: int, size=(96, 128)):
