@@ -568,6 +568,7 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
         small = cv2.dilate(self._small(part, regions).view(np.uint8), np.ones((3, 3), np.uint8))
         n, comp, stats, _ = cv2.connectedComponentsWithStats(small, connectivity=8)
         taken = False
+        shown = [k for k in self._objs if k.live and not k.miss and k.fit >= FIT]
         for c in range(1, n):
             if stats[c, cv2.CC_STAT_AREA] < max(32, MIN_AREA * fw * fh):
                 continue
@@ -575,7 +576,9 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
             best = None
             for o in lost:
                 if not o.live or o.miss:  # one cluster per object per frame
-                    A0 = self._locate(o, cur_img, (bx, by, bw, bh))
+                    # not where an object in view stands: a character drawn alike correlates as well there
+                    avoid = [(k.pos(), 0.25 * max(o.foot.shape)) for k in shown if k is not o]
+                    A0 = self._locate(o, cur_img, (bx, by, bw, bh), avoid)
                     if A0 is None:
                         continue
                     for S, margin in ((A0, 0.0), (_at_rest(o, A0), REST)):  # as last seen; keyframe pose

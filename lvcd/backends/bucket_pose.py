@@ -310,10 +310,11 @@ class PoseMixin:
         Gi = np.linalg.inv(G[:, :2])
         return np.concatenate([Gi, (-Gi @ G[:, 2])[:, None]], axis=1)
 
-    def _locate(self, o: _Obj, cur_img: np.ndarray, box) -> np.ndarray | None:
+    def _locate(self, o: _Obj, cur_img: np.ndarray, box, avoid=None) -> np.ndarray | None:
         """Where the object's keyframe look (its distance-to-line image, masked to its footprint) best correlates
-        with the current frame around `box` (flow resolution; the object may stick out of the frame): a transform
-        with its last linear part, or None when nothing correlates `reid_score`."""
+        with the current frame around `box` (flow resolution; the object may stick out of the frame), leaving out
+        places within r px of each (centre, r) in `avoid`: a transform with its last linear part, or None when
+        nothing correlates `reid_score`."""
         H, W = self._shape
         fh, fw = cur_img.shape
         th, tw = o.tmpl.shape
@@ -329,11 +330,19 @@ class PoseMixin:
         res = track.masked_ncc(win, o.tmpl, o.tmask)
         if res is None:
             return None
+        sx, sy = fw / W, fh / H
+        kx0, ky0 = o.flow_crop[:2]
+        if avoid:  # where another object in view stands: a character drawn alike correlates as well there
+            res = res.copy()
+            rh, rw = res.shape
+            gy, gx = np.mgrid[0:rh, 0:rw]
+            cx = o.center[0] + (x0 - tw + gx - kx0) / sx  # the object's centre (px) for each place
+            cy = o.center[1] + (y0 - th + gy - ky0) / sy
+            for p, r in avoid:
+                res[np.hypot(cx - p[0], cy - p[1]) < r] = -1.0
         _, score, _, (lx, ly) = cv2.minMaxLoc(res)
         if score < self.config.reid_score:
             return None
-        sx, sy = fw / W, fh / H
-        kx0, ky0 = o.flow_crop[:2]
         shift = np.array([(x0 - tw + lx - kx0) / sx, (y0 - th + ly - ky0) / sy])  # keyframe -> current (px)
         L = o.A[:, :2]
         c_key = o.center

@@ -243,3 +243,45 @@ def test_character_large_in_the_frame_is_one_object_with_its_large_parts():
         crop = np.isin(ids0[o.oy : o.oy + h, o.ox : o.ox + w], body)
         held.append(float((crop & (o.votes != NO_VOTE)).sum() / max(np.isin(ids0, body).sum(), 1)))
     assert max(held, default=0.0) >= 0.9, held
+
+
+def _object_and_look():
+    """A hop_pan character object after its watch frames, and the colorizer."""
+    clip = make_clip(replace(SPEC["hop_pan"], frames=6), seed=1)
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    for _ in range(6):
+        next(gen)
+    chars = sorted(_characters(colorizer, clip), key=lambda k: -k.fit)
+    return colorizer, chars
+
+
+def _pasted(o, fw, fh, x, y):
+    """A blank flow-size image with the object's keyframe look pasted at (x, y)."""
+    img = np.zeros((fh, fw), np.uint8)
+    t = o.tmpl
+    img[y : y + t.shape[0], x : x + t.shape[1]] = t
+    return img
+
+
+def _expected(colorizer, o, x, y) -> np.ndarray:
+    fw, fh = colorizer._flow_size()
+    H, W = colorizer._shape
+    kx0, ky0 = o.flow_crop[:2]
+    return o.center + np.array([(x - kx0) * W / fw, (y - ky0) * H / fh])
+
+
+def test_a_character_is_not_located_where_another_drawn_alike_stands():
+    """Searching for a lost character, the correlation finds any character of its design; places where another
+    object in view stands are left out (`avoid`), so the one correlating elsewhere is found."""
+    colorizer, chars = _object_and_look()
+    o = chars[0]
+    fw, fh = colorizer._flow_size()
+    th, tw = o.tmpl.shape
+    img = np.maximum(_pasted(o, fw, fh, 4, 4), _pasted(o, fw, fh, fw - tw - 4, 4))  # two alike, left and right
+    A = colorizer._locate(o, img, (0, 0, fw, fh))
+    left, right = _expected(colorizer, o, 4, 4), _expected(colorizer, o, fw - tw - 4, 4)
+    first = min((left, right), key=lambda p: np.hypot(*(o.pos(A) - p)))
+    other = right if first is left else left
+    assert np.hypot(*(o.pos(A) - first)) < 3
+    A = colorizer._locate(o, img, (0, 0, fw, fh), avoid=[(first, 0.25 * max(o.foot.shape))])
+    assert A is not None and np.hypot(*(o.pos(A) - other)) < 3
