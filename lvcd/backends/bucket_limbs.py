@@ -62,9 +62,8 @@ class LimbsMixin:
     def _part_moments(self, o: _Obj, key: _Key) -> dict:
         """Per keyframe part of `o` (its regions, attached ones and part-sized ones touching them, >= `LIMB_MIN` px):
         centroid, axis, ratio, paint, area, size, width; cached on the object."""
-        got = getattr(o, "limb_parts", None)
-        if got is not None:
-            return got
+        if o.limb_parts is not None:
+            return o.limb_parts
         reg = key.frame.regions
         out = {}
         ids = np.concatenate([o.ids, o.attached]).astype(np.int64)
@@ -138,14 +137,7 @@ class LimbsMixin:
         """Keyframe regions of `o` whose own sampled lines the object's whole motion lays on current lines (at least
         `LIMB_PLACED` of >= 5 samples): they move with the body; only the others (and the attached parts) may have
         turned on their own."""
-        H, W = self._shape
-        p = (o.line_pts - o.A[:, 2]) @ np.linalg.inv(o.A[:, :2]).T
-        inside = (p[:, 0] >= 0) & (p[:, 0] < W) & (p[:, 1] >= 0) & (p[:, 1] < H)
-        q = np.rint(p[inside]).astype(np.int64)
-        hit = near_cur[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
-        part = o.line_part[inside]
-        cnt = np.bincount(part, minlength=len(o.ids))
-        share = np.bincount(part, weights=hit, minlength=len(o.ids)) / np.maximum(cnt, 1)
+        cnt, share = self._part_line_share(o, near_cur)
         return set(o.ids[(cnt >= 5) & (share >= LIMB_PLACED)].tolist())
 
     def _taken_in_prev(self, prev) -> np.ndarray | None:
@@ -161,15 +153,20 @@ class LimbsMixin:
         return taken
 
     def _claimed_parts(self, o: _Obj, key: _Key, regions: Regions, good: np.ndarray) -> set:
-        """Keyframe parts of `o` that a current region its whole motion explains already lands on (the keyframe region
-        under most of that region's pixels, every third row and column): a band of the body between two stripes is
+        """The keyframe regions of `_claimed_pairs`."""
+        return set(self._claimed_pairs(o, key, regions, good)[:, 1].tolist())
+
+    def _claimed_pairs(self, o: _Obj, key: _Key, regions: Regions, good: np.ndarray) -> np.ndarray:
+        """[P, 2] (current region in `good`, keyframe part of `o` it lands on under the object's whole motion: the
+        keyframe region under most of that region's pixels, every third row and column). Parts so claimed are not
+        limb candidates: a band of the body between two stripes is
         as long and as wide as an arm, and a crescent of shadow as a pocket of sky beside it, but they are where the
         body's motion puts them, so a swinging arm (or the pocket) is not them."""
         H, W = self._shape
         good = good.copy()
         good[0] = False
         if not good.any():
-            return set()
+            return np.zeros((0, 2), np.int64)
         sub = regions.inner[::3, ::3]
         ys, xs = np.nonzero(good[sub])
         lab = sub[ys, xs]
@@ -179,9 +176,7 @@ class LimbsMixin:
         lab = lab[ok]
         pairs, cnt = np.unique(np.stack([lab, kl], 1), axis=0, return_counts=True)
         tot = np.bincount(lab, minlength=regions.n + 1)
-        pairs = pairs[cnt >= 0.5 * tot[pairs[:, 0]]]
-        self._pairs = pairs  # [P, 2] (current region, keyframe region) of the last call
-        return set(pairs[:, 1].tolist())
+        return pairs[cnt >= 0.5 * tot[pairs[:, 0]]]  # [P, 2] (current region, keyframe region)
 
     def _limb_try(self, o, key, regions, r, parts, det, lab, xs, ys, starts, best) -> None:
         """Lay region `r` on each of `o`'s keyframe parts within reach; record those its outline lands on."""
@@ -202,6 +197,8 @@ class LimbsMixin:
         size_k = max(x1 - x0, y1 - y0) * np.sqrt(det)
         fr = key.frame
         H, W = self._shape
+        laid = _apply(o.A, outline) - c_k  # [m, 2] the outline laid into the keyframe, about the region's centre
+        laid_in = _apply(o.A, inner) - c_k
         sh = np.arange(-SHIFT, SHIFT + 1)
         sx, sy = np.meshgrid(sh, sh)
         shifts = np.stack([sx.ravel(), sy.ravel()], 1).astype(np.float64)  # [S, 2]
@@ -221,8 +218,8 @@ class LimbsMixin:
             for t in turns:
                 cs, sn = np.cos(t), np.sin(t)
                 R = np.array([[cs, -sn], [sn, cs]])
-                q = (_apply(o.A, outline) - c_k) @ R.T + c_p  # [m, 2] keyframe px, before the shift
-                qi = (_apply(o.A, inner) - c_k) @ R.T + c_p
+                q = laid @ R.T + c_p  # [m, 2] keyframe px, before the shift
+                qi = laid_in @ R.T + c_p
                 qq = np.rint(q[None] + shifts[:, None]).astype(np.int64)  # [S, m, 2]
                 ok = (qq[..., 0] >= 0) & (qq[..., 0] < W) & (qq[..., 1] >= 0) & (qq[..., 1] < H)
                 hit = ok & fr.near[np.clip(qq[..., 1], 0, H - 1), np.clip(qq[..., 0], 0, W - 1)]
@@ -251,9 +248,10 @@ class LimbsMixin:
             if key is None or not o.live or o.miss or o.fit < FIT or not good.any():
                 continue
             got = out.setdefault(o.key_index, np.zeros(key.frame.regions.n + 1, bool))
-            got[list(self._claimed_parts(o, key, regions, good))] = True
+            pairs = self._claimed_pairs(o, key, regions, good)
+            got[pairs[:, 1]] = True
             got[0] = False
-            src_key[self._pairs[:, 0]], src_reg[self._pairs[:, 0]] = o.key_index, self._pairs[:, 1]
+            src_key[pairs[:, 0]], src_reg[pairs[:, 0]] = o.key_index, pairs[:, 1]
         self._obj_src = (src_key, src_reg)  # per current region: the keyframe region its object lays it on
         return out
 

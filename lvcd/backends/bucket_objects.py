@@ -238,13 +238,7 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
     def _prune(self, o: _Obj, near_cur: np.ndarray, keys: list[_Key]) -> _Obj:
         """Regions that stop following the object (scenery it touched while both stood still at the keyframe) leave
         it: their lines miss under the object's transform while most of its lines land."""
-        H, W = self._shape
-        inside, p = self._visible(o, o.A)
-        q = np.rint(p[inside]).astype(np.int64)
-        hit = near_cur[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
-        part = o.line_part[inside]
-        cnt = np.bincount(part, minlength=len(o.ids))
-        share = np.bincount(part, weights=hit, minlength=len(o.ids)) / np.maximum(cnt, 1)
+        cnt, share = self._part_line_share(o, near_cur)
         seen = cnt >= 5
         o.part_hit[seen] = 0.7 * o.part_hit[seen] + 0.3 * share[seen]
         bad = o.part_hit < PRUNE

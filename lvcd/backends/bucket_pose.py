@@ -56,6 +56,7 @@ class _Obj:
         self.live = True
         self.attached = np.zeros(0, np.int64)  # keyframe part regions moving with it but not fitted (swinging arms)
         self.reach = None  # cached keyframe crops of where it and its attached parts may lie (bucket_objects)
+        self.limb_parts = None  # cached moments of its keyframe parts (bucket_limbs)
 
     def pos(self, A=None) -> np.ndarray:
         """Where the keyframe centre lies in the current frame under A (default: the current transform)."""
@@ -147,6 +148,17 @@ class PoseMixin:
             q = np.rint(p[inside]).astype(np.int64)
             inside[inside] = ~front[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
         return inside, p
+
+    def _part_line_share(self, o: _Obj, near_cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(int [len(o.ids)] sampled keyframe line pixels of each of the object's regions in view under its
+        transform, float [len(o.ids)] share of them on current lines)."""
+        H, W = self._shape
+        inside, p = self._visible(o, o.A)
+        q = np.rint(p[inside]).astype(np.int64)
+        hit = near_cur[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
+        part = o.line_part[inside]
+        cnt = np.bincount(part, minlength=len(o.ids))
+        return cnt, np.bincount(part, weights=hit, minlength=len(o.ids)) / np.maximum(cnt, 1)
 
     def _fit(self, o: _Obj, A: np.ndarray, near_cur: np.ndarray) -> tuple[float, int]:
         """(share of the object's visible keyframe lines that A lays on current lines, visible count)."""
