@@ -15,7 +15,8 @@ file does it with classical tools.) Per frame:
    nearness in time (nearest keyframe first).
    Objects (`bucket_objects`): part regions that move alike become one object per character, fitted to each frame's
    lines (front to back), dormant out of view and found again; a fitted object votes its paints onto the regions
-   its lines explain and vetoes votes (and rescues) that put its paints where it no longer is.
+   its lines explain (weighted as its keyframe's votes are) and vetoes votes (and rescues) that put its paints
+   where it no longer is.
 3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
    cluster of part-sized regions in the keyframes (`bucket_reid`: masked correlation of distance-to-line images,
    keyframe places other confident parts continue cost score); a shift whose outlines land on keyframe lines gives
@@ -55,7 +56,7 @@ from ..lineart.regions import RegionConfig, Regions, estimate_line_width, segmen
 from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
-from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key
+from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key, nearness
 from .bucket_objects import ObjectsMixin
 from .bucket_reid import ReidMixin
 from .bucket_warp import WarpColorizer, cel_report, describe, looks_like_cel
@@ -391,6 +392,7 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
                 cur_img = self._flow_image(la)
                 self._advance_chains(keys, cur_img, prev, i)
             if cfg.objects:
+                self._near_w = nearness(keys, i)  # an object's votes count as its keyframe's do
                 self._track_objects(la, regions, cur_img, keys, i, own)
             if own is None:
                 color, conf = self._match(la, regions, cur_img, keys, prev, i)
@@ -521,14 +523,13 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         key_score = np.zeros((n + 1, k), np.float32)
         weight_sum = np.zeros(n + 1, np.float32)
         g = self._identity()
-        dists = [abs(i - max(key.index, -1)) for key in keys]
-        nearest = min(dists)
+        near_w = nearness(keys, i)
         misplaced = self._misplaced(regions, cur_img, keys, i)
         chain_part = chain_w = None
         chain_align = np.zeros(n + 1)
         vetoed = None  # [n + 1, K] votes dropped as their object's paints now lie elsewhere
-        for key, d in zip(keys, dists):
-            w = cfg.keyframe_weight / (1.0 + 0.5 * (d - nearest) / max(nearest, 1))  # nearest in time first
+        for key in keys:
+            w = cfg.keyframe_weight * near_w[key.index]
             if key.chain is not None and key.index < i:
                 flow = track.to_full_flow(key.chain, g, self._shape)
             else:

@@ -128,7 +128,7 @@ class LimbsMixin:
             if any(f[0] >= share - LIMB_TIE and f[1] != paint for f in found[1:]):
                 continue  # two parts of different paints fit alike
             taken.add((found[0][4], found[0][2]))
-            wq = np.float32(cfg.objects_weight * share**2)
+            wq = np.float32(cfg.objects_weight * getattr(self, "_near_w", {}).get(found[0][5], 1.0) * share**2)
             votes[r, paint] += wq
             wsum[r] += wq
         return votes, wsum
@@ -234,7 +234,7 @@ class LimbsMixin:
                 iou = inter / (area_k + area_p - inter)
                 if iou < LIMB_IOU:
                     continue
-                best.setdefault(int(r), []).append((float(share[j]), paint, p, iou, o.uid))
+                best.setdefault(int(r), []).append((float(share[j]), paint, p, iou, o.uid, o.key_index))
 
     def _taken_in_keys(self, regions: Regions, align: np.ndarray, who: np.ndarray, keys: list[_Key]) -> dict:
         """{keyframe index: bool [m + 1]} keyframe regions that a current region an object in view explains lies on

@@ -69,6 +69,14 @@ def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
 
 
+def nearness(keys: list[_Key], i: int) -> dict[int, float]:
+    """Keyframe index -> weight of its votes at frame `i`, 1 for the nearest in time: a keyframe twice as far (in
+    frames beyond the nearest's distance) counts 1 / (1 + 0.5 x extra / nearest)."""
+    dists = {key.index: abs(i - max(key.index, -1)) for key in keys}
+    nearest = min(dists.values())
+    return {k: 1.0 / (1.0 + 0.5 * (d - nearest) / max(nearest, 1)) for k, d in dists.items()}
+
+
 class MatchMixin:
     """Matching steps shared by every source (keyframe or previous frame); needs `config`, `palette`, `_shape`."""
 

@@ -472,7 +472,8 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
             mine[ids] = True
             cover = c.sum(axis=1) / area
             mine &= cover >= 0.5
-            wq = np.where(mine, cfg.objects_weight * align**2, 0.0).astype(np.float32)
+            near = getattr(self, "_near_w", {}).get(o.key_index, 1.0)  # a farther keyframe's object counts less
+            wq = np.where(mine, cfg.objects_weight * near * align**2, 0.0).astype(np.float32)
             votes += wq[:, None] * c / area[:, None]
             wsum += wq
         return votes, wsum

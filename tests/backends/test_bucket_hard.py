@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -20,6 +21,7 @@ from make_cel_bench import CLIPS, ClipSpec, make_clip  # noqa: E402
 
 from lvcd.backends.bucket import BucketColorizer, BucketConfig  # noqa: E402
 from lvcd.backends.bucket_confidence import format_line  # noqa: E402
+from lvcd.backends.bucket_match import nearness  # noqa: E402
 
 SPEC = {c.name: c for c in CLIPS}
 
@@ -46,6 +48,21 @@ def test_lookalike_clip_with_two_keyframes():
     assert clip["keyframes"] == [0, 17]
     r = eval_clip(clip)
     assert r["region_acc"] >= 0.75, r["per_frame"]
+
+
+def test_objects_of_a_far_keyframe_do_not_outvote_a_near_one():
+    """Objects built from the first keyframe took the look-alike for the character it resembles; near the second
+    keyframe their votes count as little as that first keyframe's own (0.82 in the last tenth when they did not)."""
+    clip = make_clip(small(SPEC["lookalike"], 32), seed=8)
+    r = eval_clip(clip)
+    assert r["last_tenth"] >= 0.9, r["per_frame"]
+
+
+def test_nearness_weighs_keyframes_by_distance_in_time():
+    keys = [SimpleNamespace(index=0), SimpleNamespace(index=40)]
+    assert nearness(keys, 0) == {0: 1.0, 40: pytest.approx(1 / 21)}
+    assert nearness(keys, 38) == {0: pytest.approx(1 / 10), 40: 1.0}
+    assert nearness(keys, 20) == {0: 1.0, 40: 1.0}
 
 
 def test_several_keyframes_used_together():
