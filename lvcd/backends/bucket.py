@@ -534,7 +534,7 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
                 flow = track.to_full_flow(key.chain, g, self._shape)
             else:
                 flow = self._full_flow(cur_img, key.frame)
-            veto = self._moved_away(key, flow, regions) if cfg.objects else None
+            flow, veto = self._vetoed_flow(key, flow, regions) if cfg.objects else (flow, None)
             if veto is not None and veto[0].any():  # paints of objects now elsewhere: the previous frame's too
                 counts, gone = self._dense_votes_split(regions, flow, key.frame, veto[0])
                 vetoed = gone if vetoed is None else vetoed + gone

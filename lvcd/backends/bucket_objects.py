@@ -18,7 +18,9 @@ motion continuity instead:
    squashes scored on its keyframe lines, then by closest points to THAT object's lines only; a start that lands
    farther than `GATE` from the prediction is dropped (another character drawn alike). The fit is the share of its
    visible keyframe lines that land on current lines not already taken by an object in front; lines hidden behind
-   one are neither seen nor missed. Regions whose lines stop following the object leave it.
+   one are neither seen nor missed. Regions whose lines stop following the object leave it, judged on their lines
+   towards regions outside it where they have some (a roof the flow dragged along with the character in front of
+   it shares most of its outline with the character; its own edges stay with the scenery).
 3. An object fitting badly coasts on its mean velocity (hidden behind another) for `COAST` frames, then is lost; one
    whose prediction leaves the frame is dormant (one merely hidden behind an object in front keeps coasting). An
    object coasting, or found again, is also tried in its keyframe pose (no rotation, no squash) at the same place:
@@ -28,7 +30,9 @@ motion continuity instead:
 4. Votes: each part region takes, from the object in view whose transform lays its outline best onto that object's
    keyframe lines (share of outline pixels within `align_tolerance`, at least `ALIGN`), that object's keyframe
    paints under the transform, weighted by `objects_weight` x alignment^2. Regions no object explains (a swinging
-   arm badly fitted by the whole-object motion, the background) keep the other sources' votes.
+   arm badly fitted by the whole-object motion, the background) keep the other sources' votes. Keyframe votes that
+   land on an object's keyframe pixels from where it no longer is are vetoed; those pixels (revealed scenery) are
+   first given the flow of the nearest scenery around them, which the dense flow had dragged along.
 
 Memory: a few crops per keyframe object, constant in shot length. Work is on sampled line pixels, vectorised. No
 torch.
@@ -59,6 +63,7 @@ from .bucket_pose import (
     _crop_hits,
     _Obj,
 )
+from .bucket_veto import VetoMixin
 
 OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
 #                  character's parts are smaller, and scenery between two characters would glue them into one
@@ -80,7 +85,6 @@ APART = 2  # frames of those that must see two touching parts move apart: in one
 GATE = 0.04  # of the longer side: farthest a fit may land from the constant-velocity prediction
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
 ATTACH = 0.5  # share of an object's motion a touching part must follow to be attached to it (owned, not fitted)
-SWING = 0.02  # of the longer side: how far an attached part may swing from where the object's fit puts it
 PLACE = 0.5  # share of an object's lines inside another's predicted footprint that makes a fit take its place
 REST = 0.05  # fit by which a re-found object's keyframe pose must beat the pose it was last seen in (else the
 #             last one: a tie between the two flips the pose frame to frame)
@@ -95,7 +99,7 @@ def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
     return float(v[order][min(int(np.searchsorted(c, 0.5 * c[-1])), len(v) - 1)]) if c[-1] > 0 else 0.0
 
 
-class ObjectsMixin(PoseMixin, LimbsMixin):
+class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
     """Needs `config`, `_shape`, `_flow_size`, `_samples` (MatchMixin)."""
 
     # ---------------------------------------------------------------------------------------------- building
@@ -230,6 +234,12 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
         fc = (int(x0 * sx), int(y0 * sy), int(np.ceil(x1 * sx)), int(np.ceil(y1 * sy)))
         o = _Obj(key.index, ids, x0, y0, near, foot, nearest.astype(np.int16), votes, line_pts, fc)
         o.line_part = np.searchsorted(ids, lab[ly, lx])  # which of `ids` each line sample outlines
+        # samples on a line towards a region outside the object: a roof the flow dragged along with the character
+        # in front of it shares its lower lines with the character, but its own edges stay with the scenery
+        inner = reg.inner[y0:y1, x0:x1]
+        out = ((inner > 0) & ~inobj[inner]).view(np.uint8)
+        r = t + 2
+        o.line_ext = cv2.dilate(out, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).view(bool)[ly, lx]
         o.part_hit = np.ones(len(ids))  # running share of each region's lines the transform lays on current lines
         o.tmpl = fr.flow_img[fc[1] : fc[3], fc[0] : fc[2]]
         o.tmask = cv2.resize(foot.view(np.uint8), (o.tmpl.shape[1], o.tmpl.shape[0]), interpolation=cv2.INTER_NEAREST)
@@ -239,6 +249,9 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
         """Regions that stop following the object (scenery it touched while both stood still at the keyframe) leave
         it: their lines miss under the object's transform while most of its lines land."""
         cnt, share = self._part_line_share(o, near_cur)
+        cnt_e, share_e = self._part_line_share(o, near_cur, o.line_ext)
+        ext = cnt_e >= 5
+        cnt, share = np.where(ext, cnt_e, cnt), np.where(ext, share_e, share)
         seen = cnt >= 5
         o.part_hit[seen] = 0.7 * o.part_hit[seen] + 0.3 * share[seen]
         bad = o.part_hit < PRUNE
@@ -261,6 +274,7 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
         if i == 0 or not hasattr(self, "_objs"):
             self._objs = []
         self._obj_votes = None
+        self._in_view = None
         self._key_taken = {}
         self._obj_src = None
         self._front_lines = None
@@ -307,6 +321,7 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
                 if o.fit >= FIT:
                     covers.append(o)
         front, self._occl = self._occl, None
+        self._in_view = front  # bool [H, W] footprints of the objects fitted in this frame (None: none)
         samples = self._samples(la, regions)
         align, best = self._region_alignment(regions, samples)
         swap = {id(a): b for a, b in pruned}
@@ -478,64 +493,12 @@ class ObjectsMixin(PoseMixin, LimbsMixin):
             wsum += wq
         return votes, wsum
 
-    def _moved_away(self, key: _Key, flow: np.ndarray, regions: Regions):
-        """What `key`'s objects now fitted elsewhere rule out, or None: (bool [H, W] current pixels the flow takes to a
-        keyframe pixel of such an object or a part attached to it, outside where its fit puts them; int [m + 1] the
-        object owning each keyframe region, -1 none; bool [n + 1, J] current regions mostly within each object's
-        reach). A roof revealed where a character's arm was in the keyframe, or the character behind one that crossed
-        it, takes no votes (nor rescues) from that object."""
-        covers = [o for o in getattr(self, "_covers", []) if o.key_index == key.index and o.live]
-        if not covers:
-            return None
-        H, W = self._shape
-        reg = key.frame.regions
-        owner = np.full((H, W), -1, np.int16)
-        region_owner = np.full(reg.n + 1, -1, np.int64)
-        area = np.maximum(regions.area, 1)
-        in_reach = np.zeros((regions.n + 1, len(covers)), bool)
-        reach = []
-        for j, o in enumerate(covers):
-            x0, y0, own, near = self._reach(o, key)
-            h, w = own.shape
-            owner[y0 : y0 + h, x0 : x0 + w][own] = j
-            region_owner[o.ids] = j
-            region_owner[o.attached] = j
-            r = self._in_frame_of(near, o.A, x0, y0)
-            in_reach[:, j] = np.bincount(regions.inner[r], minlength=regions.n + 1) >= 0.5 * area
-            reach.append(r)
-        src = self._pull(owner, flow, -1)
-        away = np.zeros((H, W), bool)
-        for j, r in enumerate(reach):
-            away |= (src == j) & ~r
-        return away, region_owner, in_reach
-
     def _in_frame_of(self, crop: np.ndarray, A: np.ndarray, x0: int, y0: int) -> np.ndarray:
         """bool [H, W]: a uint8 keyframe crop at (x0, y0) brought into the current frame by A (current -> keyframe)."""
         H, W = self._shape
         M = A.copy()
         M[:, 2] -= (x0, y0)
         return cv2.warpAffine(crop, M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP).view(bool)
-
-    def _reach(self, o: _Obj, key: _Key):
-        """(x0, y0, owned, reach) keyframe crops of object `o`, cached: `owned` its and its attached parts' interior
-        pixels, `reach` (uint8) where they may lie under the object's transform (attached parts swing: dilated)."""
-        if o.reach is None:
-            reg = key.frame.regions
-            H, W = self._shape
-            ids = np.concatenate([o.ids, o.attached]).astype(np.int64)
-            m = max(4, round(SWING * max(H, W)))
-            b = reg.bbox[ids]
-            x0, y0 = max(int(b[:, 0].min()) - m, 0), max(int(b[:, 1].min()) - m, 0)
-            x1, y1 = min(int(b[:, 2].max()) + m, W), min(int(b[:, 3].max()) + m, H)
-            sel = np.zeros(reg.n + 1, bool)
-            sel[ids] = True
-            own = sel[reg.inner[y0:y1, x0:x1]]
-            att = own & ~np.isin(reg.inner[y0:y1, x0:x1], o.ids)
-            near = cv2.dilate(att.view(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8))
-            h, w = o.foot.shape
-            near[o.oy - y0 : o.oy - y0 + h, o.ox - x0 : o.ox - x0 + w] |= o.foot.view(np.uint8)
-            o.reach = (x0, y0, own, near)
-        return o.reach
 
     def _add_object_votes(self, score: np.ndarray, key_score: np.ndarray, weight_sum: np.ndarray) -> None:
         if getattr(self, "_obj_votes", None) is None:

@@ -149,11 +149,13 @@ class PoseMixin:
             inside[inside] = ~front[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
         return inside, p
 
-    def _part_line_share(self, o: _Obj, near_cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _part_line_share(self, o: _Obj, near_cur: np.ndarray, only=None) -> tuple[np.ndarray, np.ndarray]:
         """(int [len(o.ids)] sampled keyframe line pixels of each of the object's regions in view under its
-        transform, float [len(o.ids)] share of them on current lines)."""
+        transform, float [len(o.ids)] share of them on current lines); `only`: bool [samples], those counted."""
         H, W = self._shape
         inside, p = self._visible(o, o.A)
+        if only is not None:
+            inside = inside & only
         q = np.rint(p[inside]).astype(np.int64)
         hit = near_cur[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
         part = o.line_part[inside]

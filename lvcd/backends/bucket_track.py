@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import scipy.ndimage as ndi
 
 INVALID = -1e4  # chain value for a pixel that left the frame (or never had a keyframe position)
 
@@ -178,3 +179,25 @@ def shrink(cur_img: np.ndarray, key_img: np.ndarray, coarse: int = 2) -> tuple[n
     h, w = cur_img.shape
     size = (max(8, w // coarse), max(8, h // coarse))
     return tuple(cv2.resize(a, size, interpolation=cv2.INTER_AREA) for a in (cur_img, key_img))
+
+
+def fill_flow(flow: np.ndarray, bad: np.ndarray, source: np.ndarray, step: int = 4) -> np.ndarray:
+    """float32 [H, W, 2] `flow` with its `bad` pixels given the flow of the nearest `source` pixels (the mean over
+    `source` pixels of the nearest cell, on a grid `step` times coarser, that is at least a quarter source): a roof
+    revealed where a character stood in the keyframe moves as the scenery around it, not as the character the dense
+    flow dragged it along with. `flow` is returned as is when no source is left."""
+    H, W = bad.shape
+    size = (max(1, W // step), max(1, H // step))
+    s = source.astype(np.float32)
+    share = cv2.resize(s, size, interpolation=cv2.INTER_AREA)
+    ok = share >= 0.25
+    if not ok.any():
+        return flow
+    cell = cv2.resize(flow * s[..., None], size, interpolation=cv2.INTER_AREA) / np.maximum(share, 1e-6)[..., None]
+    _, (iy, ix) = ndi.distance_transform_edt(~ok, return_indices=True)  # nearest source cell of each cell
+    ys, xs = np.nonzero(bad)
+    cy = np.minimum(ys * size[1] // H, size[1] - 1)
+    cx = np.minimum(xs * size[0] // W, size[0] - 1)
+    out = flow.copy()
+    out[ys, xs] = cell[iy[cy, cx], ix[cy, cx]]
+    return out

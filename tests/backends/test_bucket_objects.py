@@ -285,3 +285,56 @@ def test_a_character_is_not_located_where_another_drawn_alike_stands():
     assert np.hypot(*(o.pos(A) - first)) < 3
     A = colorizer._locate(o, img, (0, 0, fw, fh), avoid=[(first, 0.25 * max(o.foot.shape))])
     assert A is not None and np.hypot(*(o.pos(A) - other)) < 3
+
+
+def test_scenery_dragged_into_a_character_leaves_it_when_the_character_moves_on():
+    """At the keyframe of `fast_squash` seed 3 a character stands in front of a roof; the flow drags the roof along
+    while the objects are built, and the roof joins the character's object. Most of its outline is the character's
+    (those lines keep landing); its own edges, towards sky and house, stay with the scenery: judged on those, it
+    leaves the object within a few frames of the character hopping on."""
+    frames = 10
+    clip = make_clip(replace(SPEC["fast_squash"], frames=frames), seed=3)
+    roof = next(int(i) for i, n in clip["names"].items() if n == "roof")
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    seen, states = {}, []
+    match = colorizer._match
+
+    def spy(la, regions, cur_img, keys, prev, i):
+        seen.update(keys=keys)
+        return match(la, regions, cur_img, keys, prev, i)
+
+    colorizer._match = spy
+    for _ in range(frames):
+        next(gen)
+        states.append([o.ids for o in getattr(colorizer, "_objs", [])])
+    reg = seen["keys"][0].frame.regions
+    labs, cnt = np.unique(reg.labels[clip["ids"][0] == roof], return_counts=True)
+    r = int(labs[np.argmax(cnt)])
+    assert any(r in ids for ids in states[4]), "the roof no longer joins an object: this test checks nothing"
+    assert not any(r in ids for ids in states[-1])
+
+
+def test_revealed_scenery_moves_as_the_scenery_around_it():
+    """Where character 0 stood at the keyframe and no longer stands, a flow that dragged those pixels along with it
+    is replaced by the flow of the scenery around them (here still: no camera motion), not the character's."""
+    frames = 12
+    clip = make_clip(replace(SPEC["fast_squash"], frames=frames), seed=1)
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    seen = {}
+    match = colorizer._match
+
+    def spy(la, regions, cur_img, keys, prev, i):
+        seen.update(regions=regions, keys=keys)
+        return match(la, regions, cur_img, keys, prev, i)
+
+    colorizer._match = spy
+    for _ in range(frames):
+        next(gen)
+    H, W = clip["ids"][0].shape
+    key = seen["keys"][0]
+    away = colorizer._moved_away(key, np.zeros((H, W, 2), np.float32), seen["regions"])[0]
+    assert away.sum() > 2000
+    dragged = np.zeros((H, W, 2), np.float32)
+    dragged[away] = (6.0, -4.0)  # as if the dense flow had carried them along with the character
+    fixed = colorizer._scenery_flow(dragged, away)
+    assert (np.abs(fixed[away]).max(axis=1) < 0.5).mean() > 0.95

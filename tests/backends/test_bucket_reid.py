@@ -70,3 +70,18 @@ def test_reid_off_does_worse_on_reentry():
     on = eval_clip(clip, BucketConfig(objects=False))["region_acc"]
     off = eval_clip(clip, BucketConfig(reid_below=0.0, reid_margin=0.0, objects=False))["region_acc"]
     assert off < 0.78 <= on
+
+
+def test_fill_flow_gives_bad_pixels_the_nearest_source_flow():
+    """Pixels a dense flow dragged along with a character (here the left half of a strip) take the flow of the
+    nearest scenery pixel (the right half): on a grid 4 px coarse, so within a cell of the border either side."""
+    H, W = 32, 64
+    flow = np.zeros((H, W, 2), np.float32)
+    flow[:, :32] = (9.0, -3.0)  # dragged
+    flow[:, 32:] = (1.0, 0.5)  # the scenery's own motion
+    bad = np.zeros((H, W), bool)
+    bad[:, :32] = True
+    out = track.fill_flow(flow, bad, ~bad)
+    np.testing.assert_allclose(out[:, :28], np.broadcast_to((1.0, 0.5), (H, 28, 2)))
+    np.testing.assert_array_equal(out[:, 32:], flow[:, 32:])  # sources keep theirs
+    assert track.fill_flow(flow, bad, np.zeros((H, W), bool)) is flow  # nothing to take it from: unchanged

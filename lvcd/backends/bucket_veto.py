@@ -1,0 +1,104 @@
+"""Vetoes of the paint-bucket matcher's object tracker (`bucket_objects`): keyframe votes an object now elsewhere
+rules out.
+
+A fitted object knows where its keyframe pixels now lie. A keyframe vote that the position map takes onto one of
+them from outside that place (and outside the reach of a part attached to it, such as a swinging arm) is a vote from
+where the object no longer is: a roof revealed where a character's arm was in the keyframe, or the character behind
+one that crossed it. Such votes are dropped, and rescues from such places refused (`_moved_away`). Before that, the
+pixels so taken are given the flow of the nearest scenery around them (`_scenery_flow`): the dense flow runs on
+distance-to-line images whose field moves with a character, so it drags the scenery beside it along, and revealed
+scenery moves as the scenery around it, not as the character that hid it.
+
+Memory: a cached keyframe crop per object. No torch.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..lineart.regions import Regions
+from . import bucket_track as track
+from .bucket_match import _Key
+from .bucket_pose import _Obj
+
+SWING = 0.02  # of the longer side: how far an attached part may swing from where the object's fit puts it
+
+__all__ = ["SWING", "VetoMixin"]
+
+
+class VetoMixin:
+    """Needs `config`, `_shape`, `_pull` (MatchMixin), `_in_frame_of`, `_covers`, `_in_view` (ObjectsMixin)."""
+
+    def _vetoed_flow(self, key: _Key, flow: np.ndarray, regions: Regions):
+        """(flow, veto): `flow` (current -> keyframe `key`) with what its objects now elsewhere hid given the
+        scenery's flow around it, and what they then still rule out (`_moved_away`, None: nothing)."""
+        veto = self._moved_away(key, flow, regions)
+        if veto is not None and veto[0].any():
+            flow = self._scenery_flow(flow, veto[0])
+            veto = self._moved_away(key, flow, regions)
+        return flow, veto
+
+    def _moved_away(self, key: _Key, flow: np.ndarray, regions: Regions):
+        """What `key`'s objects now fitted elsewhere rule out, or None: (bool [H, W] current pixels the flow takes to a
+        keyframe pixel of such an object or a part attached to it, outside where its fit puts them; int [m + 1] the
+        object owning each keyframe region, -1 none; bool [n + 1, J] current regions mostly within each object's
+        reach). A roof revealed where a character's arm was in the keyframe, or the character behind one that crossed
+        it, takes no votes (nor rescues) from that object."""
+        covers = [o for o in getattr(self, "_covers", []) if o.key_index == key.index and o.live]
+        if not covers:
+            return None
+        H, W = self._shape
+        reg = key.frame.regions
+        owner = np.full((H, W), -1, np.int16)
+        region_owner = np.full(reg.n + 1, -1, np.int64)
+        area = np.maximum(regions.area, 1)
+        in_reach = np.zeros((regions.n + 1, len(covers)), bool)
+        reach = []
+        for j, o in enumerate(covers):
+            x0, y0, own, near = self._reach(o, key)
+            h, w = own.shape
+            owner[y0 : y0 + h, x0 : x0 + w][own] = j
+            region_owner[o.ids] = j
+            region_owner[o.attached] = j
+            r = self._in_frame_of(near, o.A, x0, y0)
+            in_reach[:, j] = np.bincount(regions.inner[r], minlength=regions.n + 1) >= 0.5 * area
+            reach.append(r)
+        src = self._pull(owner, flow, -1)
+        away = np.zeros((H, W), bool)
+        for j, r in enumerate(reach):
+            away |= (src == j) & ~r
+        return away, region_owner, in_reach
+
+    def _scenery_flow(self, flow: np.ndarray, away: np.ndarray) -> np.ndarray:
+        """`flow` (current -> keyframe) with the pixels it takes onto an object now elsewhere (`away`) moved as the
+        nearest scenery around them (not within `SWING` of an object fitted here): what such an object hid in the
+        keyframe is revealed scenery, dragged along by the dense flow."""
+        H, W = self._shape
+        source = ~away
+        if self._in_view is not None:
+            m = max(3, round(SWING * max(H, W)))
+            near = cv2.dilate(self._in_view.view(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8)).view(bool)
+            source &= ~near
+        return track.fill_flow(flow, away, source)
+
+    def _reach(self, o: _Obj, key: _Key):
+        """(x0, y0, owned, reach) keyframe crops of object `o`, cached: `owned` its and its attached parts' interior
+        pixels, `reach` (uint8) where they may lie under the object's transform (attached parts swing: dilated)."""
+        if o.reach is None:
+            reg = key.frame.regions
+            H, W = self._shape
+            ids = np.concatenate([o.ids, o.attached]).astype(np.int64)
+            m = max(4, round(SWING * max(H, W)))
+            b = reg.bbox[ids]
+            x0, y0 = max(int(b[:, 0].min()) - m, 0), max(int(b[:, 1].min()) - m, 0)
+            x1, y1 = min(int(b[:, 2].max()) + m, W), min(int(b[:, 3].max()) + m, H)
+            sel = np.zeros(reg.n + 1, bool)
+            sel[ids] = True
+            own = sel[reg.inner[y0:y1, x0:x1]]
+            att = own & ~np.isin(reg.inner[y0:y1, x0:x1], o.ids)
+            near = cv2.dilate(att.view(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8))
+            h, w = o.foot.shape
+            near[o.oy - y0 : o.oy - y0 + h, o.ox - x0 : o.ox - x0 + w] |= o.foot.view(np.uint8)
+            o.reach = (x0, y0, own, near)
+        return o.reach
