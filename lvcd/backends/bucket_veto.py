@@ -32,12 +32,16 @@ class VetoMixin:
 
     def _vetoed_flow(self, key: _Key, flow: np.ndarray, regions: Regions):
         """(flow, veto): `flow` (current -> keyframe `key`) with what its objects now elsewhere hid given the
-        scenery's flow around it, and what they then still rule out (`_moved_away`, None: nothing)."""
-        veto = self._moved_away(key, flow, regions)
-        if veto is not None and veto[0].any():
-            flow = self._scenery_flow(flow, veto[0])
-            veto = self._moved_away(key, flow, regions)
-        return flow, veto
+        scenery's flow around it, and what they then still rule out (as `_moved_away`; None: nothing)."""
+        maps = self._veto_maps(key, regions)
+        if maps is None:
+            return flow, None
+        owner, region_owner, in_reach, reach = maps
+        away = self._away(owner, reach, flow)
+        if away.any():
+            flow = self._scenery_flow(flow, away)
+            away = self._away(owner, reach, flow)
+        return flow, (away, region_owner, in_reach)
 
     def _moved_away(self, key: _Key, flow: np.ndarray, regions: Regions):
         """What `key`'s objects now fitted elsewhere rule out, or None: (bool [H, W] current pixels the flow takes to a
@@ -45,6 +49,15 @@ class VetoMixin:
         object owning each keyframe region, -1 none; bool [n + 1, J] current regions mostly within each object's
         reach). A roof revealed where a character's arm was in the keyframe, or the character behind one that crossed
         it, takes no votes (nor rescues) from that object."""
+        maps = self._veto_maps(key, regions)
+        if maps is None:
+            return None
+        owner, region_owner, in_reach, reach = maps
+        return self._away(owner, reach, flow), region_owner, in_reach
+
+    def _veto_maps(self, key: _Key, regions: Regions):
+        """(int16 [H, W] keyframe pixel -> index of the object in view owning it, -1 none; its region owners; current
+        regions within each one's reach; bool [H, W] reach of each), or None when no object of `key` is in view."""
         covers = [o for o in getattr(self, "_covers", []) if o.key_index == key.index and o.live]
         if not covers:
             return None
@@ -64,11 +77,15 @@ class VetoMixin:
             r = self._in_frame_of(near, o.A, x0, y0)
             in_reach[:, j] = np.bincount(regions.inner[r], minlength=regions.n + 1) >= 0.5 * area
             reach.append(r)
+        return owner, region_owner, in_reach, reach
+
+    def _away(self, owner: np.ndarray, reach: list, flow: np.ndarray) -> np.ndarray:
+        """bool [H, W]: current pixels `flow` takes onto a keyframe pixel of an object from outside its reach."""
         src = self._pull(owner, flow, -1)
-        away = np.zeros((H, W), bool)
+        away = np.zeros(owner.shape, bool)
         for j, r in enumerate(reach):
             away |= (src == j) & ~r
-        return away, region_owner, in_reach
+        return away
 
     def _scenery_flow(self, flow: np.ndarray, away: np.ndarray) -> np.ndarray:
         """`flow` (current -> keyframe) with the pixels it takes onto an object now elsewhere (`away`) moved as the
