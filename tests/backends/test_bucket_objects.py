@@ -50,6 +50,25 @@ def _run(clip, frames):
     return colorizer, states
 
 
+def _spied(clip, frames: int, each=None):
+    """Colour `frames` frames with the object tracker on; (colorizer, {'regions', 'keys'} of the last matched frame).
+    `each(colorizer)` runs after every frame."""
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    seen = {}
+    match = colorizer._match
+
+    def spy(la, regions, cur_img, keys, prev, i):
+        seen.update(regions=regions, keys=keys)
+        return match(la, regions, cur_img, keys, prev, i)
+
+    colorizer._match = spy
+    for _ in range(frames):
+        next(gen)
+        if each is not None:
+            each(colorizer)
+    return colorizer, seen
+
+
 def _characters(colorizer, clip) -> list:
     """Objects holding at least 10 regions (the characters; scenery objects are smaller)."""
     return [o for o in colorizer._objs if len(o.ids) >= 10]
@@ -136,17 +155,7 @@ def test_keyframe_votes_of_a_character_that_moved_away_are_vetoed():
     scenery was at the keyframe, nothing is."""
     frames = 12
     clip = make_clip(replace(SPEC["fast_squash"], frames=frames), seed=1)
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
-    seen = {}
-    match = colorizer._match
-
-    def spy(la, regions, cur_img, keys, prev, i):
-        seen.update(regions=regions, keys=keys)
-        return match(la, regions, cur_img, keys, prev, i)
-
-    colorizer._match = spy
-    for _ in range(frames):
-        next(gen)
+    colorizer, seen = _spied(clip, frames)
     H, W = clip["ids"][0].shape
     still = np.zeros((H, W, 2), np.float32)  # every pixel votes for the keyframe pixel at the same place
     away, owner, in_reach = colorizer._moved_away(seen["keys"][0], still, seen["regions"])
@@ -295,18 +304,8 @@ def test_scenery_dragged_into_a_character_leaves_it_when_the_character_moves_on(
     frames = 10
     clip = make_clip(replace(SPEC["fast_squash"], frames=frames), seed=3)
     roof = next(int(i) for i, n in clip["names"].items() if n == "roof")
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
-    seen, states = {}, []
-    match = colorizer._match
-
-    def spy(la, regions, cur_img, keys, prev, i):
-        seen.update(keys=keys)
-        return match(la, regions, cur_img, keys, prev, i)
-
-    colorizer._match = spy
-    for _ in range(frames):
-        next(gen)
-        states.append([o.ids for o in getattr(colorizer, "_objs", [])])
+    states = []
+    _, seen = _spied(clip, frames, lambda c: states.append([o.ids for o in getattr(c, "_objs", [])]))
     reg = seen["keys"][0].frame.regions
     labs, cnt = np.unique(reg.labels[clip["ids"][0] == roof], return_counts=True)
     r = int(labs[np.argmax(cnt)])
@@ -319,17 +318,7 @@ def test_revealed_scenery_moves_as_the_scenery_around_it():
     is replaced by the flow of the scenery around them (here still: no camera motion), not the character's."""
     frames = 12
     clip = make_clip(replace(SPEC["fast_squash"], frames=frames), seed=1)
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
-    seen = {}
-    match = colorizer._match
-
-    def spy(la, regions, cur_img, keys, prev, i):
-        seen.update(regions=regions, keys=keys)
-        return match(la, regions, cur_img, keys, prev, i)
-
-    colorizer._match = spy
-    for _ in range(frames):
-        next(gen)
+    colorizer, seen = _spied(clip, frames)
     H, W = clip["ids"][0].shape
     key = seen["keys"][0]
     away = colorizer._moved_away(key, np.zeros((H, W, 2), np.float32), seen["regions"])[0]
