@@ -115,6 +115,8 @@ def test_reference_target_mask_alone(tiny_pipe_short):
     routed path's rounding); all zeros leaves the video frames without the reference, finite."""
     plain = _run(tiny_pipe_short)
     ones = _run(tiny_pipe_short, reference_target_mask=torch.ones(H, W))
-    assert (ones.latents - plain.latents).abs().max() < 1e-4
+    # a few float32 ULPs at the latents' scale: CPUs differ in how they round the routed attention's sums
+    assert (ones.latents - plain.latents).abs().max() < 1e-3, (ones.latents - plain.latents).abs().max()
     none = _run(tiny_pipe_short, reference_target_mask=torch.zeros(N, H, W))
-    assert torch.isfinite(none.latents).all() and (none.latents[1:] - plain.latents[1:]).abs().max() > 1e-4
+    gap = (none.latents[1:] - plain.latents[1:]).abs().max()
+    assert torch.isfinite(none.latents).all() and gap > 1e-2, gap
