@@ -248,8 +248,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
     def _prune(self, o: _Obj, near_cur: np.ndarray, keys: list[_Key]) -> _Obj:
         """Regions that stop following the object (scenery it touched while both stood still at the keyframe) leave
         it: their lines miss under the object's transform while most of its lines land."""
-        cnt, share = self._part_line_share(o, near_cur)
-        cnt_e, share_e = self._part_line_share(o, near_cur, o.line_ext)
+        (cnt, share), (cnt_e, share_e) = self._part_line_shares(o, near_cur, [None, o.line_ext])
         ext = cnt_e >= 5
         cnt, share = np.where(ext, cnt_e, cnt), np.where(ext, share_e, share)
         seen = cnt >= 5

@@ -149,18 +149,24 @@ class PoseMixin:
             inside[inside] = ~front[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
         return inside, p
 
-    def _part_line_share(self, o: _Obj, near_cur: np.ndarray, only=None) -> tuple[np.ndarray, np.ndarray]:
+    def _part_line_share(self, o: _Obj, near_cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(int [len(o.ids)] sampled keyframe line pixels of each of the object's regions in view under its
-        transform, float [len(o.ids)] share of them on current lines); `only`: bool [samples], those counted."""
+        transform, float [len(o.ids)] share of them on current lines)."""
+        return self._part_line_shares(o, near_cur, [None])[0]
+
+    def _part_line_shares(self, o: _Obj, near_cur: np.ndarray, masks: list) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`_part_line_share` for each of `masks` (bool [samples] or None: all), from one projection of the lines."""
         H, W = self._shape
         inside, p = self._visible(o, o.A)
-        if only is not None:
-            inside = inside & only
         q = np.rint(p[inside]).astype(np.int64)
         hit = near_cur[np.minimum(q[:, 1], H - 1), np.minimum(q[:, 0], W - 1)]
         part = o.line_part[inside]
-        cnt = np.bincount(part, minlength=len(o.ids))
-        return cnt, np.bincount(part, weights=hit, minlength=len(o.ids)) / np.maximum(cnt, 1)
+        out = []
+        for m in masks:
+            pm, hm = (part, hit) if m is None else (part[m[inside]], hit[m[inside]])
+            cnt = np.bincount(pm, minlength=len(o.ids))
+            out.append((cnt, np.bincount(pm, weights=hm, minlength=len(o.ids)) / np.maximum(cnt, 1)))
+        return out
 
     def _fit(self, o: _Obj, A: np.ndarray, near_cur: np.ndarray) -> tuple[float, int]:
         """(share of the object's visible keyframe lines that A lays on current lines, visible count)."""

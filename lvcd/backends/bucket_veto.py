@@ -4,7 +4,7 @@ rules out.
 A fitted object knows where its keyframe pixels now lie. A keyframe vote that the position map takes onto one of
 them from outside that place (and outside the reach of a part attached to it, such as a swinging arm) is a vote from
 where the object no longer is: a roof revealed where a character's arm was in the keyframe, or the character behind
-one that crossed it. Such votes are dropped, and rescues from such places refused (`_moved_away`). Before that, the
+one that crossed it. Such votes are dropped, and rescues from such places refused (`_vetoed_flow`). Before that, the
 pixels so taken are given the flow of the nearest scenery around them (`_scenery_flow`): the dense flow runs on
 distance-to-line images whose field moves with a character, so it drags the scenery beside it along, and revealed
 scenery moves as the scenery around it, not as the character that hid it.
@@ -32,7 +32,11 @@ class VetoMixin:
 
     def _vetoed_flow(self, key: _Key, flow: np.ndarray, regions: Regions):
         """(flow, veto): `flow` (current -> keyframe `key`) with what its objects now elsewhere hid given the
-        scenery's flow around it, and what they then still rule out (as `_moved_away`; None: nothing)."""
+        scenery's flow around it; `veto` what they then still rule out, or None: (bool [H, W] current pixels the flow
+        takes to a keyframe pixel of such an object or a part attached to it, outside where its fit puts them;
+        int [m + 1] the object owning each keyframe region, -1 none; bool [n + 1, J] current regions mostly within
+        each object's reach). A roof revealed where a character's arm was in the keyframe, or the character behind
+        one that crossed it, takes no votes (nor rescues) from that object."""
         maps = self._veto_maps(key, regions)
         if maps is None:
             return flow, None
@@ -42,18 +46,6 @@ class VetoMixin:
             flow = self._scenery_flow(flow, away)
             away = self._away(owner, reach, flow)
         return flow, (away, region_owner, in_reach)
-
-    def _moved_away(self, key: _Key, flow: np.ndarray, regions: Regions):
-        """What `key`'s objects now fitted elsewhere rule out, or None: (bool [H, W] current pixels the flow takes to a
-        keyframe pixel of such an object or a part attached to it, outside where its fit puts them; int [m + 1] the
-        object owning each keyframe region, -1 none; bool [n + 1, J] current regions mostly within each object's
-        reach). A roof revealed where a character's arm was in the keyframe, or the character behind one that crossed
-        it, takes no votes (nor rescues) from that object."""
-        maps = self._veto_maps(key, regions)
-        if maps is None:
-            return None
-        owner, region_owner, in_reach, reach = maps
-        return self._away(owner, reach, flow), region_owner, in_reach
 
     def _veto_maps(self, key: _Key, regions: Regions):
         """(int16 [H, W] keyframe pixel -> index of the object in view owning it, -1 none; its region owners; current

@@ -69,6 +69,12 @@ def _spied(clip, frames: int, each=None):
     return colorizer, seen
 
 
+def _moved_away(colorizer, key, flow, regions):
+    """The veto's pieces under a given flow (no scenery flow filled in): (away, region owners, in reach)."""
+    owner, region_owner, in_reach, reach = colorizer._veto_maps(key, regions)
+    return colorizer._away(owner, reach, flow), region_owner, in_reach
+
+
 def _characters(colorizer, clip) -> list:
     """Objects holding at least 10 regions (the characters; scenery objects are smaller)."""
     return [o for o in colorizer._objs if len(o.ids) >= 10]
@@ -158,7 +164,7 @@ def test_keyframe_votes_of_a_character_that_moved_away_are_vetoed():
     colorizer, seen = _spied(clip, frames)
     H, W = clip["ids"][0].shape
     still = np.zeros((H, W, 2), np.float32)  # every pixel votes for the keyframe pixel at the same place
-    away, owner, in_reach = colorizer._moved_away(seen["keys"][0], still, seen["regions"])
+    away, owner, in_reach = _moved_away(colorizer, seen["keys"][0], still, seen["regions"])
     names = clip["names"]
     chars = [i for i, n in names.items() if n.startswith("c")]
     c0 = [i for i, n in names.items() if n.startswith("c0.")]
@@ -321,7 +327,7 @@ def test_revealed_scenery_moves_as_the_scenery_around_it():
     colorizer, seen = _spied(clip, frames)
     H, W = clip["ids"][0].shape
     key = seen["keys"][0]
-    away = colorizer._moved_away(key, np.zeros((H, W, 2), np.float32), seen["regions"])[0]
+    away = _moved_away(colorizer, key, np.zeros((H, W, 2), np.float32), seen["regions"])[0]
     assert away.sum() > 2000
     dragged = np.zeros((H, W, 2), np.float32)
     dragged[away] = (6.0, -4.0)  # as if the dense flow had carried them along with the character
