@@ -174,7 +174,9 @@ class LimbsMixin:
         ok = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
         kl = key.frame.regions.inner[q[ok, 1], q[ok, 0]]
         lab = lab[ok]
-        pairs, cnt = np.unique(np.stack([lab, kl], 1), axis=0, return_counts=True)
+        m = key.frame.regions.n + 1
+        code, cnt = np.unique(lab.astype(np.int64) * m + kl, return_counts=True)  # sorted by (lab, kl)
+        pairs = np.stack([code // m, code % m], 1)
         tot = np.bincount(lab, minlength=regions.n + 1)
         return pairs[cnt >= 0.5 * tot[pairs[:, 0]]]  # [P, 2] (current region, keyframe region)
 

@@ -261,6 +261,7 @@ class MatchMixin:
             owner, in_reach = forbid
             o = owner[1:]
             ok &= (o[None] < 0) | in_reach[todo][:, np.maximum(o, 0)]
+        src_flat = src.regions.inner.ravel()
         for row in np.flatnonzero(ok.any(axis=1)):
             r = todo[row]
             cand = np.flatnonzero(ok[row]) + 1
@@ -278,8 +279,8 @@ class MatchMixin:
             target = np.repeat(cand, len(fine))
             tx, ty = ix[None] + t[:, :1], iy[None] + t[:, 1:]  # [S * F, P]
             inside = (tx >= 0) & (tx < W) & (ty >= 0) & (ty < H)
-            got = np.where(inside, src.regions.inner[np.clip(ty, 0, H - 1), np.clip(tx, 0, W - 1)], 0)
-            inter = (got == target[:, None]).mean(axis=1) * a_r[row]  # estimated overlap (px)
+            got = np.take(src_flat, np.clip(ty, 0, H - 1) * W + np.clip(tx, 0, W - 1))
+            inter = ((got == target[:, None]) & inside).mean(axis=1) * a_r[row]  # estimated overlap (px)
             iou = inter / (a_r[row] + src.regions.area[target] - inter)
             # prefer matches near where the flow says the region went: tiny regions overlap any tiny region fully
             cy, cx = min(int(c[1]), H - 1), min(int(c[0]), W - 1)

@@ -278,6 +278,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         self._obj_src = None
         self._front_lines = None
         self._covers = []
+        self._padded = self._chain_px = None  # per-frame caches of the pose fits (bucket_pose)
         if i == 0:
             self._pending = {}
         if own is not None:  # a keyframe: its objects are built after watching how its regions move

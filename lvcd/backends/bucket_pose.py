@@ -10,6 +10,7 @@ files small. No torch.
 from __future__ import annotations
 
 import itertools
+import math
 
 import cv2
 import numpy as np
@@ -31,6 +32,8 @@ SEEN = 0.3  # share of an object's in-frame lines that must be in view (not behi
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
 CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
+_ROT = {a: np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) for a in (-0.05, 0.0, 0.05)}
+_SHAPES = [(a, sx, sy) for a in _ROT for sx, sy in SQUASHES if not (a == 0.0 and sx == sy == 1.0)]  # tried per fit
 
 
 class _Obj:
@@ -80,13 +83,26 @@ def _crop_hits(crop: np.ndarray, o: _Obj, A: np.ndarray, p: np.ndarray) -> np.nd
 
 def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarray:
     """Affine A (2x3) minimising sum |A p - q|^2 + mu |L - L0|^2 (L the linear part, mu = `lam` x the points'
-    spread): the translation is free, the linear part stays near the previous one."""
-    m = p.mean(axis=0)
-    pc, qc = p - m, q - q.mean(axis=0)
-    S = pc.T @ pc
-    mu = lam * np.trace(S) / 2 + 1e-6
-    L = (qc.T @ pc + mu * L0) @ np.linalg.inv(S + mu * np.eye(2))
-    return np.concatenate([L, (q.mean(axis=0) - L @ m)[:, None]], axis=1)
+    spread): the translation is free, the linear part stays near the previous one. The 2x2 algebra is written out
+    (called ~1000 times a shot; numpy's small-matrix calls cost more than the arithmetic)."""
+    m, qm = p.mean(axis=0), q.mean(axis=0)
+    pc, qc = p - m, q - qm
+    (a, b), (_, d) = pc.T @ pc  # S = [[a, b], [b, d]]
+    (c00, c01), (c10, c11) = qc.T @ pc
+    mu = lam * (a + d) / 2 + 1e-6
+    a, d = a + mu, d + mu
+    det = a * d - b * b
+    i00, i01, i11 = d / det, -b / det, a / det  # (S + mu I)^-1, symmetric
+    n00, n01 = c00 + mu * L0[0, 0], c01 + mu * L0[0, 1]
+    n10, n11 = c10 + mu * L0[1, 0], c11 + mu * L0[1, 1]
+    l00, l01 = n00 * i00 + n01 * i01, n00 * i01 + n01 * i11
+    l10, l11 = n10 * i00 + n11 * i01, n10 * i01 + n11 * i11
+    return np.array(
+        [
+            [l00, l01, qm[0] - l00 * m[0] - l01 * m[1]],
+            [l10, l11, qm[1] - l10 * m[0] - l11 * m[1]],
+        ]
+    )
 
 
 def _at_rest(o: _Obj, A: np.ndarray) -> np.ndarray:
@@ -100,21 +116,21 @@ def _at_rest(o: _Obj, A: np.ndarray) -> np.ndarray:
 def _constrain(A: np.ndarray, L0: np.ndarray) -> np.ndarray:
     """A with its linear part made a rotation times an axis-aligned scale (squash and stretch, no shear), scales
     within [0.7, 1.4], the rotation within 0.5 rad and the area within `AREA_STEP` of L0's (characters drawn alike
-    differ in size: a size that jumps is another character)."""
-    L = A[:, :2]
-    a0, a = np.sqrt(abs(np.linalg.det(L0))), np.sqrt(abs(np.linalg.det(L)))
-    if a > 0:
-        L = L * np.clip(a, a0 * (1 - AREA_STEP), a0 * (1 + AREA_STEP)) / a
-    U, _, Vt = np.linalg.svd(L)
-    R = U @ Vt
-    if np.linalg.det(R) < 0:
+    differ in size: a size that jumps is another character). The rotation is L's polar factor (the SVD's U V^T),
+    written out for 2x2; a mirrored L (det < 0) is left as it is."""
+    (l00, l01), (l10, l11) = A[:, :2].tolist()
+    det = l00 * l11 - l01 * l10
+    if det < 0:
         return A
-    ang = float(np.clip(np.arctan2(R[1, 0], R[0, 0]), -0.5, 0.5))
-    R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
-    sc = np.clip(np.diag(R.T @ L), 0.7, 1.4)
-    out = A.copy()
-    out[:, :2] = R * sc[None, :]
-    return out
+    a0, a = math.sqrt(abs(L0[0, 0] * L0[1, 1] - L0[0, 1] * L0[1, 0])), math.sqrt(det)
+    if a > 0:
+        f = min(max(a, a0 * (1 - AREA_STEP)), a0 * (1 + AREA_STEP)) / a
+        l00, l01, l10, l11 = l00 * f, l01 * f, l10 * f, l11 * f
+    ang = min(max(math.atan2(l10 - l01, l00 + l11), -0.5), 0.5)
+    co, si = math.cos(ang), math.sin(ang)
+    sx = min(max(co * l00 + si * l10, 0.7), 1.4)  # diag(R^T L)
+    sy = min(max(-si * l01 + co * l11, 0.7), 1.4)
+    return np.array([[co * sx, -si * sy, A[0, 2]], [si * sx, co * sy, A[1, 2]]])
 
 
 class PoseMixin:
@@ -200,10 +216,11 @@ class PoseMixin:
             qi = np.rint(q).astype(np.int64)
             ok = (qi[:, 0] >= 0) & (qi[:, 0] < w) & (qi[:, 1] >= 0) & (qi[:, 1] < h)
             flat = qi[ok, 1] * w + qi[ok, 0]
-            ok[ok] = foot[flat]
+            on = foot[flat]
+            ok[ok] = on
             if ok.sum() < MIN_PAIRS:
                 return None
-            flat = qi[ok, 1] * w + qi[ok, 0]
+            flat = flat[on]
             tgt = np.stack([nx[flat], ny[flat]], 1).astype(np.float64)
             d = np.hypot(*(tgt - q[ok]).T)
             keep = d <= max(1.5, min(r, 2.5 * np.median(d)))
@@ -229,7 +246,10 @@ class PoseMixin:
             return None
         H, W = self._shape
         fh, fw = chain.shape[:2]
-        c = chain[::2, ::2].reshape(-1, 2) * (W / fw, H / fh)
+        cached = getattr(self, "_chain_px", None)  # the same map serves every object of its keyframe
+        if cached is None or cached[0] is not chain:
+            cached = self._chain_px = (chain, chain[::2, ::2].reshape(-1, 2) * (W / fw, H / fh))
+        c = cached[1]
         h, w = o.foot.shape
         q = np.rint(c - (o.ox, o.oy)).astype(np.int64)
         ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
@@ -294,32 +314,37 @@ class PoseMixin:
         # integer shifts of rounded points, looked up in the lines padded with misses: one flat gather per shift
         reach = r + st + 2  # the largest shift searched, and then some
         pad = 2 * reach
-        flat = np.pad(near, pad).ravel()
+        cached = getattr(self, "_padded", None)  # the same lines serve every start of every fit of an object
+        if cached is None or cached[0] is not near or cached[1] != pad:
+            cached = self._padded = (near, pad, np.pad(near, pad).ravel())
+        flat = cached[2]
         wp = W + 2 * pad
 
-        def score(M, shifts):
-            q = np.rint((p - c) @ M.T + c).astype(np.int64)  # [m, 2]
-            qx = np.clip(q[:, 0], -(pad - reach), W - 1 + pad - reach) + pad  # farther out: a miss shifted or not
-            qy = np.clip(q[:, 1], -(pad - reach), H - 1 + pad - reach) + pad
-            s = np.rint(shifts).astype(np.int64)  # [S, 2]
-            hit = flat[(qy * wp + qx)[None] + (s[:, 1] * wp + s[:, 0])[:, None]]  # [S, m]
-            return hit.sum(axis=1) / max(len(p), 1)
+        def place(Ms):  # [J, 2, 2] shapes -> [J, m] flat index of each rounded point in the padded lines
+            q = np.rint((p - c)[None] @ Ms.transpose(0, 2, 1) + c).astype(np.int64)  # [J, m, 2]
+            lo = -(pad - reach)  # farther out: a miss shifted or not
+            qx = np.minimum(np.maximum(q[..., 0], lo), W - 1 - lo) + pad
+            qy = np.minimum(np.maximum(q[..., 1], lo), H - 1 - lo) + pad
+            return qy * wp + qx
 
-        s0 = score(np.eye(2), sh)
+        def score(at, shifts):  # [J, m] placed points, [S, 2] shifts -> [J, S] share of points on lines
+            s = np.rint(shifts).astype(np.int64)
+            hit = flat[at[:, None] + (s[:, 1] * wp + s[:, 0])[None, :, None]]  # [J, S, m]
+            return hit.sum(axis=2) / max(len(p), 1)
+
+        as_is = place(np.eye(2)[None])
+        s0 = score(as_is, sh)[0]
         s0 -= 0.05 * np.hypot(*sh.T) / r  # ties go to the prediction
         best_t = sh[int(np.argmax(s0))]
         fine = np.stack(np.meshgrid(np.arange(-st, st + 1), np.arange(-st, st + 1)), -1).reshape(-1, 2) + best_t
-        sc = score(np.eye(2), fine.astype(np.float64))  # the shape as it is first: ties stay with it
+        sc = score(as_is, fine.astype(np.float64))[0]  # the shape as it is first: ties stay with it
         j = int(np.argmax(sc))
         best = (float(sc[j]), np.eye(2), fine[j].astype(np.float64))
         near1 = np.stack(np.meshgrid(np.arange(-1, 2), np.arange(-1, 2)), -1).reshape(-1, 2) + best[2]
-        for ang in (-0.05, 0.0, 0.05) if shapes else ():
-            R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
-            for sx, sy in SQUASHES:  # squash and stretch keep the area: a size change is another character
-                if ang == 0.0 and sx == sy == 1.0:
-                    continue
-                M = R @ np.diag([sx, sy])
-                sc = score(M, near1)  # +-1 px around the best shift of the shape as it is
+        if shapes:  # squash and stretch keep the area: a size change is another character
+            Ms = np.stack([_ROT[ang] @ np.diag([sx, sy]) for ang, sx, sy in _SHAPES])
+            scs = score(place(Ms), near1)  # [J, 9]: +-1 px around the best shift of the shape as it is
+            for M, sc in zip(Ms, scs):  # in order: the first of equal fits stays
                 j = int(np.argmax(sc))
                 if sc[j] > best[0] + 1e-6:
                     best = (float(sc[j]), M, near1[j])

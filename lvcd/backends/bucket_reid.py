@@ -226,13 +226,14 @@ class ReidMixin:
         for key in chained:
             ok = track.valid(key.chain)
             small = track.shrink(cur_img, key.frame.flow_img)
+            dx, dy = key.chain[..., 0] - g[..., 0], key.chain[..., 1] - g[..., 1]  # [fh, fw] each: medians per plane
             for c in np.unique(gid[gid > 0]):
                 m = gsmall == c
                 size = int(m.sum())
                 mv = m & ok
                 if size < 64 or mv.sum() < 0.5 * size:
                     continue
-                d = np.median(key.chain[mv] - g[mv], axis=0)
+                d = np.array([np.median(dx[mv]), np.median(dy[mv])])
                 r = track.shift_scores(cur_img, key.frame.flow_img, m, d, small=small)
                 if r is None:
                     continue

@@ -1,0 +1,69 @@
+"""The object tracker's 2x2 pose algebra (`bucket_pose._solve`, `_constrain`), written out by hand for speed, against
+the same definitions computed with numpy.linalg (least squares with a ridge towards L0; SVD polar factor)."""
+
+import numpy as np
+import pytest
+
+from lvcd.backends.bucket_pose import AREA_STEP, _constrain, _solve
+
+
+def _solve_ref(p, q, L0, lam):
+    """argmin_A sum |A [p, 1] - q|^2 + mu |L - L0|^2, as one ridge least-squares problem."""
+    m = p.mean(axis=0)
+    pc = p - m
+    mu = lam * np.trace(pc.T @ pc) / 2 + 1e-6
+    X = np.concatenate([p, np.ones((len(p), 1))], 1)  # [N, 3]
+    reg = np.sqrt(mu) * np.eye(3)[:2]  # rows penalising the linear part only
+    Xa = np.concatenate([X, reg])
+    Ya = np.concatenate([q, np.sqrt(mu) * L0.T])
+    return np.linalg.lstsq(Xa, Ya, rcond=None)[0].T  # [2, 3]
+
+
+def _constrain_ref(A, L0):
+    L = A[:, :2]
+    a0, a = np.sqrt(abs(np.linalg.det(L0))), np.sqrt(abs(np.linalg.det(L)))
+    L = L * np.clip(a, a0 * (1 - AREA_STEP), a0 * (1 + AREA_STEP)) / a
+    U, _, Vt = np.linalg.svd(L)
+    R = U @ Vt
+    if np.linalg.det(R) < 0:
+        return A
+    ang = float(np.clip(np.arctan2(R[1, 0], R[0, 0]), -0.5, 0.5))
+    R = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
+    out = A.copy()
+    out[:, :2] = R * np.clip(np.diag(R.T @ L), 0.7, 1.4)[None, :]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_solve_is_the_ridge_least_squares_fit(seed):
+    rng = np.random.default_rng(seed)
+    p = rng.normal(size=(80, 2)) * 40 + 300
+    A_true = np.concatenate([np.eye(2) + rng.normal(size=(2, 2)) * 0.2, rng.normal(size=(2, 1)) * 10], 1)
+    q = p @ A_true[:, :2].T + A_true[:, 2] + rng.normal(size=p.shape)
+    L0 = np.eye(2) + rng.normal(size=(2, 2)) * 0.05
+    np.testing.assert_allclose(_solve(p, q, L0, 0.05), _solve_ref(p, q, L0, 0.05), rtol=0, atol=1e-6)
+
+
+def test_constrain_matches_the_svd_polar_factor_and_its_limits():
+    rng = np.random.default_rng(0)
+    mirrored = 0
+    for _ in range(500):
+        L0 = np.eye(2) * rng.uniform(0.8, 1.2) + rng.normal(size=(2, 2)) * 0.05
+        A = np.concatenate(
+            [np.eye(2) * rng.uniform(0.5, 1.6) + rng.normal(size=(2, 2)) * 0.4, rng.normal(size=(2, 1))], 1
+        )
+        if rng.random() < 0.2:
+            A[:, 1] *= -1
+        want = _constrain_ref(A, L0)
+        got = _constrain(A, L0)
+        mirrored += want is A
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    assert mirrored > 0  # the mirrored case (left as it is) was exercised
+    big = np.array([[np.cos(1.0), -np.sin(1.0), 5.0], [np.sin(1.0), np.cos(1.0), 7.0]]) * 2.0
+    out = _constrain(big, np.eye(2))
+    assert np.isclose(np.arctan2(out[1, 0], out[0, 0]), 0.5)  # rotation clipped
+    assert tuple(out[:, 2]) == (10.0, 14.0)  # the shift is left to the caller
+    grown = np.array([[np.cos(0.3), -np.sin(0.3), 0.0], [np.sin(0.3), np.cos(0.3), 0.0]]) * 2.0
+    out = _constrain(grown, np.eye(2))
+    assert np.isclose(np.arctan2(out[1, 0], out[0, 0]), 0.3)
+    assert np.isclose(np.linalg.det(out[:, :2]), (1 + AREA_STEP) ** 2)  # a size that jumps: clipped to the step
