@@ -71,6 +71,12 @@ def _apply(A: np.ndarray, p: np.ndarray) -> np.ndarray:
     return p @ A[:, :2].T + A[:, 2]
 
 
+def _invert(A: np.ndarray) -> np.ndarray:
+    """The inverse of the affine map A (2x3)."""
+    Li = np.linalg.inv(A[:, :2])
+    return np.concatenate([Li, (-Li @ A[:, 2])[:, None]], axis=1)
+
+
 def _crop_hits(crop: np.ndarray, o: _Obj, A: np.ndarray, p: np.ndarray) -> np.ndarray:
     """bool [len(p)]: current-frame points `p` that transform A (current -> keyframe) lays on True pixels of
     `crop`, one of object `o`'s keyframe crops (its footprint, its lines)."""
@@ -350,10 +356,9 @@ class PoseMixin:
                     best = (float(sc[j]), M, near1[j])
         _, M, t = best
         # key -> current was G0 = A^-1; now G = c + M (G0 - c) + t, and A = G^-1
-        Ai = np.concatenate([np.linalg.inv(A[:, :2]), (-np.linalg.inv(A[:, :2]) @ A[:, 2])[:, None]], axis=1)
+        Ai = _invert(A)
         G = np.concatenate([M @ Ai[:, :2], (M @ (Ai[:, 2] - c) + c + t)[:, None]], axis=1)
-        Gi = np.linalg.inv(G[:, :2])
-        return np.concatenate([Gi, (-Gi @ G[:, 2])[:, None]], axis=1)
+        return _invert(G)
 
     def _locate(self, o: _Obj, cur_img: np.ndarray, box, avoid=None) -> np.ndarray | None:
         """Where the object's keyframe look (its distance-to-line image, masked to its footprint) best correlates
