@@ -341,10 +341,10 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
     def _trace_sides(self, regions: Regions, color: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Paints of the darkest and lightest region touching each `where` pixel (3x3): [m, 3] uint8 each."""
         rank = self._rank[color].astype(np.uint16)  # [n + 1] luminance rank of each region's paint
-        k = np.ones((3, 3), np.uint8)
-        lo = np.where(regions.interior, np.take(rank, regions.labels), np.uint16(65535)).astype(np.uint16)
-        hi = np.where(regions.interior, np.take(rank, regions.labels), np.uint16(0)).astype(np.uint16)
-        lo, hi = cv2.erode(lo, k)[where], cv2.dilate(hi, k)[where]
+        rank[0], k = 65535, np.ones((3, 3), np.uint8)  # `inner` is 0 on line pixels: no paint there
+        lo = cv2.erode(np.take(rank, regions.inner), k)[where]
+        rank[0] = 0
+        hi = cv2.dilate(np.take(rank, regions.inner), k)[where]
         by_rank = np.argsort(self._rank)  # rank -> palette index
         lo = np.where(lo == 65535, hi, lo)  # no paint nearby on one side: use the other
         return self.palette[by_rank[np.minimum(lo, len(by_rank) - 1)]], self.palette[by_rank[hi]]

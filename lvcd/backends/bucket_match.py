@@ -64,6 +64,14 @@ def _group_median(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return out
 
 
+def _group_median_of(values: np.ndarray, starts: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """`_group_median(values, starts)[groups]` (`groups` sorted, unique) from those groups' rows only."""
+    counts = np.diff(starts)[groups]
+    first = starts[groups]
+    rows = np.repeat(first - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+    return _group_median(values[rows], np.concatenate([[0], np.cumsum(counts)]))
+
+
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """[len(a), len(b)] Euclidean distances between 2-D points."""
     return np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
@@ -249,7 +257,7 @@ class MatchMixin:
         # flow's median along the region's outline)
         a_r = regions.area[todo].astype(np.float64)
         c_r = regions.centroid[todo]
-        moved = c_r + _group_median(flow[ys, xs], starts)[todo]
+        moved = c_r + _group_median_of(flow[ys, xs], starts, todo)
         s_area = np.maximum(src.regions.area[1:].astype(np.float64), 0.5)  # unused ids (area 0): never candidates
         s_cent = src.regions.centroid[1:]
         ratio = np.abs(np.log(s_area[None] / a_r[:, None]))
@@ -278,9 +286,10 @@ class MatchMixin:
             t = (shift[:, None, :] + fine[None]).reshape(-1, 2)  # [S * F, 2]
             target = np.repeat(cand, len(fine))
             tx, ty = ix[None] + t[:, :1], iy[None] + t[:, 1:]  # [S * F, P]
-            inside = (tx >= 0) & (tx < W) & (ty >= 0) & (ty < H)
-            got = np.take(src_flat, np.clip(ty, 0, H - 1) * W + np.clip(tx, 0, W - 1))
-            inter = ((got == target[:, None]) & inside).mean(axis=1) * a_r[row]  # estimated overlap (px)
+            inside = (tx.view(np.uint64) < W) & (ty.view(np.uint64) < H)  # negatives wrap to huge
+            got = np.take(src_flat, ty * W + tx, mode="clip")  # outside points: any id, masked by `inside`
+            hit = np.count_nonzero((got == target[:, None]) & inside, axis=1)
+            inter = hit / tx.shape[1] * a_r[row]  # estimated overlap (px)
             iou = inter / (a_r[row] + src.regions.area[target] - inter)
             # prefer matches near where the flow says the region went: tiny regions overlap any tiny region fully
             cy, cx = min(int(c[1]), H - 1), min(int(c[0]), W - 1)

@@ -60,6 +60,7 @@ class _Obj:
         self.attached = np.zeros(0, np.int64)  # keyframe part regions moving with it but not fitted (swinging arms)
         self.reach = None  # cached keyframe crops of where it and its attached parts may lie (bucket_objects)
         self.limb_parts = None  # cached moments of its keyframe parts (bucket_limbs)
+        self.nearest_xy = None  # cached `nearest` as float (x, y) rows (bucket_pose._icp)
 
     def pos(self, A=None) -> np.ndarray:
         """Where the keyframe centre lies in the current frame under A (default: the current transform)."""
@@ -85,6 +86,11 @@ def _crop_hits(crop: np.ndarray, o: _Obj, A: np.ndarray, p: np.ndarray) -> np.nd
     ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
     ok[ok] = crop[q[ok, 1], q[ok, 0]]
     return ok
+
+
+def _nearest_xy(o: _Obj) -> np.ndarray:
+    """float64 [h * w, 2] (x, y) of each crop pixel's nearest own line pixel: one gather per pair of coordinates."""
+    return np.stack([o.nearest[1].ravel(), o.nearest[0].ravel()], 1).astype(np.float64)
 
 
 def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarray:
@@ -147,9 +153,12 @@ class PoseMixin:
         h, w = o.near.shape
         f = _apply(o.A, p) - (o.ox, o.oy)
         q = np.rint(f).astype(np.int64)
-        ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
-        qy, qx = q[ok, 1], q[ok, 0]
-        ok[ok] = o.foot[qy, qx] & (np.hypot(o.nearest[1][qy, qx] - f[ok, 0], o.nearest[0][qy, qx] - f[ok, 1]) <= CLAIM)
+        ok = (q[:, 0].view(np.uint64) < w) & (q[:, 1].view(np.uint64) < h)  # negatives wrap to huge
+        flat = q[ok, 1] * w + q[ok, 0]
+        if o.nearest_xy is None:
+            o.nearest_xy = _nearest_xy(o)
+        e = o.nearest_xy[flat] - f[ok]
+        ok[ok] = o.foot.ravel()[flat] & (np.hypot(e[:, 0], e[:, 1]) <= CLAIM)
         return ok
 
     def _predict(self, o: _Obj) -> np.ndarray:
@@ -216,25 +225,30 @@ class PoseMixin:
         if len(p) < MIN_PAIRS:
             return None
         r = radius
-        foot, ny, nx = o.foot.ravel(), o.nearest[0].ravel(), o.nearest[1].ravel()
+        foot = o.foot.ravel()
+        if o.nearest_xy is None:
+            o.nearest_xy = _nearest_xy(o)
+        offset = np.array([o.ox, o.oy], np.float64)
         for _ in range(ITERS):
-            q = _apply(A, p) - (o.ox, o.oy)
+            q = _apply(A, p) - offset
             qi = np.rint(q).astype(np.int64)
-            ok = (qi[:, 0] >= 0) & (qi[:, 0] < w) & (qi[:, 1] >= 0) & (qi[:, 1] < h)
+            ok = (qi[:, 0].view(np.uint64) < w) & (qi[:, 1].view(np.uint64) < h)  # negatives wrap to huge
             flat = qi[ok, 1] * w + qi[ok, 0]
             on = foot[flat]
             ok[ok] = on
-            if ok.sum() < MIN_PAIRS:
+            if np.count_nonzero(ok) < MIN_PAIRS:
                 return None
-            flat = flat[on]
-            tgt = np.stack([nx[flat], ny[flat]], 1).astype(np.float64)
-            d = np.hypot(*(tgt - q[ok]).T)
-            keep = d <= max(1.5, min(r, 2.5 * np.median(d)))
-            if keep.sum() < MIN_PAIRS:
+            tgt = o.nearest_xy[flat[on]]
+            e = tgt - q[ok]
+            d = np.hypot(e[:, 0], e[:, 1])
+            k = len(d) // 2  # the median, as np.median takes it
+            mid = np.partition(d, k)[k] if len(d) % 2 else 0.5 * np.sum(np.partition(d, [k - 1, k])[k - 1 : k + 1])
+            keep = d <= max(1.5, min(r, 2.5 * mid))
+            if np.count_nonzero(keep) < MIN_PAIRS:
                 return None
             pk = p[ok][keep]
             A_prev = A
-            A = _solve(pk, tgt[keep] + (o.ox, o.oy), L0, RIGIDITY)
+            A = _solve(pk, tgt[keep] + offset, L0, RIGIDITY)
             c = pk.mean(axis=0)
             B = _constrain(A, L0)
             B[:, 2] += _apply(A, c[None])[0] - _apply(B, c[None])[0]
@@ -254,17 +268,17 @@ class PoseMixin:
         fh, fw = chain.shape[:2]
         cached = getattr(self, "_chain_px", None)  # the same map serves every object of its keyframe
         if cached is None or cached[0] is not chain:
-            cached = self._chain_px = (chain, chain[::2, ::2].reshape(-1, 2) * (W / fw, H / fh))
+            gy, gx = np.mgrid[0:fh:2, 0:fw:2]
+            grid = np.stack([gx.ravel(), gy.ravel()], 1) * (W / fw, H / fh)  # [P, 2] where each sample is, full px
+            cached = self._chain_px = (chain, chain[::2, ::2].reshape(-1, 2) * (W / fw, H / fh), grid)
         c = cached[1]
         h, w = o.foot.shape
         q = np.rint(c - (o.ox, o.oy)).astype(np.int64)
-        ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+        ok = (q[:, 0].view(np.uint64) < w) & (q[:, 1].view(np.uint64) < h)  # negatives wrap to huge
         ok[ok] = o.foot[q[ok, 1], q[ok, 0]]
-        if ok.sum() < MIN_PAIRS:
+        if np.count_nonzero(ok) < MIN_PAIRS:
             return None
-        gy, gx = np.mgrid[0:fh:2, 0:fw:2]
-        p = np.stack([gx.ravel(), gy.ravel()], 1)[ok] * (W / fw, H / fh)
-        p, q = p.astype(np.float64), c[ok].astype(np.float64)
+        p, q = cached[2][ok], c[ok].astype(np.float64)
         A = _solve(p, q, o.A[:, :2], RIGIDITY)
         B = _constrain(A, o.A[:, :2])
         m = p.mean(axis=0)
@@ -335,8 +349,8 @@ class PoseMixin:
 
         def score(at, shifts):  # [J, m] placed points, [S, 2] shifts -> [J, S] share of points on lines
             s = np.rint(shifts).astype(np.int64)
-            hit = flat[at[:, None] + (s[:, 1] * wp + s[:, 0])[None, :, None]]  # [J, S, m]
-            return hit.sum(axis=2) / max(len(p), 1)
+            hit = np.take(flat, at[:, None] + (s[:, 1] * wp + s[:, 0])[None, :, None])  # [J, S, m]
+            return hit.view(np.uint8).sum(axis=2, dtype=np.int32) / max(len(p), 1)
 
         as_is = place(np.eye(2)[None])
         s0 = score(as_is, sh)[0]

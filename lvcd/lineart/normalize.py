@@ -250,18 +250,25 @@ def normalize_lineart(frame: np.ndarray | Lineart, config: LineartConfig | None 
         mask = thicken_lines(mask, cfg.thicken)
     colored = ink = None
     if arr.ndim == 3:
-        # colour-trace lines: saturated ink, looked at on line pixels only (cheap)
+        # colour-trace lines: saturated ink on line pixels
         rgb = arr[..., :3]
-        ys, xs = np.nonzero(mask)
-        on = rgb[ys, xs]
-        on8 = on if on.dtype == np.uint8 else np.round(_to_unit(on) * 255.0).astype(np.uint8)
-        chroma = on8.max(axis=1).astype(np.int16) - on8.min(axis=1)
-        sat = chroma >= cfg.chroma * 255.0
-        if sat.any():
-            colored = np.zeros(mask.shape, bool)
-            colored[ys[sat], xs[sat]] = True
-            ink = np.zeros(mask.shape + (3,), np.uint8)
-            ink[ys, xs] = on8
+        if rgb.dtype == np.uint8:  # what video readers yield: channel max - min over the frame in one OpenCV pass
+            rgb = np.ascontiguousarray(rgb)
+            r, g, b = cv2.split(rgb)
+            chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+            sat_px = mask & (chroma >= cfg.chroma * 255.0)
+            if sat_px.any():
+                colored = sat_px
+                ink = cv2.bitwise_and(rgb, rgb, mask=mask.view(np.uint8))  # the ink on line pixels, 0 elsewhere
+        else:
+            ys, xs = np.nonzero(mask)
+            on8 = np.round(_to_unit(rgb[ys, xs]) * 255.0).astype(np.uint8)
+            sat = on8.max(axis=1).astype(np.int16) - on8.min(axis=1) >= cfg.chroma * 255.0
+            if sat.any():
+                colored = np.zeros(mask.shape, bool)
+                colored[ys[sat], xs[sat]] = True
+                ink = np.zeros(mask.shape + (3,), np.uint8)
+                ink[ys, xs] = on8
     return Lineart(strength=strength, mask=mask, colored=colored, ink=ink, polarity=polarity)
 
 

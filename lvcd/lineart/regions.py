@@ -296,11 +296,9 @@ def _fill_lines(inner: np.ndarray, interior: np.ndarray) -> np.ndarray:
     _, near = cv2.distanceTransformWithLabels(
         interior.view(np.uint8) ^ 1, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
     )
-    seeds = inner[interior]  # raster order == DIST_LABEL_PIXEL numbering
-    labels = inner.copy()
-    fill = ~interior
-    labels[fill] = seeds[near[fill] - 1]
-    return labels
+    # raster order == DIST_LABEL_PIXEL numbering (from 1); an interior pixel is its own nearest, so one gather
+    seeds = np.concatenate([np.zeros(1, np.int32), inner[interior]])
+    return np.take(seeds, near)
 
 
 def _paints_by_region(regions: Regions, codes: np.ndarray):
