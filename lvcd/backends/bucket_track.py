@@ -38,9 +38,16 @@ def compose(chain: np.ndarray, flow: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 
 def valid(chain: np.ndarray) -> np.ndarray:
+    """bool [h, w]: positions inside the frame, -1 < x < w and -1 < y < h (one OpenCV pass: the open bounds as the
+    nearest float32 values inside them)."""
     h, w = chain.shape[:2]
-    x, y = chain[..., 0], chain[..., 1]
-    return (x > -1) & (y > -1) & (x < w) & (y < h)
+    if chain.dtype != np.float32:
+        x, y = chain[..., 0], chain[..., 1]
+        return (x > -1) & (y > -1) & (x < w) & (y < h)
+    up, lo = np.float32(np.inf), float(np.nextafter(np.float32(-1), np.float32(0)))
+    hi = (float(np.nextafter(np.float32(w), -up)), float(np.nextafter(np.float32(h), -up)))
+    m = cv2.inRange(chain, (lo, lo), hi)  # 255 inside
+    return np.bitwise_and(m, 1, out=m).view(bool)
 
 
 def refine(chain: np.ndarray, cur_img: np.ndarray, key_img: np.ndarray, flow_fn, g: np.ndarray) -> np.ndarray:

@@ -67,3 +67,32 @@ def test_constrain_matches_the_svd_polar_factor_and_its_limits():
     out = _constrain(grown, np.eye(2))
     assert np.isclose(np.arctan2(out[1, 0], out[0, 0]), 0.3)
     assert np.isclose(np.linalg.det(out[:, :2]), (1 + AREA_STEP) ** 2)  # a size that jumps: clipped to the step
+
+
+def test_valid_positions_are_the_open_frame():
+    """track.valid: -1 < x < w and -1 < y < h, bounds excluded, for float32 chains and others alike."""
+    from lvcd.backends import bucket_track as track
+
+    h, w = 3, 4
+    f32 = np.float32
+
+    def edges(n):  # each bound, the nearest float32 values either side, far off, NaN
+        return [
+            f32(-1),
+            np.nextafter(f32(-1), f32(0)),
+            np.nextafter(f32(-1), f32(-2)),
+            f32(0),
+            np.nextafter(f32(n), f32(0)),
+            f32(n),
+            f32(-1e4),
+            f32("nan"),
+        ]
+
+    for x in edges(w):
+        for y in edges(h):
+            chain = np.zeros((h, w, 2), np.float32)
+            chain[1, 2] = (x, y)
+            want = bool(-1 < x < w and -1 < y < h)
+            for c in (chain, chain.astype(np.float64)):
+                got = track.valid(c)
+                assert got.dtype == bool and got[1, 2] == want and got[0, 0], (x, y, c.dtype)
