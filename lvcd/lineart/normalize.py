@@ -167,12 +167,18 @@ def line_strength(frame: np.ndarray, polarity: str = "auto", *, min_contrast: fl
         else:
             r, g, b = cv2.split(arr)
             v8 = cv2.min(cv2.min(r, g), b) if dark_ink else cv2.max(cv2.max(r, g), b)
-        v = v8.astype(np.float32)
-        v *= 1.0 / 255.0
-    else:
-        rgb = _over_white(arr) if arr.ndim == 3 and arr.shape[2] == 4 else _to_unit(arr)
-        v = _ink_value(rgb, dark_ink)
-    bg = float(np.median(_subsample(v)))  # background dominates a lineart frame
+        # every step below is elementwise: run it on the 256 levels and look the frame up (one pass)
+        levels = np.arange(256, dtype=np.float32)
+        levels *= 1.0 / 255.0
+        bg = float(np.median(levels[_subsample(v8)]))  # background dominates a lineart frame
+        return cv2.LUT(np.ascontiguousarray(v8), _strength(levels, bg, dark_ink, min_contrast))
+    rgb = _over_white(arr) if arr.ndim == 3 and arr.shape[2] == 4 else _to_unit(arr)
+    v = _ink_value(rgb, dark_ink)
+    return _strength(v, float(np.median(_subsample(v))), dark_ink, min_contrast)  # background dominates a frame
+
+
+def _strength(v: np.ndarray, bg: float, dark_ink: bool, min_contrast: float) -> np.ndarray:
+    """Line strength in [0, 1] of ink values `v` on a background of value `bg`."""
     if dark_ink:
         s = (bg - v) * (1.0 / max(bg, min_contrast))
     else:
