@@ -159,7 +159,7 @@ class MatchMixin:
     def _outline_samples(self, la: Lineart, regions: Regions):
         ys, xs = np.nonzero(la.mask)
         lab = regions.labels[ys, xs]
-        order = np.argsort(lab, kind="stable")
+        order = np.argsort(lab.astype(np.uint16) if regions.n < 65536 else lab, kind="stable")  # 16 bit: radix sort
         lab, xs, ys = lab[order], xs[order], ys[order]
         counts = np.bincount(lab, minlength=regions.n + 1)
         starts = np.concatenate([[0], np.cumsum(counts)])
