@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..lineart.regions import Regions
+from . import bucket_track as track
 from .bucket_match import _Key
 from .bucket_pose import ALIGN, FIT, _apply, _Obj
 
@@ -171,7 +172,7 @@ class LimbsMixin:
         ys, xs = np.nonzero(good[sub])
         lab = sub[ys, xs]
         q = np.rint(_apply(o.A, np.stack([xs * 3.0, ys * 3.0], 1))).astype(np.int64)
-        ok = (q[:, 0] >= 0) & (q[:, 0] < W) & (q[:, 1] >= 0) & (q[:, 1] < H)
+        ok = track.in_box(q[:, 0], q[:, 1], W, H)
         kl = key.frame.regions.inner[q[ok, 1], q[ok, 0]]
         lab = lab[ok]
         m = key.frame.regions.n + 1
@@ -223,14 +224,14 @@ class LimbsMixin:
                 q = laid @ R.T + c_p  # [m, 2] keyframe px, before the shift
                 qi = laid_in @ R.T + c_p
                 qq = np.rint(q[None] + shifts[:, None]).astype(np.int64)  # [S, m, 2]
-                ok = (qq[..., 0] >= 0) & (qq[..., 0] < W) & (qq[..., 1] >= 0) & (qq[..., 1] < H)
+                ok = track.in_box(qq[..., 0], qq[..., 1], W, H)
                 hit = ok & fr.near[np.clip(qq[..., 1], 0, H - 1), np.clip(qq[..., 0], 0, W - 1)]
                 share = hit.mean(axis=1)
                 j = int(share.argmax())
                 if share[j] < LIMB_ALIGN:
                     continue
                 qi = np.rint(qi + shifts[j]).astype(np.int64)
-                ok = (qi[:, 0] >= 0) & (qi[:, 0] < W) & (qi[:, 1] >= 0) & (qi[:, 1] < H)
+                ok = track.in_box(qi[:, 0], qi[:, 1], W, H)
                 ins = ok & (fr.regions.inner[np.clip(qi[:, 1], 0, H - 1), np.clip(qi[:, 0], 0, W - 1)] == p)
                 inter = ins.mean() * area_k
                 iou = inter / (area_k + area_p - inter)

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..lineart.normalize import Lineart
 from ..lineart.regions import Regions
+from . import bucket_track as track
 
 NO_VOTE = np.uint16(65535)  # palette index meaning "this pixel has no colour to give" (lines, outside the frame)
 
@@ -66,10 +67,10 @@ def _group_median(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 def _group_median_of(values: np.ndarray, starts: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """`_group_median(values, starts)[groups]` (`groups` sorted, unique) from those groups' rows only."""
-    counts = np.diff(starts)[groups]
-    first = starts[groups]
-    rows = np.repeat(first - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
-    return _group_median(values[rows], np.concatenate([[0], np.cumsum(counts)]))
+    sizes = np.diff(starts)
+    chosen = np.zeros(len(sizes), bool)
+    chosen[groups] = True
+    return _group_median(values[np.repeat(chosen, sizes)], np.concatenate([[0], np.cumsum(sizes[groups])]))
 
 
 def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -286,7 +287,7 @@ class MatchMixin:
             t = (shift[:, None, :] + fine[None]).reshape(-1, 2)  # [S * F, 2]
             target = np.repeat(cand, len(fine))
             tx, ty = ix[None] + t[:, :1], iy[None] + t[:, 1:]  # [S * F, P]
-            inside = (tx.view(np.uint64) < W) & (ty.view(np.uint64) < H)  # negatives wrap to huge
+            inside = track.in_box(tx, ty, W, H)
             got = np.take(src_flat, ty * W + tx, mode="clip")  # outside points: any id, masked by `inside`
             hit = np.count_nonzero((got == target[:, None]) & inside, axis=1)
             inter = hit / tx.shape[1] * a_r[row]  # estimated overlap (px)

@@ -443,7 +443,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
                 continue
             h, w = o.near.shape
             q = np.rint(_apply(o.A, p) - (o.ox, o.oy)).astype(np.int64)
-            ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+            ok = track.in_box(q[:, 0], q[:, 1], w, h)
             qy, qx = q[ok, 1], q[ok, 0]
             hit = np.zeros(len(p), bool)
             hit[ok] = o.near[qy, qx]

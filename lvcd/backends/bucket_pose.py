@@ -60,7 +60,13 @@ class _Obj:
         self.attached = np.zeros(0, np.int64)  # keyframe part regions moving with it but not fitted (swinging arms)
         self.reach = None  # cached keyframe crops of where it and its attached parts may lie (bucket_objects)
         self.limb_parts = None  # cached moments of its keyframe parts (bucket_limbs)
-        self.nearest_xy = None  # cached `nearest` as float (x, y) rows (bucket_pose._icp)
+        self._nearest_xy = None  # `nearest` as float (x, y) rows, built on first use
+
+    def nearest_xy(self) -> np.ndarray:
+        """float64 [h * w, 2] (x, y) of each crop pixel's nearest own line pixel (one gather per point)."""
+        if self._nearest_xy is None:
+            self._nearest_xy = np.stack([self.nearest[1].ravel(), self.nearest[0].ravel()], 1).astype(np.float64)
+        return self._nearest_xy
 
     def pos(self, A=None) -> np.ndarray:
         """Where the keyframe centre lies in the current frame under A (default: the current transform)."""
@@ -83,14 +89,9 @@ def _crop_hits(crop: np.ndarray, o: _Obj, A: np.ndarray, p: np.ndarray) -> np.nd
     `crop`, one of object `o`'s keyframe crops (its footprint, its lines)."""
     h, w = crop.shape
     q = np.rint(_apply(A, p) - (o.ox, o.oy)).astype(np.int64)
-    ok = (q[:, 0] >= 0) & (q[:, 0] < w) & (q[:, 1] >= 0) & (q[:, 1] < h)
+    ok = track.in_box(q[:, 0], q[:, 1], w, h)
     ok[ok] = crop[q[ok, 1], q[ok, 0]]
     return ok
-
-
-def _nearest_xy(o: _Obj) -> np.ndarray:
-    """float64 [h * w, 2] (x, y) of each crop pixel's nearest own line pixel: one gather per pair of coordinates."""
-    return np.stack([o.nearest[1].ravel(), o.nearest[0].ravel()], 1).astype(np.float64)
 
 
 def _solve(p: np.ndarray, q: np.ndarray, L0: np.ndarray, lam: float) -> np.ndarray:
@@ -153,11 +154,9 @@ class PoseMixin:
         h, w = o.near.shape
         f = _apply(o.A, p) - (o.ox, o.oy)
         q = np.rint(f).astype(np.int64)
-        ok = (q[:, 0].view(np.uint64) < w) & (q[:, 1].view(np.uint64) < h)  # negatives wrap to huge
+        ok = track.in_box(q[:, 0], q[:, 1], w, h)
         flat = q[ok, 1] * w + q[ok, 0]
-        if o.nearest_xy is None:
-            o.nearest_xy = _nearest_xy(o)
-        e = o.nearest_xy[flat] - f[ok]
+        e = o.nearest_xy()[flat] - f[ok]
         ok[ok] = o.foot.ravel()[flat] & (np.hypot(e[:, 0], e[:, 1]) <= CLAIM)
         return ok
 
@@ -225,20 +224,18 @@ class PoseMixin:
         if len(p) < MIN_PAIRS:
             return None
         r = radius
-        foot = o.foot.ravel()
-        if o.nearest_xy is None:
-            o.nearest_xy = _nearest_xy(o)
+        foot, nearest = o.foot.ravel(), o.nearest_xy()
         offset = np.array([o.ox, o.oy], np.float64)
         for _ in range(ITERS):
             q = _apply(A, p) - offset
             qi = np.rint(q).astype(np.int64)
-            ok = (qi[:, 0].view(np.uint64) < w) & (qi[:, 1].view(np.uint64) < h)  # negatives wrap to huge
+            ok = track.in_box(qi[:, 0], qi[:, 1], w, h)
             flat = qi[ok, 1] * w + qi[ok, 0]
             on = foot[flat]
             ok[ok] = on
             if np.count_nonzero(ok) < MIN_PAIRS:
                 return None
-            tgt = o.nearest_xy[flat[on]]
+            tgt = nearest[flat[on]]
             e = tgt - q[ok]
             d = np.hypot(e[:, 0], e[:, 1])
             k = len(d) // 2  # the median, as np.median takes it
@@ -274,7 +271,7 @@ class PoseMixin:
         c = cached[1]
         h, w = o.foot.shape
         q = np.rint(c - (o.ox, o.oy)).astype(np.int64)
-        ok = (q[:, 0].view(np.uint64) < w) & (q[:, 1].view(np.uint64) < h)  # negatives wrap to huge
+        ok = track.in_box(q[:, 0], q[:, 1], w, h)
         ok[ok] = o.foot[q[ok, 1], q[ok, 0]]
         if np.count_nonzero(ok) < MIN_PAIRS:
             return None

@@ -37,6 +37,12 @@ def compose(chain: np.ndarray, flow: np.ndarray, g: np.ndarray) -> np.ndarray:
     )
 
 
+def in_box(x: np.ndarray, y: np.ndarray, w: int, h: int) -> np.ndarray:
+    """bool: integer points (x, y) with 0 <= x < w and 0 <= y < h, one unsigned comparison per axis (negatives wrap
+    to huge)."""
+    return (x.view(np.dtype(f"u{x.itemsize}")) < w) & (y.view(np.dtype(f"u{y.itemsize}")) < h)
+
+
 def valid(chain: np.ndarray) -> np.ndarray:
     """bool [h, w]: positions inside the frame, -1 < x < w and -1 < y < h (one OpenCV pass: the open bounds as the
     nearest float32 values inside them)."""

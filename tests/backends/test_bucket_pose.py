@@ -96,3 +96,15 @@ def test_valid_positions_are_the_open_frame():
             for c in (chain, chain.astype(np.float64)):
                 got = track.valid(c)
                 assert got.dtype == bool and got[1, 2] == want and got[0, 0], (x, y, c.dtype)
+
+
+def test_in_box_is_the_half_open_box_for_signed_points():
+    """track.in_box: 0 <= x < w and 0 <= y < h for signed integer points of any shape (negatives never inside)."""
+    from lvcd.backends import bucket_track as track
+
+    for dt, big in ((np.int64, 2**40), (np.int32, 2**30)):
+        v = np.array([-big, -1, 0, 1, 2, 3, 4, big], dt)
+        x, y = np.meshgrid(v, v)
+        want = (x >= 0) & (x < 4) & (y >= 0) & (y < 3)
+        assert want.sum() == 12
+        np.testing.assert_array_equal(track.in_box(x, y, 4, 3), want)
