@@ -4,6 +4,7 @@ with `add_parser(subparsers)` and `run(args) -> int`."""
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib
 import os
@@ -49,7 +50,46 @@ def _drop_half_built_bar_errors(unraisable) -> None:
     where = getattr(unraisable.object, "__qualname__", "") or type(unraisable.object).__qualname__  # "tqdm.__del__"
     if isinstance(unraisable.exc_value, AttributeError) and where.startswith("tqdm"):
         return
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):  # a second interrupt while this one unwinds
+        return
     sys.__unraisablehook__(unraisable)
+
+
+AGAIN_S = 0.05  # s: how soon an interrupt a finalizer swallowed is raised again
+_late: list[type[KeyboardInterrupt]] = []  # that interrupt's class, until SIGALRM raises it
+
+
+def _on_alarm(signum, frame):
+    if _late:
+        raise _late.pop()()
+
+
+def _raise_swallowed_interrupts_again(unraisable, outer=sys.__unraisablehook__) -> None:
+    """Python cannot raise out of a finalizer: a SIGTERM or Ctrl-C whose exception is raised while a `__del__` runs
+    (a `subprocess.Popen` or a progress bar freed by the GC) is printed as "Exception ignored" and the run goes on to
+    the end and exits 0. While main() runs, such an interrupt is raised again `AGAIN_S` later from SIGALRM, in
+    ordinary code (again if it lands in a finalizer again). Other unraisable errors reach `outer`, the hook before."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and hasattr(signal, "setitimer"):
+        _late[:] = [type(unraisable.exc_value)]
+        signal.setitimer(signal.ITIMER_REAL, AGAIN_S)
+        return
+    outer(unraisable)
+
+
+def _stop_raising_again() -> None:
+    _late.clear()
+    if hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _install_sigalrm():
+    """SIGALRM raises a swallowed interrupt again (no SIGALRM on Windows; only the main thread may set handlers)."""
+    if not hasattr(signal, "SIGALRM"):
+        return None
+    try:
+        return signal.signal(signal.SIGALRM, _on_alarm)
+    except ValueError:
+        return None
 
 
 def _install_sigterm():
@@ -174,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     previous_sigterm = _install_sigterm()
+    previous_sigalrm = _install_sigalrm()
     previous_unraisable = sys.unraisablehook
+    if previous_sigalrm is not None:
+        sys.unraisablehook = functools.partial(_raise_swallowed_interrupts_again, outer=previous_unraisable)
     saved_env = {k: os.environ.get(k) for k in QUIET_ENV}
     saved_filters = list(warnings.filters)
     _quiet_third_party(bool(getattr(args, "quiet", False)))
@@ -187,10 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         with allow_gaps(bool(getattr(args, "allow_gaps", False))):
             return int(args._run(args) or 0)
     except Terminated:
+        _stop_raising_again()
         sys.unraisablehook = _drop_half_built_bar_errors  # until the interrupted frames are freed (finally)
         print(f"lvcd: terminated (SIGTERM){_resume_hint(args)}", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
+        _stop_raising_again()
         sys.unraisablehook = _drop_half_built_bar_errors
         print(f"lvcd: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
@@ -215,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sys.unraisablehook is _drop_half_built_bar_errors:
             gc.collect()  # free what the interrupted frames held (cycles included) while the hook is in place
-            sys.unraisablehook = previous_unraisable
+        if previous_sigalrm is not None:
+            _stop_raising_again()
+            signal.signal(signal.SIGALRM, previous_sigalrm)
+        sys.unraisablehook = previous_unraisable
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
         sys.stderr = stderr
