@@ -76,6 +76,11 @@ MIN_REGIONS = 4  # an object is a character of several parts: a lone blob (a bal
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
 RESUME = 0.6  # ... and to take it up again after coasting
 PRUNE = 0.3  # running share of a region's lines on current lines under which it leaves its object
+PARTIAL = 0.4  # outline share inside an object's keyframe footprint from which a region is partly its: a head that
+#               a pole hid in half at the keyframe comes out whole, half its outline where the pole was
+PARTIAL_ALIGN = 0.8  # ... when this share of those outline samples lands on the object's lines (stricter than ALIGN)
+PARTIAL_COVER = 0.4  # ... and its pixels land on that many of the object's placed parts: a sky region beside a roof
+#                     that joined a character's object covered 30-39% of where the roof would be
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
 MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart more than this (or 30% of their
 #                    shift) in `APART` of the first `WATCH` frames after the keyframe are two objects
@@ -273,6 +278,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         if i == 0 or not hasattr(self, "_objs"):
             self._objs = []
         self._obj_votes = None
+        self._owned = []  # (object, current regions its votes reach): their pixels are its, not the chain's
         self._in_view = None
         self._key_taken = {}
         self._obj_src = None
@@ -295,6 +301,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         ys, xs = np.nonzero(la.mask)
         pts = np.stack([xs, ys], 1).astype(np.float64)
         near_cur = cv2.dilate(la.mask.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+        self._near_cur, self._keys_now = near_cur, keys
         # best-fitting first; the lines an object lays its own lines on are its, not free for the others: the one in
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
@@ -431,12 +438,15 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
     # ---------------------------------------------------------------------------------------------- voting
     def _region_alignment(self, regions: Regions, samples) -> tuple[np.ndarray, np.ndarray]:
         """(float [n + 1] best share of each region's outline that a live object's transform lays on that object's
-        own keyframe lines, int [n + 1] which object, -1 none)."""
+        own keyframe lines, int [n + 1] which object, -1 none). The same share over the outline samples inside the
+        object's footprint, for regions with `PARTIAL` of them there, is kept in `_partial` for `_votes`."""
         lab, xs, ys, _ = samples
         n = regions.n
         cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1)
         best = np.zeros(n + 1)
         who = np.full(n + 1, -1)
+        part = np.zeros(n + 1)  # the same over the outline samples inside the footprint, for regions partly in it
+        part_who = np.full(n + 1, -1)
         p = np.stack([xs, ys], 1).astype(np.float64)
         for j, o in enumerate(self._objs):
             if not o.live or o.miss:  # lost, or coasting behind another: it explains nothing it does not see
@@ -450,14 +460,22 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             inf = np.zeros(len(p), bool)
             inf[ok] = o.foot[qy, qx]
             a = np.bincount(lab, weights=hit, minlength=n + 1) / cnt
-            a[np.bincount(lab, weights=inf, minlength=n + 1) / cnt < 0.8] = 0.0
+            cin = np.bincount(lab, weights=inf, minlength=n + 1)
+            a[cin / cnt < 0.8] = 0.0
             better = a > best
             best[better], who[better] = a[better], j
+            pa = np.bincount(lab, weights=hit & inf, minlength=n + 1) / np.maximum(cin, 1)
+            pa[(cin / cnt < PARTIAL) | (cin < 8)] = 0.0
+            better = pa > part
+            part[better], part_who[better] = pa[better], j
         best[0], who[0] = 0.0, -1
+        part[0], part_who[0] = 0.0, -1
+        self._partial = (part, part_who)
         return best, who
 
     def _votes(self, regions: Regions, align: np.ndarray, who: np.ndarray):
-        """(float32 [n + 1, K] per-area votes x weight, float32 [n + 1] weights) from the objects."""
+        """(float32 [n + 1, K] per-area votes x weight, float32 [n + 1] weights) from the objects: regions they
+        explain, and regions partly in an object's footprint whose outline there lands on its lines (`PARTIAL`)."""
         cfg = self.config
         H, W = self._shape
         k = len(self.palette)
@@ -466,7 +484,20 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         use = part & (align >= ALIGN) & (who >= 0)
         votes = np.zeros((n + 1, k), np.float32)
         wsum = np.zeros(n + 1, np.float32)
+        pa, pwho = self._partial
+        partly = part & ~use & (align < ALIGN) & (pa >= PARTIAL_ALIGN) & (pwho >= 0)
+        self._add_votes(regions, use, align, who, votes, wsum, partial=False)
+        self._add_votes(regions, partly, pa, pwho, votes, wsum, partial=True)
+        return votes, wsum
+
+    def _add_votes(self, regions: Regions, use, align, who, votes, wsum, partial: bool) -> None:
+        """Add to `votes`/`wsum` the paints each object `who` lays on the regions `use` (weighted by `align`), for
+        regions at least half covered by them (`partial`: `PARTIAL_COVER`, from the parts its whole motion places
+        only; those regions' pixels are then the object's, see `bucket_veto._owned_away`)."""
+        cfg = self.config
         area = np.maximum(regions.area, 1).astype(np.float32)
+        k = len(self.palette)
+        n = regions.n
         for j in np.unique(who[use]):
             o = self._objs[j]
             ids = np.flatnonzero(use & (who == j))
@@ -474,8 +505,16 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
             M = o.A.copy()
             M[:, 2] += M[:, :2] @ (x0, y0) - (o.ox, o.oy)
+            src = o.votes
+            if partial:  # only parts whose own lines the whole motion lays on current lines: scenery that joined the
+                #      object stayed where it was, and a region now there is not it
+                key = next(k for k in self._keys_now if k.index == o.key_index)
+                h, w = src.shape
+                lab = key.frame.regions.inner[o.oy : o.oy + h, o.ox : o.ox + w]
+                placed = np.array(sorted(self._placed_parts(o, self._near_cur)), np.int64)
+                src = np.where(np.isin(lab, placed), src, np.uint16(NO_VOTE)).astype(src.dtype)
             v = cv2.warpAffine(
-                o.votes,
+                src,
                 M.astype(np.float64),
                 (int(x1 - x0), int(y1 - y0)),
                 flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
@@ -486,12 +525,13 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             mine = np.zeros(n + 1, bool)
             mine[ids] = True
             cover = c.sum(axis=1) / area
-            mine &= cover >= 0.5
+            mine &= cover >= (PARTIAL_COVER if partial else 0.5)
+            if partial and mine.any():
+                self._owned.append((o, np.flatnonzero(mine)))
             near = getattr(self, "_near_w", {}).get(o.key_index, 1.0)  # a farther keyframe's object counts less
             wq = np.where(mine, cfg.objects_weight * near * align**2, 0.0).astype(np.float32)
             votes += wq[:, None] * c / area[:, None]
             wsum += wq
-        return votes, wsum
 
     def _in_frame_of(self, crop: np.ndarray, A: np.ndarray, x0: int, y0: int) -> np.ndarray:
         """bool [H, W]: a uint8 keyframe crop at (x0, y0) brought into the current frame by A (current -> keyframe)."""

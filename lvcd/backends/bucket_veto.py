@@ -45,7 +45,24 @@ class VetoMixin:
         if away.any():
             flow = self._scenery_flow(flow, away)
             away = self._away(owner, reach, flow)
+        away |= self._owned_away(key, owner, regions, flow)
         return flow, (away, region_owner, in_reach)
+
+    def _owned_away(self, key: _Key, owner: np.ndarray, regions: Regions, flow: np.ndarray) -> np.ndarray:
+        """bool [H, W]: pixels of the regions an object's votes reach, inside its footprint, that `flow` takes to a
+        keyframe pixel no object owns: a head that a crossing hid comes out where the chained map lost it (onto the
+        keyframe's sky); the object in view says whose it is."""
+        H, W = self._shape
+        away = np.zeros((H, W), bool)
+        owned = [(o, ids) for o, ids in getattr(self, "_owned", []) if o.key_index == key.index]
+        if not owned:
+            return away
+        src = self._pull(owner, flow, -1)
+        for o, ids in owned:
+            sel = np.zeros(regions.n + 1, bool)
+            sel[ids] = True
+            away |= sel[regions.inner] & self._in_frame_of(o.foot.view(np.uint8), o.A, o.ox, o.oy) & (src < 0)
+        return away
 
     def _veto_maps(self, key: _Key, regions: Regions):
         """(int16 [H, W] keyframe pixel -> index of the object in view owning it, -1 none; its region owners; current
