@@ -301,7 +301,6 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         ys, xs = np.nonzero(la.mask)
         pts = np.stack([xs, ys], 1).astype(np.float64)
         near_cur = cv2.dilate(la.mask.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-        self._near_cur, self._keys_now = near_cur, keys
         # best-fitting first; the lines an object lays its own lines on are its, not free for the others: the one in
         # front keeps its lines, the one behind fits what is left (or coasts) and cannot take the front one's place
         claimed = np.zeros(len(pts), bool)
@@ -330,7 +329,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         front, self._occl = self._occl, None
         self._in_view = front  # bool [H, W] footprints of the objects fitted in this frame (None: none)
         samples = self._samples(la, regions)
-        align, best = self._region_alignment(regions, samples)
+        align, best, partial = self._region_alignment(regions, samples)
         swap = {id(a): b for a, b in pruned}
         self._objs = [swap.get(id(o), o) for o in self._objs] + built
         self._covers = [swap.get(id(o), o) for o in covers]
@@ -340,9 +339,9 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         self._front_lines = (pts[claimed], align)  # current line pixels that objects in view lay their lines on
         if own is None:
             if found or built or any(a is not b for a, b in pruned):  # else: the objects it was computed for
-                align, best = self._region_alignment(regions, samples)
+                align, best, partial = self._region_alignment(regions, samples)
                 self._front_lines = (pts[claimed], align)
-            self._obj_votes = self._votes(regions, align, best)
+            self._obj_votes = self._votes(regions, align, best, partial, keys, near_cur)
             self._key_taken = self._taken_in_keys(regions, align, best, keys)
             lv, lw = self._limb_votes(regions, samples, align, keys, ALIGN, near_cur)  # parts turning on their own
             self._obj_votes = (self._obj_votes[0] + lv, self._obj_votes[1] + lw)
@@ -436,10 +435,10 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         return o.miss > 0 or share(o, pred) <= PLACE  # one coasting never resumes on a tracked one's place
 
     # ---------------------------------------------------------------------------------------------- voting
-    def _region_alignment(self, regions: Regions, samples) -> tuple[np.ndarray, np.ndarray]:
+    def _region_alignment(self, regions: Regions, samples):
         """(float [n + 1] best share of each region's outline that a live object's transform lays on that object's
-        own keyframe lines, int [n + 1] which object, -1 none). The same share over the outline samples inside the
-        object's footprint, for regions with `PARTIAL` of them there, is kept in `_partial` for `_votes`."""
+        own keyframe lines, int [n + 1] which object, -1 none, partial): `partial` is the same pair over the outline
+        samples inside the object's footprint, for regions with `PARTIAL` of them there (for `_votes`)."""
         lab, xs, ys, _ = samples
         n = regions.n
         cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1)
@@ -470,12 +469,12 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             part[better], part_who[better] = pa[better], j
         best[0], who[0] = 0.0, -1
         part[0], part_who[0] = 0.0, -1
-        self._partial = (part, part_who)
-        return best, who
+        return best, who, (part, part_who)
 
-    def _votes(self, regions: Regions, align: np.ndarray, who: np.ndarray):
+    def _votes(self, regions: Regions, align: np.ndarray, who: np.ndarray, partial, keys: list[_Key], near_cur):
         """(float32 [n + 1, K] per-area votes x weight, float32 [n + 1] weights) from the objects: regions they
-        explain, and regions partly in an object's footprint whose outline there lands on its lines (`PARTIAL`)."""
+        explain, and regions partly in an object's footprint whose outline there lands on its lines (`PARTIAL`;
+        `partial` from `_region_alignment`). `near_cur`: bool [H, W] pixels by the current frame's lines."""
         cfg = self.config
         H, W = self._shape
         k = len(self.palette)
@@ -484,16 +483,17 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         use = part & (align >= ALIGN) & (who >= 0)
         votes = np.zeros((n + 1, k), np.float32)
         wsum = np.zeros(n + 1, np.float32)
-        pa, pwho = self._partial
+        pa, pwho = partial
         partly = part & ~use & (align < ALIGN) & (pa >= PARTIAL_ALIGN) & (pwho >= 0)
-        self._add_votes(regions, use, align, who, votes, wsum, partial=False)
-        self._add_votes(regions, partly, pa, pwho, votes, wsum, partial=True)
+        self._add_votes(regions, use, align, who, votes, wsum)
+        self._add_votes(regions, partly, pa, pwho, votes, wsum, placed_in=(keys, near_cur))
         return votes, wsum
 
-    def _add_votes(self, regions: Regions, use, align, who, votes, wsum, partial: bool) -> None:
+    def _add_votes(self, regions: Regions, use, align, who, votes, wsum, placed_in=None) -> None:
         """Add to `votes`/`wsum` the paints each object `who` lays on the regions `use` (weighted by `align`), for
-        regions at least half covered by them (`partial`: `PARTIAL_COVER`, from the parts its whole motion places
-        only; those regions' pixels are then the object's, see `bucket_veto._owned_away`)."""
+        regions at least half covered by them. `placed_in` (keys, near_cur), for regions partly in a footprint:
+        `PARTIAL_COVER`, from the parts its whole motion places on `near_cur` only; those regions' pixels are then the
+        object's, see `bucket_veto._owned_away`."""
         cfg = self.config
         area = np.maximum(regions.area, 1).astype(np.float32)
         k = len(self.palette)
@@ -506,12 +506,14 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             M = o.A.copy()
             M[:, 2] += M[:, :2] @ (x0, y0) - (o.ox, o.oy)
             src = o.votes
+            partial = placed_in is not None
             if partial:  # only parts whose own lines the whole motion lays on current lines: scenery that joined the
                 #      object stayed where it was, and a region now there is not it
-                key = next(k for k in self._keys_now if k.index == o.key_index)
+                keys, near_cur = placed_in
+                key = next(kf for kf in keys if kf.index == o.key_index)
                 h, w = src.shape
                 lab = key.frame.regions.inner[o.oy : o.oy + h, o.ox : o.ox + w]
-                placed = np.array(sorted(self._placed_parts(o, self._near_cur)), np.int64)
+                placed = np.array(sorted(self._placed_parts(o, near_cur)), np.int64)
                 src = np.where(np.isin(lab, placed), src, np.uint16(NO_VOTE)).astype(src.dtype)
             v = cv2.warpAffine(
                 src,
