@@ -197,7 +197,7 @@ class ReidMixin:
             return
         key = min(chained, key=lambda k: abs(i - k.index))
         chain = key.chain[::4, ::4]  # a sparse grid is plenty for a median
-        ok = track.valid(chain)
+        ok = track.valid(key.chain)[::4, ::4]  # (positions are checked against the whole map's bounds)
         if ok.sum() < 0.25 * ok.size:
             return
         fw, fh = self._flow_size()

@@ -45,7 +45,7 @@ def in_box(x: np.ndarray, y: np.ndarray, w: int, h: int) -> np.ndarray:
 
 def valid(chain: np.ndarray) -> np.ndarray:
     """bool [h, w]: positions inside the frame, -1 < x < w and -1 < y < h (one OpenCV pass: the open bounds as the
-    nearest float32 values inside them)."""
+    nearest float32 values inside them). The bounds are `chain`'s own shape: pass the whole map, then subsample."""
     h, w = chain.shape[:2]
     if chain.dtype != np.float32:
         x, y = chain[..., 0], chain[..., 1]

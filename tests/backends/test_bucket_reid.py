@@ -85,3 +85,35 @@ def test_fill_flow_gives_bad_pixels_the_nearest_source_flow():
     np.testing.assert_allclose(out[:, :28], np.broadcast_to((1.0, 0.5), (H, 28, 2)))
     np.testing.assert_array_equal(out[:, 32:], flow[:, 32:])  # sources keep theirs
     assert track.fill_flow(flow, bad, np.zeros((H, W), bool)) is flow  # nothing to take it from: unchanged
+
+
+def test_background_votes_judge_grid_positions_against_the_whole_map():
+    """A lost region too large to be a part (sky cut off by a passing pole) votes under the camera's motion: the
+    median shift of the keyframe's position map, taken on a sparse grid. Positions on that grid are checked against
+    the whole map's bounds; checked against the grid's own (a quarter of them), most of the frame's positions were
+    thrown away as off-frame and no vote was ever cast."""
+    from lvcd.backends.bucket import BucketColorizer
+    from lvcd.backends.bucket_match import _Frame, _Key
+    from lvcd.lineart.regions import segment_regions
+
+    H, W = 64, 128
+    lines = np.zeros((H, W), bool)
+    lines[:, 60:63] = True  # a pole: sky on both sides, two large regions
+    regions = segment_regions(lines)
+    col = BucketColorizer()
+    col.palette = np.zeros((3, 3), np.uint8)
+    col._shape, col._g = (H, W), None
+    assert col._flow_size() == (W, H)
+    key_votes = np.full((H, W), 2, np.uint16)  # the keyframe: paint 2 everywhere
+    chain = col._identity() + np.float32(5.0)  # the camera moved 5 px: every position inside the map
+    frame = _Frame(None, regions, np.full(regions.n + 1, 2, np.int32), key_votes, None, None)
+    key = _Key(index=0, frame=frame, chain=chain)
+    n, k = regions.n, 3
+    score, key_score, wsum = np.zeros((n + 1, k), np.float32), np.zeros((n + 1, k), np.float32), np.zeros(n + 1)
+    big = regions.area > 0
+    big[0] = False
+    col._background_votes(regions, [key], big, score, key_score, wsum, i=3)
+    voted = np.flatnonzero(big)
+    assert len(voted) == 2
+    assert (score[voted, 2] > 0.5 * col.config.reid_background).all()  # most pixels land on paint 2
+    assert (score[voted, :2] == 0).all()
