@@ -498,6 +498,8 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         area = np.maximum(regions.area, 1).astype(np.float32)
         k = len(self.palette)
         n = regions.n
+        partial = placed_in is not None
+        keys, near_cur = placed_in if partial else (None, None)
         for j in np.unique(who[use]):
             o = self._objs[j]
             ids = np.flatnonzero(use & (who == j))
@@ -506,10 +508,8 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             M = o.A.copy()
             M[:, 2] += M[:, :2] @ (x0, y0) - (o.ox, o.oy)
             src = o.votes
-            partial = placed_in is not None
             if partial:  # only parts whose own lines the whole motion lays on current lines: scenery that joined the
                 #      object stayed where it was, and a region now there is not it
-                keys, near_cur = placed_in
                 key = next(kf for kf in keys if kf.index == o.key_index)
                 h, w = src.shape
                 lab = key.frame.regions.inner[o.oy : o.oy + h, o.ox : o.ox + w]
