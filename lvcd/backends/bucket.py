@@ -16,7 +16,7 @@ file does it with classical tools.) Per frame:
    Objects (`bucket_objects`): part regions that move alike become one object per character, fitted to each frame's
    lines (front to back), dormant out of view and found again; a fitted object votes its paints onto the regions
    its lines explain (weighted as its keyframe's votes are) and vetoes votes (and rescues) that put its paints
-   where it no longer is, or on a region many times larger than the part they paint.
+   where it no longer is.
 3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
    cluster of part-sized regions in the keyframes (`bucket_reid`: masked correlation of distance-to-line images,
    keyframe places other confident parts continue cost score); a shift whose outlines land on keyframe lines gives
@@ -496,6 +496,15 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         flow[..., 1] *= H / h
         return flow
 
+    def _vote_area(self, area: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Pixels a region's keyframe votes are shared over when picking its paint: its area, or for slivers
+        (<= `sliver_area` px) the pixels that got a vote (at least half the area, and 2 px): a 1-px error of the
+        position map lands half a sliver on keyframe lines, and the previous frame's votes then outweigh the
+        keyframe's."""
+        voted = counts.sum(axis=1)
+        share_over = np.maximum(voted, np.minimum(np.maximum(0.5 * area, 2.0), area))
+        return np.where(area <= self.config.sliver_area, share_over, area).astype(np.float32)
+
     def _match(
         self, la: Lineart, regions: Regions, cur_img: np.ndarray, keys: list[_Key], prev: _Frame | None, i: int
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -572,7 +581,6 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
             prev_part = wq[:, None] * counts / area[:, None]
             score += prev_part
             weight_sum += wq
-        banned = self._size_veto(regions, keys, (score, key_score, prev_part)) if cfg.objects else None
         mass = score.sum(axis=1)
         color = (score + np.float32(KEY_TIE_BREAK) * key_score).argmax(axis=1).astype(np.int32)
         rows = np.arange(n + 1)
@@ -584,7 +592,7 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         undecided = (share < cfg.min_share) | (support < cfg.min_support)
         undecided[0] = False
         if undecided.any():
-            color = self._graph_fallback(regions, color, undecided, score, [key.frame for key in keys], prev, banned)
+            color = self._graph_fallback(regions, color, undecided, score, [key.frame for key in keys], prev)
             conf[undecided] = np.minimum(conf[undecided], 0.25)  # a graph guess is never confident
         color[0] = 0
         conf[0] = 1.0

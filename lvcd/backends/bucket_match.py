@@ -219,15 +219,6 @@ class MatchMixin:
         overall = float(hit.mean())
         return np.where(counts > 0, np.bincount(lab, weights=hit, minlength=n + 1) / np.maximum(counts, 1), overall)
 
-    def _vote_area(self, area: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Pixels a region's keyframe votes are shared over when picking its paint: its area, or for slivers
-        (<= `sliver_area` px) the pixels that got a vote (at least half the area, and 2 px): a 1-px error of the
-        position map lands half a sliver on keyframe lines, and the previous frame's votes then outweigh the
-        keyframe's."""
-        voted = counts.sum(axis=1)
-        share_over = np.maximum(voted, np.minimum(np.maximum(0.5 * area, 2.0), area))
-        return np.where(area <= self.config.sliver_area, share_over, area).astype(np.float32)
-
     def _rigid_rescue(
         self,
         regions: Regions,
@@ -319,15 +310,13 @@ class MatchMixin:
         score: np.ndarray,
         keys: list[_Frame],
         prev: _Frame | None,
-        banned: np.ndarray | None = None,
     ) -> np.ndarray:
         """Colour undecided regions by their best match among the keyframe's and the previous frame's regions.
 
         Cost of matching region i to source region j (lower is better), each term ~1 for a clear mismatch:
         |log area ratio| + 0.5 |log aspect ratio| + |extent difference| + centroid distance / (10% of the diagonal)
         + (1 - Jaccard of the colour sets of decided neighbours) - 2 * (share of i's own weak votes for j's colour).
-        Regions are decided largest first, so later ones see more decided neighbours. `banned` (bool [n + 1, K]):
-        paints a region may not take.
+        Regions are decided largest first, so later ones see more decided neighbours.
         """
         h, w = regions.shape
         diag = float(np.hypot(h, w))
@@ -363,8 +352,6 @@ class MatchMixin:
                     + np.linalg.norm(cen_s - regions.centroid[i], axis=1) / (0.1 * diag)
                     - 2.0 * vote_share[cols]
                 )
-                if banned is not None:  # paints too small for this region (`VetoMixin._size_veto`)
-                    cost = np.where(banned[i, cols], np.inf, cost)
                 top = np.argsort(cost, kind="stable")[:32]  # neighbour sets only for the plausible few
                 if nb_cols:
                     ncs = src.neighbour_colors()

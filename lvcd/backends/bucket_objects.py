@@ -55,7 +55,6 @@ from .bucket_pose import (
     FIT,
     LINE_SAMPLES,
     MIN_PAIRS,
-    OBJ_PART,
     RADIUS,
     SEARCH,
     PoseMixin,
@@ -66,6 +65,8 @@ from .bucket_pose import (
 )
 from .bucket_veto import VetoMixin
 
+OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
+#                  character's parts are smaller, and scenery between two characters would glue them into one
 BIG_PART = 0.05  # of the frame: regions up to this size, clear of the frame's edges, are parts too when they move
 #                  against the scene (`MOVED`): a character large in the frame (a close-up, a small frame) has parts
 #                  above `OBJ_PART`; scenery moves with the camera, and a foreground pole spans the frame

@@ -31,8 +31,6 @@ SEARCH = 0.04  # of the longer side: shifts searched around the predicted place 
 SEEN = 0.3  # share of an object's in-frame lines that must be in view (not behind an object in front) to fit it
 FIT = 0.4  # share of its visible keyframe lines an object's transform must lay on current lines to update it
 ALIGN = 0.6  # outline share on an object's own lines for a region to take that object's votes
-OBJ_PART = 0.015  # of the frame: larger regions (clouds, houses, sky, ground) are scenery, never in an object: a
-#                  character's parts are smaller, and scenery between two characters would glue them into one
 CLAIM = 2.5  # px: current line pixels this close to an object's own lines are its, not free for objects behind
 _ROT = {a: np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) for a in (-0.05, 0.0, 0.05)}
 _SHAPES = [(a, sx, sy) for a in _ROT for sx, sy in SQUASHES if not (a == 0.0 and sx == sy == 1.0)]  # tried per fit

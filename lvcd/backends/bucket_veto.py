@@ -9,9 +9,6 @@ pixels so taken are given the flow of the nearest scenery around them (`_scenery
 distance-to-line images whose field moves with a character, so it drags the scenery beside it along, and revealed
 scenery moves as the scenery around it, not as the character that hid it.
 
-A character's paints also never fill a region many times larger than the part they paint (`_size_veto`): a cloud,
-roof or stretch of sky that the chained map dragged along with a character is revealed scenery, not its head.
-
 Memory: a cached keyframe crop per object. No torch.
 """
 
@@ -23,62 +20,15 @@ import numpy as np
 from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_match import _Key
-from .bucket_pose import OBJ_PART, _Obj
+from .bucket_pose import _Obj
 
 SWING = 0.02  # of the longer side: how far an attached part may swing from where the object's fit puts it
-GROW = 3.0  # a character's paint fills at most this x the largest keyframe part it paints (x how much the character
-#             has grown since): a leak into a neighbour, a part the keyframe showed in part, squash and stretch stay
-#             within it; a cloud the chain dragged along with a character (4811 px taking a 715 px head's paint) not
-PART_FLOOR = 0.05  # of its character's keyframe area: the least a part counts for (an ear a pole hid at the keyframe)
 
-__all__ = ["GROW", "PART_FLOOR", "SWING", "VetoMixin"]
+__all__ = ["SWING", "VetoMixin"]
 
 
 class VetoMixin:
-    """Needs `config`, `palette`, `_shape`, `_pull` (MatchMixin), `_in_frame_of`, `_objs`, `_covers`, `_in_view`
-    (ObjectsMixin)."""
-
-    def _size_veto(self, regions: Regions, keys: list[_Key], scores) -> np.ndarray | None:
-        """bool [n + 1, K]: the paints each scenery-sized region (over `OBJ_PART` of the frame) is too large for
-        (`_paint_limits`), their votes zeroed in each of `scores` (float [n + 1, K], in place); None when no object
-        is tracked. Smaller regions keep every paint: scenery that joined a character's object at the keyframe (a
-        house it stood in front of) has its own paint limited as the character's are."""
-        limits = self._paint_limits(keys)
-        if limits is None:
-            return None
-        H, W = self._shape
-        big = (regions.area[:, None] > limits[None, :]) & (regions.area > OBJ_PART * H * W)[:, None]  # [n + 1, K]
-        big[0] = False
-        for s in scores:
-            s[big] = 0.0
-        return big
-
-    def _paint_limits(self, keys: list[_Key]) -> np.ndarray | None:
-        """float [K]: the largest region each paint may fill now (inf: any). A paint all of whose keyframe regions
-        are parts of tracked characters fills at most `GROW` x its largest such part (each counted at least
-        `PART_FLOOR` of its character, x the character's growth since: 1 / det of its transform)."""
-        objs = getattr(self, "_objs", None)
-        if not objs:
-            return None
-        k = len(self.palette)
-        largest = np.zeros(k)
-        scenery = np.zeros(k, bool)  # paints some keyframe region outside every character has
-        for key in keys:
-            reg, color = key.frame.regions, key.frame.color
-            grow = np.zeros(reg.n + 1)  # 0: in no character
-            floor = np.zeros(reg.n + 1)
-            for o in objs:
-                if o.key_index != key.index:
-                    continue
-                ids = np.concatenate([o.ids, o.attached]).astype(np.int64)
-                grow[ids] = np.maximum(grow[ids], 1.0 / max(abs(float(np.linalg.det(o.A[:, :2]))), 1e-6))
-                floor[ids] = np.maximum(floor[ids], PART_FLOOR * float(reg.area[ids].sum()))
-            used = reg.area > 0
-            used[0] = False
-            part = used & (grow > 0)
-            scenery[color[used & ~part]] = True
-            np.maximum.at(largest, color[part], np.maximum(reg.area[part], floor[part]) * grow[part])
-        return np.where(scenery | (largest == 0), np.inf, GROW * largest)
+    """Needs `config`, `_shape`, `_pull` (MatchMixin), `_in_frame_of`, `_covers`, `_in_view` (ObjectsMixin)."""
 
     def _vetoed_flow(self, key: _Key, flow: np.ndarray, regions: Regions):
         """(flow, veto): `flow` (current -> keyframe `key`) with what its objects now elsewhere hid given the

@@ -353,39 +353,3 @@ def test_a_part_the_keyframe_showed_in_part_takes_its_objects_paint_when_whole()
             assert m.sum() > 800  # the whole head is in view
             right.append(float((rgb_codes(pred)[m] == rgb_codes(clip["gt"][t])[m]).mean()))
     assert min(right) > 0.9, right
-
-
-def test_a_characters_paint_never_fills_a_region_many_times_its_part():
-    """Once the characters of `fast_squash` seed 1 are objects, each of their paints may fill at most a few times
-    its keyframe part: never less than the part is now (no part loses its own paint), and the sky and ground keep
-    every paint of theirs. In the current frame the sky, scenery-sized, may take no character's paint, while every
-    character part may take its own."""
-    frames = 8
-    clip = make_clip(replace(SPEC["fast_squash"], frames=frames), seed=1)
-    colorizer, seen = _spied(clip, frames)
-    regions, keys = seen["regions"], seen["keys"]
-    limits = colorizer._paint_limits(keys)
-    assert limits is not None, "no object is tracked: this test checks nothing"
-    codes = rgb_codes(colorizer.palette)
-    gt, ids = clip["gt"][frames - 1], clip["ids"][frames - 1]
-    paint_of = {}
-    for i, name in clip["names"].items():
-        m = ids == i
-        if m.any():
-            paint_of[name] = (int(np.flatnonzero(codes == rgb_codes(gt[m][:1])[0])[0]), int(m.sum()), m)
-    parts = [n for n in paint_of if n.startswith(("c0.", "c1."))]
-    assert len(parts) > 20
-    for n in parts:
-        k, area, _ = paint_of[n]
-        assert np.isfinite(limits[k]) and limits[k] >= area, (n, limits[k], area)
-    for n in ("sky", "ground"):
-        assert np.isinf(limits[paint_of[n][0]])
-
-    banned = colorizer._size_veto(regions, keys, ())
-    sky = np.bincount(regions.inner[paint_of["sky"][2]]).argmax()
-    assert banned[sky, [paint_of[n][0] for n in parts]].all()
-    assert not banned[sky, paint_of["sky"][0]]
-    for n in parts:
-        k, _, m = paint_of[n]
-        r = np.bincount(regions.inner[m], minlength=regions.n + 1)[1:].argmax() + 1
-        assert not banned[r, k], n
