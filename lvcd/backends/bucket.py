@@ -50,14 +50,16 @@ import cv2
 import numpy as np
 
 from ..lineart import regions as rg
-from ..lineart.normalize import Lineart, LineartConfig, composite_lines, normalize_lineart
+from ..lineart.normalize import Lineart, LineartConfig, normalize_lineart
 from ..lineart.palette import codes_rgb, rgb_codes
 from ..lineart.regions import RegionConfig, Regions, estimate_line_width, segment_regions, split_by_paint
 from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
+from .bucket_lookahead import Held, Lookahead
 from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key, nearness
 from .bucket_objects import ObjectsMixin
+from .bucket_paint import PaintMixin
 from .bucket_reid import ReidMixin
 from .bucket_warp import WarpColorizer, cel_report, describe, looks_like_cel
 
@@ -125,6 +127,8 @@ class BucketConfig:
     #                       and exits, where per-pixel flow drags one character's positions onto the other (dev
     #                       seeds 1, 3, 4: mean region Acc 0.897 -> 0.937, worst clip 0.708 -> 0.892)
     objects_weight: float = 2.0  # object votes relative to a keyframe's (x outline alignment^2)
+    lookahead: int = 8  # frames a colour no keyframe backed waits for a later keyframe-backed one to revise it
+    #                     (`bucket_lookahead`; output latency; 0 = none)
     mode: str = "auto"  # "flat": paint regions; "warp": carry the keyframe's colours along dense flow (lineart that
     #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
 
@@ -140,8 +144,10 @@ class BucketConfig:
             )
         if self.mode not in ("auto", "flat", "warp"):
             raise ValueError(f"`mode` must be auto, flat or warp (got {self.mode!r}).")
-        if self.keyframe_weight < 0:
-            raise ValueError(f"`keyframe_weight` must be >= 0 (got {self.keyframe_weight}).")
+        if self.keyframe_weight < 0 or self.lookahead < 0:
+            raise ValueError(
+                f"`keyframe_weight` and `lookahead` must be >= 0 (got {self.keyframe_weight}, {self.lookahead})."
+            )
         if self.work_line_width < 0 or self.work_min_side < 32:
             raise ValueError(
                 f"`work_line_width` must be >= 0 and `work_min_side` >= 32 (got "
@@ -149,7 +155,7 @@ class BucketConfig:
             )
 
 
-class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
+class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
     """Colour a shot's lineart frames from one coloured keyframe with flat palette colours.
 
     >>> colorizer = BucketColorizer(BucketConfig(keep_lines=True))
@@ -338,34 +344,13 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
                 return la, split, region_code, ref
         return la, regions, rg.region_paints(regions, codes), ref
 
-    def _trace_sides(self, regions: Regions, color: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Paints of the darkest and lightest region touching each `where` pixel (3x3): [m, 3] uint8 each."""
-        rank = self._rank[color].astype(np.uint16)  # [n + 1] luminance rank of each region's paint
-        rank[0], k = 65535, np.ones((3, 3), np.uint8)  # `inner` is 0 on line pixels: no paint there
-        lo = cv2.erode(np.take(rank, regions.inner), k)[where]
-        rank[0] = 0
-        hi = cv2.dilate(np.take(rank, regions.inner), k)[where]
-        by_rank = np.argsort(self._rank)  # rank -> palette index
-        lo = np.where(lo == 65535, hi, lo)  # no paint nearby on one side: use the other
-        return self.palette[by_rank[np.minimum(lo, len(by_rank) - 1)]], self.palette[by_rank[hi]]
-
-    def _paint_trace_lines(self, out: np.ndarray, la: Lineart, regions: Regions, color: np.ndarray) -> None:
-        """Paint colour-trace line pixels with the side the keyframe taught (in place)."""
-        if la.colored is None:
-            return
-        dark, light = self._trace_sides(regions, color, la.colored)
-        default = sum(self._trace_rule.values()) * 2 >= len(self._trace_rule)  # unseen inks: majority rule
-        ink = rgb_codes(la.ink[la.colored])
-        use_dark = np.array([self._trace_rule.get(int(c), default) for c in np.unique(ink)])
-        use_dark = use_dark[np.searchsorted(np.unique(ink), ink)]
-        out[la.colored] = np.where(use_dark[:, None], dark, light)
-
     # ------------------------------------------------------------------------------------------------ internals
     def _run(self, keys: list[_Key], lineart_frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         cfg = self.config
         line_cfg = cfg.lineart  # "auto" polarity is settled on the first frame: one convention per shot
         prev: _Frame | None = None
         self.confidence = ConfidenceLog(cfg.low_confidence, self.key_paint_share)
+        ahead = Lookahead(cfg.lookahead, decay=cfg.prev_decay)
         for k in keys:
             if k.index < 0:  # an off-frame reference: taken as the frame just before the first one
                 k.chain = self._identity().copy()
@@ -395,16 +380,17 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
                 self._near_w = nearness(keys, i)  # an object's votes count as its keyframe's do
                 self._track_objects(la, regions, cur_img, keys, i, own)
             if own is None:
-                color, conf = self._match(la, regions, cur_img, keys, prev, i)
-            out = self._paint(regions, color)
-            if not cfg.keep_colored_lines:
-                self._paint_trace_lines(out, la, regions, color)
-            if cfg.keep_lines:
-                out = composite_lines(out, la, keep_colored=cfg.keep_colored_lines)
+                color, conf, backed = self._match(la, regions, cur_img, keys, prev, i)
+            else:
+                backed = conf  # the keyframe itself: every colour is its own
+            pulled = None
+            if prev is not None and cfg.lookahead:  # the previous frame's region under each pixel
+                flow = self._full_flow(cur_img, prev, prev=True)
+                pulled = self._pull(prev.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
             prev = self._make_frame(la, regions, color, conf, cur_img)
             prev.obj_src = getattr(self, "_obj_src", None) if own is None else None
-            self.confidence.add(i, regions, conf, color, len(self.palette))
-            yield out
+            yield from map(self._emit, ahead.push(Held(i, la, regions, color.copy(), conf.copy(), backed), pulled))
+        yield from map(self._emit, ahead.flush())
 
     def _identity(self) -> np.ndarray:
         if self._g is None:
@@ -444,14 +430,6 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         if conf is not None:
             f.conf = conf
         return f
-
-    def _paint(self, regions: Regions, color: np.ndarray) -> np.ndarray:
-        """[H, W, 3] uint8 flat colours: one gather of packed RGBA words instead of three channel gathers."""
-        rgb = self.palette[color]  # [n + 1, 3]
-        packed = np.zeros((len(rgb), 4), np.uint8)
-        packed[:, :3] = rgb
-        words = np.take(packed.view(np.uint32).ravel(), regions.labels)  # [H, W] uint32
-        return cv2.cvtColor(words.view(np.uint8).reshape(*regions.shape, 4), cv2.COLOR_RGBA2RGB)
 
     def _flow_size(self) -> tuple[int, int]:
         h, w = self._shape
@@ -496,22 +474,15 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
         flow[..., 1] *= H / h
         return flow
 
-    def _vote_area(self, area: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Pixels a region's keyframe votes are shared over when picking its paint: its area, or for slivers
-        (<= `sliver_area` px) the pixels that got a vote (at least half the area, and 2 px): a 1-px error of the
-        position map lands half a sliver on keyframe lines, and the previous frame's votes then outweigh the
-        keyframe's."""
-        voted = counts.sum(axis=1)
-        share_over = np.maximum(voted, np.minimum(np.maximum(0.5 * area, 2.0), area))
-        return np.where(area <= self.config.sliver_area, share_over, area).astype(np.float32)
-
     def _match(
         self, la: Lineart, regions: Regions, cur_img: np.ndarray, keys: list[_Key], prev: _Frame | None, i: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Colour and confidence per region. Keyframe votes come through each keyframe's position map (or a direct
-        flow for keyframes not reached yet), weighted by how well the region's outline lands on keyframe lines and
-        by nearness in time; previous-frame votes are weighted by the confidence of the region that cast them, so a
-        guess never confirms itself; what no source explains is re-identified in the keyframes as a cluster."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Colour, confidence and how surely the keyframes (or their objects) back that colour, per region.
+
+        Keyframe votes come through each keyframe's position map (or a direct flow for keyframes not reached yet),
+        weighted by how well the region's outline lands on keyframe lines and by nearness in time; previous-frame
+        votes are weighted by the confidence of the region that cast them, so a guess never confirms itself; what
+        no source explains is re-identified in the keyframes as a cluster."""
         cfg = self.config
         k = len(self.palette)
         n = regions.n
@@ -596,4 +567,7 @@ class BucketColorizer(ObjectsMixin, ReidMixin, MatchMixin):
             conf[undecided] = np.minimum(conf[undecided], 0.25)  # a graph guess is never confident
         color[0] = 0
         conf[0] = 1.0
-        return color, conf
+        backed = np.clip(key_score[rows, color] / max(cfg.keyframe_weight, 1e-9), 0.0, 1.0).astype(np.float32)
+        backed[undecided] = 0.0  # a graph guess is backed by nothing
+        backed[0] = 1.0
+        return color, conf, backed

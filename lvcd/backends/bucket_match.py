@@ -219,6 +219,15 @@ class MatchMixin:
         overall = float(hit.mean())
         return np.where(counts > 0, np.bincount(lab, weights=hit, minlength=n + 1) / np.maximum(counts, 1), overall)
 
+    def _vote_area(self, area: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Pixels a region's keyframe votes are shared over when picking its paint: its area, or for slivers
+        (<= `sliver_area` px) the pixels that got a vote (at least half the area, and 2 px): a 1-px error of the
+        position map lands half a sliver on keyframe lines, and the previous frame's votes then outweigh the
+        keyframe's."""
+        voted = counts.sum(axis=1)
+        share_over = np.maximum(voted, np.minimum(np.maximum(0.5 * area, 2.0), area))
+        return np.where(area <= self.config.sliver_area, share_over, area).astype(np.float32)
+
     def _rigid_rescue(
         self,
         regions: Regions,

@@ -121,13 +121,22 @@ def test_one_output_per_input_streaming():
             yield scene(t % 3)[0]
 
     lineart, gt, _ = scene(0)
-    colorizer = BucketColorizer()
+    colorizer = BucketColorizer(BucketConfig(lookahead=0))
     it = colorizer.colorize(gt, lineart, source(7))
     first = next(it)
     assert first.shape == gt.shape and first.dtype == np.uint8
     assert pulled == [0]  # streaming: one frame in, one frame out
     assert 1 + sum(1 for _ in it) == 7
     assert len(list(colorizer.colorize(gt, lineart, []))) == 0
+    # with look-ahead revision a frame comes out `lookahead` frames late, and every frame still comes out
+    pulled.clear()
+    ahead = BucketColorizer(BucketConfig(lookahead=3))
+    it = ahead.colorize(gt, lineart, source(7))
+    next(it)
+    assert pulled == [0, 1, 2, 3]
+    assert 1 + sum(1 for _ in it) == 7
+    with pytest.raises(ValueError, match="lookahead"):
+        BucketConfig(lookahead=-1)
 
 
 def test_rgba_lineart_and_reference():
@@ -216,7 +225,7 @@ def test_keyframe_wins_against_a_confident_wrong_previous_frame():
     la = normalize_lineart(moved, colorizer.config.lineart)
     regions = segment_regions(la, colorizer._regions_cfg)
     target = int(regions.labels[50, 60])
-    color, conf = colorizer._match(la, regions, colorizer._flow_image(la), keys, prev, 0)
+    color, conf, _ = colorizer._match(la, regions, colorizer._flow_image(la), keys, prev, 0)
     assert color[target] == key.color[patch]
     assert conf[target] > 0.5
 

@@ -41,8 +41,9 @@ def _paint_accuracy(colorizer, obj, gt: np.ndarray, ids: np.ndarray) -> float:
 
 
 def _run(clip, frames):
-    """Colour `frames` frames; per frame {object uid: (object, transform, live, frames coasting)}."""
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    """Colour `frames` frames; per frame {object uid: (object, transform, live, frames coasting)}. No look-ahead:
+    the tracker's state read after each yielded frame is that frame's."""
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True, lookahead=0))
     states = []
     for _ in range(frames):
         next(gen)
@@ -52,8 +53,8 @@ def _run(clip, frames):
 
 def _spied(clip, frames: int, each=None):
     """Colour `frames` frames with the object tracker on; (colorizer, {'regions', 'keys'} of the last matched frame).
-    `each(colorizer)` runs after every frame."""
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    `each(colorizer)` runs after every frame (no look-ahead: the state it reads is that frame's)."""
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True, lookahead=0))
     seen = {}
     match = colorizer._match
 
@@ -205,7 +206,7 @@ def test_object_coasting_in_a_wrong_rotation_is_fitted_again_in_its_keyframe_pos
     would stay trapped in it. Coasting, it is also tried in its keyframe pose at the same place, and fits again."""
     frames = 6
     clip = make_clip(replace(SPEC["hop_pan"], frames=frames), seed=1)
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True, lookahead=0))
     calls = {}
     step = colorizer._step
 
@@ -263,7 +264,7 @@ def test_character_large_in_the_frame_is_one_object_with_its_large_parts():
 def _object_and_look():
     """A hop_pan character object after its watch frames, and the colorizer."""
     clip = make_clip(replace(SPEC["hop_pan"], frames=6), seed=1)
-    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True))
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True, lookahead=0))
     for _ in range(6):
         next(gen)
     chars = sorted(_characters(colorizer, clip), key=lambda k: -k.fit)

@@ -1,0 +1,111 @@
+"""Look-ahead revision for the paint-bucket colorizer (`lvcd.backends.bucket`): a colour that no keyframe backed
+waits a few frames for one that a keyframe does.
+
+The matcher decides each frame from the keyframes and the previous frame only. A region that no keyframe explains
+(a character half hidden behind another, a part the chained map lost, a region revealed a frame ago) takes the
+previous frame's colour or a guess from the region graph, and a few frames later, once its character is found again,
+the keyframe (or the character's object) backs its colour for sure. Here frames are held back `frames` frames before
+they are painted: when a frame is decided, each of its regions whose colour a keyframe backs (`strong`) is followed
+back through the held frames, region to the region it continues (the previous-frame flow, both covering `mutual` of
+each other), and a region there whose own colour no keyframe backed (`weak`) takes that colour. The nearest later
+evidence wins. Followed regions that a keyframe backed with another colour stop the walk.
+
+Only the output changes: the matcher's next frame still sees the previous frame as it was decided, so nothing here
+feeds back into the matching. Memory: `frames` frames' regions and colours (constant in the shot length); latency:
+`frames` frames.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..lineart.regions import Regions
+
+__all__ = ["Held", "Lookahead"]
+
+
+@dataclass
+class Held:
+    """One decided frame waiting to be painted."""
+
+    index: int
+    payload: object  # what the caller needs to paint it (its lineart)
+    regions: Regions
+    color: np.ndarray  # int32 [n + 1] palette index per region, revised in place
+    conf: np.ndarray  # float32 [n + 1] confidence per region, revised in place
+    backed: np.ndarray  # float32 [n + 1] how surely the keyframes (or their objects) back each region's colour
+    decided: np.ndarray = field(init=False)  # the colour as the matcher decided it
+    succ: np.ndarray | None = None  # int [n + 1] the region continuing each region in the next frame, -1 none
+    steps: np.ndarray = field(init=False)  # frames to the evidence that revised each region (inf: none yet)
+
+    def __post_init__(self):
+        self.decided = self.color.copy()
+        self.steps = np.full(len(self.color), np.inf)
+
+
+class Lookahead:
+    """Holds decided frames back `frames` frames and revises their weakly backed colours from later frames."""
+
+    def __init__(self, frames: int, strong: float = 0.8, weak: float = 0.5, mutual: float = 0.6, decay: float = 0.9):
+        if frames < 0:
+            raise ValueError(f"lookahead must be >= 0 frames, got {frames}")
+        self.frames, self.strong, self.weak, self.mutual, self.decay = frames, strong, weak, mutual, decay
+        self._held: deque[Held] = deque()
+
+    def push(self, frame: Held, pulled: np.ndarray | None) -> list[Held]:
+        """Add the next decided frame; the frames now ready to paint, oldest first. `pulled`: int [H, W] the
+        previous frame's region under each pixel of this one (0: none; None: no previous frame or no flow)."""
+        if self._held and pulled is not None:
+            self._held[-1].succ = self._successors(self._held[-1].regions, frame.regions, pulled)
+        self._revise_back(frame)
+        self._held.append(frame)
+        out = []
+        while len(self._held) > self.frames:
+            out.append(self._held.popleft())
+        return out
+
+    def flush(self) -> list[Held]:
+        """The frames still held (the end of the shot), oldest first."""
+        out = list(self._held)
+        self._held.clear()
+        return out
+
+    def _successors(self, prev: Regions, cur: Regions, pulled: np.ndarray) -> np.ndarray:
+        """int [prev.n + 1]: for each previous region, the current region holding most of the pixels that come
+        from it, when that overlap covers `mutual` of both; -1 otherwise."""
+        m = (cur.inner > 0) & (pulled > 0)
+        pairs = cur.inner[m].astype(np.int64) * (prev.n + 1) + pulled[m]
+        u, cnt = np.unique(pairs, return_counts=True)
+        s, r = u // (prev.n + 1), u % (prev.n + 1)
+        order = np.lexsort((-cnt, r))  # by previous region, largest overlap first
+        first = np.ones(len(order), bool)
+        first[1:] = r[order][1:] != r[order][:-1]
+        best = order[first]
+        s, r, cnt = s[best], r[best], cnt[best]
+        ok = (cnt >= self.mutual * prev.area[r]) & (cnt >= self.mutual * cur.area[s])
+        succ = np.full(prev.n + 1, -1, np.int64)
+        succ[r[ok]] = s[ok]
+        return succ
+
+    def _revise_back(self, frame: Held) -> None:
+        strong = frame.backed >= self.strong
+        strong[0] = False
+        carry = np.where(strong, frame.color, -1)  # [n + 1] colour each region hands back, -1 none
+        sure = np.where(strong, frame.backed, 0.0)
+        for step, h in enumerate(reversed(self._held), 1):
+            if h.succ is None or not (carry >= 0).any():
+                return
+            s = np.maximum(h.succ, 0)
+            c = np.where(h.succ >= 0, carry[s], -1)  # [n + 1] the colour reaching each held region
+            has = c >= 0
+            weak = has & (h.backed < self.weak)
+            take = weak & (step < h.steps)  # the nearest later evidence wins
+            h.color[take] = c[take]
+            h.conf[take] = np.maximum(h.conf[take], sure[s][take] * self.decay**step)
+            h.steps[take] = step
+            go_on = weak | (has & (h.decided == c))  # the walk stops at regions backed with another colour
+            carry = np.where(go_on, c, -1)
+            sure = np.where(go_on, sure[s], 0.0)
