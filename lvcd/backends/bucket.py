@@ -27,6 +27,8 @@ file does it with classical tools.) Per frame:
 4. Previous-frame votes count with the confidence of the region that cast them: a guess never confirms itself, and
    a colour carried only by the previous frame keeps at most `prev_decay` of its confidence (no compounding).
 5. Regions still undecided are matched on the region graph; their confidence is low.
+   Decided frames wait `lookahead` frames before they are painted (`bucket_lookahead`): a colour no keyframe
+   backed takes the one a later frame's keyframe-backed region hands back along the regions that continue it.
 6. Output: flat palette colours, line pixels included (colour-trace lines take the side the keyframe shows);
    `keep_lines` draws the original lines on top. Per frame, the share of low-confidence regions and a per-paint
    area check against the keyframe go to `self.confidence` (`bucket_confidence`).
@@ -34,7 +36,8 @@ file does it with classical tools.) Per frame:
 Lineart that is not cel lineart (the keyframe's regions are not flat-painted: unclosed extracted lines on a shaded
 frame) is detected and, in mode "auto", coloured by a dense-flow warp of the keyframe (`bucket_warp`).
 
-Memory is constant in the shot length: the keyframes' states, one position map per keyframe and the previous frame.
+Memory is constant in the shot length: the keyframes' states, one position map per keyframe, the previous frame
+and the `lookahead` frames held back (their lineart, regions and colours).
 A `BucketColorizer` colours one shot at a time. Deliberately not here: shot splitting and frame ordering (the caller
 passes frames in order; a keyframe is given with its index), shading or gradients in flat mode, and any learned
 model. No torch.
