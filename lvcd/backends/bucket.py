@@ -131,7 +131,7 @@ class BucketConfig:
     #                       seeds 1, 3, 4: mean region Acc 0.897 -> 0.937, worst clip 0.708 -> 0.892)
     objects_weight: float = 2.0  # object votes relative to a keyframe's (x outline alignment^2)
     lookahead: int = 8  # frames a colour no keyframe backed waits for a later keyframe-backed one to revise it
-    #                     (`bucket_lookahead`; output latency; 0 = none)
+    #                     (`bucket_lookahead`; output latency, ~30 MB per frame at 1080p; 0 = none, as before)
     mode: str = "auto"  # "flat": paint regions; "warp": carry the keyframe's colours along dense flow (lineart that
     #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
 

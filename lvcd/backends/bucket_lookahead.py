@@ -26,6 +26,8 @@ from ..lineart.regions import Regions
 
 __all__ = ["Held", "Lookahead"]
 
+PAIR_TABLE = 1 << 22  # (current x previous) region pairs up to which they are counted in a dense table (32 MB)
+
 
 @dataclass
 class Held:
@@ -76,17 +78,24 @@ class Lookahead:
     def _successors(self, prev: Regions, cur: Regions, pulled: np.ndarray) -> np.ndarray:
         """int [prev.n + 1]: for each previous region, the current region holding most of the pixels that come
         from it, when that overlap covers `mutual` of both; -1 otherwise."""
-        m = (cur.inner > 0) & (pulled > 0)
-        pairs = cur.inner[m].astype(np.int64) * (prev.n + 1) + pulled[m]
-        u, cnt = np.unique(pairs, return_counts=True)
-        s, r = u // (prev.n + 1), u % (prev.n + 1)
-        order = np.lexsort((-cnt, r))  # by previous region, largest overlap first
-        first = np.ones(len(order), bool)
-        first[1:] = r[order][1:] != r[order][:-1]
-        best = order[first]
-        s, r, cnt = s[best], r[best], cnt[best]
-        ok = (cnt >= self.mutual * prev.area[r]) & (cnt >= self.mutual * cur.area[s])
-        succ = np.full(prev.n + 1, -1, np.int64)
+        pn = prev.n + 1
+        pairs = cur.inner.astype(np.int64).ravel() * pn + pulled.ravel()  # [H * W] (current, previous) region pair
+        if (cur.n + 1) * pn <= PAIR_TABLE:  # a dense table: one bincount
+            table = np.bincount(pairs, minlength=(cur.n + 1) * pn).reshape(cur.n + 1, pn)  # [cur n + 1, prev n + 1]
+            table[0], table[:, 0] = 0, 0  # line pixels, pixels from nowhere
+            s = table.argmax(axis=0)
+            r = np.arange(pn)
+            cnt = table[s, r]
+        else:  # many regions: the pairs that occur
+            m = (cur.inner.ravel() > 0) & (pulled.ravel() > 0)
+            u, cnt = np.unique(pairs[m], return_counts=True)
+            s, r = u // pn, u % pn
+            order = np.lexsort((-cnt, r))  # by previous region, largest overlap first
+            first = np.ones(len(order), bool)
+            first[1:] = r[order][1:] != r[order][:-1]
+            s, r, cnt = s[order[first]], r[order[first]], cnt[order[first]]
+        ok = (cnt > 0) & (cnt >= self.mutual * prev.area[r]) & (cnt >= self.mutual * cur.area[s])
+        succ = np.full(pn, -1, np.int64)
         succ[r[ok]] = s[ok]
         return succ
 
