@@ -75,7 +75,7 @@ def test_a_weak_colour_takes_the_one_a_later_frame_backs():
 def test_a_region_backed_with_another_colour_stops_the_walk():
     ahead = Lookahead(4)
     ahead.push(_held(0, [0, 1, 2], [1, 0.1, 1]), None)
-    ahead.push(_held(1, [0, 4, 2], [1, 0.6, 1]), _still())  # backed, if not surely, with paint 4
+    ahead.push(_held(1, [0, 4, 2], [1, 0.75, 1]), _still())  # backed, if not surely, with paint 4
     ahead.push(_held(2, [0, 3, 2], [1, 0.9, 1]), _still())
     f0, f1, _ = ahead.flush()
     assert f1.color[1] == 4 and f0.color[1] == 1
