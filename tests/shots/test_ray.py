@@ -8,6 +8,7 @@ module's last fixture checks that every Ray process it started has exited.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -398,7 +399,13 @@ def test_removed_node_is_replaced_and_the_shot_resumes(no_ray_left_behind, tmp_p
         lambda: (work / "shots" / "long.state" / "ckpt" / "forward" / "seg_00000.safetensors").is_file(),
         "the first window checkpoint of shot long",
     )
+    # freeze the worker at once: on a loaded machine the tiny shot's last window could otherwise finish (and its result
+    # reach the driver) before the node is gone, and its retry would find the shot done, with nothing to resume
+    pid = worker_pid(work, "long")
+    os.kill(pid, signal.SIGSTOP)
     cluster.remove_node(node, allow_graceful=False)
+    with contextlib.suppress(ProcessLookupError):  # a lost machine takes its processes with it
+        os.kill(pid, signal.SIGKILL)
     cluster.add_node(num_cpus=1)  # the autoscaler's replacement node
     _remember_children()
     thread.join(300)
