@@ -1,7 +1,7 @@
 """Look-ahead revision of weakly backed colours (lvcd/backends/bucket_lookahead.py): frames come out in order, each
 once, `frames` frames late; a region no keyframe backed takes the colour a later frame's keyframe-backed region
 hands back along the regions that continue it; a region backed with another colour stops that walk; regions that
-do not continue one another (a merge) are not linked."""
+make up a small share of the one they joined are not linked."""
 
 from __future__ import annotations
 
@@ -81,13 +81,27 @@ def test_a_region_backed_with_another_colour_stops_the_walk():
     assert f1.color[1] == 4 and f0.color[1] == 1
 
 
-def test_regions_that_do_not_continue_each_other_are_not_linked():
-    one = np.ones_like(TWO)  # the two regions merged into one (a gap closed): neither covers 60% of it
+def test_a_region_that_makes_up_a_small_share_of_the_one_it_joined_is_not_linked():
+    strip = np.full_like(TWO, 2)
+    strip[:, :3] = 1  # region 1: a strip, a tenth of the frame
+    one = np.ones_like(TWO)  # the two merged into one (a gap closed): region 2 makes up most of it, region 1 a tenth
     ahead = Lookahead(4)
-    ahead.push(_held(0, [0, 1, 2], [1, 0.1, 0.1]), None)
-    ahead.push(_held(1, [0, 3], [1, 1.0], inner=one), _still())
+    ahead.push(_held(0, [0, 1, 2], [1, 0.1, 0.1], inner=strip), None)
+    ahead.push(_held(1, [0, 3], [1, 1.0], inner=one), _still(strip))
     f0, _ = ahead.flush()
-    assert f0.color.tolist() == [0, 1, 2]
+    assert f0.color.tolist() == [0, 1, 3]
+
+
+def test_a_region_that_joined_a_larger_one_still_takes_its_colour_back():
+    quarter = np.full_like(TWO, 2)
+    quarter[:, :6] = 1  # region 1: a fifth of the frame
+    grown = np.full_like(TWO, 2)
+    grown[:, :24] = 1  # region 1 grown to four times its size (a piece revealed beside it joined it)
+    ahead = Lookahead(4)
+    ahead.push(_held(0, [0, 1, 2], [1, 0.1, 1], inner=quarter), None)
+    ahead.push(_held(1, [0, 3, 2], [1, 1.0, 1], inner=grown), _still(quarter))
+    f0, _ = ahead.flush()
+    assert f0.color.tolist() == [0, 3, 2]
 
 
 def test_negative_lookahead_is_refused():
