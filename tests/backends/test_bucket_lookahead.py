@@ -93,13 +93,13 @@ def test_a_region_that_makes_up_a_small_share_of_the_one_it_joined_is_not_linked
 
 
 def test_a_region_that_joined_a_larger_one_still_takes_its_colour_back():
-    quarter = np.full_like(TWO, 2)
-    quarter[:, :6] = 1  # region 1: a fifth of the frame
+    fifth = np.full_like(TWO, 2)
+    fifth[:, :6] = 1  # region 1: a fifth of the frame
     grown = np.full_like(TWO, 2)
     grown[:, :24] = 1  # region 1 grown to four times its size (a piece revealed beside it joined it)
     ahead = Lookahead(4)
-    ahead.push(_held(0, [0, 1, 2], [1, 0.1, 1], inner=quarter), None)
-    ahead.push(_held(1, [0, 3, 2], [1, 1.0, 1], inner=grown), _still(quarter))
+    ahead.push(_held(0, [0, 1, 2], [1, 0.1, 1], inner=fifth), None)
+    ahead.push(_held(1, [0, 3, 2], [1, 1.0, 1], inner=grown), _still(fifth))
     f0, _ = ahead.flush()
     assert f0.color.tolist() == [0, 3, 2]
 
