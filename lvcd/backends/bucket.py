@@ -16,7 +16,7 @@ file does it with classical tools.) Per frame:
    Objects (`bucket_objects`): part regions that move alike become one object per character, fitted to each frame's
    lines (front to back), dormant out of view and found again; a fitted object votes its paints onto the regions
    its lines explain (weighted as its keyframe's votes are) and vetoes votes (and rescues) that put its paints
-   where it no longer is.
+   where it no longer is, or on a keyframe part it lays another region on.
 3. Regions that no map places (entered the frame, revealed) or that no keyframe explains are searched for as a
    cluster of part-sized regions in the keyframes (`bucket_reid`: masked correlation of distance-to-line images,
    keyframe places other confident parts continue cost score); a shift whose outlines land on keyframe lines gives
@@ -509,8 +509,12 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
             else:
                 flow = self._full_flow(cur_img, key.frame)
             flow, veto = self._vetoed_flow(key, flow, regions) if cfg.objects else (flow, None)
-            if veto is not None and veto[0].any():  # paints of objects now elsewhere: the previous frame's too
-                counts, gone = self._dense_votes_split(regions, flow, key.frame, veto[0])
+            drop = veto and veto[0]
+            claim = self._claimed_away(key, flow, regions) if cfg.objects else None
+            if claim is not None:  # keyframe parts another current region is: not this one's
+                drop = claim if drop is None else drop | claim
+            if drop is not None and drop.any():  # paints of objects now elsewhere: the previous frame's too
+                counts, gone = self._dense_votes_split(regions, flow, key.frame, drop)
                 vetoed = gone if vetoed is None else vetoed + gone
             else:
                 counts = self._dense_votes(regions, flow, key.frame)

@@ -129,6 +129,7 @@ class LimbsMixin:
             if any(f[0] >= share - LIMB_TIE and f[1] != paint for f in found[1:]):
                 continue  # two parts of different paints fit alike
             taken.add((found[0][4], found[0][2]))
+            self._claims.setdefault(found[0][5], []).append(np.array([[r, found[0][2]]], np.int64))
             wq = np.float32(cfg.objects_weight * getattr(self, "_near_w", {}).get(found[0][5], 1.0) * share**2)
             votes[r, paint] += wq
             wsum[r] += wq
@@ -254,6 +255,7 @@ class LimbsMixin:
             pairs = self._claimed_pairs(o, key, regions, good)
             got[pairs[:, 1]] = True
             got[0] = False
+            self._claims.setdefault(o.key_index, []).append(pairs)
             src_key[pairs[:, 0]], src_reg[pairs[:, 0]] = o.key_index, pairs[:, 1]
         self._obj_src = (src_key, src_reg)  # per current region: the keyframe region its object lays it on
         return out

@@ -281,6 +281,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
         self._owned = []  # (object, current regions its votes reach): their pixels are its, not the chain's
         self._in_view = None
         self._key_taken = {}
+        self._claims = {}  # keyframe index -> [(current region, keyframe part it is)]: see `bucket_veto`
         self._obj_src = None
         self._front_lines = None
         self._covers = []

@@ -7,7 +7,8 @@ where the object no longer is: a roof revealed where a character's arm was in th
 one that crossed it. Such votes are dropped, and rescues from such places refused (`_vetoed_flow`). Before that, the
 pixels so taken are given the flow of the nearest scenery around them (`_scenery_flow`): the dense flow runs on
 distance-to-line images whose field moves with a character, so it drags the scenery beside it along, and revealed
-scenery moves as the scenery around it, not as the character that hid it.
+scenery moves as the scenery around it, not as the character that hid it. Votes that land on a keyframe part an
+object lays another current region on are dropped too (`_claimed_away`): that part is here already.
 
 Memory: a cached keyframe crop per object. No torch.
 """
@@ -47,6 +48,34 @@ class VetoMixin:
             away = self._away(owner, reach, flow)
         away |= self._owned_away(key, owner, regions, flow)
         return flow, (away, region_owner, in_reach)
+
+    def _claimed_away(self, key: _Key, flow: np.ndarray, regions: Regions) -> np.ndarray | None:
+        """bool [H, W] or None: current pixels `flow` takes onto a keyframe part that an object (or a limb match)
+        lays another current region on (`_claims`). That part is here already: a roof revealed where an arm lay in
+        the keyframe, or a pocket of sky between an arm and the body, is not the arm. A claim counts for parts up to
+        `reid_part` of the frame and at most twice the claiming region's area (a sliver on a large part does not
+        show where the whole part is)."""
+        pairs = getattr(self, "_claims", {}).get(key.index)
+        if not pairs:
+            return None
+        pairs = np.concatenate(pairs)  # [P, 2] (current region, keyframe part)
+        H, W = self._shape
+        k_area = key.frame.regions.area[pairs[:, 1]]
+        big = self.config.reid_part * H * W
+        pairs = pairs[(pairs[:, 1] > 0) & (k_area <= 2 * regions.area[pairs[:, 0]]) & (k_area <= big)]
+        if not len(pairs):
+            return None
+        m = key.frame.regions.n + 1
+        claimed = np.zeros(m, bool)
+        claimed[pairs[:, 1]] = True
+        src = self._pull(key.frame.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
+        hit = claimed[src] & (regions.inner > 0)
+        if not hit.any():
+            return None
+        codes = regions.inner[hit].astype(np.int64) * m + src[hit]
+        away = np.zeros(hit.shape, bool)
+        away[hit] = ~np.isin(codes, pairs[:, 0] * m + pairs[:, 1])
+        return away
 
     def _owned_away(self, key: _Key, owner: np.ndarray, regions: Regions, flow: np.ndarray) -> np.ndarray:
         """bool [H, W]: pixels of the regions an object's votes reach, inside its footprint, that `flow` takes to a
