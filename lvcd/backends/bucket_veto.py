@@ -54,7 +54,8 @@ class VetoMixin:
         lays another current region on (`_claims`). That part is here already: a roof revealed where an arm lay in
         the keyframe, or a pocket of sky between an arm and the body, is not the arm. A claim counts for parts up to
         `reid_part` of the frame and at most twice the claiming region's area (a sliver on a large part does not
-        show where the whole part is)."""
+        show where the whole part is); a region no larger than what the claimants leave uncovered of the part is a
+        fragment of it (a gap split the part here) and keeps its votes."""
         pairs = getattr(self, "_claims", {}).get(key.index)
         if not pairs:
             return None
@@ -72,9 +73,12 @@ class VetoMixin:
         hit = claimed[src] & (regions.inner > 0)
         if not hit.any():
             return None
-        codes = regions.inner[hit].astype(np.int64) * m + src[hit]
+        free = key.frame.regions.area - np.bincount(pairs[:, 1], regions.area[pairs[:, 0]], minlength=m)
+        cur, part = regions.inner[hit], src[hit]
+        own = np.isin(cur.astype(np.int64) * m + part, pairs[:, 0] * m + pairs[:, 1])
+        fragment = regions.area[cur] <= free[part]  # what the claimants leave of the part, split off by a gap
         away = np.zeros(hit.shape, bool)
-        away[hit] = ~np.isin(codes, pairs[:, 0] * m + pairs[:, 1])
+        away[hit] = ~own & ~fragment
         return away
 
     def _owned_away(self, key: _Key, owner: np.ndarray, regions: Regions, flow: np.ndarray) -> np.ndarray:

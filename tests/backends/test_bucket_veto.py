@@ -27,8 +27,9 @@ def _discs(discs):
 def _claimed(claims):
     """The keyframe has a disc at x = 40. In the current frame that disc stands at x = 100 (its pixels map back onto
     the keyframe disc), a pocket a little smaller opened where it was (its pixels map onto the keyframe disc too: no
-    motion; the ground around it onto the keyframe disc's outline), and a small disc stands at x = 135. `claims(ids)` gives the (current region, keyframe part) pairs.
-    Returns (bool [H, W] from `_claimed_away` or None, {name: current region}, keyframe disc)."""
+    motion; the ground around it onto the keyframe disc's outline), and a small disc stands at x = 135.
+    `claims(ids, keyframe disc)` gives the (current region, keyframe part) pairs. Returns (bool [H, W] from
+    `_claimed_away` or None, {name: current region}, the current regions)."""
     colorizer = BucketColorizer(BucketConfig())
     line0, rgb0 = _discs([(40, 15)])
     (key,) = colorizer.prepare_keyframes([(0, rgb0, line0)])
@@ -66,3 +67,21 @@ def test_a_sliver_or_the_lines_claim_nothing():
     assert away is None
     away, ids, _ = _claimed(lambda ids, k: [[ids["moved"], 0]])
     assert away is None or not away.any()
+
+
+def test_a_fragment_of_a_claimed_part_keeps_its_votes():
+    """A line drawn across the disc in the current frame splits off a cap: the larger piece claims the keyframe disc,
+    and the cap, no larger than what of the disc that piece leaves uncovered, is a fragment of it, not a pocket
+    where the disc was: its votes stay."""
+    colorizer = BucketColorizer(BucketConfig())
+    line0, rgb0 = _discs([(40, 15)])
+    (key,) = colorizer.prepare_keyframes([(0, rgb0, line0)])
+    line1, _ = _discs([(40, 15)])
+    cv2.line(line1, (49, 30), (49, 66), 0, 1)
+    regions = segment_regions(normalize_lineart(line1, colorizer.config.lineart), colorizer._regions_cfg)
+    piece, cap = int(regions.inner[48, 38]), int(regions.inner[48, 52])
+    assert piece != cap and 0 < regions.area[cap] < regions.area[piece]
+    k_disc = int(key.frame.regions.inner[48, 40])
+    colorizer._claims = {key.index: [np.array([[piece, k_disc]], np.int64)]}
+    away = colorizer._claimed_away(key, np.zeros(regions.shape + (2,), np.float32), regions)
+    assert away is None or not away[regions.inner == cap].any()
