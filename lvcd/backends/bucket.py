@@ -550,7 +550,9 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
         prev_part = np.zeros((n + 1, k), np.float32)
         if prev is not None and cfg.prev_weight > 0:
             flow = self._full_flow(cur_img, prev, prev=True)
-            counts = self._dense_votes(regions, flow, prev, weights=prev.conf)
+            gone = self._claimed_in_prev(keys, prev, flow, regions) if cfg.objects else None
+            flow_v = flow if gone is None else np.where(gone[..., None], np.float32(1e6), flow)  # off-frame: no vote
+            counts = self._dense_votes(regions, flow_v, prev, weights=prev.conf)
             align = self._affine_alignment(regions, samples, flow, prev)
             self._rigid_rescue(regions, samples, flow, prev, counts, align, None, self._taken_in_prev(prev))
             if vetoed is not None:  # the previous frame took them from the same moved-away object: not confirmed

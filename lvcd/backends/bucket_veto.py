@@ -8,7 +8,8 @@ one that crossed it. Such votes are dropped, and rescues from such places refuse
 pixels so taken are given the flow of the nearest scenery around them (`_scenery_flow`): the dense flow runs on
 distance-to-line images whose field moves with a character, so it drags the scenery beside it along, and revealed
 scenery moves as the scenery around it, not as the character that hid it. Votes that land on a keyframe part an
-object lays another current region on are dropped too (`_claimed_away`): that part is here already.
+object lays another current region on are dropped too (`_claimed_away`): that part is here already; so are the
+previous frame's votes from a region laid on such a part (`_claimed_in_prev`).
 
 Memory: a cached keyframe crop per object. No torch.
 """
@@ -56,24 +57,48 @@ class VetoMixin:
         `reid_part` of the frame and at most twice the claiming region's area (a sliver on a large part does not
         show where the whole part is); a region no larger than what the claimants leave uncovered of the part is a
         fragment of it (a gap split the part here) and keeps its votes."""
-        pairs = getattr(self, "_claims", {}).get(key.index)
+        src = self._pull(key.frame.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
+        return self._claim_mask(key.index, key.frame.regions, src, regions)
+
+    def _claimed_in_prev(self, keys: list[_Key], prev, flow: np.ndarray, regions: Regions) -> np.ndarray | None:
+        """bool [H, W] or None: current pixels `flow` (current -> previous frame) takes onto a previous-frame region
+        that an object laid on a keyframe part which another current region is now (`_claim_mask`): the arm moved
+        on, and the pocket of sky that opened where it stood last frame is not it. `prev` is the previous `_Frame`
+        (its `obj_src`: per region, the keyframe and part its object laid it on)."""
+        if prev.obj_src is None or not getattr(self, "_claims", None):
+            return None
+        sk, sr = prev.obj_src
+        pr = self._pull(prev.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
+        out = None
+        for key in keys:
+            if key.index not in self._claims:
+                continue
+            part = np.where(sk[pr] == key.index, sr[pr], 0)
+            m = self._claim_mask(key.index, key.frame.regions, part, regions)
+            if m is not None:
+                out = m if out is None else out | m
+        return out
+
+    def _claim_mask(self, k_index: int, k_regions: Regions, src: np.ndarray, regions: Regions) -> np.ndarray | None:
+        """bool [H, W] or None: current pixels whose part of keyframe `k_index` (`src`, int [H, W], 0 none) a
+        current region other than theirs claims, by the rules of `_claimed_away`."""
+        pairs = getattr(self, "_claims", {}).get(k_index)
         if not pairs:
             return None
         pairs = np.concatenate(pairs)  # [P, 2] (current region, keyframe part)
         H, W = self._shape
-        k_area = key.frame.regions.area[pairs[:, 1]]
+        k_area = k_regions.area[pairs[:, 1]]
         big = self.config.reid_part * H * W
         pairs = pairs[(pairs[:, 1] > 0) & (k_area <= 2 * regions.area[pairs[:, 0]]) & (k_area <= big)]
         if not len(pairs):
             return None
-        m = key.frame.regions.n + 1
+        m = k_regions.n + 1
         claimed = np.zeros(m, bool)
         claimed[pairs[:, 1]] = True
-        src = self._pull(key.frame.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
         hit = claimed[src] & (regions.inner > 0)
         if not hit.any():
             return None
-        free = key.frame.regions.area - np.bincount(pairs[:, 1], regions.area[pairs[:, 0]], minlength=m)
+        free = k_regions.area - np.bincount(pairs[:, 1], regions.area[pairs[:, 0]], minlength=m)
         cur, part = regions.inner[hit], src[hit]
         own = np.isin(cur.astype(np.int64) * m + part, pairs[:, 0] * m + pairs[:, 1])
         fragment = regions.area[cur] <= free[part]  # what the claimants leave of the part, split off by a gap

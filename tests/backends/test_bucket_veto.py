@@ -3,6 +3,8 @@ on a keyframe part an object lays another current region on are dropped (`_claim
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import cv2
 import numpy as np
 
@@ -85,3 +87,30 @@ def test_a_fragment_of_a_claimed_part_keeps_its_votes():
     colorizer._claims = {key.index: [np.array([[piece, k_disc]], np.int64)]}
     away = colorizer._claimed_away(key, np.zeros(regions.shape + (2,), np.float32), regions)
     assert away is None or not away[regions.inner == cap].any()
+
+
+def test_previous_frame_votes_from_where_a_claimed_part_stood_are_dropped():
+    """Last frame an object laid its region at x = 40 on the keyframe disc; now the disc stands at x = 100 and claims
+    it, and a pocket opened at x = 40. The pocket's previous-frame votes (no motion: they come from last frame's disc)
+    are dropped; the moved disc's (pulled from last frame's disc too) and the ground's are not."""
+    colorizer = BucketColorizer(BucketConfig())
+    line0, rgb0 = _discs([(40, 15)])
+    (key,) = colorizer.prepare_keyframes([(0, rgb0, line0)])
+    cfg = colorizer.config.lineart
+    before = segment_regions(normalize_lineart(line0, cfg), colorizer._regions_cfg)  # last frame: the keyframe's look
+    line1, _ = _discs([(40, 13), (100, 15)])
+    regions = segment_regions(normalize_lineart(line1, cfg), colorizer._regions_cfg)
+    pocket, moved, ground = int(regions.inner[48, 40]), int(regions.inner[48, 100]), int(regions.inner[5, 5])
+    k_disc, was = int(key.frame.regions.inner[48, 40]), int(before.inner[48, 40])
+    sk = np.full(before.n + 1, -(1 << 30), np.int64)
+    sr = np.zeros(before.n + 1, np.int64)
+    sk[was], sr[was] = key.index, k_disc
+    prev = SimpleNamespace(regions=before, obj_src=(sk, sr))
+    flow = np.zeros(regions.shape + (2,), np.float32)  # current -> previous frame
+    flow[regions.inner == moved, 0] = -60.0
+    colorizer._claims = {key.index: [np.array([[moved, k_disc]], np.int64)]}
+    gone = colorizer._claimed_in_prev([key], prev, flow, regions)
+    assert gone is not None and gone[regions.inner == pocket].mean() > 0.95
+    assert not gone[regions.inner == moved].any() and not gone[regions.inner == ground].any()
+    colorizer._claims = {}
+    assert colorizer._claimed_in_prev([key], prev, flow, regions) is None
