@@ -389,7 +389,8 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
             pulled = None
             if prev is not None and cfg.lookahead:  # the previous frame's region under each pixel
                 flow = self._full_flow(cur_img, prev, prev=True)
-                pulled = self._pull(prev.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
+                pulled = self._prev_labels(flow, prev).astype(np.int64)
+            self._prev_labels_of = None  # the previous frame's labels: not kept past this frame
             prev = self._make_frame(la, regions, color, conf, cur_img)
             prev.obj_src = getattr(self, "_obj_src", None) if own is None else None
             yield from map(self._emit, ahead.push(Held(i, la, regions, color.copy(), conf.copy(), backed), pulled))
@@ -551,8 +552,7 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
         if prev is not None and cfg.prev_weight > 0:
             flow = self._full_flow(cur_img, prev, prev=True)
             gone = self._claimed_in_prev(keys, prev, flow, regions) if cfg.objects else None
-            flow_v = flow if gone is None else np.where(gone[..., None], np.float32(1e6), flow)  # off-frame: no vote
-            counts = self._dense_votes(regions, flow_v, prev, weights=prev.conf)
+            counts = self._dense_votes(regions, flow, prev, weights=prev.conf, drop=gone)
             align = self._affine_alignment(regions, samples, flow, prev)
             self._rigid_rescue(regions, samples, flow, prev, counts, align, None, self._taken_in_prev(prev))
             if vetoed is not None:  # the previous frame took them from the same moved-away object: not confirmed

@@ -104,12 +104,29 @@ class MatchMixin:
             borderValue=fill,
         )
 
+    def _prev_labels(self, flow: np.ndarray, prev: _Frame) -> np.ndarray:
+        """int32 [H, W]: the previous frame's region under each current pixel along `flow` (current -> `prev`, the
+        frame's one previous-frame flow), 0 for none; computed once a frame (the claim veto and the look-ahead)."""
+        cached = getattr(self, "_prev_labels_of", None)
+        if cached is None or cached[0] is not prev:
+            cached = (prev, self._pull(prev.regions.inner.astype(np.float32), flow, 0).astype(np.int32))
+            self._prev_labels_of = cached
+        return cached[1]
+
     def _dense_votes(
-        self, regions: Regions, flow: np.ndarray, src: _Frame, weights: np.ndarray | None = None
+        self,
+        regions: Regions,
+        flow: np.ndarray,
+        src: _Frame,
+        weights: np.ndarray | None = None,
+        drop: np.ndarray | None = None,
     ) -> np.ndarray:
         """float32 [n + 1, K]: per region, how many of its interior pixels the flow brings from each colour
-        (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence)."""
+        (each vote x `weights` of the source region that cast it, when given: the previous frame's confidence;
+        pixels in `drop`, bool [H, W], cast none)."""
         votes = self._flow_votes(flow, src)
+        if drop is not None:
+            votes[drop] = len(self.palette)
         wmap = None
         if weights is not None:
             lut = np.round(np.clip(weights, 0, 1) * 255).astype(np.uint8)

@@ -57,7 +57,7 @@ class VetoMixin:
         `reid_part` of the frame and at most twice the claiming region's area (a sliver on a large part does not
         show where the whole part is); a region no larger than what the claimants leave uncovered of the part is a
         fragment of it (a gap split the part here) and keeps its votes."""
-        src = self._pull(key.frame.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
+        src = self._pull(key.frame.regions.inner.astype(np.float32), flow, 0).astype(np.int32)
         return self._claim_mask(key.index, key.frame.regions, src, regions)
 
     def _claimed_in_prev(self, keys: list[_Key], prev, flow: np.ndarray, regions: Regions) -> np.ndarray | None:
@@ -68,12 +68,12 @@ class VetoMixin:
         if prev.obj_src is None or not getattr(self, "_claims", None):
             return None
         sk, sr = prev.obj_src
-        pr = self._pull(prev.regions.inner.astype(np.float32), flow, 0).astype(np.int64)
+        pr = self._prev_labels(flow, prev)
         out = None
         for key in keys:
             if key.index not in self._claims:
                 continue
-            part = np.where(sk[pr] == key.index, sr[pr], 0)
+            part = np.where(sk == key.index, sr, 0)[pr]  # [H, W] the keyframe part under each pixel's last region
             m = self._claim_mask(key.index, key.frame.regions, part, regions)
             if m is not None:
                 out = m if out is None else out | m
