@@ -30,7 +30,8 @@ __all__ = ["SWING", "VetoMixin"]
 
 
 class VetoMixin:
-    """Needs `config`, `_shape`, `_pull` (MatchMixin), `_in_frame_of`, `_covers`, `_in_view` (ObjectsMixin)."""
+    """Needs `config`, `_shape`, `_pull`, `_prev_labels` (MatchMixin), `_in_frame_of`, `_covers`, `_in_view`, `_claims`
+    (ObjectsMixin)."""
 
     def _vetoed_flow(self, key: _Key, flow: np.ndarray, regions: Regions):
         """(flow, veto): `flow` (current -> keyframe `key`) with what its objects now elsewhere hid given the
