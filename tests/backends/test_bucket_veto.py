@@ -1,5 +1,7 @@
-"""Vetoes of the paint-bucket matcher (lvcd/backends/bucket_veto.py) on a hand-built frame: keyframe votes that land
-on a keyframe part an object lays another current region on are dropped (`_claimed_away`)."""
+"""Vetoes of the paint-bucket matcher (lvcd/backends/bucket_veto.py) on hand-built frames: keyframe votes that land
+on a keyframe part an object lays another current region on are dropped (`_claimed_away`), and so are the previous
+frame's votes from a region laid on such a part (`_claimed_in_prev`); slivers, lines and fragments claim or lose
+nothing."""
 
 from __future__ import annotations
 
