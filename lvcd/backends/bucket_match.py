@@ -108,12 +108,17 @@ class MatchMixin:
             borderValue=fill,
         )
 
+    def _pull_labels(self, regions: Regions, flow: np.ndarray) -> np.ndarray:
+        """int32 [H, W]: the source's region label under each current pixel along `flow`, 0 outside (through
+        float32: `cv2.remap` takes no int32, and labels stay far below 2**24)."""
+        return self._pull(regions.inner.astype(np.float32), flow, 0).astype(np.int32)
+
     def _prev_labels(self, flow: np.ndarray, prev: _Frame) -> np.ndarray:
         """int32 [H, W]: the previous frame's region under each current pixel along `flow` (current -> `prev`, the
         frame's one previous-frame flow), 0 for none; computed once a frame (the claim veto and the look-ahead)."""
         cached = getattr(self, "_prev_labels_of", None)
         if cached is None or cached[0] is not prev:
-            cached = (prev, self._pull(prev.regions.inner.astype(np.float32), flow, 0).astype(np.int32))
+            cached = (prev, self._pull_labels(prev.regions, flow))
             self._prev_labels_of = cached
         return cached[1]
 

@@ -30,8 +30,8 @@ __all__ = ["SWING", "VetoMixin"]
 
 
 class VetoMixin:
-    """Needs `config`, `_shape`, `_pull`, `_prev_labels` (MatchMixin), `_in_frame_of`, `_covers`, `_in_view`, `_claims`
-    (ObjectsMixin)."""
+    """Needs `config`, `_shape`, `_pull`, `_pull_labels`, `_prev_labels` (MatchMixin), `_in_frame_of`, `_covers`,
+    `_in_view`, `_claims` (ObjectsMixin)."""
 
     def _vetoed_flow(self, key: _Key, flow: np.ndarray, regions: Regions):
         """(flow, veto): `flow` (current -> keyframe `key`) with what its objects now elsewhere hid given the
@@ -58,7 +58,7 @@ class VetoMixin:
         `reid_part` of the frame and at most twice the claiming region's area (a sliver on a large part does not
         show where the whole part is); a region no larger than what the claimants leave uncovered of the part is a
         fragment of it (a gap split the part here) and keeps its votes."""
-        src = self._pull(key.frame.regions.inner.astype(np.float32), flow, 0).astype(np.int32)
+        src = self._pull_labels(key.frame.regions, flow)
         return self._claim_mask(key.index, key.frame.regions, src, regions)
 
     def _claimed_in_prev(self, keys: list[_Key], prev, flow: np.ndarray, regions: Regions) -> np.ndarray | None:
