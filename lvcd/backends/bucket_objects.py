@@ -26,8 +26,10 @@ motion continuity instead:
    object coasting, or found again, is also tried in its keyframe pose (no rotation, no squash) at the same place:
    the search moves a pose by small steps, and one found again in a wrong rotation stays trapped in it. Pieces of
    part regions that no object in view explains are matched against lost, dormant and coasting objects only (the
-   object's keyframe look correlated around the piece, then the search and the fit), never against objects in view.
-4. Votes: each part region takes, from the object in view whose transform lays its outline best onto that object's
+   object's keyframe look correlated around the piece, then the search and the fit), never against objects in view;
+   of near ties, the object expected nearest takes it, and one lost for a few frames resumes with its mean motion
+   since (a fast character outruns a stale prediction every frame otherwise).
+4. Votes (`bucket_objvotes`): each part region takes, from the object in view whose transform lays its outline best onto that object's
    keyframe lines (share of outline pixels within `align_tolerance`, at least `ALIGN`), that object's keyframe
    paints under the transform, weighted by `objects_weight` x alignment^2. Regions no object explains (a swinging
    arm badly fitted by the whole-object motion, the background) keep the other sources' votes. Keyframe votes that
@@ -50,8 +52,10 @@ from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_limbs import LimbsMixin
 from .bucket_match import NO_VOTE, _Key
+from .bucket_objvotes import ObjectVotesMixin
 from .bucket_pose import (
     ALIGN,
+    CLAIM,
     FIT,
     LINE_SAMPLES,
     MIN_PAIRS,
@@ -76,11 +80,6 @@ MIN_REGIONS = 4  # an object is a character of several parts: a lone blob (a bal
 MIN_AREA = 0.002  # of the frame: smaller groups of parts are not tracked as objects
 RESUME = 0.6  # ... and to take it up again after coasting
 PRUNE = 0.3  # running share of a region's lines on current lines under which it leaves its object
-PARTIAL = 0.4  # outline share inside an object's keyframe footprint from which a region is partly its: a head that
-#               a pole hid in half at the keyframe comes out whole, half its outline where the pole was
-PARTIAL_ALIGN = 0.8  # ... when this share of those outline samples lands on the object's lines (stricter than ALIGN)
-PARTIAL_COVER = 0.4  # ... and its pixels land on that many of the object's placed parts: a sky region beside a roof
-#                     that joined a character's object covered 30-39% of where the roof would be
 COAST = 8  # frames an object fitting badly follows its prediction before it is lost
 MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart more than this (or 30% of their
 #                    shift) in `APART` of the first `WATCH` frames after the keyframe are two objects
@@ -104,7 +103,7 @@ def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
     return float(v[order][min(int(np.searchsorted(c, 0.5 * c[-1])), len(v) - 1)]) if c[-1] > 0 else 0.0
 
 
-class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
+class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
     """Needs `config`, `_shape`, `_flow_size`, `_samples` (MatchMixin)."""
 
     # ---------------------------------------------------------------------------------------------- building
@@ -348,10 +347,19 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             self._obj_votes = (self._obj_votes[0] + lv, self._obj_votes[1] + lw)
 
     def _front_first(self, near_cur: np.ndarray) -> list[_Obj]:
-        """Live objects, those in front first: where two footprints overlap, the one in front still shows its lines
-        there (at last frame's transforms) and the one behind does not."""
-        H, W = self._shape
+        """Live objects, those in front first (`_front_scores`, ties by last frame's fit)."""
         live = [o for o in self._objs if o.live]
+        front = self._front_scores(live, near_cur)
+        return sorted(live, key=lambda o: (-round(front[id(o)], 1), -o.fit))
+
+    def _front_scores(self, live: list[_Obj], near_cur: np.ndarray) -> dict[int, float]:
+        """{id(object): how much it is in front} for `live`: where two footprints overlap, the one in front shows its
+        lines there (at last frame's transforms) and the one behind does not; the score is the smallest share, over
+        the others, of its lines inside another's footprint that lie on current lines (1.0 where it overlaps none).
+        Only lines away from the other's own lines count: two characters drawn alike, nearly on top of each other,
+        lay half their lines on each other's, and those said "in front" of both alike (the one behind came out at
+        ~0.6, was fitted first and took the front one's lines)."""
+        H, W = self._shape
         front = {}
         for o in live:
             inside, p = self._visible(o, o.A)
@@ -360,12 +368,24 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             for k in live:
                 if k is o or len(p) == 0:
                     continue
-                ok = _crop_hits(k.foot, k, k.A, p)
+                ok = self._off_lines(k, p, 2 * CLAIM)
                 if ok.sum() >= MIN_PAIRS:
                     c = np.rint(p[ok]).astype(np.int64)
                     score = min(score, float(near_cur[np.minimum(c[:, 1], H - 1), np.minimum(c[:, 0], W - 1)].mean()))
             front[id(o)] = score
-        return sorted(live, key=lambda o: (-round(front[id(o)], 1), -o.fit))
+        return front
+
+    def _off_lines(self, k: _Obj, p: np.ndarray, r: float) -> np.ndarray:
+        """bool [len(p)]: current-frame points `p` that k's transform lays inside its footprint and farther than r px
+        from its own keyframe lines."""
+        h, w = k.foot.shape
+        f = _apply(k.A, p) - (k.ox, k.oy)
+        q = np.rint(f).astype(np.int64)
+        ok = track.in_box(q[:, 0], q[:, 1], w, h)
+        flat = q[ok, 1] * w + q[ok, 0]
+        e = k.nearest_xy()[flat] - f[ok]
+        ok[ok] = k.foot.ravel()[flat] & (np.hypot(e[:, 0], e[:, 1]) > r)
+        return ok
 
     def _step(self, o: _Obj, pts, near_cur, chain, cur_img) -> None:
         H, W = self._shape
@@ -435,121 +455,12 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             return False
         return o.miss > 0 or share(o, pred) <= PLACE  # one coasting never resumes on a tracked one's place
 
-    # ---------------------------------------------------------------------------------------------- voting
-    def _region_alignment(self, regions: Regions, samples):
-        """(float [n + 1] best share of each region's outline that a live object's transform lays on that object's
-        own keyframe lines, int [n + 1] which object, -1 none, partial): `partial` is the same pair over the outline
-        samples inside the object's footprint, for regions with `PARTIAL` of them there (for `_votes`)."""
-        lab, xs, ys, _ = samples
-        n = regions.n
-        cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1)
-        best = np.zeros(n + 1)
-        who = np.full(n + 1, -1)
-        part = np.zeros(n + 1)  # the same over the outline samples inside the footprint, for regions partly in it
-        part_who = np.full(n + 1, -1)
-        p = np.stack([xs, ys], 1).astype(np.float64)
-        for j, o in enumerate(self._objs):
-            if not o.live or o.miss:  # lost, or coasting behind another: it explains nothing it does not see
-                continue
-            h, w = o.near.shape
-            q = np.rint(_apply(o.A, p) - (o.ox, o.oy)).astype(np.int64)
-            ok = track.in_box(q[:, 0], q[:, 1], w, h)
-            qy, qx = q[ok, 1], q[ok, 0]
-            hit = np.zeros(len(p), bool)
-            hit[ok] = o.near[qy, qx]
-            inf = np.zeros(len(p), bool)
-            inf[ok] = o.foot[qy, qx]
-            a = np.bincount(lab, weights=hit, minlength=n + 1) / cnt
-            cin = np.bincount(lab, weights=inf, minlength=n + 1)
-            a[cin / cnt < 0.8] = 0.0
-            better = a > best
-            best[better], who[better] = a[better], j
-            pa = np.bincount(lab, weights=hit & inf, minlength=n + 1) / np.maximum(cin, 1)
-            pa[(cin / cnt < PARTIAL) | (cin < 8)] = 0.0
-            better = pa > part
-            part[better], part_who[better] = pa[better], j
-        best[0], who[0] = 0.0, -1
-        part[0], part_who[0] = 0.0, -1
-        return best, who, (part, part_who)
-
-    def _votes(self, regions: Regions, align: np.ndarray, who: np.ndarray, partial, keys: list[_Key], near_cur):
-        """(float32 [n + 1, K] per-area votes x weight, float32 [n + 1] weights) from the objects: regions they
-        explain, and regions partly in an object's footprint whose outline there lands on its lines (`PARTIAL`;
-        `partial` from `_region_alignment`). `near_cur`: bool [H, W] pixels by the current frame's lines."""
-        cfg = self.config
-        H, W = self._shape
-        k = len(self.palette)
-        n = regions.n
-        part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
-        use = part & (align >= ALIGN) & (who >= 0)
-        votes = np.zeros((n + 1, k), np.float32)
-        wsum = np.zeros(n + 1, np.float32)
-        pa, pwho = partial
-        partly = part & ~use & (align < ALIGN) & (pa >= PARTIAL_ALIGN) & (pwho >= 0)
-        self._add_votes(regions, use, align, who, votes, wsum)
-        self._add_votes(regions, partly, pa, pwho, votes, wsum, placed_in=(keys, near_cur))
-        return votes, wsum
-
-    def _add_votes(self, regions: Regions, use, align, who, votes, wsum, placed_in=None) -> None:
-        """Add to `votes`/`wsum` the paints each object `who` lays on the regions `use` (weighted by `align`), for
-        regions at least half covered by them. `placed_in` (keys, near_cur), for regions partly in a footprint:
-        `PARTIAL_COVER`, from the parts its whole motion places on `near_cur` only; those regions' pixels are then the
-        object's, see `bucket_veto._owned_away`."""
-        cfg = self.config
-        area = np.maximum(regions.area, 1).astype(np.float32)
-        k = len(self.palette)
-        n = regions.n
-        partial = placed_in is not None
-        keys, near_cur = placed_in if partial else (None, None)
-        for j in np.unique(who[use]):
-            o = self._objs[j]
-            ids = np.flatnonzero(use & (who == j))
-            b = regions.bbox[ids]
-            x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
-            M = o.A.copy()
-            M[:, 2] += M[:, :2] @ (x0, y0) - (o.ox, o.oy)
-            src = o.votes
-            if partial:  # only parts whose own lines the whole motion lays on current lines: scenery that joined the
-                #      object stayed where it was, and a region now there is not it
-                key = next(kf for kf in keys if kf.index == o.key_index)
-                h, w = src.shape
-                lab = key.frame.regions.inner[o.oy : o.oy + h, o.ox : o.ox + w]
-                placed = np.array(sorted(self._placed_parts(o, near_cur)), np.int64)
-                src = np.where(np.isin(lab, placed), src, np.uint16(NO_VOTE)).astype(src.dtype)
-            v = cv2.warpAffine(
-                src,
-                M.astype(np.float64),
-                (int(x1 - x0), int(y1 - y0)),
-                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=int(NO_VOTE),
-            )
-            c = self._count_votes(regions, np.minimum(v, k), box=(x0, y0, x1, y1))
-            mine = np.zeros(n + 1, bool)
-            mine[ids] = True
-            cover = c.sum(axis=1) / area
-            mine &= cover >= (PARTIAL_COVER if partial else 0.5)
-            if partial and mine.any():
-                self._owned.append((o, np.flatnonzero(mine)))
-            near = getattr(self, "_near_w", {}).get(o.key_index, 1.0)  # a farther keyframe's object counts less
-            wq = np.where(mine, cfg.objects_weight * near * align**2, 0.0).astype(np.float32)
-            votes += wq[:, None] * c / area[:, None]
-            wsum += wq
-
     def _in_frame_of(self, crop: np.ndarray, A: np.ndarray, x0: int, y0: int) -> np.ndarray:
         """bool [H, W]: a uint8 keyframe crop at (x0, y0) brought into the current frame by A (current -> keyframe)."""
         H, W = self._shape
         M = A.copy()
         M[:, 2] -= (x0, y0)
         return cv2.warpAffine(crop, M, (W, H), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP).view(bool)
-
-    def _add_object_votes(self, score: np.ndarray, key_score: np.ndarray, weight_sum: np.ndarray) -> None:
-        if getattr(self, "_obj_votes", None) is None:
-            return
-        votes, wsum = self._obj_votes
-        score += votes
-        key_score += votes
-        weight_sum += wsum
 
     # ---------------------------------------------------------------------------------------------- re-entry
     def _reacquire(self, la, regions, cur_img, keys, i, pts, near_cur, align) -> bool:
@@ -574,7 +485,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
             if stats[c, cv2.CC_STAT_AREA] < max(32, MIN_AREA * fw * fh):
                 continue
             bx, by, bw, bh = stats[c, :4]
-            best = None
+            cands = {}  # object -> (fit less its pose's margin, fit, transform)
             for o in lost:
                 if not o.live or o.miss:  # one cluster per object per frame
                     # not where an object in view stands: a character drawn alike correlates as well there
@@ -587,10 +498,21 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin):
                         if A is None:
                             continue
                         f, _ = self._fit(o, A, near_cur)
-                        if f - margin >= RESUME and (best is None or f - margin > best[0]):
-                            best = (f, A, o)
-            if best is not None:
-                f, A, o = best
-                o.A, o.fit, o.vel, o.miss, o.live = A, f, np.zeros(2), 0, True
-                taken = True
+                        if f - margin >= RESUME and (o not in cands or f - margin > cands[o][0]):
+                            cands[o] = (f - margin, f, A)
+            if not cands:
+                continue
+            # characters drawn alike fit a cluster alike: of near ties, the one expected nearest (coasting on its
+            # prediction, or where it left the frame) is the one that came back
+            top = max(v[0] for v in cands.values())
+            ties = [k for k, v in cands.items() if v[0] >= top - TIE]
+            o = min(ties, key=lambda k: np.hypot(*(k.pos(cands[k][2]) - k.pos())))
+            _, f, A = cands[o]
+            vel = np.zeros(2)  # one back from outside the frame: its motion before it left says nothing now
+            if o.live and o.miss:  # lost for a few frames (moved farther than `GATE` from a stale prediction): its
+                vel = o.vmean + (o.pos(A) - o.pos()) / o.miss  # mean motion since, or the next frame loses it again
+                o.vmean = vel
+            o.A, o.fit, o.vel, o.miss, o.live = A, f, vel, 0, True
+            taken = True
+            shown.append(o)  # a later cluster (a piece of the same character) is not located on it again
         return taken
