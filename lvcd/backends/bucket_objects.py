@@ -29,12 +29,13 @@ motion continuity instead:
    object's keyframe look correlated around the piece, then the search and the fit), never against objects in view;
    of near ties, the object expected nearest takes it, and one lost for a few frames resumes with its mean motion
    since (a fast character outruns a stale prediction every frame otherwise).
-4. Votes (`bucket_objvotes`): each part region takes, from the object in view whose transform lays its outline best onto that object's
-   keyframe lines (share of outline pixels within `align_tolerance`, at least `ALIGN`), that object's keyframe
-   paints under the transform, weighted by `objects_weight` x alignment^2. Regions no object explains (a swinging
-   arm badly fitted by the whole-object motion, the background) keep the other sources' votes. Keyframe votes that
-   land on an object's keyframe pixels from where it no longer is are vetoed; those pixels (revealed scenery) are
-   first given the flow of the nearest scenery around them, which the dense flow had dragged along.
+4. Votes (`bucket_objvotes`): each part region takes, from the object in view whose transform lays its outline
+   best onto that object's keyframe lines (share of outline pixels within `align_tolerance`, at least `ALIGN`),
+   that object's keyframe paints under the transform, weighted by `objects_weight` x alignment^2. Regions no object
+   explains (a swinging arm badly fitted by the whole-object motion, the background) keep the other sources' votes.
+   Keyframe votes that land on an object's keyframe pixels from where it no longer is are vetoed (`bucket_veto`);
+   those pixels (revealed scenery) are first given the flow of the nearest scenery around them, which the dense
+   flow had dragged along.
 
 Memory: a few crops per keyframe object, constant in shot length. Work is on sampled line pixels, vectorised. No
 torch.
