@@ -63,7 +63,6 @@ from .bucket_pose import (
     RADIUS,
     SEARCH,
     PoseMixin,
-    _apply,
     _at_rest,
     _crop_hits,
     _Obj,
@@ -375,18 +374,6 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
                     score = min(score, float(near_cur[np.minimum(c[:, 1], H - 1), np.minimum(c[:, 0], W - 1)].mean()))
             front[id(o)] = score
         return front
-
-    def _off_lines(self, k: _Obj, p: np.ndarray, r: float) -> np.ndarray:
-        """bool [len(p)]: current-frame points `p` that k's transform lays inside its footprint and farther than r px
-        from its own keyframe lines."""
-        h, w = k.foot.shape
-        f = _apply(k.A, p) - (k.ox, k.oy)
-        q = np.rint(f).astype(np.int64)
-        ok = track.in_box(q[:, 0], q[:, 1], w, h)
-        flat = q[ok, 1] * w + q[ok, 0]
-        e = k.nearest_xy()[flat] - f[ok]
-        ok[ok] = k.foot.ravel()[flat] & (np.hypot(e[:, 0], e[:, 1]) > r)
-        return ok
 
     def _step(self, o: _Obj, pts, near_cur, chain, cur_img) -> None:
         H, W = self._shape

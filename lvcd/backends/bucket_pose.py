@@ -151,14 +151,28 @@ class PoseMixin:
 
     def _on_lines(self, o: _Obj, p: np.ndarray) -> np.ndarray:
         """bool [len(p)]: points that the object's transform lays on its own keyframe lines."""
-        h, w = o.near.shape
+        foot, d = self._line_distance(o, p)
+        return foot & (d <= CLAIM)
+
+    def _off_lines(self, o: _Obj, p: np.ndarray, r: float) -> np.ndarray:
+        """bool [len(p)]: points that the object's transform lays inside its footprint and farther than r px from
+        its own keyframe lines."""
+        foot, d = self._line_distance(o, p)
+        return foot & (d > r)
+
+    def _line_distance(self, o: _Obj, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bool [len(p)] points `p` the object's transform lays inside its footprint, float [len(p)] their distance
+        (keyframe px) to its nearest own line pixel, inf outside its crop)."""
+        h, w = o.foot.shape
         f = _apply(o.A, p) - (o.ox, o.oy)
         q = np.rint(f).astype(np.int64)
         ok = track.in_box(q[:, 0], q[:, 1], w, h)
         flat = q[ok, 1] * w + q[ok, 0]
         e = o.nearest_xy()[flat] - f[ok]
-        ok[ok] = o.foot.ravel()[flat] & (np.hypot(e[:, 0], e[:, 1]) <= CLAIM)
-        return ok
+        d = np.full(len(p), np.inf)
+        d[ok] = np.hypot(e[:, 0], e[:, 1])
+        ok[ok] = o.foot.ravel()[flat]
+        return ok, d
 
     def _predict(self, o: _Obj) -> np.ndarray:
         """Constant velocity: A_pred(p) = A(p - vel); an object coasting (hidden) moves with its mean velocity over
