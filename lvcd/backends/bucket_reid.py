@@ -9,10 +9,7 @@ images (`bucket_track.reidentify`). Places in a keyframe that confident regions 
 "claimed" and cost score, so a look-alike does not take the colours of the character it resembles while that one is
 in view. A shift is used only where it lays a region's outline onto keyframe lines (`reid_align`), and it re-seeds
 the keyframe's position map only when half of the cluster agrees with it (`reid_agree`): one piece matched at a wrong
-shift no longer drags the map of a whole body with it. A cluster that stayed with the scenery (a roof a character hid
-and uncovers as it runs off) is also tried where the camera's motion puts it, scored on the part of its outline the
-keyframe shows (`_camera_hypothesis`); the better-aligned place wins. Split from bucket.py to keep files small. No
-torch.
+shift no longer drags the map of a whole body with it. Split from bucket.py to keep files small. No torch.
 """
 
 from __future__ import annotations
@@ -28,14 +25,11 @@ from .bucket_match import _Frame, _Key
 
 
 class ReidMixin:
-    """Needs `config`, `palette`, `_shape`, `_flow_size`, `_identity`, `_affine_alignment`, `_hits` (MatchMixin),
-    `_veto_maps` (VetoMixin), `_claims` (ObjectsMixin)."""
+    """Needs `config`, `palette`, `_shape`, `_flow_size`, `_identity`, `_affine_alignment` (MatchMixin)."""
 
-    def _shifted_votes(
-        self, regions: Regions, shift: np.ndarray, src: _Frame, ids: np.ndarray, vmap: np.ndarray | None = None
-    ) -> np.ndarray:
+    def _shifted_votes(self, regions: Regions, shift: np.ndarray, src: _Frame, ids: np.ndarray) -> np.ndarray:
         """Like `_dense_votes` under one constant flow `shift` (px), counted only over the bounding box of regions
-        `ids` (their rows are exact; other rows may be partial); `vmap` in place of `src.votes_map`."""
+        `ids` (their rows are exact; other rows may be partial)."""
         H, W = self._shape
         k = len(self.palette)
         ids = ids[(ids > 0) & (regions.area[ids] > 0)]
@@ -49,7 +43,7 @@ class ReidMixin:
         sx0, sy0, sx1, sy1 = max(x0 + dx, 0), max(y0 + dy, 0), min(x1 + dx, W), min(y1 + dy, H)
         if sx1 > sx0 and sy1 > sy0:
             votes[sy0 - dy - y0 : sy1 - dy - y0, sx0 - dx - x0 : sx1 - dx - x0] = np.minimum(
-                (src.votes_map if vmap is None else vmap)[sy0:sy1, sx0:sx1], k
+                src.votes_map[sy0:sy1, sx0:sx1], k
             )
         return self._count_votes(regions, votes, box=(x0, y0, x1, y1))
 
@@ -156,7 +150,6 @@ class ReidMixin:
             if cfg.reid_whole
             else cv2.dilate(self._small(seeds, regions).view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
         )
-        cam = self._camera_hypothesis(regions, samples, keys, i)
         for c in todo:
             m = gsmall == c
             if near_lost is not None:
@@ -168,30 +161,18 @@ class ReidMixin:
                 r = track.reidentify(cur_img, key.frame.flow_img, m, cfg.reid_score, claimed[id(key)])
                 if r is not None and (best is None or r[1] > best[1]):
                     best = (r[0], r[1], key)
-            mine = gid == c
-            sel = mine & lost
-            w_sel = regions.area[sel].astype(np.float64)
-            align = None
-            if best is not None:
-                (dx, dy), _, key = best
-                shift = np.array([dx / sx, dy / sy], np.float32)
-                align = self._affine_alignment(regions, samples, np.broadcast_to(shift, (H, W, 2)), key.frame)
-                vmap = None
-            if cam is not None and (
-                align is None or np.average(cam[2][sel], weights=w_sel) > np.average(align[sel], weights=w_sel)
-            ):  # it stayed with the scenery (a revealed roof): where the camera's motion puts it fits better
-                key, shift, align, vmap = cam
-                dx, dy = shift[0] * sx, shift[1] * sy
-            if align is None:
+            if best is None:
                 continue
-            counts = self._shifted_votes(regions, shift, key.frame, np.flatnonzero(mine), vmap)
+            (dx, dy), _, key = best
+            mine = gid == c
+            shift = np.array([dx / sx, dy / sy], np.float32)
+            counts = self._shifted_votes(regions, shift, key.frame, np.flatnonzero(mine))
+            align = self._affine_alignment(regions, samples, np.broadcast_to(shift, (H, W, 2)), key.frame)
             take = mine & lost & (align >= np.maximum(cfg.reid_align, beat + 0.05 * (beat > 0)))
             if not take.any():
                 continue
             wq = np.where(take, cfg.keyframe_weight * align**2, 0.0).astype(np.float32)
-            # under the camera, pixels an object hid at the keyframe vote for nothing, and against nothing either
-            over = area if vmap is None else np.maximum(counts.sum(axis=1), 0.25 * area)
-            part_votes = wq[:, None] * counts / over[:, None]
+            part_votes = wq[:, None] * counts / area[:, None]
             score += part_votes
             key_score += part_votes
             weight_sum += wq
@@ -206,74 +187,23 @@ class ReidMixin:
             key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)
         return taken
 
-    def _camera(self, keys: list[_Key], i: int) -> tuple[_Key, np.ndarray] | None:
-        """(the nearest chained keyframe, float32 [2] the camera's motion to it in px: the median shift of its
-        position map), or None when no map places a quarter of the frame."""
-        chained = [k for k in keys if k.chain is not None and k.index < i]
-        if not chained:
-            return None
-        key = min(chained, key=lambda k: abs(i - k.index))
-        chain = key.chain[::4, ::4]  # a sparse grid is plenty for a median
-        ok = track.valid(key.chain)[::4, ::4]  # (positions are checked against the whole map's bounds)
-        if ok.sum() < 0.25 * ok.size:
-            return None
-        fw, fh = self._flow_size()
-        H, W = self._shape
-        d = np.median(chain[ok] - self._identity()[::4, ::4][ok], axis=0) * np.array([W / fw, H / fh])
-        return key, d.astype(np.float32)
-
-    def _camera_hypothesis(self, regions: Regions, samples, keys: list[_Key], i: int):
-        """(key, shift px, align [n + 1], votes map) for scenery a character hid: the nearest chained keyframe under
-        the camera's motion (`_camera`). Its pixels of objects in view, and the parts an object or a limb match lays
-        a current region on (`_claims`), are left out of the votes map and of the alignment: what they hid there at
-        the keyframe is not seen, neither hit nor missed. Regions within an object's reach (an arm swinging by its
-        body) are parts of it, not scenery: alignment 0. None without a chained keyframe. A roof revealed as a
-        character runs off is lost to the chained map (that of the sky around the character's path runs with the
-        character), but where the camera puts it, the outline it shows lands on the keyframe's lines and the part
-        of it the keyframe shows gives its paint."""
-        cam = self._camera(keys, i)
-        if cam is None:
-            return None
-        key, shift = cam
-        H, W = self._shape
-        vmap = key.frame.votes_map
-        maps = self._veto_maps(key, regions) if self.config.objects else None
-        hidden = maps[0] >= 0 if maps is not None else np.zeros((H, W), bool)  # object pixels: what they hid
-        pairs = getattr(self, "_claims", {}).get(key.index)
-        if pairs:  # keyframe parts an object (or a limb match) lays a current region on: here already, elsewhere
-            kr = key.frame.regions
-            pairs = np.concatenate(pairs)
-            claimed = np.zeros(kr.n + 1, bool)
-            claimed[pairs[:, 1]] = True
-            claimed[0] = False
-            claimed &= kr.area <= self.config.reid_part * H * W
-            hidden |= claimed[kr.inner]
-        vmap = np.where(hidden, np.uint16(len(self.palette)), vmap).astype(vmap.dtype)
-        # outline on keyframe lines under the shift, over the samples landing where the keyframe shows scenery
-        lab, xs, ys, _ = samples
-        n = regions.n
-        px = np.round(xs + shift[0]).astype(np.int32)
-        py = np.round(ys + shift[1]).astype(np.int32)
-        hit = self._hits(key.frame, px, py)
-        seen = ~hidden[np.clip(py, 0, H - 1), np.clip(px, 0, W - 1)]
-        cnt = np.bincount(lab, minlength=n + 1)
-        cs = np.bincount(lab, weights=seen, minlength=n + 1)
-        align = np.bincount(lab, weights=hit & seen, minlength=n + 1) / np.maximum(cs, 1)
-        align[cs < 0.3 * cnt] = 0.0  # mostly hidden at the keyframe: nothing to judge it by
-        if maps is not None:
-            align[maps[2].any(axis=1)] = 0.0  # within a character's reach: a part of it (an arm), not scenery
-        return key, shift, align, vmap
-
     def _background_votes(self, regions, keys, big, score, key_score, weight_sum, i) -> None:
         """Lost regions too large to be parts (a strip of sky cut off by a passing pole, ground revealed at the
         frame edge) vote with the nearest keyframe under the camera's motion: the median shift of its position map,
         at `reid_background` of a keyframe vote's weight."""
         cfg = self.config
-        cam = self._camera(keys, i) if big.any() and cfg.reid_background > 0 else None
-        if cam is None:
+        chained = [k for k in keys if k.chain is not None and k.index < i]
+        if not big.any() or not chained or cfg.reid_background <= 0:
             return
-        key, d = cam
-        counts = self._shifted_votes(regions, d, key.frame, np.flatnonzero(big))
+        key = min(chained, key=lambda k: abs(i - k.index))
+        chain = key.chain[::4, ::4]  # a sparse grid is plenty for a median
+        ok = track.valid(key.chain)[::4, ::4]  # (positions are checked against the whole map's bounds)
+        if ok.sum() < 0.25 * ok.size:
+            return
+        fw, fh = self._flow_size()
+        H, W = self._shape
+        d = np.median(chain[ok] - self._identity()[::4, ::4][ok], axis=0) * np.array([W / fw, H / fh])
+        counts = self._shifted_votes(regions, d.astype(np.float32), key.frame, np.flatnonzero(big))
         w = np.where(big, cfg.reid_background, 0.0).astype(np.float32)
         votes = w[:, None] * counts / np.maximum(regions.area, 1)[:, None].astype(np.float32)
         score += votes
