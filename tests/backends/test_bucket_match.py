@@ -4,28 +4,25 @@ well, a paint a decided neighbour already has (a line parts two paints)."""
 
 from __future__ import annotations
 
-import cv2
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from lvcd.backends.bucket import BucketColorizer, BucketConfig
-from lvcd.lineart import normalize_lineart
-from lvcd.lineart.regions import segment_regions
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from disc_frames import disc_frame  # noqa: E402
 
-SIZE = (96, 160)
+from lvcd.backends.bucket import BucketColorizer, BucketConfig  # noqa: E402
+from lvcd.lineart import normalize_lineart  # noqa: E402
+from lvcd.lineart.regions import segment_regions  # noqa: E402
+
 RED, BLUE = (200, 30, 30), (30, 30, 200)
 
 
 def _frame(discs):
-    """(lineart, colours) of discs (x, colour) of radius 15 with black outlines on a grey ground."""
-    h, w = SIZE
-    line = np.full((h, w), 255, np.uint8)
-    rgb = np.full((h, w, 3), 230, np.uint8)
-    for x, colour in discs:
-        cv2.circle(rgb, (x, 48), 15, colour, -1)
-    for x, _ in discs:
-        cv2.circle(line, (x, 48), 15, 0, 2)
-    return line, rgb
+    """(lineart, colours) of discs (x, colour) of radius 15."""
+    return disc_frame([(x, 15, colour) for x, colour in discs])
 
 
 @pytest.mark.parametrize("left, expected", [(RED, BLUE), (BLUE, RED)])

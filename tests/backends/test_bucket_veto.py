@@ -5,27 +5,24 @@ nothing."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 
-from lvcd.backends.bucket import BucketColorizer, BucketConfig
-from lvcd.lineart import normalize_lineart
-from lvcd.lineart.regions import segment_regions
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from disc_frames import disc_frame  # noqa: E402
 
-SIZE = (96, 160)
+from lvcd.backends.bucket import BucketColorizer, BucketConfig  # noqa: E402
+from lvcd.lineart import normalize_lineart  # noqa: E402
+from lvcd.lineart.regions import segment_regions  # noqa: E402
 
 
 def _discs(discs):
-    """(lineart, colours) of red discs (x, radius) with black outlines on a white ground."""
-    h, w = SIZE
-    line = np.full((h, w), 255, np.uint8)
-    rgb = np.full((h, w, 3), 230, np.uint8)
-    for x, r in discs:
-        cv2.circle(rgb, (x, 48), r, (200, 30, 30), -1)
-        cv2.circle(line, (x, 48), r, 0, 2)
-    return line, rgb
+    """(lineart, colours) of red discs (x, radius)."""
+    return disc_frame([(x, r, (200, 30, 30)) for x, r in discs])
 
 
 def _claimed(claims):
