@@ -183,16 +183,16 @@ def test_keyframe_votes_of_a_character_that_moved_away_are_vetoed():
 
 
 def _late_paint_accuracy(clip) -> dict:
-    """Run the whole clip; {object uid: paint accuracies over the last 10 frames it is fitted in} for the character
-    objects in view then. An object that took another character's place scores ~0 (its paints on the other's
-    pixels)."""
+    """Run the whole clip; {object uid: paint accuracies over the last 10 frames it is live in (fitted or coasting)}
+    for the character objects live then. An object that took another character's place scores ~0 (its paints on the
+    other's pixels)."""
     frames = len(clip["line"])
     colorizer, states = _run(clip, frames)
     out = {}
     for o in _characters(colorizer, clip):
         accs = []
         for t in range(frames - 10, frames):
-            if o.uid in states[t] and states[t][o.uid][2] and not states[t][o.uid][3]:
+            if o.uid in states[t] and states[t][o.uid][2]:
                 o.A = states[t][o.uid][1]
                 accs.append(_paint_accuracy(colorizer, o, clip["gt"][t], clip["ids"][t]))
         if accs:  # (one that walked out of the pan is dormant)
