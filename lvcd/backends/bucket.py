@@ -393,6 +393,8 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
             self._prev_labels_of = None  # the previous frame's labels: not kept past this frame
             prev = self._make_frame(la, regions, color, conf, cur_img)
             prev.obj_src = getattr(self, "_obj_src", None) if own is None else None
+            prev.feet = getattr(self, "_feet", None) if own is None else None
+            prev.banned = self._banned if own is None else None
             yield from map(self._emit, ahead.push(Held(i, la, regions, color.copy(), conf.copy(), backed), pulled))
         yield from map(self._emit, ahead.flush())
 
@@ -549,9 +551,15 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
                 key_score[drop] -= chain_part[0][drop]
                 weight_sum[drop] -= chain_w[drop]
         prev_part = np.zeros((n + 1, k), np.float32)
+        ban = None
         if prev is not None and cfg.prev_weight > 0:
             flow = self._full_flow(cur_img, prev, prev=True)
             gone = self._claimed_in_prev(keys, prev, flow, regions) if cfg.objects else None
+            left = self._left_in_prev(keys, prev, flow, regions) if cfg.objects else None
+            if left is not None:
+                if left[0] is not None:
+                    gone = left[0] if gone is None else gone | left[0]
+                ban = left[1]
             counts = self._dense_votes(regions, flow, prev, weights=prev.conf, drop=gone)
             align = self._affine_alignment(regions, samples, flow, prev)
             self._rigid_rescue(regions, samples, flow, prev, counts, align, None, self._taken_in_prev(prev))
@@ -571,8 +579,9 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
         support = mass / np.maximum(weight_sum, 1e-9)
         undecided = (share < cfg.min_share) | (support < cfg.min_support)
         undecided[0] = False
+        self._banned = ban if ban is not None and ban.any() else None
         if undecided.any():
-            color = self._graph_fallback(regions, color, undecided, score, [key.frame for key in keys], prev)
+            color = self._graph_fallback(regions, color, undecided, score, [key.frame for key in keys], prev, ban)
             conf[undecided] = np.minimum(conf[undecided], 0.25)  # a graph guess is never confident
         color[0] = 0
         conf[0] = 1.0

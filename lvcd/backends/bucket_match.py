@@ -21,6 +21,9 @@ SAME_AS_NEIGHBOUR = 1.0  # graph-fallback cost of a paint a decided neighbour ha
 #                          copied that character's body paint. A cost, not a ban: at 2.0 it lost on a tuning set
 
 
+BANNED = 10.0  # graph-fallback cost of a paint barred from a region (scenery revealed where a character was)
+
+
 @dataclass
 class _Frame:
     """What the colorizer keeps of a coloured frame: enough to vote from it and to match regions against it."""
@@ -34,6 +37,10 @@ class _Frame:
     conf: np.ndarray | None = None  # float32 [n + 1] confidence of each region's colour (None: all certain)
     obj_src: tuple[np.ndarray, np.ndarray] | None = None  # per region: (keyframe index, keyframe region) an object
     #                                                       laid it on (bucket_objects), -2^30 / 0 none
+    feet: tuple[np.ndarray, list[int]] | None = None  # (int16 [H, W] index of the fitted object whose footprint
+    #                                                     covers each pixel, front first, -1 none; their uids)
+    banned: np.ndarray | None = None  # bool [n + 1, K] paints a region may not be guessed (revealed where an
+    #                                   object was: `VetoMixin._left_in_prev`)
     _neighbour_colors: list[set[int]] | None = None
 
     def neighbour_colors(self) -> list[set[int]]:
@@ -345,6 +352,7 @@ class MatchMixin:
         score: np.ndarray,
         keys: list[_Frame],
         prev: _Frame | None,
+        ban: np.ndarray | None = None,
     ) -> np.ndarray:
         """Colour undecided regions by their best match among the keyframe's and the previous frame's regions.
 
@@ -397,6 +405,8 @@ class MatchMixin:
                     cost_top += SAME_AS_NEIGHBOUR * np.isin(cols[top], list(nb_cols))
                 else:
                     cost_top = cost[top] + 0.5
+                if ban is not None:
+                    cost_top += BANNED * ban[i, cols[top]]
                 j = int(np.argmin(cost_top))
                 if cost_top[j] < best_cost:
                     best, best_cost = cols[top[j]], cost_top[j]

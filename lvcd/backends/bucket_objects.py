@@ -284,6 +284,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         self._obj_src = None
         self._front_lines = None
         self._covers = []
+        self._feet = None
         self._padded = self._chain_px = None  # per-frame caches of the pose fits (bucket_pose)
         if i == 0:
             self._pending = {}
@@ -333,6 +334,11 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         swap = {id(a): b for a, b in pruned}
         self._objs = [swap.get(id(o), o) for o in self._objs] + built
         self._covers = [swap.get(id(o), o) for o in covers]
+        if self._covers:  # where each one's footprint lies now (front first): the next frame's `_left_in_prev`
+            feet = np.full((H, W), -1, np.int16)
+            for j, o in enumerate(self._covers):
+                feet[self._in_frame_of(o.foot.view(np.uint8), o.A, o.ox, o.oy) & (feet < 0)] = j
+            self._feet = (feet, [o.uid for o in self._covers])
         self._occl = front  # a character found again may still be half behind one in view
         found = self._reacquire(la, regions, cur_img, keys, i, pts, near_cur, align)
         self._occl = None

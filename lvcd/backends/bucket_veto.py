@@ -11,7 +11,13 @@ scenery moves as the scenery around it, not as the character that hid it. Votes 
 object lays another current region on are dropped too (`_claimed_away`): that part is here already; so are the
 previous frame's votes from a region laid on such a part (`_claimed_in_prev`).
 
-Memory: a cached keyframe crop per object. No torch.
+The previous frame's votes are checked against the objects too (`_left_in_prev`): each fitted object's footprint is
+kept a frame (`_Frame.feet`), and a pixel the previous-frame flow takes into it, now outside the object's reach, is
+scenery the object revealed: its vote for the object's paint is dropped, and the region it lies in, when mostly so
+revealed, may not be guessed that object's paints (nor those of objects far away) for as long as it continues.
+
+Memory: a cached keyframe crop per object, one footprint map and one per-region bar table of the previous frame.
+No torch.
 """
 
 from __future__ import annotations
@@ -21,12 +27,22 @@ import numpy as np
 
 from ..lineart.regions import Regions
 from . import bucket_track as track
-from .bucket_match import _Key
+from .bucket_match import NO_VOTE, _Key
 from .bucket_pose import _Obj
 
 SWING = 0.02  # of the longer side: how far an attached part may swing from where the object's fit puts it
+FAR = 0.08  # of the longer side: an object this far from a revealed region lends it none of its paints
 
 __all__ = ["SWING", "VetoMixin"]
+
+
+def _pairs(a: np.ndarray, b: np.ndarray, sel: np.ndarray):
+    """(a value, b value, pixel count) of each pair of values the selected pixels (bool [H, W]) have in the label
+    images `a` and `b` (int [H, W], non-negative), sorted by a then b."""
+    x, y = a[sel].astype(np.int64), b[sel].astype(np.int64)
+    m = int(y.max()) + 1 if len(y) else 1
+    u, c = np.unique(x * m + y, return_counts=True)
+    return u // m, u % m, c
 
 
 class VetoMixin:
@@ -79,6 +95,91 @@ class VetoMixin:
             if m is not None:
                 out = m if out is None else out | m
         return out
+
+    def _left_in_prev(self, keys: list[_Key], prev, flow: np.ndarray, regions: Regions):
+        """(bool [H, W] or None, bool [n + 1, K]) or None. First: current pixels `flow` (current -> previous frame)
+        takes into the footprint an object had in the previous frame (`prev.feet`), outside where its fit puts it now
+        (and its attached parts' reach), onto one of its own paints: the cloud its head hid there is revealed, and
+        the head's paint there comes from where the head no longer is. Second: per current region, the paints the
+        graph fallback may not guess for it. A region revealed by an object (mostly such pixels, whatever their
+        paint, and no part that moved: what stood there last frame was at least twice its size) may not take that
+        object's own paints, nor those of any object fitted farther than `FAR` from it; a region that is mostly one
+        so barred last frame (`prev.banned`) keeps its bars: a revealed cloud grows piece by piece."""
+        if prev.feet is None and prev.banned is None:
+            return None
+        H, W = self._shape
+        n, k = regions.n, len(self.palette)
+        area = np.maximum(regions.area, 1)
+        banned = np.zeros((n + 1, k), bool)
+        pr = self._prev_labels(flow, prev)
+        if prev.banned is not None:
+            cur, was, cnt = _pairs(regions.inner, pr, prev.banned.any(axis=1)[pr] & (regions.inner > 0))
+            most = cnt >= 0.5 * area[cur]
+            for c, w in zip(cur[most], was[most]):
+                banned[c] |= prev.banned[w]
+        now = {o.uid: o for o in getattr(self, "_covers", []) if o.live}
+        fitted = [(j, now[u]) for j, u in enumerate(prev.feet[1] if prev.feet is not None else []) if u in now]
+        out = None
+        revealed = np.zeros(n + 1, bool)
+        if fitted:
+            src = self._pull(prev.feet[0], flow, -1)
+            paint = self._pull(prev.votes_map, flow, int(NO_VOTE))
+        for j, o in fitted:
+            key = next((kk for kk in keys if kk.index == o.key_index), None)
+            if key is None:
+                continue
+            x0, y0, _, near = self._reach(o, key)
+            gone = (src == j) & ~self._in_frame_of(near, o.A, x0, y0)
+            paints = self._object_paints(key, o)
+            own = np.zeros(int(NO_VOTE) + 1, bool)
+            own[paints] = True
+            m = gone & own[paint]
+            out = m if out is None else out | m
+            by = np.bincount(regions.inner[gone], minlength=n + 1) >= 0.5 * area
+            by[0] = False
+            if by.any():
+                by &= self._grown(regions, pr, prev, by)
+                banned[np.ix_(by, paints)] = True
+                revealed |= by
+        if revealed.any():  # nor the paints of the objects fitted far from it
+            r = max(3, round(FAR * max(H, W)))
+            for o in now.values():
+                key = next((kk for kk in keys if kk.index == o.key_index), None)
+                if key is None:
+                    continue
+                x0, y0, _, near = self._reach(o, key)
+                there = self._in_frame_of(near, o.A, x0, y0).view(np.uint8)
+                close = cv2.dilate(there, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).view(bool)
+                far = revealed & (np.bincount(regions.inner[close], minlength=n + 1) == 0)
+                banned[np.ix_(far, self._object_paints(key, o))] = True
+        if out is None and not banned.any():
+            return None
+        return out, banned
+
+    def _grown(self, regions: Regions, pr: np.ndarray, prev, which: np.ndarray) -> np.ndarray:
+        """bool [n + 1]: for the regions in `which`, whether what most of their pixels were last frame (`pr`, the
+        previous frame's region under each pixel) was at least twice their size, or no region at all (a line): not a
+        part that moved on, but something that opened where a larger thing stood."""
+        cur, was, cnt = _pairs(regions.inner, pr, which[regions.inner] & (pr > 0))
+        out = which.copy()
+        if len(cur):
+            order = np.lexsort((cnt, cur))  # by region, then count: the last of each region is its most common
+            last = np.ones(len(order), bool)
+            last[:-1] = cur[order][1:] != cur[order][:-1]
+            c, w = cur[order][last], was[order][last]
+            out[c] = prev.regions.area[w] >= 2 * np.maximum(regions.area[c], 1)
+        return out
+
+    def _object_paints(self, key: _Key, o: _Obj) -> np.ndarray:
+        """int [P] the paints of object `o`'s keyframe parts (`key`) that no keyframe region outside every object of
+        that keyframe has: a character's own paints, not the sky's."""
+        kc = key.frame.color
+        owned = np.zeros(len(kc), bool)
+        for b in getattr(self, "_objs", []):
+            if b.key_index == key.index:
+                owned[b.ids] = owned[b.attached] = True
+        owned[0] = True  # the lines
+        return np.setdiff1d(kc[np.concatenate([o.ids, o.attached]).astype(np.int64)], kc[~owned])
 
     def _claim_mask(self, k_index: int, k_regions: Regions, src: np.ndarray, regions: Regions) -> np.ndarray | None:
         """bool [H, W] or None: current pixels whose part of keyframe `k_index` (`src`, int [H, W], 0 none) a
