@@ -25,8 +25,11 @@ file does it with classical tools.) Per frame:
    re-identification fits the outlines better. Weak regions also get a rigid-shift region-to-region search
    (`MatchMixin._rigid_rescue`).
 4. Previous-frame votes count with the confidence of the region that cast them: a guess never confirms itself, and
-   a colour carried only by the previous frame keeps at most `prev_decay` of its confidence (no compounding).
-5. Regions still undecided are matched on the region graph; their confidence is low.
+   a colour carried only by the previous frame keeps at most `prev_decay` of its confidence (no compounding). A
+   vote from where a fitted object stood last frame, for its own paint, is dropped where it no longer is: that is
+   scenery it revealed (`bucket_veto._left_in_prev`).
+5. Regions still undecided are matched on the region graph; their confidence is low. Revealed scenery may not be
+   guessed the paints of the object that hid it, nor of objects far from it.
    Decided frames wait `lookahead` frames before they are painted (`bucket_lookahead`): a colour no keyframe
    backed takes the one a later frame's keyframe-backed region hands back along the regions that continue it.
 6. Output: flat palette colours, line pixels included (colour-trace lines take the side the keyframe shows);
