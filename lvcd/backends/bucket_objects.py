@@ -285,6 +285,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         self._front_lines = None
         self._covers = []
         self._feet = None
+        self._reach_frame = {}  # id(object) -> its reach in this frame (`bucket_veto._reach_here`)
         self._padded = self._chain_px = None  # per-frame caches of the pose fits (bucket_pose)
         if i == 0:
             self._pending = {}

@@ -124,13 +124,13 @@ class VetoMixin:
         if fitted:
             src = self._pull(prev.feet[0], flow, -1)
             paint = self._pull(prev.votes_map, flow, int(NO_VOTE))
+        paints_of = {}  # uid -> the object's own paints
         for j, o in fitted:
             key = next((kk for kk in keys if kk.index == o.key_index), None)
             if key is None:
                 continue
-            x0, y0, _, near = self._reach(o, key)
-            gone = (src == j) & ~self._in_frame_of(near, o.A, x0, y0)
-            paints = self._object_paints(key, o)
+            gone = (src == j) & ~self._reach_here(o, key)
+            paints = paints_of[o.uid] = self._object_paints(key, o)
             own = np.zeros(int(NO_VOTE) + 1, bool)
             own[paints] = True
             m = gone & own[paint]
@@ -147,11 +147,11 @@ class VetoMixin:
                 key = next((kk for kk in keys if kk.index == o.key_index), None)
                 if key is None:
                     continue
-                x0, y0, _, near = self._reach(o, key)
-                there = self._in_frame_of(near, o.A, x0, y0).view(np.uint8)
+                there = self._reach_here(o, key).view(np.uint8)
                 close = cv2.dilate(there, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).view(bool)
                 far = revealed & (np.bincount(regions.inner[close], minlength=n + 1) == 0)
-                banned[np.ix_(far, self._object_paints(key, o))] = True
+                paints = paints_of[o.uid] if o.uid in paints_of else self._object_paints(key, o)
+                banned[np.ix_(far, paints)] = True
         if out is None and not banned.any():
             return None
         return out, banned
@@ -243,7 +243,7 @@ class VetoMixin:
             owner[y0 : y0 + h, x0 : x0 + w][own] = j
             region_owner[o.ids] = j
             region_owner[o.attached] = j
-            r = self._in_frame_of(near, o.A, x0, y0)
+            r = self._reach_here(o, key)
             in_reach[:, j] = np.bincount(regions.inner[r], minlength=regions.n + 1) >= 0.5 * area
             reach.append(r)
         return owner, region_owner, in_reach, reach
@@ -288,3 +288,17 @@ class VetoMixin:
             near[o.oy - y0 : o.oy - y0 + h, o.ox - x0 : o.ox - x0 + w] |= o.foot.view(np.uint8)
             o.reach = (x0, y0, own, near)
         return o.reach
+
+    def _reach_here(self, o: _Obj, key: _Key) -> np.ndarray:
+        """bool [H, W]: `_reach` brought into the current frame by the object's transform: where it and its attached
+        parts may lie now. Cached for the frame (`_reach_frame`, reset by `_track_objects`; keyed by the transform
+        too), as the keyframe vetoes and the previous frame's both ask."""
+        cache = getattr(self, "_reach_frame", None)
+        if cache is None:
+            cache = self._reach_frame = {}
+        tag = o.A.tobytes()
+        got = cache.get(id(o))
+        if got is None or got[0] is not o or got[1] != tag:
+            x0, y0, _, near = self._reach(o, key)
+            got = cache[id(o)] = (o, tag, self._in_frame_of(near, o.A, x0, y0))
+        return got[2]
