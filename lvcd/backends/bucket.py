@@ -62,6 +62,7 @@ from ..lineart.regions import RegionConfig, Regions, estimate_line_width, segmen
 from ..lineart.xdog import XDoGConfig, extract_lineart
 from . import bucket_track as track
 from .bucket_confidence import ConfidenceLog, area_shares
+from .bucket_flow import DIS_PRESETS, FlowMixin
 from .bucket_lookahead import Held, Lookahead
 from .bucket_match import NO_VOTE, MatchMixin, _Frame, _Key, nearness
 from .bucket_objects import ObjectsMixin
@@ -76,11 +77,6 @@ KEY_TIE_BREAK = 1e-3  # share of the keyframe's own score added when picking the
 VETO = 0.3  # share of a region a moved-away object's paint must cover to veto that paint's previous-frame votes
 MAX_PALETTE = 1024  # distinct paints in a keyframe; cels use tens, and votes cost regions x paints memory
 _INNER_STATE = ("confidence", "palette", "cel", "used_mode", "key_paint_share")  # read from a reduced run
-_DIS_PRESETS = {
-    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
-}
 
 
 @dataclass
@@ -139,8 +135,8 @@ class BucketConfig:
     #                     does not close into regions, shaded references); "auto": warp when the keyframe is not cel
 
     def __post_init__(self):
-        if self.flow_preset not in _DIS_PRESETS:
-            raise ValueError(f"`flow_preset` must be one of {', '.join(_DIS_PRESETS)} (got {self.flow_preset!r}).")
+        if self.flow_preset not in DIS_PRESETS:
+            raise ValueError(f"`flow_preset` must be one of {', '.join(DIS_PRESETS)} (got {self.flow_preset!r}).")
         if self.flow_side < 32:
             raise ValueError(f"`flow_side` must be >= 32 px (got {self.flow_side}); 512 is a good default.")
         if not 0.0 < self.min_share <= 1.0 or not 0.0 <= self.min_support <= 1.0:
@@ -161,7 +157,7 @@ class BucketConfig:
             )
 
 
-class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
+class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, FlowMixin, MatchMixin):
     """Colour a shot's lineart frames from one coloured keyframe with flat palette colours.
 
     >>> colorizer = BucketColorizer(BucketConfig(keep_lines=True))
@@ -401,24 +397,6 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
             yield from map(self._emit, ahead.push(Held(i, la, regions, color.copy(), conf.copy(), backed), pulled))
         yield from map(self._emit, ahead.flush())
 
-    def _identity(self) -> np.ndarray:
-        if self._g is None:
-            w, h = self._flow_size()
-            self._g = track.grid(h, w)
-        return self._g
-
-    def _advance_chains(self, keys: list[_Key], cur_img: np.ndarray, prev: _Frame | None, i: int) -> None:
-        """Carry every passed keyframe's position map into this frame (compose with the flow to the previous frame,
-        then re-anchor on the keyframe's lines). Positions, never colours, are chained."""
-        g = self._identity()
-        self._to_prev = None  # the flow into the previous frame at flow size, computed once per frame
-        for k in keys:
-            if k.chain is None or k.index >= i:
-                continue
-            if prev is not None:
-                k.chain = track.compose(k.chain, self._prev_flow(cur_img, prev), g)
-            k.chain = track.refine(k.chain, cur_img, k.frame.flow_img, self._flow, g)
-
     def _make_frame(
         self,
         la: Lineart,
@@ -440,49 +418,6 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
             f.conf = conf
         return f
 
-    def _flow_size(self) -> tuple[int, int]:
-        h, w = self._shape
-        s = min(1.0, self.config.flow_side / max(h, w))
-        return max(8, round(w * s)), max(8, round(h * s))
-
-    def _flow_image(self, la: Lineart) -> np.ndarray:
-        """Lines -> a distance-to-line image at flow resolution. Raw lineart is blank between strokes, where DIS has
-        nothing to match; the distance transform gives every pixel a gradient pointing at its nearest lines, which
-        lifts the share of keyframe regions whose flow votes are right on the bundled sample from ~0.6 to ~0.87."""
-        size = self._flow_size()
-        s = la.strength
-        if size != (s.shape[1], s.shape[0]):
-            s = cv2.resize(s, size, interpolation=cv2.INTER_AREA)  # a 1-px line keeps >= 1/scale^2 of its ink
-            scale = la.shape[1] / size[0]
-            lines = s >= min(0.5, 0.5 / scale**2)
-        else:
-            lines = la.mask
-        d = cv2.distanceTransform((~lines).astype(np.uint8), cv2.DIST_L2, 3)
-        return np.clip(255.0 - np.minimum(d, 1e4) * self.config.flow_slope, 0, 255).astype(np.uint8)
-
-    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[self.config.flow_preset])
-        return self._dis.calc(a, b, None)
-
-    def _prev_flow(self, cur_img: np.ndarray, prev: _Frame) -> np.ndarray:
-        if self._to_prev is None or self._to_prev[0] is not prev:
-            self._to_prev = (prev, self._flow(cur_img, prev.flow_img))
-        return self._to_prev[1]
-
-    def _full_flow(self, cur_img: np.ndarray, src: _Frame, prev: bool = False) -> np.ndarray:
-        """Flow from the current frame into `src` at full resolution, in px: cur(x) ~ src(x + flow(x)); `prev`:
-        `src` is the previous frame, whose flow the position maps already computed."""
-        fwd = self._prev_flow(cur_img, src) if prev else self._flow(cur_img, src.flow_img)
-        h, w = cur_img.shape
-        H, W = self._shape
-        if (w, h) == (W, H):
-            return fwd
-        flow = cv2.resize(fwd, (W, H), interpolation=cv2.INTER_LINEAR)
-        flow[..., 0] *= W / w
-        flow[..., 1] *= H / h
-        return flow
-
     def _match(
         self, la: Lineart, regions: Regions, cur_img: np.ndarray, keys: list[_Key], prev: _Frame | None, i: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -502,7 +437,6 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
         score = np.zeros((n + 1, k), np.float32)
         key_score = np.zeros((n + 1, k), np.float32)
         weight_sum = np.zeros(n + 1, np.float32)
-        g = self._identity()
         near_w = nearness(keys, i)
         misplaced = self._misplaced(regions, cur_img, keys, i)
         chain_part = chain_w = None
@@ -511,7 +445,7 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, MatchMixin):
         for key in keys:
             w = cfg.keyframe_weight * near_w[key.index]
             if key.chain is not None and key.index < i:
-                flow = track.to_full_flow(key.chain, g, self._shape)
+                flow = track.to_full_flow(key.chain, self._identity(), self._shape)
             else:
                 flow = self._full_flow(cur_img, key.frame)
             flow, veto = self._vetoed_flow(key, flow, regions) if cfg.objects else (flow, None)
