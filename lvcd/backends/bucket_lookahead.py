@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..lineart.regions import Regions
+from ..lineart.regions import Regions, rank_pairs
 
 __all__ = ["Held", "Lookahead"]
 
@@ -100,9 +100,7 @@ class Lookahead:
             m = (cur.inner.ravel() > 0) & (pulled.ravel() > 0)
             u, cnt = np.unique(pairs[m], return_counts=True)
             s, r = u // pn, u % pn
-            order = np.lexsort((-cnt, r))  # by previous region, largest overlap first
-            first = np.ones(len(order), bool)
-            first[1:] = r[order][1:] != r[order][:-1]
+            order, first = rank_pairs(r, s, cnt)  # per previous region, its largest overlap
             s, r, cnt = s[order[first]], r[order[first]], cnt[order[first]]
         ok = (cnt > 0) & (cnt >= self.mutual * prev.area[r]) & (cnt >= self.mutual * cur.area[s])
         succ = np.full(pn, -1, np.int64)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..lineart.regions import Regions
+from ..lineart.regions import Regions, pair_counts, rank_pairs
 from . import bucket_track as track
 from .bucket_match import NO_VOTE, _Key
 from .bucket_pose import _Obj
@@ -34,15 +34,6 @@ SWING = 0.02  # of the longer side: how far an attached part may swing from wher
 FAR = 0.08  # of the longer side: an object this far from a revealed region lends it none of its paints
 
 __all__ = ["SWING", "VetoMixin"]
-
-
-def _pairs(a: np.ndarray, b: np.ndarray, sel: np.ndarray):
-    """(a value, b value, pixel count) of each pair of values the selected pixels (bool [H, W]) have in the label
-    images `a` and `b` (int [H, W], non-negative), sorted by a then b."""
-    x, y = a[sel].astype(np.int64), b[sel].astype(np.int64)
-    m = int(y.max()) + 1 if len(y) else 1
-    u, c = np.unique(x * m + y, return_counts=True)
-    return u // m, u % m, c
 
 
 class VetoMixin:
@@ -113,7 +104,7 @@ class VetoMixin:
         banned = np.zeros((n + 1, k), bool)
         pr = self._prev_labels(flow, prev)
         if prev.banned is not None:
-            cur, was, cnt = _pairs(regions.inner, pr, prev.banned.any(axis=1)[pr] & (regions.inner > 0))
+            cur, was, cnt = pair_counts(regions.inner, pr, prev.banned.any(axis=1)[pr] & (regions.inner > 0))
             most = cnt >= 0.5 * area[cur]
             for c, w in zip(cur[most], was[most]):
                 banned[c] |= prev.banned[w]
@@ -160,13 +151,11 @@ class VetoMixin:
         """bool [n + 1]: for the regions in `which`, whether what most of their pixels were last frame (`pr`, the
         previous frame's region under each pixel) was at least twice their size, or no region at all (a line): not a
         part that moved on, but something that opened where a larger thing stood."""
-        cur, was, cnt = _pairs(regions.inner, pr, which[regions.inner] & (pr > 0))
+        cur, was, cnt = pair_counts(regions.inner, pr, which[regions.inner] & (pr > 0))
         out = which.copy()
         if len(cur):
-            order = np.lexsort((cnt, cur))  # by region, then count: the last of each region is its most common
-            last = np.ones(len(order), bool)
-            last[:-1] = cur[order][1:] != cur[order][:-1]
-            c, w = cur[order][last], was[order][last]
+            order, first = rank_pairs(cur, was, cnt)
+            c, w = cur[order[first]], was[order[first]]
             out[c] = prev.regions.area[w] >= 2 * np.maximum(regions.area[c], 1)
         return out
 

@@ -301,15 +301,34 @@ def _fill_lines(inner: np.ndarray, interior: np.ndarray) -> np.ndarray:
     return np.take(seeds, near)
 
 
+def pair_counts(a: np.ndarray, b: np.ndarray, sel: np.ndarray | None = None):
+    """(a value, b value, pixel count) of each pair of values that the pixels (all, or those in `sel`, bool [H, W])
+    have in the label images `a` and `b` (int [H, W], non-negative), sorted by a then b."""
+    x, y = (a, b) if sel is None else (a[sel], b[sel])
+    x, y = x.astype(np.int64).ravel(), y.astype(np.int64).ravel()
+    m = int(y.max()) + 1 if len(y) else 1
+    u, c = np.unique(x * m + y, return_counts=True)
+    return u // m, u % m, c
+
+
+def rank_pairs(group: np.ndarray, value: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, first) over distinct (group, value) pairs with their counts (int [P] each): `order` sorts them by
+    group, then most common first (ties: the smaller value first); `first` (bool [P], along `order`) marks each
+    group's most common value. The one place "which value does each region mostly hold" is decided."""
+    order = np.lexsort((value, -count, group))
+    g = group[order]
+    first = np.ones(len(order), bool)
+    first[1:] = g[1:] != g[:-1]
+    return order, first
+
+
 def _paints_by_region(regions: Regions, codes: np.ndarray):
     """(region, paint, pixel count) of every (region, paint) pair on interior pixels, the pairs' order with each
-    region's most common paint first, and which of that order are the firsts."""
+    region's most common paint first, and which of that order are the firsts (`rank_pairs`)."""
     lab = regions.inner[regions.interior].astype(np.int64)
     pairs, counts = np.unique(lab << 24 | codes[regions.interior].astype(np.int64), return_counts=True)
     reg, col = pairs >> 24, pairs & 0xFFFFFF
-    order = np.lexsort((-counts, reg))  # per region, most common paint first
-    first = np.ones(len(order), bool)
-    first[1:] = reg[order][1:] != reg[order][:-1]
+    order, first = rank_pairs(reg, col, counts)
     return reg, col, counts, order, first
 
 

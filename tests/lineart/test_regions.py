@@ -192,3 +192,36 @@ def test_split_by_paint_leaves_one_paint_regions_alone():
     rgb[37:54, 6:74] = (200, 30, 30)
     regions = segment_regions(line, RegionConfig(gap_radius=0, wide_gap_radius=0))
     assert split_by_paint(regions, rgb_codes(rgb), min_area=20) is regions
+
+
+def test_pair_counts_and_the_most_common_value_of_each_group():
+    """`pair_counts` counts each (a, b) pair of two label images (optionally where a mask says); `rank_pairs` puts
+    each group's most common value first, ties to the smaller value, whatever order the pairs come in."""
+    from lvcd.lineart.regions import pair_counts, rank_pairs
+
+    a = np.array([[1, 1, 1, 2], [1, 2, 2, 2], [3, 3, 0, 0]])
+    b = np.array([[5, 5, 7, 9], [7, 4, 4, 9], [6, 2, 6, 6]])
+    ga, gb, cnt = pair_counts(a, b)
+    assert list(zip(ga.tolist(), gb.tolist(), cnt.tolist())) == [
+        (0, 6, 2),
+        (1, 5, 2),
+        (1, 7, 2),
+        (2, 4, 2),
+        (2, 9, 2),
+        (3, 2, 1),
+        (3, 6, 1),
+    ]
+    sel = np.zeros(a.shape, bool)
+    sel[0] = True
+    ga, gb, cnt = pair_counts(a, b, sel)
+    assert list(zip(ga.tolist(), gb.tolist(), cnt.tolist())) == [(1, 5, 2), (1, 7, 1), (2, 9, 1)]
+    group = np.array([4, 1, 4, 1, 4, 2])
+    value = np.array([8, 3, 2, 9, 5, 7])
+    count = np.array([3, 5, 3, 6, 1, 2])
+    order, first = rank_pairs(group, value, count)
+    assert group[order].tolist() == [1, 1, 2, 4, 4, 4]
+    assert value[order].tolist() == [9, 3, 7, 2, 8, 5]  # most common first; 4's tie (3, 3) goes to the smaller value
+    assert value[order[first]].tolist() == [9, 7, 2]
+    perm = np.array([5, 3, 0, 4, 2, 1])  # the same pairs in another order: the same winners
+    order, first = rank_pairs(group[perm], value[perm], count[perm])
+    assert value[perm][order[first]].tolist() == [9, 7, 2]
