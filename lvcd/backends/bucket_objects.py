@@ -33,6 +33,9 @@ motion continuity instead:
    best onto that object's keyframe lines (share of outline pixels within `align_tolerance`, at least `ALIGN`),
    that object's keyframe paints under the transform, weighted by `objects_weight` x alignment^2. Regions no object
    explains (a swinging arm badly fitted by the whole-object motion, the background) keep the other sources' votes.
+   An object coasting because it is mostly behind one in view (`HIDDEN` of its lines) votes, for its first
+   `HIDDEN_FRAMES` frames, with the transform the lines it shows give (`hint`), for regions outside the objects in
+   view whose outline away from their lines lands on its own (what shows of a character passing behind another).
    Keyframe votes that land on an object's keyframe pixels from where it no longer is are vetoed (`bucket_veto`);
    those pixels (revealed scenery) are first given the flow of the nearest scenery around them, which the dense
    flow had dragged along.
@@ -92,6 +95,8 @@ ATTACH = 0.5  # share of an object's motion a touching part must follow to be at
 PLACE = 0.5  # share of an object's lines inside another's predicted footprint that makes a fit take its place
 REST = 0.05  # fit by which a re-found object's keyframe pose must beat the pose it was last seen in (else the
 #             last one: a tie between the two flips the pose frame to frame)
+HIDDEN = 0.3  # share of its in-frame lines behind objects in view for a coasting object to be hidden, not lost
+HINT = 0.2  # fit of a coasting object's best transform for it to vote where nothing in front explains
 TIE = 0.1  # fit within which two places an object's search lands on are a tie: the nearer the prediction is tried
 #           first (a look-alike, or the character in front, may fit as well as the right place)
 
@@ -352,6 +357,8 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
             self._key_taken = self._taken_in_keys(regions, align, best, keys)
             lv, lw = self._limb_votes(regions, samples, align, keys, ALIGN, near_cur)  # parts turning on their own
             self._obj_votes = (self._obj_votes[0] + lv, self._obj_votes[1] + lw)
+            hv, hw = self._hidden_votes(regions, samples, align, pts[claimed])
+            self._obj_votes = (self._obj_votes[0] + hv, self._obj_votes[1] + hw)
 
     def _front_first(self, near_cur: np.ndarray) -> list[_Obj]:
         """Live objects, those in front first (`_front_scores`, ties by last frame's fit)."""
@@ -421,6 +428,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         old = o.pos()
         if best is not None and best[0] >= (FIT if o.miss == 0 else RESUME):
             o.fit, o.A = best[0], best[1]
+            o.hint = None
             o.vel = o.pos() - old
             o.vmean = o.vel if o.miss else 0.8 * o.vmean + 0.2 * o.vel
             o.miss = 0
@@ -428,6 +436,14 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
             return
         o.A = pred  # hidden or lost: coast on the prediction
         o.fit = 0.0 if best is None else best[0]
+        hint = None  # hidden behind one in front: its place is taken, and the lines it shows place it
+        for A0 in starts:
+            A = self._chamfer(o, A0, near_cur, shapes=False)
+            if np.hypot(*(o.pos(A) - p0)) <= GATE * max(H, W):
+                f, nv = self._fit(o, A, near_cur, seen=MIN_PAIRS)
+                if nv <= (1.0 - HIDDEN) * self._in_frame and (hint is None or f > hint[0]):
+                    hint = (f, A)
+        o.hint = hint[1] if hint is not None and hint[0] >= HINT else None
         o.miss += 1
         self._visible(o, pred)  # sets self._in_frame: its lines inside the frame, hidden or not
         gone = self._in_frame < 0.2 * len(o.line_pts)  # (almost) out of the frame, not hidden behind one in front:

@@ -6,7 +6,9 @@ A part region takes, from the object in view whose transform lays its outline be
 `objects_weight` x alignment^2 (a farther keyframe's object less). A region only partly inside a footprint (a head a
 pole hid in half at the keyframe, whole now) takes them when its outline there lands on the object's lines
 (`PARTIAL`, `PARTIAL_ALIGN`), from the parts the object's whole motion places only (`PARTIAL_COVER`); its pixels are
-then the object's (`bucket_veto`). Split from bucket_objects.py to keep files small. No torch.
+then the object's (`bucket_veto`). An object coasting behind one in view votes for its first `HIDDEN_FRAMES`
+frames (`_hidden_votes`) under the transform its visible lines give. Split from bucket_objects.py to keep files
+small. No torch.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from .bucket_pose import ALIGN, _apply
 PARTIAL = 0.4  # outline share inside an object's keyframe footprint from which a region is partly its: a head that
 #               a pole hid in half at the keyframe comes out whole, half its outline where the pole was
 PARTIAL_ALIGN = 0.8  # ... when this share of those outline samples lands on the object's lines (stricter than ALIGN)
+HIDDEN_FRAMES = 2  # frames a coasting object votes from its visible lines: later its pose is a guess (a hop)
+HIDDEN_WEIGHT = 0.7  # alignment factor of a coasting object's votes (its transform is a guess)
 PARTIAL_COVER = 0.4  # ... and its pixels land on that many of the object's placed parts: a sky region beside a roof
 #                     that joined a character's object covered 30-39% of where the roof would be
 
@@ -45,14 +49,7 @@ class ObjectVotesMixin:
         for j, o in enumerate(self._objs):
             if not o.live or o.miss:  # lost, or coasting behind another: it explains nothing it does not see
                 continue
-            h, w = o.near.shape
-            q = np.rint(_apply(o.A, p) - (o.ox, o.oy)).astype(np.int64)
-            ok = track.in_box(q[:, 0], q[:, 1], w, h)
-            qy, qx = q[ok, 1], q[ok, 0]
-            hit = np.zeros(len(p), bool)
-            hit[ok] = o.near[qy, qx]
-            inf = np.zeros(len(p), bool)
-            inf[ok] = o.foot[qy, qx]
+            hit, inf = _landing(o, o.A, p)
             a = np.bincount(lab, weights=hit, minlength=n + 1) / cnt
             cin = np.bincount(lab, weights=inf, minlength=n + 1)
             a[cin / cnt < 0.8] = 0.0
@@ -84,7 +81,7 @@ class ObjectVotesMixin:
         self._add_votes(regions, partly, pa, pwho, votes, wsum, placed_in=(keys, near_cur))
         return votes, wsum
 
-    def _add_votes(self, regions: Regions, use, align, who, votes, wsum, placed_in=None) -> None:
+    def _add_votes(self, regions: Regions, use, align, who, votes, wsum, placed_in=None, hint=False) -> None:
         """Add to `votes`/`wsum` the paints each object `who` lays on the regions `use` (weighted by `align`), for
         regions at least half covered by them. `placed_in` (keys, near_cur), for regions partly in a footprint:
         `PARTIAL_COVER`, from the parts its whole motion places on `near_cur` only; those regions' pixels are then the
@@ -100,7 +97,7 @@ class ObjectVotesMixin:
             ids = np.flatnonzero(use & (who == j))
             b = regions.bbox[ids]
             x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
-            M = o.A.copy()
+            M = (o.hint if hint else o.A).copy()
             M[:, 2] += M[:, :2] @ (x0, y0) - (o.ox, o.oy)
             src = o.votes
             if partial:  # only parts whose own lines the whole motion lays on current lines: scenery that joined the
@@ -130,6 +127,46 @@ class ObjectVotesMixin:
             votes += wq[:, None] * c / area[:, None]
             wsum += wq
 
+    def _hidden_votes(self, regions: Regions, samples, align: np.ndarray, front_pts: np.ndarray):
+        """Votes of objects coasting behind one in front, for regions no object in view explains: a region takes
+        them when its outline away from the front objects' lines lands on the coasting object's own lines under the
+        best transform its visible lines gave (`hint`)."""
+        cfg = self.config
+        H, W = self._shape
+        n = regions.n
+        k = len(self.palette)
+        votes = np.zeros((n + 1, k), np.float32)
+        wsum = np.zeros(n + 1, np.float32)
+        hidden = [j for j, o in enumerate(self._objs) if o.live and 0 < o.miss <= HIDDEN_FRAMES and o.hint is not None]
+        if not hidden:
+            return votes, wsum
+        lab, xs, ys, _ = samples
+        front = np.zeros((H, W), np.uint8)
+        if len(front_pts):
+            front[front_pts[:, 1].astype(np.int64), front_pts[:, 0].astype(np.int64)] = 1
+            front = cv2.dilate(front, np.ones((3, 3), np.uint8))
+        free = front[ys, xs] == 0
+        fcnt = np.bincount(lab, weights=free, minlength=n + 1)
+        p = np.stack([xs, ys], 1).astype(np.float64)
+        best = np.zeros(n + 1)
+        who = np.full(n + 1, -1)
+        for j in hidden:
+            hit, inf = _landing(self._objs[j], self._objs[j].hint, p)
+            a = np.bincount(lab, weights=hit & free, minlength=n + 1) / np.maximum(fcnt, 1)
+            cin = np.bincount(lab, weights=inf, minlength=n + 1) / np.maximum(np.bincount(lab, minlength=n + 1), 1)
+            a[(cin < 0.8) | (fcnt < 8)] = 0.0
+            better = a > best
+            best[better], who[better] = a[better], j
+        part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
+        use = part & (best >= ALIGN) & (who >= 0) & (align < ALIGN)
+        if self._in_view is not None:  # a part of the one in front its own fit misses (a swinging arm) is not it
+            inside = np.bincount(regions.inner.ravel(), weights=self._in_view.ravel(), minlength=n + 1)
+            use &= inside < 0.5 * np.maximum(regions.area, 1)
+        use[0] = False
+        if use.any():
+            self._add_votes(regions, use, best * HIDDEN_WEIGHT, who, votes, wsum, hint=True)
+        return votes, wsum
+
     def _add_object_votes(self, score: np.ndarray, key_score: np.ndarray, weight_sum: np.ndarray) -> None:
         if getattr(self, "_obj_votes", None) is None:
             return
@@ -137,3 +174,16 @@ class ObjectVotesMixin:
         score += votes
         key_score += votes
         weight_sum += wsum
+
+
+def _landing(o, A: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(bool [m] on the object's own keyframe lines, bool [m] inside its keyframe footprint) for points `p` [m, 2]
+    (x, y) of the current frame under transform A."""
+    h, w = o.near.shape
+    q = np.rint(_apply(A, p) - (o.ox, o.oy)).astype(np.int64)
+    ok = track.in_box(q[:, 0], q[:, 1], w, h)
+    hit = np.zeros(len(p), bool)
+    inf = np.zeros(len(p), bool)
+    hit[ok] = o.near[q[ok, 1], q[ok, 0]]
+    inf[ok] = o.foot[q[ok, 1], q[ok, 0]]
+    return hit, inf

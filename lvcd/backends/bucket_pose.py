@@ -57,6 +57,7 @@ class _Obj:
         self.fit = 1.0
         self.miss = 0
         self.live = True
+        self.hint = None  # coasting: the best transform found on its visible lines, below `FIT` (hidden votes)
         self.attached = np.zeros(0, np.int64)  # keyframe part regions moving with it but not fitted (swinging arms)
         self.reach = None  # cached keyframe crops of where it and its attached parts may lie (bucket_objects)
         self.limb_parts = None  # cached moments of its keyframe parts (bucket_limbs)
@@ -212,11 +213,13 @@ class PoseMixin:
             out.append((cnt, np.bincount(pm, weights=hm, minlength=len(o.ids)) / np.maximum(cnt, 1)))
         return out
 
-    def _fit(self, o: _Obj, A: np.ndarray, near_cur: np.ndarray) -> tuple[float, int]:
-        """(share of the object's visible keyframe lines that A lays on current lines, visible count)."""
+    def _fit(self, o: _Obj, A: np.ndarray, near_cur: np.ndarray, seen: int | None = None) -> tuple[float, int]:
+        """(share of the object's visible keyframe lines that A lays on current lines, visible count). `seen`: the
+        fewest visible lines judged (default: `SEEN` of those in the frame)."""
         inside, p = self._visible(o, A)
         nv = int(inside.sum())
-        if nv < max(MIN_PAIRS, SEEN * self._in_frame):  # mostly behind objects in front: too little to judge
+        least = max(MIN_PAIRS, SEEN * self._in_frame) if seen is None else seen
+        if nv < least:  # mostly behind objects in front: too little to judge
             return 0.0, nv
         H, W = self._shape
         q = np.rint(p[inside]).astype(np.int64)

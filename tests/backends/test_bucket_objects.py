@@ -419,3 +419,33 @@ def test_a_part_the_keyframe_showed_in_part_takes_its_objects_paint_when_whole()
             assert m.sum() > 800  # the whole head is in view
             right.append(float((rgb_codes(pred)[m] == rgb_codes(clip["gt"][t])[m]).mean()))
     assert min(right) > 0.9, right
+
+
+def test_a_character_hidden_behind_another_still_paints_what_shows_of_it():
+    """`fast_squash` seed 4: character 0 passes behind character 1 in the last frames, and too little of it shows to
+    fit it (it coasts). The pieces that still show beside the one in front (head, shadow, ears) had no object's
+    votes and took the sky's. Now its transform from the lines it shows votes for regions outside the one in front
+    whose outline lands on its lines, for the first frames it coasts; those votes must mostly be the truth's paint."""
+    clip = make_clip(SPEC["fast_squash"], seed=4)
+    gen, colorizer = colorize_clip(clip, BucketConfig(objects=True, lookahead=0))
+    voted = []
+    hidden = colorizer._hidden_votes
+
+    def spy(regions, *a):
+        v, w = hidden(regions, *a)
+        voted.append((regions, v, w))
+        return v, w
+
+    colorizer._hidden_votes = spy
+    right = total = 0
+    for t in range(len(clip["gt"])):
+        seen = len(voted)
+        next(gen)
+        codes, truth = rgb_codes(colorizer.palette), rgb_codes(clip["gt"][t])
+        for regions, v, w in voted[seen:]:
+            for r in np.flatnonzero(w > 0):
+                vals, cnt = np.unique(truth[regions.inner == r], return_counts=True)
+                right += int(codes[int(v[r].argmax())] == vals[cnt.argmax()])
+                total += 1
+    assert total >= 5, total
+    assert right >= 0.75 * total, (right, total)
