@@ -83,3 +83,35 @@ def test_eval_bucket_several_seeds_and_explain(tmp_path):
     clips = [c for s in res["seeds"] for c in s["clips"]]
     expected = sum(c["region_acc"] * c["regions"] for c in clips) / sum(c["regions"] for c in clips)
     assert abs(res["overall_region_acc"] - expected) < 1e-9
+    # the same run compared with itself changes nothing; compare_bucket reads the several-seeds form
+    same = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare_bucket.py"), str(out), str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "clips: 2 compared, 0 up, 0 down" in same.stdout
+
+
+def test_compare_bucket_counts_clips_up_and_down_per_seed():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from compare_bucket import compare
+
+    def run(accs):
+        clips = [
+            {"clip": n, "region_acc": a, "first_tenth": 1.0, "last_tenth": a}
+            for n, a in zip(["hop_pan", "occlusion"], accs)
+        ]
+        return {
+            "seed": 4,
+            "clips": clips,
+            "overall_region_acc": sum(accs) / 2,
+            "worst_clip_acc": min(accs),
+            "max_decay": 0.1,
+        }
+
+    lines = compare(run([0.90, 0.95]), run([0.92, 0.94]))
+    assert "clips: 2 compared, 1 up, 1 down" in lines
+    assert any(line.startswith("seed   4 hop_pan") and "+0.0200" in line for line in lines)
+    assert any("occlusion" in line and "-0.0100" in line for line in lines)
+    assert sum("hop_pan" in line or "occlusion" in line for line in compare(run([0.9, 0.9]), run([0.9, 0.9]))) == 0
