@@ -56,7 +56,7 @@ from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_limbs import LimbsMixin
 from .bucket_match import NO_VOTE, _Key
-from .bucket_objvotes import ObjectVotesMixin
+from .bucket_objvotes import HIDDEN_FRAMES, ObjectVotesMixin
 from .bucket_pose import (
     ALIGN,
     CLAIM,
@@ -321,9 +321,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
             free, near = pts, near_cur
             if claimed.any():
                 free = pts[~claimed]
-                img = np.zeros((H, W), np.uint8)
-                img[free[:, 1].astype(np.int64), free[:, 0].astype(np.int64)] = 1
-                near = cv2.dilate(img, np.ones((3, 3), np.uint8)).view(bool)
+                near = track.near_points(free, H, W)
             self._step(o, free, near, None if key is None or key.index >= i else key.chain, cur_img)
             if o.live and o.miss == 0:
                 claimed |= self._on_lines(o, pts)
@@ -409,13 +407,14 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         # every starting guess gets a shift search (cheap; guesses that land together once); the best (of near ties,
         # the nearest the prediction) goes on to the rotation/squash search and closest points, the costly steps
         # (the next one if those fail)
-        starts, cands = [], []
+        starts, shifted, cands = [], [], []
         rest = _at_rest(o, pred) if o.miss else None  # coasting: maybe stuck in a wrong rotation or squash
         for A0 in (pred, found, guess, rest):
             if A0 is None or any(np.abs(A0 - B).max() < 0.5 for B in starts):
                 continue
             starts.append(A0)
-            c = judged(self._chamfer(o, A0, near_cur, shapes=False))
+            shifted.append(self._chamfer(o, A0, near_cur, shapes=False))
+            c = judged(shifted[-1])
             if c is not None:
                 cands.append(c)
         top = max((x[0] for x in cands), default=0.0)
@@ -437,8 +436,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         o.A = pred  # hidden or lost: coast on the prediction
         o.fit = 0.0 if best is None else best[0]
         hint = None  # hidden behind one in front: its place is taken, and the lines it shows place it
-        for A0 in starts:
-            A = self._chamfer(o, A0, near_cur, shapes=False)
+        for A in shifted if o.miss < HIDDEN_FRAMES else ():  # (votes only in its first coasting frames)
             if np.hypot(*(o.pos(A) - p0)) <= GATE * max(H, W):
                 f, nv = self._fit(o, A, near_cur, seen=MIN_PAIRS)
                 if nv <= (1.0 - HIDDEN) * self._in_frame and (hint is None or f > hint[0]):

@@ -141,26 +141,23 @@ class ObjectVotesMixin:
         if not hidden:
             return votes, wsum
         lab, xs, ys, _ = samples
-        front = np.zeros((H, W), np.uint8)
-        if len(front_pts):
-            front[front_pts[:, 1].astype(np.int64), front_pts[:, 0].astype(np.int64)] = 1
-            front = cv2.dilate(front, np.ones((3, 3), np.uint8))
-        free = front[ys, xs] == 0
+        free = ~track.near_points(front_pts, H, W)[ys, xs]  # outline samples off the front objects' lines
         fcnt = np.bincount(lab, weights=free, minlength=n + 1)
+        cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1)
         p = np.stack([xs, ys], 1).astype(np.float64)
         best = np.zeros(n + 1)
         who = np.full(n + 1, -1)
         for j in hidden:
             hit, inf = _landing(self._objs[j], self._objs[j].hint, p)
             a = np.bincount(lab, weights=hit & free, minlength=n + 1) / np.maximum(fcnt, 1)
-            cin = np.bincount(lab, weights=inf, minlength=n + 1) / np.maximum(np.bincount(lab, minlength=n + 1), 1)
+            cin = np.bincount(lab, weights=inf, minlength=n + 1) / cnt
             a[(cin < 0.8) | (fcnt < 8)] = 0.0
             better = a > best
             best[better], who[better] = a[better], j
         part = (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
         use = part & (best >= ALIGN) & (who >= 0) & (align < ALIGN)
         if self._in_view is not None:  # a part of the one in front its own fit misses (a swinging arm) is not it
-            inside = np.bincount(regions.inner.ravel(), weights=self._in_view.ravel(), minlength=n + 1)
+            inside = np.bincount(regions.inner[self._in_view], minlength=n + 1)
             use &= inside < 0.5 * np.maximum(regions.area, 1)
         use[0] = False
         if use.any():

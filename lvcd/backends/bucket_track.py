@@ -43,6 +43,14 @@ def in_box(x: np.ndarray, y: np.ndarray, w: int, h: int) -> np.ndarray:
     return (x.view(np.dtype(f"u{x.itemsize}")) < w) & (y.view(np.dtype(f"u{y.itemsize}")) < h)
 
 
+def near_points(pts: np.ndarray, h: int, w: int) -> np.ndarray:
+    """bool [h, w]: pixels within one (8-neighbour) of the points `pts` (float [m, 2] (x, y), integer-valued, inside
+    the frame)."""
+    img = np.zeros((h, w), np.uint8)
+    img[pts[:, 1].astype(np.int64), pts[:, 0].astype(np.int64)] = 1
+    return cv2.dilate(img, np.ones((3, 3), np.uint8)).view(bool)
+
+
 def valid(chain: np.ndarray) -> np.ndarray:
     """bool [h, w]: positions inside the frame, -1 < x < w and -1 < y < h (one OpenCV pass: the open bounds as the
     nearest float32 values inside them). The bounds are `chain`'s own shape: pass the whole map, then subsample."""
