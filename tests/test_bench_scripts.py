@@ -115,3 +115,25 @@ def test_compare_bucket_counts_clips_up_and_down_per_seed():
     assert any(line.startswith("seed   4 hop_pan") and "+0.0200" in line for line in lines)
     assert any("occlusion" in line and "-0.0100" in line for line in lines)
     assert sum("hop_pan" in line or "occlusion" in line for line in compare(run([0.9, 0.9]), run([0.9, 0.9]))) == 0
+
+
+def _probe(*args) -> str:
+    cmd = [sys.executable, str(ROOT / "scripts" / "probe_bucket.py"), *args, "--seed", "1", "--clip", "hop_pan"]
+    return subprocess.run(cmd + ["--scale", "0.5"], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+
+
+def test_probe_bucket_names_truth_parts(tmp_path):
+    """Each diagnostic runs on a small clip and answers in the benchmark's part names."""
+    out = _probe("objects", "--frame", "5")
+    assert "objects" in out.splitlines()[0] and "c0." in out and "parts:" in out
+    out = _probe("votes", "--part", "c0.head", "--frames", "2,6")
+    assert "frame 2 c0.head piece" in out and "frame 6 c0.head piece" in out
+    assert "keyframe" in out and "previous frame" in out
+    out = _probe("map", "--part", "c0.head", "--frames", "3")
+    assert "frame 3 c0.head" in out and "-> keyframe 0" in out and "lands on c0.head" in out
+    png = tmp_path / "probe.png"
+    _probe("images", "--frames", "0,4", "-o", str(png))
+    import cv2
+
+    img = cv2.imread(str(png))
+    assert img is not None and img.shape[:2] == (2 * 160, 3 * 288)
