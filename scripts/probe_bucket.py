@@ -8,7 +8,8 @@ benchmark's truth parts ("c0.arm_l", "roof"), never bare region ids or palette i
         each tracked object: its keyframe regions by the part they are, attached parts, live / coasting, fit
     python scripts/probe_bucket.py votes --seed 14 --clip hop_pan --part roof --frames 4,9
         each piece of that part: its region, the paint decided, confidence, keyframe backing, and the top paints
-        of every vote source (keyframe flow, previous frame, objects)
+        of every vote source (keyframe flow, shape matches against the keyframe and the previous frame, objects,
+        re-identification, previous frame)
     python scripts/probe_bucket.py map --seed 3 --clip fast_squash --part roof --frames 3,10,20
         where each keyframe's position map sends that part's pixels (the truth there), before and after the veto
     python scripts/probe_bucket.py images --seed 3 --clip fast_squash --frames 0,4,10 -o /tmp/roof.png
@@ -104,7 +105,7 @@ def _run(c: Clip, last: int, setup=None, lookahead: int | None = None):
     inner = colorizer._match
 
     def match(la, regions, cur_img, keys, prev, i):
-        state["i"] = i
+        state["i"], state["keys"] = i, keys
         out = inner(la, regions, cur_img, keys, prev, i)
         state["frames"].setdefault(i, {}).update(regions=regions, keys=keys, out=out)
         return out
@@ -158,6 +159,26 @@ def cmd_votes(c: Clip, a) -> None:
 
         rec("_dense_votes")
         rec("_dense_votes_split")
+
+        def in_place(name, label, arg):  # sources that add to arrays they are given: the change they make
+            inner = getattr(colorizer, name)
+
+            def wrapped(*args, **kwargs):
+                before = args[arg].copy()
+                result = inner(*args, **kwargs)
+                if state["i"] in frames:
+                    which = label(args) if callable(label) else label
+                    src = state["frames"].setdefault(state["i"], {}).setdefault("src", [])
+                    src.append((which, args[arg] - before))
+                return result
+
+            setattr(colorizer, name, wrapped)
+
+        def rescue(a):  # a shape match against a keyframe or the previous frame
+            return "shape, keyframe" if any(a[3] is k.frame for k in state["keys"]) else "shape, previous"
+
+        in_place("_rigid_rescue", rescue, 4)
+        in_place("_reidentify", "re-identified", 6)  # key_score: the keyframe backing it gives
         inner_obj = colorizer._add_object_votes
 
         def objects(score, key_score, weight_sum):

@@ -128,7 +128,7 @@ def test_probe_bucket_names_truth_parts(tmp_path):
     assert "objects" in out.splitlines()[0] and "c0." in out and "parts:" in out
     out = _probe("votes", "--part", "c0.head", "--frames", "2,6")
     assert "frame 2 c0.head piece" in out and "frame 6 c0.head piece" in out
-    assert "keyframe" in out and "previous frame" in out
+    assert "keyframe" in out and "previous frame" in out and "shape, previous" in out
     out = _probe("map", "--part", "c0.head", "--frames", "3")
     assert "frame 3 c0.head" in out and "-> keyframe 0" in out and "lands on c0.head" in out
     png = tmp_path / "probe.png"
