@@ -9,7 +9,9 @@ keyframe parts one by one: the region's centroid is laid on the part's and its l
 inside that part, gives the region its paint. Only parts that the whole motion does not place already (their own
 lines miss, no current region it explains lies on them), of similar area, width and length, within reach of where the
 object puts them are tried; each part goes to one region (the best fitting first: a pocket of sky between the arm and
-the body is shaped like the arm too), and a tie between two parts of different paints gives nothing.
+the body is shaped like the arm too), and a tie between two parts of different paints gives nothing. A part given
+to a region is taken for this frame, as one the object's fit lays a region on: no other region takes it by shape
+(`_rigid_rescue`; two characters drawn alike have arms of one shape).
 
 Memory: per object, the keyframe parts' moments (a few floats each). No torch.
 """
@@ -130,6 +132,12 @@ class LimbsMixin:
                 continue  # two parts of different paints fit alike
             taken.add((found[0][4], found[0][2]))
             self._claims.setdefault(found[0][5], []).append(np.array([[r, found[0][2]]], np.int64))
+            got = getattr(self, "_key_taken", None)  # that part is here already: no other region takes it by shape
+            if got is not None:
+                if found[0][5] not in got:
+                    key = next(k for k in keys if k.index == found[0][5])
+                    got[found[0][5]] = np.zeros(key.frame.regions.n + 1, bool)
+                got[found[0][5]][found[0][2]] = True
             wq = np.float32(cfg.objects_weight * getattr(self, "_near_w", {}).get(found[0][5], 1.0) * share**2)
             votes[r, paint] += wq
             wsum[r] += wq
