@@ -11,7 +11,8 @@ lines miss, no current region it explains lies on them), of similar area, width 
 object puts them are tried; each part goes to one region (the best fitting first: a pocket of sky between the arm and
 the body is shaped like the arm too), and a tie between two parts of different paints gives nothing. A part given
 to a region is taken for this frame, as one the object's fit lays a region on: no other region takes it by shape
-(`_rigid_rescue`; two characters drawn alike have arms of one shape).
+(`_rigid_rescue`; two characters drawn alike have arms of one shape); and that region is recorded as the part
+(`obj_src`) for the next frame's matches against this one.
 
 Memory: per object, the keyframe parts' moments (a few floats each). No torch.
 """
@@ -138,6 +139,9 @@ class LimbsMixin:
                     key = next(k for k in keys if k.index == found[0][5])
                     got[found[0][5]] = np.zeros(key.frame.regions.n + 1, bool)
                 got[found[0][5]][found[0][2]] = True
+            src = getattr(self, "_obj_src", None)  # and this region is that part, for the next frame's matches
+            if src is not None:
+                src[0][r], src[1][r] = found[0][5], found[0][2]
             wq = np.float32(cfg.objects_weight * getattr(self, "_near_w", {}).get(found[0][5], 1.0) * share**2)
             votes[r, paint] += wq
             wsum[r] += wq

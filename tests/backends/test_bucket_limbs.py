@@ -124,6 +124,28 @@ def test_a_keyframe_arm_the_limb_matcher_placed_is_no_shape_match_for_another_ar
     assert ok >= 0.8 * total, (ok, total)
 
 
+def test_a_region_the_limb_matcher_places_is_recorded_as_that_keyframe_part():
+    """The next frame's shape matches against this one skip regions whose keyframe part is taken again
+    (`_taken_in_prev`, through `obj_src`): a region the limb matcher lays on a keyframe arm is recorded as that arm,
+    as a region an object's fit explains is."""
+    clip = make_clip(SPEC["hop_pan"], seed=7)
+    gen, colorizer = colorize_clip(clip, BucketConfig(lookahead=0))
+    placed = []
+    limbs = colorizer._limb_votes
+
+    def spy(regions, *a):
+        votes, wsum = limbs(regions, *a)
+        for r in np.flatnonzero(wsum > 0):
+            placed.append((int(colorizer._obj_src[0][r]), int(colorizer._obj_src[1][r])))
+        return votes, wsum
+
+    colorizer._limb_votes = spy
+    for _ in range(30):
+        next(gen)
+    assert len(placed) >= 5, placed
+    assert all(k == -1 and part > 0 for k, part in placed), placed  # the one reference: keyframe index -1
+
+
 def test_lines_of_a_character_in_front_are_not_a_region_outline():
     """Outline samples on lines an object in view lays its own lines on are dropped for regions no object explains
     (scenery behind a character), kept for the object's own regions and for regions left with too few."""
