@@ -48,8 +48,7 @@ class Clip:
     def __init__(self, seed: int, name: str, scale: float):
         self.clip = next(iter(make_bench(seed, [name], scale)))
         self.names = self.clip["names"]
-        by_name = {v: k for k, v in self.names.items()}
-        self.ids_of = by_name
+        self.ids_of = {v: k for k, v in self.names.items()}
 
     def part_id(self, part: str) -> int:
         if part not in self.ids_of:
@@ -82,18 +81,6 @@ class Clip:
 def _top(row: np.ndarray, paints: list[str], k: int = 3) -> str:
     order = np.argsort(-row)[:k]
     return ", ".join(f"{paints[p]} {row[p]:.1f}" for p in order if row[p] > 0) or "-"
-
-
-def _spy(colorizer, name: str, after):
-    """Wrap one method of this colorizer instance: `after(args, kwargs, result)` sees every call."""
-    inner = getattr(colorizer, name)
-
-    def wrapped(*args, **kwargs):
-        result = inner(*args, **kwargs)
-        after(args, kwargs, result)
-        return result
-
-    setattr(colorizer, name, wrapped)
 
 
 def _run(c: Clip, last: int, setup=None, lookahead: int | None = None):
@@ -179,15 +166,7 @@ def cmd_votes(c: Clip, a) -> None:
 
         in_place("_rigid_rescue", rescue, 4)
         in_place("_reidentify", "re-identified", 6)  # key_score: the keyframe backing it gives
-        inner_obj = colorizer._add_object_votes
-
-        def objects(score, key_score, weight_sum):
-            before = score.copy()
-            inner_obj(score, key_score, weight_sum)
-            if state["i"] in frames:
-                state["frames"].setdefault(state["i"], {}).setdefault("src", []).append(("objects", score - before))
-
-        colorizer._add_object_votes = objects
+        in_place("_add_object_votes", "objects", 0)  # score
 
     colorizer, state, _ = _run(c, max(a.frames), setup)
     paints = c.paint_names(colorizer.palette)

@@ -131,18 +131,17 @@ class LimbsMixin:
             share, paint = found[0][:2]
             if any(f[0] >= share - LIMB_TIE and f[1] != paint for f in found[1:]):
                 continue  # two parts of different paints fit alike
-            taken.add((found[0][4], found[0][2]))
-            self._claims.setdefault(found[0][5], []).append(np.array([[r, found[0][2]]], np.int64))
-            got = getattr(self, "_key_taken", None)  # that part is here already: no other region takes it by shape
-            if got is not None:
-                if found[0][5] not in got:
-                    key = next(k for k in keys if k.index == found[0][5])
-                    got[found[0][5]] = np.zeros(key.frame.regions.n + 1, bool)
-                got[found[0][5]][found[0][2]] = True
-            src = getattr(self, "_obj_src", None)  # and this region is that part, for the next frame's matches
-            if src is not None:
-                src[0][r], src[1][r] = found[0][5], found[0][2]
-            wq = np.float32(cfg.objects_weight * getattr(self, "_near_w", {}).get(found[0][5], 1.0) * share**2)
+            ki, kp = found[0][5], found[0][2]  # the keyframe and its part this region is
+            taken.add((found[0][4], kp))
+            self._claims.setdefault(ki, []).append(np.array([[r, kp]], np.int64))
+            # that part is here already: no other region takes it by shape (`_taken_in_keys` ran just before), and
+            # this region is that part for the next frame's matches against this one
+            if ki not in self._key_taken:
+                key = next(k for k in keys if k.index == ki)
+                self._key_taken[ki] = np.zeros(key.frame.regions.n + 1, bool)
+            self._key_taken[ki][kp] = True
+            self._obj_src[0][r], self._obj_src[1][r] = ki, kp
+            wq = np.float32(cfg.objects_weight * getattr(self, "_near_w", {}).get(ki, 1.0) * share**2)
             votes[r, paint] += wq
             wsum[r] += wq
         return votes, wsum
