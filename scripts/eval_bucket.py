@@ -39,6 +39,7 @@ for p in (str(ROOT), str(ROOT / "scripts")):
 from make_cel_bench import CLIP_NAMES, SEEDS, make_bench  # noqa: E402
 
 from lvcd.backends.bucket import BucketColorizer, BucketConfig  # noqa: E402
+from lvcd.lineart.regions import RegionConfig  # noqa: E402
 
 SIZE_BINS = [(0, 100, "small<100px"), (100, 1000, "mid100-1000px"), (1000, 1 << 40, "large>1000px")]
 SPEED_BINS = [(0, 1, "still<1px/f"), (1, 8, "slow1-8px/f"), (8, 1e9, "fast>8px/f")]
@@ -191,6 +192,12 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--explain", action="store_true", help="print every frame's wrong regions: shape(px)->whose paint it got"
     )
+    ap.add_argument(
+        "--hole-length",
+        type=int,
+        default=None,
+        help="close pinholes through strokes up to this - 1 px (RegionConfig.hole_length; default: the colorizer's)",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     names = args.clips.split(",") if args.clips else None
@@ -235,7 +242,10 @@ def _summary(clips: list[dict], label: str) -> tuple[float, float, float]:
 def _eval_seed(label: str, seed: int, names, args) -> dict:
     results, kinds = [], {}
     for clip in make_bench(seed, names, args.scale):
-        r = eval_clip(clip, explain=args.explain)
+        config = None
+        if args.hole_length is not None:
+            config = BucketConfig(regions=RegionConfig(hole_length=args.hole_length))
+        r = eval_clip(clip, config, explain=args.explain)
         results.append(r)
         for k, (o, n) in r["kinds"].items():
             a, b = kinds.get(k, (0, 0))

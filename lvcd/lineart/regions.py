@@ -8,6 +8,8 @@
    two or more "balls" (components of the dilated segmentation) leaked through a gap and is split between
    them, each pixel going to its nearest ball. Regions holding one ball or none (thin strips, eye highlights) are
    left exactly as drawn, so gap closing never erases small regions the way a plain morphological closing does.
+   Before both, with `hole_length` set: pinholes through a stroke (the pen lifted 1-4 px) are closed along the
+   stroke (`gaps.py`), which needs no ball: a thin part whose outline has one (an ear rim) stays its own region.
 3. Specks (a few pixels, typically holes inside thick or sketchy strokes) are treated as line (their ids stay unused).
 4. Every line pixel is assigned to its nearest region (`labels`), so a colouring fills the whole frame; `interior`
    keeps the distinction for voting and for compositing lines back on top.
@@ -24,9 +26,11 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
+from .gaps import stroke_holes
 from .normalize import Lineart, LineartConfig, normalize_lineart
 
 MAX_LINE_WIDTH = 8.0  # px: wider "strokes" are fills (caps `estimate_line_width`)
+MAX_HOLE_SHARE = 0.25  # a "hole" closing more of its region than this is the region (a pupil), not a pinhole
 AUTO_GAP_RADIUS = 1  # px, closes gaps up to ~3 px. It does not grow with the line width: a ball as wide as a
 #                      thick pen never fits in thin parts (ear rims, stripes), so their leaks would never be split
 
@@ -35,11 +39,15 @@ AUTO_GAP_RADIUS = 1  # px, closes gaps up to ~3 px. It does not grow with the li
 class RegionConfig:
     """How a line mask becomes regions."""
 
-    gap_radius: int | None = None  # None: `AUTO_GAP_RADIUS` (1 px) whatever the line width; 0 disables
+    gap_radius: int | None = None  # None: `AUTO_GAP_RADIUS` (1 px) whatever the line width; 0 disables (pinholes
+    #                                through a stroke are `hole_length`'s)
     min_ball_area: int | None = None  # a ball smaller than this (px) is no evidence of a region behind a gap;
     #                                   None: 6 * radius^2 (24 px for the 2-px radius)
     wide_gap_radius: int | None = None  # a second pass for what the first left joined (wide gaps of thick pens);
     #                                     None: 2 x the line width when that is > gap_radius, else none; 0 = none
+    hole_length: int = 0  # > 0: close holes of up to this - 1 px through a stroke, along it (`gaps.py`): a thin
+    #                       part whose outline has one holds no ball. 5 fits the hard benchmark's 2-4 px gaps; off
+    #                       by default while the matcher is tuned on the segmentation without it (bucket-benchmark.md)
     speck_area: int = 1  # components smaller than this (px) are treated as line; 1 keeps all (BasicPBC)
     line_connectivity: int = 4  # 4: regions are 4-connected, so 8-connected 1-px lines close them (BasicPBC)
 
@@ -51,6 +59,8 @@ class RegionConfig:
             )
         if self.min_ball_area is not None and self.min_ball_area < 1:
             raise ValueError(f"`min_ball_area` must be >= 1 or None (got {self.min_ball_area}).")
+        if self.hole_length < 0 or self.hole_length == 1:
+            raise ValueError(f"`hole_length` must be 0 (off) or >= 2 px (got {self.hole_length}).")
         if self.line_connectivity not in (4, 8):
             raise ValueError(f"`line_connectivity` must be 4 or 8 (got {self.line_connectivity}).")
 
@@ -214,6 +224,8 @@ def segment_regions(
         raise ValueError(f"a line mask must be [H, W] (got shape {mask.shape}).")
     cfg = (config or RegionConfig()).resolved(mask)
     h, w = mask.shape
+    if cfg.hole_length:  # 1a. pinholes through strokes become line where they split a region
+        mask = _close_holes(mask, *stroke_holes(mask, cfg.hole_length), cfg.line_connectivity)
     # 1. raw regions: 4-connected components of non-line pixels (label 0 = line)
     n0, labels, stats, cents = cv2.connectedComponentsWithStats(
         (~mask).view(np.uint8), connectivity=cfg.line_connectivity, ltype=cv2.CV_32S
@@ -287,6 +299,40 @@ def segment_regions(
     # 4. every line (and speck) pixel takes its nearest region's id
     labels = _fill_lines(inner, interior)
     return Regions(labels=labels, interior=interior, n=n, area=area, centroid=centroid, bbox=bbox, inner=inner)
+
+
+def _close_holes(mask: np.ndarray, ys: np.ndarray, xs: np.ndarray, connectivity: int) -> np.ndarray:
+    """`mask` with the pinhole pixels (ys, xs) made line where they split a region in two (a thin part from what
+    leaked into it). Left as drawn: fills that only shave a notch off a region's edge or a corner (they split nothing),
+    and fills taking more than `MAX_HOLE_SHARE` of a region (a pupil a few pixels across is a region, not a hole)."""
+    if not len(ys):
+        return mask
+    n_raw, raw = cv2.connectedComponents((~mask).view(np.uint8), connectivity=connectivity, ltype=cv2.CV_32S)
+    at = raw[ys, xs]
+    lost = np.bincount(at, minlength=n_raw)
+    ok = (lost <= MAX_HOLE_SHARE * np.bincount(raw.ravel(), minlength=n_raw))[at]
+    ys, xs, at = ys[ok], xs[ok], at[ok]
+    if not len(ys):
+        return mask
+    filled = mask.copy()
+    filled[ys, xs] = True
+    _, lab = cv2.connectedComponents((~filled).view(np.uint8), connectivity=connectivity, ltype=cv2.CV_32S)
+    # the regions of the filled frame next to each raw region's fills: two or more -> the fills split it
+    h, w = mask.shape
+    pairs = np.concatenate(
+        [
+            np.stack([at, lab[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)]], 1)
+            for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0))
+        ]
+    )  # [4N, 2] (raw region, filled region next to a fill pixel)
+    pairs = np.unique(pairs[pairs[:, 1] > 0], axis=0)
+    split = np.bincount(pairs[:, 0], minlength=n_raw) >= 2
+    keep = split[at]
+    if keep.all():
+        return filled
+    out = mask.copy()
+    out[ys[keep], xs[keep]] = True
+    return out
 
 
 def _fill_lines(inner: np.ndarray, interior: np.ndarray) -> np.ndarray:
