@@ -2,9 +2,9 @@
 
 `RenderOptions` composes four groups: `RuntimeOptions` (which model, on which device: backend, model, device, dtype,
 offload, attention, compile), `SamplingOptions` (steps, overlap, seed, size, decode_chunk), `LookOptions` (polarity,
-keep_lines, bucket_mode, snap, reference_fit, reference_background, palette) and `OutputOptions` (crf, fmt, layers,
-overwrite, quiet, drift). Every field is checked once, in its group's `__post_init__`, with an error that names the
-CLI flag and the valid values.
+keep_lines, bucket_mode, pinholes, snap, reference_fit, reference_background, palette) and `OutputOptions` (crf, fmt,
+layers, overwrite, quiet, drift). Every field is checked once, in its group's `__post_init__`, with an error that
+names the CLI flag and the valid values.
 The public API takes these as flat keyword options (`colorize_video(..., steps=25)`); `RenderOptions.of(**flat)`
 builds the object and inside the package only the object travels. The CLI generates its flags from `FIELDS`
 (`lvcd.cli.options`), the shot manifest validates its `defaults:` / `options:` with the same object, and
@@ -226,6 +226,13 @@ class LookOptions:
         choices=BUCKET_MODES,
         pixels=True,
     )
+    pinholes: int = option(
+        0,
+        "bucket backend: close pinholes through strokes (the pen lifted for up to N-1 px) along the stroke, so a "
+        "thin part whose outline has one (an ear rim) stays its own region; 5 for 2-4 px gaps, 0 = off",
+        pixels=True,
+        metavar="N",
+    )
     snap: bool = option(False, "snap flat regions to the reference's palette", pixels=True)
     reference_fit: str = option(
         "error", "what to do with a reference of another aspect ratio", choices=REFERENCE_FITS, pixels=True
@@ -251,6 +258,9 @@ class LookOptions:
         if self.keep_lines is not None:
             _check_bool("keep_lines", self.keep_lines)
         _check_choice("bucket_mode", self.bucket_mode, BUCKET_MODES)
+        _check_int("pinholes", self.pinholes, 0, None, "; 0 turns it off, 5 closes 2-4 px gaps")
+        if self.pinholes == 1:
+            raise OptionError("pinholes", f"{flag_of('pinholes')} must be 0 (off) or >= 2 px (got 1).")
         _check_bool("snap", self.snap)
         _check_choice("reference_fit", self.reference_fit, REFERENCE_FITS)
         if self.reference_background is not None:

@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import LVCDError
+from ..lineart.regions import RegionConfig
 from ..model_dir import find_model, no_model_message
 from ..options import RenderOptions
 from .bucket import BucketColorizer, BucketConfig
@@ -66,7 +67,9 @@ class BucketBackend:
 
     def __init__(self, opts: RenderOptions):
         self.opts = opts
-        self.colorizer = RoutedBucketColorizer(BucketConfig(mode=opts.bucket_mode))  # = BucketColorizer without extras
+        regions = RegionConfig(hole_length=opts.pinholes)
+        # = BucketColorizer without extra references
+        self.colorizer = RoutedBucketColorizer(BucketConfig(mode=opts.bucket_mode, regions=regions))
 
     def confidence(self) -> dict | None:
         """The last shot's per-frame confidence (`lvcd.backends.bucket_confidence`); None in warp mode."""

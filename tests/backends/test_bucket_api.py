@@ -1,5 +1,5 @@
 """The bucket backend through lvcd.api: lines kept by default (the cel convention), `keep_lines=False` for paint
-only, `bucket_mode` validated and passed on, the confidence summary exposed for the sidecar."""
+only, `bucket_mode` and `pinholes` validated and passed on, the confidence summary exposed for the sidecar."""
 
 from __future__ import annotations
 
@@ -44,3 +44,15 @@ def test_bucket_mode_option():
     list(api.colorize_frames(frames, ref, backend=backend))
     conf = backend.confidence()
     assert conf["frames"] == len(frames) and "frames_to_check" in conf
+
+
+def test_pinholes_option_is_validated_and_reaches_the_segmentation():
+    for bad in (1, -2, 2.5, True):
+        with pytest.raises(LVCDError, match="pinholes"):
+            ColorizeOptions(pinholes=bad)
+    assert BucketBackend(ColorizeOptions()).colorizer.config.regions.hole_length == 0  # off by default
+    backend = BucketBackend(ColorizeOptions(pinholes=5, bucket_mode="flat"))
+    assert backend.colorizer.config.regions.hole_length == 5
+    frames, ref = clip()
+    out = list(api.colorize_frames(frames, ref, backend=backend))  # runs through (its effect: tests/lineart)
+    assert len(out) == len(frames) and all(tuple(o[25, 30]) == (200, 40, 40) for o in out)
