@@ -38,6 +38,7 @@ from eval_bucket import _codes, colorize_clip  # noqa: E402
 from make_cel_bench import CLIP_NAMES, make_bench  # noqa: E402
 
 from lvcd.backends.bucket import BucketConfig  # noqa: E402
+from lvcd.lineart.regions import RegionConfig  # noqa: E402
 
 MIN_PIECE = 10  # px: smaller pieces of a part (anti-aliasing crumbs) are not reported
 
@@ -45,8 +46,9 @@ MIN_PIECE = 10  # px: smaller pieces of a part (anti-aliasing crumbs) are not re
 class Clip:
     """One benchmark clip and names for what the colorizer works with."""
 
-    def __init__(self, seed: int, name: str, scale: float):
+    def __init__(self, seed: int, name: str, scale: float, hole_length: int = 0):
         self.clip = next(iter(make_bench(seed, [name], scale)))
+        self.hole_length = hole_length  # the colorizer's pinhole closing (RegionConfig.hole_length), 0 = its default
         self.names = self.clip["names"]
         self.ids_of = {v: k for k, v in self.names.items()}
 
@@ -87,7 +89,10 @@ def _run(c: Clip, last: int, setup=None, lookahead: int | None = None):
     """Colour the clip until frame `last` was output (the look-ahead matches a few frames further; `lookahead=0`:
     none, the tracker's state is then that frame's, as the look-ahead changes only the output); `setup(colorizer,
     state)` installs spies first. Returns (colorizer, state, outputs)."""
-    gen, colorizer = colorize_clip(c.clip, None if lookahead is None else BucketConfig(lookahead=lookahead))
+    kw = {} if lookahead is None else {"lookahead": lookahead}
+    if c.hole_length:
+        kw["regions"] = RegionConfig(hole_length=c.hole_length)
+    gen, colorizer = colorize_clip(c.clip, BucketConfig(**kw) if kw else None)
     state: dict = {"i": -1, "frames": {}}
     inner = colorizer._match
 
@@ -262,6 +267,7 @@ def main(argv=None) -> int:
         p.add_argument("--seed", type=int, required=True, help="benchmark seed (tune on any but 2, the held-out one)")
         p.add_argument("--clip", required=True, choices=CLIP_NAMES)
         p.add_argument("--scale", type=float, default=1.0, help="resize the clip (0.5: a quick look)")
+        p.add_argument("--hole-length", type=int, default=0, help="pinhole closing, as eval_bucket.py's (0: default)")
         if name == "objects":
             p.add_argument("--frame", type=int, required=True)
         else:
@@ -274,7 +280,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.seed == 2:
         print("note: seed 2 is the held-out seed; looking at it to choose anything spoils it", file=sys.stderr)
-    c = Clip(a.seed, a.clip, a.scale)
+    c = Clip(a.seed, a.clip, a.scale, a.hole_length)
     {"objects": cmd_objects, "votes": cmd_votes, "map": cmd_map, "images": cmd_images}[a.cmd](c, a)
     return 0
 
