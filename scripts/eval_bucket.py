@@ -241,10 +241,8 @@ def _summary(clips: list[dict], label: str) -> tuple[float, float, float]:
 
 def _eval_seed(label: str, seed: int, names, args) -> dict:
     results, kinds = [], {}
+    config = None if args.hole_length is None else BucketConfig(regions=RegionConfig(hole_length=args.hole_length))
     for clip in make_bench(seed, names, args.scale):
-        config = None
-        if args.hole_length is not None:
-            config = BucketConfig(regions=RegionConfig(hole_length=args.hole_length))
         r = eval_clip(clip, config, explain=args.explain)
         results.append(r)
         for k, (o, n) in r["kinds"].items():

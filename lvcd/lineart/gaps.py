@@ -63,8 +63,9 @@ def stroke_holes(mask: np.ndarray, length: int = 5, sigma: float = 2.0) -> tuple
     dy, dx, wgt = _gauss_offsets(sigma)
     h, w = m.shape
     yy, xx = np.clip(ys[:, None] + dy, 0, h - 1), np.clip(xs[:, None] + dx, 0, w - 1)  # [N, K] window pixels
-    a = (gx * gx - gy * gy)[yy, xx] @ wgt  # [N]
-    b = (2.0 * gx * gy)[yy, xx] @ wgt
+    wx, wy = gx[yy, xx], gy[yy, xx]  # [N, K]: the products are needed in these windows only
+    a = (wx * wx - wy * wy) @ wgt  # [N]
+    b = (2.0 * wx * wy) @ wgt
     # the tangent's bin: |2 phi| <= 45 deg -> gradient along x, the stroke runs along y (90 deg); 2 phi near 180 ->
     # along x (0); 2 phi near -90 -> down-right (45); near +90 -> up-right (135)
     tangent = np.where(np.abs(a) >= np.abs(b), np.where(a > 0, 2, 0), np.where(b > 0, 3, 1))
