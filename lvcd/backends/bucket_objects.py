@@ -89,6 +89,7 @@ MOTION_GAP = 0.006  # of the longer side: touching part regions moving apart mor
 WATCH = 4  # frames after a keyframe watched before its objects are built
 APART = 2  # frames of those that must see two touching parts move apart: in one alone it may be the flow (a pole
 #            passing in front cut a character into fragments that each fit anywhere)
+STRAY = 0.05  # of a group's area: a scenery piece the group's motion does not explain leaves it from this size
 GATE = 0.04  # of the longer side: farthest a fit may land from the constant-velocity prediction
 JUMP_COST = 0.1  # fit traded per RADIUS of distance from the constant-velocity prediction
 ATTACH = 0.5  # share of an object's motion a touching part must follow to be attached to it (owned, not fitted)
@@ -106,6 +107,32 @@ def _weighted_median(v: np.ndarray, w: np.ndarray) -> float:
     order = np.argsort(v)
     c = np.cumsum(w[order])
     return float(v[order][min(int(np.searchsorted(c, 0.5 * c[-1])), len(v) - 1)]) if c[-1] > 0 else 0.0
+
+
+def _strays(d: np.ndarray, w: np.ndarray, xy: np.ndarray, gap: float) -> np.ndarray:
+    """bool [k]: members of one group of touching parts whose motion `d` [k, 2] (from the keyframe) the group's own
+    motion does not explain. Pairs of touching parts join when they move alike, so scenery the dense flow dragged
+    part of the way along (a cloud piece beside a head, a house behind a body) joins through a chain of small
+    differences; against the whole group it is far off. The group's motion is affine in the part centroids `xy`
+    [k, 2] (a turn or a squash moves parts apart smoothly), fitted on the parts near its weighted median motion
+    (weights `w` [k], the root of each part's area: a large scenery piece cannot pull the fit its way). A part is a
+    stray beyond `gap` px or 30% of the motion the fit gives it, as for a touching pair."""
+    k = len(d)
+    if k < 3 or w.sum() <= 0:
+        return np.zeros(k, bool)
+    med = np.array([_weighted_median(d[:, j], w) for j in (0, 1)])
+    pred = np.broadcast_to(med, d.shape)
+    for _ in range(2):
+        tol = np.maximum(gap, 0.3 * np.hypot(*pred.T))
+        ok = (np.hypot(*(d - pred).T) <= tol) & (w > 0)
+        if ok.sum() < 3:
+            break
+        X = np.column_stack([xy - xy[ok].mean(axis=0), np.ones(k)])  # [k, 3]
+        sw = np.sqrt(w[ok])[:, None]
+        M = np.linalg.lstsq(X[ok] * sw, d[ok] * sw, rcond=None)[0]  # [3, 2]: d ~ X @ M
+        pred = X @ M
+    tol = np.maximum(gap, 0.3 * np.hypot(*pred.T))
+    return (np.hypot(*(d - pred).T) > tol) & (w > 0)
 
 
 class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
@@ -177,7 +204,22 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         g = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n + 1, n + 1))
         _, comp = connected_components(g, directed=False)
         comp = np.where(part & seen, comp, -1)
+        # scenery dragged along leaves the group, neither in its object nor attached to it: a stray in a paint
+        # that regions too large for a part have, touching one, and large in the group (its lines would pull the
+        # fit to the cloud as the camera pans). A stray in a character's own paint is a swinging limb; a small one
+        # a pocket of sky beside the head, whose lines are the head's too.
+        gap = MOTION_GAP * max(H, W)
+        big = (reg.area > 0) & ~state["part"]
+        scenery_paint = np.zeros(int(fr.color.max()) + 1, bool)
+        scenery_paint[fr.color[big]] = True
         adj = reg.adjacency()
+        stray = np.zeros(n + 1, bool)
+        for c in np.unique(comp[comp >= 0]):
+            ids = np.flatnonzero(comp == c)
+            out = _strays(state["d"][ids], np.sqrt(reg.area[ids]), reg.centroid[ids], gap)
+            out &= scenery_paint[fr.color[ids]] & (reg.area[ids] >= STRAY * reg.area[ids].sum())
+            stray[ids[out]] = [bool(big[adj[r]].any()) for r in ids[out]]
+        comp[stray] = -1
         for r in np.flatnonzero(part & ~seen):  # too small for the flow (pupils): with their largest neighbour
             nb = [j for j in adj[r] if comp[j] >= 0]
             if nb:
@@ -198,7 +240,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
             # parts touching it that moved along with it, if not alike (arms swinging on a body; scenery stays put)
             inobj = comp == c
             touch = np.union1d(d_all[inobj[s_all]], s_all[inobj[d_all]])
-            touch = touch[part[touch] & seen[touch] & ~inobj[touch]]
+            touch = touch[part[touch] & seen[touch] & ~inobj[touch] & ~stray[touch]]
             if np.hypot(*shift) >= MOTION_GAP * max(H, W):
                 along = med[touch] @ shift / (shift @ shift)
                 o.attached = touch[along >= ATTACH]
