@@ -241,6 +241,10 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
             inobj = comp == c
             touch = np.union1d(d_all[inobj[s_all]], s_all[inobj[d_all]])
             touch = touch[part[touch] & seen[touch] & ~inobj[touch] & ~stray[touch]]
+            # nor scenery of that size beside it (a hill piece the flow dragged half along is no arm)
+            scen = scenery_paint[fr.color[touch]] & (reg.area[touch] >= STRAY * reg.area[ids].sum())
+            scen &= np.array([bool(big[adj[r]].any()) for r in touch], bool) if len(touch) else scen
+            touch = touch[~scen]
             if np.hypot(*shift) >= MOTION_GAP * max(H, W):
                 along = med[touch] @ shift / (shift @ shift)
                 o.attached = touch[along >= ATTACH]
