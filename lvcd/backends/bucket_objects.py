@@ -213,12 +213,18 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
         scenery_paint = np.zeros(int(fr.color.max()) + 1, bool)
         scenery_paint[fr.color[big]] = True
         adj = reg.adjacency()
+
+        def scenery(rs: np.ndarray, group_area: float) -> np.ndarray:  # bool per region of `rs`
+            out = scenery_paint[fr.color[rs]] & (reg.area[rs] >= STRAY * group_area)
+            out[out] = [bool(big[adj[r]].any()) for r in rs[out]]
+            return out
+
         stray = np.zeros(n + 1, bool)
         for c in np.unique(comp[comp >= 0]):
             ids = np.flatnonzero(comp == c)
             out = _strays(state["d"][ids], np.sqrt(reg.area[ids]), reg.centroid[ids], gap)
-            out &= scenery_paint[fr.color[ids]] & (reg.area[ids] >= STRAY * reg.area[ids].sum())
-            stray[ids[out]] = [bool(big[adj[r]].any()) for r in ids[out]]
+            out[out] = scenery(ids[out], reg.area[ids].sum())
+            stray[ids[out]] = True
         comp[stray] = -1
         for r in np.flatnonzero(part & ~seen):  # too small for the flow (pupils): with their largest neighbour
             nb = [j for j in adj[r] if comp[j] >= 0]
@@ -241,10 +247,7 @@ class ObjectsMixin(VetoMixin, PoseMixin, LimbsMixin, ObjectVotesMixin):
             inobj = comp == c
             touch = np.union1d(d_all[inobj[s_all]], s_all[inobj[d_all]])
             touch = touch[part[touch] & seen[touch] & ~inobj[touch] & ~stray[touch]]
-            # nor scenery of that size beside it (a hill piece the flow dragged half along is no arm)
-            scen = scenery_paint[fr.color[touch]] & (reg.area[touch] >= STRAY * reg.area[ids].sum())
-            scen &= np.array([bool(big[adj[r]].any()) for r in touch], bool) if len(touch) else scen
-            touch = touch[~scen]
+            touch = touch[~scenery(touch, reg.area[ids].sum())]  # a hill piece the flow dragged half along is no arm
             if np.hypot(*shift) >= MOTION_GAP * max(H, W):
                 along = med[touch] @ shift / (shift @ shift)
                 o.attached = touch[along >= ATTACH]
