@@ -373,7 +373,7 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, FlowMixin, MatchMixin
                 conf = np.ones(regions.n + 1, np.float32)
                 cur_img = own.frame.flow_img
                 self._advance_chains(keys, cur_img, prev, i)
-                own.chain = self._identity().copy()
+                own.chain, own.seeded = self._identity().copy(), None
             else:
                 regions = segment_regions(la, self._regions_cfg)
                 cur_img = self._flow_image(la)
@@ -446,6 +446,8 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, FlowMixin, MatchMixin
             w = cfg.keyframe_weight * near_w[key.index]
             if key.chain is not None and key.index < i:
                 flow = track.to_full_flow(key.chain, self._identity(), self._shape)
+                if key.seeded is not None and cfg.objects:
+                    flow = self._unseeded(key, flow)
             else:
                 flow = self._full_flow(cur_img, key.frame)
             flow, veto = self._vetoed_flow(key, flow, regions) if cfg.objects else (flow, None)
@@ -482,6 +484,9 @@ class BucketColorizer(PaintMixin, ObjectsMixin, ReidMixin, FlowMixin, MatchMixin
         if lost.any():
             beat = np.where(misplaced, chain_align, 0.0)  # a misplaced map's outline fit a re-identification must beat
             taken = self._reidentify(regions, samples, cur_img, keys, lost, score, key_score, weight_sum, beat, i)
+            rest = lost & ~taken & ~misplaced
+            if rest.any():
+                self._neighbour_votes(regions, samples, keys, rest, key_conf, score, key_score, weight_sum, i)
             drop = taken & misplaced
             if chain_part is not None and drop.any():  # the map took this cluster for another: its votes go
                 score[drop] -= chain_part[1][drop]

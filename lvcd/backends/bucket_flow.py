@@ -42,7 +42,10 @@ class FlowMixin:
             if k.chain is None or k.index >= i:
                 continue
             if prev is not None:
-                k.chain = track.compose(k.chain, self._prev_flow(cur_img, prev), g)
+                to_prev = self._prev_flow(cur_img, prev)
+                k.chain = track.compose(k.chain, to_prev, g)
+                if k.seeded is not None:
+                    k.seeded = track.carry(k.seeded, to_prev, g)
             k.chain = track.refine(k.chain, cur_img, k.frame.flow_img, self._flow, g)
 
     def _flow_size(self) -> tuple[int, int]:

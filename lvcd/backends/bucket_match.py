@@ -58,6 +58,7 @@ class _Key:
     index: int
     frame: _Frame
     chain: np.ndarray | None = None
+    seeded: np.ndarray | None = None  # bool [h, w] (flow size): positions neighbour votes set, carried with `chain`
 
 
 def _group_median(values: np.ndarray, starts: np.ndarray) -> np.ndarray:

@@ -9,7 +9,10 @@ images (`bucket_track.reidentify`). Places in a keyframe that confident regions 
 "claimed" and cost score, so a look-alike does not take the colours of the character it resembles while that one is
 in view. A shift is used only where it lays a region's outline onto keyframe lines (`reid_align`), and it re-seeds
 the keyframe's position map only when half of the cluster agrees with it (`reid_agree`): one piece matched at a wrong
-shift no longer drags the map of a whole body with it. Split from bucket.py to keep files small. No torch.
+shift no longer drags the map of a whole body with it.
+
+Lost part regions beside regions the map still places are tried at their neighbours' motion (`_neighbour_votes`):
+revealed scenery moves as the scenery around it. Split from bucket.py to keep files small. No torch.
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ from scipy.sparse.csgraph import connected_components
 from ..lineart.regions import Regions
 from . import bucket_track as track
 from .bucket_match import _Frame, _Key
+from .bucket_pose import ALIGN
+
+NUDGE = 2  # px searched around each neighbour's shift when placing a lost region by it
 
 
 class ReidMixin:
-    """Needs `config`, `palette`, `_shape`, `_flow_size`, `_identity`, `_affine_alignment` (MatchMixin)."""
+    """Needs `config`, `palette`, `_shape`, `_flow_size`, `_identity`, `_affine_alignment` (MatchMixin), `_objs`,
+    `_claims`, `_front_lines` (ObjectsMixin), `_near_view`, `_hits` (VetoMixin, MatchMixin)."""
 
     def _shifted_votes(self, regions: Regions, shift: np.ndarray, src: _Frame, ids: np.ndarray) -> np.ndarray:
         """Like `_dense_votes` under one constant flow `shift` (px), counted only over the bounding box of regions
@@ -185,7 +192,188 @@ class ReidMixin:
             took = self._small(take, regions)
             free = m & (~track.valid(key.chain) | took)  # keep positions the chain follows well
             key.chain[free] = self._identity()[free] + np.array([dx, dy], np.float32)
+            if key.seeded is not None:  # positions of this search now, not of a neighbour's motion
+                key.seeded[free] = False
         return taken
+
+    def _neighbour_votes(self, regions, samples, keys, lost, key_conf, score, key_score, weight_sum, i) -> np.ndarray:
+        """bool [n + 1]: lost part regions placed by the motion of a neighbour that the nearest keyframe's map
+        places (keyframe confidence `reid_below` or more). Revealed scenery moves as the scenery beside it: a roof
+        uncovered by a character's arm as its house does. The dense flow had dragged what was hidden along with
+        whatever hid it, so the map kept placing such a roof on the arm in the keyframe.
+
+        Each neighbour's median shift is tried (nudged up to `NUDGE` px). It counts when it lays the region's outline
+        on keyframe lines (`reid_align`), judged without the outline shared with that neighbour (it moves with the
+        neighbour whatever the region does) and without lines of a character in front; and when it lays the inside
+        mostly on one keyframe paint (`min_share`; keyframe parts another current region is do not count,
+        `_region_shift_votes`): a roof's outline also fits a look-alike arm, but its inside then spills onto the sky.
+        That paint must be one the keyframe's scenery has: a character's part is found by its object. The best shift,
+        by alignment x that share, gives the region that keyframe's votes there and re-seeds the map on it, away from
+        where the characters in view may swing (`_near_view`: the objects' tracker predicts them from the map under
+        them). The re-seeded positions are marked (`_Key.seeded`, carried with the map) for `_unseeded`."""
+        cfg = self.config
+        taken = np.zeros(regions.n + 1, bool)
+        chained = [k for k in keys if k.chain is not None and k.index < i]
+        H, W = self._shape
+        cand = lost & (regions.area > 0) & (regions.area <= cfg.reid_part * H * W)
+        cand[0] = False
+        if not chained or not cand.any():
+            return taken
+        key = min(chained, key=lambda k: abs(i - k.index))
+        fw, fh = self._flow_size()
+        lab_small = cv2.resize(regions.inner, (fw, fh), interpolation=cv2.INTER_NEAREST)
+        ok = track.valid(key.chain) & (lab_small > 0)
+        n = regions.n + 1
+        cnt = np.bincount(lab_small[ok], minlength=n)
+        sure = (key_conf >= cfg.reid_below) & ~lost & (cnt >= 16)
+        front = getattr(self, "_front_lines", None)
+        if front is not None and len(front[1]) == n:  # a character in view lends no motion: it passes in front
+            sure &= front[1] < ALIGN
+        sure[0] = False
+        if not sure.any():
+            return taken
+        lab, xs, ys, starts = samples
+        adj = regions.adjacency()
+        near = {j for r in np.flatnonzero(cand) for j in adj[r] if sure[j]}
+        if not near:
+            return taken
+        lent = np.zeros(n, bool)
+        lent[list(near)] = True
+        at = np.flatnonzero((ok & lent[lab_small]).ravel())  # map pixels of the neighbours that may lend motion
+        lab_at = lab_small.ravel()[at]
+        order = np.argsort(lab_at, kind="stable")
+        disp = (key.chain.reshape(-1, 2)[at] - self._identity().reshape(-1, 2)[at])[order]  # [m, 2] flow px
+        first = np.concatenate([[0], np.cumsum(np.bincount(lab_at, minlength=n))])
+        scale = np.array([W / fw, H / fh])
+        shift = {}  # neighbour -> its median shift, full px (the median: a few stale positions do not pull it)
+        for j in near:
+            shift[j] = np.median(disp[first[j] : first[j + 1]], axis=0) * scale
+        kc = key.frame.color
+        owned = np.zeros(len(kc), bool)  # keyframe regions of its characters (objects)
+        for o in getattr(self, "_objs", []):
+            if o.key_index == key.index:
+                owned[o.ids] = owned[o.attached] = True
+        owned[0] = True
+        scenery = np.zeros(len(self.palette), bool)
+        scenery[kc[~owned]] = True  # paints the keyframe's scenery has
+        best = {}  # region -> (fit, shift, outline alignment, votes)
+        claims = self._part_claims(key, regions)
+        nudge = np.arange(-NUDGE, NUDGE + 1)
+        ex, ey = (a.ravel() for a in np.meshgrid(nudge, nudge, indexing="ij"))  # [S] nudges, dx-major
+        for r in np.flatnonzero(cand):
+            on = np.arange(starts[r], starts[r + 1])  # its outline samples (grouped by region)
+            if len(on) < 8:
+                continue
+            for j in (j for j in adj[r] if sure[j]):
+                # the outline it shares with the neighbour moves with it whatever the region does: judged without it
+                rest = on[~self._touches(regions, xs[on], ys[on], j)]
+                if len(rest) < max(8, 0.25 * len(on)):
+                    continue
+                dx0, dy0 = int(np.floor(shift[j][0] + 0.5)), int(np.floor(shift[j][1] + 0.5))
+                hit = self._hits(key.frame, xs[rest][None] + (dx0 + ex)[:, None], ys[rest][None] + (dy0 + ey)[:, None])
+                on_lines = hit.mean(axis=1)  # [S]
+                top = max(  # a part moves not quite as its neighbour does; on a tie, as it does
+                    (float(on_lines[s]), -abs(int(ex[s])) - abs(int(ey[s])), (dx0 + int(ex[s]), dy0 + int(ey[s])))
+                    for s in range(len(ex))
+                )
+                top = (top[0], top[2])
+                if top[0] < cfg.reid_align:
+                    continue
+                counts = self._region_shift_votes(regions, r, top[1], key, claims)
+                pure = counts.max() / max(regions.area[r], 1)  # its inside lands in one keyframe paint
+                fit = top[0] * pure
+                if not scenery[counts.argmax()]:  # a character's part is found by its object, not this way
+                    continue
+                if pure >= cfg.min_share and (r not in best or fit > best[r][0]):
+                    best[r] = (fit, top[1], top[0], counts)
+        area = np.maximum(regions.area, 1).astype(np.float32)
+        g = self._identity()
+        clear = np.zeros((fh, fw), bool)
+        swing = self._near_view()
+        if swing is not None:
+            clear = cv2.resize(swing.view(np.uint8), (fw, fh), interpolation=cv2.INTER_NEAREST).view(bool)
+        moved = np.zeros((n, 2), np.float32)  # the shift each placed region re-seeds the map with, flow px
+        for r, (_, (dx, dy), align, counts) in best.items():
+            w = cfg.keyframe_weight * align**2
+            score[r] += w * counts / area[r]
+            key_score[r] += w * counts / area[r]
+            weight_sum[r] += w
+            taken[r] = True
+            moved[r] = (dx * fw / W, dy * fh / H)
+        if best:
+            here = taken[lab_small] & ~clear  # an object's footprint keeps the positions its motion carries
+            key.chain[here] = g[here] + moved[lab_small[here]]
+            if key.seeded is None:
+                key.seeded = np.zeros((fh, fw), bool)
+            key.seeded |= here
+        return taken
+
+    def _unseeded(self, key: _Key, flow: np.ndarray) -> np.ndarray:
+        """`flow` (current -> keyframe `key`, full size) without the positions `_neighbour_votes` set that now lie in
+        a character's footprint: they were right for the scenery they were set on, and the dense flow hands them to
+        a fast arm that swings over it, whose motion it does not carry."""
+        near = self._near_view()
+        if near is None:
+            return flow
+        H, W = self._shape
+        bad = cv2.resize(key.seeded.view(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST).view(bool) & near
+        if bad.any():
+            flow = flow.copy()
+            flow[bad] = track.INVALID
+        return flow
+
+    @staticmethod
+    def _touches(regions: Regions, xs: np.ndarray, ys: np.ndarray, j: int, reach: int = 3) -> np.ndarray:
+        """bool per outline point (`xs`, `ys`, inside the frame): region `j` lies within `reach` px of it (the line
+        it shares with j). One dilation over the points' bounding box."""
+        if not len(xs):
+            return np.zeros(0, bool)
+        H, W = regions.inner.shape
+        x0, y0 = max(int(xs.min()) - reach, 0), max(int(ys.min()) - reach, 0)
+        x1, y1 = min(int(xs.max()) + reach + 1, W), min(int(ys.max()) + reach + 1, H)
+        m = (regions.inner[y0:y1, x0:x1] == j).view(np.uint8)
+        m = cv2.dilate(m, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+        return m[ys - y0, xs - x0].view(bool)
+
+    def _part_claims(self, key: _Key, regions: Regions):
+        """(int [P, 2] (current region, keyframe part) pairs, float [m + 1] what the claimants leave of each part) of
+        the parts of keyframe `key` that objects lay current regions on, by the rules of `bucket_veto._claim_mask`;
+        None when there are none."""
+        pairs = getattr(self, "_claims", {}).get(key.index)
+        if not pairs:
+            return None
+        pairs = np.concatenate(pairs)
+        H, W = self._shape
+        k_regions = key.frame.regions
+        k_area = k_regions.area[pairs[:, 1]]
+        pairs = pairs[
+            (pairs[:, 1] > 0) & (k_area <= 2 * regions.area[pairs[:, 0]]) & (k_area <= self.config.reid_part * H * W)
+        ]
+        if not len(pairs):
+            return None
+        free = k_regions.area - np.bincount(pairs[:, 1], regions.area[pairs[:, 0]], minlength=k_regions.n + 1)
+        return pairs, free
+
+    def _region_shift_votes(self, regions: Regions, r: int, shift, key: _Key, claims) -> np.ndarray:
+        """float32 [K]: the paints keyframe `key` shows under region `r` moved by `shift` (dx, dy px), without the
+        keyframe parts another current region is (`claims`, from `_part_claims`; a region no larger than what those
+        leave of a part is a fragment of it and keeps it): a pocket of sky by an arm is not the arm, which is here."""
+        H, W = self._shape
+        x0, y0, x1, y1 = regions.bbox[r]
+        ys, xs = np.nonzero(regions.inner[y0:y1, x0:x1] == r)
+        xs, ys = xs + x0 + shift[0], ys + y0 + shift[1]
+        inside = (xs >= 0) & (xs < W) & (ys >= 0) & (ys < H)
+        xs, ys = xs[inside], ys[inside]
+        votes = key.frame.votes_map[ys, xs].astype(np.int64)
+        k = len(self.palette)
+        if claims is not None:
+            pairs, free = claims
+            part = key.frame.regions.inner[ys, xs].astype(np.int64)
+            mine = pairs[pairs[:, 0] == r, 1]
+            others = np.setdiff1d(pairs[pairs[:, 0] != r, 1], mine)
+            away = np.isin(part, others) & (regions.area[r] > free[part])
+            votes = votes[~away]
+        return np.bincount(votes[votes < k], minlength=k).astype(np.float32)
 
     def _background_votes(self, regions, keys, big, score, key_score, weight_sum, i) -> None:
         """Lost regions too large to be parts (a strip of sky cut off by a passing pole, ground revealed at the

@@ -37,6 +37,14 @@ def compose(chain: np.ndarray, flow: np.ndarray, g: np.ndarray) -> np.ndarray:
     )
 
 
+def carry(mask: np.ndarray, flow: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """bool [h, w]: mask_new(x) = mask(x + flow(x)), nearest pixel, False from outside: a mark on a position map's
+    pixels moved as `compose` moves the map."""
+    m = g + flow
+    out = cv2.remap(mask.view(np.uint8), m[..., 0], m[..., 1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+    return out.view(bool)
+
+
 def in_box(x: np.ndarray, y: np.ndarray, w: int, h: int) -> np.ndarray:
     """bool: integer points (x, y) with 0 <= x < w and 0 <= y < h, one unsigned comparison per axis (negatives wrap
     to huge)."""

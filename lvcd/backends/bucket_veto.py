@@ -249,13 +249,25 @@ class VetoMixin:
         """`flow` (current -> keyframe) with the pixels it takes onto an object now elsewhere (`away`) moved as the
         nearest scenery around them (not within `SWING` of an object fitted here): what such an object hid in the
         keyframe is revealed scenery, dragged along by the dense flow."""
-        H, W = self._shape
         source = ~away
-        if self._in_view is not None:
-            m = max(3, round(SWING * max(H, W)))
-            near = cv2.dilate(self._in_view.view(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8)).view(bool)
+        near = self._near_view()
+        if near is not None:
             source &= ~near
         return track.fill_flow(flow, away, source)
+
+    def _near_view(self) -> np.ndarray | None:
+        """bool [H, W]: within `SWING` of the footprints of the objects fitted in this frame (`_in_view`), where
+        their attached parts may swing; None when none is. Cached for the frame."""
+        front = getattr(self, "_in_view", None)
+        if front is None:
+            return None
+        got = getattr(self, "_near_view_of", None)
+        if got is None or got[0] is not front:
+            H, W = self._shape
+            m = max(3, round(SWING * max(H, W)))
+            near = cv2.dilate(front.view(np.uint8), np.ones((2 * m + 1, 2 * m + 1), np.uint8)).view(bool)
+            got = self._near_view_of = (front, near)
+        return got[1]
 
     def _reach(self, o: _Obj, key: _Key):
         """(x0, y0, owned, reach) keyframe crops of object `o`, cached: `owned` its and its attached parts' interior

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -117,3 +118,173 @@ def test_background_votes_judge_grid_positions_against_the_whole_map():
     assert len(voted) == 2
     assert (score[voted, 2] > 0.5 * col.config.reid_background).all()  # most pixels land on paint 2
     assert (score[voted, :2] == 0).all()
+
+
+def _house(x: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lineart, colours) 96 x 160: a red house (x .. x + 30, rows 50-80) under a blue roof (rows 30-50), outlined
+    2 px on a light grey ground."""
+    import cv2
+
+    line = np.full((96, 160), 255, np.uint8)
+    rgb = np.full((96, 160, 3), 230, np.uint8)
+    cv2.rectangle(rgb, (x, 50), (x + 30, 80), (200, 30, 30), -1)
+    cv2.rectangle(rgb, (x, 30), (x + 30, 50), (30, 30, 200), -1)
+    for y0, y1 in ((50, 80), (30, 50)):
+        cv2.rectangle(line, (x, y0), (x + 30, y1), 0, 2)
+    return line, rgb
+
+
+@pytest.mark.parametrize("house_sure", [True, False])
+def test_a_lost_roof_is_placed_by_the_motion_of_its_surely_placed_house(house_sure):
+    """The camera panned 60 px. The keyframe's map places the house (sure) but not the roof: its positions are stale
+    (they put it on the keyframe's ground). Tried at its neighbours' shifts, the roof's outline lands on the
+    keyframe's roof at the house's: it gets the roof's paint from there, and the map is re-seeded on it. A house the
+    map places no better than a lost region lends no motion."""
+    from lvcd.backends.bucket import BucketColorizer
+    from lvcd.lineart import normalize_lineart
+    from lvcd.lineart.regions import segment_regions
+
+    col = BucketColorizer()
+    line0, rgb0 = _house(20)
+    (key,) = col.prepare_keyframes([(0, rgb0, line0)])
+    roof_paint = int(key.frame.color[key.frame.regions.inner[40, 35]])
+    line1, _ = _house(80)
+    la = normalize_lineart(line1, col.config.lineart)
+    regions = segment_regions(la, col._regions_cfg)
+    house, roof, ground = (int(regions.inner[y, x]) for y, x in ((65, 95), (40, 95), (5, 5)))
+    g = col._identity()
+    chain = g.copy()  # stale: the roof (and the ground) where they are now
+    inside = regions.inner == house
+    chain[inside] = g[inside] - np.array([60.0, 0.0], np.float32)
+    key.chain = chain
+    n, k = regions.n, len(col.palette)
+    key_conf = np.zeros(n + 1)
+    key_conf[[house, ground]] = 1.0 if house_sure else 0.3
+    lost = np.zeros(n + 1, bool)
+    lost[roof] = True
+    score, key_score = np.zeros((n + 1, k), np.float32), np.zeros((n + 1, k), np.float32)
+    wsum = np.zeros(n + 1, np.float32)
+    samples = col._samples(la, regions)
+    taken = col._neighbour_votes(regions, samples, [key], lost, key_conf, score, key_score, wsum, 5)
+    if not house_sure:
+        assert not taken.any() and not score.any()
+        return
+    assert taken[roof] and taken.sum() == 1
+    assert score[roof].argmax() == roof_paint and score[roof, roof_paint] > 0.5
+    on_roof = regions.inner == roof
+    np.testing.assert_allclose(key.chain[on_roof], g[on_roof] - np.array([60.0, 0.0], np.float32))
+
+
+def test_a_shift_gives_no_votes_from_a_keyframe_part_another_region_is():
+    """Region r (a disc) moved onto the keyframe's red disc counts red under it, unless an object lays another
+    current region on that red disc (the arm is here already: a pocket of sky beside it is not the arm). A region
+    no larger than what that claimant leaves of the part is a fragment of it and keeps its votes."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from disc_frames import disc_frame
+
+    from lvcd.backends.bucket import BucketColorizer
+    from lvcd.lineart import normalize_lineart
+    from lvcd.lineart.regions import segment_regions
+
+    col = BucketColorizer()
+    line0, rgb0 = disc_frame([(40, 15, (200, 30, 30))])
+    (key,) = col.prepare_keyframes([(0, rgb0, line0)])
+    red_part = int(key.frame.regions.inner[48, 40])
+    red = int(key.frame.color[red_part])
+    line1, _ = disc_frame([(100, 15, (0, 0, 0)), (140, 15, (0, 0, 0))])
+    regions = segment_regions(normalize_lineart(line1, col.config.lineart), col._regions_cfg)
+    r, q = int(regions.inner[48, 100]), int(regions.inner[48, 140])
+    free_votes = col._region_shift_votes(regions, r, (-60, 0), key, None)
+    assert free_votes.argmax() == red and free_votes[red] >= 0.9 * regions.area[r]
+    col._claims = {0: [np.array([[q, red_part]], np.int64)]}
+    claims = col._part_claims(key, regions)
+    assert col._region_shift_votes(regions, r, (-60, 0), key, claims)[red] == 0
+    assert col._region_shift_votes(regions, q, (-100, 0), key, claims)[red] > 0  # the claimant keeps its own part
+    pairs, free = claims
+    free[red_part] = regions.area[r]  # the claimant covers little of the part: r is a fragment of it
+    assert col._region_shift_votes(regions, r, (-60, 0), key, (pairs, free))[red] > 0
+
+
+def test_the_outline_a_region_shares_with_a_neighbour_is_told_apart():
+    """`_touches`: of the roof's outline points, those on the line it shares with the house touch the house, those
+    on its top edge do not (placing the roof by the house's motion is judged on those alone)."""
+    from lvcd.backends.bucket import BucketColorizer
+    from lvcd.lineart import normalize_lineart
+    from lvcd.lineart.regions import segment_regions
+
+    col = BucketColorizer()
+    line, _ = _house(80)
+    col.prepare_keyframes([(0, _house(80)[1], line)])
+    regions = segment_regions(normalize_lineart(line, col.config.lineart), col._regions_cfg)
+    house, roof = (int(regions.inner[y, x]) for y, x in ((65, 95), (40, 95)))
+    xs = np.array([95, 95, 85], np.int32)
+    ys = np.array([50, 30, 40], np.int32)  # the shared line, the top edge, inside the roof away from the house
+    np.testing.assert_array_equal(col._touches(regions, xs, ys, house), [True, False, False])
+    assert col._touches(regions, xs, ys, roof).all()
+
+
+def test_a_mark_on_the_position_map_moves_as_the_map_does():
+    """`track.carry` moves a mark on the map's pixels exactly as `track.compose` moves the map: a pixel is marked
+    after a frame when the position it took was a marked one's (here a 3 px shift; what comes in from outside the
+    frame is unmarked)."""
+    from lvcd.backends import bucket_track as track
+
+    g = track.grid(12, 16)
+    flow = np.zeros_like(g)
+    flow[..., 0] = -3.0  # each pixel was 3 px to the left in the previous frame
+    chain = g.copy()
+    mark = np.zeros((12, 16), bool)
+    mark[2:5, 4:7] = True
+    moved = track.carry(mark, flow, g)
+    composed = track.compose(chain, flow, g)
+    was = np.zeros_like(mark)
+    ok = track.valid(composed)
+    xs, ys = composed[ok, 0].astype(int), composed[ok, 1].astype(int)
+    was[ok] = mark[ys, xs]
+    np.testing.assert_array_equal(moved, was)
+    assert moved[2:5, 7:10].all() and moved.sum() == 9
+
+
+def test_positions_a_neighbour_placed_give_no_votes_where_a_character_may_swing():
+    """The roof's map positions, re-seeded by the house's motion, are marked. Once a character fitted in this frame
+    stands over the roof (within `SWING` of its footprint), those positions give no keyframe vote there: the dense
+    flow hands scenery positions to a fast arm swinging over it, whose motion it does not carry. The house's own
+    positions (never re-seeded) still vote, and so does the roof away from the character."""
+    from lvcd.backends import bucket_track as track
+    from lvcd.backends.bucket import BucketColorizer
+    from lvcd.lineart import normalize_lineart
+    from lvcd.lineart.regions import segment_regions
+
+    col = BucketColorizer()
+    line0, rgb0 = _house(20)
+    (key,) = col.prepare_keyframes([(0, rgb0, line0)])
+    line1, _ = _house(80)
+    la = normalize_lineart(line1, col.config.lineart)
+    regions = segment_regions(la, col._regions_cfg)
+    house, roof, ground = (int(regions.inner[y, x]) for y, x in ((65, 95), (40, 95), (5, 5)))
+    g = col._identity()
+    key.chain = g.copy()
+    inside = regions.inner == house
+    key.chain[inside] = g[inside] - np.array([60.0, 0.0], np.float32)
+    n, k = regions.n, len(col.palette)
+    key_conf = np.zeros(n + 1)
+    key_conf[[house, ground]] = 1.0
+    lost = np.zeros(n + 1, bool)
+    lost[roof] = True
+    score, key_score = np.zeros((n + 1, k), np.float32), np.zeros((n + 1, k), np.float32)
+    wsum = np.zeros(n + 1, np.float32)
+    col._in_view = None
+    col._neighbour_votes(regions, col._samples(la, regions), [key], lost, key_conf, score, key_score, wsum, 5)
+    assert key.seeded is not None and key.seeded[regions.inner == roof].all()
+    assert not key.seeded[inside].any()
+    flow = track.to_full_flow(key.chain, g, col._shape)
+    assert col._unseeded(key, flow) is flow  # no character in view: every position votes
+    col._in_view = np.zeros(col._shape, bool)
+    col._in_view[30:52, 80:86] = True  # a character's arm over the roof's left end (and the house's top)
+    got = col._unseeded(key, flow)
+    near = col._near_view()
+    on_roof, on_house = regions.inner == roof, inside
+    assert (near & on_roof).any() and (~near & on_roof).any() and (near & on_house).any()
+    assert (got[near & on_roof] == track.INVALID).all()
+    np.testing.assert_array_equal(got[~near & on_roof], flow[~near & on_roof])
+    np.testing.assert_array_equal(got[on_house], flow[on_house])
