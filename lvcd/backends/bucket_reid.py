@@ -210,7 +210,9 @@ class ReidMixin:
         That paint must be one the keyframe's scenery has: a character's part is found by its object. The best shift,
         by alignment x that share, gives the region that keyframe's votes there and re-seeds the map on it, away from
         where the characters in view may swing (`_near_view`: the objects' tracker predicts them from the map under
-        them). The re-seeded positions are marked (`_Key.seeded`, carried with the map) for `_unseeded`."""
+        them). The re-seeded positions are marked (`_Key.seeded`, carried with the map) for `_unseeded`. Nothing is
+        placed so before the keyframe's characters are built (`_pending`): until then which paints are scenery is
+        not known, and a roof revealed by an arm took the arm's paint."""
         cfg = self.config
         taken = np.zeros(regions.n + 1, bool)
         chained = [k for k in keys if k.chain is not None and k.index < i]
@@ -220,6 +222,8 @@ class ReidMixin:
         if not chained or not cand.any():
             return taken
         key = min(chained, key=lambda k: abs(i - k.index))
+        if key.index in getattr(self, "_pending", {}):  # its characters are not known yet, nor so its scenery
+            return taken
         fw, fh = self._flow_size()
         lab_small = cv2.resize(regions.inner, (fw, fh), interpolation=cv2.INTER_NEAREST)
         ok = track.valid(key.chain) & (lab_small > 0)

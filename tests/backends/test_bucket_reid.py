@@ -134,12 +134,13 @@ def _house(x: int) -> tuple[np.ndarray, np.ndarray]:
     return line, rgb
 
 
-@pytest.mark.parametrize("house_sure", [True, False])
-def test_a_lost_roof_is_placed_by_the_motion_of_its_surely_placed_house(house_sure):
+@pytest.mark.parametrize("house_sure,pending", [(True, False), (False, False), (True, True)])
+def test_a_lost_roof_is_placed_by_the_motion_of_its_surely_placed_house(house_sure, pending):
     """The camera panned 60 px. The keyframe's map places the house (sure) but not the roof: its positions are stale
     (they put it on the keyframe's ground). Tried at its neighbours' shifts, the roof's outline lands on the
     keyframe's roof at the house's: it gets the roof's paint from there, and the map is re-seeded on it. A house the
-    map places no better than a lost region lends no motion."""
+    map places no better than a lost region lends no motion. Nor does anything before the keyframe's characters are
+    built (`_pending`): which paints are scenery is not known yet, and a roof revealed by an arm took the arm's."""
     from lvcd.backends.bucket import BucketColorizer
     from lvcd.lineart import normalize_lineart
     from lvcd.lineart.regions import segment_regions
@@ -165,8 +166,10 @@ def test_a_lost_roof_is_placed_by_the_motion_of_its_surely_placed_house(house_su
     score, key_score = np.zeros((n + 1, k), np.float32), np.zeros((n + 1, k), np.float32)
     wsum = np.zeros(n + 1, np.float32)
     samples = col._samples(la, regions)
+    if pending:
+        col._pending = {0: {}}
     taken = col._neighbour_votes(regions, samples, [key], lost, key_conf, score, key_score, wsum, 5)
-    if not house_sure:
+    if not house_sure or pending:
         assert not taken.any() and not score.any()
         return
     assert taken[roof] and taken.sum() == 1
