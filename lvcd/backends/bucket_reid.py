@@ -236,7 +236,7 @@ class ReidMixin:
         sure[0] = False
         if not sure.any():
             return taken
-        lab, xs, ys, starts = samples
+        _, xs, ys, starts = samples
         adj = regions.adjacency()
         near = {j for r in np.flatnonzero(cand) for j in adj[r] if sure[j]}
         if not near:
