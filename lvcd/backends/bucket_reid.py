@@ -31,8 +31,8 @@ NUDGE = 2  # px searched around each neighbour's shift when placing a lost regio
 
 
 class ReidMixin:
-    """Needs `config`, `palette`, `_shape`, `_flow_size`, `_identity`, `_affine_alignment` (MatchMixin), `_objs`,
-    `_claims`, `_front_lines` (ObjectsMixin), `_near_view`, `_hits` (VetoMixin, MatchMixin)."""
+    """Needs `config`, `palette`, `_shape`, `_flow_size`, `_identity`, `_affine_alignment`, `_hits` (MatchMixin),
+    `_front_lines` (ObjectsMixin), `_near_view`, `_owned_parts`, `_claim_pairs` (VetoMixin)."""
 
     def _shifted_votes(self, regions: Regions, shift: np.ndarray, src: _Frame, ids: np.ndarray) -> np.ndarray:
         """Like `_dense_votes` under one constant flow `shift` (px), counted only over the bounding box of regions
@@ -252,16 +252,10 @@ class ReidMixin:
         shift = {}  # neighbour -> its median shift, full px (the median: a few stale positions do not pull it)
         for j in near:
             shift[j] = np.median(disp[first[j] : first[j + 1]], axis=0) * scale
-        kc = key.frame.color
-        owned = np.zeros(len(kc), bool)  # keyframe regions of its characters (objects)
-        for o in getattr(self, "_objs", []):
-            if o.key_index == key.index:
-                owned[o.ids] = owned[o.attached] = True
-        owned[0] = True
         scenery = np.zeros(len(self.palette), bool)
-        scenery[kc[~owned]] = True  # paints the keyframe's scenery has
+        scenery[key.frame.color[~self._owned_parts(key)]] = True  # paints the keyframe's scenery has
         best = {}  # region -> (fit, shift, outline alignment, votes)
-        claims = self._part_claims(key, regions)
+        claims = self._claim_pairs(key.index, key.frame.regions, regions)
         nudge = np.arange(-NUDGE, NUDGE + 1)
         ex, ey = (a.ravel() for a in np.meshgrid(nudge, nudge, indexing="ij"))  # [S] nudges, dx-major
         for r in np.flatnonzero(cand):
@@ -299,8 +293,9 @@ class ReidMixin:
         moved = np.zeros((n, 2), np.float32)  # the shift each placed region re-seeds the map with, flow px
         for r, (_, (dx, dy), align, counts) in best.items():
             w = cfg.keyframe_weight * align**2
-            score[r] += w * counts / area[r]
-            key_score[r] += w * counts / area[r]
+            votes = w * counts / area[r]
+            score[r] += votes
+            key_score[r] += votes
             weight_sum[r] += w
             taken[r] = True
             moved[r] = (dx * fw / W, dy * fh / H)
@@ -339,28 +334,9 @@ class ReidMixin:
         m = cv2.dilate(m, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
         return m[ys - y0, xs - x0].view(bool)
 
-    def _part_claims(self, key: _Key, regions: Regions):
-        """(int [P, 2] (current region, keyframe part) pairs, float [m + 1] what the claimants leave of each part) of
-        the parts of keyframe `key` that objects lay current regions on, by the rules of `bucket_veto._claim_mask`;
-        None when there are none."""
-        pairs = getattr(self, "_claims", {}).get(key.index)
-        if not pairs:
-            return None
-        pairs = np.concatenate(pairs)
-        H, W = self._shape
-        k_regions = key.frame.regions
-        k_area = k_regions.area[pairs[:, 1]]
-        pairs = pairs[
-            (pairs[:, 1] > 0) & (k_area <= 2 * regions.area[pairs[:, 0]]) & (k_area <= self.config.reid_part * H * W)
-        ]
-        if not len(pairs):
-            return None
-        free = k_regions.area - np.bincount(pairs[:, 1], regions.area[pairs[:, 0]], minlength=k_regions.n + 1)
-        return pairs, free
-
     def _region_shift_votes(self, regions: Regions, r: int, shift, key: _Key, claims) -> np.ndarray:
         """float32 [K]: the paints keyframe `key` shows under region `r` moved by `shift` (dx, dy px), without the
-        keyframe parts another current region is (`claims`, from `_part_claims`; a region no larger than what those
+        keyframe parts another current region is (`claims`, from `_claim_pairs`; a region no larger than what those
         leave of a part is a fragment of it and keeps it): a pocket of sky by an arm is not the arm, which is here."""
         H, W = self._shape
         x0, y0, x1, y1 = regions.bbox[r]

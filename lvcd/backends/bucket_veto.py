@@ -159,20 +159,25 @@ class VetoMixin:
             out[c] = prev.regions.area[w] >= 2 * np.maximum(regions.area[c], 1)
         return out
 
-    def _object_paints(self, key: _Key, o: _Obj) -> np.ndarray:
-        """int [P] the paints of object `o`'s keyframe parts (`key`) that no keyframe region outside every object of
-        that keyframe has: a character's own paints, not the sky's."""
-        kc = key.frame.color
-        owned = np.zeros(len(kc), bool)
+    def _owned_parts(self, key: _Key) -> np.ndarray:
+        """bool [m + 1]: the regions of keyframe `key` that belong to one of its objects (their parts and attached
+        parts), and its lines (0): what is not scenery."""
+        owned = np.zeros(key.frame.regions.n + 1, bool)
         for b in getattr(self, "_objs", []):
             if b.key_index == key.index:
                 owned[b.ids] = owned[b.attached] = True
         owned[0] = True  # the lines
-        return np.setdiff1d(kc[np.concatenate([o.ids, o.attached]).astype(np.int64)], kc[~owned])
+        return owned
 
-    def _claim_mask(self, k_index: int, k_regions: Regions, src: np.ndarray, regions: Regions) -> np.ndarray | None:
-        """bool [H, W] or None: current pixels whose part of keyframe `k_index` (`src`, int [H, W], 0 none) a
-        current region other than theirs claims, by the rules of `_claimed_away`."""
+    def _object_paints(self, key: _Key, o: _Obj) -> np.ndarray:
+        """int [P] the paints of object `o`'s keyframe parts (`key`) that no keyframe region outside every object of
+        that keyframe has: a character's own paints, not the sky's."""
+        kc = key.frame.color
+        return np.setdiff1d(kc[np.concatenate([o.ids, o.attached]).astype(np.int64)], kc[~self._owned_parts(key)])
+
+    def _claim_pairs(self, k_index: int, k_regions: Regions, regions: Regions):
+        """(int [P, 2] (current region, keyframe part), float [m + 1] what the claimants leave of each part) of the
+        claims on keyframe `k_index` (`_claims`) that count, by the rules of `_claimed_away`; None when none does."""
         pairs = getattr(self, "_claims", {}).get(k_index)
         if not pairs:
             return None
@@ -183,13 +188,22 @@ class VetoMixin:
         pairs = pairs[(pairs[:, 1] > 0) & (k_area <= 2 * regions.area[pairs[:, 0]]) & (k_area <= big)]
         if not len(pairs):
             return None
+        free = k_regions.area - np.bincount(pairs[:, 1], regions.area[pairs[:, 0]], minlength=k_regions.n + 1)
+        return pairs, free
+
+    def _claim_mask(self, k_index: int, k_regions: Regions, src: np.ndarray, regions: Regions) -> np.ndarray | None:
+        """bool [H, W] or None: current pixels whose part of keyframe `k_index` (`src`, int [H, W], 0 none) a
+        current region other than theirs claims, by the rules of `_claimed_away`."""
+        got = self._claim_pairs(k_index, k_regions, regions)
+        if got is None:
+            return None
+        pairs, free = got
         m = k_regions.n + 1
         claimed = np.zeros(m, bool)
         claimed[pairs[:, 1]] = True
         hit = claimed[src] & (regions.inner > 0)
         if not hit.any():
             return None
-        free = k_regions.area - np.bincount(pairs[:, 1], regions.area[pairs[:, 0]], minlength=m)
         cur, part = regions.inner[hit], src[hit]
         own = np.isin(cur.astype(np.int64) * m + part, pairs[:, 0] * m + pairs[:, 1])
         fragment = regions.area[cur] <= free[part]  # what the claimants leave of the part, split off by a gap

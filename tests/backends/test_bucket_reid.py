@@ -200,7 +200,7 @@ def test_a_shift_gives_no_votes_from_a_keyframe_part_another_region_is():
     free_votes = col._region_shift_votes(regions, r, (-60, 0), key, None)
     assert free_votes.argmax() == red and free_votes[red] >= 0.9 * regions.area[r]
     col._claims = {0: [np.array([[q, red_part]], np.int64)]}
-    claims = col._part_claims(key, regions)
+    claims = col._claim_pairs(0, key.frame.regions, regions)
     assert col._region_shift_votes(regions, r, (-60, 0), key, claims)[red] == 0
     assert col._region_shift_votes(regions, q, (-100, 0), key, claims)[red] > 0  # the claimant keeps its own part
     pairs, free = claims
